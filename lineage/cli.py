@@ -1,0 +1,307 @@
+"""The ``lineage`` command line: a thin layer over the Python API.
+
+Every command takes ``--repo DIR`` (or ``LINEAGE_REPO``; a Bolt URI works
+too).  Errors the user can fix print one line, ``lineage: error: ...``, and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import query
+from .model import ModelError
+from .output import console, counts_table, dataset_rows_table, node_view, print_json, table
+from .repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
+from .selector import SelectorError
+from .store.base import StoreError
+
+DEFAULT_REPO = "lineage-repo"
+
+repo_option = click.option(
+    "--repo", "repo", envvar="LINEAGE_REPO", default=DEFAULT_REPO, show_default=True,
+    help="Repository directory (or a bolt:// URI). Also LINEAGE_REPO.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"lineage: error: {self.format_message()}", err=True)
+
+
+def _run(fn, *args, **kwargs):
+    """Call into the library, turning its user-facing errors into one-line messages."""
+    try:
+        return fn(*args, **kwargs)
+    except (StoreError, ModelError, SelectorError, OSError) as exc:
+        raise UserError(str(exc)) from None
+
+
+class _Repo:
+    """Opens the store lazily and closes it when the command ends."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.store = None
+
+    def __enter__(self):
+        self.store = _run(open_store, self.target)
+        return self.store
+
+    def __exit__(self, *exc):
+        if self.store is not None:
+            self.store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="survey-lineage")
+def cli() -> None:
+    """Provenance and lineage for survey data: which coadds used this visit?"""
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--store", default=EMBEDDED, show_default=True,
+              help="'embedded' (FalkorDB, managed for you) or a bolt://host:port[/db] URI.")
+def init(directory: str, store: str) -> None:
+    """Create a lineage repository in DIRECTORY."""
+    root = _run(init_repo, directory, store)
+    console.print(f"created repository [bold]{root}[/bold] (store: {store})")
+
+
+@cli.command()
+@repo_option
+@click.option("--visits", type=int, default=None, help="Number of visits (default 100).")
+@click.option("--detectors", type=int, default=None, help="Detectors per visit (default 20).")
+@click.option("--small", is_flag=True, help="A tiny survey (14 visits x 6 detectors).")
+@click.option("--visit", "visit", type=int, default=None,
+              help="The visit to ask about (default: one processed in every release).")
+@json_option
+def demo(repo: str, visits, detectors, small: bool, visit, as_json: bool) -> None:
+    """Build the demo survey into a repository and ask which coadds used one visit."""
+    from dataclasses import replace
+
+    from .demo import SurveySpec, default_visit, generate, plan_survey
+    from .ingest import write_units
+    spec = SurveySpec.small() if small else SurveySpec()
+    if visits:
+        spec = replace(spec, visits=visits)
+    if detectors:
+        spec = replace(spec, detectors=detectors)
+    if not (Path(repo) / CONFIG_NAME).exists() and "://" not in repo:
+        _run(init_repo, repo)
+    units = list(generate(spec))
+    total = sum(len(u) for u in units)
+    with _Repo(repo) as store:
+        report = _run(write_units, store, units, "demo survey", total, not as_json)
+        v = visit or default_visit(spec)
+        t0 = time.perf_counter()
+        rows = _run(query.downstream, store, f"visit={v}", types=["deepCoadd"])
+        ms = (time.perf_counter() - t0) * 1000
+    if as_json:
+        print_json({"visit": v, "nodes_created": report.nodes_created,
+                    "edges_created": report.edges_created,
+                    "coadds": [r.as_dict() for r in rows]})
+        return
+    survey = plan_survey(spec)
+    console.print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
+                  f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
+                  f"{report.nodes_created} nodes and {report.edges_created} edges new "
+                  f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)")
+    dataset_rows_table(f"Which coadds used visit {v}?", rows,
+                       f"{len(rows)} coadds, answered in {ms:.1f} ms; "
+                       f"try: lineage downstream visit={v} --count --repo {repo}")
+
+
+def _lineage_command(direction: str):
+    @click.argument("selector")
+    @repo_option
+    @click.option("--type", "types", multiple=True,
+                  help="Dataset types to return (repeat or comma-separate).")
+    @click.option("--depth", type=click.IntRange(min=1), default=None,
+                  help="At most this many processing steps (quanta) away.")
+    @click.option("--collection", default=None, help="Only datasets in this collection.")
+    @click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N rows.")
+    @click.option("--count", "count_only", is_flag=True, help="Only counts, by dataset type.")
+    @click.option("--explain", "target", default=None,
+                  help="Show one path from SELECTOR to this dataset instead.")
+    @json_option
+    def command(selector, repo, types, depth, collection, limit, count_only, target, as_json):
+        types = [t for group in types for t in group.split(",") if t] or None
+        with _Repo(repo) as store:
+            if target:
+                path = _run(query.explain, store, selector, target, direction, depth)
+                if as_json:
+                    print_json({"from": selector, "to": target, "path": path})
+                elif not path:
+                    raise UserError(f"no lineage path from {selector} to {target}")
+                else:
+                    view = [(i, k.split(":", 1)[0], _describe(store, k)) for i, k in enumerate(path)]
+                    table(f"Lineage path {selector} -> {target}", ["#", "kind", "node"], view)
+                return
+            if count_only:
+                counts = _run(query.count, store, selector, direction, types, depth, collection)
+                if as_json:
+                    print_json({"selector": selector, "direction": direction, "counts": counts,
+                                "total": sum(counts.values())})
+                else:
+                    counts_table(f"{direction.capitalize()}stream of {selector}", counts)
+                return
+            rows = _run(query.traverse, store, selector, direction, types, depth, collection, limit)
+        if as_json:
+            print_json([r.as_dict() for r in rows])
+        else:
+            dataset_rows_table(f"{direction.capitalize()}stream of {selector}", rows,
+                               f"{len(rows)} datasets")
+    command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
+                       f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
+    return command
+
+
+def _describe(store, key: str) -> str:
+    view = query.show(store, key, limit=0)
+    p = view["properties"]
+    if view["kind"] == "Dataset":
+        return f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
+    if view["kind"] == "Quantum":
+        return f"{p.get('task')} {p.get('data_id')}"
+    return key
+
+
+cli.command("downstream")(_lineage_command(query.DOWN))
+cli.command("upstream")(_lineage_command(query.UP))
+
+
+@cli.command()
+@click.argument("key")
+@repo_option
+@click.option("--limit", type=click.IntRange(min=0), default=25, show_default=True,
+              help="Neighbours shown per direction.")
+@json_option
+def show(key: str, repo: str, limit: int, as_json: bool) -> None:
+    """Show one node (a key or dataset UUID) with its neighbours."""
+    with _Repo(repo) as store:
+        view = _run(query.show, store, key, limit)
+    if as_json:
+        print_json(view)
+    else:
+        node_view(view)
+
+
+@cli.command()
+@repo_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              help="File to write (default: standard output).")
+def export(repo: str, fmt: str, output: str) -> None:
+    """Write every node and edge of the graph (JSON lines, stable order)."""
+    from .export import write_jsonl
+    from .progress import progress_bar
+    with _Repo(repo) as store:
+        nodes, edges = _run(store.count)
+        with click.open_file(output, "w") as out, \
+                progress_bar("export", nodes + edges, "records", output != "-") as advance:
+            _run(write_jsonl, store, out, advance)
+    if output != "-":
+        console.print(f"wrote {nodes} nodes and {edges} edges to {output}")
+
+
+@cli.command()
+@click.argument("cypher_query")
+@repo_option
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Query parameter (VALUE is JSON if it parses, else a string).")
+@json_option
+def cypher(cypher_query: str, repo: str, params, as_json: bool) -> None:
+    """Run a read-only Cypher query; writes are refused."""
+    values = {}
+    for p in params:
+        name, sep, raw = p.partition("=")
+        if not sep or not name:
+            raise UserError(f"--param {p!r}: expected NAME=VALUE")
+        try:
+            values[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name] = raw
+    with _Repo(repo) as store:
+        columns, rows = _run(store.read_only, cypher_query, values)
+    if as_json:
+        print_json([dict(zip(columns, r)) for r in rows])
+    else:
+        table("", columns, rows, f"{len(rows)} rows")
+
+
+@cli.command()
+@repo_option
+@json_option
+def status(repo: str, as_json: bool) -> None:
+    """Count nodes by kind and edges by type."""
+    from .model import Kind, Rel
+    with _Repo(repo) as store:
+        nodes = {k.value: _run(store.read, f"MATCH (n:{k.value}) RETURN count(n)")[0][0] for k in Kind}
+        edges = {r.value: _run(store.read, f"MATCH ()-[e:{r.value}]->() RETURN count(e)")[0][0]
+                 for r in Rel}
+        engine = store.engine
+    if as_json:
+        print_json({"engine": engine, "nodes": nodes, "edges": edges})
+        return
+    table(f"{repo} ({engine})", ["node kind", "count"], [(k, v) for k, v in nodes.items() if v])
+    table("", ["edge type", "count"], [(k, v) for k, v in edges.items() if v])
+
+
+@cli.group()
+def engine() -> None:
+    """Keep the embedded engine running between commands (faster), or stop it."""
+
+
+@engine.command("start")
+@repo_option
+def engine_start(repo: str) -> None:
+    """Start the embedded engine and keep it running until `lineage engine stop`."""
+    store = _run(open_store, repo, keep=True)
+    store.close()
+    console.print(f"embedded engine of {repo} is running")
+
+
+@engine.command("stop")
+@repo_option
+def engine_stop(repo: str) -> None:
+    """Stop the embedded engine (whoever started it)."""
+    from .repo import read_config
+    from .store.falkordb_server import FalkorServer
+    _run(read_config, Path(repo))
+    ran = FalkorServer(Path(repo)).stop()
+    console.print("stopped" if ran else "was not running")
+
+
+@engine.command("status")
+@repo_option
+def engine_status(repo: str) -> None:
+    """Say whether the embedded engine runs, and its PID."""
+    from .repo import read_config
+    from .store.falkordb_server import FalkorServer
+    _run(read_config, Path(repo))
+    server = FalkorServer(Path(repo))
+    if server.answering():
+        console.print(f"running (pid {server.pid()}, socket {server.socket_path})")
+    else:
+        console.print("not running")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="lineage", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover
+        click.echo("lineage: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,304 @@
+"""The graph model: node kinds, edge kinds and the batch that carries them.
+
+Pure data, no engine.  Every node has a ``key`` property that is unique in the
+whole graph; its prefix (``dataset:``, ``quantum:`` ...) names the node kind,
+so an engine can look a key up by label and index without scanning.
+
+Lineage runs ``Dataset -[:INPUT_TO]-> Quantum -[:PRODUCED]-> Dataset``.
+``docs/model.md`` draws the whole model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = [
+    "Kind", "Rel", "EDGE_ENDPOINTS", "Node", "Edge", "GraphBatch", "ModelError",
+    "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
+    "dataset_type_key", "software_key", "config_key", "format_data_id",
+]
+
+
+class ModelError(ValueError):
+    """A node or edge that does not fit the model; the message names the field."""
+
+
+class Kind(str, Enum):
+    """Node kinds.  The value is the label in the graph."""
+
+    DATA_UNIT = "DataUnit"
+    DATASET_TYPE = "DatasetType"
+    DATASET = "Dataset"
+    COLLECTION = "Collection"
+    QUANTUM = "Quantum"
+    SOFTWARE_VERSION = "SoftwareVersion"
+    CONFIG = "Config"
+    EFD_RECORD = "EfdRecord"
+    JOB = "Job"
+    METRIC = "Metric"
+    MEASUREMENT = "Measurement"
+    FLAG = "Flag"
+
+    @property
+    def prefix(self) -> str:
+        return _PREFIX_BY_KIND[self]
+
+
+_PREFIX_BY_KIND = {
+    Kind.DATA_UNIT: "unit",
+    Kind.DATASET_TYPE: "dstype",
+    Kind.DATASET: "dataset",
+    Kind.COLLECTION: "collection",
+    Kind.QUANTUM: "quantum",
+    Kind.SOFTWARE_VERSION: "software",
+    Kind.CONFIG: "config",
+    Kind.EFD_RECORD: "efd",
+    Kind.JOB: "job",
+    Kind.METRIC: "metric",
+    Kind.MEASUREMENT: "measurement",
+    Kind.FLAG: "flag",
+}
+_KIND_BY_PREFIX = {p: k for k, p in _PREFIX_BY_KIND.items()}
+
+
+class Rel(str, Enum):
+    """Edge kinds.  The value is the relationship type in the graph."""
+
+    IDENTIFIED_BY = "IDENTIFIED_BY"   # Dataset|Quantum -> DataUnit (its data ID)
+    PART_OF = "PART_OF"               # DataUnit -> DataUnit (visit -> band, patch -> tract ...)
+    OF_TYPE = "OF_TYPE"               # Dataset -> DatasetType
+    INPUT_TO = "INPUT_TO"             # Dataset -> Quantum (the quantum read it)
+    PRODUCED = "PRODUCED"             # Quantum -> Dataset (the quantum wrote it)
+    RAN_WITH = "RAN_WITH"             # Quantum|Job -> SoftwareVersion
+    CONFIGURED_BY = "CONFIGURED_BY"   # Quantum -> Config
+    CONTAINS = "CONTAINS"             # Collection -> Dataset (RUN, TAGGED), CALIBRATION with validity
+    CHAINS = "CHAINS"                 # Collection(CHAINED) -> Collection, with position
+    DESCRIBES = "DESCRIBES"           # EfdRecord -> DataUnit (exposure)
+    MEASURED = "MEASURED"             # Job -> Dataset|DataUnit|Collection (what it measured)
+    HAS_MEASUREMENT = "HAS_MEASUREMENT"  # Job -> Measurement
+    OF_METRIC = "OF_METRIC"           # Measurement -> Metric
+    FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
+    FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
+
+
+#: Which node kinds each edge kind may join, as (source kinds, target kinds).
+EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
+    Rel.IDENTIFIED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.DATA_UNIT})),
+    Rel.PART_OF: (frozenset({Kind.DATA_UNIT}), frozenset({Kind.DATA_UNIT})),
+    Rel.OF_TYPE: (frozenset({Kind.DATASET}), frozenset({Kind.DATASET_TYPE})),
+    Rel.INPUT_TO: (frozenset({Kind.DATASET}), frozenset({Kind.QUANTUM})),
+    Rel.PRODUCED: (frozenset({Kind.QUANTUM}), frozenset({Kind.DATASET})),
+    Rel.RAN_WITH: (frozenset({Kind.QUANTUM, Kind.JOB}), frozenset({Kind.SOFTWARE_VERSION})),
+    Rel.CONFIGURED_BY: (frozenset({Kind.QUANTUM}), frozenset({Kind.CONFIG})),
+    Rel.CONTAINS: (frozenset({Kind.COLLECTION}), frozenset({Kind.DATASET})),
+    Rel.CHAINS: (frozenset({Kind.COLLECTION}), frozenset({Kind.COLLECTION})),
+    Rel.DESCRIBES: (frozenset({Kind.EFD_RECORD}), frozenset({Kind.DATA_UNIT})),
+    Rel.MEASURED: (frozenset({Kind.JOB}),
+                   frozenset({Kind.DATASET, Kind.DATA_UNIT, Kind.COLLECTION})),
+    Rel.HAS_MEASUREMENT: (frozenset({Kind.JOB}), frozenset({Kind.MEASUREMENT})),
+    Rel.OF_METRIC: (frozenset({Kind.MEASUREMENT}), frozenset({Kind.METRIC})),
+    Rel.FLAGS: (frozenset({Kind.FLAG}),
+                frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
+    Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
+}
+
+#: Collection types, as in the Butler.
+COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
+
+#: Time scales a stored time may carry (``*_scale`` property beside it).
+TIME_SCALES = ("tai", "utc")
+
+_KEY_RE = re.compile(r"^([a-z]+):(.+)$")
+_PROP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def kind_of_key(key: str) -> Kind:
+    """The node kind a key belongs to, from its prefix."""
+    m = _KEY_RE.match(key) if isinstance(key, str) else None
+    if not m or m.group(1) not in _KIND_BY_PREFIX:
+        known = ", ".join(sorted(_KIND_BY_PREFIX))
+        raise ModelError(f"not a node key: {key!r} (a key starts with one of: {known}, then ':')")
+    return _KIND_BY_PREFIX[m.group(1)]
+
+
+# --- key builders -----------------------------------------------------------
+
+def unit_key(dimension: str, value, parents: tuple = ()) -> str:
+    """Key of a data unit: ``unit:visit:DemoCam/1228``, ``unit:patch:rings/9813/40``.
+
+    ``parents`` are the values of the dimensions this unit's value is unique
+    within (instrument for a visit, skymap and tract for a patch).
+    """
+    parts = [str(p) for p in parents] + [str(value)]
+    return f"unit:{dimension}:{'/'.join(parts)}"
+
+
+def dataset_key(uuid: str) -> str:
+    return f"dataset:{uuid}"
+
+
+def quantum_key(uuid: str) -> str:
+    return f"quantum:{uuid}"
+
+
+def collection_key(name: str) -> str:
+    return f"collection:{name}"
+
+
+def dataset_type_key(name: str) -> str:
+    return f"dstype:{name}"
+
+
+def software_key(name: str) -> str:
+    return f"software:{name}"
+
+
+def config_key(name: str) -> str:
+    return f"config:{name}"
+
+
+def format_data_id(data_id: dict) -> str:
+    """Canonical text of a data ID: sorted ``k=v`` pairs joined by commas."""
+    return ",".join(f"{k}={data_id[k]}" for k in sorted(data_id))
+
+
+# --- nodes, edges, batches ---------------------------------------------------
+
+Scalar = (str, int, float, bool)
+
+
+def _check_props(props: dict, where: str) -> dict:
+    """Properties must be scalars or lists of scalars (every engine stores those)."""
+    clean = {}
+    for name, value in props.items():
+        if not isinstance(name, str) or not _PROP_NAME_RE.match(name) or name == "key":
+            raise ModelError(f"{where}: bad property name {name!r}")
+        if value is None:
+            continue  # a missing value stays missing, never 0 or ""
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        if isinstance(value, (list, tuple)):
+            if not all(isinstance(v, Scalar) for v in value):
+                raise ModelError(f"{where}: property {name!r} must be a list of scalars")
+            value = list(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        elif not isinstance(value, Scalar):
+            raise ModelError(
+                f"{where}: property {name!r} has unsupported type {type(value).__name__}")
+        clean[name] = value
+    return clean
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    props: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Kind:
+        return kind_of_key(self.key)
+
+
+@dataclass(frozen=True)
+class Edge:
+    rel: Rel
+    src: str
+    dst: str
+    props: dict = field(default_factory=dict)
+
+
+class GraphBatch:
+    """Nodes and edges to write as one all-or-nothing ingest unit.
+
+    ``add_node`` merges properties of a node added twice; ``add_edge`` keeps
+    one edge per (rel, src, dst).  ``validate`` checks every edge joins nodes
+    of the right kinds that exist in the batch or in ``known_keys``.
+    """
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        self.nodes: dict[str, dict] = {}
+        self.edges: dict[tuple[Rel, str, str], dict] = {}
+
+    def __len__(self) -> int:
+        return len(self.nodes) + len(self.edges)
+
+    def add_node(self, key: str, **props) -> str:
+        kind = kind_of_key(key)
+        clean = _check_props(props, f"{self.source or 'node'} {key}")
+        clean.setdefault("kind", kind.value)
+        self.nodes.setdefault(key, {}).update(clean)
+        return key
+
+    def add_edge(self, rel: Rel, src: str, dst: str, **props) -> None:
+        rel = Rel(rel)
+        sources, targets = EDGE_ENDPOINTS[rel]
+        where = f"{self.source or 'edge'} {src} -[{rel.value}]-> {dst}"
+        if kind_of_key(src) not in sources or kind_of_key(dst) not in targets:
+            raise ModelError(f"{where}: {rel.value} joins "
+                             f"{sorted(k.value for k in sources)} to "
+                             f"{sorted(k.value for k in targets)}")
+        self.edges.setdefault((rel, src, dst), {}).update(_check_props(props, where))
+
+    def update(self, other: "GraphBatch") -> None:
+        for key, props in other.nodes.items():
+            self.nodes.setdefault(key, {}).update(props)
+        for ident, props in other.edges.items():
+            self.edges.setdefault(ident, {}).update(props)
+
+    def missing_endpoints(self, known_keys=frozenset()) -> list[str]:
+        """Edge endpoints neither in this batch nor in ``known_keys``."""
+        missing = set()
+        for _, src, dst in self.edges:
+            for key in (src, dst):
+                if key not in self.nodes and key not in known_keys:
+                    missing.add(key)
+        return sorted(missing)
+
+    def derive_type_edges(self, outside_types: dict[str, str]) -> None:
+        """Add the ``FEEDS`` edges between dataset types that this batch's quanta imply.
+
+        ``outside_types`` gives the dataset type of datasets stored earlier.
+        The type-level graph lets traversals skip datasets that cannot lead
+        to the dataset types asked for.
+        """
+        def dtype(key):
+            props = self.nodes.get(key)
+            return props.get("dataset_type") if props else outside_types.get(key)
+        inputs: dict[str, set] = {}
+        outputs: dict[str, set] = {}
+        for rel, src, dst in self.edges:
+            if rel == Rel.INPUT_TO:
+                inputs.setdefault(dst, set()).add(dtype(src))
+            elif rel == Rel.PRODUCED:
+                outputs.setdefault(src, set()).add(dtype(dst))
+        for quantum, ins in inputs.items():
+            task = self.nodes.get(quantum, {}).get("task")
+            for a in ins:
+                for b in outputs.get(quantum, ()):
+                    if not (a and b):
+                        continue
+                    for name in (a, b):
+                        if dataset_type_key(name) not in self.nodes:
+                            self.add_node(dataset_type_key(name), name=name)
+                    props = self.edges.setdefault(
+                        (Rel.FEEDS, dataset_type_key(a), dataset_type_key(b)), {})
+                    if task:
+                        props.setdefault("task", task)
+
+    def nodes_by_kind(self) -> dict[Kind, list[tuple[str, dict]]]:
+        out: dict[Kind, list[tuple[str, dict]]] = {}
+        for key, props in self.nodes.items():
+            out.setdefault(kind_of_key(key), []).append((key, props))
+        return out
+
+    def edges_by_shape(self) -> dict[tuple[Rel, Kind, Kind], list[tuple[str, str, dict]]]:
+        out: dict[tuple[Rel, Kind, Kind], list] = {}
+        for (rel, src, dst), props in self.edges.items():
+            out.setdefault((rel, kind_of_key(src), kind_of_key(dst)), []).append((src, dst, props))
+        return out

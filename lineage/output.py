@@ -1,0 +1,51 @@
+"""Output for people (rich tables) and for scripts (JSON on standard output)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def table(title: str, columns: list[str], rows, caption: str | None = None) -> None:
+    t = Table(title=title, caption=caption, show_lines=False, header_style="bold cyan")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console.print(t)
+
+
+def dataset_rows_table(title: str, rows, caption: str | None = None) -> None:
+    table(title, ["dataset type", "data ID", "run", "steps", "UUID"],
+          [(r.dataset_type, r.data_id, r.run, r.steps, r.key.split(":", 1)[1]) for r in rows],
+          caption)
+
+
+def counts_table(title: str, counts: dict[str, int]) -> None:
+    total = sum(counts.values())
+    table(title, ["dataset type", "datasets"],
+          [*counts.items(), ("[bold]total[/bold]", f"[bold]{total}[/bold]")])
+
+
+def node_view(view: dict) -> None:
+    props = view["properties"]
+    table(f"{view['kind']} {view['key']}", ["property", "value"],
+          [(k, v) for k, v in sorted(props.items()) if k != "key"])
+    for direction, arrow in (("out", "->"), ("in", "<-")):
+        part = view[direction]
+        if not part["counts"]:
+            continue
+        shown = len(part["edges"])
+        total = sum(part["counts"].values())
+        caption = None if shown == total else f"{shown} of {total} shown"
+        table(f"{arrow} edges ({', '.join(f'{k} {v}' for k, v in part['counts'].items())})",
+              ["edge", "neighbour"], [(e["rel"], e["key"]) for e in part["edges"]], caption)

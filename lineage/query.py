@@ -1,0 +1,254 @@
+"""Lineage traversals, written once for every engine.
+
+Lineage edges run ``Dataset -[:INPUT_TO]-> Quantum -[:PRODUCED]-> Dataset``;
+one *step* is one quantum (two edges).  A traversal is a breadth-first
+search with one query per step: each query expands the whole frontier at
+once and returns only datasets not seen before, so the cost follows the
+number of datasets reached, not the number of paths to them (a
+variable-length match enumerates paths, which explodes where catalogs fan
+in and out).  When the caller asks for some dataset types only, the search
+never leaves the dataset types that can lead to them, read from the small
+type-level graph of ``FEEDS`` edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .model import Kind, kind_of_key
+from .selector import Selector, SelectorError, parse_selector, resolve
+
+DOWN, UP = "down", "up"
+
+#: Ceiling on steps for an unbounded traversal (a deeper DAG is a bug).
+MAX_STEPS = 64
+
+_STEP = {
+    (DOWN, Kind.DATASET): "(a)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset)",
+    (UP, Kind.DATASET): "(a)<-[:PRODUCED]-(q:Quantum)<-[:INPUT_TO]-(b:Dataset)",
+    (DOWN, Kind.QUANTUM): "(a)-[:PRODUCED]->(b:Dataset)",
+    (UP, Kind.QUANTUM): "(a)<-[:INPUT_TO]-(b:Dataset)",
+}
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    key: str
+    dataset_type: str
+    data_id: str
+    run: str
+    steps: int
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "uuid": self.key.split(":", 1)[1],
+                "dataset_type": self.dataset_type, "data_id": self.data_id, "run": self.run,
+                "steps": self.steps}
+
+
+def _selection(store, selector) -> list[str]:
+    sel = selector if isinstance(selector, Selector) else parse_selector(selector)
+    return resolve(store, sel)
+
+
+def type_graph(store) -> nx.DiGraph:
+    """Dataset type -> dataset type, one edge where some task read one and wrote the other."""
+    g = nx.DiGraph()
+    for a, b, task in store.read("MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) "
+                                 "RETURN a.name, b.name, e.task"):
+        g.add_edge(a, b, task=task)
+    return g
+
+
+def _via_types(store, types, direction: str) -> list[str] | None:
+    """Dataset types a search may pass through to reach ``types`` (None: all)."""
+    if not types:
+        return None
+    g = type_graph(store)
+    via = set(types)
+    for t in types:
+        if t in g:
+            via |= nx.ancestors(g, t) if direction == DOWN else nx.descendants(g, t)
+    return sorted(via)
+
+
+def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool) -> str:
+    where = "WHERE b.dataset_type IN $via " if prune else ""
+    if with_parents:
+        quantum = "q.key" if kind == Kind.DATASET else "null"
+        ret = f"RETURN a.key, {quantum}, b.key, b.dataset_type, b.data_id, b.run"
+    else:
+        ret = "RETURN DISTINCT b.key, b.dataset_type, b.data_id, b.run"
+    return (f"MATCH (a:{kind.value}) WHERE a.key IN $keys "
+            f"MATCH {_STEP[(direction, kind)]} {where}{ret}")
+
+
+def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = None,
+        depth: int | None = None, parents: dict | None = None) -> dict[str, DatasetRow]:
+    """Every dataset reachable from ``seeds`` in at most ``depth`` steps, with its step count.
+
+    With a ``parents`` dict, records for each dataset reached the
+    (dataset, quantum) it was first reached from, for path reconstruction.
+    """
+    if depth is not None and depth < 1:
+        raise SelectorError(f"depth must be at least 1, not {depth}")
+    limit = MAX_STEPS if depth is None else depth
+    # A seed reached from another seed is a result too (a calexp is downstream
+    # of the raw of the same visit); it is only never expanded twice.
+    seen: set[str] = set()
+    expanded: set[str] = set(seeds)
+    found: dict[str, DatasetRow] = {}
+    frontier = {k: kind_of_key(k) for k in seeds}
+    step = 0
+    while frontier and step < limit:
+        step += 1
+        nxt: dict[str, Kind] = {}
+        for kind in (Kind.DATASET, Kind.QUANTUM):
+            keys = sorted(k for k, kk in frontier.items() if kk == kind)
+            if not keys:
+                continue
+            params = {"keys": keys}
+            if via is not None:
+                params["via"] = via
+            rows = store.read(_step_query(direction, kind, parents is not None, via is not None),
+                              params)
+            for row in rows:
+                if parents is not None:
+                    a, q, row = row[0], row[1], row[2:]
+                key = row[0]
+                if key in seen:
+                    continue
+                seen.add(key)
+                if parents is not None:
+                    parents[key] = (a, q)
+                found[key] = DatasetRow(key, row[1] or "", row[2] or "", row[3] or "", step)
+                if key not in expanded:
+                    expanded.add(key)
+                    nxt[key] = Kind.DATASET
+        frontier = nxt
+    return found
+
+
+def collection_members(store, name: str) -> tuple[list[str], list[str]]:
+    """(RUN names, other collections) a collection stands for, chains flattened."""
+    rows = store.read("MATCH (c:Collection {key: $k}) RETURN c.name, c.collection_type",
+                      {"k": f"collection:{name}"})
+    if not rows:
+        raise SelectorError(f"no collection {name!r} in this repository")
+    runs, others, seen = [], [], set()
+    todo = [tuple(rows[0])]
+    while todo:
+        cname, ctype = todo.pop()
+        if cname in seen:
+            continue
+        seen.add(cname)
+        if ctype == "RUN":
+            runs.append(cname)
+        elif ctype == "CHAINED":
+            todo.extend(tuple(r) for r in store.read(
+                "MATCH (:Collection {key: $k})-[:CHAINS]->(c:Collection) "
+                "RETURN c.name, c.collection_type", {"k": f"collection:{cname}"}))
+        else:
+            others.append(cname)
+    return sorted(runs), sorted(others)
+
+
+def _in_collection(store, rows: list[DatasetRow], collection: str) -> list[DatasetRow]:
+    runs, others = collection_members(store, collection)
+    keep = [r for r in rows if r.run in runs]
+    rest = [r.key for r in rows if r.run not in runs]
+    if others and rest:
+        tagged = {k for (k,) in store.read(
+            "MATCH (c:Collection)-[:CONTAINS]->(x:Dataset) WHERE c.name IN $names "
+            "AND x.key IN $keys RETURN DISTINCT x.key", {"names": others, "keys": rest})}
+        keep += [r for r in rows if r.key in tagged]
+    return keep
+
+
+def _prune_seeds(store, seeds: list[str], via: list[str]) -> list[str]:
+    """Drop dataset seeds whose type cannot lead to the types asked for."""
+    keep = set(via)
+    types = store.lookup(seeds)
+    return [k for k in seeds if kind_of_key(k) != Kind.DATASET or types.get(k) in keep]
+
+
+def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
+             collection: str | None = None, limit: int | None = None) -> list[DatasetRow]:
+    """Datasets downstream (or upstream) of a selector, sorted by type then data ID."""
+    seeds = _selection(store, selector)
+    via = _via_types(store, types, direction)
+    if via is not None:
+        seeds = _prune_seeds(store, seeds, via)
+    found = bfs(store, seeds, direction, via, depth)
+    rows = [r for r in found.values() if not types or r.dataset_type in types]
+    if collection:
+        rows = _in_collection(store, rows, collection)
+    rows.sort(key=lambda r: (r.dataset_type, r.data_id, r.run, r.key))
+    return rows[:limit] if limit is not None else rows
+
+
+def downstream(store, selector, **kw) -> list[DatasetRow]:
+    return traverse(store, selector, DOWN, **kw)
+
+
+def upstream(store, selector, **kw) -> list[DatasetRow]:
+    return traverse(store, selector, UP, **kw)
+
+
+def count(store, selector, direction: str = DOWN, types=None, depth=None,
+          collection=None) -> dict[str, int]:
+    """How many datasets of each type a traversal reaches (the blast radius)."""
+    counts: dict[str, int] = {}
+    for row in traverse(store, selector, direction, types, depth, collection):
+        counts[row.dataset_type] = counts.get(row.dataset_type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def explain(store, selector, target: str, direction: str = DOWN,
+            depth: int | None = None) -> list[str]:
+    """One shortest lineage path (dataset and quantum keys) from the selector to ``target``."""
+    target_sel = parse_selector(target)
+    if len(target_sel.keys) != 1 or kind_of_key(target_sel.keys[0]) != Kind.DATASET:
+        raise SelectorError(f"--explain takes one dataset key or UUID, not {target!r}")
+    target_key = target_sel.keys[0]
+    if not store.existing_keys([target_key]):
+        raise SelectorError(f"no such node: {target_key}")
+    seeds = _selection(store, selector)
+    if target_key in seeds:
+        return [target_key]
+    parents: dict[str, tuple] = {}
+    via = _via_types(store, [store.lookup([target_key])[target_key]], direction)
+    seeds = _prune_seeds(store, seeds, via)
+    bfs(store, seeds, direction, via, depth, parents)
+    if target_key not in parents:
+        return []
+    starts = set(seeds)
+    path = [target_key]
+    while path[-1] not in starts:
+        a, q = parents[path[-1]]
+        path += [q, a] if q else [a]
+    return path[::-1]
+
+
+def show(store, key: str, limit: int = 25) -> dict:
+    """A node's properties and its neighbours (at most ``limit`` per direction)."""
+    sel = parse_selector(key)
+    if not sel.keys:
+        raise SelectorError(f"`show` takes a node key or dataset UUID, not {key!r}")
+    key = sel.keys[0]
+    label = kind_of_key(key).value
+    rows = store.read(f"MATCH (n:{label} {{key: $k}}) RETURN properties(n)", {"k": key})
+    if not rows:
+        raise SelectorError(f"no such node: {key}")
+    props = {k: v for k, v in dict(rows[0][0]).items() if not k.startswith("_")}
+    out = {"key": key, "kind": label, "properties": props}
+    for name, pattern in (("out", "-[e]->"), ("in", "<-[e]-")):
+        counts = store.read(f"MATCH (n:{label} {{key: $k}}){pattern}(m) "
+                            f"RETURN type(e), count(m)", {"k": key})
+        edges = store.read(f"MATCH (n:{label} {{key: $k}}){pattern}(m) "
+                           f"RETURN type(e), m.key ORDER BY type(e), m.key LIMIT {int(limit)}",
+                           {"k": key})
+        out[name] = {"counts": dict(sorted((t, int(c)) for t, c in counts)),
+                     "edges": [{"rel": t, "key": k} for t, k in edges]}
+    return out

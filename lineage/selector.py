@@ -1,0 +1,106 @@
+"""Selectors: how a user names where a lineage question starts.
+
+* a dataset UUID (``2f1c...``) or any node key (``dataset:...``, ``quantum:...``);
+* a data-unit expression ``dim=value[,dim=value...]`` such as ``visit=1228``
+  or ``tract=9813,patch=40,band=r``: the datasets whose data ID, with its
+  implied dimensions, matches every pair.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from .model import Kind, ModelError, kind_of_key
+
+_PAIR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^,=\s][^,=]*?)\s*$")
+
+
+class SelectorError(ValueError):
+    """A selector that cannot be parsed or matches nothing; the message says which."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    text: str
+    keys: tuple[str, ...] = ()                 # explicit node keys
+    pairs: tuple[tuple[str, str], ...] = ()    # data-unit expression
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_selector(text: str) -> Selector:
+    text = (text or "").strip()
+    if not text:
+        raise SelectorError("empty selector: give a dataset UUID, a node key or an expression "
+                            "such as visit=1228")
+    try:
+        return Selector(text, keys=(f"dataset:{uuid.UUID(text)}",))
+    except ValueError:
+        pass
+    if "=" not in text:
+        try:
+            kind_of_key(text)
+        except ModelError as exc:
+            raise SelectorError(f"bad selector {text!r}: not a UUID, a node key, or a "
+                                f"dim=value expression ({exc})") from None
+        return Selector(text, keys=(text,))
+    pairs = []
+    for part in text.split(","):
+        m = _PAIR_RE.match(part)
+        if not m:
+            raise SelectorError(f"bad selector {text!r}: {part.strip()!r} is not dim=value")
+        pairs.append((m.group(1), m.group(2)))
+    dims = [d for d, _ in pairs]
+    if len(set(dims)) != len(dims):
+        raise SelectorError(f"bad selector {text!r}: a dimension appears twice")
+    return Selector(text, pairs=tuple(pairs))
+
+
+def resolve(store, selector: Selector) -> list[str]:
+    """The node keys (datasets or quanta) a selector starts from, sorted."""
+    if selector.keys:
+        found = store.existing_keys(selector.keys)
+        missing = [k for k in selector.keys if k not in found]
+        if missing:
+            raise SelectorError(f"no such node: {missing[0]}")
+        for key in selector.keys:
+            if kind_of_key(key) not in (Kind.DATASET, Kind.QUANTUM, Kind.DATA_UNIT):
+                raise SelectorError(f"{key} is a {kind_of_key(key).value}; lineage starts "
+                                    "from a dataset, a quantum or a data unit")
+        units = [k for k in selector.keys if kind_of_key(k) == Kind.DATA_UNIT]
+        direct = [k for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT]
+        return sorted(set(direct) | set(_datasets_of_units(store, units)))
+    result: set[str] | None = None
+    for dim, value in selector.pairs:
+        units = [r[0] for r in store.read(
+            "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
+            {"d": dim, "v": value})]
+        if not units:
+            known = sorted(r[0] for r in store.read(
+                "MATCH (u:DataUnit) RETURN DISTINCT u.dimension"))
+            if dim not in known:
+                raise SelectorError(f"bad selector {selector.text!r}: no dimension {dim!r} "
+                                    f"in this repository (known: {', '.join(known) or 'none'})")
+            raise SelectorError(f"no {dim} {value!r} in this repository")
+        datasets = set(_datasets_of_units(store, units))
+        result = datasets if result is None else result & datasets
+    if not result:
+        raise SelectorError(f"no dataset matches {selector.text!r}")
+    return sorted(result)
+
+
+def _datasets_of_units(store, unit_keys: list[str]) -> list[str]:
+    """Datasets identified by these units or by any unit that is part of them."""
+    if not unit_keys:
+        return []
+    rows = store.read(
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key "
+        "UNION "
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) RETURN d.key",
+        {"units": unit_keys})
+    return [r[0] for r in rows]

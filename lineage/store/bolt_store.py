@@ -1,0 +1,160 @@
+"""The Bolt engine: Neo4j 5 (or any server speaking Bolt, e.g. ArcadeDB)
+through the official ``neo4j`` driver.
+
+An ingest unit is one explicit transaction: committed whole or rolled back.
+Transient errors (deadlocks, leader switches) are retried by the driver's
+managed transactions.  Credentials come from the URI's settings object and
+are never printed: ``BoltSettings.__repr__`` hides the password.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import neo4j
+from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
+
+from ..model import Kind
+from . import cypher
+from .base import Progress, ReadOnlyViolation, Store, StoreError
+
+
+@dataclass
+class BoltSettings:
+    """Where and how to connect.  ``password`` never appears in repr or logs."""
+
+    uri: str
+    user: str = "neo4j"
+    password: str = field(default="", repr=False)
+    database: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "BoltSettings":
+        """``bolt://[user@]host:port[/database]`` (also neo4j://, bolt+s:// ...).
+
+        The password comes from ``LINEAGE_BOLT_PASSWORD`` (or ``NEO4J_PASSWORD``),
+        never from the URI; a user from the URI wins over ``LINEAGE_BOLT_USER``.
+        """
+        parts = urlsplit(text)
+        if parts.scheme not in ("bolt", "neo4j", "bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"):
+            raise StoreError(f"not a Bolt URI: {text!r} (expected bolt://host:port[/database])")
+        if not parts.hostname:
+            raise StoreError(f"Bolt URI has no host: {text!r}")
+        if parts.password:
+            raise StoreError("do not put the password in the URI; set LINEAGE_BOLT_PASSWORD")
+        user = unquote(parts.username) if parts.username else (
+            os.environ.get("LINEAGE_BOLT_USER") or os.environ.get("NEO4J_USER") or "neo4j")
+        password = os.environ.get("LINEAGE_BOLT_PASSWORD") or os.environ.get("NEO4J_PASSWORD") or ""
+        database = parts.path.strip("/") or parse_qs(parts.query).get("database", [None])[0]
+        port = f":{parts.port}" if parts.port else ""
+        return cls(f"{parts.scheme}://{parts.hostname}{port}", user, password, database or None)
+
+    def display(self) -> str:
+        return f"{self.uri}/{self.database or ''} as {self.user}"
+
+
+class BoltStore(Store):
+    engine = "bolt"
+
+    def __init__(self, settings: BoltSettings) -> None:
+        self.settings = settings
+        try:
+            self.driver = neo4j.GraphDatabase.driver(
+                settings.uri, auth=(settings.user, settings.password),
+                max_transaction_retry_time=30.0, connection_timeout=15.0)
+            self.driver.verify_connectivity()
+            self.server_agent = self.driver.get_server_info().agent
+        except (ServiceUnavailable, OSError, ValueError) as exc:
+            raise StoreError(f"cannot reach Bolt server {settings.display()}: {exc}") from None
+        except Neo4jError as exc:
+            raise StoreError(f"Bolt server {settings.display()} refused: {exc.message}") from None
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def _session(self, **kw):
+        return self.driver.session(database=self.settings.database, **kw)
+
+    # --- reads -------------------------------------------------------------------
+
+    def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        def work(tx):
+            return [tuple(r.values()) for r in tx.run(query, params or {})]
+        try:
+            with self._session(default_access_mode=neo4j.READ_ACCESS) as s:
+                return s.execute_read(work)
+        except Neo4jError as exc:
+            raise StoreError(f"bolt: {exc.message}") from exc
+
+    def read_only(self, query: str, params: dict | None = None):
+        try:
+            with self._session(default_access_mode=neo4j.READ_ACCESS) as s:
+                tx = s.begin_transaction()
+                try:
+                    result = tx.run(query, params or {})
+                    keys = list(result.keys())
+                    rows = [tuple(r.values()) for r in result]
+                    counters = result.consume().counters
+                    if counters.contains_updates or counters.contains_system_updates:
+                        raise ReadOnlyViolation("refused: the query writes to the graph; "
+                                                "`lineage cypher` runs read-only queries")
+                finally:
+                    tx.rollback()  # a read never commits anything
+                return keys, rows
+        except ReadOnlyViolation:
+            raise
+        except ClientError as exc:
+            if "write" in (exc.message or "").lower() and "read" in (exc.message or "").lower():
+                raise ReadOnlyViolation("refused: the query writes to the graph; "
+                                        "`lineage cypher` runs read-only queries") from exc
+            raise StoreError(f"bolt: {exc.message}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"bolt: {exc.message}") from exc
+
+    # --- schema ------------------------------------------------------------------
+
+    def schema_statements(self) -> list[str]:
+        out = [f"CREATE CONSTRAINT {k.value.lower()}_key IF NOT EXISTS "
+               f"FOR (n:{k.value}) REQUIRE n.key IS UNIQUE" for k in Kind]
+        out += [f"CREATE INDEX {k.value.lower()}_{p} IF NOT EXISTS FOR (n:{k.value}) ON (n.{p})"
+                for k, p in cypher.SECONDARY_INDEXES]
+        return out
+
+    def ensure_schema(self) -> None:
+        with self._session() as s:
+            for statement in self.schema_statements():
+                try:
+                    s.run(statement).consume()
+                except ClientError as exc:
+                    if "already exists" not in (exc.message or "").lower() \
+                            and "equivalent" not in (exc.message or "").lower():
+                        raise StoreError(f"bolt schema: {exc.message}") from exc
+
+    # --- writes ------------------------------------------------------------------
+
+    def _execute_unit(self, statements, batch_id: str, progress: Progress | None):
+        def work(tx):
+            nodes = edges = 0
+            for st in statements:
+                counters = tx.run(st.query, st.params).consume().counters
+                nodes += counters.nodes_created
+                edges += counters.relationships_created
+            return nodes, edges
+        try:
+            with self._session() as s:
+                result = s.execute_write(work)
+        except Neo4jError as exc:
+            raise StoreError(f"bolt: ingest unit rolled back: {exc.message}") from exc
+        if progress:
+            for st in statements:
+                progress(st.rows)
+        return result
+
+    def clear(self) -> None:
+        with self._session() as s:
+            while True:
+                n = s.run("MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*)").single()[0]
+                if not n:
+                    break

