@@ -8,7 +8,6 @@ to run) is shared: writes in :mod:`lineage.store.cypher`, lineage queries in
 
 from __future__ import annotations
 
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable
@@ -31,7 +30,7 @@ class ReadOnlyViolation(StoreError):
 class WriteSummary:
     """What one ingest unit did."""
 
-    batch_id: str
+    source: str
     nodes_in: int = 0
     edges_in: int = 0
     nodes_created: int = 0
@@ -64,7 +63,7 @@ class Store(ABC):
         """Create constraints and indexes if they are missing (idempotent)."""
 
     @abstractmethod
-    def _execute_unit(self, statements: list[cypher.Statement], batch_id: str,
+    def _execute_unit(self, statements: list[cypher.Statement],
                       progress: Progress | None) -> tuple[int, int]:
         """Run ``statements`` all-or-nothing; return (nodes created, edges created)."""
 
@@ -110,10 +109,9 @@ class Store(ABC):
                 raise ModelError(f"{batch.source or 'batch'}: edges refer to nodes that are neither "
                                  f"in the input nor stored: {', '.join(missing[:5])}{more}")
         batch.derive_type_edges({k: t for k, t in present.items() if t})
-        batch_id = uuid.uuid4().hex
-        statements = list(cypher.write_statements(batch, batch_id))
-        nodes, edges = self._execute_unit(statements, batch_id, progress)
-        return WriteSummary(batch_id, len(batch.nodes), len(batch.edges), nodes, edges,
+        statements = list(cypher.write_statements(batch))
+        nodes, edges = self._execute_unit(statements, progress)
+        return WriteSummary(batch.source, len(batch.nodes), len(batch.edges), nodes, edges,
                             time.perf_counter() - t0)
 
     def count(self) -> tuple[int, int]:

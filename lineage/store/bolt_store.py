@@ -134,7 +134,7 @@ class BoltStore(Store):
 
     # --- writes ------------------------------------------------------------------
 
-    def _execute_unit(self, statements, batch_id: str, progress: Progress | None):
+    def _execute_unit(self, statements, progress: Progress | None):
         def work(tx):
             nodes = edges = 0
             for st in statements:

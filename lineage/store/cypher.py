@@ -1,9 +1,8 @@
 """The Cypher every engine shares for writing a batch, written once.
 
 Nodes are merged on ``key`` under their kind's label; edges are merged on
-(source, type, target).  Every node or edge an ingest unit creates gets the
-unit's id in ``_batch``, so a unit that fails part-way can be removed again
-on engines without multi-statement transactions.
+(source, type, target).  Each engine makes the statements of one ingest unit
+all-or-nothing in its own way (a transaction, or one chained query).
 """
 
 from __future__ import annotations
@@ -27,29 +26,28 @@ class Statement:
 
 
 def node_statement(kind: Kind) -> str:
-    return (f"UNWIND $rows AS r MERGE (n:{kind.value} {{key: r.key}}) "
-            "ON CREATE SET n._batch = $batch SET n += r.props")
+    return f"UNWIND $rows AS r MERGE (n:{kind.value} {{key: r.key}}) SET n += r.props"
 
 
 def edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
     return (f"UNWIND $rows AS r "
             f"MATCH (a:{src.value} {{key: r.src}}) MATCH (b:{dst.value} {{key: r.dst}}) "
-            f"MERGE (a)-[e:{rel.value}]->(b) ON CREATE SET e._batch = $batch SET e += r.props")
+            f"MERGE (a)-[e:{rel.value}]->(b) SET e += r.props")
 
 
-def write_statements(batch: GraphBatch, batch_id: str, rows_per_statement: int = BATCH_ROWS):
+def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
     """The statements that write ``batch``: all nodes first, then all edges."""
     for kind, items in sorted(batch.nodes_by_kind().items(), key=lambda kv: kv[0].value):
         query = node_statement(kind)
         for i in range(0, len(items), rows_per_statement):
             rows = [{"key": k, "props": p} for k, p in items[i:i + rows_per_statement]]
-            yield Statement(query, {"rows": rows, "batch": batch_id}, len(rows))
+            yield Statement(query, {"rows": rows}, len(rows))
     for (rel, src, dst), items in sorted(batch.edges_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
         query = edge_statement(rel, src, dst)
         for i in range(0, len(items), rows_per_statement):
             rows = [{"src": s, "dst": d, "props": p} for s, d, p in items[i:i + rows_per_statement]]
-            yield Statement(query, {"rows": rows, "batch": batch_id}, len(rows))
+            yield Statement(query, {"rows": rows}, len(rows))
 
 
 def existing_keys_statements(keys, rows_per_statement: int = BATCH_ROWS):
@@ -63,16 +61,6 @@ def existing_keys_statements(keys, rows_per_statement: int = BATCH_ROWS):
             yield Statement(f"UNWIND $keys AS k MATCH (n:{kind.value} {{key: k}}) "
                             "RETURN n.key, n.dataset_type",
                             {"keys": group[i:i + rows_per_statement]}, 0)
-
-
-def delete_batch_statements(batch_id: str):
-    """Statements removing everything one ingest unit created."""
-    for rel in Rel:
-        yield Statement(f"MATCH ()-[e:{rel.value}]->() WHERE e._batch = $batch DELETE e",
-                        {"batch": batch_id}, 0)
-    for kind in Kind:
-        yield Statement(f"MATCH (n:{kind.value}) WHERE n._batch = $batch DETACH DELETE n",
-                        {"batch": batch_id}, 0)
 
 
 #: Secondary indexes every engine creates (besides the unique ``key`` per label).

@@ -1,17 +1,18 @@
 """The embedded engine: FalkorDB through its Python client.
 
-FalkorDB runs one query atomically but has no multi-statement transactions.
-An ingest unit is made all-or-nothing in two layers:
+FalkorDB runs each query atomically (a query that fails part-way is rolled
+back by its undo log) but has no multi-statement transactions.  So an
+ingest unit is written as *one* query: the shared per-kind statements of
+:mod:`lineage.store.cypher` are chained with ``WITH count(*)`` into a single
+statement.  It either runs whole or not at all, and the append-only file
+records it as one command, so a crash at any moment leaves the graph as
+before the unit or with all of it.
 
-1. all its statements are sent inside one Redis ``MULTI``/``EXEC``: nothing
-   runs before ``EXEC`` (a client killed while sending leaves no trace), the
-   whole block runs without other clients interleaving, and the append-only
-   file records it as one ``MULTI``/``EXEC`` block, which Redis drops whole
-   if the server dies while writing it (``aof-load-truncated``);
-2. if a statement inside the block fails anyway, every node and edge the
-   unit created carries the unit's ``_batch`` id and is deleted again.
-
-Inputs are validated before any of this, so (2) is the rare path.
+(Redis ``MULTI``/``EXEC`` looks like the obvious tool but is not: FalkorDB
+4.16 on Redis 8.2 aborts with ``'!server.in_exec'`` when it replays a
+``MULTI`` block of graph queries from the append-only file, so a repository
+written that way cannot be reopened.  ``tests/test_embedded_server.py``
+kills writer and server mid-ingest to keep us honest.)
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class FalkorStore(Store):
         if created:
             # Compact the append-only file now, so a restart loads the schema
             # from a snapshot instead of replaying the statements.
-            self.redis.bgrewriteaof()
+            self.server.compact()
 
     def _indexed(self) -> set[tuple[str, str]]:
         try:
@@ -137,42 +138,34 @@ class FalkorStore(Store):
 
     # --- writes ------------------------------------------------------------------
 
-    def _execute_unit(self, statements, batch_id: str, progress: Progress | None):
-        pipe = self.redis.pipeline(transaction=True)
-        for st in statements:
-            pipe.execute_command("GRAPH.QUERY", GRAPH, _header(st.params) + st.query, "--compact")
+    def _execute_unit(self, statements, progress: Progress | None):
+        clauses, params = [], {}
+        for i, st in enumerate(statements):
+            body = st.query
+            for name, value in st.params.items():
+                body = body.replace(f"${name}", f"${name}{i}")
+                params[f"{name}{i}"] = value
+            clauses.append(f"{body} WITH count(*) AS done{i}")
+        if not clauses:
+            return 0, 0
+        query = " ".join(clauses) + f" RETURN done{len(clauses) - 1}"
         try:
-            replies = pipe.execute(raise_on_error=False)
+            reply = self.redis.execute_command("GRAPH.QUERY", GRAPH, _header(params) + query,
+                                               "--compact")
         except redis.RedisError as exc:
-            # EXEC never ran (connection lost, queueing error): nothing was written,
-            # but clean up defensively in case the server applied part of it.
-            self._undo(batch_id)
             raise StoreError(f"falkordb: ingest unit not written: {exc}") from exc
-        errors = [r for r in replies if isinstance(r, Exception)]
-        if errors:
-            self._undo(batch_id)
-            raise StoreError(f"falkordb: ingest unit rolled back: {errors[0]}")
         nodes = edges = 0
-        for st, reply in zip(statements, replies):
-            for line in reply[-1]:
-                line = line.decode() if isinstance(line, bytes) else line
-                m = _STAT_RE.match(line)
-                if m:
-                    if m.group(1) == "Nodes created":
-                        nodes += int(m.group(2))
-                    else:
-                        edges += int(m.group(2))
-            if progress:
-                progress(st.rows)
+        for line in reply[-1]:
+            line = line.decode() if isinstance(line, bytes) else line
+            m = _STAT_RE.match(line)
+            if m:
+                if m.group(1) == "Nodes created":
+                    nodes += int(m.group(2))
+                else:
+                    edges += int(m.group(2))
+        if progress:
+            progress(sum(st.rows for st in statements))
         return nodes, edges
-
-    def _undo(self, batch_id: str) -> None:
-        for st in cypher.delete_batch_statements(batch_id):
-            try:
-                self.graph.query(st.query, st.params)
-            except redis.ResponseError as exc:
-                if "empty key" not in str(exc):
-                    raise
 
     def clear(self) -> None:
         try:

@@ -1,0 +1,100 @@
+"""Engines for the tests: always the embedded engine and ArcadeDB over Bolt;
+Neo4j too when ``NEO4J_URI`` is set (``NEO4J_USER``/``NEO4J_PASSWORD``,
+optional ``NEO4J_DATABASE``).  No mocks: every test talks to a real server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lineage.demo import SurveySpec, generate
+from lineage.ingest import write_units
+from lineage.repo import init_repo, open_store
+
+ENGINES = ["falkordb", "arcadedb"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def arcadedb_server(tmp_path_factory):
+    from lineage.store.arcadedb_server import ArcadeServer
+    server = ArcadeServer(tmp_path_factory.mktemp("arcadedb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _neo4j_settings():
+    from lineage.store.bolt_store import BoltSettings
+    return BoltSettings(os.environ["NEO4J_URI"], os.environ.get("NEO4J_USER", "neo4j"),
+                        os.environ.get("NEO4J_PASSWORD", ""),
+                        os.environ.get("NEO4J_DATABASE") or None)
+
+
+class EngineFactory:
+    """Opens clean stores of one engine; closes them at the end of the test."""
+
+    def __init__(self, name: str, request, tmp_path_factory) -> None:
+        self.name = name
+        self.request = request
+        self.tmp = tmp_path_factory
+        self.opened = []
+
+    def new(self):
+        from lineage.store.bolt_store import BoltStore
+        if self.name == "falkordb":
+            root = self.tmp.mktemp("repo") / "repo"
+            init_repo(root)
+            store = open_store(root)
+        elif self.name == "arcadedb":
+            store = BoltStore(self.request.getfixturevalue("arcadedb_server").settings)
+            store.clear()
+            store.ensure_schema()
+        else:
+            store = BoltStore(_neo4j_settings())
+            store.clear()
+            store.ensure_schema()
+        self.opened.append(store)
+        return store
+
+    def close(self):
+        for s in self.opened:
+            s.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, tmp_path_factory):
+    factory = EngineFactory(request.param, request, tmp_path_factory)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def store(engine):
+    return engine.new()
+
+
+SMALL = SurveySpec.small()
+
+
+@pytest.fixture(scope="session")
+def small_units():
+    """The small demo survey as ingest units (generated once)."""
+    return list(generate(SMALL))
+
+
+@pytest.fixture
+def demo_store(store, small_units):
+    write_units(store, small_units, show_progress=False)
+    return store
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    init_repo(root)
+    return root

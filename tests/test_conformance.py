@@ -1,0 +1,220 @@
+"""The engine conformance suite: every engine must give the same answers.
+
+Runs on the embedded engine and ArcadeDB (Bolt) always, on Neo4j when
+NEO4J_URI is set.  Expected answers come from networkx over the generator's
+own output, never from an engine.
+"""
+
+from __future__ import annotations
+
+import random
+
+import networkx as nx
+import pytest
+
+from lineage import query
+from lineage.demo import default_visit
+from lineage.model import GraphBatch, ModelError, Rel
+from lineage.selector import SelectorError
+from lineage.store.base import StoreError
+from lineage.store.cypher import Statement
+
+from .conftest import SMALL
+
+
+def _graph(units) -> tuple[nx.DiGraph, dict]:
+    """Lineage graph (datasets and quanta) and node properties, from ingest units."""
+    g = nx.DiGraph()
+    props = {}
+    for unit in units:
+        for key, p in unit.nodes.items():
+            props.setdefault(key, {}).update(p)
+        for (rel, src, dst) in unit.edges:
+            if rel in (Rel.INPUT_TO, Rel.PRODUCED):
+                g.add_edge(src, dst)
+    return g, props
+
+
+def _expected(g, props, seeds, direction, depth=None, types=None):
+    """Datasets within ``depth`` steps (quanta) of the seeds, by plain BFS."""
+    reach = {}
+    frontier = set(seeds)
+    edges = 0
+    limit = None if depth is None else 2 * depth
+    seen = set(seeds)
+    while frontier and (limit is None or edges < limit):
+        edges += 1
+        nxt = set()
+        for n in frontier:
+            if n not in g:
+                continue
+            for m in (g.successors(n) if direction == "down" else g.predecessors(n)):
+                if m.startswith("dataset:"):
+                    reach.setdefault(m, edges)
+                if m not in seen:
+                    seen.add(m)
+                    nxt.add(m)
+        frontier = nxt
+    return {k for k in reach if not types or props[k]["dataset_type"] in types}
+
+
+def _seeds_for_visit(units, visit):
+    """Datasets whose data ID names the visit or its exposure."""
+    out = set()
+    for unit in units:
+        for key, p in unit.nodes.items():
+            if key.startswith("dataset:"):
+                pairs = dict(x.split("=") for x in p["data_id"].split(","))
+                if pairs.get("visit") == str(visit) or pairs.get("exposure") == str(visit):
+                    out.add(key)
+    return out
+
+
+def test_ingest_counts_and_idempotency(store, small_units):
+    from lineage.ingest import write_units
+    first = write_units(store, small_units, show_progress=False)
+    nodes = {k for u in small_units for k in u.nodes}
+    edges = {e for u in small_units for e in u.edges}
+    assert first.nodes_created == len(nodes)
+    assert first.edges_created == len(edges)
+    assert store.count() == (len(nodes), len(edges))
+    again = write_units(store, small_units, show_progress=False)
+    assert again.nodes_created == 0 and again.edges_created == 0
+    assert store.count() == (len(nodes), len(edges))
+
+
+def test_batch_with_dangling_edge_writes_nothing(store):
+    b = GraphBatch("bad.yaml")
+    b.add_node("dataset:a", dataset_type="raw")
+    b.add_edge(Rel.INPUT_TO, "dataset:a", "quantum:nowhere")
+    with pytest.raises(ModelError, match="bad.yaml.*quantum:nowhere"):
+        store.write(b)
+    assert store.count() == (0, 0)
+
+
+def test_failing_statement_rolls_back_whole_unit(store):
+    """A unit whose last statement fails on the engine leaves nothing behind."""
+    keep = GraphBatch("keep")
+    keep.add_node("dataset:old", dataset_type="raw")
+    store.write(keep)
+    good = GraphBatch("unit")
+    good.add_node("dataset:new", dataset_type="calexp")
+    good.add_node("quantum:q", task="isr")
+    good.add_edge(Rel.PRODUCED, "quantum:q", "dataset:new")
+    from lineage.store import cypher
+    statements = list(cypher.write_statements(good))
+    # fails at run time, after the statements before it ran: the key is taken
+    statements.append(Statement("CREATE (n:Dataset {key: 'dataset:old'})", {}, 0))
+    with pytest.raises(StoreError):
+        store._execute_unit(statements, None)
+    assert store.count() == (1, 0)
+    assert store.existing_keys(["dataset:old", "dataset:new", "quantum:q"]) == {"dataset:old"}
+
+
+def test_downstream_coadds_of_visit(demo_store, small_units):
+    g, props = _graph(small_units)
+    visit = default_visit(SMALL)
+    expected = _expected(g, props, _seeds_for_visit(small_units, visit), "down",
+                         types={"deepCoadd"})
+    rows = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])
+    assert {r.key for r in rows} == expected
+    assert expected  # the question has an answer
+    assert all(r.dataset_type == "deepCoadd" for r in rows)
+
+
+def test_lineage_equals_bfs_for_random_selectors(demo_store, small_units):
+    g, props = _graph(small_units)
+    datasets = sorted(k for u in small_units for k in u.nodes if k.startswith("dataset:"))
+    rng = random.Random(7)
+    for _ in range(12):
+        key = rng.choice(datasets)
+        direction = rng.choice(["down", "up"])
+        depth = rng.choice([None, 1, 2, 3])
+        got = query.traverse(demo_store, key, direction, depth=depth)
+        assert {r.key for r in got} == _expected(g, props, {key}, direction, depth), \
+            (key, direction, depth)
+
+
+def test_step_counts_are_shortest_distances(demo_store, small_units):
+    g, _ = _graph(small_units)
+    visit = default_visit(SMALL)
+    seeds = _seeds_for_visit(small_units, visit)
+    rows = query.downstream(demo_store, f"visit={visit}")
+    for r in rows[:50]:
+        dist = min(nx.shortest_path_length(g, s, r.key) for s in seeds
+                   if s != r.key and nx.has_path(g, s, r.key))
+        assert r.steps == dist // 2
+
+
+def test_count_matches_rows(demo_store):
+    visit = default_visit(SMALL)
+    rows = query.downstream(demo_store, f"visit={visit}")
+    counts = query.count(demo_store, f"visit={visit}")
+    assert sum(counts.values()) == len(rows)
+    assert counts["deepCoadd"] == sum(r.dataset_type == "deepCoadd" for r in rows)
+
+
+def test_collection_filter_and_limit(demo_store):
+    visit = default_visit(SMALL)
+    both = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])
+    dr2 = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"],
+                           collection="DemoCam/DR2")
+    assert dr2 and all(r.run == "DemoCam/runs/DR2" for r in dr2)
+    assert {r.run for r in both} == {"DemoCam/runs/DR1", "DemoCam/runs/DR2"}
+    assert len(query.downstream(demo_store, f"visit={visit}", limit=3)) == 3
+
+
+def test_multi_dimension_selector(demo_store):
+    """tract=...,patch=...,band=r: datasets on that patch whose band, direct or implied, is r."""
+    from lineage.selector import parse_selector, resolve
+    seeds = resolve(demo_store, parse_selector("tract=9813,patch=4,band=r"))
+    rows = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k RETURN d.dataset_type, d.data_id",
+                           {"k": seeds})
+    assert {t for t, _ in rows} >= {"deepCoadd", "deepCoadd_directWarp"}
+    band_of_visit = dict(demo_store.read(
+        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' RETURN v.value, v.band"))
+    for dtype, data_id in rows:
+        ids = dict(x.split("=") for x in data_id.split(","))
+        assert ids["tract"] == "9813" and ids["patch"] == "4"
+        assert ids.get("band") == "r" or band_of_visit[ids["visit"]] == "r", (dtype, data_id)
+    # a coadd's upstream raws all come from visits in its band
+    coadds = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k AND d.dataset_type = "
+                             "'deepCoadd' RETURN d.key", {"k": seeds})
+    raws = query.upstream(demo_store, coadds[0][0], types=["raw"])
+    assert raws and {band_of_visit[dict(x.split("=") for x in r.data_id.split(","))["exposure"]]
+                     for r in raws} == {"r"}
+
+
+def test_explain_path_is_lineage(demo_store):
+    visit = default_visit(SMALL)
+    coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
+    path = query.explain(demo_store, f"visit={visit}", coadd.key)
+    assert path[-1] == coadd.key and len(path) == 2 * coadd.steps + 1
+    assert [k.split(":")[0] for k in path] == ["dataset", "quantum"] * coadd.steps + ["dataset"]
+
+
+def test_unknown_selectors(demo_store):
+    with pytest.raises(SelectorError, match="no visit '999'"):
+        query.downstream(demo_store, "visit=999")
+    with pytest.raises(SelectorError, match="no dimension 'vist'"):
+        query.downstream(demo_store, "vist=1")
+    with pytest.raises(SelectorError, match="no such node"):
+        query.downstream(demo_store, "dataset:00000000-0000-0000-0000-000000000000")
+    with pytest.raises(SelectorError, match="not dim=value"):
+        query.downstream(demo_store, "visit=1,=3")
+
+
+def test_show_node(demo_store):
+    visit = default_visit(SMALL)
+    coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
+    view = query.show(demo_store, coadd.key)
+    assert view["properties"]["dataset_type"] == "deepCoadd"
+    assert view["in"]["counts"]["PRODUCED"] == 1
+    assert not [k for k in view["properties"] if k.startswith("_")]
+
+
+def test_read_only_refuses_writes(store):
+    from lineage.store.base import ReadOnlyViolation
+    with pytest.raises(ReadOnlyViolation):
+        store.read_only("CREATE (:Flag {key: 'flag:x'})")
+    assert store.count() == (0, 0)

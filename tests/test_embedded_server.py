@@ -1,0 +1,116 @@
+"""The embedded engine's managed server: sharing, recovery, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lineage.model import GraphBatch, Rel
+from lineage.repo import open_store
+from lineage.store.falkordb_server import FalkorServer, _pid_alive
+
+
+def test_second_user_shares_server_and_last_one_stops_it(repo):
+    server = FalkorServer(repo)
+    a = open_store(repo)
+    pid = server.pid()
+    b = open_store(repo)
+    assert server.pid() == pid  # shared, not a second server
+    a.close()
+    assert server.answering()  # b still uses it
+    b.close()
+    assert not _pid_alive(pid)
+    assert not server.answering()
+
+
+def test_other_process_shares_running_server(repo):
+    server = FalkorServer(repo)
+    with open_store(repo):
+        pid = server.pid()
+        code = (f"from lineage.repo import open_store\n"
+                f"from lineage.store.falkordb_server import FalkorServer\n"
+                f"s = open_store({str(repo)!r}); print(FalkorServer(s.server.dir.parent).pid()); s.close()")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert int(out.stdout.strip()) == pid
+        assert server.answering()  # the other process's close did not stop our server
+    assert not server.answering()
+
+
+def test_recovers_from_killed_server_with_stale_files(repo):
+    server = FalkorServer(repo)
+    b = GraphBatch("t")
+    b.add_node("dataset:a", dataset_type="raw")
+    crashed = open_store(repo)
+    crashed.write(b)
+    pid = server.pid()
+    os.kill(pid, signal.SIGKILL)   # crash: pid file and socket stay behind
+    while _pid_alive(pid):
+        time.sleep(0.01)
+    assert server.pid_file.exists() and server._socket_real.exists()
+    with open_store(repo) as again:
+        assert server.pid() != pid
+        assert again.existing_keys(["dataset:a"]) == {"dataset:a"}  # completed write survived
+    crashed.close()
+    assert not server.answering()
+
+
+def test_engine_keep_survives_close(repo):
+    s = open_store(repo, keep=True)
+    s.close()
+    server = FalkorServer(repo)
+    assert server.answering()
+    assert server.stop()
+    assert not server.answering()
+
+
+_WRITER = textwrap.dedent("""
+    import sys
+    from lineage.model import GraphBatch, Rel
+    from lineage.repo import open_store
+    store = open_store(sys.argv[1])
+    b = GraphBatch("big")
+    n = int(sys.argv[2])
+    for i in range(n):
+        b.add_node(f"dataset:d{i}", dataset_type="raw", data_id=f"i={i}", run="r")
+        b.add_node(f"quantum:q{i}", task="isr")
+        b.add_edge(Rel.INPUT_TO, f"dataset:d{i}", f"quantum:q{i}")
+    print("WRITING", flush=True)
+    store.write(b)
+    print("DONE", flush=True)
+    import time; time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.9, 1.5, 6.0])
+def test_kill_everything_mid_ingest_leaves_before_or_after(repo, tmp_path, delay):
+    """kill -9 of the writer and the server at some point of a large ingest unit."""
+    base = GraphBatch("base")
+    base.add_node("dataset:base", dataset_type="raw")
+    with open_store(repo, keep=True) as s:
+        s.write(base)
+        before = s.count()
+    server = FalkorServer(repo)
+    n = 40_000
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(repo), str(n)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "WRITING"
+    time.sleep(delay)
+    pid = server.pid()
+    proc.kill()
+    os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    while _pid_alive(pid):
+        time.sleep(0.01)
+    with open_store(repo) as s:
+        after = s.count()
+        assert after in (before, (before[0] + 2 * n, before[1] + n)), after
+        if delay >= 6:  # the unit had long completed: it survives kill -9 of everything
+            assert after != before
+        assert s.existing_keys(["dataset:base"]) == {"dataset:base"}
+    FalkorServer(repo).stop()
