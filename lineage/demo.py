@@ -126,8 +126,8 @@ class SurveySpec:
 
     @classmethod
     def for_nodes(cls, nodes: int) -> "SurveySpec":
-        """A spec whose graph has roughly ``nodes`` nodes (about 34 per visit-detector)."""
-        per_visit = 20 * 34
+        """A spec whose graph has roughly ``nodes`` nodes (about 23 per visit-detector)."""
+        per_visit = 20 * 23
         visits = max(10, round(nodes / per_visit))
         tracts = max(2, round(math.sqrt(visits / 25)))
         return cls(visits=visits, tracts=tracts)

@@ -47,7 +47,7 @@ class DatasetRow:
                 "steps": self.steps}
 
 
-def _selection(store, selector) -> list[str]:
+def _selection(store, selector) -> dict[str, str | None]:
     sel = selector if isinstance(selector, Selector) else parse_selector(selector)
     return resolve(store, sel)
 
@@ -166,20 +166,19 @@ def _in_collection(store, rows: list[DatasetRow], collection: str) -> list[Datas
     return keep
 
 
-def _prune_seeds(store, seeds: list[str], via: list[str]) -> list[str]:
-    """Drop dataset seeds whose type cannot lead to the types asked for."""
+def _prune_seeds(seeds: dict[str, str | None], via: list[str] | None) -> list[str]:
+    """Seed keys, without datasets whose type cannot lead to the types asked for."""
+    if via is None:
+        return list(seeds)
     keep = set(via)
-    types = store.lookup(seeds)
-    return [k for k in seeds if kind_of_key(k) != Kind.DATASET or types.get(k) in keep]
+    return [k for k, t in seeds.items() if kind_of_key(k) != Kind.DATASET or t in keep]
 
 
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
              collection: str | None = None, limit: int | None = None) -> list[DatasetRow]:
     """Datasets downstream (or upstream) of a selector, sorted by type then data ID."""
-    seeds = _selection(store, selector)
     via = _via_types(store, types, direction)
-    if via is not None:
-        seeds = _prune_seeds(store, seeds, via)
+    seeds = _prune_seeds(_selection(store, selector), via)
     found = bfs(store, seeds, direction, via, depth)
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
@@ -214,12 +213,12 @@ def explain(store, selector, target: str, direction: str = DOWN,
     target_key = target_sel.keys[0]
     if not store.existing_keys([target_key]):
         raise SelectorError(f"no such node: {target_key}")
-    seeds = _selection(store, selector)
-    if target_key in seeds:
+    selection = _selection(store, selector)
+    if target_key in selection:
         return [target_key]
     parents: dict[str, tuple] = {}
     via = _via_types(store, [store.lookup([target_key])[target_key]], direction)
-    seeds = _prune_seeds(store, seeds, via)
+    seeds = _prune_seeds(selection, via)
     bfs(store, seeds, direction, via, depth, parents)
     if target_key not in parents:
         return []

@@ -59,10 +59,10 @@ def parse_selector(text: str) -> Selector:
     return Selector(text, pairs=tuple(pairs))
 
 
-def resolve(store, selector: Selector) -> list[str]:
-    """The node keys (datasets or quanta) a selector starts from, sorted."""
+def resolve(store, selector: Selector) -> dict[str, str | None]:
+    """The nodes (datasets or quanta) a selector starts from: key -> dataset type (None for a quantum)."""
     if selector.keys:
-        found = store.existing_keys(selector.keys)
+        found = store.lookup(selector.keys)
         missing = [k for k in selector.keys if k not in found]
         if missing:
             raise SelectorError(f"no such node: {missing[0]}")
@@ -71,9 +71,9 @@ def resolve(store, selector: Selector) -> list[str]:
                 raise SelectorError(f"{key} is a {kind_of_key(key).value}; lineage starts "
                                     "from a dataset, a quantum or a data unit")
         units = [k for k in selector.keys if kind_of_key(k) == Kind.DATA_UNIT]
-        direct = [k for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT]
-        return sorted(set(direct) | set(_datasets_of_units(store, units)))
-    result: set[str] | None = None
+        direct = {k: found[k] for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT}
+        return dict(sorted({**direct, **_datasets_of_units(store, units)}.items()))
+    result: dict[str, str] | None = None
     for dim, value in selector.pairs:
         units = [r[0] for r in store.read(
             "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
@@ -85,22 +85,23 @@ def resolve(store, selector: Selector) -> list[str]:
                 raise SelectorError(f"bad selector {selector.text!r}: no dimension {dim!r} "
                                     f"in this repository (known: {', '.join(known) or 'none'})")
             raise SelectorError(f"no {dim} {value!r} in this repository")
-        datasets = set(_datasets_of_units(store, units))
-        result = datasets if result is None else result & datasets
+        datasets = _datasets_of_units(store, units)
+        result = datasets if result is None else {k: t for k, t in result.items() if k in datasets}
     if not result:
         raise SelectorError(f"no dataset matches {selector.text!r}")
-    return sorted(result)
+    return dict(sorted(result.items()))
 
 
-def _datasets_of_units(store, unit_keys: list[str]) -> list[str]:
+def _datasets_of_units(store, unit_keys: list[str]) -> dict[str, str]:
     """Datasets identified by these units or by any unit that is part of them."""
     if not unit_keys:
-        return []
+        return {}
     rows = store.read(
         "MATCH (u:DataUnit) WHERE u.key IN $units "
-        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key, d.dataset_type "
         "UNION "
         "MATCH (u:DataUnit) WHERE u.key IN $units "
-        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) RETURN d.key",
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) "
+        "RETURN d.key, d.dataset_type",
         {"units": unit_keys})
-    return [r[0] for r in rows]
+    return {k: t for k, t in rows}

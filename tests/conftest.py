@@ -95,6 +95,9 @@ def demo_store(store, small_units):
 
 @pytest.fixture
 def repo(tmp_path):
+    """An embedded repository; its server is stopped afterwards even if the test failed."""
+    from lineage.store.falkordb_server import FalkorServer
     root = tmp_path / "repo"
     init_repo(root)
-    return root
+    yield root
+    FalkorServer(root).stop()

@@ -167,7 +167,7 @@ def test_collection_filter_and_limit(demo_store):
 def test_multi_dimension_selector(demo_store):
     """tract=...,patch=...,band=r: datasets on that patch whose band, direct or implied, is r."""
     from lineage.selector import parse_selector, resolve
-    seeds = resolve(demo_store, parse_selector("tract=9813,patch=4,band=r"))
+    seeds = list(resolve(demo_store, parse_selector("tract=9813,patch=4,band=r")))
     rows = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k RETURN d.dataset_type, d.data_id",
                            {"k": seeds})
     assert {t for t, _ in rows} >= {"deepCoadd", "deepCoadd_directWarp"}
