@@ -252,7 +252,7 @@ class _Builder:
         uid = _uuid(dstype, did, run)
         key = dataset_key(uid)
         path = f"{run}/{dstype}/{did.replace(',', '_').replace('=', '')}.fits"
-        self.batch.add_node(key, uuid=uid, dataset_type=dstype, data_id=did, run=run,
+        self.batch.add_node(key, dataset_type=dstype, data_id=did, run=run,
                             uri=f"file://datastore/{path}",
                             size=50_000 + int(uid[:6], 16) % 5_000_000,
                             checksum=_checksum(key))
@@ -268,7 +268,7 @@ class _Builder:
         uid = _uuid("quantum", label, did, run)
         key = quantum_key(uid)
         wall = rng.uniform(5, 300)
-        self.batch.add_node(key, uuid=uid, task=label, task_class=TASKS[label][0], data_id=did,
+        self.batch.add_node(key, task=label, task_class=TASKS[label][0], data_id=did,
                             run=run, status="successful",
                             start=_mjd_to_isot(mjd), end=_mjd_to_isot(mjd + wall / 86400),
                             time_scale="tai", host=f"sdfmilan{rng.randint(1, 250):03d}",
@@ -515,10 +515,10 @@ def _release_units(survey: Survey, release: str, chunk_visits: int) -> Iterator[
         yield b.batch
     # coadd processing, per tract
     band_of = {v.id: v.band for v in visits}
+    coadds: dict[tuple, str] = {}
+    refs: dict[tuple, str] = {}
     for tid in sorted(survey.tracts):
         b = _Builder(f"demo: {release} coadds of tract {tid}")
-        coadds: dict[tuple, str] = {}
-        refs: dict[tuple, str] = {}
         for (t, pid) in sorted(p for p in survey.patches if p[0] == tid):
             punits = [_u("tract", t), _u("patch", t, pid)]
             pd = {"skymap": SKYMAP, "tract": t, "patch": pid}
@@ -551,19 +551,22 @@ def _release_units(survey: Survey, release: str, chunk_visits: int) -> Iterator[
             ref = b.dataset("deepCoadd_ref", pd, run, punits)
             q(b, "mergeMeasurements", pd, punits, meas, [ref], proc_mjd + 1.4)
             refs[(t, pid)] = ref
-        # forced photometry and difference imaging of the visit-detectors on this tract
-        dia_by_patch: dict[tuple, list] = {}
-        for v in visits:
+        yield b.batch
+    # forced photometry and difference imaging against every overlapping patch,
+    # whichever tract it is in, per chunk of visits
+    dia_by_patch: dict[tuple, list] = {}
+    for i in range(0, len(visits), chunk_visits):
+        chunk = visits[i:i + chunk_visits]
+        b = _Builder(f"demo: {release} forced and difference imaging, "
+                     f"visits {chunk[0].id}..{chunk[-1].id}")
+        for v in chunk:
             for d in v.detectors:
-                tps = [tp for tp in v.patches[d] if tp[0] == tid]
-                if not tps or min(v.patches[d])[0] != tid:
-                    continue  # each visit-detector is handled with its first tract
                 vd = {"instrument": INSTRUMENT, "visit": v.id, "detector": d}
                 units = [_u("visit", INSTRUMENT, v.id), _u("detector", INSTRUMENT, d)]
                 cx = calexps[(v.id, d)]
-                all_tps = v.patches[d]
-                rf = [refs[tp] for tp in all_tps if tp in refs]
-                templates = [coadds[(t, p, v.band)] for (t, p) in all_tps if (t, p, v.band) in coadds]
+                tps = v.patches[d]
+                rf = [refs[tp] for tp in tps if tp in refs]
+                templates = [coadds[(t, p, v.band)] for (t, p) in tps if (t, p, v.band) in coadds]
                 if rf:
                     fs = b.dataset("forced_src", vd, run, units)
                     q(b, "forcedPhotCcd", vd, units, [cx] + rf, [fs], proc_mjd + 2)
@@ -572,9 +575,10 @@ def _release_units(survey: Survey, release: str, chunk_visits: int) -> Iterator[
                     q(b, "subtractImages", vd, units, [cx] + templates, [diff], proc_mjd + 2.1)
                     dia = b.dataset("dia_source", vd, run, units)
                     q(b, "detectAndMeasureDiaSources", vd, units, [diff], [dia], proc_mjd + 2.2)
-                    for tp in all_tps:
+                    for tp in tps:
                         dia_by_patch.setdefault(tp, []).append(dia)
         yield b.batch
+    for tid in sorted(survey.tracts):
         b = _Builder(f"demo: {release} association of tract {tid}")
         for (t, pid), dias in sorted(dia_by_patch.items()):
             if t != tid:

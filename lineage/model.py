@@ -112,17 +112,17 @@ COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
 #: Time scales a stored time may carry (``*_scale`` property beside it).
 TIME_SCALES = ("tai", "utc")
 
-_KEY_RE = re.compile(r"^([a-z]+):(.+)$")
 _PROP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def kind_of_key(key: str) -> Kind:
     """The node kind a key belongs to, from its prefix."""
-    m = _KEY_RE.match(key) if isinstance(key, str) else None
-    if not m or m.group(1) not in _KIND_BY_PREFIX:
+    prefix, sep, rest = key.partition(":") if isinstance(key, str) else ("", "", "")
+    kind = _KIND_BY_PREFIX.get(prefix)
+    if kind is None or not sep or not rest:
         known = ", ".join(sorted(_KIND_BY_PREFIX))
         raise ModelError(f"not a node key: {key!r} (a key starts with one of: {known}, then ':')")
-    return _KIND_BY_PREFIX[m.group(1)]
+    return kind
 
 
 # --- key builders -----------------------------------------------------------
@@ -169,6 +169,19 @@ def format_data_id(data_id: dict) -> str:
 # --- nodes, edges, batches ---------------------------------------------------
 
 Scalar = (str, int, float, bool)
+_PLAIN = {str, int, float, bool}
+
+
+def _plain(value):
+    """Builtin scalar for numpy/astropy scalars (``numpy.str_``, ``numpy.int64`` ...)."""
+    if type(value) in _PLAIN:
+        return value
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+        value = value.item()
+    for t in (bool, int, float, str):  # bool before int: True is an int
+        if isinstance(value, t):
+            return t(value)
+    return value
 
 
 def _check_props(props: dict, where: str) -> dict:
@@ -179,9 +192,13 @@ def _check_props(props: dict, where: str) -> dict:
             raise ModelError(f"{where}: bad property name {name!r}")
         if value is None:
             continue  # a missing value stays missing, never 0 or ""
-        if isinstance(value, float) and math.isnan(value):
-            continue
+        value = _plain(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            if math.isnan(value):
+                continue
+            raise ModelError(f"{where}: property {name!r} is infinite")
         if isinstance(value, (list, tuple)):
+            value = [_plain(v) for v in value]
             if not all(isinstance(v, Scalar) for v in value):
                 raise ModelError(f"{where}: property {name!r} must be a list of scalars")
             value = list(value)
@@ -229,9 +246,8 @@ class GraphBatch:
         return len(self.nodes) + len(self.edges)
 
     def add_node(self, key: str, **props) -> str:
-        kind = kind_of_key(key)
+        kind_of_key(key)
         clean = _check_props(props, f"{self.source or 'node'} {key}")
-        clean.setdefault("kind", kind.value)
         self.nodes.setdefault(key, {}).update(clean)
         return key
 

@@ -25,6 +25,9 @@ DOWN, UP = "down", "up"
 #: Ceiling on steps for an unbounded traversal (a deeper DAG is a bug).
 MAX_STEPS = 64
 
+#: Most frontier keys sent in one step query (bounds query size on huge blast radii).
+FRONTIER_CHUNK = 5000
+
 _STEP = {
     (DOWN, Kind.DATASET): "(a)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset)",
     (UP, Kind.DATASET): "(a)<-[:PRODUCED]-(q:Quantum)<-[:INPUT_TO]-(b:Dataset)",
@@ -106,13 +109,13 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = 
         nxt: dict[str, Kind] = {}
         for kind in (Kind.DATASET, Kind.QUANTUM):
             keys = sorted(k for k, kk in frontier.items() if kk == kind)
-            if not keys:
-                continue
-            params = {"keys": keys}
-            if via is not None:
-                params["via"] = via
-            rows = store.read(_step_query(direction, kind, parents is not None, via is not None),
-                              params)
+            query = _step_query(direction, kind, parents is not None, via is not None)
+            rows = []
+            for i in range(0, len(keys), FRONTIER_CHUNK):
+                params = {"keys": keys[i:i + FRONTIER_CHUNK]}
+                if via is not None:
+                    params["via"] = via
+                rows.extend(store.read(query, params))
             for row in rows:
                 if parents is not None:
                     a, q, row = row[0], row[1], row[2:]

@@ -22,7 +22,7 @@ log files (``*.wal``) are listed apart.
 
 Usage::
 
-    python scripts/measure_bytes.py                       # falkordb 30 and 100 visits, arcadedb 30
+    python scripts/measure_bytes.py            # falkordb 30, 100, 300 visits; arcadedb 30, 60 (about 3 min on 2 cores)
     python scripts/measure_bytes.py --falkordb-visits 300 --arcadedb-visits 0
 
 Nothing is written outside temporary directories, which are removed at the end.
@@ -208,9 +208,9 @@ def per_entity_table(full: Run, nodes: Run) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--falkordb-visits", type=int, nargs="*", default=[30, 100],
+    ap.add_argument("--falkordb-visits", type=int, nargs="*", default=[30, 100, 300],
                     help="demo sizes for the embedded engine (0 or none to skip)")
-    ap.add_argument("--arcadedb-visits", type=int, nargs="*", default=[30],
+    ap.add_argument("--arcadedb-visits", type=int, nargs="*", default=[30, 60],
                     help="demo sizes for ArcadeDB over Bolt (0 or none to skip)")
     ap.add_argument("--verbose", action="store_true", help="print raw engine figures too")
     args = ap.parse_args(argv)

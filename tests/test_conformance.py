@@ -106,7 +106,7 @@ def test_failing_statement_rolls_back_whole_unit(store):
     # fails at run time, after the statements before it ran: the key is taken
     statements.append(Statement("CREATE (n:Dataset {key: 'dataset:old'})", {}, 0))
     with pytest.raises(StoreError):
-        store._execute_unit(statements, None)
+        store._execute_unit(store._encode(statements))
     assert store.count() == (1, 0)
     assert store.existing_keys(["dataset:old", "dataset:new", "quantum:q"]) == {"dataset:old"}
 

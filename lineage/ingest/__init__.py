@@ -7,6 +7,8 @@ all-or-nothing, and a progress bar counts nodes and edges as they land.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -40,11 +42,29 @@ class IngestReport:
 
 def write_units(store: Store, units: Iterable[GraphBatch], description: str = "ingest",
                 total: int | None = None, show_progress: bool = True) -> IngestReport:
-    """Write each unit in turn; stop at the first failure (earlier units stay)."""
+    """Write each unit in turn; stop at the first failure (earlier units stay).
+
+    While the engine writes one unit, a second thread checks and encodes the
+    next (a unit's nodes are known to the next one without asking the
+    engine), so Python and the engine work side by side.
+    """
     report = IngestReport()
+    known: dict[str, str | None] = {}
+    iterator = iter(units)
     with progress_bar(description, total=total, unit="nodes+edges",
-                      enabled=show_progress) as advance:
-        for unit in units:
-            report.units.append(store.write(unit))
-            advance(len(unit))
+                      enabled=show_progress) as advance, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-prepare") as pool:
+        def prepare_next():
+            unit = next(iterator, None)
+            return None if unit is None else pool.submit(store.prepare, unit, known)
+        pending = prepare_next()
+        while pending is not None:
+            t0 = time.perf_counter()
+            prepared = pending.result()
+            pending = prepare_next()  # overlaps with the commit below
+            summary = store.commit(prepared)
+            summary.seconds = time.perf_counter() - t0
+            report.units.append(summary)
+            advance(prepared.nodes + prepared.edges)
+        # on an error the with-block waits for a pending preparation; nothing of it is written
     return report

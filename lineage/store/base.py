@@ -8,15 +8,12 @@ to run) is shared: writes in :mod:`lineage.store.cypher`, lineage queries in
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..model import GraphBatch, ModelError
 from . import cypher
-
-Progress = Callable[[int], None]
-
 
 class StoreError(RuntimeError):
     """An engine failed or refused; the message says which and why."""
@@ -24,6 +21,28 @@ class StoreError(RuntimeError):
 
 class ReadOnlyViolation(StoreError):
     """A query given as read-only tried to write."""
+
+
+class _TypesOf(dict):
+    """Dataset types of nodes outside a batch: looked up now, or known from this run."""
+
+    def __init__(self, looked_up: dict, known: dict) -> None:
+        super().__init__(looked_up)
+        self.known = known
+
+    def get(self, key, default=None):
+        value = super().get(key)
+        return value if value is not None else self.known.get(key, default)
+
+
+@dataclass
+class PreparedUnit:
+    """A checked ingest unit, encoded for one engine, not yet written."""
+
+    source: str
+    nodes: int
+    edges: int
+    encoded: object
 
 
 @dataclass
@@ -62,10 +81,13 @@ class Store(ABC):
     def ensure_schema(self) -> None:
         """Create constraints and indexes if they are missing (idempotent)."""
 
+    def _encode(self, statements: list[cypher.Statement]):
+        """Whatever ``_execute_unit`` runs (built ahead, possibly in another thread)."""
+        return statements
+
     @abstractmethod
-    def _execute_unit(self, statements: list[cypher.Statement],
-                      progress: Progress | None) -> tuple[int, int]:
-        """Run ``statements`` all-or-nothing; return (nodes created, edges created)."""
+    def _execute_unit(self, encoded) -> tuple[int, int]:
+        """Run one encoded unit all-or-nothing; return (nodes created, edges created)."""
 
     @abstractmethod
     def clear(self) -> None:
@@ -92,27 +114,41 @@ class Store(ABC):
             found.update((row[0], row[1]) for row in self.read(st.query, st.params))
         return found
 
-    def write(self, batch: GraphBatch, progress: Progress | None = None) -> WriteSummary:
-        """Write ``batch`` as one ingest unit: all of it, or (on any error) none of it.
+    def prepare(self, batch: GraphBatch, known: dict[str, str | None] | None = None) -> PreparedUnit:
+        """Check ``batch`` and build what writes it; nothing is written yet.
 
-        Edges must join nodes that are in the batch or already stored; that
-        is checked before anything is written.
+        Edges must join nodes that are in the batch, in ``known`` (key ->
+        dataset type of nodes written earlier in the same run) or already
+        stored.  ``known`` is updated with the batch's own nodes.
         """
-        import time
-        t0 = time.perf_counter()
-        outside = batch.missing_endpoints()
+        known = {} if known is None else known
+        outside = batch.missing_endpoints(known)
         present = self.lookup(outside) if outside else {}
-        if outside:
-            missing = [k for k in outside if k not in present]
-            if missing:
-                more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-                raise ModelError(f"{batch.source or 'batch'}: edges refer to nodes that are neither "
-                                 f"in the input nor stored: {', '.join(missing[:5])}{more}")
-        batch.derive_type_edges({k: t for k, t in present.items() if t})
+        missing = [k for k in outside if k not in present]
+        if missing:
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise ModelError(f"{batch.source or 'batch'}: edges refer to nodes that are neither "
+                             f"in the input nor stored: {', '.join(missing[:5])}{more}")
+        types = {k: t for k, t in present.items() if t}
+        batch.derive_type_edges(_TypesOf(types, known))
         statements = list(cypher.write_statements(batch))
-        nodes, edges = self._execute_unit(statements, progress)
-        return WriteSummary(batch.source, len(batch.nodes), len(batch.edges), nodes, edges,
+        known.update((k, p.get("dataset_type")) for k, p in batch.nodes.items())
+        return PreparedUnit(batch.source, len(batch.nodes), len(batch.edges),
+                            self._encode(statements))
+
+    def commit(self, unit: PreparedUnit) -> WriteSummary:
+        """Write a prepared unit: all of it, or (on any error) none of it."""
+        t0 = time.perf_counter()
+        nodes, edges = self._execute_unit(unit.encoded)
+        return WriteSummary(unit.source, unit.nodes, unit.edges, nodes, edges,
                             time.perf_counter() - t0)
+
+    def write(self, batch: GraphBatch) -> WriteSummary:
+        """Check and write ``batch`` as one all-or-nothing ingest unit."""
+        t0 = time.perf_counter()
+        summary = self.commit(self.prepare(batch))
+        summary.seconds = time.perf_counter() - t0
+        return summary
 
     def count(self) -> tuple[int, int]:
         """(nodes, edges) in the graph."""

@@ -18,7 +18,7 @@ from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
 
 from ..model import Kind
 from . import cypher
-from .base import Progress, ReadOnlyViolation, Store, StoreError
+from .base import ReadOnlyViolation, Store, StoreError
 
 
 @dataclass
@@ -134,7 +134,7 @@ class BoltStore(Store):
 
     # --- writes ------------------------------------------------------------------
 
-    def _execute_unit(self, statements, progress: Progress | None):
+    def _execute_unit(self, statements):
         def work(tx):
             nodes = edges = 0
             for st in statements:
@@ -147,9 +147,6 @@ class BoltStore(Store):
                 result = s.execute_write(work)
         except Neo4jError as exc:
             raise StoreError(f"bolt: ingest unit rolled back: {exc.message}") from exc
-        if progress:
-            for st in statements:
-                progress(st.rows)
         return result
 
     def clear(self) -> None:

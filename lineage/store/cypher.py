@@ -29,10 +29,11 @@ def node_statement(kind: Kind) -> str:
     return f"UNWIND $rows AS r MERGE (n:{kind.value} {{key: r.key}}) SET n += r.props"
 
 
-def edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
+def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> str:
+    """Rows are ``[source key, target key, props]`` (props left out when no row has any)."""
     return (f"UNWIND $rows AS r "
-            f"MATCH (a:{src.value} {{key: r.src}}) MATCH (b:{dst.value} {{key: r.dst}}) "
-            f"MERGE (a)-[e:{rel.value}]->(b) SET e += r.props")
+            f"MATCH (a:{src.value} {{key: r[0]}}) MATCH (b:{dst.value} {{key: r[1]}}) "
+            f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[2]" if with_props else ""))
 
 
 def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
@@ -44,9 +45,14 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
             yield Statement(query, {"rows": rows}, len(rows))
     for (rel, src, dst), items in sorted(batch.edges_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
-        query = edge_statement(rel, src, dst)
         for i in range(0, len(items), rows_per_statement):
-            rows = [{"src": s, "dst": d, "props": p} for s, d, p in items[i:i + rows_per_statement]]
+            chunk = items[i:i + rows_per_statement]
+            if any(p for _, _, p in chunk):
+                rows = [[s, d, p] for s, d, p in chunk]
+                query = edge_statement(rel, src, dst, with_props=True)
+            else:  # most edges carry no properties; SET on them costs a third of the write
+                rows = [[s, d] for s, d, _ in chunk]
+                query = edge_statement(rel, src, dst, with_props=False)
             yield Statement(query, {"rows": rows}, len(rows))
 
 

@@ -22,21 +22,38 @@ from pathlib import Path
 
 import redis
 from falkordb import FalkorDB
-from falkordb.helpers import stringify_param_value
 
 from ..model import Kind
 from . import cypher
-from .base import Progress, ReadOnlyViolation, Store, StoreError
+from .base import ReadOnlyViolation, Store, StoreError
 from .falkordb_server import FalkorServer
 
 GRAPH = "lineage"
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 
 
+def _literal(value) -> str:
+    """A parameter value as a Cypher literal (what the client's own helper does, 3x faster)."""
+    t = type(value)
+    if t is str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if t is bool:
+        return "true" if value else "false"
+    if t is int or t is float:
+        return str(value)
+    if t is dict:
+        return "{" + ",".join(f"`{k}`:{_literal(v)}" for k, v in value.items()) + "}"
+    if t is list or t is tuple:
+        return "[" + ",".join(map(_literal, value)) + "]"
+    if value is None:
+        return "null"
+    raise TypeError(f"cannot pass {t.__name__} as a query parameter")
+
+
 def _header(params: dict | None) -> str:
     if not params:
         return ""
-    return "CYPHER " + " ".join(f"{k}={stringify_param_value(v)}" for k, v in params.items()) + " "
+    return "CYPHER " + " ".join(f"{k}={_literal(v)}" for k, v in params.items()) + " "
 
 
 class FalkorStore(Store):
@@ -138,7 +155,8 @@ class FalkorStore(Store):
 
     # --- writes ------------------------------------------------------------------
 
-    def _execute_unit(self, statements, progress: Progress | None):
+    def _encode(self, statements) -> str:
+        """The unit as one query: statements chained with ``WITH count(*)``."""
         clauses, params = [], {}
         for i, st in enumerate(statements):
             body = st.query
@@ -147,11 +165,14 @@ class FalkorStore(Store):
                 params[f"{name}{i}"] = value
             clauses.append(f"{body} WITH count(*) AS done{i}")
         if not clauses:
+            return ""
+        return _header(params) + " ".join(clauses) + f" RETURN done{len(clauses) - 1}"
+
+    def _execute_unit(self, encoded: str):
+        if not encoded:
             return 0, 0
-        query = " ".join(clauses) + f" RETURN done{len(clauses) - 1}"
         try:
-            reply = self.redis.execute_command("GRAPH.QUERY", GRAPH, _header(params) + query,
-                                               "--compact")
+            reply = self.redis.execute_command("GRAPH.QUERY", GRAPH, encoded, "--compact")
         except redis.RedisError as exc:
             raise StoreError(f"falkordb: ingest unit not written: {exc}") from exc
         nodes = edges = 0
@@ -163,8 +184,6 @@ class FalkorStore(Store):
                     nodes += int(m.group(2))
                 else:
                     edges += int(m.group(2))
-        if progress:
-            progress(sum(st.rows for st in statements))
         return nodes, edges
 
     def clear(self) -> None:
