@@ -214,12 +214,36 @@ def export(repo: str, fmt: str, output: str) -> None:
 
 
 @cli.command()
+@click.option("--from", "source", required=True, metavar="REPO_OR_URI",
+              help="Repository directory or bolt:// URI to read.")
+@click.option("--to", "target", required=True, metavar="REPO_OR_URI",
+              help="Repository directory (created if missing) or bolt:// URI to write.")
+@click.option("--merge", is_flag=True,
+              help="Allow a non-empty target (nodes and edges merge on their keys).")
+def copy(source: str, target: str, merge: bool) -> None:
+    """Copy a whole graph between repositories or engines, losslessly."""
+    from .export import copy_graph
+    if "://" not in target and not (Path(target) / CONFIG_NAME).exists():
+        _run(init_repo, target)
+    with _Repo(source) as src, _Repo(target) as dst:
+        if not merge and _run(dst.count) != (0, 0):
+            raise UserError(f"{target} is not empty; use --merge to copy into it anyway")
+        t0 = time.perf_counter()
+        n = _run(copy_graph, src, dst, True)
+        secs = time.perf_counter() - t0
+    console.print(f"copied {n} nodes and edges from {source} ({src.engine}) to {target} "
+                  f"({dst.engine}) in {secs:.1f} s")
+
+
+@cli.command()
 @click.argument("cypher_query")
 @repo_option
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Query parameter (VALUE is JSON if it parses, else a string).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
+              help="Stop the query after this many seconds.")
 @json_option
-def cypher(cypher_query: str, repo: str, params, as_json: bool) -> None:
+def cypher(cypher_query: str, repo: str, params, timeout: float, as_json: bool) -> None:
     """Run a read-only Cypher query; writes are refused."""
     values = {}
     for p in params:
@@ -231,7 +255,7 @@ def cypher(cypher_query: str, repo: str, params, as_json: bool) -> None:
         except json.JSONDecodeError:
             values[name] = raw
     with _Repo(repo) as store:
-        columns, rows = _run(store.read_only, cypher_query, values)
+        columns, rows = _run(store.read_only, cypher_query, values, timeout)
     if as_json:
         print_json([dict(zip(columns, r)) for r in rows])
     else:

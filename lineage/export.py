@@ -50,27 +50,53 @@ def write_jsonl(store: Store, out: IO[str], progress=None) -> tuple[int, int]:
     return nodes, edges
 
 
-def read_jsonl(lines: IO[str], name: str = "<input>", unit_size: int = 200_000) -> Iterator[GraphBatch]:
-    """Ingest units from an export: nodes before edges, at most ``unit_size`` entities each.
+def records_to_units(records, name: str = "<input>", unit_size: int = 200_000) -> Iterator[GraphBatch]:
+    """Ingest units from ``(where, record)`` pairs of an export (nodes before edges).
 
-    A malformed line raises :class:`ModelError` naming the file and line.
+    A malformed record raises :class:`ModelError` naming the source and ``where``.
     """
     batch = GraphBatch(name)
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for where, rec in records:
         try:
-            rec = json.loads(line)
             if "node" in rec:
                 batch.add_node(rec["node"], **rec.get("props", {}))
             elif "edge" in rec:
                 batch.add_edge(Rel(rec["edge"]), rec["src"], rec["dst"], **rec.get("props", {}))
             else:
                 raise ModelError("neither 'node' nor 'edge'")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{name}: line {lineno}: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(f"{name}: {where}: {exc}") from None
         if len(batch) >= unit_size:
             yield batch
             batch = GraphBatch(name)
     if len(batch):
         yield batch
+
+
+def read_jsonl(lines: IO[str], name: str = "<input>", unit_size: int = 200_000) -> Iterator[GraphBatch]:
+    """Ingest units from an export file; a malformed line is named by its number."""
+    def records():
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                yield f"line {lineno}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ModelError(f"{name}: line {lineno}: not JSON ({exc.msg})") from None
+    return records_to_units(records(), name, unit_size)
+
+
+def copy_graph(source: Store, target: Store, progress=None, unit_size: int = 200_000) -> int:
+    """Copy every node and edge of ``source`` into ``target``; returns how many."""
+    count = 0
+
+    def records():
+        nonlocal count
+        for number, rec in enumerate(iter_records(source), 1):
+            count += 1
+            yield f"record {number}", rec
+
+    from .ingest import write_units
+    units = records_to_units(records(), f"copy from {source.engine}", unit_size)
+    write_units(target, units, "copy", total=sum(source.count()), show_progress=progress)
+    return count

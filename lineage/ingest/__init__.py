@@ -49,6 +49,7 @@ def write_units(store: Store, units: Iterable[GraphBatch], description: str = "i
     engine), so Python and the engine work side by side.
     """
     report = IngestReport()
+    store.ensure_schema()  # idempotent; a Bolt graph may be brand new
     known: dict[str, str | None] = {}
     iterator = iter(units)
     with progress_bar(description, total=total, unit="nodes+edges",

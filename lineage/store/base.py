@@ -67,6 +67,9 @@ class Store(ABC):
 
     engine: str = "?"
 
+    #: Seconds after which the engine stops one of the library's own reads.
+    READ_TIMEOUT = 300.0
+
     # --- what each engine provides ---------------------------------------
 
     @abstractmethod
@@ -74,8 +77,10 @@ class Store(ABC):
         """Run a query the library wrote; rows as tuples."""
 
     @abstractmethod
-    def read_only(self, query: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
-        """Run a user's query; refuse it with :class:`ReadOnlyViolation` if it writes."""
+    def read_only(self, query: str, params: dict | None = None,
+                  timeout: float = 30.0) -> tuple[list[str], list[tuple]]:
+        """Run a user's query; refuse it with :class:`ReadOnlyViolation` if it writes,
+        stop it with :class:`StoreError` after ``timeout`` seconds."""
 
     @abstractmethod
     def ensure_schema(self) -> None:

@@ -80,6 +80,7 @@ class BoltStore(Store):
     # --- reads -------------------------------------------------------------------
 
     def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        @neo4j.unit_of_work(timeout=self.READ_TIMEOUT)
         def work(tx):
             return [tuple(r.values()) for r in tx.run(query, params or {})]
         try:
@@ -88,10 +89,10 @@ class BoltStore(Store):
         except Neo4jError as exc:
             raise StoreError(f"bolt: {exc.message}") from exc
 
-    def read_only(self, query: str, params: dict | None = None):
+    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
         try:
             with self._session(default_access_mode=neo4j.READ_ACCESS) as s:
-                tx = s.begin_transaction()
+                tx = s.begin_transaction(timeout=timeout)
                 try:
                     result = tx.run(query, params or {})
                     keys = list(result.keys())

@@ -208,6 +208,8 @@ class FalkorServer:
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--aof-load-truncated", "yes",
+            # rewrite (fork + snapshot) rarely during bulk ingest; we compact at shutdown
+            "--auto-aof-rewrite-min-size", "1gb",
             "--save", "",
             "--protected-mode", "no",
             "--loadmodule", module,

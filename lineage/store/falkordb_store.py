@@ -82,17 +82,20 @@ class FalkorStore(Store):
 
     def read(self, query: str, params: dict | None = None) -> list[tuple]:
         try:
-            return [tuple(r) for r in self.graph.ro_query(query, params).result_set]
+            return [tuple(r) for r in self.graph.ro_query(
+                query, params, timeout=int(self.READ_TIMEOUT * 1000)).result_set]
         except redis.ResponseError as exc:
             if "Invalid graph operation on empty key" in str(exc):
                 return []  # nothing stored yet
             raise StoreError(f"falkordb: {exc}") from exc
 
-    def read_only(self, query: str, params: dict | None = None):
+    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
         try:
-            result = self.graph.ro_query(query, params)
+            result = self.graph.ro_query(query, params, timeout=max(1, int(timeout * 1000)))
         except redis.ResponseError as exc:
             msg = str(exc)
+            if "timed out" in msg.lower():
+                raise StoreError(f"query stopped after {timeout:g} s (raise it with --timeout)") from exc
             if "read-only" in msg.lower() or "graph.ro_query is to be executed only on read-only" in msg.lower():
                 raise ReadOnlyViolation("refused: the query writes to the graph; "
                                         "`lineage cypher` runs read-only queries") from exc
