@@ -76,23 +76,33 @@ def _via_types(store, types, direction: str) -> list[str] | None:
     return sorted(via)
 
 
-def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool) -> str:
+def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool,
+                details_for_some: bool = False) -> str:
+    """One BFS step.  With ``details_for_some``, data ID and run come back only for
+    datasets of the types in ``$want`` (the rest are waypoints: key and type suffice)."""
     where = "WHERE b.dataset_type IN $via " if prune else ""
+    if details_for_some:
+        details = ("CASE WHEN b.dataset_type IN $want THEN b.data_id END, "
+                   "CASE WHEN b.dataset_type IN $want THEN b.run END")
+    else:
+        details = "b.data_id, b.run"
     if with_parents:
         quantum = "q.key" if kind == Kind.DATASET else "null"
-        ret = f"RETURN a.key, {quantum}, b.key, b.dataset_type, b.data_id, b.run"
+        ret = f"RETURN a.key, {quantum}, b.key, b.dataset_type, {details}"
     else:
-        ret = "RETURN DISTINCT b.key, b.dataset_type, b.data_id, b.run"
+        ret = f"RETURN DISTINCT b.key, b.dataset_type, {details}"
     return (f"MATCH (a:{kind.value}) WHERE a.key IN $keys "
             f"MATCH {_STEP[(direction, kind)]} {where}{ret}")
 
 
 def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = None,
-        depth: int | None = None, parents: dict | None = None) -> dict[str, DatasetRow]:
+        depth: int | None = None, parents: dict | None = None,
+        want: list[str] | None = None) -> dict[str, DatasetRow]:
     """Every dataset reachable from ``seeds`` in at most ``depth`` steps, with its step count.
 
     With a ``parents`` dict, records for each dataset reached the
     (dataset, quantum) it was first reached from, for path reconstruction.
+    With ``want``, only datasets of those types carry their data ID and run.
     """
     if depth is not None and depth < 1:
         raise SelectorError(f"depth must be at least 1, not {depth}")
@@ -109,12 +119,15 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = 
         nxt: dict[str, Kind] = {}
         for kind in (Kind.DATASET, Kind.QUANTUM):
             keys = sorted(k for k, kk in frontier.items() if kk == kind)
-            query = _step_query(direction, kind, parents is not None, via is not None)
+            query = _step_query(direction, kind, parents is not None, via is not None,
+                                want is not None)
             rows = []
             for i in range(0, len(keys), FRONTIER_CHUNK):
                 params = {"keys": keys[i:i + FRONTIER_CHUNK]}
                 if via is not None:
                     params["via"] = via
+                if want is not None:
+                    params["want"] = want
                 rows.extend(store.read(query, params))
             for row in rows:
                 if parents is not None:
@@ -182,7 +195,7 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     """Datasets downstream (or upstream) of a selector, sorted by type then data ID."""
     via = _via_types(store, types, direction)
     seeds = _prune_seeds(_selection(store, selector), via)
-    found = bfs(store, seeds, direction, via, depth)
+    found = bfs(store, seeds, direction, via, depth, want=list(types) if types else None)
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)

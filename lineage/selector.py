@@ -62,17 +62,23 @@ def parse_selector(text: str) -> Selector:
 def resolve(store, selector: Selector) -> dict[str, str | None]:
     """The nodes (datasets or quanta) a selector starts from: key -> dataset type (None for a quantum)."""
     if selector.keys:
-        found = store.lookup(selector.keys)
-        missing = [k for k in selector.keys if k not in found]
-        if missing:
-            raise SelectorError(f"no such node: {missing[0]}")
         for key in selector.keys:
             if kind_of_key(key) not in (Kind.DATASET, Kind.QUANTUM, Kind.DATA_UNIT):
                 raise SelectorError(f"{key} is a {kind_of_key(key).value}; lineage starts "
                                     "from a dataset, a quantum or a data unit")
         units = [k for k in selector.keys if kind_of_key(k) == Kind.DATA_UNIT]
-        direct = {k: found[k] for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT}
-        return dict(sorted({**direct, **_datasets_of_units(store, units)}.items()))
+        direct = [k for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT]
+        found = _datasets_of_units(store, units)
+        if direct or not found:  # units that identify datasets surely exist
+            looked_up = store.lookup(direct + (units if not found else []))
+            missing = [k for k in selector.keys if k not in looked_up and k not in
+                       (units if found else ())]
+            if missing:
+                raise SelectorError(f"no such node: {missing[0]}")
+            found.update((k, looked_up[k]) for k in direct)
+        if not found:
+            raise SelectorError(f"no dataset is identified by {', '.join(units)}")
+        return dict(sorted(found.items()))
     result: dict[str, str] | None = None
     for dim, value in selector.pairs:
         units = [r[0] for r in store.read(
