@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (logs, docs) gets wide lines instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160)))
 
 
 def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def table(title: str, columns: list[str], rows, caption: str | None = None) -> None:
+def table(title: str, columns: list[str], rows, caption: str | None = None,
+          fold: tuple[str, ...] | None = None) -> None:
+    """A table; columns in ``fold`` wrap when space runs out, the others never do
+    (all fold when ``fold`` is None)."""
     t = Table(title=title, caption=caption, show_lines=False, header_style="bold cyan")
     for c in columns:
-        t.add_column(c, overflow="fold")
+        wraps = fold is None or c in fold
+        t.add_column(c, overflow="fold", no_wrap=not wraps)
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console.print(t)
@@ -27,7 +33,7 @@ def table(title: str, columns: list[str], rows, caption: str | None = None) -> N
 def dataset_rows_table(title: str, rows, caption: str | None = None) -> None:
     table(title, ["dataset type", "data ID", "run", "steps", "UUID"],
           [(r.dataset_type, r.data_id, r.run, r.steps, r.key.split(":", 1)[1]) for r in rows],
-          caption)
+          caption, fold=("data ID",))
 
 
 def counts_table(title: str, counts: dict[str, int]) -> None:

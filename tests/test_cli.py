@@ -146,6 +146,8 @@ def test_show_and_cypher(demo_repo):
     (["downstream", "visit=1", "--collection", "nope"], None),
     (["cypher", "CREATE (:Flag {key: 'flag:x'})"], "refused: the query writes"),
     (["cypher", "MATCH (n RETURN n"], "falkordb"),
+    (["cypher", "UNWIND range(1, 100000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x)",
+      "--timeout", "0.2"], "stopped after 0.2 s"),
 ])
 def test_bad_input_one_line_error(demo_repo, args, message):
     proc = lineage(*args, "--repo", str(demo_repo), check=False)
