@@ -132,8 +132,11 @@ def _lineage_command(direction: str):
     @click.option("--count", "count_only", is_flag=True, help="Only counts, by dataset type.")
     @click.option("--explain", "target", default=None,
                   help="Show one path from SELECTOR to this dataset instead.")
+    @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+                  help="Also draw how each dataset was reached (PNG, SVG or PDF by extension).")
     @json_option
-    def command(selector, repo, types, depth, collection, limit, count_only, target, as_json):
+    def command(selector, repo, types, depth, collection, limit, count_only, target, plot_file,
+                as_json):
         types = [t for group in types for t in group.split(",") if t] or None
         with _Repo(repo) as store:
             if target:
@@ -154,7 +157,14 @@ def _lineage_command(direction: str):
                 else:
                     counts_table(f"{direction.capitalize()}stream of {selector}", counts)
                 return
-            rows = _run(query.traverse, store, selector, direction, types, depth, collection, limit)
+            tree = {} if plot_file else None
+            rows = _run(query.traverse, store, selector, direction, types, depth, collection,
+                        limit, tree)
+        if plot_file:
+            from .plot import draw, lineage_tree
+            _run(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
+                 f"{direction.capitalize()}stream of {selector}")
+            click.echo(f"wrote {plot_file}", err=True)
         if as_json:
             print_json([r.as_dict() for r in rows])
         else:

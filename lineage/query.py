@@ -200,11 +200,20 @@ def _prune_seeds(seeds: dict[str, str | None], via: list[str] | None) -> list[st
 
 
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
-             collection: str | None = None, limit: int | None = None) -> list[DatasetRow]:
-    """Datasets downstream (or upstream) of a selector, sorted by type then data ID."""
+             collection: str | None = None, limit: int | None = None,
+             tree: dict | None = None) -> list[DatasetRow]:
+    """Datasets downstream (or upstream) of a selector, sorted by type then data ID.
+
+    With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
+    first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
+    """
     via = _via_types(store, types, direction)
-    seeds = _prune_seeds(_selection(store, selector), via)
-    found = bfs(store, seeds, direction, via, depth, want=list(types) if types else None)
+    selection = _selection(store, selector)
+    seeds = _prune_seeds(selection, via)
+    parents = None if tree is None else tree.setdefault("parents", {})
+    if tree is not None:
+        tree["seeds"] = {k: selection[k] for k in seeds}
+    found = bfs(store, seeds, direction, via, depth, parents, want=list(types) if types else None)
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)

@@ -117,6 +117,25 @@ def test_count_and_explain(demo_repo):
     assert "assembleCoadd" in text and "deepCoadd" in text
 
 
+def test_plot_draws_png(demo_repo, tmp_path):
+    visit = default_visit(SMALL)
+    out = tmp_path / "tree.png"
+    rows = json.loads(lineage("downstream", f"visit={visit}", "--depth", "2", "--plot", str(out),
+                              "--json", "--repo", str(demo_repo)).stdout)
+    assert rows and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from lineage import query
+    from lineage.plot import lineage_tree
+    from lineage.repo import open_store
+    with open_store(demo_repo) as store:
+        tree = {}
+        found = query.traverse(store, f"visit={visit}", depth=2, tree=tree)
+        g = lineage_tree(found, tree["parents"], tree["seeds"])
+    # every drawn dataset hangs from the selection: one path back to a seed
+    seeds = [n for n, d in g.nodes(data=True) if g.in_degree(n) == 0]
+    assert seeds and all(d["layer"] == 0 or g.in_degree(n) == 1 for n, d in g.nodes(data=True))
+    assert {r.key for r in found} <= set(g.nodes)
+
+
 def test_type_filter_comma_and_repeat(demo_repo):
     visit = default_visit(SMALL)
     a = json.loads(lineage("downstream", f"visit={visit}", "--type", "deepCoadd,calexp", "--json",
