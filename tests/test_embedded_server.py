@@ -114,3 +114,21 @@ def test_kill_everything_mid_ingest_leaves_before_or_after(repo, tmp_path, delay
             assert after != before
         assert s.existing_keys(["dataset:base"]) == {"dataset:base"}
     FalkorServer(repo).stop()
+
+
+def test_deep_repository_path_uses_short_socket_link(tmp_path):
+    """A Unix socket path is limited to ~107 bytes; deep repositories still work."""
+    from lineage.repo import init_repo
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "repo"
+    init_repo(deep)
+    server = FalkorServer(deep)
+    assert len(str(server._socket_real)) > 107
+    try:
+        with open_store(deep) as s:
+            b = GraphBatch("t")
+            b.add_node("dataset:a", dataset_type="raw")
+            s.write(b)
+            assert s.existing_keys(["dataset:a"]) == {"dataset:a"}
+            assert len(server.socket_path) <= 107
+    finally:
+        server.stop()

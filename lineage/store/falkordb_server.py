@@ -187,7 +187,7 @@ class FalkorServer:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 cmd = b""
-            if b"redis-server" in cmd and str(self._socket_real).encode() in cmd:
+            if b"redis-server" in cmd and self.socket_path.encode() in cmd:
                 os.kill(pid, signal.SIGKILL)
                 self._wait_exit(pid, 10)
         self.pid_file.unlink(missing_ok=True)
@@ -199,7 +199,7 @@ class FalkorServer:
         args = [
             server,
             "--port", "0",
-            "--unixsocket", str(self._socket_real),
+            "--unixsocket", self.socket_path,  # the short link when the real path is too long
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--pidfile", str(self.pid_file),
