@@ -81,16 +81,18 @@ def init(directory: str, store: str) -> None:
 @click.option("--visits", type=int, default=None, help="Number of visits (default 100).")
 @click.option("--detectors", type=int, default=None, help="Detectors per visit (default 20).")
 @click.option("--small", is_flag=True, help="A tiny survey (14 visits x 6 detectors).")
+@click.option("--nodes", type=click.IntRange(min=1000), default=None,
+              help="Size the survey for about this many nodes (benchmarks: 1000000).")
 @click.option("--visit", "visit", type=int, default=None,
               help="The visit to ask about (default: one processed in every release).")
 @json_option
-def demo(repo: str, visits, detectors, small: bool, visit, as_json: bool) -> None:
+def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool) -> None:
     """Build the demo survey into a repository and ask which coadds used one visit."""
     from dataclasses import replace
 
     from .demo import SurveySpec, default_visit, generate, plan_survey
     from .ingest import write_units
-    spec = SurveySpec.small() if small else SurveySpec()
+    spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
     if visits:
         spec = replace(spec, visits=visits)
     if detectors:
