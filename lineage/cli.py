@@ -57,7 +57,7 @@ class _Repo:
 
     def __exit__(self, *exc):
         if self.store is not None:
-            self.store.close()
+            _run(self.store.close)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,8 +78,10 @@ def init(directory: str, store: str) -> None:
 
 @cli.command()
 @repo_option
-@click.option("--visits", type=int, default=None, help="Number of visits (default 100).")
-@click.option("--detectors", type=int, default=None, help="Detectors per visit (default 20).")
+@click.option("--visits", type=click.IntRange(min=1), default=None,
+              help="Number of visits (default 100).")
+@click.option("--detectors", type=click.IntRange(min=1), default=None,
+              help="Detectors per visit (default 20).")
 @click.option("--small", is_flag=True, help="A tiny survey (14 visits x 6 detectors).")
 @click.option("--nodes", type=click.IntRange(min=1000), default=None,
               help="Size the survey for about this many nodes (benchmarks: 1000000).")
@@ -122,6 +124,15 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
                        f"try: lineage downstream visit={v} --count --repo {repo}")
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _plot_suffix(ctx, param, value):
+    if value is not None and Path(value).suffix.lower() not in PLOT_SUFFIXES:
+        raise click.BadParameter(f"{value}: the picture must end in {', '.join(PLOT_SUFFIXES)}")
+    return value
+
+
 def _lineage_command(direction: str):
     @click.argument("selector")
     @repo_option
@@ -135,6 +146,7 @@ def _lineage_command(direction: str):
     @click.option("--explain", "target", default=None,
                   help="Show one path from SELECTOR to this dataset instead.")
     @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+                  callback=_plot_suffix,
                   help="Also draw how each dataset was reached (PNG, SVG or PDF by extension).")
     @json_option
     def command(selector, repo, types, depth, collection, limit, count_only, target, plot_file,
@@ -216,10 +228,13 @@ def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
     from .export import write_jsonl
     from .progress import progress_bar
+    if output != "-" and not Path(output).resolve().parent.is_dir():
+        raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
     with _Repo(repo) as store:
         nodes, edges = _run(store.count)
-        with click.open_file(output, "w") as out, \
-                progress_bar("export", nodes + edges, "records", output != "-") as advance:
+        # atomic: a failed export never replaces a good file with half of one
+        out = _run(click.open_file, output, "w", atomic=output != "-")
+        with out, progress_bar("export", nodes + edges, "records", output != "-") as advance:
             _run(write_jsonl, store, out, advance)
     if output != "-":
         console.print(f"wrote {nodes} nodes and {edges} edges to {output}")

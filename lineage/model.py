@@ -172,15 +172,30 @@ Scalar = (str, int, float, bool)
 _PLAIN = {str, int, float, bool}
 
 
-def _plain(value):
-    """Builtin scalar for numpy/astropy scalars (``numpy.str_``, ``numpy.int64`` ...)."""
-    if type(value) in _PLAIN:
-        return value
-    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
-        value = value.item()
-    for t in (bool, int, float, str):  # bool before int: True is an int
-        if isinstance(value, t):
-            return t(value)
+_INT64 = (-2**63, 2**63 - 1)
+
+
+def _plain(value, where: str = ""):
+    """A value every engine stores and returns unchanged.
+
+    numpy/astropy scalars become builtins; floats keep 15 significant digits
+    (what FalkorDB returns for a double, so an export is the same from every
+    engine); integers must fit 64 bits and strings must not hold NUL.
+    """
+    if type(value) not in _PLAIN:
+        if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+            value = value.item()
+        for t in (bool, int, float, str):  # bool before int: True is an int
+            if isinstance(value, t):
+                value = t(value)
+                break
+    t = type(value)
+    if t is float and math.isfinite(value):
+        return float(f"{value:.15g}")
+    if t is int and not _INT64[0] <= value <= _INT64[1]:
+        raise ModelError(f"{where}: integer {value} does not fit in 64 bits")
+    if t is str and "\x00" in value:
+        raise ModelError(f"{where}: text contains a NUL character")
     return value
 
 
@@ -192,13 +207,13 @@ def _check_props(props: dict, where: str) -> dict:
             raise ModelError(f"{where}: bad property name {name!r}")
         if value is None:
             continue  # a missing value stays missing, never 0 or ""
-        value = _plain(value)
+        value = _plain(value, f"{where}: property {name!r}")
         if isinstance(value, float) and not math.isfinite(value):
             if math.isnan(value):
                 continue
             raise ModelError(f"{where}: property {name!r} is infinite")
         if isinstance(value, (list, tuple)):
-            value = [_plain(v) for v in value]
+            value = [_plain(v, f"{where}: property {name!r}") for v in value]
             if not all(isinstance(v, Scalar) for v in value):
                 raise ModelError(f"{where}: property {name!r} must be a list of scalars")
             value = list(value)
@@ -233,8 +248,8 @@ class GraphBatch:
     """Nodes and edges to write as one all-or-nothing ingest unit.
 
     ``add_node`` merges properties of a node added twice; ``add_edge`` keeps
-    one edge per (rel, src, dst).  ``validate`` checks every edge joins nodes
-    of the right kinds that exist in the batch or in ``known_keys``.
+    one edge per (rel, src, dst) and checks it joins the right node kinds;
+    ``missing_endpoints`` lists endpoints the store must already hold.
     """
 
     def __init__(self, source: str = "") -> None:
@@ -246,7 +261,8 @@ class GraphBatch:
         return len(self.nodes) + len(self.edges)
 
     def add_node(self, key: str, **props) -> str:
-        kind_of_key(key)
+        if kind_of_key(key) == Kind.DATA_UNIT and "value" in props and props["value"] is not None:
+            props["value"] = str(props["value"])  # selectors compare data-unit values as text
         clean = _check_props(props, f"{self.source or 'node'} {key}")
         self.nodes.setdefault(key, {}).update(clean)
         return key
@@ -276,25 +292,35 @@ class GraphBatch:
                     missing.add(key)
         return sorted(missing)
 
-    def derive_type_edges(self, outside_types: dict[str, str]) -> None:
+    def derive_type_edges(self, outside_types: dict[str, str],
+                          stored_io: dict[str, tuple] | None = None) -> None:
         """Add the ``FEEDS`` edges between dataset types that this batch's quanta imply.
 
-        ``outside_types`` gives the dataset type of datasets stored earlier.
-        The type-level graph lets traversals skip datasets that cannot lead
-        to the dataset types asked for.
+        ``outside_types`` gives the dataset type of datasets stored earlier;
+        ``stored_io`` gives, for quanta stored earlier that this batch adds
+        edges to, ``(task, input types, output types)`` already stored, so a
+        quantum whose inputs and outputs arrive in different units still
+        links its types.  The type-level graph lets traversals skip datasets
+        that cannot lead to the dataset types asked for.
         """
         def dtype(key):
             props = self.nodes.get(key)
             return props.get("dataset_type") if props else outside_types.get(key)
         inputs: dict[str, set] = {}
         outputs: dict[str, set] = {}
+        tasks: dict[str, str] = {}
+        for quantum, (task, ins, outs) in (stored_io or {}).items():
+            inputs.setdefault(quantum, set()).update(ins)
+            outputs.setdefault(quantum, set()).update(outs)
+            if task:
+                tasks[quantum] = task
         for rel, src, dst in self.edges:
             if rel == Rel.INPUT_TO:
                 inputs.setdefault(dst, set()).add(dtype(src))
             elif rel == Rel.PRODUCED:
                 outputs.setdefault(src, set()).add(dtype(dst))
         for quantum, ins in inputs.items():
-            task = self.nodes.get(quantum, {}).get("task")
+            task = self.nodes.get(quantum, {}).get("task") or tasks.get(quantum)
             for a in ins:
                 for b in outputs.get(quantum, ()):
                     if not (a and b):

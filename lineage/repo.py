@@ -37,9 +37,10 @@ def init_repo(path: str | os.PathLike, store: str = EMBEDDED) -> Path:
         raise RepoError(f"{root} is already a lineage repository")
     if root.exists() and not root.is_dir():
         raise RepoError(f"{root} exists and is not a directory")
-    if store != EMBEDDED:
-        from .store.bolt_store import BoltSettings
-        BoltSettings.parse(store)  # refuse a malformed URI before writing anything
+    if store != EMBEDDED:  # reach the server before writing anything
+        from .store.bolt_store import BoltSettings, BoltStore
+        with BoltStore(BoltSettings.parse(store)) as s:
+            s.ensure_schema()
     root.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({
         "format_version": FORMAT_VERSION,

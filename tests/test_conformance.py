@@ -218,3 +218,32 @@ def test_read_only_refuses_writes(store):
     with pytest.raises(ReadOnlyViolation):
         store.read_only("CREATE (:Flag {key: 'flag:x'})")
     assert store.count() == (0, 0)
+
+
+def test_type_graph_links_quanta_split_across_units(store):
+    """A quantum's inputs and outputs written in different units still prune correctly."""
+    first = GraphBatch("run part 1")
+    first.add_node("dataset:r", dataset_type="raw", data_id="exposure=1", run="r")
+    first.add_node("quantum:q", task="isr")
+    first.add_edge(Rel.INPUT_TO, "dataset:r", "quantum:q")
+    store.write(first)
+    second = GraphBatch("run part 2")
+    second.add_node("dataset:p", dataset_type="post_isr_image", data_id="exposure=1", run="r")
+    second.add_edge(Rel.PRODUCED, "quantum:q", "dataset:p")
+    store.write(second)
+    assert ("raw", "post_isr_image", "isr") in set(
+        (a, b, t) for a, b, t in store.read(
+            "MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) RETURN a.name, b.name, e.task"))
+    rows = query.downstream(store, "dataset:r", types=["post_isr_image"])
+    assert [r.key for r in rows] == ["dataset:p"]
+
+
+def test_values_round_trip_identically(store):
+    """Floats keep 15 significant digits on every engine; ints stay ints."""
+    b = GraphBatch("values")
+    b.add_node("dataset:v", third=1 / 3, big=2**62, tiny=1e-300, flag=True, names=["a", "b"])
+    store.write(b)
+    (props,) = store.read("MATCH (d:Dataset {key: 'dataset:v'}) RETURN properties(d)")[0]
+    props = dict(props)
+    assert props["third"] == float(f"{1 / 3:.15g}") and props["big"] == 2**62
+    assert props["tiny"] == 1e-300 and props["flag"] is True and list(props["names"]) == ["a", "b"]

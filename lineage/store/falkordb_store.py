@@ -88,6 +88,8 @@ class FalkorStore(Store):
             if "Invalid graph operation on empty key" in str(exc):
                 return []  # nothing stored yet
             raise StoreError(f"falkordb: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"embedded engine unreachable: {exc}") from exc
 
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
         try:
@@ -102,6 +104,8 @@ class FalkorStore(Store):
             if "Invalid graph operation on empty key" in msg:
                 return [], []
             raise StoreError(f"falkordb: {msg}") from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"embedded engine unreachable: {exc}") from exc
         header = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
         return [str(h) for h in header], [tuple(r) for r in result.result_set]
 
