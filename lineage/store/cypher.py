@@ -36,8 +36,22 @@ def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> s
             f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[2]" if with_props else ""))
 
 
+def remove_edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
+    """Rows are ``[source key, target key]``; absent edges are skipped."""
+    return (f"UNWIND $rows AS r "
+            f"MATCH (a:{src.value} {{key: r[0]}})-[e:{rel.value}]->(b:{dst.value} {{key: r[1]}}) "
+            f"DELETE e")
+
+
 def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
-    """The statements that write ``batch``: all nodes first, then all edges."""
+    """The statements that write ``batch``: removed edges first, then all nodes, then all edges."""
+    for (rel, src, dst), items in sorted(batch.removed_by_shape().items(),
+                                         key=lambda kv: tuple(x.value for x in kv[0])):
+        items.sort()
+        query = remove_edge_statement(rel, src, dst)
+        for i in range(0, len(items), rows_per_statement):
+            rows = [[s, d] for s, d in items[i:i + rows_per_statement]]
+            yield Statement(query, {"rows": rows}, len(rows))
     for kind, items in sorted(batch.nodes_by_kind().items(), key=lambda kv: kv[0].value):
         query = node_statement(kind)
         for i in range(0, len(items), rows_per_statement):
