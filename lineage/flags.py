@@ -138,6 +138,7 @@ class Propagation:
     fraction: dict[str, float] = field(default_factory=dict)    # dataset or quantum -> fraction
     dataset_type: dict[str, str] = field(default_factory=dict)
     data_id: dict[str, str] = field(default_factory=dict)
+    run: dict[str, str] = field(default_factory=dict)
     task: dict[str, str] = field(default_factory=dict)          # quantum -> task
     inputs: dict[str, set] = field(default_factory=lambda: defaultdict(set))   # q -> reached inputs
     outputs: dict[str, set] = field(default_factory=lambda: defaultdict(set))  # q -> outputs
@@ -156,10 +157,10 @@ _DOWN_FROM_DATASETS = (
     "MATCH (a:Dataset) WHERE a.key IN $keys "
     "MATCH (a)-[e:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset) "
     "WHERE coalesce(e.rejected, false) = false "
-    "RETURN a.key, q.key, q.task, b.key, b.dataset_type, b.data_id")
+    "RETURN a.key, q.key, q.task, b.key, b.dataset_type, b.data_id, b.run")
 _DOWN_FROM_QUANTA = (
     "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (q)-[:PRODUCED]->(b:Dataset) "
-    "RETURN null, q.key, q.task, b.key, b.dataset_type, b.data_id")
+    "RETURN null, q.key, q.task, b.key, b.dataset_type, b.data_id, b.run")
 
 
 def _chunks(keys, size=FRONTIER_CHUNK):
@@ -190,7 +191,7 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
         for kind, query in ((Kind.DATASET, _DOWN_FROM_DATASETS), (Kind.QUANTUM, _DOWN_FROM_QUANTA)):
             keys = [k for k in frontier if kind_of_key(k) == kind]
             for chunk in _chunks(keys):
-                for a, q, task, b, btype, bid in store.read(query, {"keys": chunk}):
+                for a, q, task, b, btype, bid, brun in store.read(query, {"keys": chunk}):
                     if a is not None:
                         p.inputs[q].add(a)
                     p.outputs[q].add(b)
@@ -203,6 +204,8 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
                     p.dataset_type[b] = btype
                     if bid:
                         p.data_id[b] = bid
+                    if brun:
+                        p.run[b] = brun
         frontier = nxt
     _fractions(store, p)
     return p
@@ -302,7 +305,8 @@ def blast_radius(store, p: Propagation, top: int = 10) -> dict:
         "by_tract_band": [{"tract": t, "band": b, "datasets": n}
                           for (t, b), n in sorted(by_tract_band.items())],
         "most_affected": [{"key": k, "dataset_type": p.dataset_type.get(k, ""),
-                           "data_id": p.data_id.get(k, ""), "steps": p.steps[k],
+                           "data_id": p.data_id.get(k, ""), "run": p.run.get(k, ""),
+                           "steps": p.steps[k],
                            "fraction": round(p.fraction.get(k, 0.0), 6)}
                           for k in products[:top]],
     }
@@ -623,7 +627,7 @@ def data_queries(rerun: list[dict], store=None, flagged=()) -> dict:
                 d = _data_id(did)
                 if "visit" in d and "detector" not in d:
                     visits.add(d["visit"])
-    out = {task: " OR ".join(exprs) for task, exprs in sorted(per_task.items())}
+    out = {task: " OR ".join(sorted(exprs)) for task, exprs in sorted(per_task.items())}
     if visits:
         out["_exclude"] = f"NOT (visit IN ({', '.join(sorted(visits))}))"
     return out
