@@ -61,6 +61,9 @@ CALIBRATION_TYPES = frozenset({"bias", "dark", "flat", "fringe", "defects", "cro
 #: Tasks whose inputs weigh the number of science inputs of the quantum that made them.
 WEIGHTED_TASKS = frozenset({"assembleCoadd"})
 
+#: Stored fractions are rounded to this many decimals (engines print floats differently).
+FRACTION_DIGITS = 12
+
 #: TAI - UTC since 2017-01-01 (quantum times are TAI, flag times UTC).
 TAI_MINUS_UTC = timedelta(seconds=37)
 
@@ -316,7 +319,7 @@ def _mark_batch(p: Propagation, flag_key: str, batch: GraphBatch) -> None:
     """Add one ``CONTAMINATED_BY`` edge per reached node (values are known clean)."""
     for key, steps in p.steps.items():
         batch.edges[(Rel.CONTAMINATED_BY, key, flag_key)] = {
-            "steps": steps, "fraction": float(p.fraction.get(key, 0.0))}
+            "steps": steps, "fraction": round(float(p.fraction.get(key, 0.0)), FRACTION_DIGITS)}
 
 
 def _known(p: Propagation) -> dict[str, str | None]:
@@ -551,8 +554,9 @@ def flagged_datasets(store, keys: Iterable[str] | None = None, as_of=None) -> di
 def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
     """The quanta to rerun, in dependency order, each without its flagged inputs.
 
-    A contaminated quantum whose science inputs are all flagged has nothing
-    left to run on: it is listed under ``dropped`` instead.
+    A contaminated quantum whose science inputs are all flagged (or were all
+    written by dropped quanta) has nothing left to run on: it is listed under
+    ``dropped`` instead, and its outputs are dropped from later input lists.
     """
     flags = _active_flag_keys(store, flag_ids, as_of)
     at = as_of_time(store, as_of) or "9999"
@@ -586,18 +590,21 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
             if producer.get(d) in quanta:
                 order.add_edge(producer[d], q)
     rerun, dropped = [], []
+    lost: set[str] = set()  # outputs of dropped quanta: they will not exist any more
     for q in nx.lexicographical_topological_sort(order, key=lambda k: (info[k][0], info[k][1], k)):
         task, did, run = info[q]
-        keep = sorted(d for d, _, rej in inputs[q] if d not in flagged and not rej)
-        gone = sorted(d for d, _, _ in inputs[q] if d in flagged)
-        rejected = sorted(d for d, _, rej in inputs[q] if rej)
-        entry = {"quantum": q, "task": task, "data_id": did, "run": run,
-                 "inputs": keep, "dropped_inputs": gone, "rejected_inputs": rejected,
+        keep = sorted(d for d, _, rej in inputs[q] if d not in flagged and d not in lost
+                      and not rej)
+        entry = {"quantum": q, "task": task, "data_id": did, "run": run, "inputs": keep,
+                 "dropped_inputs": sorted(d for d, _, _ in inputs[q] if d in flagged),
+                 "lost_inputs": sorted(d for d, _, _ in inputs[q] if d in lost),
+                 "rejected_inputs": sorted(d for d, _, rej in inputs[q] if rej),
                  "outputs": sorted(outputs[q])}
-        science_left = [d for d, t, rej in inputs[q]
-                        if d not in flagged and not rej and t not in CALIBRATION_TYPES]
+        science_left = [d for d, t, rej in inputs[q] if d not in flagged and d not in lost
+                        and not rej and t not in CALIBRATION_TYPES]
         if q in flagged_quanta or not science_left:
             dropped.append(entry)
+            lost.update(outputs[q])
         else:
             entry["order"] = len(rerun)
             rerun.append(entry)
