@@ -219,22 +219,25 @@ def _fractions(store, p: Propagation) -> None:
     quanta = [q for q in p.task if q not in p.seeds]
     science: dict[str, int] = {}
     calib = sorted(CALIBRATION_TYPES)
+    # Filters sit in the aggregation, not in WHERE: a WHERE on the input node
+    # makes FalkorDB's planner start from a scan of every dataset.
     for chunk in _chunks(quanta):
         for q, n in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (i:Dataset)-[e:INPUT_TO]->(q) "
-                "WHERE coalesce(e.rejected, false) = false AND NOT i.dataset_type IN $calib "
-                "RETURN q.key, count(i)", {"keys": chunk, "calib": calib}):
+                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (i)-[e:INPUT_TO]->(q) "
+                "RETURN q.key, sum(CASE WHEN coalesce(e.rejected, false) "
+                "OR i.dataset_type IN $calib THEN 0 ELSE 1 END)", {"keys": chunk, "calib": calib}):
             science[q] = int(n)
     weights: dict[str, dict[str, int]] = defaultdict(dict)
     weighted = [q for q in quanta if p.task.get(q) in WEIGHTED_TASKS]
     for chunk in _chunks(weighted):
-        for q, w, n in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (w:Dataset)-[e:INPUT_TO]->(q) "
-                "WHERE coalesce(e.rejected, false) = false AND NOT w.dataset_type IN $calib "
-                "MATCH (pq:Quantum)-[:PRODUCED]->(w) MATCH (c:Dataset)-[e2:INPUT_TO]->(pq) "
-                "WHERE coalesce(e2.rejected, false) = false AND NOT c.dataset_type IN $calib "
-                "RETURN q.key, w.key, count(c)", {"keys": chunk, "calib": calib}):
-            weights[q][w] = int(n)
+        for q, w, skip, n in store.read(
+                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (w)-[e:INPUT_TO]->(q) "
+                "MATCH (pq:Quantum)-[:PRODUCED]->(w) MATCH (c)-[e2:INPUT_TO]->(pq) "
+                "RETURN q.key, w.key, coalesce(e.rejected, false) OR w.dataset_type IN $calib, "
+                "sum(CASE WHEN coalesce(e2.rejected, false) OR c.dataset_type IN $calib "
+                "THEN 0 ELSE 1 END)", {"keys": chunk, "calib": calib}):
+            if not skip:
+                weights[q][w] = int(n)
     order = nx.DiGraph()
     order.add_nodes_from(quanta)
     for q in quanta:

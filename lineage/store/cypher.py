@@ -36,6 +36,19 @@ def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> s
             f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[2]" if with_props else ""))
 
 
+#: Edges of one shape sharing a target: from this many on, the target is matched once.
+FAN_IN_MIN = 64
+
+
+def fan_in_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> str:
+    """Edges into one node (``$target``): rows are ``[source key, props]`` (or source keys).
+    Matching the shared target once halves the cost of, say, a flag's contamination marks."""
+    source = "r[0]" if with_props else "r"
+    return (f"MATCH (b:{dst.value} {{key: $target}}) UNWIND $rows AS r "
+            f"MATCH (a:{src.value} {{key: {source}}}) "
+            f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[1]" if with_props else ""))
+
+
 def remove_edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
     """Rows are ``[source key, target key]``; absent edges are skipped."""
     return (f"UNWIND $rows AS r "
@@ -59,6 +72,23 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
             yield Statement(query, {"rows": rows}, len(rows))
     for (rel, src, dst), items in sorted(batch.edges_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
+        by_target: dict[str, list] = {}
+        for item in items:
+            by_target.setdefault(item[1], []).append(item)
+        fan_in = {t for t, group in by_target.items() if len(group) >= FAN_IN_MIN}
+        for target in sorted(fan_in):
+            group = by_target[target]
+            for i in range(0, len(group), rows_per_statement):
+                chunk = group[i:i + rows_per_statement]
+                if any(p for _, _, p in chunk):
+                    rows = [[s, p] for s, _, p in chunk]
+                    query = fan_in_statement(rel, src, dst, with_props=True)
+                else:
+                    rows = [s for s, _, _ in chunk]
+                    query = fan_in_statement(rel, src, dst, with_props=False)
+                yield Statement(query, {"target": target, "rows": rows}, len(rows))
+        if fan_in:
+            items = [item for item in items if item[1] not in fan_in]
         for i in range(0, len(items), rows_per_statement):
             chunk = items[i:i + rows_per_statement]
             if any(p for _, _, p in chunk):
