@@ -285,8 +285,9 @@ def status(repo: str, as_json: bool) -> None:
 
 def _blast_radius_view(title: str, radius: dict) -> None:
     counts_table(title, radius["by_dataset_type"])
-    table("By tract and band", ["tract", "band", "datasets"],
-          [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
+    if "by_tract_band" in radius:
+        table("By tract and band", ["tract", "band", "datasets"],
+              [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
     table("Most affected products", ["dataset type", "data ID", "run", "steps", "fraction",
                                      "UUID"],
           [(r["dataset_type"], r["data_id"], r["run"], r["steps"], f"{r['fraction']:.4f}",

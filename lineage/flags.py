@@ -160,10 +160,10 @@ _DOWN_FROM_DATASETS = (
     "MATCH (a:Dataset) WHERE a.key IN $keys "
     "MATCH (a)-[e:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset) "
     "WHERE coalesce(e.rejected, false) = false "
-    "RETURN a.key, q.key, q.task, b.key, b.dataset_type, b.data_id, b.run")
+    "RETURN a.key, q.key, q.task, b.key, b.dataset_type")
 _DOWN_FROM_QUANTA = (
     "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (q)-[:PRODUCED]->(b:Dataset) "
-    "RETURN null, q.key, q.task, b.key, b.dataset_type, b.data_id, b.run")
+    "RETURN null, q.key, q.task, b.key, b.dataset_type")
 
 
 def _chunks(keys, size=FRONTIER_CHUNK):
@@ -194,7 +194,7 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
         for kind, query in ((Kind.DATASET, _DOWN_FROM_DATASETS), (Kind.QUANTUM, _DOWN_FROM_QUANTA)):
             keys = [k for k in frontier if kind_of_key(k) == kind]
             for chunk in _chunks(keys):
-                for a, q, task, b, btype, bid, brun in store.read(query, {"keys": chunk}):
+                for a, q, task, b, btype in store.read(query, {"keys": chunk}):
                     if a is not None:
                         p.inputs[q].add(a)
                     p.outputs[q].add(b)
@@ -205,10 +205,6 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
                         p.steps[b] = level
                         nxt[b] = None
                     p.dataset_type[b] = btype
-                    if bid:
-                        p.data_id[b] = bid
-                    if brun:
-                        p.run[b] = brun
         frontier = nxt
     _fractions(store, p)
     return p
@@ -272,17 +268,45 @@ def _data_id(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in (text or "").split(",") if "=" in part)
 
 
-def blast_radius(store, p: Propagation, top: int = 10) -> dict:
-    """Counts by dataset type, by (tract, band), and the most affected products."""
-    by_type: dict[str, int] = defaultdict(int)
-    ids = {k: _data_id(p.data_id.get(k, "")) for k in p.datasets}
-    missing = [k for k in p.datasets if k not in p.data_id]
-    for chunk in _chunks(missing):
-        for k, t, did in store.read("MATCH (d:Dataset) WHERE d.key IN $keys "
-                                    "RETURN d.key, d.dataset_type, d.data_id", {"keys": chunk}):
-            ids[k] = _data_id(did)
+def _details(store, p: Propagation, keys) -> None:
+    """Data ID and run of ``keys`` (the walk itself carries keys and types only)."""
+    for chunk in _chunks([k for k in keys if k not in p.data_id]):
+        for k, t, did, run in store.read("MATCH (d:Dataset) WHERE d.key IN $keys "
+                                         "RETURN d.key, d.dataset_type, d.data_id, d.run",
+                                         {"keys": chunk}):
             p.dataset_type[k] = t
             p.data_id[k] = did or ""
+            p.run[k] = run or ""
+
+
+def blast_radius(store, p: Propagation, top: int = 10, by_tract_band: bool = True) -> dict:
+    """Counts by dataset type, by (tract, band), and the most affected products."""
+    by_type: dict[str, int] = defaultdict(int)
+    for k in p.datasets:
+        by_type[p.dataset_type.get(k, "")] += 1
+    products = sorted((k for k in p.datasets if k not in p.seeds),
+                      key=lambda k: (-p.fraction.get(k, 0.0), p.steps[k],
+                                     p.dataset_type.get(k, ""), k))[:top]
+    _details(store, p, p.datasets if by_tract_band else products)
+    products.sort(key=lambda k: (-p.fraction.get(k, 0.0), p.steps[k], p.dataset_type.get(k, ""),
+                                 p.data_id.get(k, ""), p.run.get(k, ""), k))
+    out = {
+        "flagged": sum(1 for k in p.seeds if k.startswith("dataset:")),
+        "datasets": len(p.datasets),
+        "quanta": len(p.quanta),
+        "by_dataset_type": dict(sorted(by_type.items())),
+        "most_affected": [{"key": k, "dataset_type": p.dataset_type.get(k, ""),
+                           "data_id": p.data_id.get(k, ""), "run": p.run.get(k, ""),
+                           "steps": p.steps[k], "fraction": round(p.fraction.get(k, 0.0), 6)}
+                          for k in products],
+    }
+    if by_tract_band:
+        out["by_tract_band"] = _by_tract_band(store, p)
+    return out
+
+
+def _by_tract_band(store, p: Propagation) -> list[dict]:
+    ids = {k: _data_id(p.data_id.get(k, "")) for k in p.datasets}
     # the band of visit- and exposure-level datasets comes from their visit
     band_of = {}
     values = sorted({d.get("visit") or d.get("exposure") for d in ids.values()
@@ -293,29 +317,13 @@ def blast_radius(store, p: Propagation, top: int = 10) -> dict:
                 "MATCH (u)-[:PART_OF*1..3]->(b:DataUnit {dimension: 'band'}) "
                 "RETURN DISTINCT u.dimension, u.value, b.value", {"v": values}):
             band_of[(dim, value)] = band
-    by_tract_band: dict[tuple, int] = defaultdict(int)
+    counts: dict[tuple, int] = defaultdict(int)
     for k in p.datasets:
         d = ids[k]
-        by_type[p.dataset_type.get(k, "")] += 1
         band = d.get("band") or band_of.get(("visit", d.get("visit"))) or \
             band_of.get(("exposure", d.get("exposure"))) or "-"
-        by_tract_band[(d.get("tract", "-"), band)] += 1
-    products = sorted((k for k in p.datasets if k not in p.seeds),
-                      key=lambda k: (-p.fraction.get(k, 0.0), p.steps[k],
-                                     p.dataset_type.get(k, ""), p.data_id.get(k, ""), k))
-    return {
-        "flagged": sum(1 for k in p.seeds if k.startswith("dataset:")),
-        "datasets": len(p.datasets),
-        "quanta": len(p.quanta),
-        "by_dataset_type": dict(sorted(by_type.items())),
-        "by_tract_band": [{"tract": t, "band": b, "datasets": n}
-                          for (t, b), n in sorted(by_tract_band.items())],
-        "most_affected": [{"key": k, "dataset_type": p.dataset_type.get(k, ""),
-                           "data_id": p.data_id.get(k, ""), "run": p.run.get(k, ""),
-                           "steps": p.steps[k],
-                           "fraction": round(p.fraction.get(k, 0.0), 6)}
-                          for k in products[:top]],
-    }
+        counts[(d.get("tract", "-"), band)] += 1
+    return [{"tract": t, "band": b, "datasets": n} for (t, b), n in sorted(counts.items())]
 
 
 def _mark_batch(p: Propagation, flag_key: str, batch: GraphBatch) -> None:
@@ -375,8 +383,10 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     props = _evidence(evidence)
     sel, seeds, units = _targets(store, selector)
     p = propagate(store, seeds)
+    # the dry run shows the whole blast radius; a real flag reports counts and the
+    # most affected products, and writes at once
     report = {"selector": sel.text, "verdict": verdict, "dry_run": dry_run,
-              "blast_radius": blast_radius(store, p)}
+              "blast_radius": blast_radius(store, p, by_tract_band=dry_run)}
     if dry_run:
         return report
     key = f"flag:{uuid.uuid4()}"

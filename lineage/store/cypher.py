@@ -40,13 +40,22 @@ def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> s
 FAN_IN_MIN = 64
 
 
-def fan_in_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> str:
-    """Edges into one node (``$target``): rows are ``[source key, props]`` (or source keys).
-    Matching the shared target once halves the cost of, say, a flag's contamination marks."""
-    source = "r[0]" if with_props else "r"
+def fan_in_statement(rel: Rel, src: Kind, dst: Kind, props: tuple[str, ...] | None = ()) -> str:
+    """Edges into one node (``$target``).  Rows are source keys (``props`` empty),
+    ``[source key, value, ...]`` for the property names ``props`` every row has, or
+    ``[source key, props map]`` (``props`` None).  Matching the shared target once
+    halves the cost of, say, a flag's contamination marks; naming the properties
+    saves a third more."""
+    if props is None:
+        source, setter = "r[0]", " SET e += r[1]"
+    elif props:
+        source = "r[0]"
+        setter = " SET " + ", ".join(f"e.{name} = r[{i + 1}]" for i, name in enumerate(props))
+    else:
+        source, setter = "r", ""
     return (f"MATCH (b:{dst.value} {{key: $target}}) UNWIND $rows AS r "
             f"MATCH (a:{src.value} {{key: {source}}}) "
-            f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[1]" if with_props else ""))
+            f"MERGE (a)-[e:{rel.value}]->(b)" + setter)
 
 
 def remove_edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
@@ -80,12 +89,14 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
             group = by_target[target]
             for i in range(0, len(group), rows_per_statement):
                 chunk = group[i:i + rows_per_statement]
-                if any(p for _, _, p in chunk):
-                    rows = [[s, p] for s, _, p in chunk]
-                    query = fan_in_statement(rel, src, dst, with_props=True)
+                names = tuple(sorted(chunk[0][2]))
+                if all(tuple(sorted(p)) == names for _, _, p in chunk):
+                    rows = ([[s, *(p[n] for n in names)] for s, _, p in chunk] if names
+                            else [s for s, _, _ in chunk])
+                    query = fan_in_statement(rel, src, dst, names)
                 else:
-                    rows = [s for s, _, _ in chunk]
-                    query = fan_in_statement(rel, src, dst, with_props=False)
+                    rows = [[s, p] for s, _, p in chunk]
+                    query = fan_in_statement(rel, src, dst, None)
                 yield Statement(query, {"target": target, "rows": rows}, len(rows))
         if fan_in:
             items = [item for item in items if item[1] not in fan_in]
