@@ -610,7 +610,7 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
                       and not rej)
         entry = {"quantum": q, "task": task, "data_id": did, "run": run, "inputs": keep,
                  "dropped_inputs": sorted(d for d, _, _ in inputs[q] if d in flagged),
-                 "lost_inputs": sorted(d for d, _, _ in inputs[q] if d in lost),
+                 "lost_inputs": sorted(d for d, _, _ in inputs[q] if d in lost and d not in flagged),
                  "rejected_inputs": sorted(d for d, _, rej in inputs[q] if rej),
                  "outputs": sorted(outputs[q])}
         science_left = [d for d, t, rej in inputs[q] if d not in flagged and d not in lost
