@@ -111,7 +111,7 @@ def test_coadd_fraction_is_share_of_calexps(demo_store):
         assert answer["by"][0]["steps"] == 1
         checked += 1
     assert checked >= 2
-    # patch 3, band u, DR1: visits ...01 (4 calexps on it), ...07 (4), ...13 (4): 1/3
+    # patch 3, band u, DR1: visits ...01 (2 calexps on it), ...07 (2), ...13 (2): 2/6
     assert marks[_coadd(demo_store, "u", 3)][1] == pytest.approx(1 / 3)
     assert marks[_coadd(demo_store, "u", 0)][1] == 1.0  # the only u visit on patch 0
 
