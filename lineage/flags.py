@@ -499,20 +499,35 @@ def _seeds_of(store, flag_key: str) -> dict[str, str | None]:
 
 
 def recompute(store, flag_id: str) -> dict:
-    """Propagate a flag again (after new processing or a blocked input) and replace its marks,
-    all in one unit: marks no longer reached are removed, the rest rewritten."""
+    """Propagate a flag again and replace its marks, all in one unit.
+
+    Run it after new processing or a blocked input.  The flag's selector is
+    resolved again, so data of a flagged visit ingested since (a new
+    release's calexps) is flagged too and gets its ``FLAGS`` edge; marks no
+    longer reached are removed, the rest rewritten.
+    """
     record = find_flag(store, flag_id)
     key = record["key"]
-    p = propagate(store, _seeds_of(store, key))
+    seeds = _seeds_of(store, key)
+    try:
+        now_selected = _targets(store, record["selector"])[1]
+    except (SelectorError, ModelError):
+        now_selected = {}  # e.g. the units are unknown at an importing site: keep the edges
+    new = {k: t for k, t in now_selected.items() if k not in seeds}
+    seeds.update(new)
+    p = propagate(store, seeds)
     old = marks(store, key)
     batch = GraphBatch(f"recompute {key}")
     for stale in set(old) - set(p.steps):
         batch.remove_edge(Rel.CONTAMINATED_BY, stale, key)
+    for target in new:
+        batch.edges[(Rel.FLAGS, key, target)] = {}
     _mark_batch(p, key, batch)
     known = _known(p)
     known[key] = None
     store.commit(store.prepare(batch, known))
-    return {"flag": key, "marked": len(p.steps), "removed": len(set(old) - set(p.steps))}
+    return {"flag": key, "marked": len(p.steps), "removed": len(set(old) - set(p.steps)),
+            "newly_flagged": len(new)}
 
 
 def block_input(store, dataset: str, quantum: str, reason: str, by: str,

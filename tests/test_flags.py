@@ -280,3 +280,30 @@ def test_malformed_flags_file_names_the_line(demo_store, engine, small_units):
     with pytest.raises(ModelError, match="neither in the input nor stored"):
         flags.import_flags(target, io.StringIO("\n".join(dangling)), "f.jsonl")
     assert target.count() == before
+
+
+def test_recompute_picks_up_new_processing(demo_store):
+    """Data processed after the flag: new datasets of the visit become flagged, new
+    products downstream of flagged data become contaminated."""
+    from lineage.model import GraphBatch, Rel, dataset_key, quantum_key
+    key = _flag(demo_store, f"visit={VISIT}")["flag"]
+    calexp = demo_store.read(
+        "MATCH (d:Dataset) WHERE d.dataset_type = 'calexp' AND d.data_id CONTAINS $v "
+        "RETURN d.key ORDER BY d.key LIMIT 1", {"v": f"visit={VISIT}"})[0][0]
+    b = GraphBatch("DR3 reprocessing of one calexp")
+    new_calexp, new_q, product = (dataset_key("00000000-0000-0000-0000-0000000000d3"),
+                                  quantum_key("00000000-0000-0000-0000-0000000000a3"),
+                                  dataset_key("00000000-0000-0000-0000-0000000000b3"))
+    b.add_node(new_calexp, dataset_type="calexp", data_id=f"detector=0,visit={VISIT}", run="DR3")
+    b.add_edge(Rel.IDENTIFIED_BY, new_calexp, f"unit:visit:DemoCam/{VISIT}")
+    b.add_node(new_q, task="makeCatalog", data_id=f"visit={VISIT}", run="DR3")
+    b.add_node(product, dataset_type="visit_catalog", data_id=f"visit={VISIT}", run="DR3")
+    b.add_edge(Rel.INPUT_TO, calexp, new_q)
+    b.add_edge(Rel.PRODUCED, new_q, product)
+    demo_store.write(b)
+    assert product not in flags.marks(demo_store, key)
+    report = flags.recompute(demo_store, key)
+    assert report["newly_flagged"] == 1 and report["removed"] == 0
+    marks = flags.marks(demo_store, key)
+    assert marks[new_calexp] == (0, 1.0) and marks[product] == (1, 1.0) and marks[new_q] == (1, 1.0)
+    assert new_calexp in flags.flagged_datasets(demo_store)
