@@ -41,6 +41,7 @@ import json
 import re
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -172,13 +173,43 @@ def _chunks(keys, size=FRONTIER_CHUNK):
         yield keys[i:i + size]
 
 
+_INPUT_COUNTS = (  # filters sit in the aggregation: a WHERE on the input node
+    # makes FalkorDB's planner start from a scan of every dataset
+    "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (i)-[e:INPUT_TO]->(q) "
+    "RETURN q.key, sum(CASE WHEN coalesce(e.rejected, false) "
+    "OR i.dataset_type IN $calib THEN 0 ELSE 1 END)")
+_WARP_WEIGHTS = (
+    "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (w)-[e:INPUT_TO]->(q) "
+    "MATCH (pq:Quantum)-[:PRODUCED]->(w) MATCH (c)-[e2:INPUT_TO]->(pq) "
+    "RETURN q.key, w.key, coalesce(e.rejected, false) OR w.dataset_type IN $calib, "
+    "sum(CASE WHEN coalesce(e2.rejected, false) OR c.dataset_type IN $calib "
+    "THEN 0 ELSE 1 END)")
+
+
+def _denominators(store, quanta: list[str], weighted: list[str]):
+    """(science input count per quantum, input weights per weighted quantum)."""
+    calib = sorted(CALIBRATION_TYPES)
+    science: dict[str, int] = {}
+    weights: dict[str, dict[str, int]] = defaultdict(dict)
+    for chunk in _chunks(quanta):
+        for q, n in store.read(_INPUT_COUNTS, {"keys": chunk, "calib": calib}):
+            science[q] = int(n)
+    for chunk in _chunks(weighted):
+        for q, w, skip, n in store.read(_WARP_WEIGHTS, {"keys": chunk, "calib": calib}):
+            if not skip:
+                weights[q][w] = int(n)
+    return science, weights
+
+
 def propagate(store, seeds: dict[str, str | None]) -> Propagation:
     """Every dataset and quantum downstream of ``seeds``, with steps and fractions.
 
     A breadth-first search, one query per step over the whole frontier (as
     :func:`lineage.query.bfs`, which it follows), that also keeps which
     quantum read which reached dataset, so that fractions can be computed in
-    topological order afterwards; rejected inputs are not followed.
+    topological order afterwards; rejected inputs are not followed.  The
+    input counts of the quanta found at one step are asked for in a second
+    thread while the search takes the next step.
     """
     p = Propagation(dict(seeds))
     for key, dtype in seeds.items():
@@ -188,52 +219,47 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
             p.dataset_type[key] = dtype
     frontier = dict.fromkeys(seeds)
     level = 0
-    while frontier and level < MAX_STEPS:
-        level += 1
-        nxt = {}
-        for kind, query in ((Kind.DATASET, _DOWN_FROM_DATASETS), (Kind.QUANTUM, _DOWN_FROM_QUANTA)):
-            keys = [k for k in frontier if kind_of_key(k) == kind]
-            for chunk in _chunks(keys):
-                for a, q, task, b, btype in store.read(query, {"keys": chunk}):
-                    if a is not None:
-                        p.inputs[q].add(a)
-                    p.outputs[q].add(b)
-                    p.producer[b] = q
-                    p.task[q] = task
-                    p.steps.setdefault(q, level)
-                    if b not in p.steps:
-                        p.steps[b] = level
-                        nxt[b] = None
-                    p.dataset_type[b] = btype
-        frontier = nxt
-    _fractions(store, p)
+    pending = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-flags") as pool:
+        while frontier and level < MAX_STEPS:
+            level += 1
+            nxt = {}
+            found = []
+            for kind, query in ((Kind.DATASET, _DOWN_FROM_DATASETS),
+                                (Kind.QUANTUM, _DOWN_FROM_QUANTA)):
+                keys = [k for k in frontier if kind_of_key(k) == kind]
+                for chunk in _chunks(keys):
+                    for a, q, task, b, btype in store.read(query, {"keys": chunk}):
+                        if a is not None:
+                            p.inputs[q].add(a)
+                        p.outputs[q].add(b)
+                        p.producer[b] = q
+                        if q not in p.task:
+                            p.task[q] = task
+                            if q not in p.seeds:
+                                found.append(q)
+                        p.steps.setdefault(q, level)
+                        if b not in p.steps:
+                            p.steps[b] = level
+                            nxt[b] = None
+                        p.dataset_type[b] = btype
+            if found:
+                pending.append(pool.submit(_denominators, store, found,
+                                           [q for q in found if p.task[q] in WEIGHTED_TASKS]))
+            frontier = nxt
+        science: dict[str, int] = {}
+        weights: dict[str, dict[str, int]] = {}
+        for future in pending:
+            s, w = future.result()
+            science.update(s)
+            weights.update(w)
+    _fractions(p, science, weights)
     return p
 
 
-def _fractions(store, p: Propagation) -> None:
+def _fractions(p: Propagation, science: dict[str, int], weights: dict[str, dict[str, int]]) -> None:
     """Fill ``p.fraction`` for every reached quantum and dataset (rules in the module doc)."""
     quanta = [q for q in p.task if q not in p.seeds]
-    science: dict[str, int] = {}
-    calib = sorted(CALIBRATION_TYPES)
-    # Filters sit in the aggregation, not in WHERE: a WHERE on the input node
-    # makes FalkorDB's planner start from a scan of every dataset.
-    for chunk in _chunks(quanta):
-        for q, n in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (i)-[e:INPUT_TO]->(q) "
-                "RETURN q.key, sum(CASE WHEN coalesce(e.rejected, false) "
-                "OR i.dataset_type IN $calib THEN 0 ELSE 1 END)", {"keys": chunk, "calib": calib}):
-            science[q] = int(n)
-    weights: dict[str, dict[str, int]] = defaultdict(dict)
-    weighted = [q for q in quanta if p.task.get(q) in WEIGHTED_TASKS]
-    for chunk in _chunks(weighted):
-        for q, w, skip, n in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (w)-[e:INPUT_TO]->(q) "
-                "MATCH (pq:Quantum)-[:PRODUCED]->(w) MATCH (c)-[e2:INPUT_TO]->(pq) "
-                "RETURN q.key, w.key, coalesce(e.rejected, false) OR w.dataset_type IN $calib, "
-                "sum(CASE WHEN coalesce(e2.rejected, false) OR c.dataset_type IN $calib "
-                "THEN 0 ELSE 1 END)", {"keys": chunk, "calib": calib}):
-            if not skip:
-                weights[q][w] = int(n)
     order = nx.DiGraph()
     order.add_nodes_from(quanta)
     for q in quanta:
