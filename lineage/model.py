@@ -83,6 +83,7 @@ class Rel(str, Enum):
     OF_METRIC = "OF_METRIC"           # Measurement -> Metric
     FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
+    CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
 
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
@@ -104,7 +105,11 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
     Rel.FLAGS: (frozenset({Kind.FLAG}),
                 frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
+    Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
 }
+
+#: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
+REMOVABLE_RELS = frozenset({Rel.CONTAMINATED_BY})
 
 #: Collection types, as in the Butler.
 COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
@@ -256,9 +261,12 @@ class GraphBatch:
         self.source = source
         self.nodes: dict[str, dict] = {}
         self.edges: dict[tuple[Rel, str, str], dict] = {}
+        #: Edges this unit deletes (before it writes anything): derived marks
+        #: such as ``CONTAMINATED_BY`` that a recomputation replaces.
+        self.removed_edges: set[tuple[Rel, str, str]] = set()
 
     def __len__(self) -> int:
-        return len(self.nodes) + len(self.edges)
+        return len(self.nodes) + len(self.edges) + len(self.removed_edges)
 
     def add_node(self, key: str, **props) -> str:
         if kind_of_key(key) == Kind.DATA_UNIT and "value" in props and props["value"] is not None:
@@ -277,11 +285,27 @@ class GraphBatch:
                              f"{sorted(k.value for k in targets)}")
         self.edges.setdefault((rel, src, dst), {}).update(_check_props(props, where))
 
+    def remove_edge(self, rel: Rel, src: str, dst: str) -> None:
+        """Delete this edge when the unit is written (nothing happens if it is absent)."""
+        rel = Rel(rel)
+        if rel not in REMOVABLE_RELS:
+            raise ModelError(f"{self.source or 'batch'}: {rel.value} edges are history and are "
+                             "never removed")
+        kind_of_key(src), kind_of_key(dst)
+        self.removed_edges.add((rel, src, dst))
+
+    def removed_by_shape(self) -> dict[tuple[Rel, Kind, Kind], list[tuple[str, str]]]:
+        out: dict[tuple[Rel, Kind, Kind], list] = {}
+        for rel, src, dst in self.removed_edges:
+            out.setdefault((rel, kind_of_key(src), kind_of_key(dst)), []).append((src, dst))
+        return out
+
     def update(self, other: "GraphBatch") -> None:
         for key, props in other.nodes.items():
             self.nodes.setdefault(key, {}).update(props)
         for ident, props in other.edges.items():
             self.edges.setdefault(ident, {}).update(props)
+        self.removed_edges |= other.removed_edges
 
     def missing_endpoints(self, known_keys=frozenset()) -> list[str]:
         """Edge endpoints neither in this batch nor in ``known_keys``."""
