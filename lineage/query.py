@@ -64,8 +64,19 @@ def type_graph(store) -> nx.DiGraph:
     return g
 
 
-def _via_types(store, types, direction: str) -> list[str] | None:
-    """Dataset types a search may pass through to reach ``types`` (None: all)."""
+class Via(list):
+    """Dataset types a search may pass through to reach the types asked for
+    (a sorted list, sent as ``$via``), and ``onward``: those from which it can
+    still reach another of them, so a dataset of any other type is a dead end
+    and is never expanded (no query for a step that cannot find anything)."""
+
+    def __init__(self, types, onward) -> None:
+        super().__init__(sorted(types))
+        self.onward = frozenset(onward)
+
+
+def _via_types(store, types, direction: str) -> Via | None:
+    """The :class:`Via` of a search for ``types`` (None: every type)."""
     if not types:
         return None
     g = type_graph(store)
@@ -73,7 +84,9 @@ def _via_types(store, types, direction: str) -> list[str] | None:
     for t in types:
         if t in g:
             via |= nx.ancestors(g, t) if direction == DOWN else nx.descendants(g, t)
-    return sorted(via)
+    step = g.successors if direction == DOWN else g.predecessors
+    onward = {t for t in via if t in g and any(n in via for n in step(t))}
+    return Via(via, onward)
 
 
 def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool,
@@ -95,7 +108,7 @@ def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool,
             f"MATCH {_STEP[(direction, kind)]} {where}{ret}")
 
 
-def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = None,
+def bfs(store, seeds: list[str], direction: str = DOWN, via: Via | None = None,
         depth: int | None = None, parents: dict | None = None,
         want: list[str] | None = None) -> dict[str, DatasetRow]:
     """Every dataset reachable from ``seeds`` in at most ``depth`` steps, with its step count.
@@ -112,7 +125,9 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = 
     seen: set[str] = set()
     expanded: set[str] = set(seeds)
     found: dict[str, DatasetRow] = {}
-    frontier = {k: kind_of_key(k) for k in seeds}
+    types = _seed_types(store, seeds) if via is not None else {}
+    frontier = {k: kind_of_key(k) for k in seeds
+                if via is None or kind_of_key(k) != Kind.DATASET or types.get(k) in via.onward}
     step = 0
     while frontier and step < limit:
         step += 1
@@ -139,11 +154,18 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: list[str] | None = 
                 if parents is not None:
                     parents[key] = (a, q)
                 found[key] = DatasetRow(key, row[1] or "", row[2] or "", row[3] or "", step)
-                if key not in expanded:
+                if key not in expanded and (via is None or row[1] in via.onward):
                     expanded.add(key)
                     nxt[key] = Kind.DATASET
         frontier = nxt
     return found
+
+
+def _seed_types(store, seeds) -> dict[str, str | None]:
+    """Dataset types of seeds: carried by a selection dict, else looked up."""
+    if isinstance(seeds, dict):
+        return seeds
+    return store.lookup([k for k in seeds if kind_of_key(k) == Kind.DATASET])
 
 
 def collection_members(store, name: str) -> tuple[list[str], list[str]]:
@@ -191,12 +213,12 @@ def natural_data_id(data_id: str) -> tuple:
     return tuple(out)
 
 
-def _prune_seeds(seeds: dict[str, str | None], via: list[str] | None) -> list[str]:
-    """Seed keys, without datasets whose type cannot lead to the types asked for."""
+def _prune_seeds(seeds: dict[str, str | None], via: Via | None) -> dict[str, str | None]:
+    """Seeds (key -> type), without datasets whose type cannot lead to the types asked for."""
     if via is None:
-        return list(seeds)
+        return dict(seeds)
     keep = set(via)
-    return [k for k, t in seeds.items() if kind_of_key(k) != Kind.DATASET or t in keep]
+    return {k: t for k, t in seeds.items() if kind_of_key(k) != Kind.DATASET or t in keep}
 
 
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,

@@ -65,14 +65,17 @@ class NxLineage:
                 if self.g.edges[d, u]["rel"] == "IDENTIFIED_BY"]
 
     def traverse(self, seeds, direction, types=None):
-        via = None
+        via = onward = None
         if types:
             via = set(types)
             for t in types:
                 via |= nx.ancestors(self.types, t) if direction == "down" else nx.descendants(self.types, t)
+            nxt_types = self.types.successors if direction == "down" else self.types.predecessors
+            onward = {t for t in via if t in self.types and any(n in via for n in nxt_types(t))}
             seeds = [s for s in seeds if self.type_of.get(s) in via]
         step = self.g.successors if direction == "down" else self.g.predecessors
-        found, expanded, frontier = {}, set(seeds), list(seeds)
+        found, expanded = {}, set(seeds)
+        frontier = [s for s in seeds if onward is None or self.type_of.get(s) in onward]
         n = 0
         while frontier:
             n += 1
@@ -87,7 +90,7 @@ class NxLineage:
                         if via is not None and self.type_of[b] not in via:
                             continue
                         found[b] = n
-                        if b not in expanded:
+                        if b not in expanded and (onward is None or self.type_of[b] in onward):
                             expanded.add(b)
                             nxt.append(b)
             frontier = nxt
