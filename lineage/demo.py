@@ -31,7 +31,7 @@ import json
 import math
 import random
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from .model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,

@@ -73,19 +73,6 @@ def records_to_units(records, name: str = "<input>", unit_size: int = 200_000) -
         yield batch
 
 
-def read_jsonl(lines: IO[str], name: str = "<input>", unit_size: int = 200_000) -> Iterator[GraphBatch]:
-    """Ingest units from an export file; a malformed line is named by its number."""
-    def records():
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {lineno}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ModelError(f"{name}: line {lineno}: not JSON ({exc.msg})") from None
-    return records_to_units(records(), name, unit_size)
-
-
 def copy_graph(source: Store, target: Store, progress=None, unit_size: int = 200_000) -> int:
     """Copy every node and edge of ``source`` into ``target``; returns how many."""
     count = 0

@@ -111,12 +111,6 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
 REMOVABLE_RELS = frozenset({Rel.CONTAMINATED_BY})
 
-#: Collection types, as in the Butler.
-COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
-
-#: Time scales a stored time may carry (``*_scale`` property beside it).
-TIME_SCALES = ("tai", "utc")
-
 _PROP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 

@@ -108,10 +108,11 @@ def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool,
             f"MATCH {_STEP[(direction, kind)]} {where}{ret}")
 
 
-def bfs(store, seeds: list[str], direction: str = DOWN, via: Via | None = None,
+def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | None = None,
         depth: int | None = None, parents: dict | None = None,
         want: list[str] | None = None) -> dict[str, DatasetRow]:
-    """Every dataset reachable from ``seeds`` in at most ``depth`` steps, with its step count.
+    """Every dataset reachable from ``seeds`` (key -> dataset type, None for a quantum)
+    in at most ``depth`` steps, with its step count.
 
     With a ``parents`` dict, records for each dataset reached the
     (dataset, quantum) it was first reached from, for path reconstruction.
@@ -125,9 +126,8 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: Via | None = None,
     seen: set[str] = set()
     expanded: set[str] = set(seeds)
     found: dict[str, DatasetRow] = {}
-    types = _seed_types(store, seeds) if via is not None else {}
-    frontier = {k: kind_of_key(k) for k in seeds
-                if via is None or kind_of_key(k) != Kind.DATASET or types.get(k) in via.onward}
+    frontier = {k: kind_of_key(k) for k, t in seeds.items()
+                if via is None or kind_of_key(k) != Kind.DATASET or t in via.onward}
     step = 0
     while frontier and step < limit:
         step += 1
@@ -159,13 +159,6 @@ def bfs(store, seeds: list[str], direction: str = DOWN, via: Via | None = None,
                     nxt[key] = Kind.DATASET
         frontier = nxt
     return found
-
-
-def _seed_types(store, seeds) -> dict[str, str | None]:
-    """Dataset types of seeds: carried by a selection dict, else looked up."""
-    if isinstance(seeds, dict):
-        return seeds
-    return store.lookup([k for k in seeds if kind_of_key(k) == Kind.DATASET])
 
 
 def collection_members(store, name: str) -> tuple[list[str], list[str]]:

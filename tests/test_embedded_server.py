@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lineage.model import GraphBatch, Rel
+from lineage.model import GraphBatch
 from lineage.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 

@@ -15,7 +15,7 @@ import networkx as nx
 import pytest
 
 from lineage import flags
-from lineage.demo import SurveySpec, default_visit, plan_survey, release_runs
+from lineage.demo import default_visit, plan_survey, release_runs
 from lineage.export import iter_records
 from lineage.ingest import write_units
 from lineage.model import ModelError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..model import GraphBatch, ModelError
 from . import cypher
@@ -55,11 +55,6 @@ class WriteSummary:
     nodes_created: int = 0
     edges_created: int = 0
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def unchanged(self) -> bool:
-        return self.nodes_created == 0 and self.edges_created == 0
 
 
 class Store(ABC):
