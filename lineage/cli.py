@@ -18,6 +18,7 @@ from . import flags as flagging
 from . import query
 from .model import ModelError
 from .output import console, counts_table, dataset_rows_table, node_view, print_json, table
+from .ingest.files import KINDS, IngestError
 from .repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
 from .selector import SelectorError
 from .store.base import StoreError
@@ -41,7 +42,8 @@ def _run(fn, *args, **kwargs):
     """Call into the library, turning its user-facing errors into one-line messages."""
     try:
         return fn(*args, **kwargs)
-    except (StoreError, ModelError, SelectorError, flagging.FlagError, OSError) as exc:
+    except (StoreError, ModelError, SelectorError, flagging.FlagError, IngestError,
+            OSError) as exc:
         raise UserError(str(exc)) from None
 
 
@@ -263,6 +265,17 @@ def copy(source: str, target: str, merge: bool) -> None:
                   f"({dst.engine}) in {secs:.1f} s")
 
 
+def _pairs(option: str, items) -> dict[str, str]:
+    """``NAME=VALUE`` option values as a dict."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"{option} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
 @cli.command()
 @click.argument("cypher_query")
 @repo_option
@@ -274,10 +287,7 @@ def copy(source: str, target: str, merge: bool) -> None:
 def cypher(cypher_query: str, repo: str, params, timeout: float, as_json: bool) -> None:
     """Run a read-only Cypher query; writes are refused."""
     values = {}
-    for p in params:
-        name, sep, raw = p.partition("=")
-        if not sep or not name:
-            raise UserError(f"--param {p!r}: expected NAME=VALUE")
+    for name, raw in _pairs("--param", params).items():
         try:
             values[name] = json.loads(raw)
         except json.JSONDecodeError:
@@ -306,6 +316,56 @@ def status(repo: str, as_json: bool) -> None:
         return
     table(f"{repo} ({engine})", ["node kind", "count"], [(k, v) for k, v in nodes.items() if v])
     table("", ["edge type", "count"], [(k, v) for k, v in edges.items() if v])
+
+
+# --- ingest (docs/ingest.md) --------------------------------------------------------
+
+@cli.command("ingest")
+@click.argument("kind", metavar="KIND", type=click.Choice(KINDS))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@repo_option
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="A setting for the reader, e.g. DRP_PIPE_DIR=DIR for pipeline imports.")
+@click.option("--dry-run", is_flag=True, help="Read and check every file; write nothing.")
+@json_option
+def ingest_command(kind, paths, repo, variables, dry_run, as_json):
+    """Read files of one KIND into the graph, each file all-or-nothing.
+
+    KIND is one of: headers, butler-export, skymap, pipeline, run, efd, metrics.
+    Directories are searched for that kind's files.  Running it twice adds
+    nothing the second time.  Exit status 1 if any file was rejected.
+    """
+    from .ingest.files import ingest
+    settings = _pairs("--var", variables)
+    with _Repo(repo) as store:
+        summary = _run(ingest, store, kind, paths, settings, dry_run, not as_json)
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        _ingest_view(summary)
+    if summary.rejected:
+        sys.exit(1)
+
+
+def _ingest_view(summary) -> None:
+    rows = []
+    for f in summary.files:
+        what = ", ".join(f"{v} {k}" for k, v in f.counts.items())
+        rows.append((Path(f.path).name, f.status, what, f.nodes_created, f.edges_created,
+                     len(f.skipped) or ""))
+    table(f"lineage ingest {summary.kind}",
+          ["file", "status", "holds", "new nodes", "new edges", "skipped"], rows,
+          fold=("holds", "file"))
+    for f in summary.files:
+        for reason in f.skipped:
+            console.print(f"[yellow]skipped[/yellow] {Path(f.path).name}: {reason}",
+                          highlight=False)
+    for f in summary.rejected:
+        console.print(f"[red]rejected[/red] {f.error}", highlight=False)
+    t = summary.totals()
+    console.print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
+                  f"edges added, {t['skipped_records']} records skipped, "
+                  f"{t['rejected']} files rejected", highlight=False)
 
 
 # --- flags (docs/flags.md) ----------------------------------------------------------

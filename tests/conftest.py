@@ -19,6 +19,18 @@ ENGINES = ["falkordb", "arcadedb"] + (["neo4j"] if os.environ.get("NEO4J_URI") e
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
+@pytest.fixture
+def real_data():
+    """``real_data("headers", "obs_lsst")``: a path in ``../shared/data/real``; the
+    test is skipped when it is absent (the data is never copied into the repository)."""
+    def path(*parts: str) -> Path:
+        p = REAL_DATA.joinpath(*parts)
+        if not p.exists():
+            pytest.skip(f"real data not present: {p}")
+        return p
+    return path
+
+
 @pytest.fixture(scope="session")
 def arcadedb_server(tmp_path_factory):
     from lineage.store.arcadedb_server import ArcadeServer

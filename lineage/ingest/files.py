@@ -1,0 +1,181 @@
+"""`lineage ingest KIND PATH...`: read input files of one format into the graph.
+
+Each format (``KIND``) is a module of this package named after it
+(``butler-export`` -> :mod:`lineage.ingest.butler_export`) that provides
+
+* ``SUFFIXES``: the file name endings it reads when given a directory, and
+* ``read(path, context) -> Parsed``: one input file as one ingest unit.
+
+The rules every format follows:
+
+* **One file, one unit.** A file is written all-or-nothing; a file that
+  cannot be read (:class:`IngestError`, naming file, line or field and what
+  is wrong) is *rejected* and nothing of it is stored, while the other files
+  of the same command still ingest.
+* **Records left out are said.** A reader that drops part of a file (a header
+  with an impossible date, a NaN measurement) lists each with its reason in
+  ``Parsed.skipped``; nothing is silently lost or silently stored.
+* **Idempotent.** Keys are derived from the input, and writes merge, so a
+  second run of the same files creates nothing and reports so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..model import GraphBatch, ModelError
+from ..progress import progress_bar
+from ..store.base import Store, StoreError
+
+#: Every format ``lineage ingest`` knows, in the order a survey usually loads them.
+KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics")
+
+
+class IngestError(ValueError):
+    """An input file that cannot be ingested.  ``str()`` names the file, the
+    place in it (line, record or field) and what is wrong."""
+
+    def __init__(self, path, where: str, what: str) -> None:
+        self.path, self.where, self.what = str(path), where, what
+        super().__init__(f"{path}: {where}: {what}" if where else f"{path}: {what}")
+
+
+@dataclass
+class Parsed:
+    """What a reader made of one input file."""
+
+    path: Path
+    batch: GraphBatch
+    #: Records left out, each with its reason (``"HSCA0409: DATE-OBS is 1970-01-01: ..."``).
+    skipped: list[str] = field(default_factory=list)
+    #: What the file holds, counted for the summary (``{"datasets": 120, "runs": 3}``).
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestContext:
+    """What a reader may use besides its file."""
+
+    store: Store
+    #: ``--var NAME=VALUE`` settings (``DRP_PIPE_DIR=...`` for pipeline imports).
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # "added", "unchanged", "rejected", "checked" (dry run)
+    nodes_in: int = 0
+    edges_in: int = 0
+    nodes_created: int = 0
+    edges_created: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IngestSummary:
+    kind: str
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "rejected"]
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "files": len(self.files),
+            "rejected": len(self.rejected),
+            "nodes_created": sum(f.nodes_created for f in self.files),
+            "edges_created": sum(f.edges_created for f in self.files),
+            "skipped_records": sum(len(f.skipped) for f in self.files),
+        }
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "totals": self.totals(),
+                "files": [f.as_dict() for f in self.files]}
+
+
+def reader(kind: str):
+    """The module that reads ``kind``."""
+    if kind not in KINDS:
+        raise IngestError(kind, "", f"unknown ingest kind; known: {', '.join(KINDS)}")
+    return importlib.import_module(f"{__package__}.{kind.replace('-', '_')}")
+
+
+def input_files(kind: str, paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, with directories expanded (recursively, sorted) to the
+    files whose names end in one of the format's ``SUFFIXES``."""
+    suffixes = tuple(reader(kind).SUFFIXES)
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(suffixes))
+            if not found:
+                raise IngestError(p, "", f"no {kind} input in this directory "
+                                         f"(looked for files ending in {', '.join(suffixes)})")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise IngestError(p, "", "no such file or directory")
+    return out
+
+
+def ingest(store: Store, kind: str, paths: Iterable[str | Path],
+           variables: dict[str, str] | None = None, dry_run: bool = False,
+           show_progress: bool = True) -> IngestSummary:
+    """Read and write each input file of format ``kind`` as its own ingest unit.
+
+    A file that fails to read or to write is rejected (its error is in the
+    summary) and the others go on.  ``dry_run`` reads and checks every file
+    (endpoints included) and writes nothing.
+    """
+    module = reader(kind)
+    files = input_files(kind, paths)
+    context = IngestContext(store, dict(variables or {}))
+    summary = IngestSummary(kind)
+    store.ensure_schema()
+    with progress_bar(f"ingest {kind}", total=len(files), unit="files",
+                      enabled=show_progress) as advance:
+        for path in files:
+            summary.files.append(_one_file(module, path, context, dry_run))
+            advance(1)
+    return summary
+
+
+def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> FileOutcome:
+    t0 = time.perf_counter()
+    outcome = FileOutcome(str(path), "checked" if dry_run else "added")
+    try:
+        parsed = module.read(path, context)
+        outcome.counts, outcome.skipped = dict(parsed.counts), list(parsed.skipped)
+        if not parsed.batch.source:
+            parsed.batch.source = str(path)
+        outcome.nodes_in, outcome.edges_in = len(parsed.batch.nodes), len(parsed.batch.edges)
+        if dry_run:
+            context.store.prepare(parsed.batch)
+        else:
+            written = context.store.write(parsed.batch)
+            outcome.nodes_created, outcome.edges_created = written.nodes_created, written.edges_created
+            if not (written.nodes_created or written.edges_created):
+                outcome.status = "unchanged"
+    except (IngestError, ModelError, StoreError) as exc:
+        outcome.status, outcome.error = "rejected", _with_path(str(exc), path)
+    except (OSError, UnicodeDecodeError) as exc:
+        outcome.status, outcome.error = "rejected", f"{path}: cannot read: {exc}"
+    outcome.seconds = time.perf_counter() - t0
+    return outcome
+
+
+def _with_path(message: str, path: Path) -> str:
+    return message if str(path) in message else f"{path}: {message}"
