@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         visits = [v for v in plan_survey(spec).visits if v.detectors]
         runs = []
         for v in rng.sample(visits, args.flags):
-            seeds = flags._targets(store, f"visit={v.id}")[1]
+            seeds = flags.targets(store, f"visit={v.id}")[1]
             t0 = time.perf_counter()
             p = flags.propagate(store, seeds)
             walk = time.perf_counter() - t0

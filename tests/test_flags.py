@@ -15,7 +15,7 @@ import networkx as nx
 import pytest
 
 from lineage import flags
-from lineage.demo import default_visit, plan_survey, release_runs
+from lineage.demo import default_visit, generate, plan_survey, release_runs
 from lineage.export import iter_records
 from lineage.ingest import write_units
 from lineage.model import ModelError
@@ -307,3 +307,36 @@ def test_recompute_picks_up_new_processing(demo_store):
     marks = flags.marks(demo_store, key)
     assert marks[new_calexp] == (0, 1.0) and marks[product] == (1, 1.0) and marks[new_q] == (1, 1.0)
     assert new_calexp in flags.flagged_datasets(demo_store)
+
+
+def test_embedded_walk_and_marks_seek_nodes_by_id(tmp_path):
+    """On the embedded engine the walk and the mark write find nodes by internal id.
+
+    FalkorDB seeks by id only when the id is a plain variable; for an
+    expression (``id(a) = r[0]``) it scans the whole label per row, which
+    turns a one-second flag into many minutes at 10^6 nodes.  Tests on a
+    small graph cannot see that in their timing, so check the plans.
+    """
+    from lineage.flags.propagation import Propagation, _Queries, mark_statements
+    from lineage.repo import init_repo, open_store
+    from lineage.store.falkordb_server import FalkorServer
+
+    root = tmp_path / "repo"
+    init_repo(root)
+    store = open_store(root)
+    try:
+        write_units(store, [next(iter(generate(SMALL)))],
+                    show_progress=False)
+        queries = _Queries(store)
+        p = Propagation({}, steps={1: 0, 2: 1}, quantum_refs={2}, fraction={1: 1.0, 2: 0.5})
+        plans = [store.graph.explain(q, {"refs": [1], "calib": [], "keys": ["x"]})
+                 for q in (queries.from_datasets, queries.from_quanta, queries.input_counts,
+                           queries.warp_weights, queries.details)]
+        plans += [store.graph.explain(st.query, st.params) for st in mark_statements(store, p, "flag:x")]
+        assert len(plans) == 7
+        for plan in plans:
+            text = str(plan)
+            assert "ID Scan" in text and "Node By Label Scan" not in text, text
+    finally:
+        store.close()
+        FalkorServer(root).stop()

@@ -102,6 +102,25 @@ class Store(ABC):
     def __exit__(self, *exc):
         self.close()
 
+    # --- node refs -------------------------------------------------------------
+    # One operation that meets tens of thousands of nodes (a flag's walk and
+    # the write of its marks) names them by *ref*: the key here; an engine
+    # whose own ids are found without an index lookup uses those instead.
+    # A ref is good within that operation only (nodes are never deleted, but
+    # an engine may reuse the id of a deleted one).
+
+    def ref(self, var: str) -> str:
+        """The Cypher expression of node ``var``'s ref."""
+        return f"{var}.key"
+
+    def match_ref(self, var: str, label: str, expr: str) -> str:
+        """A ``MATCH`` binding ``var`` to the ``label`` node whose ref is ``expr``.
+
+        ``expr`` must be a variable (``UNWIND $rows AS r WITH r, r[0] AS ref``):
+        FalkorDB seeks by id only then, and scans the label for ``r[0]``.
+        """
+        return f"MATCH ({var}:{label} {{key: {expr}}})"
+
     # --- shared behaviour ----------------------------------------------------
 
     def existing_keys(self, keys) -> set[str]:
@@ -128,12 +147,15 @@ class Store(ABC):
                 out[key] = (task, [t for t in ins if t], [t for t in outs if t])
         return out
 
-    def prepare(self, batch: GraphBatch, known: dict[str, str | None] | None = None) -> PreparedUnit:
+    def prepare(self, batch: GraphBatch, known: dict[str, str | None] | None = None,
+                extra: list[cypher.Statement] = ()) -> PreparedUnit:
         """Check ``batch`` and build what writes it; nothing is written yet.
 
         Edges must join nodes that are in the batch, in ``known`` (key ->
         dataset type of nodes written earlier in the same run) or already
-        stored.  ``known`` is updated with the batch's own nodes.
+        stored.  ``known`` is updated with the batch's own nodes.  ``extra``
+        statements (a flag's marks, written by ref) run after the batch's,
+        in the same all-or-nothing unit.
         """
         known = {} if known is None else known
         outside = batch.missing_endpoints(known)
@@ -146,9 +168,10 @@ class Store(ABC):
         types = {k: t for k, t in present.items() if t}
         earlier_quanta = [k for k in outside if k.startswith("quantum:")]
         batch.derive_type_edges(_TypesOf(types, known), self._quantum_io(earlier_quanta))
-        statements = list(cypher.write_statements(batch))
+        statements = list(cypher.write_statements(batch)) + list(extra)
         known.update((k, p.get("dataset_type")) for k, p in batch.nodes.items())
-        return PreparedUnit(batch.source, len(batch.nodes), len(batch.edges),
+        return PreparedUnit(batch.source, len(batch.nodes),
+                            len(batch.edges) + sum(st.rows for st in extra),
                             self._encode(statements))
 
     def commit(self, unit: PreparedUnit) -> WriteSummary:

@@ -1,0 +1,231 @@
+"""Flags as records: flag, retract, list, look up contamination, recompute, block."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from pathlib import Path
+
+from ..model import GraphBatch, Kind, ModelError, Rel, kind_of_key
+from ..selector import Selector, SelectorError, parse_selector, resolve
+from .core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
+from .propagation import blast_radius, mark_statements, propagate
+
+
+_FLAG_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
+
+
+# --- flags --------------------------------------------------------------------------
+
+def _evidence(evidence: str) -> dict:
+    evidence = (evidence or "").strip()
+    if not evidence:
+        raise FlagError("--evidence is required: a URI or a file")
+    path = Path(evidence).expanduser()
+    if "://" not in evidence and path.is_file():
+        data = path.read_bytes()
+        return {"evidence": path.resolve().as_uri(),
+                "evidence_sha256": hashlib.sha256(data).hexdigest(),
+                "evidence_bytes": len(data)}
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", evidence) and not Path(evidence).exists():
+        return {"evidence": evidence}
+    raise FlagError(f"--evidence {evidence!r}: no such file, and not a URI (scheme:...)")
+
+
+def targets(store, selector: str) -> tuple[Selector, dict[str, str | None], list[str]]:
+    """(parsed selector, flagged datasets or quanta, data units named by the selector)."""
+    sel = parse_selector(selector)
+    seeds = resolve(store, sel)
+    units = [k for k in sel.keys if kind_of_key(k) == Kind.DATA_UNIT]
+    if sel.pairs and len(sel.pairs) == 1:
+        dim, value = sel.pairs[0]
+        units += [r[0] for r in store.read(
+            "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
+            {"d": dim, "v": value})]
+    return sel, seeds, sorted(units)
+
+
+def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str,
+         authority: str = "", dry_run: bool = False, now: str | None = None) -> dict:
+    """Flag what ``selector`` names and mark everything downstream, in one unit.
+
+    With ``dry_run`` nothing is written; the report gives the blast radius.
+    """
+    if verdict not in VERDICTS:
+        raise FlagError(f"--verdict {verdict!r}: must be one of {', '.join(VERDICTS)}")
+    if not (reason or "").strip():
+        raise FlagError("--reason must say why")
+    if not (by or "").strip():
+        raise FlagError("--by must name who flags")
+    props = _evidence(evidence)
+    sel, seeds, units = targets(store, selector)
+    p = propagate(store, seeds)
+    # the dry run shows the whole blast radius; a real flag reports counts and the
+    # most affected products, and writes at once
+    report = {"selector": sel.text, "verdict": verdict, "dry_run": dry_run,
+              "blast_radius": blast_radius(store, p, by_tract_band=dry_run)}
+    if dry_run:
+        return report
+    key = f"flag:{uuid.uuid4()}"
+    created = now or now_utc()
+    batch = GraphBatch(f"flag {sel.text}")
+    batch.add_node(key, verdict=verdict, reason=reason.strip(), by=by.strip(),
+                   authority=(authority or by).strip(), selector=sel.text, created_at=created,
+                   time_scale="utc", **props)
+    for target in list(seeds) + units:
+        batch.edges[(Rel.FLAGS, key, target)] = {}
+    known = dict(seeds)
+    known.update(dict.fromkeys(units))
+    store.commit(store.prepare(batch, known, mark_statements(store, p, key)))
+    report.update(flag=key, created_at=created)
+    return report
+
+
+def find_flag(store, flag_id: str) -> dict:
+    """A flag by key, UUID or unique UUID prefix (8+ characters): its properties."""
+    text = (flag_id or "").strip()
+    uid = text[5:] if text.startswith("flag:") else text
+    if not _FLAG_ID_RE.match(uid):
+        raise FlagError(f"not a flag id: {flag_id!r} (give flag:<uuid>, a UUID or 8+ of its "
+                        "first characters)")
+    rows = store.read("MATCH (f:Flag) WHERE f.key STARTS WITH $p RETURN f.key, properties(f)",
+                      {"p": f"flag:{uid.lower()}"})
+    if not rows:
+        raise FlagError(f"no flag {flag_id!r} in this repository")
+    if len(rows) > 1:
+        raise FlagError(f"flag id {flag_id!r} is ambiguous ({len(rows)} flags start with it)")
+    key, props = rows[0]
+    return flag_record(key, props)
+
+
+def flag_record(key, props) -> dict:
+    props = {k: v for k, v in dict(props).items() if not k.startswith("_") and k != "key"}
+    return {"key": key, **dict(sorted(props.items())),
+            "active": "retracted_at" not in props}
+
+
+def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None) -> dict:
+    """Retract a flag: recorded on it, never deleted; its marks stay as history."""
+    record = find_flag(store, flag_id)
+    if not (reason or "").strip():
+        raise FlagError("--reason must say why the flag is retracted")
+    if not (by or "").strip():
+        raise FlagError("--by must name who retracts")
+    if record.get("retracted_at"):
+        raise FlagError(f"{record['key']} was already retracted at {record['retracted_at']} "
+                        f"by {record.get('retracted_by')}")
+    at = now or now_utc()
+    batch = GraphBatch(f"unflag {record['key']}")
+    batch.add_node(record["key"], retracted_at=at, retracted_by=by.strip(),
+                   retraction_reason=reason.strip())
+    store.write(batch)
+    return find_flag(store, record["key"])
+
+
+def list_flags(store, as_of: str | None = None, include_retracted: bool = False) -> list[dict]:
+    """Flags active now (or at ``as_of``), or every flag with ``include_retracted``."""
+    rows = store.read("MATCH (f:Flag) RETURN f.key, properties(f)")
+    flags = [flag_record(k, p) for k, p in rows]
+    at = as_of_time(store, as_of)
+    if at is not None:
+        flags = [f for f in flags if f["created_at"] <= at
+                 and (not f.get("retracted_at") or f["retracted_at"] > at)]
+        for f in flags:
+            f["active"] = True
+    elif not include_retracted:
+        flags = [f for f in flags if f["active"]]
+    return sorted(flags, key=lambda f: (f["created_at"], f["key"]))
+
+
+def contamination(store, selector: str, as_of: str | None = None) -> dict:
+    """Is this dataset or quantum contaminated, by which flags, how much: one indexed lookup."""
+    sel = parse_selector(selector)
+    if len(sel.keys) != 1 or kind_of_key(sel.keys[0]) not in (Kind.DATASET, Kind.QUANTUM):
+        raise FlagError(f"give one dataset UUID or dataset/quantum key, not {selector!r}")
+    key = sel.keys[0]
+    label = kind_of_key(key).value
+    at = as_of_time(store, as_of) or "9999"
+    rows = store.read(
+        f"MATCH (x:{label} {{key: $k}}) OPTIONAL MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag) "
+        f"WHERE {active_clause()} "
+        "RETURN f.key, f.verdict, c.steps, c.fraction", {"k": key, "at": at})
+    if not rows:
+        raise SelectorError(f"no such node: {key}")
+    by = sorted(({"flag": f, "verdict": v, "steps": int(s), "fraction": float(fr)}
+                 for f, v, s, fr in rows if f is not None),
+                key=lambda m: (-m["fraction"], m["steps"], m["flag"]))
+    return {"key": key, "contaminated": bool(by), "as_of": as_of,
+            "max_fraction": max((m["fraction"] for m in by), default=0.0),
+            "verdict": "bad" if any(m["verdict"] == "bad" for m in by) else
+                       ("suspect" if by else None),
+            "by": by}
+
+
+def marks(store, flag_key: str) -> dict[str, tuple[int, float]]:
+    """Every mark of one flag: node key -> (steps, fraction)."""
+    return {k: (int(s), float(f)) for k, s, f in store.read(
+        "MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) RETURN x.key, c.steps, c.fraction",
+        {"f": flag_key})}
+
+
+def _seeds_of(store, flag_key: str) -> dict[str, str | None]:
+    return {k: t for k, t in store.read(
+        "MATCH (f:Flag {key: $f})-[:FLAGS]->(x) WHERE NOT x:DataUnit "
+        "RETURN x.key, x.dataset_type", {"f": flag_key})}
+
+
+def recompute(store, flag_id: str) -> dict:
+    """Propagate a flag again and replace its marks, all in one unit.
+
+    Run it after new processing or a blocked input.  The flag's selector is
+    resolved again, so data of a flagged visit ingested since (a new
+    release's calexps) is flagged too and gets its ``FLAGS`` edge; marks no
+    longer reached are removed, the rest rewritten.
+    """
+    record = find_flag(store, flag_id)
+    key = record["key"]
+    seeds = _seeds_of(store, key)
+    try:
+        now_selected = targets(store, record["selector"])[1]
+    except (SelectorError, ModelError):
+        now_selected = {}  # e.g. the units are unknown at an importing site: keep the edges
+    new = {k: t for k, t in now_selected.items() if k not in seeds}
+    seeds.update(new)
+    p = propagate(store, seeds)
+    stale = [k for ref, k in store.read(
+        f"MATCH (x)-[:CONTAMINATED_BY]->(f:Flag {{key: $f}}) RETURN {store.ref('x')} AS ref, x.key AS key",
+        {"f": key}) if ref not in p.steps]
+    batch = GraphBatch(f"recompute {key}")
+    for k in stale:
+        batch.remove_edge(Rel.CONTAMINATED_BY, k, key)
+    for target in new:
+        batch.edges[(Rel.FLAGS, key, target)] = {}
+    known = dict(seeds)
+    known[key] = None
+    store.commit(store.prepare(batch, known, mark_statements(store, p, key)))
+    return {"flag": key, "marked": len(p.steps), "removed": len(stale),
+            "newly_flagged": len(new)}
+
+
+def block_input(store, dataset: str, quantum: str, reason: str, by: str,
+                now: str | None = None) -> dict:
+    """Record that ``quantum`` rejected ``dataset`` (e.g. outlier rejection in a coadd), so
+    contamination does not flow through that edge, and recompute the flags that reach it."""
+    d = parse_selector(dataset).keys
+    q = parse_selector(quantum).keys
+    if len(d) != 1 or kind_of_key(d[0]) != Kind.DATASET or len(q) != 1 \
+            or kind_of_key(q[0]) != Kind.QUANTUM:
+        raise FlagError("block takes a dataset (UUID or key) and a quantum key")
+    if not (reason or "").strip() or not (by or "").strip():
+        raise FlagError("--reason and --by are required")
+    if not store.read("MATCH (d:Dataset {key: $d})-[:INPUT_TO]->(q:Quantum {key: $q}) RETURN d.key",
+                      {"d": d[0], "q": q[0]}):
+        raise FlagError(f"{d[0]} is not an input of {q[0]}")
+    batch = GraphBatch(f"block {d[0]} -> {q[0]}")
+    batch.add_edge(Rel.INPUT_TO, d[0], q[0], rejected=True, rejected_reason=reason.strip(),
+                   rejected_by=by.strip(), rejected_at=now or now_utc(), rejected_time_scale="utc")
+    store.write(batch)
+    flags = [k for (k,) in store.read(
+        "MATCH (:Quantum {key: $q})-[:CONTAMINATED_BY]->(f:Flag) RETURN f.key", {"q": q[0]})]
+    return {"blocked": [d[0], q[0]], "recomputed": [recompute(store, f) for f in sorted(flags)]}
