@@ -133,9 +133,10 @@ class JobReader:
                                                     "<package>.<metric>.<spec>")
             add_spec(self.batch, self.path, where, name, ".".join(parts[:2]), spec)
         counts = {"measurements": len(measurements), "missing values": missing,
-                  "metrics": len(metric_units), "specifications": len(specs),
+                  "metric definitions": len(metric_units), "specifications": len(specs),
                   "packages": packages,
                   "blobs (not stored)": len(self.field("blobs", list, required=False))}
+        counts = {k: v for k, v in counts.items() if v or k in ("measurements", "missing values")}
         return Parsed(self.path, self.batch, self.skipped, counts)
 
     def job_key(self) -> str:
@@ -250,8 +251,8 @@ class JobReader:
                      "blob_refs": [str(b) for b in m.get("blob_refs") or []] or None}
             if value is None or math.isnan(value):
                 missing += 1
-                self.skipped.append(f"{metric}: value is {'null' if value is None else 'NaN'}: "
-                                    "stored without a value (missing, never 0)")
+                self.skipped.append(f"{metric}: value is {'null' if value is None else 'NaN'}; "
+                                    "measurement kept, value left missing")
             else:
                 metric_unit = metric_units.get(metric, unit)
                 try:
