@@ -261,3 +261,27 @@ def test_bad_specification_yaml_is_rejected(store, real_data, tmp_path):
     bad_unit = tmp_path / "metrics.yaml"
     bad_unit.write_text("PA1:\n  description: x\n  unit: furlongz\n")
     _rejected(store, bad_unit, "line 1", "PA1", "furlongz")
+
+
+def test_specification_inheritance_across_files_and_from_specifications(store, tmp_path):
+    folder = tmp_path / "specs" / "mypkg"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "bases.yaml").write_text(
+        "id: common\nmetric: PA1\ntags: [a]\nthreshold: {unit: mmag, operator: '<='}\n"
+        "---\nname: design\nbase: '#common'\nthreshold: {value: 5.0}\n")
+    (folder / "sub" / "more.yaml").write_text(
+        "name: tight\nbase: 'bases#common'\ntags: [b]\nthreshold: {value: 0.003, unit: mag}\n"
+        "---\nname: loose\nbase: 'PA1.tight'\nthreshold: {value: 9}\n"
+        "metadata_query: {instrument: HSC}\n")
+    summary = _run(store, folder / "sub" / "more.yaml")
+    assert not summary.rejected, summary.files[0].error
+    rows = {r[0]: r[1:] for r in store.read(
+        "MATCH (s:Specification)-[:SPECIFIES]->(m:Metric) "
+        "RETURN s.key, m.key, s.operator, s.threshold, s.unit, s.tags, s.metadata_query")}
+    assert rows == {
+        "spec:mypkg.PA1.tight": ("metric:mypkg.PA1", "<=", 0.003, "mag", ["a", "b"], "{}"),
+        "spec:mypkg.PA1.loose": ("metric:mypkg.PA1", "<=", 9.0, "mag", ["a", "b"],
+                                 '{"instrument": "HSC"}'),
+    }
+    (folder / "loop.yaml").write_text("name: x\nbase: 'PA1.y'\n---\nname: y\nbase: 'PA1.x'\n")
+    _rejected(store, folder / "loop.yaml", "inherits from itself")
