@@ -20,6 +20,7 @@ __all__ = [
     "Kind", "Rel", "EDGE_ENDPOINTS", "Node", "Edge", "GraphBatch", "ModelError",
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
     "dataset_type_key", "software_key", "config_key", "format_data_id",
+    "package_set_key",
 ]
 
 
@@ -42,6 +43,7 @@ class Kind(str, Enum):
     METRIC = "Metric"
     MEASUREMENT = "Measurement"
     FLAG = "Flag"
+    SPECIFICATION = "Specification"
 
     @property
     def prefix(self) -> str:
@@ -61,6 +63,7 @@ _PREFIX_BY_KIND = {
     Kind.METRIC: "metric",
     Kind.MEASUREMENT: "measurement",
     Kind.FLAG: "flag",
+    Kind.SPECIFICATION: "spec",
 }
 _KIND_BY_PREFIX = {p: k for k, p in _PREFIX_BY_KIND.items()}
 
@@ -84,6 +87,7 @@ class Rel(str, Enum):
     FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
+    SPECIFIES = "SPECIFIES"           # Specification -> Metric (a threshold on the metric)
 
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
@@ -106,6 +110,7 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
                 frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
     Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
+    Rel.SPECIFIES: (frozenset({Kind.SPECIFICATION}), frozenset({Kind.METRIC})),
 }
 
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
@@ -362,3 +367,12 @@ class GraphBatch:
         for (rel, src, dst), props in self.edges.items():
             out.setdefault((rel, kind_of_key(src), kind_of_key(dst)), []).append((src, dst, props))
         return out
+
+
+def package_set_key(versions: dict[str, str]) -> str:
+    """Key of the SoftwareVersion of a set of packages (``{name: version}``):
+    ``software:packages-<16 hex>``, a hash of the sorted ``name==version``
+    strings, so every ingest that sees the same package set meets one node."""
+    import hashlib
+    text = "\n".join(sorted(f"{n}=={v}" for n, v in versions.items()))
+    return software_key(f"packages-{hashlib.sha256(text.encode()).hexdigest()[:16]}")
