@@ -144,11 +144,11 @@ def _utc_ns(path: Path, where: str, times: pd.Series) -> np.ndarray:
         return times.to_numpy(dtype=np.int64)
     try:
         parsed = pd.to_datetime(times, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        bad = next((i for i, t in enumerate(times) if _bad_time(t)), "?")
+    except (ValueError, TypeError):
+        bad = next((i for i, t in enumerate(times) if _bad_time(t)), 0)
         raise IngestError(path, f"{where} row {bad} column time",
-                          f"{times.iloc[bad] if bad != '?' else ''!r} is not a UTC time: "
-                          f"{str(exc).splitlines()[0][:120]}") from None
+                          f"{times.iloc[bad]!r} is not a UTC time (ISO 8601 text or integer "
+                          "nanoseconds since 1970-01-01)") from None
     if parsed.isna().any():
         bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise IngestError(path, f"{where} row {bad} column time", "missing time")

@@ -150,7 +150,7 @@ def _required_failure(path: Path, header: dict, exc: Exception) -> Exception:
         return _Skip(f"missing card: {prop} needs one of {', '.join(CARDS[prop])}")
     return IngestError(path, f"card {present[0]}",
                        f"{_show(header, present)} cannot give {prop}: "
-                       f"{str(cause).splitlines()[0][:200]}")
+                       f"{str(cause).splitlines()[0][:200].rstrip(': ')}")
 
 
 # --- plausibility ---------------------------------------------------------------------
