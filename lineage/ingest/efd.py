@@ -1,0 +1,248 @@
+"""``lineage ingest efd``: Engineering and Facility Database telemetry.
+
+Inputs:
+
+* InfluxDB 1.x query answers (JSON: ``results[].series[].{name, columns,
+  values}``), ``time`` in integer nanoseconds since the Unix epoch or RFC 3339
+  text, UTC.  A ``SHOW MEASUREMENTS`` answer (a topic list) and an index of
+  answers (a JSON list of ``{file, influxql, ...}``) hold no telemetry and are
+  skipped with that reason.
+* CSV and Parquet exports of one topic: a ``time`` column (ISO 8601 UTC
+  text or integer nanoseconds; in Parquet a timestamp column, or the index
+  as written by ``DataFrame.to_parquet`` of an EFD client answer) and one
+  column per field.  The topic is the ``topic`` column when there is one,
+  else the file name before ``__`` (``lsst.sal.`` is prefixed to a bare
+  ``CSC.topic``).
+
+One ``EfdRecord`` per topic and file (per series of a JSON answer): key
+``efd:<topic>/<first sample ns>/<last sample ns>`` (UTC), so the same window
+exported as JSON, CSV or Parquet is the same record.  It keeps every sample
+(``t_utc_ns``, ``sample_mjd_tai``, ``v_<field>`` lists) so summaries over
+any exposure can be computed later, and the summary over its whole window
+(``mean_/min_/max_<field>`` of the numeric telemetry fields).
+
+Times: the ``time`` index is UTC; ``begin_utc``/``end_utc`` keep it,
+``begin_tai``/``end_tai`` and ``mjd_begin``/``mjd_end`` (TAI) are the same
+instants converted by astropy (``Time(..., format="unix", scale="utc").tai``).
+SAL stamps (``private_sndStamp``, ``private_rcvStamp``,
+``private_kafkaStamp``, ``timestamp``) are TAI seconds since 1970-01-01
+(astropy's ``unix_tai``); ``private_efdStamp`` is UTC unix seconds.  They stay
+as sample lists, named by ``tai_stamp_fields`` and ``utc_stamp_fields``;
+``snd_begin_tai``/``snd_end_tai`` are the first and last ``private_sndStamp``
+as ISO TAI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.time import Time
+
+from ..model import GraphBatch
+from .efd_link import csc_of, link_record_to_stored_exposures
+from .files import IngestContext, IngestError, Parsed
+
+SUFFIXES = (".json", ".csv", ".parquet")
+
+UTC_STAMP_FIELDS = frozenset({"private_efdStamp"})
+_TAI_STAMP_RE = re.compile(r"^(private_\w*Stamp|timestamp)$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def is_tai_stamp(field: str) -> bool:
+    return field not in UTC_STAMP_FIELDS and bool(_TAI_STAMP_RE.match(field))
+
+
+def utc_ns_to_time(ns) -> Time:
+    """Integer UTC nanoseconds since the epoch as an astropy Time (exact: seconds + fraction)."""
+    ns = np.asarray(ns, dtype=np.int64)
+    seconds, rest = np.divmod(ns, 1_000_000_000)
+    return Time(seconds.astype(float), rest / 1e9, format="unix", scale="utc")
+
+
+def tai_stamp_to_time(stamp) -> Time:
+    """A SAL stamp (TAI seconds since 1970-01-01 TAI) as an astropy Time."""
+    return Time(stamp, format="unix_tai", scale="tai")
+
+
+# --- reading the formats into (topic, frame) pairs -----------------------------------------
+
+def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+    if isinstance(data, list) and data and all(isinstance(d, dict) and "influxql" in d
+                                                 for d in data):
+        return [], [f"an index of {len(data)} query answers (file, influxql ...), not telemetry"]
+    if not isinstance(data, dict) or "results" not in data:
+        raise IngestError(path, "top level", "not an InfluxDB query answer (no 'results')")
+    out, skipped = [], []
+    for r, result in enumerate(data["results"]):
+        if "error" in result:
+            raise IngestError(path, f"results[{r}]", f"the query failed: {result['error']}")
+        for s, series in enumerate(result.get("series", [])):
+            where = f"results[{r}].series[{s}]"
+            for name in ("name", "columns", "values"):
+                if name not in series:
+                    raise IngestError(path, where, f"no '{name}'")
+            columns = series["columns"]
+            if "time" not in columns:
+                skipped.append(f"{where} ({series['name']}): {len(series['values'])} rows "
+                               f"without a time column ({', '.join(columns)}), not telemetry")
+                continue
+            for i, row in enumerate(series["values"]):
+                if not isinstance(row, list) or len(row) != len(columns):
+                    raise IngestError(path, f"{where}.values[{i}]",
+                                      f"a row has {len(columns)} values ({', '.join(columns)})")
+            out.append((series["name"], pd.DataFrame(series["values"], columns=columns)))
+    return out, skipped
+
+
+def _topic_from_name(path: Path, frame: pd.DataFrame) -> str:
+    if "topic" in frame.columns:
+        topics = frame["topic"].dropna().unique()
+        if len(topics) != 1:
+            raise IngestError(path, "column topic", f"one topic per file, found {len(topics)}")
+        return str(topics[0])
+    name = path.name.split("__")[0]
+    for suffix in SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name if name.startswith("lsst.") else f"lsst.sal.{name}"
+
+
+def read_frames(path: Path) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+    """``[(topic, frame with a 'time' column), ...]`` and the parts skipped with reasons."""
+    name = path.name.lower()
+    if name.endswith(".json"):
+        text = path.read_text()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestError(path, f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")
+        return _influx_series(path, data)
+    try:
+        if name.endswith(".csv"):
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except Exception as exc:  # pandas/pyarrow raise many kinds for a bad file
+        raise IngestError(path, "file", f"cannot read as {path.suffix[1:]}: {exc}") from None
+    if "time" not in frame.columns:
+        if frame.index.name == "time" or isinstance(frame.index, pd.DatetimeIndex):
+            frame = frame.reset_index(names="time")
+        else:
+            raise IngestError(path, "column time", f"missing (columns: {', '.join(frame.columns)})")
+    topic = _topic_from_name(path, frame)
+    return [(topic, frame.drop(columns=[c for c in ("topic",) if c in frame.columns]))], []
+
+
+def _utc_ns(path: Path, where: str, times: pd.Series) -> np.ndarray:
+    """The ``time`` column as integer UTC nanoseconds."""
+    if pd.api.types.is_integer_dtype(times):
+        return times.to_numpy(dtype=np.int64)
+    try:
+        parsed = pd.to_datetime(times, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        bad = next((i for i, t in enumerate(times) if _bad_time(t)), 0)
+        raise IngestError(path, f"{where} row {bad} column time",
+                          f"{times.iloc[bad]!r} is not a UTC time (ISO 8601 text or integer "
+                          "nanoseconds since 1970-01-01)") from None
+    if parsed.isna().any():
+        bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise IngestError(path, f"{where} row {bad} column time", "missing time")
+    return parsed.astype("datetime64[ns, UTC]").astype("int64").to_numpy()
+
+
+def _bad_time(value) -> bool:
+    try:
+        return pd.isna(pd.to_datetime(value, utc=True, format="ISO8601"))
+    except (ValueError, TypeError):
+        return True
+
+
+# --- one record ---------------------------------------------------------------------------
+
+def _prop_name(field: str) -> str:
+    return field if _NAME_RE.match(field) else re.sub(r"\W", "_", f"f_{field}")
+
+
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def efd_record(path: Path, topic: str, frame: pd.DataFrame, where: str) -> tuple[str, dict, list]:
+    """The key and properties of one topic's samples, and fields left out (with reasons)."""
+    frame = frame.reset_index(drop=True)
+    ns = _utc_ns(path, where, frame["time"])
+    order = np.argsort(ns, kind="stable")
+    ns = ns[order]
+    frame = frame.iloc[order].reset_index(drop=True)
+    times = utc_ns_to_time(ns)
+    tai = times.tai
+    ends = times[[0, -1]]
+    ends.precision = 6
+    props = dict(
+        topic=topic, csc=csc_of(topic), source=path.name, samples=len(ns),
+        begin_utc=ends[0].isot, end_utc=ends[1].isot, time_scale="utc",
+        begin_tai=ends.tai[0].isot, end_tai=ends.tai[1].isot,
+        mjd_begin=float(tai[0].mjd), mjd_end=float(tai[-1].mjd),
+        t_utc_ns=[int(t) for t in ns], sample_mjd_tai=[float(m) for m in tai.mjd],
+    )
+    fields, summary, skipped = [], [], []
+    for column in frame.columns:
+        if column == "time":
+            continue
+        values = frame[column]
+        if values.isna().any():
+            skipped.append(f"{topic} field {column}: {int(values.isna().sum())} of {len(values)} "
+                           "values missing; its samples are not stored")
+            continue
+        name = _prop_name(str(column))
+        fields.append(name)
+        if _numeric(values):
+            numbers = [v.item() if hasattr(v, "item") else v for v in values]
+            if not all(math.isfinite(float(v)) for v in numbers):
+                skipped.append(f"{topic} field {column}: values are not finite; "
+                               "its samples are not stored")
+                fields.pop()
+                continue
+            props[f"v_{name}"] = numbers
+            if not (name.startswith("private_") or is_tai_stamp(name)):
+                summary.append(name)
+                props[f"mean_{name}"] = float(np.mean(numbers))
+                props[f"min_{name}"] = float(np.min(numbers))
+                props[f"max_{name}"] = float(np.max(numbers))
+        else:
+            props[f"v_{name}"] = [v if isinstance(v, (str, bool)) else str(v) for v in values]
+    props["fields"] = fields
+    props["summary_fields"] = summary
+    props["tai_stamp_fields"] = [f for f in fields if is_tai_stamp(f)]
+    props["utc_stamp_fields"] = [f for f in fields if f in UTC_STAMP_FIELDS]
+    if "v_private_sndStamp" in props:
+        snd = tai_stamp_to_time([props["v_private_sndStamp"][0], props["v_private_sndStamp"][-1]])
+        snd.precision = 6
+        props["snd_begin_tai"], props["snd_end_tai"] = snd.isot
+    key = f"efd:{topic}/{int(ns[0])}/{int(ns[-1])}"
+    return key, props, skipped
+
+
+def read(path: Path, context: IngestContext) -> Parsed:
+    batch = GraphBatch(str(path))
+    parsed = Parsed(path, batch)
+    frames, parsed.skipped = read_frames(path)
+    linked = 0
+    for i, (topic, frame) in enumerate(frames):
+        if frame.empty:
+            parsed.skipped.append(f"{topic}: no rows")
+            continue
+        key, props, skipped = efd_record(path, topic, frame, f"series {i} ({topic})")
+        parsed.skipped.extend(skipped)
+        batch.add_node(key, **props)
+        linked += link_record_to_stored_exposures(batch, context.store, key, batch.nodes[key])
+    parsed.counts = {"records": len(batch.nodes),
+                     "samples": sum(p["samples"] for p in batch.nodes.values())}
+    if linked:
+        parsed.counts["exposures linked"] = linked
+    return parsed

@@ -1,0 +1,289 @@
+"""``lineage ingest headers``: observation headers as data units.
+
+Reads a FITS file (primary header merged with the first extension, as raws
+are translated) or a header dump (YAML mapping, ``lsst.daf.base.PropertyList``
+YAML, JSON mapping, or a translated ``ObservationInfo`` JSON), translates it
+with astro-metadata-translator (Rubin cameras through
+:mod:`lineage.ingest.rubin_translator` unless obs_lsst is installed) and
+writes the instrument, exposure, visit, detector, physical_filter, band and
+day_obs data units of that observation.
+
+A header that is read but cannot be trusted is *skipped* with its reason and
+nothing of it is stored: no translator knows it, a required card is missing,
+the observation date is at or before the Unix epoch or in the future, or a
+coordinate pair looks like radians beside pairs in degrees.  A file that is
+not a header, or a card whose value cannot be parsed, is *rejected*
+(:class:`IngestError` naming the file and the card).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import yaml
+from astropy.time import Time
+from astro_metadata_translator import MetadataTranslator, ObservationInfo
+from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
+
+from ..model import GraphBatch, Rel, unit_key
+from . import rubin_translator
+from .bands import band_of
+from .efd_link import link_exposure_to_stored_records
+from .files import IngestContext, IngestError, Parsed
+
+SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".yaml", ".json")
+
+#: Properties without which no exposure can be stored.
+REQUIRED = ("instrument", "exposure_id", "datetime_begin", "exposure_time", "detector_num")
+#: The cards each required property is computed from (by any translator), for messages.
+CARDS = {
+    "instrument": ("INSTRUME",),
+    "exposure_id": ("EXPNUM", "EXP-ID", "FRAMEID", "OBSID", "DAYOBS", "SEQNUM", "RUN"),
+    "datetime_begin": ("DATE-BEG", "DATE-OBS", "MJD-BEG", "MJD-OBS", "TIME-OBS", "UT", "TAIHMS"),
+    "exposure_time": ("EXPTIME", "EXPOSURE"),
+    "detector_num": ("CCDNUM", "DET-ID", "RAFTBAY", "CCDSLOT", "CAMCOL", "CCDNAME", "EXTNAME"),
+}
+#: Card pairs that give an RA/Dec in degrees when they are plausible.
+RADEC_CARDS = (("RA", "DEC"), ("RASTART", "DECSTART"), ("RAEND", "DECEND"),
+               ("TELRA", "TELDEC"), ("RA_DEG", "DEC_DEG"), ("RATEL", "DECTEL"))
+#: No observation is older than this (the Unix epoch plus a day, TAI).
+EARLIEST = Time("1970-01-02T00:00:00", scale="tai")
+#: How far past the ingest time an observation date may lie.
+FUTURE_DAYS = 1.0
+
+_ = rubin_translator  # registers the Rubin translator with astro-metadata-translator
+
+
+class _Skip(Exception):
+    """A header that is read but not stored; the message is the reason."""
+
+
+# --- reading ------------------------------------------------------------------------
+
+class _HeaderLoader(yaml.SafeLoader):
+    """YAML with ``!<lsst.daf.base.PropertyList>``: a list of [card, type, value, comment]."""
+
+
+def _property_list(loader: yaml.SafeLoader, node: yaml.Node) -> dict:
+    out = {}
+    for item in loader.construct_sequence(node, deep=True):
+        if not isinstance(item, list) or len(item) < 3:
+            raise yaml.YAMLError(f"PropertyList entry {item!r} is not [card, type, value, ...]")
+        card, value = item[0], item[2]
+        out[card] = value[-1] if isinstance(value, list) and value else value  # last of a repeated card
+    return out
+
+
+_HeaderLoader.add_constructor("lsst.daf.base.PropertyList", _property_list)
+
+
+def read_header(path: Path) -> dict:
+    """The header of ``path`` as a dict (a FITS file: primary merged with the first extension)."""
+    name = path.name.lower()
+    if name.endswith((".yaml", ".json")):
+        text = path.read_text()
+        try:
+            data = json.loads(text) if name.endswith(".json") else yaml.load(text, _HeaderLoader)
+        except json.JSONDecodeError as exc:
+            raise IngestError(path, f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "YAML"
+            raise IngestError(path, where, f"not YAML: {getattr(exc, 'problem', None) or exc}")
+        if not isinstance(data, dict):
+            raise IngestError(path, "top level", f"a header is a mapping of cards, not a "
+                                                  f"{type(data).__name__}")
+        return data
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(read_basic_metadata_from_file(str(path), -1, can_raise=True))
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError for non-FITS
+        raise IngestError(path, "FITS", f"cannot read the header: {exc}") from None
+
+
+def _show(header: dict, cards) -> str:
+    return ", ".join(f"{c}={header[c]!r}" for c in cards if c in header)
+
+
+def translate(path: Path, header: dict) -> ObservationInfo:
+    """``header`` translated; raises :class:`_Skip` or :class:`IngestError`."""
+    if header.get("__CONTENT__") == "translated":  # an ObservationInfo already translated
+        data = {k: v for k, v in header.items() if k != "__CONTENT__"}
+        try:
+            return ObservationInfo.from_simple(data)
+        except Exception as exc:
+            raise IngestError(path, "ObservationInfo", str(exc).splitlines()[0]) from None
+    header = {k: v for k, v in header.items() if k != "__CONTENT__"}
+    try:
+        translator = MetadataTranslator.determine_translator(header, filename=str(path))
+    except Exception as exc:
+        inst = header.get("INSTRUME", "(no INSTRUME card)")
+        raise _Skip(f"no translator knows this header (INSTRUME={inst!r}; known: "
+                    f"{', '.join(MetadataTranslator.translators)})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return ObservationInfo(header, filename=str(path), translator_class=translator,
+                                   required=set(REQUIRED), quiet=True)
+        except Exception as exc:
+            raise _required_failure(path, header, exc) from None
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _required_failure(path: Path, header: dict, exc: Exception) -> Exception:
+    """Missing cards skip the header; present cards that fail to parse reject the file."""
+    text = str(exc)
+    prop = next((p for p in REQUIRED if f"'{p}'" in text or f" {p} " in text), None)
+    cause = exc.__cause__ or exc
+    if prop is None:
+        return IngestError(path, "header", f"cannot be translated: {cause}")
+    present = [c for c in CARDS[prop] if c in header and header[c] is not None]
+    if not present:
+        return _Skip(f"missing card: {prop} needs one of {', '.join(CARDS[prop])}")
+    return IngestError(path, f"card {present[0]}",
+                       f"{_show(header, present)} cannot give {prop}: "
+                       f"{str(cause).splitlines()[0][:200].rstrip(': ')}")
+
+
+# --- plausibility ---------------------------------------------------------------------
+
+def implausible(header: dict, info: ObservationInfo) -> list[str]:
+    """Reasons not to trust this header (empty when it is plausible)."""
+    reasons = []
+    begin = info.datetime_begin
+    if begin is not None and begin.tai <= EARLIEST:
+        reasons.append(f"observation date {begin.tai.isot} TAI is at or before the Unix epoch "
+                       f"({_show(header, CARDS['datetime_begin']) or 'no date card'})")
+    elif begin is not None and begin > Time.now() + FUTURE_DAYS * u.day:
+        reasons.append(f"observation date {begin.tai.isot} TAI is in the future")
+    pairs = {}
+    for ra, dec in RADEC_CARDS:
+        try:
+            pairs[(ra, dec)] = (float(header[ra]), float(header[dec]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    degrees = [p for p, (r, d) in pairs.items() if abs(r) > 2 * math.pi or abs(d) > math.pi / 2]
+    for p, (r, d) in pairs.items():
+        if degrees and p not in degrees and (r, d) != (0.0, 0.0) \
+                and 0 <= r <= 2 * math.pi and abs(d) <= math.pi / 2:
+            reasons.append(f"{p[0]}/{p[1]} = ({r:g}, {d:g}) look like radians while "
+                           f"{degrees[0][0]}/{degrees[0][1]} = {pairs[degrees[0]]} are degrees")
+    return reasons
+
+
+# --- the graph --------------------------------------------------------------------------
+
+def _deg(angle) -> float | None:
+    return None if angle is None else float(angle.to_value(u.deg))
+
+
+def _seconds(q) -> float | None:
+    return None if q is None else float(q.to_value(u.s))
+
+
+def exposure_record(header: dict, info: ObservationInfo) -> dict:
+    """The exposure's (and visit's) properties: times in TAI with UTC copies, conditions."""
+    begin = info.datetime_begin.tai
+    end = (info.datetime_end or info.datetime_begin + info.exposure_time).tai
+    radec = info.tracking_radec.icrs if info.tracking_radec is not None else None
+    altaz = info.altaz_begin
+    seeing = header.get("SEEING")
+    return dict(
+        telescope=info.telescope,
+        begin=begin.isot, end=end.isot, time_scale="tai", mjd_begin=begin.mjd, mjd_end=end.mjd,
+        begin_utc=begin.utc.isot, end_utc=end.utc.isot,
+        exposure_time=_seconds(info.exposure_time), dark_time=_seconds(info.dark_time),
+        airmass=info.boresight_airmass,
+        ra=_deg(radec.ra) if radec is not None else None,
+        dec=_deg(radec.dec) if radec is not None else None,
+        azimuth=_deg(altaz.az) if altaz is not None else None,
+        altitude=_deg(altaz.alt) if altaz is not None else None,
+        rotation=_deg(info.boresight_rotation_angle),
+        rotation_coord=info.boresight_rotation_coord,
+        observation_type=info.observation_type, observation_reason=info.observation_reason,
+        observation_id=info.observation_id, science_program=info.science_program,
+        object=info.object, group=info.exposure_group, seq_num=info.observation_counter,
+        temperature_c=(float(info.temperature.to_value(u.deg_C, equivalencies=u.temperature()))
+                       if info.temperature is not None else None),
+        pressure_hpa=(float(info.pressure.to_value(u.hPa))
+                      if info.pressure is not None else None),
+        relative_humidity=info.relative_humidity,
+        seeing=float(seeing) if isinstance(seeing, (int, float)) else None,
+        has_simulated=info.has_simulated_content, can_see_sky=info.can_see_sky,
+        translator=info.translator_name or "",
+    )
+
+
+def is_visit(info: ObservationInfo) -> bool:
+    """The visit rule: a science observation is a visit of its own (one-to-one visit system)."""
+    return info.observation_type == "science"
+
+
+def add_observation(batch: GraphBatch, header: dict, info: ObservationInfo) -> dict:
+    """The data units of one translated header; returns their keys by dimension."""
+    inst = info.instrument
+    record = exposure_record(header, info)
+    pf = info.physical_filter or "unknown"
+    band = band_of(pf)
+    day_obs = info.observing_day
+    keys = {"instrument": batch.add_node(unit_key("instrument", inst), dimension="instrument",
+                                         value=inst, name=inst, telescope=info.telescope)}
+
+    def unit(dimension, value, part_of=(), **props):
+        key = batch.add_node(unit_key(dimension, value, (inst,)), dimension=dimension,
+                             value=value, instrument=inst, **props)
+        for parent in (keys["instrument"], *part_of):
+            batch.add_edge(Rel.PART_OF, key, parent)
+        keys[dimension] = key
+        return key
+
+    filter_parents = ()
+    if band:
+        keys["band"] = batch.add_node(unit_key("band", band), dimension="band", value=band,
+                                      name=band)
+        filter_parents = (keys["band"],)
+    unit("physical_filter", pf, filter_parents, name=pf, band=band)
+    unit("detector", info.detector_num, (), full_name=info.detector_unique_name,
+         name_in_raft=info.detector_name, raft=info.detector_group, serial=info.detector_serial)
+    if day_obs is not None:
+        unit("day_obs", day_obs)
+    implied = tuple(keys[d] for d in ("physical_filter", "day_obs") if d in keys)
+    common = dict(record, physical_filter=pf, band=band, day_obs=day_obs)
+    exposure_parents = implied
+    if is_visit(info):
+        visit_id = info.visit_id if info.visit_id is not None else info.exposure_id
+        exposure_parents = (unit("visit", visit_id, implied, **common),) + implied
+    unit("exposure", info.exposure_id, exposure_parents, **common)
+    return keys
+
+
+def read(path: Path, context: IngestContext) -> Parsed:
+    batch = GraphBatch(str(path))
+    parsed = Parsed(path, batch)
+    header = read_header(path)
+    try:
+        info = translate(path, header)
+        reasons = implausible(header, info)
+        if reasons:
+            raise _Skip("; ".join(reasons))
+    except _Skip as skip:
+        parsed.skipped.append(str(skip))
+        parsed.counts = {"headers skipped": 1}
+        return parsed
+    keys = add_observation(batch, header, info)
+    exposure = batch.nodes[keys["exposure"]]
+    linked = link_exposure_to_stored_records(batch, context.store, keys["exposure"],
+                                             info.instrument, exposure["mjd_begin"],
+                                             exposure["mjd_end"])
+    parsed.counts = {"exposures": 1, "visits": int("visit" in keys)}
+    if linked:
+        parsed.counts["efd records linked"] = linked
+    return parsed

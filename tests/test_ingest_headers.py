@@ -1,0 +1,188 @@
+"""``lineage ingest headers`` on the real header samples (../shared/data/real/headers).
+
+Expected values come from the files themselves, read here with plain YAML/JSON
+and astropy.io.fits, never from the ingest's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from astropy.io import fits
+from astropy.time import Time
+
+from lineage.ingest import files as ingest_files
+from lineage.ingest.bands import band_of
+from lineage.ingest.headers import SUFFIXES
+from lineage.repo import open_store
+
+RUBIN_NAMES = {"lsstcam": "LSSTCam", "lsstcamsim": "LSSTCamSim", "latiss": "LATISS",
+               "lsst_atiss": "LATISS", "comcam": "LSSTComCam", "comcamsim": "LSSTComCamSim",
+               "lsst-ts8": "LSST-TS8", "lsst-ucdcam": "LSST-UCDCam",
+               "lsst-ucdcam-itl": "LSST-UCDCam", "lsst_camera": "LSSTComCam"}
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("lsst.daf.base.PropertyList",
+                        lambda loader, node: {i[0]: i[2] for i in
+                                              loader.construct_sequence(node, deep=True)})
+
+
+def cards_of(path: Path) -> dict:
+    """The header cards of a sample, read independently of the ingest."""
+    if path.suffix == ".fits":
+        with fits.open(path) as hdus:
+            cards = dict(hdus[1].header)
+            cards.update(hdus[0].header)  # the primary wins where both have a card
+            return cards
+    text = path.read_text()
+    return json.loads(text) if path.suffix == ".json" else yaml.load(text, _Loader)
+
+
+def header_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+
+
+def counts(store) -> tuple[int, int]:
+    return store.count()
+
+
+def unit_props(store, key: str) -> dict | None:
+    rows = store.read("MATCH (u:DataUnit {key: $k}) RETURN properties(u)", {"k": key})
+    return rows[0][0] if rows else None
+
+
+def test_real_headers_ingest_or_say_why(store, real_data):
+    root = real_data("headers")
+    paths = header_files(root)
+    summary = ingest_files.ingest(store, "headers", [root], show_progress=False)
+    assert [Path(f.path) for f in summary.files] == paths
+    assert not summary.rejected, [f.error for f in summary.rejected]
+    by_name = {Path(f.path).name: f for f in summary.files}
+
+    rubin_exposures = set()
+    for path in paths:
+        outcome = by_name[path.name]
+        c = cards_of(path)
+        date = str(c.get("DATE-BEG") or c.get("DATE-OBS") or "")
+        inst = str(c.get("INSTRUME") or "").lower()
+        if date.startswith("1970-01-01"):
+            assert outcome.skipped and "Unix epoch" in outcome.skipped[0], path.name
+            continue
+        if inst not in RUBIN_NAMES and "astro_metadata_translator" not in str(path):
+            assert outcome.skipped and "no translator" in outcome.skipped[0], path.name
+            continue
+        if outcome.skipped:  # only missing cards may stop a known camera
+            assert "missing card" in outcome.skipped[0], (path.name, outcome.skipped)
+            assert c.get("EXPTIME") is None or c.get("OBSID") is None, path.name
+            continue
+        assert outcome.status in ("added", "unchanged"), path.name
+        if inst in RUBIN_NAMES:
+            name = RUBIN_NAMES[inst]
+            exposure = int(c["DAYOBS"]) * 100000 + int(c["SEQNUM"])
+            rubin_exposures.add((name, exposure))
+            props = unit_props(store, f"unit:exposure:{name}/{exposure}")
+            assert props is not None, path.name
+            assert props["exposure_time"] == pytest.approx(float(c["EXPTIME"]))
+            assert props["observation_id"] == c["OBSID"]
+            scale = str(c.get("TIMESYS", "UTC")).lower()
+            begin = Time(date, scale=scale)
+            assert props["mjd_begin"] == pytest.approx(begin.tai.mjd, abs=1e-9)
+            assert props["time_scale"] == "tai"
+            if scale == "tai":
+                assert props["begin"] == date  # TAI kept as written
+            offset = (datetime.fromisoformat(props["begin"])
+                      - datetime.fromisoformat(props["begin_utc"]))
+            if date.startswith("2023"):
+                assert offset == timedelta(seconds=37)  # TAI - UTC in 2023
+            det = re.search(r"det(\d{3})", path.name)
+            if det and path.suffix == ".fits":
+                assert unit_props(store, f"unit:detector:{name}/{int(det.group(1))}") is not None
+    # the exposure units are exactly the Rubin ones plus those of the other translators
+    rows = store.read("MATCH (u:DataUnit) WHERE u.dimension = 'exposure' "
+                      "RETURN u.instrument, u.value")
+    stored = {(i, int(v)) for i, v in rows}
+    assert rubin_exposures <= stored
+    others = {(i, v) for i, v in stored if i not in set(RUBIN_NAMES.values())}
+    assert {i for i, _ in others} == {"DECam", "HSC", "MegaPrime", "Imager on SDSS 2.5m",
+                                      "SuprimeCam"}
+
+    # a re-run adds nothing
+    before = counts(store)
+    again = ingest_files.ingest(store, "headers", [root], show_progress=False)
+    assert all(f.status in ("unchanged",) for f in again.files)
+    assert counts(store) == before
+
+
+def test_other_translators_values(repo, real_data):
+    root = real_data("headers", "astro_metadata_translator")
+    store = open_store(repo)
+    try:
+        path = root / "fitsheader-decam.yaml"
+        ingest_files.ingest(store, "headers", [path], show_progress=False)
+        c = cards_of(path)
+        props = unit_props(store, f"unit:exposure:DECam/{c['EXPNUM']}")
+        assert props["exposure_time"] == pytest.approx(c["EXPTIME"])
+        assert props["begin_utc"].startswith(c["DATE-OBS"][:19])  # DECam DATE-OBS is UTC
+        assert props["band"] == c["FILTER"][0]
+        visit = unit_props(store, f"unit:visit:DECam/{c['EXPNUM']}")
+        assert visit is not None and visit["observation_type"] == "science"
+    finally:
+        store.close()
+
+
+def test_implausible_and_garbage_headers(repo, real_data, tmp_path):
+    src = real_data("headers", "obs_lsst", "lsstCam-MC_O_20250609_000578_R01_S01.yaml")
+    cards = yaml.safe_load(src.read_text())
+    store = open_store(repo)
+    try:
+        good = tmp_path / "good.yaml"
+        good.write_text(src.read_text())
+        ingest_files.ingest(store, "headers", [good], show_progress=False)
+        before = counts(store)
+
+        garbage = dict(cards, **{"DATE-BEG": "garbage", "DATE-OBS": "garbage",
+                                 "MJD-BEG": None, "MJD-OBS": None, "SEQNUM": 999})
+        (tmp_path / "garbage.yaml").write_text(yaml.safe_dump(garbage))
+        epoch = dict(cards, **{"DATE-BEG": "1970-01-01T00:00:08.000", "SEQNUM": 998})
+        (tmp_path / "epoch.yaml").write_text(yaml.safe_dump(epoch))
+        radians = dict(cards, RA=5.59, DEC=-0.3131, SEQNUM=997)
+        (tmp_path / "radians.yaml").write_text(yaml.safe_dump(radians))
+        missing = {k: v for k, v in cards.items() if k != "EXPTIME"}
+        missing["SEQNUM"] = 996
+        (tmp_path / "missing.yaml").write_text(yaml.safe_dump(missing))
+        (tmp_path / "truncated.json").write_text(json.dumps(cards)[:200])
+
+        summary = ingest_files.ingest(store, "headers", sorted(tmp_path.glob("*.*")),
+                                      show_progress=False)
+        out = {Path(f.path).name: f for f in summary.files}
+        assert out["garbage.yaml"].status == "rejected"
+        assert "garbage.yaml" in out["garbage.yaml"].error
+        assert "DATE-BEG" in out["garbage.yaml"].error and "'garbage'" in out["garbage.yaml"].error
+        assert out["truncated.json"].status == "rejected"
+        assert "truncated.json" in out["truncated.json"].error
+        assert "line 1" in out["truncated.json"].error
+        assert "Unix epoch" in out["epoch.yaml"].skipped[0]
+        assert "RA/DEC = (5.59, -0.3131) look like radians" in out["radians.yaml"].skipped[0]
+        assert "missing card: exposure_time" in out["missing.yaml"].skipped[0]
+        assert out["good.yaml"].status == "unchanged"
+        assert counts(store) == before  # nothing of the bad files was stored
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name, band", [("i_39", "i"), ("SDSSr_65mm~empty_1", "r"),
+                                        ("HSC-R2", "r"), ("z DECam SDSS c0004 9260.0 1520.0", "z"),
+                                        ("i.MP9702", "i"), ("W-S-R+", "r"), ("empty_1~holo4_003",
+                                                                            "white"),
+                                        ("950nm", None), ("solid plate 0.0 0.0", None)])
+def test_band_rules(name, band):
+    assert band_of(name) == band
