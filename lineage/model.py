@@ -20,6 +20,7 @@ __all__ = [
     "Kind", "Rel", "EDGE_ENDPOINTS", "Node", "Edge", "GraphBatch", "ModelError",
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
     "dataset_type_key", "software_key", "config_key", "format_data_id",
+    "pipeline_key", "task_key",
 ]
 
 
@@ -42,6 +43,8 @@ class Kind(str, Enum):
     METRIC = "Metric"
     MEASUREMENT = "Measurement"
     FLAG = "Flag"
+    PIPELINE = "Pipeline"
+    TASK = "Task"
 
     @property
     def prefix(self) -> str:
@@ -61,6 +64,8 @@ _PREFIX_BY_KIND = {
     Kind.METRIC: "metric",
     Kind.MEASUREMENT: "measurement",
     Kind.FLAG: "flag",
+    Kind.PIPELINE: "pipeline",
+    Kind.TASK: "task",
 }
 _KIND_BY_PREFIX = {p: k for k, p in _PREFIX_BY_KIND.items()}
 
@@ -84,6 +89,10 @@ class Rel(str, Enum):
     FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
+    HAS_TASK = "HAS_TASK"             # Pipeline -> Task (a task of the resolved pipeline)
+    IMPORTS = "IMPORTS"               # Pipeline -> Pipeline (an import, with include/exclude)
+    READS = "READS"                   # Task -> DatasetType (an input connection the YAML states)
+    WRITES = "WRITES"                 # Task -> DatasetType (an output connection the YAML states)
 
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
@@ -106,6 +115,10 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
                 frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
     Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
+    Rel.HAS_TASK: (frozenset({Kind.PIPELINE}), frozenset({Kind.TASK})),
+    Rel.IMPORTS: (frozenset({Kind.PIPELINE}), frozenset({Kind.PIPELINE})),
+    Rel.READS: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
+    Rel.WRITES: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
 }
 
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
@@ -158,6 +171,16 @@ def software_key(name: str) -> str:
 
 def config_key(name: str) -> str:
     return f"config:{name}"
+
+
+def pipeline_key(name: str) -> str:
+    """``pipeline:DRP_PIPE_DIR/pipelines/LSSTCam/DRP`` (see docs/model.md for the name)."""
+    return f"pipeline:{name}"
+
+
+def task_key(pipeline: str, label: str) -> str:
+    """``task:<pipeline name>/<label>``: one task label of one resolved pipeline."""
+    return f"task:{pipeline}/{label}"
 
 
 def format_data_id(data_id: dict) -> str:
