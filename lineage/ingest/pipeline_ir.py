@@ -225,7 +225,9 @@ class Resolver:
     """Reads pipeline files and their imports; remembers which variables it used."""
 
     def __init__(self, variables: dict[str, str]) -> None:
-        self.variables = dict(variables)
+        # a relative directory is relative to where the command runs, not to the importing file
+        self.variables = {k: str(Path(v).resolve()) if Path(v).is_dir() else v
+                          for k, v in variables.items()}
         #: Variable -> directory, for naming pipelines (``--var`` settings and
         #: environment variables that resolved an import).
         self.roots: dict[str, Path] = {k: Path(v).resolve() for k, v in variables.items()
@@ -251,8 +253,9 @@ class Resolver:
             if value is None:
                 raise IngestError(path, where, f"import {text!r} uses ${var}, which is not set "
                                                f"(pass --var {var}=DIR or set it in the environment)")
-            if var not in self.roots and Path(value).is_dir():
-                self.roots[var] = Path(value).resolve()
+            if Path(value).is_dir():
+                value = str(Path(value).resolve())
+                self.roots.setdefault(var, Path(value))
             return value
         resolved = Path(_VAR_RE.sub(sub, text)).expanduser()
         if not resolved.is_absolute():
