@@ -21,6 +21,8 @@ __all__ = [
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
     "dataset_type_key", "software_key", "config_key", "format_data_id",
     "package_set_key",
+
+    "pipeline_key", "task_key",
 ]
 
 
@@ -45,6 +47,9 @@ class Kind(str, Enum):
     FLAG = "Flag"
     SPECIFICATION = "Specification"
 
+    PIPELINE = "Pipeline"
+    TASK = "Task"
+
     @property
     def prefix(self) -> str:
         return _PREFIX_BY_KIND[self]
@@ -64,6 +69,9 @@ _PREFIX_BY_KIND = {
     Kind.MEASUREMENT: "measurement",
     Kind.FLAG: "flag",
     Kind.SPECIFICATION: "spec",
+
+    Kind.PIPELINE: "pipeline",
+    Kind.TASK: "task",
 }
 _KIND_BY_PREFIX = {p: k for k, p in _PREFIX_BY_KIND.items()}
 
@@ -89,6 +97,11 @@ class Rel(str, Enum):
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
     SPECIFIES = "SPECIFIES"           # Specification -> Metric (a threshold on the metric)
 
+    HAS_TASK = "HAS_TASK"             # Pipeline -> Task (a task of the resolved pipeline)
+    IMPORTS = "IMPORTS"               # Pipeline -> Pipeline (an import, with include/exclude)
+    READS = "READS"                   # Task -> DatasetType (an input connection the YAML states)
+    WRITES = "WRITES"                 # Task -> DatasetType (an output connection the YAML states)
+
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
 EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
@@ -111,6 +124,11 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
     Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
     Rel.SPECIFIES: (frozenset({Kind.SPECIFICATION}), frozenset({Kind.METRIC})),
+
+    Rel.HAS_TASK: (frozenset({Kind.PIPELINE}), frozenset({Kind.TASK})),
+    Rel.IMPORTS: (frozenset({Kind.PIPELINE}), frozenset({Kind.PIPELINE})),
+    Rel.READS: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
+    Rel.WRITES: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
 }
 
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
@@ -163,6 +181,16 @@ def software_key(name: str) -> str:
 
 def config_key(name: str) -> str:
     return f"config:{name}"
+
+
+def pipeline_key(name: str) -> str:
+    """``pipeline:DRP_PIPE_DIR/pipelines/LSSTCam/DRP`` (see docs/model.md for the name)."""
+    return f"pipeline:{name}"
+
+
+def task_key(pipeline: str, label: str) -> str:
+    """``task:<pipeline name>/<label>``: one task label of one resolved pipeline."""
+    return f"task:{pipeline}/{label}"
 
 
 def format_data_id(data_id: dict) -> str:

@@ -1,0 +1,48 @@
+"""`lineage ingest run`: execution provenance into the graph.
+
+One file is one ingest unit, recognised by its content:
+
+* our own JSON format (``"format": "survey-lineage/run"``, :mod:`.run_format`,
+  documented in ``docs/run-format.md``), checked against its JSON Schema;
+* OpenLineage run events: one JSON event, a JSON list of events, or NDJSON
+  (:mod:`.openlineage_events`);
+* pipe_base task metadata of one quantum (:mod:`.task_metadata`);
+* Rubin provenance quantum graphs (``.qg``, :mod:`.provenance_qg`; needs the
+  ``[rubin]`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import openlineage_events, provenance_qg, run_format, task_metadata
+from .files import IngestContext, IngestError, Parsed
+from .provenance import ProvenanceBuilder
+
+SUFFIXES = (".json", ".ndjson", ".jsonl", ".qg")
+
+
+def read(path: Path, context: IngestContext) -> Parsed:
+    path = Path(path)
+    if path.suffix == ".qg":
+        provenance_qg.read(path)
+    b = ProvenanceBuilder(path, context.store)
+    text = path.read_text(encoding="utf-8")
+    events = openlineage_events.parse_events(text, b.fail)
+    docs = [doc for _, doc in events]
+    if len(docs) == 1 and run_format.is_ours(docs[0]):
+        run_format.validate(path, docs[0], b.fail)
+        counts = run_format.build(b, docs[0])
+    elif len(docs) == 1 and task_metadata.is_task_metadata(docs[0]):
+        counts = task_metadata.build(b, docs[0])
+    elif docs and all(openlineage_events.is_event(d) for d in docs):
+        models = [openlineage_events.to_model(d, where, b.fail) for where, d in events]
+        counts = openlineage_events.build(b, models)
+    else:
+        bad = next((w for w, d in events if not openlineage_events.is_event(d)), "$")
+        raise IngestError(path, bad, "not run provenance: expected our run format "
+                                     f"(\"format\": \"{run_format.FORMAT}\"), OpenLineage run "
+                                     "events (eventTime, run, job) or pipe_base task metadata "
+                                     "(attempts)")
+    return Parsed(path, b.batch, counts=counts)
