@@ -84,6 +84,7 @@ class Rel(str, Enum):
     FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
+    OVERLAPS = "OVERLAPS"             # DataUnit -> DataUnit (visit or visit-detector region on a tract/patch)
 
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
@@ -106,6 +107,7 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
                 frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
     Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
+    Rel.OVERLAPS: (frozenset({Kind.DATA_UNIT}), frozenset({Kind.DATA_UNIT})),
 }
 
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
