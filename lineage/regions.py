@@ -96,16 +96,50 @@ def add_overlaps(batch: GraphBatch, store) -> int:
     return added
 
 
-def overlapping(store, selector_key: str) -> list[tuple[str, str]]:
-    """(observation unit, sky-map unit) pairs stored for a visit or visit-detector key,
-    or for a tract or patch key (then the observations on it)."""
-    rows = store.read(
-        "MATCH (u:DataUnit {key: $k}) "
-        "OPTIONAL MATCH (u)-[:OVERLAPS]->(t:DataUnit) "
-        "OPTIONAL MATCH (o:DataUnit)-[:OVERLAPS]->(u) "
-        "RETURN collect(DISTINCT t.key), collect(DISTINCT o.key)", {"k": selector_key})
-    if not rows:
-        return []
-    out_keys, in_keys = rows[0]
-    return sorted([(selector_key, t) for t in out_keys if t] +
-                  [(o, selector_key) for o in in_keys if o])
+_OVERLAP_QUERIES = {
+    # the observation side: a visit (and its visit-detectors), or one visit-detector
+    "visit": ("MATCH (v:DataUnit {dimension: 'visit', value: $visit}) "
+              "WHERE v.key STARTS WITH $prefix "
+              "MATCH (v)-[:OVERLAPS]->(t:DataUnit) RETURN v.key AS obs, t.key AS tile "
+              "UNION "
+              "MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
+              "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region'}) "
+              "WHERE v.key STARTS WITH $prefix "
+              "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key AS obs, t.key AS tile"),
+    "visit_detector_region": (
+              "MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
+              "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region', value: $detector}) "
+              "WHERE v.key STARTS WITH $prefix "
+              "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key, t.key"),
+    # the sky-map side: a tract or one patch
+    "tract": ("MATCH (t:DataUnit {dimension: 'tract', value: $tract}) "
+              "WHERE t.key STARTS WITH $prefix "
+              "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key"),
+    "patch": ("MATCH (:DataUnit {dimension: 'tract', value: $tract})"
+              "<-[:PART_OF]-(t:DataUnit {dimension: 'patch', value: $patch}) "
+              "WHERE t.key STARTS WITH $prefix "
+              "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key"),
+}
+
+
+def overlaps_of(store, pairs: dict[str, str]) -> list[tuple[str, str]]:
+    """(observation unit, sky-map unit) pairs with an ``OVERLAPS`` edge, for
+    ``visit=V[,detector=D][,instrument=I]`` or ``tract=T[,patch=P][,skymap=S]``."""
+    pairs = dict(pairs)
+    if "visit" in pairs:
+        which = "visit_detector_region" if "detector" in pairs else "visit"
+        scope, known = pairs.get("instrument", ""), {"visit", "detector", "instrument"}
+        prefix = f"unit:visit:{scope}/" if scope else "unit:visit:"
+    elif "tract" in pairs:
+        which = "patch" if "patch" in pairs else "tract"
+        scope, known = pairs.get("skymap", ""), {"tract", "patch", "skymap"}
+        prefix = f"unit:{which}:{scope}/" if scope else f"unit:{which}:"
+    else:
+        raise ValueError("give visit=V[,detector=D][,instrument=I] or "
+                         "tract=T[,patch=P][,skymap=S]")
+    extra = set(pairs) - known
+    if extra:
+        raise ValueError(f"cannot combine {', '.join(sorted(extra))} with {which}")
+    params = {k: v for k, v in pairs.items() if k in ("visit", "detector", "tract", "patch")}
+    rows = store.read(_OVERLAP_QUERIES[which], {**params, "prefix": prefix})
+    return sorted({(o, t) for o, t in rows})
