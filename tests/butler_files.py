@@ -22,7 +22,10 @@ class Tagged:
 
 
 class _AnyTagLoader(yaml.SafeLoader):
-    pass
+    # only YAML's own tags: lsst.sphgeom, once imported, registers its region
+    # constructors on SafeLoader itself, and this reading must not use them
+    yaml_constructors = {k: v for k, v in yaml.SafeLoader.yaml_constructors.items()
+                         if k is None or k.startswith("tag:yaml.org,2002:")}
 
 
 def _keep(loader, suffix, node):
@@ -93,9 +96,10 @@ def ra_dec(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ra, dec
 
 
-def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
-    edges = np.cross(poly, np.roll(poly, -1, axis=0))
-    return bool(np.all(edges @ p >= -1e-15))
+def _any_inside(points: np.ndarray, poly: np.ndarray) -> bool:
+    """Whether any of ``points`` lies in the convex polygon (inside every edge's half)."""
+    inward = np.cross(poly, np.roll(poly, -1, axis=0))
+    return bool(np.any(np.all(points @ inward.T >= -1e-15, axis=1)))
 
 
 def _arcs_cross(a0, a1, b0, b1) -> bool:
@@ -111,9 +115,19 @@ def _arcs_cross(a0, a1, b0, b1) -> bool:
     return False
 
 
+def _cap(poly: np.ndarray) -> tuple[np.ndarray, float]:
+    """A circle holding the polygon: centre (unit vector) and angular radius."""
+    centre = poly.mean(axis=0)
+    centre /= np.linalg.norm(centre)
+    return centre, float(np.max(np.arccos(np.clip(poly @ centre, -1, 1))))
+
+
 def polygons_overlap(p: np.ndarray, q: np.ndarray) -> bool:
     """Two convex spherical polygons (counter-clockwise unit vectors) share area."""
-    if any(_inside(v, q) for v in p) or any(_inside(v, p) for v in q):
+    (cp, rp), (cq, rq) = _cap(p), _cap(q)
+    if np.arccos(np.clip(cp @ cq, -1, 1)) > rp + rq + 1e-12:
+        return False
+    if _any_inside(p, q) or _any_inside(q, p):
         return True
     return any(_arcs_cross(p[i], p[(i + 1) % len(p)], q[j], q[(j + 1) % len(q)])
                for i in range(len(p)) for j in range(len(q)))

@@ -73,6 +73,11 @@ class _Problem(Exception):
 class ExportLoader(yaml.SafeLoader):
     """A safe loader for Butler exports: the tags above and nothing else."""
 
+    # YAML's own tags only: lsst.sphgeom registers constructors of its classes on
+    # SafeLoader itself when it is imported; this loader takes none of them.
+    yaml_constructors = {k: v for k, v in yaml.SafeLoader.yaml_constructors.items()
+                         if k is None or k.startswith("tag:yaml.org,2002:")}
+
     def construct_yaml_map(self, node):
         data = Line()
         data.line = node.start_mark.line + 1
