@@ -673,12 +673,14 @@ def calibs_command(selector, repo, collection, types, at, scale, as_json):
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
+    def when(t, unbounded):  # 2013-05-07T00:00:00.000000000 -> 2013-05-07T00:00:00
+        return t.rstrip("0").rstrip(".") if t and "." in t else t or unbounded
     table(f"calibrations valid for {selector}" + (f" at {at} ({scale})" if at else ""),
           ["dataset type", "data ID", "valid from (TAI)", "valid to (TAI)", "collection",
-           "run", "UUID"],
-          [(r.dataset_type, r.data_id, r.valid_begin or "-inf", r.valid_end or "+inf",
-            r.collection, r.run, r.key.split(":", 1)[1]) for r in rows],
-          f"{len(rows)} calibrations", fold=("data ID", "run"))
+           "UUID"],
+          [(r.dataset_type, r.data_id, when(r.valid_begin, "-inf"), when(r.valid_end, "+inf"),
+            r.collection, r.key.split(":", 1)[1]) for r in rows],
+          f"{len(rows)} calibrations (--json adds their runs)", fold=("data ID",))
 
 
 @cli.command("overlaps")
