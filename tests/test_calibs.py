@@ -113,7 +113,8 @@ def test_calibrations_of_the_demo_survey(demo_store):
     late = Time(middle + 0.5, format="mjd", scale="tai").isot
     got = valid_calibrations(demo_store, f"visit={v.id},detector={v.detectors[0]}", at=late,
                              types=["bias"])
-    assert [c.data_id for c in got] == [f"detector={v.detectors[0]},epoch=1,instrument={INSTRUMENT}"]
+    assert [c.data_id for c in got] == [
+        f"detector={v.detectors[0]},epoch=1,instrument={INSTRUMENT}"]
 
 
 def test_lineage_calibs_command(repo, real_data):

@@ -76,7 +76,8 @@ def test_every_export_ingests_with_the_counts_of_the_file(store, real_data):
                     assert props["dataset_type"] == e["dataset_type"]
                     assert props["run"] == e["run"]
                     assert props["path"] == r["path"]
-                    assert props["data_id"] == ",".join(f"{k}={data_id[k]}" for k in sorted(data_id))
+                    assert props["data_id"] == ",".join(f"{k}={data_id[k]}"
+                                                        for k in sorted(data_id))
     assert len(datasets) == len(all_ids)
     # collections and their types
     stored = dict(store.read("MATCH (c:Collection) RETURN c.name, c.collection_type"))

@@ -43,7 +43,8 @@ def test_sky_map_records_with_their_regions(store, real_data):
                   if not (e["type"] == "dimension" and e["element"] in ("skymap",) + SKY)]
         assert len(outcome.skipped) == len(others)
         for key, vertices in region_records(path, SKY).items():
-            props = store.read("MATCH (u:DataUnit {key: $k}) RETURN properties(u)", {"k": key})[0][0]
+            props = store.read("MATCH (u:DataUnit {key: $k}) RETURN properties(u)",
+                               {"k": key})[0][0]
             ra, dec = ra_dec(vertices)
             assert props["region_type"] == "ConvexPolygon"
             assert np.allclose(props["region_ra"], ra, atol=1e-9)

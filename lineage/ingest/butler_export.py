@@ -52,6 +52,9 @@ IMPLIED = {
     "exposure": ("physical_filter", "day_obs", "group"),
     "visit": ("physical_filter", "day_obs", "visit_system"),
 }
+#: Relation elements whose records are ``PART_OF`` edges: element -> (from, to).
+LINKS = {"visit_definition": ("exposure", "visit"),
+         "visit_system_membership": ("visit", "visit_system")}
 #: Record fields holding a timespan: field -> property name.
 TIME_FIELDS = {"datetime_begin": "begin", "datetime_end": "end",
                "timespan_begin": "begin", "timespan_end": "end"}
@@ -61,7 +64,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
     export = load_export(path)
     graph = ExportGraph(export, context.store)
     graph.add_all()
-    return graph.parsed()
+    return graph.finish()
 
 
 def tai_iso(t) -> str:
@@ -146,9 +149,6 @@ class ExportGraph:
                                         f"(known: {', '.join(handlers)})")
             handler(entry)
         self.check_stored_datasets()
-        overlaps = add_overlaps(self.batch, self.store)
-        if overlaps:
-            self.counts["overlaps"] = overlaps
 
     def add_dimension(self, entry: Line) -> None:
         element = field(self.path, entry, "element", str)
@@ -160,16 +160,11 @@ class ExportGraph:
         self.count("dimension records", len(records))
 
     def add_record(self, element: str, record: Line) -> None:
-        if element == "visit_definition":
-            self.batch.add_edge(Rel.PART_OF, self.unit("exposure", self.need(record, "exposure"),
-                                                       record, record),
-                                self.unit("visit", self.need(record, "visit"), record, record))
-            return
-        if element == "visit_system_membership":
-            self.batch.add_edge(Rel.PART_OF, self.unit("visit", self.need(record, "visit"),
-                                                       record, record),
-                                self.unit("visit_system", self.need(record, "visit_system"),
-                                          record, record))
+        if element in LINKS:
+            child, parent = LINKS[element]
+            self.batch.add_edge(Rel.PART_OF,
+                                self.unit(child, self.need(record, child), record, record),
+                                self.unit(parent, self.need(record, parent), record, record))
             return
         if element == "visit_detector_region":
             visit = self.unit("visit", self.need(record, "visit"), record, record)
@@ -352,5 +347,9 @@ class ExportGraph:
                                       f"{key} is already stored as another dataset "
                                       f"({dstype} {data_id} in {run})")
 
-    def parsed(self) -> Parsed:
+    def finish(self) -> Parsed:
+        """The unit, with the ``OVERLAPS`` of its regions (against the store too)."""
+        overlaps = add_overlaps(self.batch, self.store)
+        if overlaps:
+            self.counts["overlaps"] = overlaps
         return Parsed(self.path, self.batch, self.skipped, self.counts)

@@ -123,8 +123,9 @@ def _timespan(loader, node):
 
 def _region(type_name):
     def construct(loader, node):
-        value = loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode) else None
-        encoded = value.get("encoded") if value else None
+        value = (loader.construct_mapping(node, deep=True)
+                 if isinstance(node, yaml.MappingNode) else {})
+        encoded = value.get("encoded")
         if not isinstance(encoded, str):
             raise _Problem(_line(node), f"a {type_name} region needs 'encoded' (hex)")
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..regions import add_overlaps
 from .butler_export import ExportGraph
 from .butler_yaml import load_export
 from .files import IngestContext, IngestError, Parsed
@@ -30,13 +29,11 @@ def read(path: Path, context: IngestContext) -> Parsed:
         if entry["type"] == "dimension" and entry.get("element") in SKY_MAP_ELEMENTS:
             graph.add_dimension(entry)
         else:
-            what = entry.get("element") or entry.get("name") or entry.get("dataset_type") \
-                or entry.get("collection") or ""
-            graph.skipped.append(f"line {entry.line}: {entry['type']} {what}: not a sky-map "
-                                 "record (`lineage ingest butler-export` reads it)".replace("  ", " "))
+            name = next((entry[k] for k in ("element", "name", "dataset_type", "collection")
+                         if entry.get(k)), "")
+            what = " ".join(filter(None, (entry["type"], name)))
+            graph.skipped.append(f"line {entry.line}: {what}: not a sky-map record "
+                                 "(`lineage ingest butler-export` reads it)")
     if not graph.batch.nodes:
         raise IngestError(path, "data", "no skymap, tract or patch records in this export")
-    overlaps = add_overlaps(graph.batch, context.store)
-    if overlaps:
-        graph.counts["overlaps"] = overlaps
-    return graph.parsed()
+    return graph.finish()
