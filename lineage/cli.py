@@ -648,6 +648,65 @@ def engine_status(repo: str) -> None:
         console.print("not running")
 
 
+# --- calibrations and sky overlaps (docs/ingest.md) ----------------------------------
+
+@cli.command("calibs")
+@click.argument("selector")
+@repo_option
+@click.option("--collection", default=None,
+              help="A CALIBRATION collection, or a chain holding some (default: all of them).")
+@click.option("--type", "types", multiple=True, help="Only this dataset type (repeatable).")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="ISO time or MJD (default: the exposure's own timespan).")
+@click.option("--scale", default="tai", show_default=True,
+              type=click.Choice(["tai", "utc", "tt"]), help="Time scale of --at.")
+@json_option
+def calibs_command(selector, repo, collection, types, at, scale, as_json):
+    """Calibrations valid for an exposure: SELECTOR is exposure=N or visit=N, optionally
+    with instrument= and detector= (or a data-unit key)."""
+    from .calibs import CalibError, valid_calibrations
+    with _Repo(repo) as store:
+        try:
+            rows = _run(valid_calibrations, store, selector, at, collection, types, scale)
+        except CalibError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+        return
+    def when(t, unbounded):  # 2013-05-07T00:00:00.000000000 -> 2013-05-07T00:00:00
+        return t.rstrip("0").rstrip(".") if t and "." in t else t or unbounded
+    table(f"calibrations valid for {selector}" + (f" at {at} ({scale})" if at else ""),
+          ["dataset type", "data ID", "valid from (TAI)", "valid to (TAI)", "collection",
+           "UUID"],
+          [(r.dataset_type, r.data_id, when(r.valid_begin, "-inf"), when(r.valid_end, "+inf"),
+            r.collection, r.key.split(":", 1)[1]) for r in rows],
+          f"{len(rows)} calibrations (--json adds their runs)", fold=("data ID",))
+
+
+@cli.command("overlaps")
+@click.argument("selector")
+@repo_option
+@json_option
+def overlaps_command(selector, repo, as_json):
+    """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
+    or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
+    from .regions import overlaps_of
+    from .selector import parse_selector
+    sel = _run(parse_selector, selector)
+    if not sel.pairs:
+        raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")
+    with _Repo(repo) as store:
+        try:
+            rows = _run(overlaps_of, store, dict(sel.pairs))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        print_json([{"observation": o, "sky_map_unit": t} for o, t in rows])
+        return
+    table(f"overlaps of {selector}", ["observation", "overlaps"], rows,
+          f"{len(rows)} overlaps")
+
+
 def main() -> None:
     try:
         cli.main(prog_name="lineage", standalone_mode=True)

@@ -21,7 +21,6 @@ __all__ = [
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
     "dataset_type_key", "software_key", "config_key", "format_data_id",
     "package_set_key",
-
     "pipeline_key", "task_key",
 ]
 
@@ -46,7 +45,6 @@ class Kind(str, Enum):
     MEASUREMENT = "Measurement"
     FLAG = "Flag"
     SPECIFICATION = "Specification"
-
     PIPELINE = "Pipeline"
     TASK = "Task"
 
@@ -69,7 +67,6 @@ _PREFIX_BY_KIND = {
     Kind.MEASUREMENT: "measurement",
     Kind.FLAG: "flag",
     Kind.SPECIFICATION: "spec",
-
     Kind.PIPELINE: "pipeline",
     Kind.TASK: "task",
 }
@@ -96,11 +93,11 @@ class Rel(str, Enum):
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
     SPECIFIES = "SPECIFIES"           # Specification -> Metric (a threshold on the metric)
-
     HAS_TASK = "HAS_TASK"             # Pipeline -> Task (a task of the resolved pipeline)
     IMPORTS = "IMPORTS"               # Pipeline -> Pipeline (an import, with include/exclude)
     READS = "READS"                   # Task -> DatasetType (an input connection the YAML states)
     WRITES = "WRITES"                 # Task -> DatasetType (an output connection the YAML states)
+    OVERLAPS = "OVERLAPS"             # DataUnit -> DataUnit (visit or visit-detector region on a tract/patch)
 
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
@@ -124,11 +121,11 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),
     Rel.CONTAMINATED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.FLAG})),
     Rel.SPECIFIES: (frozenset({Kind.SPECIFICATION}), frozenset({Kind.METRIC})),
-
     Rel.HAS_TASK: (frozenset({Kind.PIPELINE}), frozenset({Kind.TASK})),
     Rel.IMPORTS: (frozenset({Kind.PIPELINE}), frozenset({Kind.PIPELINE})),
     Rel.READS: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
     Rel.WRITES: (frozenset({Kind.TASK}), frozenset({Kind.DATASET_TYPE})),
+    Rel.OVERLAPS: (frozenset({Kind.DATA_UNIT}), frozenset({Kind.DATA_UNIT})),
 }
 
 #: Edge kinds an ingest unit may delete: derived marks only, never recorded history.
