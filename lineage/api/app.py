@@ -90,10 +90,8 @@ class Server:
                            "`Authorization: Bearer <token>`)")
 
     def context(self, principal: Principal) -> RequestContext:
-        ctx = RequestContext(CountingStore(self.store), self.settings, self.pool, principal,
-                             self.tokens, self.audit)
-        ctx.cache = self.cache
-        return ctx
+        return RequestContext(CountingStore(self.store), self.settings, self.pool, principal,
+                              self.tokens, self.audit, self.cache)
 
     async def execute(self, request: Request, query, variables, operation_name,
                       allow_mutations: bool) -> JSONResponse:

@@ -57,10 +57,14 @@ class RequestContext:
     principal: Principal = field(default_factory=Principal)
     tokens: object = None
     audit: object = None
+    cache: dict = field(default_factory=dict)  # shared by the server's requests
     loaders: object = None
 
     def __post_init__(self) -> None:
+        from .auth import AuditLog
         from .loaders import Loaders
+        if self.audit is None:
+            self.audit = AuditLog(None)
         self.loaders = Loaders(self)
 
     async def run(self, fn, *args, **kwargs):

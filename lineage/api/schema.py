@@ -239,8 +239,15 @@ def _node_key(text: str, field: str) -> str:
     return sel.keys[0]
 
 
+def _direction(value) -> str:
+    """An argument of the Direction enum as the library's ``down``/``up``."""
+    value = getattr(value, "value", value)
+    return value or query.DOWN
+
+
 async def _traverse(info, from_, direction, types, depth, collection):
     ctx = info.context
+    direction = _direction(direction)
     _check_depth(depth)
     with argument("from"):
         parse_selector(from_)
@@ -249,8 +256,8 @@ async def _traverse(info, from_, direction, types, depth, collection):
         with argument("collection"):
             await ctx.run(query.collection_members, ctx.store, collection)
     with argument("from"):
-        return await ctx.run(query.traverse, ctx.store, from_, direction or query.DOWN,
-                             types, depth, collection)
+        return await ctx.run(query.traverse, ctx.store, from_, direction, types, depth,
+                             collection)
 
 
 # --- the root query -----------------------------------------------------------------------
@@ -368,7 +375,7 @@ class Query(graphene.ObjectType):
         target = _dataset_key(to, "to")
         with argument("from"):
             path = await ctx.run(query.explain, ctx.store, from_, target,
-                                 direction or query.DOWN, depth)
+                                 _direction(direction), depth)
         nodes = await ctx.loaders.node.load_many(path)
         return [n for n in nodes if n]
 
@@ -378,7 +385,7 @@ class Query(graphene.ObjectType):
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.dataset_type] = counts.get(r.dataset_type, 0) + 1
-        return {"selector": from_, "direction": direction or query.DOWN, "total": len(rows),
+        return {"selector": from_, "direction": _direction(direction), "total": len(rows),
                 "by_dataset_type": [{"dataset_type": t, "count": c}
                                     for t, c in sorted(counts.items())]}
 
