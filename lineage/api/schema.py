@@ -186,7 +186,7 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
     for name, op in (("time_from", ">="), ("time_to", "<=")):
         if flt.get(name):
             where.append(f"n.begin {op} ${name}")
-            params[name] = _tai_iso(flt[name], name)
+            params[name] = _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
     for name, (prop, op) in _VISIT_BOUNDS.items():
         if flt.get(name) is not None:
             where.append(f"n.{prop} {op} ${name}")
