@@ -10,6 +10,8 @@ error without details.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import logging
 
 from graphql import (ExecutionResult, GraphQLError, GraphQLSchema, OperationDefinitionNode,
@@ -21,6 +23,9 @@ from . import limits
 from .errors import is_user_error
 
 log = logging.getLogger("lineage.api")
+
+#: Longest query text accepted (a saved operation is a few hundred characters).
+MAX_QUERY_CHARS = 100_000
 
 
 def _error(message: str, code: str) -> dict:
@@ -46,6 +51,21 @@ def format_error(error: GraphQLError) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _checked(schema: GraphQLSchema, query: str):
+    """(document, None) for a valid query, (None, error bodies) otherwise: clients send the
+    same few query texts again and again, so each is parsed and validated once."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, [{**format_error(exc), "extensions": {"code": "SYNTAX_ERROR"}}]
+    problems = validate(schema, document)
+    if problems:
+        return None, [{**format_error(e), "extensions": {"code": "INVALID_QUERY"}}
+                      for e in problems]
+    return document, None
+
+
 def _operation(document, name: str | None) -> OperationDefinitionNode | None:
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
@@ -63,14 +83,12 @@ async def run(schema: GraphQLSchema, ctx, query, variables=None, operation_name=
         return {"errors": [_error("variables: must be a JSON object", "BAD_REQUEST")]}
     if operation_name is not None and not isinstance(operation_name, str):
         return {"errors": [_error("operationName: must be a string", "BAD_REQUEST")]}
-    try:
-        document = parse(query)
-    except GraphQLError as exc:
-        return {"errors": [{**format_error(exc), "extensions": {"code": "SYNTAX_ERROR"}}]}
-    problems = validate(schema, document)
+    if len(query) > MAX_QUERY_CHARS:
+        return {"errors": [_error(f"query: {len(query)} characters, the limit is "
+                                  f"{MAX_QUERY_CHARS}", "BAD_REQUEST")]}
+    document, problems = _checked(schema, query)
     if problems:
-        return {"errors": [{**format_error(e), "extensions": {"code": "INVALID_QUERY"}}
-                           for e in problems]}
+        return {"errors": copy.deepcopy(problems)}
     op = _operation(document, operation_name)
     if op is None:
         which = f"no operation named {operation_name!r}" if operation_name else \

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .errors import ApiError
@@ -45,18 +45,17 @@ def page_size(first: int | None, settings) -> int:
 
 @dataclass
 class Page:
-    """One page of a connection: ``items`` (dicts with a ``key``), whether more follow,
-    and, when asked for, the total (``count`` is called only then)."""
+    """One page of a connection: ``items`` (dicts with a ``key``), whether more follow, and
+    the total: known (``total``), or counted by the store when asked for (``count``)."""
 
     items: list
     has_next: bool
     has_previous: bool
     count: Callable[[], int] | None = None
-    extra: dict = field(default_factory=dict)
+    total: int | None = None
 
 
-def page_of_list(items: list, first: int, after: str | None, key=lambda x: x["key"],
-                 total: bool = True) -> Page:
+def page_of_list(items: list, first: int, after: str | None, key=lambda x: x["key"]) -> Page:
     """A page of a list kept in its own order, starting after the item whose key is ``after``."""
     start = 0
     if after is not None:
@@ -67,5 +66,4 @@ def page_of_list(items: list, first: int, after: str | None, key=lambda x: x["ke
         else:
             raise ApiError("after: the cursor's item is no longer in this answer; start again")
     n = len(items)
-    return Page(items[start:start + first], start + first < n, start > 0,
-                (lambda: n) if total else None)
+    return Page(items[start:start + first], start + first < n, start > 0, total=n)

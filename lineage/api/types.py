@@ -69,16 +69,22 @@ class PageInfo(graphene.ObjectType):
         return encode_cursor(page.items[-1]["key"]) if page.items else None
 
 
-async def _edge_node(edge: dict, info):
-    if edge.get("node") is None:
-        edge["node"] = await info.context.loaders.node.load(edge["key"])
+async def _load_edge_node(edge: dict, info):
+    edge["node"] = await info.context.loaders.node.load(edge["key"])
     return edge["node"]
 
 
-async def _total(page: Page, info):
-    if page.count is None:
-        return None
-    return await info.context.run(page.count)
+def _edge_node(edge: dict, info):
+    """The edge's node; looked up (batched) if the page holds only its key.  Not a
+    coroutine when the node is at hand: a page of 500 makes no 500 tasks."""
+    node = edge.get("node")
+    return node if node is not None else _load_edge_node(edge, info)
+
+
+def _total(page: Page, info):
+    if page.total is not None or page.count is None:
+        return page.total
+    return info.context.run(page.count)
 
 
 def connection(name: str, node_type, description: str, **edge_fields):
