@@ -21,14 +21,14 @@ LIST_ESTIMATE = 10
 
 #: Weights of fields that do more than look a node up: traversals, propagation, writes.
 FIELD_WEIGHTS = {
-    "lineage": 50,
-    "blastRadius": 50,
-    "lineagePath": 50,
-    "contamination": 5,
-    "flags": 5,
-    "flag": 20,
-    "unflag": 20,
-    "recomputeFlag": 200,
+    ("Query", "lineage"): 50,
+    ("Query", "blastRadius"): 50,
+    ("Query", "lineagePath"): 50,
+    ("Query", "contamination"): 5,
+    ("Query", "flags"): 5,
+    ("Mutation", "flag"): 200,
+    ("Mutation", "unflag"): 20,
+    ("Mutation", "recomputeFlag"): 200,
 }
 
 
@@ -82,7 +82,7 @@ def measure(schema: GraphQLSchema, operation: OperationDefinitionNode, fragments
                 else:
                     many = LIST_ESTIMATE if is_list else 1
                 depth = max(depth, 1 + d)
-                cost += FIELD_WEIGHTS.get(name, 1) + many * c
+                cost += FIELD_WEIGHTS.get((parent.name, name), 1) + many * c
             elif isinstance(sel, InlineFragmentNode):
                 t = schema.get_type(sel.type_condition.name.value) if sel.type_condition else parent
                 d, c = walk(sel.selection_set, t or parent, seen)
