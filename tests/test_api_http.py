@@ -342,3 +342,29 @@ def test_request_past_its_deadline_is_a_graphql_error(demo_repo):
     assert r.status_code == 200, r.text
     err = r.json()["errors"][0]
     assert err["extensions"]["code"] == "TIMEOUT" and "longer than 0.001 s" in err["message"]
+
+
+def test_bolt_repository_serves_and_keeps_tokens_in_its_directory(arcadedb_server, tmp_path,
+                                                                  monkeypatch, small_units):
+    """A repository directory whose graph is on a Bolt server (ArcadeDB here): the API
+    answers from it, and its tokens and audit log stay in the directory."""
+    from lineage.api.auth import AUDIT_FILE, TOKENS_FILE
+    s = arcadedb_server.settings
+    monkeypatch.setenv("LINEAGE_BOLT_PASSWORD", s.password)
+    uri = f"bolt://{s.user}@{s.uri.split('://', 1)[1]}" + (f"/{s.database}" if s.database else "")
+    root = tmp_path / "bolt-repo"
+    init_repo(root, uri)
+    with open_store(root) as store:
+        assert store.engine == "bolt"
+        store.clear()
+        store.ensure_schema()
+        write_units(store, small_units, show_progress=False)
+    token = make_token(root, "flagger", "bolt-flagger")[1]
+    with client_for(root) as c:
+        assert c.get("/health").json()["engine"] == "bolt"
+        q = '{ lineage(from: "%s", types: ["deepCoadd"]) { totalCount } }' % VISIT
+        assert post(c, q).json()["data"]["lineage"]["totalCount"] > 0
+        body = post(c, FLAG, {"sel": VISIT}, token).json()
+        assert body["data"]["flag"]["flag"]["by"] == "bolt-flagger", body
+    assert (root / TOKENS_FILE).exists()
+    assert json.loads((root / AUDIT_FILE).read_text().splitlines()[-1])["outcome"] == "ok"
