@@ -247,3 +247,15 @@ def test_contamination_and_flags_queries(api):
     assert {"Dataset", "DataUnit"} <= {t["kind"] for t in node["targets"]}
     assert error(client, '{ contamination(dataset: "%s", asOf: "not a time") { key } }'
                  % coadd.key).startswith("asOf: ")
+
+
+def test_root_lists_are_connections(api):
+    client, store = api
+    q = """query($first: Int, $after: String) { collections(first: $first, after: $after) {
+             totalCount edges { cursor node { key name collectionType children { name } } }
+             pageInfo { hasNextPage endCursor } } }"""
+    keys, pages, total = walk(client, q, "collections", first=2)
+    assert keys == sorted(k for (k,) in store.read("MATCH (c:Collection) RETURN c.key"))
+    assert pages > 1 and total == len(keys)
+    data = ok(client, "{ datasetTypes(first: 500) { totalCount edges { node { name } } } }")
+    assert data["datasetTypes"]["totalCount"] == len(data["datasetTypes"]["edges"]) == 16

@@ -139,7 +139,7 @@ def test_tokens_hashed_revoked_and_read_access(demo_repo):
     stored = (demo_repo / TOKENS_FILE).read_text()
     assert token.split("_", 2)[2] not in stored and record.sha256 in stored
     assert oct((demo_repo / TOKENS_FILE).stat().st_mode & 0o777) == "0o600"
-    q = "{ datasetTypes { name } }"
+    q = "{ datasetTypes { totalCount edges { node { name } } } }"
     # from another address reads need a token (default), from loopback they do not
     with client_for(demo_repo, host="192.0.2.7") as remote:
         r = remote.post("/graphql", json={"query": q})

@@ -1,9 +1,9 @@
 """Cursors and pages for Relay-style connections.
 
 A cursor is the opaque (base64) key of the last item a page held.  The next
-page starts after that key: in a query as ``key > $after`` over the key
-index (keyset pagination: no item is skipped or repeated while pages are
-walked, whatever their size), or, for lists the library computes in its own
+page starts after that key: in a query as ``key > $after`` in key order
+(keyset pagination: no item is skipped or repeated while pages are walked,
+whatever their size), or, for lists the library computes in its own
 order (lineage answers), right after the item with that key.
 """
 

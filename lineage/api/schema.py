@@ -103,6 +103,8 @@ LineageConnection = connection(
     "Lineage", Dataset, "A page of a lineage answer, sorted by dataset type, data ID, run.",
     steps=graphene.Int(required=True, description="Fewest quanta between it and the start."))
 FlagConnection = connection("Flag", Flag, "A page of flags, oldest first.")
+DatasetTypeConnection = connection("DatasetType", DatasetType, "A page of dataset types.")
+CollectionConnection = connection("Collection", Collection, "A page of collections.")
 
 
 def _page_args(**more):
@@ -115,7 +117,9 @@ def _page_args(**more):
 def _keyset_page(store, label: str, where: list[str], params: dict, first: int,
                  after: str | None) -> Page:
     """Nodes of ``label`` matching ``where``, ordered by key, after the key ``after``."""
-    cond = list(where) + (["n.key > $after"] if after is not None else [])
+    # `n.key + ''`: not a range scan of the key index, which FalkorDB (4.x) answers wrongly
+    # for mixed-case strings (`> 'collection:DemoCam/DR2'` skips `.../calib`)
+    cond = list(where) + (["n.key + '' > $after"] if after is not None else [])
     clause = ("WHERE " + " AND ".join(cond) + " ") if cond else ""
     rows = store.read(f"MATCH (n:{label}) {clause}RETURN n.key, properties(n) "
                       f"ORDER BY n.key LIMIT {int(first) + 1}", {**params, "after": after}
@@ -320,10 +324,10 @@ class Query(graphene.ObjectType):
         dataset=graphene.String(required=True, description="Dataset UUID, dataset or quantum key."),
         as_of=graphene.String(description="Flags active at this UTC time or release."),
         description="Is this dataset (or quantum) contaminated, by which flags, how much.")
-    dataset_types = graphene.List(graphene.NonNull(DatasetType), required=True,
-                                  description="Every dataset type, by name.")
-    collections = graphene.List(graphene.NonNull(Collection), required=True,
-                                description="Every collection, by name.")
+    dataset_types = graphene.Field(DatasetTypeConnection, required=True, **_page_args(),
+                                   description="Every dataset type, in key (name) order.")
+    collections = graphene.Field(CollectionConnection, required=True, **_page_args(),
+                                 description="Every collection, in key (name) order.")
 
     async def resolve_node(root, info, key):
         return await info.context.loaders.node.load(_node_key(key, "key"))
@@ -411,17 +415,15 @@ class Query(graphene.ObjectType):
         with _as_of_errors("dataset"):
             return await ctx.run(flagging.contamination, ctx.store, dataset, as_of)
 
-    async def resolve_dataset_types(root, info):
+    async def resolve_dataset_types(root, info, first=None, after=None):
         ctx = info.context
-        rows = await ctx.run(ctx.store.read, "MATCH (t:DatasetType) RETURN t.key, properties(t) "
-                             "ORDER BY t.key")
-        return [node_props(k, p) for k, p in rows]
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        return await ctx.run(_keyset_page, ctx.store, "DatasetType", [], {}, n, start)
 
-    async def resolve_collections(root, info):
+    async def resolve_collections(root, info, first=None, after=None):
         ctx = info.context
-        rows = await ctx.run(ctx.store.read, "MATCH (c:Collection) RETURN c.key, properties(c) "
-                             "ORDER BY c.key")
-        return [node_props(k, p) for k, p in rows]
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        return await ctx.run(_keyset_page, ctx.store, "Collection", [], {}, n, start)
 
 
 @contextmanager
