@@ -7,7 +7,10 @@ COPY pyproject.toml README.md ./
 COPY lineage ./lineage
 COPY graphql ./graphql
 COPY ingest ./ingest
-RUN pip install . && useradd --create-home lineage
+RUN pip install . && useradd --create-home lineage && mkdir -p /data && chown lineage /data
+# saved named GraphQL operations for `lineage query` and the API's /queries
+ENV LINEAGE_GRAPHQL_PATH=/app/graphql
+EXPOSE 8000
 USER lineage
 WORKDIR /home/lineage
 

@@ -1,0 +1,73 @@
+"""One request's view of the server: its store (counting round trips), loaders, caller."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from dataclasses import dataclass, field
+
+from ..store.base import Store
+
+
+class CountingStore:
+    """A store that counts its round trips (``reads``) and passes everything else on.
+
+    The lineage functions take it as they take any store; the count comes back
+    in each answer's ``extensions.storeReads``.
+    """
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        with self._lock:
+            self.reads += 1
+        return self._store.read(query, params)
+
+    # shared behaviour written over ``read``: borrowed so its reads are counted too
+    lookup = Store.lookup
+    existing_keys = Store.existing_keys
+    _quantum_io = Store._quantum_io
+    prepare = Store.prepare
+    commit = Store.commit
+    write = Store.write
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+@dataclass
+class Principal:
+    """Who calls: a token's id, name and role (``anonymous`` without a token)."""
+
+    name: str = "anonymous"
+    role: str | None = None
+    token_id: str | None = None
+    client: str = ""
+
+
+@dataclass
+class RequestContext:
+    store: CountingStore
+    settings: object
+    pool: object
+    principal: Principal = field(default_factory=Principal)
+    tokens: object = None
+    audit: object = None
+    cache: dict = field(default_factory=dict)  # shared by the server's requests
+    loaders: object = None
+
+    def __post_init__(self) -> None:
+        from .auth import AuditLog
+        from .loaders import Loaders
+        if self.audit is None:
+            self.audit = AuditLog(None)
+        self.loaders = Loaders(self)
+
+    async def run(self, fn, *args, **kwargs):
+        """Run a blocking library call in the server's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))

@@ -1,0 +1,145 @@
+"""Saved named operations (SQR5 "named queries") and the schema as a file.
+
+A saved operation is a named GraphQL operation in a ``*.graphql`` file.
+They are looked for, first match winning, in:
+
+1. the repository's own ``graphql/`` folder (``DIR/graphql/*.graphql``: a
+   site's or user's queries, kept with the data they ask about);
+2. the folders in ``LINEAGE_GRAPHQL_PATH`` (separated like ``PATH``);
+3. the project's ``graphql/`` folder, beside the package in a source checkout.
+
+Comment lines right above an operation describe it.  ``lineage query NAME
+--var k=v`` runs one against any repository; the server lists them at
+``GET /queries`` and runs one at ``POST /queries/NAME``.
+
+``graphql/schema.graphql`` is :func:`sdl` written to a file
+(``lineage schema -o graphql/schema.graphql``); a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
+                     OperationDefinitionNode, parse, print_ast)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
+SCHEMA_FILE = "schema.graphql"
+
+
+def sdl() -> str:
+    """The schema in SDL, as the code defines it."""
+    from .schema import build_schema
+    return str(build_schema()).rstrip() + "\n"
+
+
+def _type_text(node) -> str:
+    return print_ast(node)
+
+
+def _named(node) -> str:
+    while isinstance(node, NonNullTypeNode):
+        node = node.type
+    return node.name.value if isinstance(node, NamedTypeNode) else ""
+
+
+@dataclass
+class SavedOperation:
+    name: str
+    kind: str
+    path: Path
+    folder: Path
+    document: str
+    variables: dict          # name -> type node
+    description: str
+
+    def info(self) -> dict:
+        return {"name": self.name, "kind": self.kind,
+                "source": str(self.path.relative_to(self.folder)),
+                "variables": {k: _type_text(v) for k, v in self.variables.items()},
+                "description": self.description}
+
+    def coerce(self, raw: dict[str, str]) -> dict:
+        """Variables given as text (``--var k=v``): strings stay strings, others are JSON,
+        a list may be comma-separated."""
+        out = {}
+        for name, text in raw.items():
+            if name not in self.variables:
+                known = ", ".join(sorted(self.variables)) or "none"
+                raise ValueError(f"--var {name}: {self.name} has no variable ${name} "
+                                 f"(it takes: {known})")
+            t = self.variables[name]
+            inner = t.type if isinstance(t, NonNullTypeNode) else t
+            if isinstance(inner, ListTypeNode):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    value = [v.strip() for v in text.split(",") if v.strip()]
+                out[name] = value if isinstance(value, list) else [value]
+            elif _named(t) in ("String", "ID") or _named(t).endswith("Enum"):
+                out[name] = text
+            else:
+                try:
+                    out[name] = json.loads(text)
+                except ValueError:
+                    out[name] = text  # the GraphQL error names the variable and its type
+        return out
+
+
+def _description(lines: list[str], line_no: int) -> str:
+    out = []
+    i = line_no - 2  # the line above the operation (1-based line numbers)
+    while i >= 0 and lines[i].lstrip().startswith("#"):
+        out.append(lines[i].lstrip()[1:].strip())
+        i -= 1
+    return " ".join(reversed(out))
+
+
+def read_folder(folder: Path) -> list[SavedOperation]:
+    ops = []
+    for path in sorted(folder.glob("*.graphql")):
+        if path.name == SCHEMA_FILE:
+            continue
+        text = path.read_text()
+        try:
+            doc = parse(text)
+        except GraphQLError as exc:
+            raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
+        lines = text.splitlines()
+        for d in doc.definitions:
+            if isinstance(d, OperationDefinitionNode) and d.name:
+                ops.append(SavedOperation(
+                    d.name.value, d.operation.value, path, folder, text,
+                    {v.variable.name.value: v.type for v in d.variable_definitions or ()},
+                    _description(lines, d.loc.start_token.line)))
+    return ops
+
+
+class SavedOperations:
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = [f for f in folders if f.is_dir()]
+
+    @classmethod
+    def default(cls, repo_dir: str | os.PathLike | None = None) -> "SavedOperations":
+        folders = [Path(repo_dir) / "graphql"] if repo_dir else []
+        folders += [Path(p) for p in os.environ.get("LINEAGE_GRAPHQL_PATH", "").split(os.pathsep)
+                    if p]
+        folders.append(PROJECT_DIR)
+        return cls(folders)
+
+    def all(self) -> list[SavedOperation]:
+        seen: dict[str, SavedOperation] = {}
+        for folder in self.folders:
+            for op in read_folder(folder):
+                seen.setdefault(op.name, op)
+        return sorted(seen.values(), key=lambda o: o.name)
+
+    def get(self, name: str) -> SavedOperation:
+        for op in self.all():
+            if op.name == name:
+                return op
+        known = ", ".join(o.name for o in self.all()) or "none"
+        raise KeyError(f"no saved operation {name!r} (saved: {known})")

@@ -1,0 +1,453 @@
+"""The root queries: lookups, filtered lists, lineage, blast radius, flags, contamination.
+
+Each resolver calls the library (:mod:`lineage.query`, :mod:`lineage.flags`,
+:mod:`lineage.selector`) in the server's thread pool; the Cypher written
+here is only what the library has no function for (filtered, keyset-paged
+lists of datasets and visits).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import datetime
+
+import graphene
+
+from .. import flags as flagging
+from .. import query
+from ..model import Kind, kind_of_key
+from ..selector import SelectorError, parse_selector, resolve
+from .errors import ApiError, argument
+from .loaders import FULL, node_props
+from .pagination import Page, decode_cursor, page_of_list, page_size
+from .types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
+                    DatasetType, DataUnit, Flag, Node, connection)
+
+
+class Direction(graphene.Enum):
+    """Which way lineage runs: DOWN to what was made from it, UP to what it was made from."""
+
+    DOWN = query.DOWN
+    UP = query.UP
+
+
+class DatasetFilter(graphene.InputObjectType):
+    """Datasets matching every field given."""
+
+    dataset_type = graphene.List(graphene.NonNull(graphene.String),
+                                 description="Any of these dataset types.")
+    run = graphene.String(description="In this RUN collection.")
+    collection = graphene.String(description="In this collection (chains flattened).")
+    selector = graphene.String(description="Identified by this data-unit expression, e.g. "
+                                           "visit=2026030100001 or tract=9813,patch=4,band=r.")
+
+
+class VisitFilter(graphene.InputObjectType):
+    """Visits matching every field given (bounds are inclusive)."""
+
+    band = graphene.String()
+    bands = graphene.List(graphene.NonNull(graphene.String), description="Any of these bands.")
+    physical_filter = graphene.String()
+    day_obs = graphene.Int(description="Observing day, e.g. 20260301.")
+    time_from = graphene.String(description="Began at or after (ISO, TAI as stored).")
+    time_to = graphene.String(description="Began at or before (ISO, TAI as stored).")
+    mjd_from = graphene.Float(description="Began at or after this MJD (TAI).")
+    mjd_to = graphene.Float()
+    seeing_min = graphene.Float(description="Seeing FWHM, arcsec.")
+    seeing_max = graphene.Float()
+    airmass_min = graphene.Float()
+    airmass_max = graphene.Float()
+
+
+class TypeCount(graphene.ObjectType):
+    dataset_type = graphene.String(required=True)
+    count = graphene.Int(required=True)
+
+
+class BlastRadius(graphene.ObjectType):
+    """How many datasets of each type a traversal reaches (counts only)."""
+
+    selector = graphene.String(required=True)
+    direction = graphene.Field(Direction, required=True)
+    total = graphene.Int(required=True)
+    by_dataset_type = graphene.List(graphene.NonNull(TypeCount), required=True)
+
+
+class ContaminationMark(graphene.ObjectType):
+    flag = graphene.Field(Flag, required=True)
+    verdict = graphene.String(required=True)
+    steps = graphene.Int(required=True)
+    fraction = graphene.Float(required=True)
+
+    async def resolve_flag(root, info):
+        return await info.context.loaders.node.load(root["flag"])
+
+
+class Contamination(graphene.ObjectType):
+    """Is this dataset or quantum contaminated, by which active flags, how much."""
+
+    key = graphene.ID(required=True)
+    contaminated = graphene.Boolean(required=True)
+    verdict = graphene.String(description="bad if any flag says bad, else suspect, else null.")
+    max_fraction = graphene.Float(required=True)
+    as_of = graphene.String()
+    by = graphene.List(graphene.NonNull(ContaminationMark), required=True)
+    node = graphene.Field(Node, required=True)
+
+    async def resolve_node(root, info):
+        return await info.context.loaders.node.load(root["key"])
+
+
+LineageConnection = connection(
+    "Lineage", Dataset, "A page of a lineage answer, sorted by dataset type, data ID, run.",
+    steps=graphene.Int(required=True, description="Fewest quanta between it and the start."))
+FlagConnection = connection("Flag", Flag, "A page of flags, oldest first.")
+DatasetTypeConnection = connection("DatasetType", DatasetType, "A page of dataset types.")
+CollectionConnection = connection("Collection", Collection, "A page of collections.")
+
+
+def _page_args(**more):
+    return dict(first=graphene.Int(description="Page size (at most the server's maximum)."),
+                after=graphene.String(description="Cursor of the item to start after."), **more)
+
+
+# --- helpers run in the thread pool -----------------------------------------------------
+
+def _keyset_page(store, label: str, where: list[str], params: dict, first: int,
+                 after: str | None) -> Page:
+    """Nodes of ``label`` matching ``where``, ordered by key, after the key ``after``."""
+    # `n.key + ''`: not a range scan of the key index, which FalkorDB (4.x) answers wrongly
+    # for mixed-case strings (`> 'collection:DemoCam/DR2'` skips `.../calib`)
+    cond = list(where) + (["n.key + '' > $after"] if after is not None else [])
+    clause = ("WHERE " + " AND ".join(cond) + " ") if cond else ""
+    rows = store.read(f"MATCH (n:{label}) {clause}RETURN n.key, properties(n) "
+                      f"ORDER BY n.key LIMIT {int(first) + 1}", {**params, "after": after}
+                      if after is not None else params)
+    items = [{"key": k, "node": node_props(k, p), FULL: True} for k, p in rows[:first]]
+    count_clause = ("WHERE " + " AND ".join(where) + " ") if where else ""
+
+    def count() -> int:
+        return int(store.read(f"MATCH (n:{label}) {count_clause}RETURN count(n)", params)[0][0])
+    return Page(items, len(rows) > first, after is not None, count)
+
+
+def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
+    where, params = [], {}
+    if flt.get("selector"):
+        with argument("filter.selector"):
+            keys = [k for k in resolve(store, parse_selector(flt["selector"]))
+                    if kind_of_key(k) == Kind.DATASET]
+        where.append("n.key IN $selected")
+        params["selected"] = keys
+    if flt.get("dataset_type"):
+        where.append("n.dataset_type IN $types")
+        params["types"] = list(flt["dataset_type"])
+    if flt.get("run"):
+        where.append("n.run = $run")
+        params["run"] = flt["run"]
+    if flt.get("collection"):
+        with argument("filter.collection"):
+            runs, others = query.collection_members(store, flt["collection"])
+        tagged = [k for (k,) in store.read(
+            "MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $names "
+            "RETURN DISTINCT d.key", {"names": others})] if others else []
+        where.append("(n.run IN $runs OR n.key IN $tagged)")
+        params.update(runs=runs, tagged=tagged)
+    return _keyset_page(store, "Dataset", where, params, first, after)
+
+
+def _tai_iso(text: str, field: str) -> str:
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(f"filter.{field}: {text!r} is not an ISO date or time") from None
+    if t.tzinfo is not None:
+        raise ApiError(f"filter.{field}: visit times are TAI as stored; give the time "
+                       "without a zone")
+    return t.isoformat(timespec="milliseconds")
+
+
+_VISIT_BOUNDS = {  # filter field -> (property, operator)
+    "mjd_from": ("mjd_begin", ">="), "mjd_to": ("mjd_begin", "<="),
+    "seeing_min": ("seeing", ">="), "seeing_max": ("seeing", "<="),
+    "airmass_min": ("airmass", ">="), "airmass_max": ("airmass", "<="),
+}
+
+
+def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
+    where, params = ["n.dimension = 'visit'"], {}
+    bands = list(flt.get("bands") or []) + ([flt["band"]] if flt.get("band") else [])
+    if bands:
+        where.append("n.band IN $bands")
+        params["bands"] = bands
+    if flt.get("physical_filter"):
+        where.append("n.physical_filter = $pf")
+        params["pf"] = flt["physical_filter"]
+    if flt.get("day_obs") is not None:
+        where.append("n.day_obs = $day_obs")
+        params["day_obs"] = flt["day_obs"]
+    for name, op in (("time_from", ">="), ("time_to", "<=")):
+        if flt.get(name):
+            where.append(f"n.begin {op} ${name}")
+            params[name] = _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
+    for name, (prop, op) in _VISIT_BOUNDS.items():
+        if flt.get(name) is not None:
+            where.append(f"n.{prop} {op} ${name}")
+            params[name] = float(flt[name])
+    return _keyset_page(store, "DataUnit", where, params, first, after)
+
+
+def _dataset_type_names(store) -> list[str]:
+    return sorted(r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name"))
+
+
+_TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
+
+
+async def _check_types(info, types) -> list[str] | None:
+    """The ``types`` argument, checked against the repository's dataset types."""
+    if not types:
+        return None
+    ctx = info.context
+    cache = ctx.cache
+    known, at = cache.get("dataset_types", ((), 0.0))
+    if any(t not in known for t in types) or time.monotonic() - at > _TYPES_TTL:
+        known = await ctx.run(_dataset_type_names, ctx.store)
+        cache["dataset_types"] = (known, time.monotonic())
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise ApiError(f"types: no dataset type {unknown[0]!r} in this repository "
+                       f"(known: {', '.join(known) or 'none'})")
+    return list(types)
+
+
+def _check_depth(depth):
+    if depth is not None and not 1 <= depth <= query.MAX_STEPS:
+        raise ApiError(f"depth: must be between 1 and {query.MAX_STEPS}, not {depth}")
+
+
+def _dataset_key(text: str, field: str) -> str:
+    with argument(field):
+        sel = parse_selector(text)
+    if len(sel.keys) != 1 or kind_of_key(sel.keys[0]) != Kind.DATASET:
+        raise ApiError(f"{field}: give a dataset UUID or dataset:<uuid> key, not {text!r}")
+    return sel.keys[0]
+
+
+def _node_key(text: str, field: str) -> str:
+    with argument(field):
+        sel = parse_selector(text)
+    if len(sel.keys) != 1:
+        raise ApiError(f"{field}: give a node key (or dataset UUID), not {text!r}")
+    return sel.keys[0]
+
+
+def _direction(value) -> str:
+    """An argument of the Direction enum as the library's ``down``/``up``."""
+    value = getattr(value, "value", value)
+    return value or query.DOWN
+
+
+async def _traverse(info, from_, direction, types, depth, collection):
+    ctx = info.context
+    direction = _direction(direction)
+    _check_depth(depth)
+    with argument("from"):
+        parse_selector(from_)
+    types = await _check_types(info, types)
+    if collection:
+        with argument("collection"):
+            await ctx.run(query.collection_members, ctx.store, collection)
+    with argument("from"):
+        return await ctx.run(query.traverse, ctx.store, from_, direction, types, depth,
+                             collection)
+
+
+# --- the root query -----------------------------------------------------------------------
+
+class Query(graphene.ObjectType):
+    """Lineage, datasets, data units, flags and contamination."""
+
+    node = graphene.Field(Node, key=graphene.String(required=True),
+                          description="Any node by key (or a dataset by UUID); null if absent.")
+    dataset = graphene.Field(Dataset, id=graphene.String(required=True,
+                                                         description="UUID or dataset:<uuid>."),
+                             description="One dataset; null if absent.")
+    datasets = graphene.Field(DatasetConnection, required=True,
+                              **_page_args(filter=DatasetFilter()),
+                              description="Datasets matching a filter, in key order.")
+    data_unit = graphene.Field(
+        DataUnit, key=graphene.String(description="unit:visit:DemoCam/2026030100001 ..."),
+        dimension=graphene.String(), value=graphene.String(),
+        description="One data unit, by key or by dimension and value; null if absent.")
+    visits = graphene.Field(DataUnitConnection, required=True, **_page_args(filter=VisitFilter()),
+                            description="Visits by band, time, seeing, airmass ..., in key order.")
+    lineage = graphene.Field(
+        LineageConnection, required=True,
+        **_page_args(**{
+            "from_": graphene.String(required=True, name="from",
+                                     description="Selector: dataset UUID, node key or data-unit "
+                                                 "expression (visit=2026030100001)."),
+            "direction": graphene.Argument(Direction, default_value=query.DOWN),
+            "depth": graphene.Int(description="At most this many steps (quanta)."),
+            "types": graphene.List(graphene.NonNull(graphene.String),
+                                   description="Only these dataset types."),
+            "collection": graphene.String(description="Only datasets in this collection.")}),
+        description="Datasets downstream (or upstream) of a selector, with their step counts.")
+    lineage_path = graphene.List(
+        graphene.NonNull(Node), required=True,
+        **{"from_": graphene.String(required=True, name="from"),
+           "to": graphene.String(required=True, description="Dataset UUID or key."),
+           "direction": graphene.Argument(Direction, default_value=query.DOWN),
+           "depth": graphene.Int()},
+        description="One shortest path (datasets and quanta) from a selector to a dataset; "
+                    "empty if none.")
+    blast_radius = graphene.Field(
+        BlastRadius, required=True,
+        **{"from_": graphene.String(required=True, name="from"),
+           "direction": graphene.Argument(Direction, default_value=query.DOWN),
+           "depth": graphene.Int(),
+           "types": graphene.List(graphene.NonNull(graphene.String)),
+           "collection": graphene.String()},
+        description="How many datasets of each type a traversal reaches (counts only).")
+    flags = graphene.Field(
+        FlagConnection, required=True,
+        **_page_args(as_of=graphene.String(description="Active at this UTC time or release."),
+                     include_retracted=graphene.Boolean(default_value=False)),
+        description="Flags active now (or as of a time or release), oldest first.")
+    flag = graphene.Field(Flag, id=graphene.String(required=True,
+                                                   description="flag:<uuid>, UUID or 8+ chars."),
+                          description="One flag with its history.")
+    contamination = graphene.Field(
+        Contamination, required=True,
+        dataset=graphene.String(required=True, description="Dataset UUID, dataset or quantum key."),
+        as_of=graphene.String(description="Flags active at this UTC time or release."),
+        description="Is this dataset (or quantum) contaminated, by which flags, how much.")
+    dataset_types = graphene.Field(DatasetTypeConnection, required=True, **_page_args(),
+                                   description="Every dataset type, in key (name) order.")
+    collections = graphene.Field(CollectionConnection, required=True, **_page_args(),
+                                 description="Every collection, in key (name) order.")
+
+    async def resolve_node(root, info, key):
+        return await info.context.loaders.node.load(_node_key(key, "key"))
+
+    async def resolve_dataset(root, info, id):
+        return await info.context.loaders.node.load(_dataset_key(id, "id"))
+
+    async def resolve_datasets(root, info, filter=None, first=None, after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        if filter and filter.get("dataset_type"):
+            await _check_types(info, filter["dataset_type"])
+        return await ctx.run(_datasets_page, ctx.store, dict(filter or {}), n, start)
+
+    async def resolve_data_unit(root, info, key=None, dimension=None, value=None):
+        ctx = info.context
+        if key:
+            if kind_of_key_safe(key) != Kind.DATA_UNIT:
+                raise ApiError(f"key: {key!r} is not a data unit key (unit:<dimension>:...)")
+            return await ctx.loaders.node.load(key)
+        if not (dimension and value):
+            raise ApiError("dataUnit: give key, or dimension and value")
+        rows = await ctx.run(ctx.store.read,
+                             "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v "
+                             "RETURN u.key, properties(u) ORDER BY u.key",
+                             {"d": dimension, "v": str(value)})
+        if len(rows) > 1:
+            raise ApiError(f"value: {dimension} {value!r} is ambiguous; give key, one of "
+                           f"{', '.join(r[0] for r in rows[:5])}")
+        return node_props(*rows[0]) if rows else None
+
+    async def resolve_visits(root, info, filter=None, first=None, after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        return await ctx.run(_visits_page, ctx.store, dict(filter or {}), n, start)
+
+    async def resolve_lineage(root, info, from_, direction=query.DOWN, depth=None, types=None,
+                              collection=None, first=None, after=None):
+        n, start = page_size(first, info.context.settings), decode_cursor(after)
+        rows = await _traverse(info, from_, direction, types, depth, collection)
+        records = [{"key": r.key, "steps": r.steps, FULL: True,
+                    "node": {"key": r.key, "dataset_type": r.dataset_type,
+                             "data_id": r.data_id, "run": r.run}} for r in rows]
+        return page_of_list(records, n, start)
+
+    async def resolve_lineage_path(root, info, from_, to, direction=query.DOWN, depth=None):
+        ctx = info.context
+        _check_depth(depth)
+        target = _dataset_key(to, "to")
+        with argument("from"):
+            path = await ctx.run(query.explain, ctx.store, from_, target,
+                                 _direction(direction), depth)
+        nodes = await ctx.loaders.node.load_many(path)
+        return [n for n in nodes if n]
+
+    async def resolve_blast_radius(root, info, from_, direction=query.DOWN, depth=None,
+                                   types=None, collection=None):
+        rows = await _traverse(info, from_, direction, types, depth, collection)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.dataset_type] = counts.get(r.dataset_type, 0) + 1
+        return {"selector": from_, "direction": _direction(direction), "total": len(rows),
+                "by_dataset_type": [{"dataset_type": t, "count": c}
+                                    for t, c in sorted(counts.items())]}
+
+    async def resolve_flags(root, info, as_of=None, include_retracted=False, first=None,
+                            after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        with _as_of_errors("asOf"):
+            rows = await ctx.run(flagging.list_flags, ctx.store, as_of, include_retracted)
+        records = [{"key": f["key"], "node": {**f, FULL: True}, FULL: True} for f in rows]
+        return page_of_list(records, n, start)
+
+    async def resolve_flag(root, info, id):
+        ctx = info.context
+        with argument("id"):
+            record = await ctx.run(flagging.find_flag, ctx.store, id)
+        return {**record, FULL: True}
+
+    async def resolve_contamination(root, info, dataset, as_of=None):
+        ctx = info.context
+        with argument("dataset"):
+            parse_selector(dataset)
+        with _as_of_errors("dataset"):
+            return await ctx.run(flagging.contamination, ctx.store, dataset, as_of)
+
+    async def resolve_dataset_types(root, info, first=None, after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        return await ctx.run(_keyset_page, ctx.store, "DatasetType", [], {}, n, start)
+
+    async def resolve_collections(root, info, first=None, after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        return await ctx.run(_keyset_page, ctx.store, "Collection", [], {}, n, start)
+
+
+@contextmanager
+def _as_of_errors(field: str):
+    """Errors of the flags library, named after the argument they are about."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except (flagging.FlagError, SelectorError) as exc:
+        msg = str(exc)
+        if msg.startswith("--as-of "):
+            raise ApiError("asOf: " + msg[len("--as-of "):]) from None
+        raise ApiError(f"{field}: {msg}") from None
+
+
+def kind_of_key_safe(key: str):
+    try:
+        return kind_of_key(key)
+    except ValueError:
+        return None
+
+
+def build_schema() -> graphene.Schema:
+    from .mutations import Mutation
+    return graphene.Schema(query=Query, mutation=Mutation, types=NODE_TYPES,
+                           auto_camelcase=True)

@@ -1,0 +1,482 @@
+"""GraphQL types: one per node kind of the model (``docs/model.md``), relations as fields.
+
+A node reaches a resolver as a dict of its properties with its ``key``.  A
+traversal returns only some properties (type, data ID, run); asking for
+another field of such a node looks the whole node up, batched with every
+other lookup of the request (:mod:`.loaders`).  Relations are fields: a
+single neighbour (``producedBy``), a short list (``dataUnits``) or a
+paged connection (``consumers(first, after)``) where there may be many.
+"""
+
+from __future__ import annotations
+
+import json
+
+import graphene
+from graphene.types.generic import GenericScalar
+
+from ..model import Kind, kind_of_key
+from .loaders import FULL, Relation
+from .pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
+
+
+# --- resolving properties of possibly partial nodes ---------------------------------
+
+async def full_node(root: dict, info) -> dict:
+    if not root.get(FULL):
+        loaded = await info.context.loaders.node.load(root["key"])
+        if loaded:
+            root.update(loaded)
+        root[FULL] = True
+    return root
+
+
+async def _prop_after_load(root, attname, default, info):
+    return (await full_node(root, info)).get(attname, default)
+
+
+def prop_resolver(attname, default_value, root, info, **args):
+    """Default resolver: a property of the node dict, looked up first if the dict is partial."""
+    if isinstance(root, dict):
+        if attname in root or root.get(FULL) or "key" not in root:
+            return root.get(attname, default_value)
+        return _prop_after_load(root, attname, default_value, info)
+    return getattr(root, attname, default_value)
+
+
+def _meta(**kw):
+    return type("Meta", (), {"default_resolver": prop_resolver, **kw})
+
+
+# --- connections ------------------------------------------------------------------
+
+class PageInfo(graphene.ObjectType):
+    has_next_page = graphene.Boolean(required=True)
+    has_previous_page = graphene.Boolean(required=True)
+    start_cursor = graphene.String()
+    end_cursor = graphene.String()
+
+    def resolve_has_next_page(page: Page, info):
+        return page.has_next
+
+    def resolve_has_previous_page(page: Page, info):
+        return page.has_previous
+
+    def resolve_start_cursor(page: Page, info):
+        return encode_cursor(page.items[0]["key"]) if page.items else None
+
+    def resolve_end_cursor(page: Page, info):
+        return encode_cursor(page.items[-1]["key"]) if page.items else None
+
+
+async def _load_edge_node(edge: dict, info):
+    edge["node"] = await info.context.loaders.node.load(edge["key"])
+    return edge["node"]
+
+
+def _edge_node(edge: dict, info):
+    """The edge's node; looked up (batched) if the page holds only its key.  Not a
+    coroutine when the node is at hand: a page of 500 makes no 500 tasks."""
+    node = edge.get("node")
+    return node if node is not None else _load_edge_node(edge, info)
+
+
+def _total(page: Page, info):
+    if page.total is not None or page.count is None:
+        return page.total
+    return info.context.run(page.count)
+
+
+def connection(name: str, node_type, description: str, **edge_fields):
+    """``<name>Connection { edges { cursor node ... } pageInfo totalCount }``.
+
+    A page's items are edge records: ``{"key", "node": dict or None, **edge_fields}``;
+    a missing node is looked up by key (batched)."""
+    edge = type(f"{name}Edge", (graphene.ObjectType,), {
+        "__doc__": f"One item of a {name}Connection page, with its cursor.",
+        "Meta": _meta(),
+        "cursor": graphene.String(required=True),
+        "node": graphene.Field(node_type, required=True),
+        "resolve_cursor": lambda edge, info: encode_cursor(edge["key"]),
+        "resolve_node": _edge_node,
+        **edge_fields,
+    })
+    return type(f"{name}Connection", (graphene.ObjectType,), {
+        "__doc__": description,
+        "edges": graphene.List(graphene.NonNull(edge), required=True),
+        "page_info": graphene.Field(PageInfo, required=True),
+        "total_count": graphene.Int(description="Items in every page together."),
+        "resolve_edges": lambda page, info: page.items,
+        "resolve_page_info": lambda page, info: page,
+        "resolve_total_count": _total,
+    })
+
+
+def paged(conn, resolver, description: str, **args):
+    return graphene.Field(conn, first=graphene.Int(description="Page size (at most the "
+                                                   "server's maximum)."),
+                          after=graphene.String(description="Cursor of the item to start after."),
+                          resolver=resolver, description=description, required=True, **args)
+
+
+# --- relation fields --------------------------------------------------------------------
+
+def _one(rel: Relation, node_type, description: str):
+    async def resolve(root, info):
+        items = await info.context.loaders.relation(rel).load(root["key"])
+        return await info.context.loaders.node.load(items[0][0]) if items else None
+    return graphene.Field(node_type, resolver=resolve, description=description)
+
+
+def _many(rel: Relation, node_type, description: str):
+    async def resolve(root, info):
+        items = await info.context.loaders.relation(rel).load(root["key"])
+        nodes = await info.context.loaders.node.load_many([k for k, _ in items])
+        return [n for n in nodes if n]
+    return graphene.List(graphene.NonNull(node_type), resolver=resolve, required=True,
+                         description=description)
+
+
+def _paged_relation(rel: Relation, conn, description: str):
+    async def resolve(root, info, first=None, after=None):
+        n = page_size(first, info.context.settings)
+        start = decode_cursor(after)
+        items = await info.context.loaders.relation(rel).load(root["key"])
+        records = [{"key": k, "node": None, FULL: True, **e} for k, e in items]
+        return page_of_list(records, n, start)
+    return paged(conn, resolve, description)
+
+
+def R(source, pattern, target=None, **kw) -> Relation:  # noqa: N802 (reads like a pattern)
+    return Relation(source, pattern, target, **kw)
+
+
+# --- the node interface -----------------------------------------------------------------
+
+class Node(graphene.Interface):
+    """Any node of the graph, by its key (unique in the whole graph; its prefix names the kind)."""
+
+    key = graphene.ID(required=True, description="The node's key, e.g. dataset:<uuid>.")
+    kind = graphene.String(required=True, description="Node kind: Dataset, Quantum, DataUnit ...")
+    properties = GenericScalar(required=True, description="Every stored property, as JSON.")
+
+    @classmethod
+    def resolve_type(cls, instance, info):
+        return TYPE_OF_KIND[kind_of_key(instance["key"])]
+
+    def resolve_kind(root, info):
+        return kind_of_key(root["key"]).value
+
+    async def resolve_properties(root, info):
+        node = await full_node(root, info)
+        return {k: v for k, v in node.items() if k != FULL and k not in ("node",)}
+
+
+def _uuid(root, info):
+    return root["key"].split(":", 1)[1]
+
+
+# --- node kinds ---------------------------------------------------------------------------
+
+class Dataset(graphene.ObjectType):
+    """A stored dataset (a Butler dataset): one file, one dataset type, one data ID, one RUN."""
+
+    Meta = _meta(interfaces=(Node,))
+    uuid = graphene.String(required=True, resolver=_uuid)
+    dataset_type = graphene.String()
+    data_id = graphene.String(description="Data ID as dim=value pairs, e.g. band=r,patch=4,...")
+    run = graphene.String(description="The RUN collection that holds it.")
+    uri = graphene.String()
+    size = graphene.Float(description="Bytes.")
+    checksum = graphene.String()
+    of_type = _one(R("Dataset", "-[e:OF_TYPE]->", "DatasetType"), lambda: DatasetType,
+                   "Its dataset type.")
+    data_units = _many(R("Dataset", "-[e:IDENTIFIED_BY]->", "DataUnit"), lambda: DataUnit,
+                       "The data units of its data ID.")
+    produced_by = _one(R("Dataset", "<-[e:PRODUCED]-", "Quantum"), lambda: Quantum,
+                       "The quantum that wrote it (none for raws and calibrations).")
+    collections = _many(R("Dataset", "<-[e:CONTAINS]-", "Collection"), lambda: Collection,
+                        "Collections that contain it (RUN, TAGGED, CALIBRATION).")
+    flags = _many(R("Dataset", "<-[e:FLAGS]-", "Flag"), lambda: Flag,
+                  "Flags that name it directly (contamination: the `contamination` query).")
+    measured_by = _many(R("Dataset", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+
+
+class Quantum(graphene.ObjectType):
+    """One execution of a pipeline task on one data ID: read its inputs, wrote its outputs."""
+
+    Meta = _meta(interfaces=(Node,))
+    uuid = graphene.String(required=True, resolver=_uuid)
+    task = graphene.String()
+    task_class = graphene.String()
+    data_id = graphene.String()
+    run = graphene.String()
+    status = graphene.String()
+    start = graphene.String()
+    end = graphene.String()
+    time_scale = graphene.String()
+    host = graphene.String()
+    peak_memory_mb = graphene.Float()
+    data_units = _many(R("Quantum", "-[e:IDENTIFIED_BY]->", "DataUnit"), lambda: DataUnit,
+                       "The data units of its data ID.")
+    software = _one(R("Quantum", "-[e:RAN_WITH]->", "SoftwareVersion"), lambda: SoftwareVersion,
+                    "The software version it ran with.")
+    config = _one(R("Quantum", "-[e:CONFIGURED_BY]->", "Config"), lambda: Config,
+                  "Its task configuration.")
+    flags = _many(R("Quantum", "<-[e:FLAGS]-", "Flag"), lambda: Flag, "Flags that name it.")
+
+
+class DataUnit(graphene.ObjectType):
+    """A dimension value: visit, exposure, detector, band, physical_filter, day_obs, skymap,
+    tract, patch, instrument.  Visits and exposures carry their observing conditions."""
+
+    Meta = _meta(interfaces=(Node,))
+    dimension = graphene.String()
+    value = graphene.String()
+    band = graphene.String()
+    physical_filter = graphene.String()
+    day_obs = graphene.Int()
+    begin = graphene.String(description="Exposure start (ISO, `timeScale`, TAI in the demo).")
+    end = graphene.String()
+    time_scale = graphene.String()
+    mjd_begin = graphene.Float()
+    mjd_end = graphene.Float()
+    exposure_time = graphene.Float()
+    airmass = graphene.Float()
+    seeing = graphene.Float(description="Seeing FWHM, arcsec.")
+    sky = graphene.Float()
+    ra = graphene.Float()
+    dec = graphene.Float()
+    rotation = graphene.Float()
+    observation_type = graphene.String()
+    ra_min = graphene.Float()
+    ra_max = graphene.Float()
+    dec_min = graphene.Float()
+    dec_max = graphene.Float()
+    full_name = graphene.String()
+    purpose = graphene.String()
+    part_of = _many(R("DataUnit", "-[e:PART_OF]->", "DataUnit"), lambda: DataUnit,
+                    "Units this one implies (visit -> physical_filter, day_obs; patch -> tract).")
+    efd_records = _many(R("DataUnit", "<-[e:DESCRIBES]-", "EfdRecord"), lambda: EfdRecord,
+                        "Telemetry over this exposure's time span.")
+    flags = _many(R("DataUnit", "<-[e:FLAGS]-", "Flag"), lambda: Flag, "Flags that name it.")
+    measured_by = _many(R("DataUnit", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+
+
+class DatasetType(graphene.ObjectType):
+    """A dataset type, and the type-level graph: which types feed which."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    dimensions = graphene.List(graphene.NonNull(graphene.String))
+    storage_class = graphene.String()
+    feeds = _many(R("DatasetType", "-[e:FEEDS]->", "DatasetType"), lambda: DatasetType,
+                  "Types some task wrote after reading this one.")
+    fed_by = _many(R("DatasetType", "<-[e:FEEDS]-", "DatasetType"), lambda: DatasetType,
+                   "Types some task read to write this one.")
+
+
+class Collection(graphene.ObjectType):
+    """A Butler collection: RUN, TAGGED, CHAINED (a release) or CALIBRATION."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    collection_type = graphene.String()
+    release = graphene.String()
+    released_at = graphene.String()
+    children = _many(R("Collection", "-[e:CHAINS]->", "Collection", edge=("position",),
+                       order="position"), lambda: Collection,
+                     "A chained collection's children, in search order.")
+    parents = _many(R("Collection", "<-[e:CHAINS]-", "Collection"), lambda: Collection,
+                    "Chained collections this one is a child of.")
+    measured_by = _many(R("Collection", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+
+
+class SoftwareVersion(graphene.ObjectType):
+    """A software stack version (e.g. w.2026.20) and its packages."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    packages = GenericScalar(description="Package -> version.")
+    jobs = _many(R("SoftwareVersion", "<-[e:RAN_WITH]-", "Job"), lambda: Job,
+                 "Metric jobs run with it.")
+
+    def resolve_packages(root, info):
+        return _json_prop(root, info, "packages")
+
+
+class Config(graphene.ObjectType):
+    """A task configuration."""
+
+    Meta = _meta(interfaces=(Node,))
+    task = graphene.String()
+    values = GenericScalar(description="Configuration values.")
+
+    def resolve_values(root, info):
+        return _json_prop(root, info, "values")
+
+
+async def _json_after_load(root, info, name):
+    value = (await full_node(root, info)).get(name)
+    return _parse_json(value)
+
+
+def _parse_json(value):
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _json_prop(root, info, name):
+    if name in root or root.get(FULL):
+        return _parse_json(root.get(name))
+    return _json_after_load(root, info, name)
+
+
+class EfdRecord(graphene.ObjectType):
+    """Engineering telemetry (EFD) summarised over one exposure: UTC and TAI times."""
+
+    Meta = _meta(interfaces=(Node,))
+    topic = graphene.String()
+    field = graphene.String()
+    begin_utc = graphene.String()
+    end_utc = graphene.String()
+    begin_tai = graphene.String()
+    end_tai = graphene.String()
+    time_scale = graphene.String()
+    mean = graphene.Float()
+    min = graphene.Float()
+    max = graphene.Float()
+    samples = graphene.Int()
+    describes = _many(R("EfdRecord", "-[e:DESCRIBES]->", "DataUnit"), lambda: DataUnit,
+                      "The exposures it describes.")
+
+
+class Job(graphene.ObjectType):
+    """A metric job (SQuaSH): what it measured, with which software, its measurements."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    date = graphene.String()
+    time_scale = graphene.String()
+    dataset = graphene.String()
+    instrument = graphene.String()
+    filter_name = graphene.String()
+    ci_id = graphene.String()
+    software = _one(R("Job", "-[e:RAN_WITH]->", "SoftwareVersion"), lambda: SoftwareVersion,
+                    "The software version it ran with.")
+    measurements = _many(R("Job", "-[e:HAS_MEASUREMENT]->", "Measurement"),
+                         lambda: Measurement, "Its measurements.")
+    measured = _many(R("Job", "-[e:MEASURED]->"), lambda: Node,
+                     "What it measured: datasets, data units, collections.")
+
+
+class Metric(graphene.ObjectType):
+    """A metric definition (e.g. validate_drp.PA1)."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    unit = graphene.String()
+    description = graphene.String()
+
+
+class Measurement(graphene.ObjectType):
+    """One value of one metric, by one job."""
+
+    Meta = _meta(interfaces=(Node,))
+    metric = graphene.String()
+    value = graphene.Float()
+    unit = graphene.String()
+    job = _one(R("Measurement", "<-[e:HAS_MEASUREMENT]-", "Job"), lambda: Job, "The job.")
+    of_metric = _one(R("Measurement", "-[e:OF_METRIC]->", "Metric"), lambda: Metric,
+                     "The metric's definition.")
+
+
+class Flag(graphene.ObjectType):
+    """A bad/suspect verdict with who, when, why, evidence and authority (``docs/flags.md``)."""
+
+    Meta = _meta(interfaces=(Node,))
+    uuid = graphene.String(required=True, resolver=_uuid)
+    verdict = graphene.String()
+    reason = graphene.String()
+    by = graphene.String()
+    authority = graphene.String()
+    selector = graphene.String()
+    evidence = graphene.String()
+    evidence_sha256 = graphene.String()
+    evidence_bytes = graphene.Float()
+    created_at = graphene.String(description="UTC.")
+    time_scale = graphene.String()
+    retracted_at = graphene.String()
+    retracted_by = graphene.String()
+    retraction_reason = graphene.String()
+    active = graphene.Boolean(required=True, description="Not retracted.")
+    targets = _many(R("Flag", "-[e:FLAGS]->"), lambda: Node,
+                    "What it flags: datasets, quanta, and the data unit a selector named.")
+
+    async def resolve_active(root, info):
+        return "retracted_at" not in await full_node(root, info)
+
+
+# --- connections of node kinds (defined once the node types exist) -------------------------
+
+DatasetConnection = connection("Dataset", Dataset, "A page of datasets.")
+QuantumConnection = connection("Quantum", Quantum, "A page of quanta.")
+DataUnitConnection = connection("DataUnit", DataUnit, "A page of data units.")
+MeasurementConnection = connection("Measurement", Measurement, "A page of measurements.")
+MarkConnection = connection("Mark", Node, "A page of contamination marks of one flag.",
+                            steps=graphene.Int(description="Quanta between it and a flagged "
+                                                           "dataset (0: flagged itself)."),
+                            fraction=graphene.Float(description="How much of it the flag "
+                                                                "reaches (0..1)."))
+
+
+def _attach(cls, name, field) -> None:
+    """Add a relation field that needs a connection type made after ``cls``."""
+    cls._meta.fields[name] = field
+
+
+_attach(Dataset, "consumers", _paged_relation(
+    R("Dataset", "-[e:INPUT_TO]->", "Quantum"), QuantumConnection, "Quanta that read it."))
+_attach(Quantum, "inputs", _paged_relation(
+    R("Quantum", "<-[e:INPUT_TO]-", "Dataset"), DatasetConnection, "Datasets it read."))
+_attach(Quantum, "outputs", _paged_relation(
+    R("Quantum", "-[e:PRODUCED]->", "Dataset"), DatasetConnection, "Datasets it wrote."))
+_attach(DataUnit, "datasets", _paged_relation(
+    R("DataUnit", "<-[e:IDENTIFIED_BY]-", "Dataset"), DatasetConnection,
+    "Datasets whose data ID names this unit directly."))
+_attach(DataUnit, "quanta", _paged_relation(
+    R("DataUnit", "<-[e:IDENTIFIED_BY]-", "Quantum"), QuantumConnection,
+    "Quanta whose data ID names this unit directly."))
+_attach(DataUnit, "parts", _paged_relation(
+    R("DataUnit", "<-[e:PART_OF]-", "DataUnit"), DataUnitConnection,
+    "Units that imply this one (a tract's patches, a band's physical filters ...)."))
+_attach(DatasetType, "datasets", _paged_relation(
+    R("DatasetType", "<-[e:OF_TYPE]-", "Dataset"), DatasetConnection, "Datasets of this type."))
+_attach(Collection, "datasets", _paged_relation(
+    R("Collection", "-[e:CONTAINS]->", "Dataset"), DatasetConnection,
+    "Datasets it contains directly (a chained collection: ask its children)."))
+_attach(SoftwareVersion, "quanta", _paged_relation(
+    R("SoftwareVersion", "<-[e:RAN_WITH]-", "Quantum"), QuantumConnection,
+    "Quanta that ran with it."))
+_attach(Config, "quanta", _paged_relation(
+    R("Config", "<-[e:CONFIGURED_BY]-", "Quantum"), QuantumConnection,
+    "Quanta configured by it."))
+_attach(Metric, "measurements", _paged_relation(
+    R("Metric", "<-[e:OF_METRIC]-", "Measurement"), MeasurementConnection,
+    "Its measurements."))
+_attach(Flag, "marks", _paged_relation(
+    R("Flag", "<-[e:CONTAMINATED_BY]-", None, edge=("steps", "fraction")), MarkConnection,
+    "Every dataset and quantum it marks as contaminated (active or not)."))
+
+
+TYPE_OF_KIND = {
+    Kind.DATASET: Dataset, Kind.QUANTUM: Quantum, Kind.DATA_UNIT: DataUnit,
+    Kind.DATASET_TYPE: DatasetType, Kind.COLLECTION: Collection,
+    Kind.SOFTWARE_VERSION: SoftwareVersion, Kind.CONFIG: Config, Kind.EFD_RECORD: EfdRecord,
+    Kind.JOB: Job, Kind.METRIC: Metric, Kind.MEASUREMENT: Measurement, Kind.FLAG: Flag,
+}
+NODE_TYPES = list(TYPE_OF_KIND.values())
