@@ -731,14 +731,8 @@ def query_command(name, repo, variables, list_only):
         op = saved.get(name)
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
-    raw = {}
-    for v in variables:
-        k, sep, value = v.partition("=")
-        if not sep or not k:
-            raise UserError(f"--var {v!r}: expected NAME=VALUE")
-        raw[k] = value
     try:
-        values = op.coerce(raw)
+        values = op.coerce(_pairs("--var", variables))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     from .api.local import run_local

@@ -159,3 +159,37 @@ def test_open_during_long_write_shares_the_busy_server(repo):
         assert done["summary"].nodes_created == 250_000
         assert reader.count()[0] == 250_000
     writer.close()
+
+
+def test_wedged_server_is_restarted(repo, monkeypatch):
+    """FalkorDB 4.16.3 sometimes deadlocks while adding the graph at start-up: the
+    server sleeps and never answers.  A real server frozen with SIGSTOP right after
+    it starts looks the same (no answer, no CPU); it is killed and started again,
+    and the data written before is all there."""
+    from lineage.store import falkordb_server as fs
+    store = open_store(repo)
+    batch = GraphBatch("before")
+    batch.add_node("unit:band:r", dimension="band", value="r")
+    store.write(batch)
+    store.close()
+
+    monkeypatch.setattr(fs, "WEDGE_SECONDS", 1.5)
+    spawned = []
+    real_spawn = fs.FalkorServer._spawn
+
+    def spawn_and_freeze_first(self):
+        real_spawn(self)
+        deadline = time.monotonic() + 30
+        while (self.pid() is None or not self._socket_real.exists()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        spawned.append(self.pid())
+        if len(spawned) == 1:
+            os.kill(self.pid(), signal.SIGSTOP)
+    monkeypatch.setattr(fs.FalkorServer, "_spawn", spawn_and_freeze_first)
+    store = open_store(repo)
+    try:
+        assert len(spawned) == 2 and not _pid_alive(spawned[0])
+        assert store.read("MATCH (u:DataUnit) RETURN u.key") == [("unit:band:r",)]
+    finally:
+        store.close()

@@ -261,6 +261,10 @@ class DataUnit(graphene.ObjectType):
                         "Telemetry over this exposure's time span.")
     flags = _many(R("DataUnit", "<-[e:FLAGS]-", "Flag"), lambda: Flag, "Flags that name it.")
     measured_by = _many(R("DataUnit", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+    overlaps = _many(R("DataUnit", "-[e:OVERLAPS]->", "DataUnit"), lambda: DataUnit,
+                     "Sky-map patches/tracts its region overlaps (visit, visit-detector).")
+    overlapped_by = _many(R("DataUnit", "<-[e:OVERLAPS]-", "DataUnit"), lambda: DataUnit,
+                          "Visits and visit-detectors whose regions overlap it (tract, patch).")
 
 
 class DatasetType(graphene.ObjectType):
@@ -381,6 +385,8 @@ class Metric(graphene.ObjectType):
     name = graphene.String()
     unit = graphene.String()
     description = graphene.String()
+    specifications = _many(R("Metric", "<-[e:SPECIFIES]-", "Specification"),
+                           lambda: Specification, "Thresholds set on it.")
 
 
 class Measurement(graphene.ObjectType):
@@ -473,10 +479,60 @@ _attach(Flag, "marks", _paged_relation(
     "Every dataset and quantum it marks as contaminated (active or not)."))
 
 
+class Specification(graphene.ObjectType):
+    """A threshold on a metric (lsst.verify specification), e.g. ``validate_drp.PA1.design``."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    metric = graphene.String()
+    operator = graphene.String()
+    threshold = graphene.Float()
+    unit = graphene.String()
+    tags = graphene.List(graphene.NonNull(graphene.String))
+    metadata_query = graphene.String(description="JSON: job metadata it applies to.")
+    of_metric = _one(R("Specification", "-[e:SPECIFIES]->", "Metric"), lambda: Metric,
+                     "The metric it sets a threshold on.")
+
+
+class Pipeline(graphene.ObjectType):
+    """A pipeline definition (pipe_base YAML) with its imports resolved."""
+
+    Meta = _meta(interfaces=(Node,))
+    name = graphene.String()
+    description = graphene.String()
+    instrument = graphene.String()
+    labels = graphene.List(graphene.NonNull(graphene.String))
+    task_count = graphene.Int()
+    steps = graphene.List(graphene.NonNull(graphene.String))
+    subsets = graphene.String(description="JSON: labeled subsets with their tasks.")
+    contracts = graphene.List(graphene.NonNull(graphene.String))
+    tasks = _many(R("Pipeline", "-[e:HAS_TASK]->", "Task"), lambda: Task, "Its tasks.")
+    imports = _many(R("Pipeline", "-[e:IMPORTS]->", "Pipeline"), lambda: Pipeline,
+                    "The pipelines it imports.")
+
+
+class Task(graphene.ObjectType):
+    """One labeled task of a pipeline: its class, config overrides and stated connections."""
+
+    Meta = _meta(interfaces=(Node,))
+    label = graphene.String()
+    pipeline = graphene.String()
+    task_class = graphene.String()
+    config = graphene.String(description="JSON: the merged config overrides.")
+    subsets = graphene.List(graphene.NonNull(graphene.String))
+    steps = graphene.List(graphene.NonNull(graphene.String))
+    reads = _many(R("Task", "-[e:READS]->", "DatasetType"), lambda: DatasetType,
+                  "Input dataset types its connections state.")
+    writes = _many(R("Task", "-[e:WRITES]->", "DatasetType"), lambda: DatasetType,
+                   "Output dataset types its connections state.")
+
+
 TYPE_OF_KIND = {
     Kind.DATASET: Dataset, Kind.QUANTUM: Quantum, Kind.DATA_UNIT: DataUnit,
     Kind.DATASET_TYPE: DatasetType, Kind.COLLECTION: Collection,
     Kind.SOFTWARE_VERSION: SoftwareVersion, Kind.CONFIG: Config, Kind.EFD_RECORD: EfdRecord,
     Kind.JOB: Job, Kind.METRIC: Metric, Kind.MEASUREMENT: Measurement, Kind.FLAG: Flag,
+    Kind.SPECIFICATION: Specification, Kind.PIPELINE: Pipeline, Kind.TASK: Task,
 }
+assert set(TYPE_OF_KIND) == set(Kind), "every node kind has a GraphQL type"
 NODE_TYPES = list(TYPE_OF_KIND.values())

@@ -122,7 +122,7 @@ def translate(path: Path, header: dict) -> ObservationInfo:
     header = {k: v for k, v in header.items() if k != "__CONTENT__"}
     try:
         translator = MetadataTranslator.determine_translator(header, filename=str(path))
-    except Exception as exc:
+    except Exception:
         inst = header.get("INSTRUME", "(no INSTRUME card)")
         raise _Skip(f"no translator knows this header (INSTRUME={inst!r}; known: "
                     f"{', '.join(MetadataTranslator.translators)})") from None

@@ -13,7 +13,6 @@ One file is one ingest unit, recognised by its content:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import openlineage_events, provenance_qg, run_format, task_metadata

@@ -37,6 +37,13 @@ from .base import StoreError
 #: Compact the append-only file at shutdown when its incremental part is larger.
 COMPACT_ABOVE_BYTES = 4 * 1024 * 1024
 
+#: The graph's key in the server.
+GRAPH = "lineage"
+
+#: A just-started server that neither answers nor uses CPU for this long is wedged.
+WEDGE_SECONDS = 8.0
+WEDGE_RETRIES = 3
+
 #: Longest Unix socket path the kernel accepts (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
 
@@ -61,6 +68,32 @@ def _private_tmp() -> Path:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise StoreError(f"{path} must be a directory owned by you with mode 0700")
     return path
+
+
+class _IdleWatch:
+    """Tells a wedged server (no answer, no CPU used for ``WEDGE_SECONDS``) from a busy one."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.since, self.cpu = time.monotonic(), None
+
+    def wedged(self, pid: int) -> bool:
+        cpu = _cpu_ticks(pid)
+        if cpu != self.cpu:
+            self.since, self.cpu = time.monotonic(), cpu
+            return False
+        return time.monotonic() - self.since > WEDGE_SECONDS
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system CPU ticks of a process (None if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -248,6 +281,25 @@ class FalkorServer:
         self._wait_exit(pid, 10)
 
     def _start(self, timeout: float) -> None:
+        """Start the server and wait until it answers and holds the graph.
+
+        FalkorDB 4.16.3 sometimes deadlocks on its global lock when a graph
+        is added: while loading the graph at start-up, or on the first query
+        of a new repository (the server then sleeps and never answers).  A
+        server we have just started that does not answer while using no CPU
+        is wedged; it has written nothing yet, so it is killed and started
+        again (``WEDGE_RETRIES`` times).
+        """
+        for _ in range(WEDGE_RETRIES + 1):
+            self._spawn()
+            if self._wait_up(timeout):
+                return
+            self._kill_ours()  # wedged
+            self._clear_stale()
+        raise StoreError(f"the embedded engine deadlocked {WEDGE_RETRIES + 1} times at start-up "
+                         f"(log: {self.log_file})")
+
+    def _spawn(self) -> None:
         server, module = _binaries()
         self.dir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -272,19 +324,26 @@ class FalkorServer:
         if result.returncode != 0:
             raise StoreError(f"could not start the embedded engine: {result.stderr.strip() or result.stdout.strip()}"
                              f" (log: {self.log_file})")
+
+    def _wait_up(self, timeout: float) -> bool:
+        """True once the server answers a graph query; False if it is wedged."""
         deadline = time.monotonic() + timeout
+        idle = _IdleWatch()
         while time.monotonic() < deadline:
-            if self.pid() is not None and self._socket_real.exists():
-                try:
-                    if self.client(socket_timeout=5).ping():
-                        return
-                except (redis.BusyLoadingError, redis.TimeoutError):
-                    pass  # replaying the append-only file
-                except (redis.ConnectionError, OSError):
-                    pass
             pid = self.pid()
+            if pid is not None and self._socket_real.exists():
+                try:
+                    # a graph query adds the graph if it is new: the step that may deadlock
+                    self.client(socket_timeout=2).execute_command("GRAPH.QUERY", GRAPH, "RETURN 1")
+                    return True
+                except redis.BusyLoadingError:
+                    idle.reset()  # replaying the append-only file, and saying so
+                except (redis.TimeoutError, redis.ConnectionError, OSError):
+                    pass  # no answer (yet)
             if pid is not None and not _pid_alive(pid):
                 break
+            if pid is not None and idle.wedged(pid):
+                return False
             time.sleep(0.02)
         tail = self.log_file.read_text(errors="replace").splitlines()[-5:] if self.log_file.exists() else []
         raise StoreError("the embedded engine did not come up: " + " | ".join(tail))

@@ -28,9 +28,8 @@ from falkordb.query_result import QueryResult
 from ..model import Kind
 from . import cypher
 from .base import ReadOnlyViolation, Store, StoreError
-from .falkordb_server import FalkorServer
+from .falkordb_server import GRAPH, FalkorServer
 
-GRAPH = "lineage"
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 
 
