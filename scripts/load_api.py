@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's package, as the server it starts
+
+from lineage.api.process import served  # noqa: E402
 
 DOWNSTREAM = """query($visit: String!) {
   lineage(from: $visit, types: ["deepCoadd"], first: 100) {
@@ -45,12 +47,6 @@ def lineage_cmd(*args: str, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LINEAGE_NO_PROGRESS": "1"}
     return subprocess.run([sys.executable, "-m", "lineage.cli", *args], check=True,
                           capture_output=True, text=True, env=env, **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -127,28 +123,11 @@ def main() -> None:
                 out.append(("lookup", LOOKUP, {"id": rng.choice(datasets)}))
         return out
 
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--repo", repo,
-                               "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not come up: {server.stderr.read().decode()}")
-            time.sleep(0.2)
-        asyncio.run(run_load(base, jobs(args.warmup), args.clients))
-        report = asyncio.run(run_load(base, jobs(args.requests), args.clients))
+        with served(repo) as base:
+            asyncio.run(run_load(base, jobs(args.warmup), args.clients))
+            report = asyncio.run(run_load(base, jobs(args.requests), args.clients))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         lineage_cmd("engine", "stop", "--repo", repo)
         if tmp is not None:
             tmp.cleanup()

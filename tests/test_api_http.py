@@ -4,12 +4,7 @@ saved operations, the SDL file, a real uvicorn server on loopback, and fuzzed ar
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -17,6 +12,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from lineage.api.process import served
 from lineage.demo import default_visit
 from lineage.ingest import write_units
 from lineage.repo import init_repo, open_store
@@ -234,31 +230,9 @@ def test_every_saved_operation_is_valid():
         assert not validate(schema, parse(op.document)), op.name
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_real_uvicorn_answers_as_the_cli(demo_repo):
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "lineage.cli", "serve", "--repo",
-                               str(demo_repo), "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+    with served(demo_repo, timeout=60) as base:
         q = """query($v: String!) { lineage(from: $v, types: ["deepCoadd"], first: 500) {
                  edges { steps node { uuid datasetType dataId run } } } }"""
         body = httpx.post(f"{base}/graphql", json={"query": q, "variables": {"v": VISIT}},
@@ -274,9 +248,6 @@ def test_real_uvicorn_answers_as_the_cli(demo_repo):
         r = httpx.post(f"{base}/graphql", content=b"{ lineage(", timeout=10,
                        headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["errors"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 # --- fuzzing: no argument makes the server fail -------------------------------------------
