@@ -1,0 +1,85 @@
+"""What every ``lineage`` command shares: the group, options, errors, the repository.
+
+Every command takes ``--repo DIR`` (or ``LINEAGE_REPO``; a Bolt URI works
+too).  Errors the user can fix print one line, ``lineage: error: ...``, and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import flags as flagging
+from ..model import ModelError
+from ..ingest.files import IngestError
+from ..repo import open_store
+from ..selector import SelectorError
+from ..store.base import StoreError
+
+DEFAULT_REPO = "lineage-repo"
+
+repo_option = click.option(
+    "--repo", "repo", envvar="LINEAGE_REPO", default=DEFAULT_REPO, show_default=True,
+    help="Repository directory (or a bolt:// URI). Also LINEAGE_REPO.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"lineage: error: {self.format_message()}", err=True)
+
+
+def call(fn, *args, **kwargs):
+    """Call into the library, turning its user-facing errors into one-line messages."""
+    try:
+        return fn(*args, **kwargs)
+    except (StoreError, ModelError, SelectorError, flagging.FlagError, IngestError,
+            OSError) as exc:
+        raise UserError(str(exc)) from None
+
+
+class Repo:
+    """Opens the store lazily and closes it when the command ends."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.store = None
+
+    def __enter__(self):
+        self.store = call(open_store, self.target)
+        return self.store
+
+    def __exit__(self, *exc):
+        if self.store is not None:
+            call(self.store.close)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="survey-lineage")
+def cli() -> None:
+    """Provenance and lineage for survey data: which coadds used this visit?"""
+
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot_suffix(ctx, param, value):
+    if value is not None and Path(value).suffix.lower() not in PLOT_SUFFIXES:
+        raise click.BadParameter(f"{value}: the picture must end in {', '.join(PLOT_SUFFIXES)}")
+    return value
+
+
+def pairs(option: str, items) -> dict[str, str]:
+    """``NAME=VALUE`` option values as a dict."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"{option} {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+

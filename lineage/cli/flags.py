@@ -1,0 +1,253 @@
+"""The Data Release Board workflow (docs/flags.md): flag, unflag, contaminated, flags ..."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import flags as flagging
+from ..output import console, counts_table, print_json, table
+from .common import Repo, UserError, call, cli, json_option, repo_option
+
+
+def _blast_radius_view(title: str, radius: dict) -> None:
+    counts_table(title, radius["by_dataset_type"])
+    if "by_tract_band" in radius:
+        table("By tract and band", ["tract", "band", "datasets"],
+              [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
+    table("Most affected products", ["dataset type", "data ID", "run", "steps", "fraction",
+                                     "UUID"],
+          [(r["dataset_type"], r["data_id"], r["run"], r["steps"], f"{r['fraction']:.4f}",
+            r["key"].split(":", 1)[1]) for r in radius["most_affected"]],
+          f"{radius['flagged']} datasets flagged, {radius['datasets']} datasets and "
+          f"{radius['quanta']} quanta contaminated")
+
+
+@cli.command("flag")
+@click.argument("selector")
+@repo_option
+@click.option("--verdict", required=True, metavar="bad|suspect", help="bad or suspect.")
+@click.option("--reason", required=True, help="Why (free text).")
+@click.option("--evidence", required=True, metavar="URI_OR_FILE",
+              help="A URI, or a file (recorded as a file URI with its SHA-256).")
+@click.option("--by", "by", required=True, help="Who flags.")
+@click.option("--authority", default="", help="On whose authority (default: --by), e.g. DRB.")
+@click.option("--dry-run", is_flag=True, help="Only print the blast radius; write nothing.")
+@json_option
+def flag_command(selector, repo, verdict, reason, evidence, by, authority, dry_run, as_json):
+    """Flag a visit, exposure, detector-visit, dataset or quantum as bad or suspect, and mark
+    everything downstream of it as contaminated (SELECTOR as for `downstream`)."""
+    with Repo(repo) as store:
+        report = call(flagging.flag, store, selector, verdict, reason, evidence, by,
+                      authority, dry_run)
+    if as_json:
+        print_json(report)
+        return
+    verb = "would flag" if dry_run else "flagged"
+    _blast_radius_view(f"{verb} {selector} as {verdict}: blast radius",
+                       report["blast_radius"])
+    if dry_run:
+        console.print("dry run: nothing written")
+    else:
+        console.print(f"wrote [bold]{report['flag']}[/bold] at {report['created_at']} (UTC)")
+
+
+@cli.command("unflag")
+@click.argument("flag_id")
+@repo_option
+@click.option("--reason", required=True, help="Why the flag is retracted.")
+@click.option("--by", "by", required=True, help="Who retracts.")
+@json_option
+def unflag_command(flag_id, repo, reason, by, as_json):
+    """Retract a flag (recorded on it; nothing is deleted)."""
+    with Repo(repo) as store:
+        record = call(flagging.unflag, store, flag_id, reason, by)
+    if as_json:
+        print_json(record)
+    else:
+        console.print(f"retracted {record['key']} at {record['retracted_at']} (UTC)")
+
+
+@cli.command("contaminated")
+@click.argument("selector")
+@repo_option
+@click.option("--as-of", default=None, metavar="TIME|RELEASE",
+              help="Flags active at this UTC date/time or release instead of now.")
+@json_option
+def contaminated_command(selector, repo, as_of, as_json):
+    """Is this dataset or quantum contaminated, by which flags, how much?"""
+    with Repo(repo) as store:
+        answer = call(flagging.contamination, store, selector, as_of)
+    if as_json:
+        print_json(answer)
+        return
+    if not answer["by"]:
+        console.print(f"{answer['key']}: not contaminated"
+                      + (f" as of {as_of}" if as_of else ""))
+        return
+    table(f"{answer['key']}: contaminated ({answer['verdict']})",
+          ["flag", "verdict", "steps", "fraction"],
+          [(m["flag"], m["verdict"], m["steps"], f"{m['fraction']:.4f}") for m in answer["by"]])
+
+
+@cli.group("flags")
+def flags_group() -> None:
+    """List, move, plan around and inspect flags."""
+
+
+@flags_group.command("list")
+@repo_option
+@click.option("--as-of", default=None, metavar="TIME|RELEASE",
+              help="Flags active at this UTC date/time or release.")
+@click.option("--all", "include_retracted", is_flag=True, help="Retracted flags too.")
+@json_option
+def flags_list(repo, as_of, include_retracted, as_json):
+    """Active flags (now, or as of a time or release)."""
+    with Repo(repo) as store:
+        rows = call(flagging.list_flags, store, as_of, include_retracted)
+    if as_json:
+        print_json(rows)
+        return
+    table("Flags" + (f" as of {as_of}" if as_of else ""),
+          ["flag", "verdict", "selector", "by", "authority", "created (UTC)", "retracted (UTC)"],
+          [(f["key"], f["verdict"], f["selector"], f["by"], f.get("authority"), f["created_at"],
+            f.get("retracted_at", "")) for f in rows], f"{len(rows)} flags")
+
+
+@flags_group.command("show")
+@click.argument("flag_id")
+@repo_option
+@json_option
+def flags_show(flag_id, repo, as_json):
+    """One flag with its history and how many nodes it marks."""
+    with Repo(repo) as store:
+        record = call(flagging.find_flag, store, flag_id)
+        marks = call(flagging.marks, store, record["key"])
+    record["marked_datasets"] = sum(1 for k in marks if k.startswith("dataset:"))
+    record["marked_quanta"] = sum(1 for k in marks if k.startswith("quantum:"))
+    if as_json:
+        print_json(record)
+    else:
+        table(f"Flag {record['key']}", ["property", "value"],
+              [(k, v) for k, v in record.items() if k != "key"])
+
+
+@flags_group.command("plan")
+@repo_option
+@click.option("--flag", "flag_ids", multiple=True, help="Only these flags (default: all active).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the plan as JSON to this file.")
+@json_option
+def flags_plan(repo, flag_ids, output, as_json):
+    """Quanta to rerun without the flagged inputs, in dependency order (LDF101 e)."""
+    with Repo(repo) as store:
+        plan = call(flagging.reprocessing_plan, store, flag_ids or None)
+    if output:
+        with click.open_file(output, "w") as out:
+            out.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+    if as_json:
+        print_json(plan)
+        return
+    per_task: dict[str, int] = {}
+    for e in plan["rerun"]:
+        per_task[e["task"]] = per_task.get(e["task"], 0) + 1
+    table("Quanta to rerun, by task (in dependency order of first appearance)",
+          ["task", "quanta"], list(per_task.items()),
+          f"{len(plan['rerun'])} to rerun, {len(plan['dropped'])} dropped (no unflagged "
+          f"science inputs left), {len(plan['excluded_datasets'])} flagged datasets excluded")
+    table("Data-ID expressions", ["task", "expression"],
+          [(t, e if len(e) < 160 else e[:157] + "...") for t, e in plan["data_queries"].items()])
+    if output:
+        console.print(f"wrote the plan to {output}")
+
+
+@flags_group.command("inputs")
+@click.argument("selector")
+@repo_option
+@click.option("--type", "types", multiple=True, help="Only these input dataset types.")
+@click.option("--without-flagged", is_flag=True, help="Leave flagged inputs out.")
+@json_option
+def flags_inputs(selector, repo, types, without_flagged, as_json):
+    """Every input of a product, flagged ones marked: rebuild it with or without them (LDF102)."""
+    types = [t for group in types for t in group.split(",") if t] or None
+    with Repo(repo) as store:
+        rows = call(flagging.inputs_for, store, selector, types)
+    if without_flagged:
+        rows = [r for r in rows if not r["flagged"]]
+    if as_json:
+        print_json(rows)
+        return
+    n = sum(r["flagged"] for r in rows)
+    table(f"Inputs of {selector}", ["dataset type", "data ID", "run", "steps", "flagged"],
+          [(r["dataset_type"], r["data_id"], r["run"], r["steps"],
+            "FLAGGED" if r["flagged"] else "") for r in rows],
+          f"{len(rows)} inputs, {n} flagged")
+
+
+@flags_group.command("recompute")
+@click.argument("flag_id")
+@repo_option
+@json_option
+def flags_recompute(flag_id, repo, as_json):
+    """Propagate a flag again (after new processing) and replace its marks."""
+    with Repo(repo) as store:
+        report = call(flagging.recompute, store, flag_id)
+    if as_json:
+        print_json(report)
+    else:
+        console.print(f"{report['flag']}: {report['marked']} marks, {report['removed']} removed")
+
+
+@flags_group.command("block")
+@click.argument("dataset")
+@click.argument("quantum")
+@repo_option
+@click.option("--reason", required=True, help="Why the step rejected the input.")
+@click.option("--by", "by", required=True, help="Who records it.")
+@json_option
+def flags_block(dataset, quantum, repo, reason, by, as_json):
+    """Record that QUANTUM rejected input DATASET: contamination does not flow through it."""
+    with Repo(repo) as store:
+        report = call(flagging.block_input, store, dataset, quantum, reason, by)
+    if as_json:
+        print_json(report)
+    else:
+        console.print(f"blocked {dataset} -> {quantum}; recomputed "
+                      f"{len(report['recomputed'])} flags")
+
+
+@flags_group.command("export")
+@repo_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              help="File to write (default: standard output).")
+def flags_export(repo, output):
+    """Write every flag, its history, targets and rejected inputs (JSON lines)."""
+    with Repo(repo) as store, click.open_file(output, "w") as out:
+        n = call(flagging.export_flags, store, out)
+    if output != "-":
+        console.print(f"wrote {n} records to {output}")
+
+
+@flags_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@repo_option
+@json_option
+def flags_import(path, repo, as_json):
+    """Read a flags export (all or nothing) and propagate the flags here."""
+    import io
+    try:
+        with click.open_file(path, "r") as f:
+            text = f.read()
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from None
+    with Repo(repo) as store:
+        report = call(flagging.import_flags, store, io.StringIO(text), path)
+    if as_json:
+        print_json(report)
+    else:
+        console.print(f"imported {report['flags']} flags ({report['edges']} edges) from {path}; "
+                      "contamination recomputed")
+
+
+# --- the GraphQL API (docs/api.md) ---------------------------------------------------
