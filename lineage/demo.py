@@ -165,6 +165,7 @@ class Visit:
     rotation: float
     detectors: list = field(default_factory=list)       # detector ids on the field
     patches: dict = field(default_factory=dict)          # detector -> [(tract, patch)]
+    boxes: dict = field(default_factory=dict)            # detector -> (ra0, ra1, dec0, dec1)
 
 
 @dataclass
@@ -228,6 +229,7 @@ def plan_survey(spec: SurveySpec) -> Survey:
             if hits:
                 v.detectors.append(d)
                 v.patches[d] = sorted(hits)
+                v.boxes[d] = box
         visits.append(v)
     return Survey(spec, visits, tracts, patches)
 
@@ -251,7 +253,7 @@ class _Builder:
         did = format_data_id(data_id)
         uid = _uuid(dstype, did, run)
         key = dataset_key(uid)
-        path = f"{run}/{dstype}/{did.replace(',', '_').replace('=', '')}.fits"
+        path = dataset_path(dstype, did, run)
         self.batch.add_node(key, dataset_type=dstype, data_id=did, run=run,
                             uri=f"file://datastore/{path}",
                             size=50_000 + int(uid[:6], 16) % 5_000_000,
@@ -282,6 +284,12 @@ class _Builder:
         self.batch.add_edge(Rel.RAN_WITH, key, software_key(software))
         self.batch.add_edge(Rel.CONFIGURED_BY, key, config)
         return key
+
+
+def dataset_path(dstype: str, data_id: str, run: str) -> str:
+    """Where the demo's datastore keeps a dataset (``datastore/`` + this; tables are Parquet)."""
+    suffix = ".parq" if STORAGE_CLASSES.get(dstype) == "DataFrame" else ".fits"
+    return f"{run}/{dstype}/{data_id.replace(',', '_').replace('=', '')}{suffix}"
 
 
 def _u(dimension, *values):
@@ -375,22 +383,14 @@ _DATASET_TYPES = [
     ("dia_source", ("instrument", "visit", "detector"), "DataFrame"),
     ("dia_object", ("skymap", "tract", "patch"), "DataFrame"),
 ]
-
-
-def _efd_times(visits: list[Visit]):
-    """UTC ISO begin/end of each visit's exposure (the EFD's time index is UTC)."""
-    from astropy.time import Time
-    begins = Time([v.mjd_begin for v in visits], format="mjd", scale="tai")
-    ends = Time([v.mjd_begin + v.exposure_time / 86400 for v in visits], format="mjd", scale="tai")
-    return begins.utc.isot, ends.utc.isot
+STORAGE_CLASSES = {dstype: cls for dstype, _, cls in _DATASET_TYPES}
 
 
 def _raw_unit(survey: Survey, visits: list[Visit]) -> GraphBatch:
     spec = survey.spec
     b = _Builder(f"demo: raws of visits {visits[0].id}..{visits[-1].id}")
     raw_run = f"{INSTRUMENT}/raw/all"
-    utc_begin, utc_end = _efd_times(visits) if spec.efd else ([], [])
-    for i, v in enumerate(visits):
+    for v in visits:
         pf = PHYSICAL_FILTERS[v.band]
         day = b.unit("day_obs", v.day_obs, (INSTRUMENT,), part_of=(_u("instrument", INSTRUMENT),))
         pfk = _u("physical_filter", INSTRUMENT, pf)
@@ -406,24 +406,55 @@ def _raw_unit(survey: Survey, visits: list[Visit]) -> GraphBatch:
         for d in v.detectors:
             b.dataset("raw", {"instrument": INSTRUMENT, "exposure": v.id, "detector": d}, raw_run,
                       [exposure, _u("detector", INSTRUMENT, d)])
-        if spec.efd:
-            rng = random.Random(f"{spec.seed}-efd-{v.id}")
-            alt = math.degrees(math.asin(1 / v.airmass))
-            for topic, field_name, values in (
-                    ("lsst.sal.MTMount.elevation", "actualPosition",
-                     [alt + rng.gauss(0, 0.002) for _ in range(30)]),
-                    ("lsst.sal.ESS.temperature", "temperatureItem0",
-                     [11.5 + 2.5 * math.sin(v.mjd_begin * 6.283) + rng.gauss(0, 0.05)
-                      for _ in range(10)])):
-                key = f"efd:{topic}/{INSTRUMENT}/{v.id}"
-                b.batch.add_node(key, topic=topic, field=field_name,
-                                 begin_utc=utc_begin[i], end_utc=utc_end[i], time_scale="utc",
-                                 begin_tai=begin, end_tai=end,
-                                 mean=round(sum(values) / len(values), 5),
-                                 min=round(min(values), 5), max=round(max(values), 5),
-                                 samples=len(values))
-                b.batch.add_edge(Rel.DESCRIBES, key, exposure)
+    if spec.efd:
+        _efd_records(b.batch, survey, visits)
     return b.batch
+
+
+EFD_SAMPLE_SECONDS = 10.0
+EFD_TOPICS = {  # topic -> fields (the demo's telemetry; both describe exposures of any camera)
+    "lsst.sal.DIMM.logEvent_dimmMeasurement": ("fwhm",),
+    "lsst.sal.ESS.temperature": ("temperatureItem0", "temperatureItem1"),  # dome air, outside
+}
+
+
+def _efd_records(batch: GraphBatch, survey: Survey, visits: list[Visit]) -> None:
+    """Telemetry of each night the visits span, sampled every 10 s from about a minute before
+    the first exposure to a minute after the last, as the ``efd`` ingest stores an InfluxDB
+    answer (UTC sample times); each exposure is linked with the samples inside it.  (Times
+    are read back to about 10 microseconds, so no sample sits on an exposure's edge.)"""
+    import numpy as np
+    import pandas as pd
+    from astropy.time import Time
+    from pathlib import Path
+    from .ingest.efd import efd_record
+    from .ingest.efd_link import summary_over
+    spec = survey.spec
+    nights: dict[int, list[Visit]] = {}
+    for v in visits:
+        nights.setdefault(v.day_obs, []).append(v)
+    for day_obs, night in nights.items():
+        rng = np.random.default_rng([spec.seed, day_obs])
+        begin = night[0].mjd_begin - 63.7 / 86400   # samples never on an exposure's edge
+        end = night[-1].mjd_begin + (night[-1].exposure_time + 60) / 86400
+        mjd = np.arange(begin, end, EFD_SAMPLE_SECONDS / 86400)          # TAI
+        current = np.searchsorted([v.mjd_begin for v in night], mjd, side="right") - 1
+        seeing = np.array([night[max(i, 0)].seeing for i in current])
+        dome = 11.0 + 3.0 * rng.random() + 0.3 * np.sin((mjd - begin) * 40.0)
+        outside = dome - 4.0 * rng.random() + rng.normal(0, 0.05, len(mjd))
+        values = {"fwhm": seeing * (1 + rng.normal(0, 0.03, len(mjd))),
+                  "temperatureItem0": dome + rng.normal(0, 0.05, len(mjd)),
+                  "temperatureItem1": outside}
+        utc = pd.Series(Time(mjd, format="mjd", scale="tai").utc.to_datetime(), name="time")
+        for topic, fields in EFD_TOPICS.items():
+            frame = pd.DataFrame({"time": pd.to_datetime(utc, utc=True),
+                                  **{f: np.round(values[f], 4) for f in fields}})
+            key, props, _ = efd_record(Path(f"demo-efd-{day_obs}"), topic, frame, topic)
+            batch.add_node(key, **props)
+            for v in night:
+                batch.add_edge(Rel.DESCRIBES, key, _u("exposure", INSTRUMENT, v.id),
+                               **summary_over(props, v.mjd_begin,
+                                              v.mjd_begin + v.exposure_time / 86400))
 
 
 def _release_plan(survey: Survey, release: str):

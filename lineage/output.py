@@ -7,6 +7,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Piped output (logs, docs) gets wide lines instead of rich's 80-column default.
@@ -21,7 +22,7 @@ def table(title: str, columns: list[str], rows, caption: str | None = None,
           fold: tuple[str, ...] | None = None) -> None:
     """A table; columns in ``fold`` wrap when space runs out, the others never do
     (all fold when ``fold`` is None)."""
-    t = Table(title=title, caption=caption, show_lines=False, header_style="bold cyan")
+    t = Table(title=escape(title), caption=caption, show_lines=False, header_style="bold cyan")
     for c in columns:
         wraps = fold is None or c in fold
         t.add_column(c, overflow="fold", no_wrap=not wraps)

@@ -1,4 +1,5 @@
-"""Pictures of lineage answers: how each product was reached, drawn as layers.
+"""Pictures of lineage answers: how each product was reached, drawn as layers;
+and lightcurves with the provenance of their epochs.
 
 ``lineage downstream ... --plot FILE.png`` draws the breadth-first tree of a
 traversal: the selection on the left, then one column per step, each dataset
@@ -31,11 +32,16 @@ def lineage_tree(rows, parents: dict, seeds, max_nodes: int = 250) -> nx.DiGraph
     return g
 
 
-def draw(g: nx.DiGraph, path: str, title: str) -> None:
-    """Write a PNG (or anything matplotlib saves, by extension) of a lineage tree."""
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def draw(g: nx.DiGraph, path: str, title: str) -> None:
+    """Write a PNG (or anything matplotlib saves, by extension) of a lineage tree."""
+    plt = _pyplot()
 
     types = sorted({d["dataset_type"] for _, d in g.nodes(data=True)})
     cmap = plt.get_cmap("tab20")
@@ -86,3 +92,34 @@ def _layered_positions(g: nx.DiGraph) -> dict:
 def _layer_x(pos, g, layer) -> float:
     xs = [pos[n][0] for n, d in g.nodes(data=True) if d["layer"] == layer]
     return sum(xs) / len(xs) if xs else 0.0
+
+
+def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = "") -> None:
+    """Flux against time, one panel per band, epochs coloured by an observing condition
+    (any numeric column of :func:`lineage.lightcurve.lightcurve`); flagged epochs ringed red."""
+    plt = _pyplot()
+    order = "ugrizy"
+    bands = sorted(frame["band"].dropna().unique(),
+                   key=lambda b: (order.find(b) if b in order else len(order), b)) or [""]
+    fig, axes = plt.subplots(len(bands), 1, figsize=(9, 1.9 * len(bands) + 1.2), sharex=True,
+                             squeeze=False)
+    values = frame[colour_by].astype(float)
+    norm = plt.Normalize(values.min(), values.max())
+    for ax, band in zip(axes[:, 0], bands):
+        rows = frame[frame["band"] == band] if band else frame
+        ax.errorbar(rows["mjd_tai"], rows["flux"], yerr=rows["flux_err"], fmt="none",
+                    ecolor="0.6", lw=0.8, zorder=1)
+        points = ax.scatter(rows["mjd_tai"], rows["flux"], c=rows[colour_by].astype(float),
+                            cmap="viridis", norm=norm, s=22, zorder=2)
+        bad = rows[rows["flagged"]]
+        if len(bad):
+            ax.scatter(bad["mjd_tai"], bad["flux"], s=110, facecolors="none",
+                       edgecolors="red", linewidths=1.4, zorder=3, label="flagged")
+            ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.set_ylabel(f"{band} flux (nJy)" if band else "flux (nJy)", fontsize=9)
+    axes[-1, 0].set_xlabel("MJD (TAI)")
+    axes[-1, 0].ticklabel_format(axis="x", useOffset=False)
+    fig.colorbar(points, ax=axes[:, 0].tolist(), label=colour_by, shrink=0.9)
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

@@ -3,7 +3,9 @@
 * a dataset UUID (``2f1c...``) or any node key (``dataset:...``, ``quantum:...``);
 * a data-unit expression ``dim=value[,dim=value...]`` such as ``visit=1228``
   or ``tract=9813,patch=40,band=r``: the datasets whose data ID, with its
-  implied dimensions, matches every pair.
+  implied dimensions, matches every pair;
+* visits chosen by their conditions, ``visit[seeing < 0.7 arcsec and airmass < 1.2]``
+  (:mod:`lineage.conditions`): the datasets of every such visit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from .model import Kind, ModelError, kind_of_key
 
 _PAIR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^,=\s][^,=]*?)\s*$")
+_CONDITIONS_RE = re.compile(r"^\s*visit\s*\[(.*)\]\s*$", re.DOTALL)
 
 
 class SelectorError(ValueError):
@@ -26,6 +29,7 @@ class Selector:
     text: str
     keys: tuple[str, ...] = ()                 # explicit node keys
     pairs: tuple[tuple[str, str], ...] = ()    # data-unit expression
+    conditions: str = ""                       # visit[...] conditions
 
     def __str__(self) -> str:
         return self.text
@@ -36,6 +40,11 @@ def parse_selector(text: str) -> Selector:
     if not text:
         raise SelectorError("empty selector: give a dataset UUID, a node key or an expression "
                             "such as visit=1228")
+    m = _CONDITIONS_RE.match(text)
+    if m:
+        from .conditions import parse_conditions
+        parse_conditions(m.group(1))  # fail early on a bad condition
+        return Selector(text, conditions=m.group(1).strip())
     try:
         return Selector(text, keys=(f"dataset:{uuid.UUID(text)}",))
     except ValueError:
@@ -78,6 +87,13 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
             found.update((k, looked_up[k]) for k in direct)
         if not found:
             raise SelectorError(f"no dataset is identified by {', '.join(units)}")
+        return dict(sorted(found.items()))
+    if selector.conditions:
+        from .conditions import select_visits
+        visits = select_visits(store, selector.conditions)
+        found = _datasets_of_units(store, list(visits["key"]) if not visits.empty else [])
+        if not found:
+            raise SelectorError(f"no visit with datasets satisfies {selector.conditions!r}")
         return dict(sorted(found.items()))
     result: dict[str, str] | None = None
     for dim, value in selector.pairs:

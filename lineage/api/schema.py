@@ -19,6 +19,7 @@ from .. import query
 from ..model import Kind, kind_of_key
 from ..selector import SelectorError, parse_selector, resolve
 from .errors import ApiError, argument
+from .lightcurve import LightcurveQuery
 from .loaders import FULL, node_props
 from .pagination import Page, decode_cursor, page_of_list, page_size
 from .types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
@@ -58,6 +59,9 @@ class VisitFilter(graphene.InputObjectType):
     seeing_max = graphene.Float()
     airmass_min = graphene.Float()
     airmass_max = graphene.Float()
+    conditions = graphene.String(
+        description="Observing and telemetry conditions (docs/lightcurves.md), e.g. "
+                    "\"seeing < 0.7 arcsec and efd:ESS.temperature.temperatureItem0 > 10 deg_C\".")
 
 
 class TypeCount(graphene.ObjectType):
@@ -195,6 +199,12 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
         if flt.get(name) is not None:
             where.append(f"n.{prop} {op} ${name}")
             params[name] = float(flt[name])
+    if flt.get("conditions"):
+        from ..conditions import select_visits
+        with argument("filter.conditions"):
+            chosen = select_visits(store, flt["conditions"])
+        where.append("n.key IN $chosen")
+        params["chosen"] = list(chosen["key"]) if not chosen.empty else []
     return _keyset_page(store, "DataUnit", where, params, first, after)
 
 
@@ -266,8 +276,8 @@ async def _traverse(info, from_, direction, types, depth, collection):
 
 # --- the root query -----------------------------------------------------------------------
 
-class Query(graphene.ObjectType):
-    """Lineage, datasets, data units, flags and contamination."""
+class Query(LightcurveQuery, graphene.ObjectType):
+    """Lineage, datasets, data units, flags and contamination; lightcurves."""
 
     node = graphene.Field(Node, key=graphene.String(required=True),
                           description="Any node by key (or a dataset by UUID); null if absent.")

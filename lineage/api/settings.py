@@ -25,6 +25,8 @@ class ApiSettings:
     read_access: str = "loopback"
     #: Where API tokens and the audit log live (the repository directory); None: no mutations.
     state_dir: Path | None = None
+    #: Where the repository's files are (lightcurve catalogs); None: ``state_dir/datastore``.
+    datastore: Path | None = None
     #: Threads that run store reads.
     threads: int = 8
 

@@ -341,19 +341,20 @@ def _json_prop(root, info, name):
 
 
 class EfdRecord(graphene.ObjectType):
-    """Engineering telemetry (EFD) summarised over one exposure: UTC and TAI times."""
+    """Engineering telemetry (EFD): one topic's samples over a time span (UTC and TAI times);
+    per-exposure summaries are in ``lightcurve`` epochs (``telemetry``)."""
 
     Meta = _meta(interfaces=(Node,))
     topic = graphene.String()
-    field = graphene.String()
+    csc = graphene.String()
+    fields = graphene.List(graphene.NonNull(graphene.String))
+    summary_fields = graphene.List(graphene.NonNull(graphene.String),
+                                   description="Numeric fields summarised per exposure.")
     begin_utc = graphene.String()
     end_utc = graphene.String()
     begin_tai = graphene.String()
     end_tai = graphene.String()
     time_scale = graphene.String()
-    mean = graphene.Float()
-    min = graphene.Float()
-    max = graphene.Float()
     samples = graphene.Int()
     describes = _many(R("EfdRecord", "-[e:DESCRIBES]->", "DataUnit"), lambda: DataUnit,
                       "The exposures it describes.")

@@ -33,7 +33,10 @@ def _repo_dir(repo: str) -> Path:
 @click.option("--max-cost", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(repo, host, port, read_access, timeout, max_page_size, max_depth, max_cost, log_level):
+@click.option("--datastore", type=click.Path(file_okay=False), default=None,
+              help="Where the repository's files are (default: REPO/datastore).")
+def serve(repo, host, port, read_access, timeout, max_page_size, max_depth, max_cost, log_level,
+          datastore):
     """Serve the GraphQL API (/graphql, GraphiQL, /health) over a repository."""
     import uvicorn
 
@@ -44,7 +47,8 @@ def serve(repo, host, port, read_access, timeout, max_page_size, max_depth, max_
         call(read_config, Path(repo))
     settings = ApiSettings(max_page_size=max_page_size, default_page_size=min(50, max_page_size),
                            max_depth=max_depth, max_cost=max_cost, timeout=timeout,
-                           read_access=read_access)
+                           read_access=read_access,
+                           datastore=Path(datastore) if datastore else None)
     app = create_app(repo, settings=settings)
     click.echo(f"lineage API on http://{host}:{port}/graphql (repository {repo})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

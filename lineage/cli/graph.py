@@ -53,6 +53,10 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
         call(init_repo, repo)
     units = list(generate(spec))
     total = sum(len(u) for u in units)
+    catalogs = 0
+    if "://" not in repo:  # the catalogs live in the repository's datastore directory
+        from ..demo_catalogs import write_catalogs
+        catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
     with Repo(repo) as store:
         report = call(write_units, store, units, "demo survey", total, not as_json)
         v = visit or default_visit(spec)
@@ -61,14 +65,15 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
         ms = (time.perf_counter() - t0) * 1000
     if as_json:
         print_json({"visit": v, "nodes_created": report.nodes_created,
-                    "edges_created": report.edges_created,
+                    "edges_created": report.edges_created, "catalog_files": catalogs,
                     "coadds": [r.as_dict() for r in rows]})
         return
     survey = plan_survey(spec)
     console.print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
                   f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
                   f"{report.nodes_created} nodes and {report.edges_created} edges new "
-                  f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)")
+                  f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
+                  + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else ""))
     dataset_rows_table(f"Which coadds used visit {v}?", rows,
                        f"{len(rows)} coadds, answered in {ms:.1f} ms; "
                        f"try: lineage downstream visit={v} --count --repo {repo}")

@@ -1,0 +1,171 @@
+"""Lightcurve provenance and selection by conditions (docs/lightcurves.md):
+lightcurve, visits."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from ..output import console, print_json, table
+from .common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".parq")
+
+
+def _table_suffix(ctx, param, value):
+    if value is not None and Path(value).suffix.lower() not in TABLE_SUFFIXES:
+        raise click.BadParameter(f"{value}: the table must end in {', '.join(TABLE_SUFFIXES)}")
+    return value
+
+
+def _write_table(frame, path: str) -> None:
+    if Path(path).suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    click.echo(f"wrote {path} ({len(frame)} rows, {len(frame.columns)} columns)", err=True)
+
+
+def _records(frame) -> list[dict]:
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")]
+
+
+def _short(key: str) -> str:
+    return key.split(":", 1)[1][:8] if key and ":" in key else (key or "")
+
+
+@cli.command("lightcurve")
+@click.argument("object_id", metavar="OBJECT", type=int)
+@click.option("--collection", required=True, help="The release or run collection to read.")
+@repo_option
+@click.option("--datastore", type=click.Path(file_okay=False), default=None,
+              help="Where the catalogs' files are (default: REPO/datastore).")
+@click.option("--topic", "topics", multiple=True,
+              help="Only this EFD topic's telemetry (repeatable; e.g. ESS.temperature).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              callback=_table_suffix, help="Write every column to a CSV or Parquet file.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              callback=check_plot_suffix, help="Draw flux against time (PNG, SVG or PDF).")
+@click.option("--colour-by", "--color-by", "colour_by", default="seeing", show_default=True,
+              help="The condition that colours the epochs of the plot (any numeric column).")
+@json_option
+def lightcurve_command(object_id, collection, repo, datastore, topics, output, plot_file,
+                       colour_by, as_json):
+    """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
+    conditions, telemetry, software and config of each step, flags."""
+    from ..lightcurve import LightcurveError, datastore_locator, lightcurve
+    if datastore is None and "://" in repo:
+        raise UserError("a Bolt repository has no datastore directory: give --datastore DIR")
+    locate = datastore_locator(Path(datastore) if datastore else Path(repo) / "datastore")
+    with Repo(repo) as store:
+        try:
+            frame = call(lightcurve, store, object_id, collection, locate, list(topics) or None,
+                         show_progress=not as_json)
+        except LightcurveError as exc:
+            raise UserError(str(exc)) from None
+    if colour_by not in frame.columns:
+        raise UserError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
+                        "sky, or an efd.* column)")
+    if output:
+        call(_write_table, frame, output)
+    if plot_file:
+        from ..plot import draw_lightcurve
+        call(draw_lightcurve, frame, plot_file, colour_by,
+             f"DIA object {object_id} in {collection}")
+        click.echo(f"wrote {plot_file}", err=True)
+    if as_json:
+        print_json({"object": object_id, "collection": collection,
+                    "catalog": frame.attrs.get("catalog"), "epochs": _records(frame)})
+        return
+    efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")][:1]
+    columns = ["MJD (TAI)", "band", "flux (nJy)", "err", "visit", "det", "seeing", "airmass",
+               *[_efd_label(c) for c in efd], "source", "software", "flagged"]
+    steps = sorted(c for c in frame.columns if c.startswith("software."))
+    rows = []
+    for _, r in frame.iterrows():
+        software = sorted({str(r[c]) for c in steps})
+        rows.append((f"{r['mjd_tai']:.5f}", r["band"], f"{r['flux']:.1f}", f"{r['flux_err']:.1f}",
+                     r["visit"], r["detector"], r["seeing"], r["airmass"],
+                     *[f"{r[c]:.2f}" for c in efd], _short(r["source_dataset"]),
+                     ",".join(software),
+                     "[red]yes[/red]" if r["flagged"] else ""))
+    table(f"Lightcurve of DIA object {object_id} in {collection}", columns, rows,
+          f"{len(frame)} epochs from {frame['source_dataset'].nunique()} catalogs; every column "
+          "(images, telemetry, config of each step): --json or -o FILE.csv",
+          fold=("software",))
+
+
+@cli.command("visits")
+@click.argument("conditions", required=False, default="")
+@repo_option
+@click.option("--versus", default=None, metavar="CONDITIONS",
+              help="Compare with the visits of these conditions (e.g. good vs moderate seeing).")
+@click.option("--type", "types", multiple=True,
+              help="With --versus: count only these downstream dataset types.")
+@click.option("--instrument", default=None, help="Only this instrument's visits.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              callback=_table_suffix, help="Write the visits to a CSV or Parquet file.")
+@json_option
+def visits_command(conditions, repo, versus, types, instrument, output, as_json):
+    """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
+    "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
+    Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
+    from ..conditions import compare, select_visits, visit_table
+    types = [t for group in types for t in group.split(",") if t] or None
+    with Repo(repo) as store:
+        if versus:
+            if not conditions:
+                raise UserError("--versus compares two selections: give CONDITIONS too")
+            result = call(compare, store, conditions, versus, types, instrument)
+        else:
+            frame = call(select_visits, store, conditions, instrument) if conditions else \
+                call(visit_table, store, instrument)
+    if versus:
+        _comparison_view(result, as_json)
+        return
+    if output:
+        call(_write_table, frame, output)
+    if as_json:
+        print_json(_records(frame))
+        return
+    efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")]
+    columns = ["visit", "band", "seeing", "airmass", "sky", "begin (TAI)",
+               *[_efd_label(c) for c in efd]]
+    rows = [(r["visit"], r.get("band"), r.get("seeing"), r.get("airmass"), r.get("sky"),
+             r.get("begin"), *[_fmt(r.get(c)) for c in efd]) for _, r in frame.iterrows()]
+    table(f"Visits{' where ' + conditions if conditions else ''}", columns, rows,
+          f"{len(frame)} visits" + ("; telemetry: mean over each exposure" if efd else ""),
+          fold=("begin (TAI)",))
+
+
+def _efd_label(column: str) -> str:
+    """``efd.ESS.temperature.temperatureItem0.mean`` -> ``temperature.temperatureItem0``."""
+    parts = column.split(".")
+    return f"{parts[-3].removeprefix('logEvent_')}.{parts[-2]}"
+
+
+def _fmt(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.3f}"
+
+
+def _comparison_view(result: dict, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    a, b = result["a"], result["b"]
+    names = sorted(n for n in set(a["median"]) & set(b["median"])
+                   if n in ("seeing", "airmass", "sky", "exposure_time") or
+                   (n.startswith("efd.") and n.endswith(".mean")))
+    table("Median conditions", ["", a["conditions"], b["conditions"]],
+          [("visits", a["visits"], b["visits"]),
+           *[(_efd_label(n) if n.startswith("efd.") else n, _fmt(a["median"][n]),
+              _fmt(b["median"][n])) for n in names]], "telemetry: mean over each exposure")
+    types = sorted(set(a["downstream"]) | set(b["downstream"]))
+    table("Datasets downstream", ["dataset type", a["conditions"], b["conditions"]],
+          [(t, a["downstream"].get(t, 0), b["downstream"].get(t, 0)) for t in types],
+          f"{len(result['overlap'])} visits in both selections")
+    console.print()

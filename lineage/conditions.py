@@ -1,0 +1,235 @@
+"""Selecting visits by observing conditions and telemetry (COMM7, SQR2).
+
+A condition compares a *term* with a number, optionally with a unit::
+
+    seeing < 0.7 arcsec
+    airmass <= 1.2 and band = r
+    efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K
+
+Terms are properties of the visit data unit (``seeing``, ``airmass``, ``sky``,
+``exposure_time``, ``mjd_begin`` ..., and ``band`` for ``=``/``!=``) or
+telemetry summarised over the visit's exposure: ``efd:<topic>.<field>`` (the
+mean; ``.min``/``.max`` for the extremes; the topic may leave out
+``lsst.sal.``), or the difference of two terms.  Units are astropy units:
+``seeing < 700 mas`` is ``seeing < 0.7 arcsec``.  A temperature difference is
+an interval, so ``2 K`` and ``2 deg_C`` mean the same there.  A visit without
+the value (no telemetry for it) never matches.
+
+:func:`visit_table` gives every visit with its conditions and telemetry as a
+DataFrame, :func:`select_visits` the matching ones, :func:`compare` two
+selections side by side, and the selector ``visit[CONDITIONS]`` (see
+:mod:`lineage.selector`) starts lineage questions from them:
+``lineage downstream "visit[seeing < 0.6 arcsec]" --type deepCoadd``.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+import astropy.units as u
+import numpy as np
+import pandas as pd
+
+from .selector import SelectorError
+
+#: Units of the visit properties the ingest and the demo store (astropy spellings).
+PROPERTY_UNITS = {"seeing": "arcsec", "exposure_time": "s", "dark_time": "s", "airmass": "",
+                  "sky": "mag", "ra": "deg", "dec": "deg", "rotation": "deg",
+                  "zenith_angle": "deg", "mjd_begin": "d", "mjd_end": "d",
+                  "temperature": "deg_C", "pressure": "hPa", "relative_humidity": "%"}
+#: Units of telemetry fields by name (EFD answers carry none).
+FIELD_UNITS = [(re.compile(r"^temperature"), "deg_C"), (re.compile(r"^fwhm$"), "arcsec"),
+               (re.compile(r"(Position|position|elevation|azimuth)"), "deg")]
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "=": operator.eq, "==": operator.eq, "!=": operator.ne}
+_TERM = r"(?:efd:[\w.]+|[A-Za-z_]\w*)"
+_COND_RE = re.compile(rf"^\s*({_TERM})(?:\s*-\s*({_TERM}))?\s*(<=|>=|==|!=|<|>|=)\s*"
+                      r"(\S+)(?:\s+(.+?))?\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    left: str
+    right: str | None      # the term subtracted, for a difference
+    op: str
+    value: float | str
+    unit: str
+
+    def __str__(self) -> str:
+        term = self.left + (f" - {self.right}" if self.right else "")
+        return f"{term} {self.op} {self.value}{' ' + self.unit if self.unit else ''}"
+
+
+def parse_conditions(text: str) -> list[Condition]:
+    """``'seeing < 0.7 arcsec and airmass < 1.3'`` -> conditions (all must hold)."""
+    parts = [p for p in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if p.strip()]
+    if not parts:
+        raise SelectorError("empty condition: give e.g. 'seeing < 0.7 arcsec'")
+    out = []
+    for part in parts:
+        m = _COND_RE.match(part)
+        if not m:
+            raise SelectorError(f"bad condition {part.strip()!r}: write TERM OP NUMBER [UNIT], "
+                                "e.g. 'seeing < 0.7 arcsec'")
+        left, right, op, value, unit = m.groups()
+        try:
+            number: float | str = float(value)
+        except ValueError:
+            if op not in ("=", "==", "!=") or right:
+                raise SelectorError(f"bad condition {part.strip()!r}: {value!r} is not a "
+                                    "number") from None
+            number = value
+        if unit:
+            try:
+                u.Unit(unit)
+            except ValueError:
+                raise SelectorError(f"bad condition {part.strip()!r}: unknown unit "
+                                    f"{unit!r}") from None
+        out.append(Condition(left, right, op, number, unit or ""))
+    return out
+
+
+def _efd_column(term: str) -> str:
+    """``efd:ESS.temperature.temperatureItem0[.min]`` -> the table column it names."""
+    name = term[len("efd:"):]
+    if name.startswith("lsst.sal."):
+        name = name[len("lsst.sal."):]
+    stat = "mean"
+    for s in ("mean", "min", "max"):
+        if name.endswith("." + s):
+            name, stat = name[:-len(s) - 1], s
+    return f"efd.{name}.{stat}"
+
+
+def _column(term: str) -> str:
+    return _efd_column(term) if term.startswith("efd:") else term
+
+
+def _unit_of(term: str) -> str:
+    if term.startswith("efd:"):
+        field = _efd_column(term).split(".")[-2]
+        return next((unit for rx, unit in FIELD_UNITS if rx.search(field)), "")
+    return PROPERTY_UNITS.get(term, "")
+
+
+def _threshold(cond: Condition) -> float | str:
+    """The condition's value in the unit of its term."""
+    if not cond.unit or isinstance(cond.value, str):
+        return cond.value
+    have, given = u.Unit(_unit_of(cond.left) or ""), u.Unit(cond.unit)
+    if cond.right and have.physical_type == given.physical_type == "temperature":
+        return cond.value * _degree_size(given) / _degree_size(have)   # an interval
+    try:
+        return (cond.value * given).to_value(have, equivalencies=u.temperature())
+    except u.UnitConversionError:
+        raise SelectorError(f"condition {cond}: {cond.unit!r} does not convert to the unit of "
+                            f"{cond.left} ({have.to_string() or 'dimensionless'})") from None
+
+
+def _degree_size(unit: u.UnitBase) -> float:
+    """How many kelvin one degree of a temperature unit spans (K and deg_C: 1)."""
+    eq = u.temperature()
+    return (1 * unit).to_value(u.K, equivalencies=eq) - (0 * unit).to_value(u.K, equivalencies=eq)
+
+
+def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
+    """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
+    rows = store.read(
+        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
+        + ("AND v.key STARTS WITH $prefix " if instrument else "")
+        + "RETURN v.key, properties(v)",
+        {"prefix": f"unit:visit:{instrument}/"} if instrument else {})
+    table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
+             for k, props in rows}
+    efd = store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
+        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.dimension = 'visit' "
+        "RETURN v.key, e.topic, properties(r)")
+    for vkey, topic, props in efd:
+        if vkey not in table:
+            continue
+        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
+        for name, value in props.items():
+            stat, _, field = name.partition("_")
+            if stat in ("mean", "min", "max") and field:
+                table[vkey][f"efd.{short}.{field}.{stat}"] = value
+    frame = pd.DataFrame(list(table.values()))
+    if frame.empty:
+        return frame
+    frame["visit"] = frame["value"]
+    return frame.sort_values("key", ignore_index=True)
+
+
+def _values(table: pd.DataFrame, term: str) -> pd.Series:
+    column = _column(term)
+    if column not in table.columns:
+        known = sorted(c for c in table.columns if c.startswith("efd.")) if term.startswith(
+            "efd:") else sorted(c for c in table.columns if not c.startswith("efd."))
+        raise SelectorError(f"no {term!r} on the visits of this repository (known: "
+                            f"{', '.join(known[:12]) or 'none'})")
+    return table[column]
+
+
+def mask(table: pd.DataFrame, conditions: list[Condition]) -> pd.Series:
+    """Which rows satisfy every condition (a missing value never does)."""
+    keep = pd.Series(True, index=table.index)
+    for cond in conditions:
+        values = _values(table, cond.left)
+        if cond.right:
+            values = pd.to_numeric(values, errors="coerce") - \
+                pd.to_numeric(_values(table, cond.right), errors="coerce")
+        threshold = _threshold(cond)
+        if isinstance(threshold, str):
+            hit = _OPS[cond.op](values.astype("string"), threshold)
+        else:
+            numbers = pd.to_numeric(values, errors="coerce")
+            hit = _OPS[cond.op](numbers, threshold)
+            if cond.op in ("=", "=="):  # a unit conversion is not exact in floating point
+                hit = pd.Series(np.isclose(numbers, threshold, rtol=1e-9, atol=0),
+                                index=table.index)
+            hit &= numbers.notna()
+        keep &= hit.fillna(False).astype(bool)
+    return keep
+
+
+def select_visits(store, conditions: str | list[Condition],
+                  instrument: str | None = None) -> pd.DataFrame:
+    """The visits satisfying ``conditions``, with their conditions and telemetry."""
+    conds = parse_conditions(conditions) if isinstance(conditions, str) else conditions
+    table = visit_table(store, instrument)
+    if table.empty:
+        return table
+    return table[mask(table, conds)].reset_index(drop=True)
+
+
+def compare(store, a: str, b: str, types: list[str] | None = None,
+            instrument: str | None = None) -> dict:
+    """Two selections side by side (good vs moderate seeing): visits, medians of their
+    conditions, and the datasets downstream of each by type (only of ``types`` if given)."""
+    table = visit_table(store, instrument)
+    out = {}
+    for name, text in (("a", a), ("b", b)):
+        chosen = table[mask(table, parse_conditions(text))] if not table.empty else table
+        numeric = chosen.select_dtypes("number")
+        keys = list(chosen["key"]) if not chosen.empty else []
+        out[name] = {
+            "conditions": text, "visits": len(keys),
+            "visit_ids": [int(v) if str(v).isdigit() else v for v in chosen.get("visit", [])],
+            "median": {c: float(numeric[c].median()) for c in numeric.columns
+                       if numeric[c].notna().any()},
+            "downstream": _downstream_counts(store, keys, types),
+        }
+    both = set(out["a"]["visit_ids"]) & set(out["b"]["visit_ids"])
+    out["overlap"] = sorted(both)
+    return out
+
+
+def _downstream_counts(store, keys: list[str], types) -> dict[str, int]:
+    from .query import count
+    from .selector import Selector
+    if not keys:
+        return {}
+    return count(store, Selector(f"{len(keys)} visits", keys=tuple(keys)), types=types)

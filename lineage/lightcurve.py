@@ -1,0 +1,279 @@
+"""Lightcurve provenance (COMM5): every epoch of an object, traced through the graph.
+
+For a DIA object, :func:`lightcurve` returns one row per epoch with
+
+* the measurement (``flux``, ``flux_err``, ``mjd_tai``) and the catalog
+  dataset it was read from (``source_dataset``),
+* the images it was measured on (``difference_image``, ``calexp``), its
+  ``visit`` and ``detector``,
+* the visit's observing conditions (``seeing``, ``airmass``, ``sky``,
+  ``exposure_time``, ``begin``/``end`` with ``time_scale``, ``mjd_begin``),
+* the telemetry of the exposure (``efd.<topic>.<field>.mean|min|max``, from
+  the ``DESCRIBES`` edges the EFD ingest writes: the samples inside the
+  exposure),
+* the software version and configuration of every step that made the epoch
+  (``software.<task>``, ``config.<task>``),
+* flags on its visit or exposure and contamination marks on its datasets
+  (``flagged``, ``flags``, ``contamination``).
+
+How the rows are found is the provenance itself: the object's catalog (the
+``dia_object`` dataset of its patch in the collection) was made by an
+association quantum, whose input ``dia_source`` catalogs (one per visit and
+detector) hold the object's epochs.  The catalogs are read through a
+``locate`` function that turns a dataset URI into a local file (Parquet;
+only the rows of the object are read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from .progress import progress_bar
+from .query import collection_members
+
+
+class LightcurveError(ValueError):
+    """An object that cannot be traced; the message says why."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Which dataset types and columns make a lightcurve."""
+
+    object_type: str = "dia_object"
+    source_type: str = "dia_source"
+    id_column: str = "diaObjectId"
+    time_column: str = "midpointMjdTai"    # TAI MJD
+    flux_column: str = "psfFlux"
+    error_column: str = "psfFluxErr"
+    image_type: str = "difference_image"   # the image the source was measured on
+
+
+DIA = Catalog()
+
+VISIT_CONDITIONS = ("band", "seeing", "airmass", "sky", "exposure_time", "begin", "end",
+                    "time_scale", "mjd_begin", "mjd_end")
+
+
+def datastore_locator(directory: Path) -> Callable[[str], Path]:
+    """Local files of a plain datastore directory (the demo's is ``REPO/datastore``): the
+    demo's ``file://datastore/<path>`` and relative paths are under it; ``file:///abs`` and
+    absolute paths are themselves."""
+    directory = Path(directory)
+
+    def locate(uri: str) -> Path:
+        if uri.startswith("file://datastore/"):
+            return directory / uri[len("file://datastore/"):]
+        if uri.startswith("file://"):
+            return Path(uri[len("file://"):])
+        path = Path(uri)
+        return path if path.is_absolute() else directory / path
+    return locate
+
+
+def _read_rows(path: Path, catalog: Catalog, object_id: int, columns=None) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path, columns=columns,
+                              filters=[(catalog.id_column, "==", object_id)])
+    except FileNotFoundError:
+        raise LightcurveError(f"{path}: catalog file not found") from None
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise LightcurveError(f"{path}: not a readable Parquet catalog ({exc})") from None
+    return table.to_pandas()
+
+
+def find_object(store, object_id: int, collection: str, locate, catalog: Catalog = DIA) -> dict:
+    """The object's catalog dataset in ``collection``: key, data ID, URI."""
+    runs, _ = collection_members(store, collection)
+    rows = store.read(
+        "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
+        "RETURN d.key, d.data_id, d.uri ORDER BY d.data_id, d.key",
+        {"t": catalog.object_type, "runs": runs})
+    if not rows:
+        raise LightcurveError(f"collection {collection!r} has no {catalog.object_type} catalogs")
+    for key, data_id, uri in rows:
+        if not _read_rows(locate(uri), catalog, object_id, [catalog.id_column]).empty:
+            return {"key": key, "data_id": data_id, "uri": uri}
+    raise LightcurveError(f"object {object_id} is in none of the {len(rows)} "
+                          f"{catalog.object_type} catalogs of collection {collection!r}")
+
+
+def _epochs(store, object_key: str, object_id: int, locate, catalog: Catalog,
+            show_progress: bool) -> pd.DataFrame:
+    inputs = store.read(
+        "MATCH (q:Quantum)-[:PRODUCED]->(:Dataset {key: $k}) "
+        "MATCH (s:Dataset)-[:INPUT_TO]->(q) WHERE s.dataset_type = $t "
+        "RETURN s.key, s.data_id, s.uri ORDER BY s.data_id",
+        {"k": object_key, "t": catalog.source_type})
+    frames = []
+    with progress_bar(f"reading {catalog.source_type} catalogs", len(inputs), "catalogs",
+                      show_progress) as advance:
+        for key, data_id, uri in inputs:
+            rows = _read_rows(locate(uri), catalog, object_id)
+            advance()
+            if rows.empty:
+                continue
+            ids = dict(p.split("=", 1) for p in data_id.split(","))
+            wrong = rows[(rows["visit"].astype(str) != ids.get("visit")) |
+                         (rows["detector"].astype(str) != ids.get("detector"))]
+            if not wrong.empty:
+                raise LightcurveError(
+                    f"{locate(uri)}: row {wrong.index[0]} names visit {wrong['visit'].iloc[0]} "
+                    f"detector {wrong['detector'].iloc[0]}, but the dataset is {data_id}")
+            rows["source_dataset"] = key
+            frames.append(rows)
+    if not frames:
+        raise LightcurveError(f"object {object_id}: no epochs in the {len(inputs)} "
+                              f"{catalog.source_type} catalogs its association read")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _chain(store, sources: list[str], visits: dict[str, str]) -> dict[str, dict]:
+    """For each source dataset: the quanta upstream of it that processed its own visit (the
+    epoch's chain), plus the quanta that made its inputs from elsewhere (templates), whose own
+    inputs are not followed; calibrations and raws are recorded as datasets.
+    ``visits``: source key -> visit id."""
+    out = {s: {"tasks": {}, "datasets": {}} for s in sources}
+    frontier = {s: [(s, True)] for s in sources}   # source -> (dataset, follow its inputs)
+    seen: dict[str, set] = {s: {s} for s in sources}
+    while any(frontier.values()):
+        keys = sorted({k for ks in frontier.values() for k, _ in ks})
+        rows = store.read(
+            "UNWIND $keys AS k MATCH (q:Quantum)-[:PRODUCED]->(:Dataset {key: k}) "
+            "OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
+            "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
+            "OPTIONAL MATCH (i:Dataset)-[:INPUT_TO]->(q) "
+            "RETURN k, q.task, q.status, s.key, s.name, c.key, "
+            "collect([i.key, i.dataset_type, i.data_id])", {"keys": keys})
+        made = {r[0]: r[1:] for r in rows}
+        nxt: dict[str, list] = {}
+        for source, todo in frontier.items():
+            mine = out[source]
+            for key, follow in todo:
+                if key not in made:
+                    continue
+                task, status, sw_key, sw_name, config, inputs = made[key]
+                step = mine["tasks"].setdefault(task, {"software": set(), "config": set(),
+                                                       "status": set()})
+                step["software"].add(sw_name or sw_key)
+                step["config"].add(config)
+                step["status"].add(status)
+                for ikey, itype, idata in inputs if follow else ():
+                    if ikey is None or ikey in seen[source]:
+                        continue
+                    seen[source].add(ikey)
+                    ids = dict(p.split("=", 1) for p in (idata or "").split(",") if "=" in p)
+                    same = visits[source] in (ids.get("visit"), ids.get("exposure"))
+                    mine["datasets"].setdefault(itype, set()).add(ikey)
+                    nxt.setdefault(source, []).append((ikey, same))
+        frontier = nxt
+    return out
+
+
+def _one(values: set) -> str:
+    values = sorted(str(v) for v in values if v is not None)
+    return values[0] if len(values) == 1 else ",".join(values)
+
+
+def _visit_conditions(store, instrument_visits: list[str]) -> dict[str, dict]:
+    rows = store.read("MATCH (v:DataUnit) WHERE v.key IN $keys RETURN v.key, properties(v)",
+                      {"keys": instrument_visits})
+    return {k: p for k, p in rows}
+
+
+def _telemetry(store, visit_keys: list[str], topics: list[str] | None) -> dict[str, dict]:
+    """visit key -> {efd.<topic>.<field>.<stat>: value} from DESCRIBES edges to its exposures."""
+    rows = store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
+        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
+        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
+    out: dict[str, dict] = {k: {} for k in visit_keys}
+    for vkey, topic, props in rows:
+        if topics and not any(topic == t or topic.endswith("." + t) for t in topics):
+            continue
+        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
+        for name, value in props.items():
+            stat, _, field = name.partition("_")
+            if stat in ("mean", "min", "max") and field:
+                out[vkey][f"efd.{short}.{field}.{stat}"] = value
+        out[vkey][f"efd.{short}.samples"] = props.get("samples", 0)
+    return out
+
+
+def _flags(store, visit_keys: list[str], dataset_keys: list[str]) -> tuple[dict, dict]:
+    """Active flags on visits (or their exposures), and contamination marks on datasets."""
+    on_units = store.read(
+        "MATCH (f:Flag)-[:FLAGS]->(u:DataUnit) WHERE f.retracted_at IS NULL "
+        "OPTIONAL MATCH (u)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
+        "WITH f, u, v WHERE u.key IN $keys OR v IS NOT NULL "
+        "RETURN coalesce(v.key, u.key), f.key, f.verdict", {"keys": visit_keys})
+    flagged: dict[str, set] = {}
+    for vkey, fkey, verdict in on_units:
+        flagged.setdefault(vkey, set()).add(f"{fkey} ({verdict})")
+    marks = store.read(
+        "MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) WHERE d.key IN $keys "
+        "AND f.retracted_at IS NULL RETURN d.key, f.key, c.fraction", {"keys": dataset_keys})
+    contamination: dict[str, float] = {}
+    for dkey, _, fraction in marks:
+        contamination[dkey] = max(contamination.get(dkey, 0.0), float(fraction))
+    return flagged, contamination
+
+
+def lightcurve(store, object_id: int, collection: str, locate: Callable[[str], Path],
+               topics: list[str] | None = None, catalog: Catalog = DIA,
+               show_progress: bool = False) -> pd.DataFrame:
+    """One row per epoch of ``object_id`` in ``collection``, in time order (module docstring)."""
+    obj = find_object(store, int(object_id), collection, locate, catalog)
+    epochs = _epochs(store, obj["key"], int(object_id), locate, catalog, show_progress)
+    sources = sorted(set(epochs["source_dataset"]))
+    instrument = store.read("MATCH (:Dataset {key: $k})-[:IDENTIFIED_BY]->(u:DataUnit) "
+                            "WHERE u.dimension = 'visit' MATCH (u)-[:PART_OF*1..2]->(i:DataUnit) "
+                            "WHERE i.dimension = 'instrument' RETURN i.value LIMIT 1",
+                            {"k": sources[0]})
+    inst = instrument[0][0] if instrument else ""
+    visit_key = {v: f"unit:visit:{inst}/{v}" for v in set(epochs["visit"].astype(str))}
+    source_visit = dict(zip(epochs["source_dataset"], epochs["visit"].astype(str)))
+    chains = _chain(store, sources, source_visit)
+    conditions = _visit_conditions(store, sorted(visit_key.values()))
+    telemetry = _telemetry(store, sorted(visit_key.values()), topics)
+    every = sorted({k for c in chains.values() for ks in c["datasets"].values() for k in ks}
+                   | set(sources))
+    flagged, contamination = _flags(store, sorted(visit_key.values()), every)
+    rows = []
+    for _, e in epochs.iterrows():
+        src, vkey = e["source_dataset"], visit_key[str(e["visit"])]
+        chain = chains[src]
+        row = {"object": int(object_id), "mjd_tai": float(e[catalog.time_column]),
+               "flux": float(e[catalog.flux_column]), "flux_err": float(e[catalog.error_column]),
+               "visit": int(e["visit"]), "detector": int(e["detector"]),
+               "source_dataset": src, "object_dataset": obj["key"]}
+        for dstype in (catalog.image_type, "calexp"):
+            row[dstype] = _one(chain["datasets"].get(dstype, set()))
+        cond = conditions.get(vkey, {})
+        for name in VISIT_CONDITIONS:
+            row[name] = cond.get(name)
+        row.update(telemetry.get(vkey, {}))
+        for task, step in sorted(chain["tasks"].items()):
+            row[f"software.{task}"] = _one(step["software"])
+            row[f"config.{task}"] = _one(step["config"])
+        upstream = [src] + [k for ks in chain["datasets"].values() for k in ks]
+        row["flags"] = ";".join(sorted(flagged.get(vkey, ())))
+        row["contamination"] = max((contamination.get(k, 0.0) for k in upstream), default=0.0)
+        row["flagged"] = bool(row["flags"]) or row["contamination"] > 0
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values(["mjd_tai", "visit", "detector"], ignore_index=True)
+    frame.attrs.update(object=int(object_id), collection=collection, catalog=obj["key"],
+                       object_data_id=obj["data_id"])
+    return frame
+
+
+def config_values(store, config_key: str) -> dict:
+    """The values of one Config node (the ``config.<task>`` column names its key)."""
+    rows = store.read("MATCH (c:Config {key: $k}) RETURN c.values", {"k": config_key})
+    return json.loads(rows[0][0]) if rows and rows[0][0] else {}
