@@ -622,32 +622,58 @@ def _release_units(survey: Survey, release: str, chunk_visits: int) -> Iterator[
             yield b.batch
 
 
+#: The demo's nightly CI series (``ci_demo``): how many jobs, and the night from which
+#: they run with the second software version (PA1 gets worse there: a regression).
+CI_JOBS, CI_REGRESSION_AT = 14, 8
+#: Thresholds of the demo's metrics (lsst.verify-style threshold specifications).
+SPECIFICATIONS = {"validate_drp.PA1.design": ("validate_drp.PA1", "<=", 15.0, "mmag"),
+                  "validate_drp.AM1.design": ("validate_drp.AM1", "<=", 0.012, "arcsec")}
+
+
 def _metrics_unit(survey: Survey) -> GraphBatch:
-    """SQuaSH-like jobs: per release and tract, PA1/AM1 measured on that release's sources."""
+    """SQuaSH-like jobs, recorded as a task would (:func:`lineage.metrics.record.job_batch`):
+    per release and tract, PA1/AM1 measured on that release (``MEASURED`` the release
+    collection and the tract), and a nightly CI series on dataset ``ci_demo`` whose
+    software changes at night ``CI_REGRESSION_AT``, where PA1 regresses by ~4 mmag."""
+    from astropy.time import Time
+    from .ingest.verify_defs import add_spec
+    from .metrics.record import job_batch
     b = _Builder("demo: metric jobs")
     for name, (unit, desc) in METRICS.items():
         b.batch.add_node(f"metric:{name}", name=name, unit=unit, description=desc)
+    for name, (metric, op, value, unit) in SPECIFICATIONS.items():
+        add_spec(b.batch, "demo", name, name, metric,
+                 {"threshold": {"operator": op, "value": value, "unit": unit}})
     rng = random.Random(f"{survey.spec.seed}-metrics")
+
+    def utc(mjd_tai: float) -> str:
+        return Time(mjd_tai, format="mjd", scale="tai").utc.isot
+
+    def job(name, values, date, software, measured, dataset) -> None:
+        batch, _ = job_batch({m: (v, METRICS[m][0]) for m, v in values.items()}, job=name,
+                             software=software, measured=measured, date=date,
+                             instrument=INSTRUMENT, filter_name="r", dataset_name=dataset)
+        b.batch.update(batch)
+
+    last = survey.visits[-1].mjd_begin
     for n, release in enumerate(survey.spec.releases):
         _, _, software, _ = _release_plan(survey, release)
-        sw = software["calibrate"]
         for tid in sorted(survey.tracts):
-            job = f"job:{release}/{tid}"
-            date = _mjd_to_isot(survey.visits[-1].mjd_begin + 12 + 30 * n)
-            b.batch.add_node(job, name=f"validate_drp {release} tract {tid}", date=date,
-                             time_scale="tai", dataset=release, instrument=INSTRUMENT,
-                             filter_name="r", ci_id=str(1000 + 10 * n + tid % 10))
-            b.batch.add_edge(Rel.RAN_WITH, job, software_key(sw))
-            b.batch.add_edge(Rel.MEASURED, job, collection_key(f"{INSTRUMENT}/{release}"))
-            b.batch.add_edge(Rel.MEASURED, job, _u("tract", tid))
-            values = {"validate_drp.PA1": rng.uniform(8, 18) - 2 * n,
-                      "validate_drp.AM1": rng.uniform(5, 15),
-                      "pipe_tasks.CharacterizeImageTime": rng.uniform(20, 60)}
-            for metric, value in values.items():
-                mk = f"measurement:{release}/{tid}/{metric}"
-                b.batch.add_node(mk, metric=metric, value=round(value, 4), unit=METRICS[metric][0])
-                b.batch.add_edge(Rel.HAS_MEASUREMENT, job, mk)
-                b.batch.add_edge(Rel.OF_METRIC, mk, f"metric:{metric}")
+            job(f"{release}/{tid}",
+                {"validate_drp.PA1": round(rng.uniform(8, 18) - 2 * n, 4),
+                 "validate_drp.AM1": round(rng.uniform(5, 15), 4),
+                 "pipe_tasks.CharacterizeImageTime": round(rng.uniform(20, 60), 4)},
+                utc(last + 12 + 30 * n), software_key(software["calibrate"]),
+                [collection_key(f"{INSTRUMENT}/{release}"), _u("tract", tid)], release)
+    versions = sorted(SOFTWARE)
+    for night in range(CI_JOBS):
+        late = night >= CI_REGRESSION_AT
+        job(f"ci_demo/{night + 1}",
+            {"validate_drp.PA1": round(rng.gauss(12.0 + (3.8 if late else 0.0), 0.4), 4),
+             "validate_drp.AM1": round(rng.gauss(8.0, 0.3), 4),
+             "pipe_tasks.CharacterizeImageTime": round(rng.gauss(31 if late else 35, 1.5), 4)},
+            utc(last - CI_JOBS + night + 0.3), software_key(versions[-1 if late else 0]),
+            [], "ci_demo")   # MEASURED: the instrument and band its metadata names
     return b.batch
 
 

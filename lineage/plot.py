@@ -123,3 +123,52 @@ def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = ""
     fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def draw_metric_trend(frame, path: str, title: str = "") -> None:
+    """A metric across jobs in time order (:func:`lineage.metrics.trend.trend`): one line
+    per series, points coloured by software version, a dotted line where the software
+    changed (labelled with the packages), specification thresholds as dashed lines, and
+    jobs whose value is missing as crosses on the axis."""
+    plt = _pyplot()
+    from astropy.time import Time
+    unit = frame.attrs.get("unit", "")
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    times = Time(frame["mjd_tai"].to_numpy(), format="mjd", scale="tai").utc.datetime
+    frame = frame.assign(when=times)
+    versions = list(dict.fromkeys(frame["software_name"].fillna("(unknown)")))
+    cmap = plt.get_cmap("tab10")
+    colour = {v: cmap(i % 10) for i, v in enumerate(versions)}
+    for series, rows in frame.groupby("series", sort=False):
+        have = rows[rows["value"].notna()]
+        ax.plot(have["when"], have["value"], color="0.7", lw=1, zorder=1)
+        for version, pts in have.groupby(have["software_name"].fillna("(unknown)"), sort=False):
+            ax.scatter(pts["when"], pts["value"], color=colour[version], s=28, zorder=2,
+                       label=f"{series}: {version}" if frame["series"].nunique() > 1 else version)
+        gone = rows[rows["value"].isna()]
+        if len(gone):
+            ax.scatter(gone["when"], [0] * len(gone), marker="x", color="red", zorder=3,
+                       transform=ax.get_xaxis_transform(), clip_on=False,
+                       label="value missing (NaN)")
+        for _, row in rows[rows["changed"] != ""].iterrows():
+            ax.axvline(row["when"], color="0.35", ls=":", lw=1)
+            names = [c["package"] for c in row["changes"]]
+            label = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+            ax.annotate(label, (row["when"], 1), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="0.25")
+    for spec in frame.attrs.get("specifications", []):
+        if spec.get("threshold") is not None:
+            ax.axhline(spec["threshold"], color="firebrick", ls="--", lw=1)
+            ax.annotate(f"{spec['spec'].removeprefix('spec:')} {spec['operator']} "
+                        f"{spec['threshold']:g} {unit}", (0, spec["threshold"]),
+                        xycoords=("axes fraction", "data"), xytext=(3, 3),
+                        textcoords="offset points", fontsize=8, color="firebrick")
+    ax.set_ylabel(f"{frame.attrs.get('metric', 'value')} ({unit})" if unit
+                  else frame.attrs.get("metric", "value"))
+    ax.set_xlabel("job date (UTC)")
+    ax.margins(y=0.18)
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    fig.autofmt_xdate()
+    ax.set_title(title, fontsize=11)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

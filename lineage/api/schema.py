@@ -20,6 +20,7 @@ from ..model import Kind, kind_of_key
 from ..selector import SelectorError, parse_selector, resolve
 from .errors import ApiError, argument
 from .lightcurve import LightcurveQuery
+from .metrics import MetricsQuery
 from .loaders import FULL, node_props
 from .pagination import Page, decode_cursor, page_of_list, page_size
 from .types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
@@ -276,8 +277,8 @@ async def _traverse(info, from_, direction, types, depth, collection):
 
 # --- the root query -----------------------------------------------------------------------
 
-class Query(LightcurveQuery, graphene.ObjectType):
-    """Lineage, datasets, data units, flags and contamination; lightcurves."""
+class Query(LightcurveQuery, MetricsQuery, graphene.ObjectType):
+    """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs."""
 
     node = graphene.Field(Node, key=graphene.String(required=True),
                           description="Any node by key (or a dataset by UUID); null if absent.")

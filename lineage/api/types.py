@@ -367,7 +367,7 @@ class Job(graphene.ObjectType):
     name = graphene.String()
     date = graphene.String()
     time_scale = graphene.String()
-    dataset = graphene.String()
+    dataset_name = graphene.String()
     instrument = graphene.String()
     filter_name = graphene.String()
     ci_id = graphene.String()
@@ -377,6 +377,16 @@ class Job(graphene.ObjectType):
                          lambda: Measurement, "Its measurements.")
     measured = _many(R("Job", "-[e:MEASURED]->"), lambda: Node,
                      "What it measured: datasets, data units, collections.")
+    specifications = graphene.List(
+        graphene.NonNull(lambda: _metrics_api().SpecCheck), required=True,
+        resolver=lambda root, info: _metrics_api().resolve_job_specifications(root, info),
+        description="The specifications that apply to it (lsst.verify metadata queries), "
+                    "with whether it passed each.")
+
+
+def _metrics_api():
+    from . import metrics
+    return metrics
 
 
 class Metric(graphene.ObjectType):

@@ -89,8 +89,8 @@ def _is_task_metadata(doc: dict) -> bool:
 class JobReader:
     """One lsst.verify job document as one ingest unit."""
 
-    def __init__(self, path: Path, doc: dict) -> None:
-        self.path, self.doc = path, doc
+    def __init__(self, path: Path, doc: dict, key: str | None = None) -> None:
+        self.path, self.doc, self.key = path, doc, key
         self.batch = GraphBatch(str(path))
         self.skipped: list[str] = []
 
@@ -140,6 +140,8 @@ class JobReader:
         return Parsed(self.path, self.batch, self.skipped, counts)
 
     def job_key(self) -> str:
+        if self.key:
+            return self.key
         number = self.doc.get("_job_number", self.doc.get("id"))
         if isinstance(number, int) and not isinstance(number, bool):
             return f"job:squash/{number}"

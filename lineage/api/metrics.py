@@ -1,0 +1,165 @@
+"""GraphQL for metric jobs (docs/metrics.md): ``jobs(metric, op, value, unit, since,
+until, filter)``, ``metricTrend(metric, ...)`` and ``Job.specifications``.
+
+The resolvers call :mod:`lineage.metrics` in the server's thread pool; jobs,
+measurements and software versions are full nodes, loaded in one batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import graphene
+
+from ..metrics import JobFilter, MetricError, evaluate_specs, jobs_where
+from ..metrics.trend import trend
+from .errors import ApiError
+from .types import Job, Measurement, SoftwareVersion
+
+
+def _clean(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+async def _node(info, key):
+    return await info.context.loaders.node.load(key) if key else None
+
+
+class JobFilterInput(graphene.InputObjectType):
+    """Which jobs count; every given field must match (case-insensitive)."""
+
+    instrument = graphene.String(description="As the job names it (HSC) or the instrument "
+                                             "it MEASURED.")
+    filter = graphene.String(description="Band or physical filter.")
+    dataset = graphene.String(description="Dataset name (ci_hsc) or a collection/dataset it "
+                                          "MEASURED.")
+    software = graphene.String(description="SoftwareVersion name or key, or PACKAGE==VERSION.")
+
+
+class MetricMatch(graphene.ObjectType):
+    """One job whose measurement satisfied the query."""
+
+    job = graphene.Field(Job, required=True)
+    measurement = graphene.Field(Measurement, required=True)
+    value = graphene.Float(required=True, description="As measured, in ``unit``.")
+    unit = graphene.String(required=True)
+    date = graphene.String(description="The job's date (ISO) in ``timeScale``.")
+    time_scale = graphene.String()
+    software = graphene.Field(SoftwareVersion)
+
+    async def resolve_job(root, info):
+        return await _node(info, root["job"])
+
+    async def resolve_measurement(root, info):
+        return await _node(info, root["measurement"])
+
+    async def resolve_software(root, info):
+        return await _node(info, root["software"])
+
+
+class PackageChange(graphene.ObjectType):
+    package = graphene.String(required=True)
+    before = graphene.String(description="Null: the package was added.")
+    after = graphene.String(description="Null: the package was removed.")
+
+
+class TrendPoint(graphene.ObjectType):
+    """One job of a metric trend."""
+
+    series = graphene.String(required=True, description="dataset / instrument / filter")
+    job = graphene.Field(Job, required=True)
+    date = graphene.String()
+    mjd_tai = graphene.Float()
+    value = graphene.Float(description="In the trend's unit; null when missing.")
+    step = graphene.Float(description="Change from the series' previous value.")
+    software = graphene.Field(SoftwareVersion)
+    changes = graphene.List(graphene.NonNull(PackageChange), required=True,
+                            description="Packages changed since the series' previous job.")
+
+    async def resolve_job(root, info):
+        return await _node(info, root["job"])
+
+    async def resolve_software(root, info):
+        return await _node(info, root["software"])
+
+
+class Threshold(graphene.ObjectType):
+    spec = graphene.String(required=True)
+    operator = graphene.String(required=True)
+    threshold = graphene.Float(description="In the trend's unit (null: does not convert).")
+
+
+class MetricTrend(graphene.ObjectType):
+    metric = graphene.String(required=True)
+    unit = graphene.String(required=True)
+    points = graphene.List(graphene.NonNull(TrendPoint), required=True,
+                           description="In time order within each series.")
+    specifications = graphene.List(graphene.NonNull(Threshold), required=True)
+
+
+def _filter(flt, since=None, until=None) -> JobFilter:
+    flt = flt or {}
+    return JobFilter(flt.get("instrument"), flt.get("filter"), flt.get("dataset"),
+                     flt.get("software"), since, until)
+
+
+async def _metrics_call(ctx, fn, *args, **kwargs):
+    try:
+        return await ctx.run(fn, *args, **kwargs)
+    except MetricError as exc:
+        raise ApiError(str(exc)) from None
+
+
+class MetricsQuery(graphene.ObjectType):
+    """Root fields, inherited by the schema's Query."""
+
+    jobs = graphene.List(
+        graphene.NonNull(MetricMatch), required=True,
+        metric=graphene.String(required=True, description="e.g. validate_drp.PA1"),
+        op=graphene.String(required=True, description="< <= > >= == !="),
+        value=graphene.Float(required=True), unit=graphene.String(default_value=""),
+        since=graphene.String(description="ISO date; jobs at or after."),
+        until=graphene.String(description="ISO date; jobs before."),
+        filter=JobFilterInput(),
+        description="Jobs whose measurement of the metric satisfies op value unit (units "
+                    "convert; a missing value never matches), in time order (SQR17).")
+    metric_trend = graphene.Field(
+        MetricTrend, required=True, metric=graphene.String(required=True),
+        unit=graphene.String(description="Default: the metric's unit."),
+        since=graphene.String(), until=graphene.String(), filter=JobFilterInput(),
+        description="The metric across jobs in time order, with software changes between "
+                    "consecutive jobs (SQR4, CI2).")
+
+    async def resolve_jobs(root, info, metric, op, value, unit="", since=None, until=None,
+                           filter=None):
+        rows = await _metrics_call(info.context, jobs_where, info.context.store, metric, op,
+                                   value, unit, where=_filter(filter, since, until))
+        return [{"job": r.job, "measurement": r.measurement, "value": r.value, "unit": r.unit,
+                 "date": r.date, "time_scale": r.time_scale, "software": r.software}
+                for r in rows]
+
+    async def resolve_metric_trend(root, info, metric, unit=None, since=None, until=None,
+                                   filter=None):
+        frame = await _metrics_call(info.context, trend, info.context.store, metric,
+                                    _filter(filter, since, until), unit)
+        points = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
+        return {"metric": frame.attrs["metric"], "unit": frame.attrs["unit"], "points": points,
+                "specifications": frame.attrs["specifications"]}
+
+
+class SpecCheck(graphene.ObjectType):
+    """One specification applied to one job's measurement."""
+
+    spec = graphene.String(required=True)
+    metric = graphene.String(required=True)
+    value = graphene.Float(description="Null: the value is missing.")
+    unit = graphene.String()
+    operator = graphene.String(required=True)
+    threshold = graphene.Float(required=True)
+    threshold_unit = graphene.String()
+    passed = graphene.Boolean(description="Null when the value is missing.")
+
+
+async def resolve_job_specifications(root, info):
+    results = await _metrics_call(info.context, evaluate_specs, info.context.store, root["key"])
+    return [r.as_dict() for r in results]

@@ -1,0 +1,114 @@
+"""The regression view (SQR4, CI2): one metric across jobs in time order, with
+the software changes between consecutive jobs.
+
+:func:`trend` gives one row per job that measured the metric (jobs a
+:class:`~lineage.metrics.lookup.JobFilter` keeps), in time order within each
+*series*: jobs of the same dataset, instrument and filter, the things a
+metric is only comparable within.  Values are in one unit (the one asked
+for, else the metric's); a missing value stays NaN.  ``changes`` lists the
+packages whose version differs from the series' previous job
+(``pipe_tasks: g1a2b3c -> g9f8e7d``), ``step`` the value's change from the
+previous job with a value, and ``specifications`` (in ``attrs``) the
+thresholds of the metric in the same unit, so a plot or a CI check can show
+where a change crossed one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from ..store.base import Store
+from .lookup import JobFilter, select, software_packages
+from .units import MetricError, convert, job_time, parse_unit
+
+
+def package_changes(before: dict[str, str], after: dict[str, str]) -> list[dict]:
+    """Packages added, removed or at another version: ``[{package, before, after}]``
+    (None for absent), by package name."""
+    out = []
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            out.append({"package": name, "before": before.get(name), "after": after.get(name)})
+    return out
+
+
+def _describe(changes: list[dict]) -> str:
+    return "; ".join(f"{c['package']}: {c['before'] or '(none)'} -> {c['after'] or '(none)'}"
+                     for c in changes)
+
+
+def _metric_unit(store: Store, metric: str, rows) -> str:
+    stored = store.read("MATCH (m:Metric {key: $k}) RETURN m.unit", {"k": f"metric:{metric}"})
+    if stored and stored[0][0] is not None:
+        return stored[0][0]
+    units = [r.metric_unit or r.unit for r in rows if r.value is not None]
+    return max(set(units), key=units.count) if units else ""
+
+
+def specifications(store: Store, metric: str, unit: str) -> list[dict]:
+    """The threshold specifications of ``metric``, their thresholds in ``unit``
+    (those whose unit does not convert are left out, with ``note``)."""
+    out = []
+    for key, op, threshold, t_unit, query in store.read(
+            "MATCH (s:Specification)-[:SPECIFIES]->(:Metric {key: $k}) "
+            "RETURN s.key, s.operator, s.threshold, s.unit, s.metadata_query ORDER BY s.key",
+            {"k": f"metric:{metric}"}):
+        item = {"spec": key, "operator": op, "threshold_as_given": threshold,
+                "unit_as_given": t_unit or "", "metadata_query": json.loads(query or "{}")}
+        try:
+            item["threshold"] = convert(float(threshold), t_unit or "", unit)
+        except (MetricError, TypeError, ValueError):
+            item["threshold"], item["note"] = None, f"{t_unit!r} does not convert to {unit!r}"
+        out.append(item)
+    return out
+
+
+def trend(store: Store, metric: str, where: JobFilter = JobFilter(),
+          unit: str | None = None) -> pd.DataFrame:
+    """One row per job (module docstring): ``series, job, date, time_scale, mjd_tai,
+    value, unit, software, software_name, step, changes`` (a list of
+    ``{package, before, after}``) and ``changed`` (the same as text)."""
+    metric = metric.removeprefix("metric:")
+    rows = select(store, metric, where)
+    if not rows:
+        raise MetricError(f"no job measured {metric}" + (" with those filters" if where !=
+                                                         JobFilter() else ""))
+    target = unit if unit is not None else _metric_unit(store, metric, rows)
+    parse_unit(target)
+    packages = software_packages(store, (r.software for r in rows))
+    records = []
+    for r in rows:
+        when = job_time(r.date, r.time_scale)
+        try:
+            value = math.nan if r.value is None else convert(r.value, r.unit, target)
+        except MetricError as exc:
+            raise MetricError(f"{r.measurement}: {exc}") from None
+        records.append({
+            "series": " / ".join(x for x in (r.dataset_name, r.instrument, r.filter_name) if x)
+            or "(all)",
+            "job": r.job, "date": r.date, "time_scale": r.time_scale,
+            "mjd_tai": float(when.tai.mjd) if when is not None else math.nan,
+            "value": value, "unit": target, "software": r.software,
+            "software_name": r.software_name or (r.software or "").removeprefix("software:")})
+    frame = pd.DataFrame(records).sort_values(["series", "mjd_tai", "job"], ignore_index=True)
+    steps, changes = [], []
+    for _, group in frame.groupby("series", sort=False):
+        last_value, last_software = math.nan, None
+        for _, row in group.iterrows():
+            steps.append(row["value"] - last_value if not math.isnan(row["value"]) else math.nan)
+            if not math.isnan(row["value"]):
+                last_value = row["value"]
+            now = packages.get(row["software"], {})
+            changes.append(package_changes(packages.get(last_software, {}), now)
+                           if last_software is not None and row["software"] != last_software
+                           else [])
+            last_software = row["software"]
+    frame["step"] = steps
+    frame["changes"] = changes
+    frame["changed"] = [_describe(c) for c in changes]
+    frame.attrs.update(metric=metric, unit=target,
+                       specifications=specifications(store, metric, target))
+    return frame

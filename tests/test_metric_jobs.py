@@ -1,0 +1,200 @@
+"""Metric-job lookups (issue #7): filters, recording, the regression trend, the CLI and
+GraphQL; expectations come from the real job files and from the demo generator's
+definition, never from running the code under test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lineage import metrics as M
+from lineage.demo import CI_JOBS, CI_REGRESSION_AT, SOFTWARE, SPECIFICATIONS
+from lineage.ingest.files import ingest
+from lineage.metrics.record import record
+from lineage.metrics.trend import package_changes, trend
+
+
+@pytest.fixture
+def real_jobs(store, real_data):
+    folder = real_data("metrics", "squash_rest_api")
+    assert not ingest(store, "metrics", [folder], show_progress=False).rejected
+    docs = {}
+    for path in sorted(folder.glob("*.json")):
+        key = store.read("MATCH (j:Job {source_file: $f}) RETURN j.key", {"f": path.name})[0][0]
+        docs[key] = json.loads(path.read_text())
+    return docs
+
+
+def _packages(doc) -> dict[str, str]:
+    packages = doc["meta"].get("packages") or {}
+    if isinstance(packages, list):
+        packages = {p["name"]: p for p in packages}
+    return {n: str(p.get("eups_version") or p.get("version") or p.get("git_sha") or "")
+            for n, p in packages.items()}
+
+
+def test_filters_on_real_jobs_follow_the_files(store, real_jobs):
+    every = set(real_jobs)
+    by_instrument = {k for k, d in real_jobs.items() if d["meta"].get("instrument")}
+    assert by_instrument, "one of the real jobs names its instrument"
+    for job in by_instrument:
+        doc = real_jobs[job]
+        name = doc["meta"]["instrument"]
+        for spelling in (name, name.lower(), "MegaPrime" if name.upper() == "CFHT" else name):
+            rows = M.select(store, "validate_drp.PA1", M.JobFilter(instrument=spelling))
+            assert {r.job for r in rows} == {k for k, d in real_jobs.items()
+                                             if d["meta"].get("instrument") == name}
+        band = doc["meta"]["filter_name"]
+        assert {r.job for r in M.select(store, "validate_drp.PA1",
+                                        M.JobFilter(filter_name=band))} == \
+            {k for k, d in real_jobs.items() if d["meta"].get("filter_name") == band}
+    assert M.select(store, "validate_drp.PA1", M.JobFilter(instrument="HSC")) == []
+    for job, doc in real_jobs.items():
+        name, version = sorted(_packages(doc).items())[0]
+        found = {r.job for r in M.select(store, "validate_drp.PA1",
+                                         M.JobFilter(software=f"{name}=={version}"))}
+        assert found == {k for k, d in real_jobs.items() if _packages(d).get(name) == version}
+        assert job in found
+    assert {r.job for r in M.jobs_where(store, "validate_drp.PA1", ">", 0, "mmag")} == every
+
+
+def test_trend_keeps_missing_values_missing(store, real_jobs):
+    frame = trend(store, "validate_drp.AM3", unit="arcsec")
+    values = {}
+    for job, doc in real_jobs.items():
+        for m in doc["measurements"]:
+            if m["metric"] == "validate_drp.AM3":
+                values[job] = m["value"]
+    assert set(frame["job"]) == set(values) and values
+    for _, row in frame.iterrows():
+        if math.isnan(values[row["job"]]):
+            assert math.isnan(row["value"]) and row["value"] != 0
+        else:
+            assert row["value"] == pytest.approx(values[row["job"]] / 1000, rel=1e-12)
+    assert M.jobs_where(store, "validate_drp.AM3", "!=", 0, "mas") == [] or \
+        all(not math.isnan(values[r.job]) for r in M.jobs_where(store, "validate_drp.AM3",
+                                                                "!=", 0, "mas"))
+    # in time order, whatever the keys
+    assert list(frame["mjd_tai"]) == sorted(frame["mjd_tai"])
+
+
+def test_demo_trend_shows_the_software_change_where_it_happened(demo_store):
+    frame = trend(demo_store, "validate_drp.PA1", M.JobFilter(dataset="ci_demo"), unit="mag")
+    assert list(frame["job"]) == [f"job:ci_demo/{n + 1}" for n in range(CI_JOBS)]
+    assert (frame["unit"] == "mag").all() and frame["value"].between(0.005, 0.03).all()
+    changed = frame[frame["changed"] != ""]
+    assert list(changed["job"]) == [f"job:ci_demo/{CI_REGRESSION_AT + 1}"]
+    old, new = (SOFTWARE[v] for v in sorted(SOFTWARE))
+    assert changed.iloc[0]["changes"] == [
+        {"package": p, "before": old[p], "after": new[p]} for p in sorted(old) if old[p] != new[p]]
+    before = frame["value"][:CI_REGRESSION_AT].mean()
+    after = frame["value"][CI_REGRESSION_AT:].mean()
+    assert after - before > 0.003   # the regression the generator puts there, in mag
+    (spec,) = [s for s in frame.attrs["specifications"]]
+    _, op, threshold, unit = SPECIFICATIONS[spec["spec"].removeprefix("spec:")]
+    assert spec["operator"] == op and spec["threshold"] == pytest.approx(threshold / 1000)
+    for _, row in frame.iterrows():
+        checks = {r.spec: r.passed for r in M.evaluate_specs(demo_store, row["job"])}
+        assert checks["spec:validate_drp.PA1.design"] is (row["value"] * 1000 <= threshold)
+
+
+def test_package_changes():
+    assert package_changes({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "9"}) == [
+        {"package": "b", "before": "2", "after": "3"},
+        {"package": "c", "before": None, "after": "9"}]
+
+
+def _count(store, label):
+    return store.read(f"MATCH (n:{label}) RETURN count(n)")[0][0]
+
+
+def test_record_round_trip_and_refusals(demo_store):
+    store = demo_store
+    jobs_before = _count(store, "Job")
+    done = record(store, {"validate_drp.PA1": "13.5 mmag", "validate_drp.AM1": (0.0081, "arcsec"),
+                          "pipe_tasks.CharacterizeImageTime": float("nan")},
+                  job="ci_demo/extra", software="w.2026.20", measured=["DemoCam/DR2"],
+                  date="2026-03-20T01:00:00Z", instrument="DemoCam", filter_name="r",
+                  dataset_name="ci_demo")
+    assert done.job == "job:ci_demo/extra" and done.nodes_created >= 4
+    assert done.missing == ("pipe_tasks.CharacterizeImageTime",)
+    (row,) = M.jobs_where(store, "validate_drp.AM1", "==", 8.1, "mas",
+                          where=M.JobFilter(dataset="DemoCam/DR2", since="2026-03-20"))
+    assert row.job == done.job and row.software == "software:w.2026.20"
+    assert row.value == pytest.approx(0.0081) and row.unit == "arcsec"
+    (missing,) = [r for r in M.measurements(store, "pipe_tasks.CharacterizeImageTime")
+                  if r.job == done.job]
+    assert missing.value is None
+    for op in ("<", ">=", "!="):
+        assert done.job not in {r.job for r in M.jobs_where(
+            store, "pipe_tasks.CharacterizeImageTime", op, 0, "s")}
+    again = record(store, {"validate_drp.PA1": "13.5 mmag", "validate_drp.AM1": (0.0081, "arcsec"),
+                           "pipe_tasks.CharacterizeImageTime": float("nan")},
+                   job="ci_demo/extra", software="w.2026.20", measured=["DemoCam/DR2"],
+                   date="2026-03-20T01:00:00Z", instrument="DemoCam", filter_name="r",
+                   dataset_name="ci_demo")
+    assert (again.nodes_created, again.edges_created) == (0, 0)
+    nodes = store.read("MATCH (n) RETURN count(n)")[0][0]
+    with pytest.raises(M.MetricError, match="software:w.2099"):
+        record(store, {"validate_drp.PA1": "1 mmag"}, job="bad/1", software="w.2099")
+    with pytest.raises(M.MetricError, match="validate_drp.PA1: 'twelve' is not a number"):
+        record(store, {"validate_drp.PA1": "twelve"}, job="bad/2")
+    with pytest.raises(M.MetricError, match="does not convert"):
+        record(store, {"validate_drp.PA1": "12 arcsec"}, job="bad/3")
+    with pytest.raises(M.MetricError, match="name it <package>.<metric>"):
+        record(store, {"PA1": 3.0}, job="bad/4")
+    assert store.read("MATCH (n) RETURN count(n)")[0][0] == nodes
+    assert _count(store, "Job") == jobs_before + 1
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "LINEAGE_NO_PROGRESS": "1"})
+
+
+def run_query(repo, document: str) -> dict:
+    from lineage.api.local import run_local
+    from lineage.repo import open_store
+    with open_store(repo) as store:
+        return asyncio.run(run_local(store, document, None, None, repo_dir=repo))
+
+
+def test_cli_and_graphql_give_the_same_jobs(repo, small_units, tmp_path):
+    from lineage.ingest import write_units
+    from lineage.repo import open_store
+    with open_store(repo) as store:
+        write_units(store, small_units, show_progress=False)
+        expected = [r.job for r in M.jobs_where(store, "validate_drp.PA1", ">", 15, "mmag")]
+    assert expected
+    out = _cli("metrics", "jobs", "validate_drp.PA1 > 0.015 mag", "--repo", str(repo), "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["job"] for r in json.loads(out.stdout)] == expected
+    answer = run_query(str(repo), 'query { jobs(metric: "validate_drp.PA1", op: ">", value: 15, '
+                                  'unit: "mmag") { job { key } value unit } }')
+    assert [r["job"]["key"] for r in answer["data"]["jobs"]] == expected
+    plot = tmp_path / "trend.png"
+    out = _cli("metrics", "trend", "validate_drp.PA1", "--dataset", "ci_demo", "--plot",
+               str(plot), "--repo", str(repo), "--json")
+    assert out.returncode == 0, out.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    points = json.loads(out.stdout)["jobs"]
+    answer = run_query(str(repo), 'query { metricTrend(metric: "validate_drp.PA1", '
+                                  'filter: {dataset: "ci_demo"}) { points { job { key } value '
+                                  'changes { package } } } }')
+    assert [(p["job"]["key"], p["value"]) for p in answer["data"]["metricTrend"]["points"]] == \
+        [(p["job"], p["value"]) for p in points]
+    out = _cli("metrics", "record", "validate_drp.PA1=12 mmag", "--software", "w.2099",
+               "--repo", str(repo))
+    assert out.returncode == 2 and "lineage: error: not in the repository: software:w.2099" \
+        in out.stderr
+    out = _cli("metrics", "jobs", "validate_drp.PA1 >> 3", "--repo", str(repo))
+    assert out.returncode == 2 and "METRIC OP VALUE" in out.stderr
+    answer = run_query(str(repo), 'query { jobs(metric: "validate_drp.PA1", op: ">", value: 1, '
+                                  'unit: "arcsec") { value } }')
+    assert "does not convert" in answer["errors"][0]["message"]
