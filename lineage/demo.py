@@ -632,8 +632,8 @@ SPECIFICATIONS = {"validate_drp.PA1.design": ("validate_drp.PA1", "<=", 15.0, "m
 
 def _metrics_unit(survey: Survey) -> GraphBatch:
     """SQuaSH-like jobs, recorded as a task would (:func:`lineage.metrics.record.job_batch`):
-    per release and tract, PA1/AM1 measured on that release (``MEASURED`` the release
-    collection and the tract), and a nightly CI series on dataset ``ci_demo`` whose
+    per release and tract, PA1/AM1 measured on that release (dataset ``demo_wide``,
+    ``MEASURED`` the release collection and the tract), and a nightly CI series on dataset ``ci_demo`` whose
     software changes at night ``CI_REGRESSION_AT``, where PA1 regresses by ~4 mmag."""
     from astropy.time import Time
     from .ingest.verify_defs import add_spec
@@ -664,7 +664,7 @@ def _metrics_unit(survey: Survey) -> GraphBatch:
                  "validate_drp.AM1": round(rng.uniform(5, 15), 4),
                  "pipe_tasks.CharacterizeImageTime": round(rng.uniform(20, 60), 4)},
                 utc(last + 12 + 30 * n), software_key(software["calibrate"]),
-                [collection_key(f"{INSTRUMENT}/{release}"), _u("tract", tid)], release)
+                [collection_key(f"{INSTRUMENT}/{release}"), _u("tract", tid)], "demo_wide")
     versions = sorted(SOFTWARE)
     for night in range(CI_JOBS):
         late = night >= CI_REGRESSION_AT

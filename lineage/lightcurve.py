@@ -188,16 +188,18 @@ def _visit_conditions(store, instrument_visits: list[str]) -> dict[str, dict]:
 
 
 def _telemetry(store, visit_keys: list[str], topics: list[str] | None) -> dict[str, dict]:
-    """visit key -> {efd.<topic>.<field>.<stat>: value} from DESCRIBES edges to its exposures."""
+    """visit key -> {efd.<topic>.<field>.<stat>: value} from DESCRIBES edges to its exposures;
+    ``topics`` names whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
     rows = store.read(
         "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
         "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
         "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
     out: dict[str, dict] = {k: {} for k in visit_keys}
     for vkey, topic, props in rows:
-        if topics and not any(topic == t or topic.endswith("." + t) for t in topics):
-            continue
         short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
+        if topics and not any(t in (topic, short) or short.startswith(t + ".") or
+                              topic.endswith("." + t) for t in topics):
+            continue
         for name, value in props.items():
             stat, _, field = name.partition("_")
             if stat in ("mean", "min", "max") and field:

@@ -96,13 +96,14 @@ def _layer_x(pos, g, layer) -> float:
 
 def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = "") -> None:
     """Flux against time, one panel per band, epochs coloured by an observing condition
-    (any numeric column of :func:`lineage.lightcurve.lightcurve`); flagged epochs ringed red."""
+    (any numeric column of :func:`lineage.lightcurve.lightcurve`); epochs whose visit is
+    flagged ringed red, those with a contaminated input (a template) ringed orange."""
     plt = _pyplot()
     order = "ugrizy"
     bands = sorted(frame["band"].dropna().unique(),
                    key=lambda b: (order.find(b) if b in order else len(order), b)) or [""]
     fig, axes = plt.subplots(len(bands), 1, figsize=(9, 1.9 * len(bands) + 1.2), sharex=True,
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     values = frame[colour_by].astype(float)
     norm = plt.Normalize(values.min(), values.max())
     for ax, band in zip(axes[:, 0], bands):
@@ -111,23 +112,29 @@ def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = ""
                     ecolor="0.6", lw=0.8, zorder=1)
         points = ax.scatter(rows["mjd_tai"], rows["flux"], c=rows[colour_by].astype(float),
                             cmap="viridis", norm=norm, s=22, zorder=2)
-        bad = rows[rows["flagged"]]
-        if len(bad):
-            ax.scatter(bad["mjd_tai"], bad["flux"], s=110, facecolors="none",
-                       edgecolors="red", linewidths=1.4, zorder=3, label="flagged")
-            ax.legend(loc="upper right", fontsize=8, frameon=False)
+        own = rows["flags"].fillna("") != ""
+        for chosen, colour, style, label in (
+                (rows[own], "red", "-", "its visit is flagged"),
+                (rows[rows["flagged"] & ~own], "darkorange", "--",
+                 "an input (e.g. its template) is contaminated")):
+            if len(chosen):
+                ax.scatter(chosen["mjd_tai"], chosen["flux"], s=110, facecolors="none",
+                           edgecolors=colour, linestyles=style, linewidths=1.4, zorder=3,
+                           label=label)
+        if rows["flagged"].any():
+            ax.legend(loc="best", fontsize=8, frameon=False)
         ax.set_ylabel(f"{band} flux (nJy)" if band else "flux (nJy)", fontsize=9)
     axes[-1, 0].set_xlabel("MJD (TAI)")
     axes[-1, 0].ticklabel_format(axis="x", useOffset=False)
     fig.colorbar(points, ax=axes[:, 0].tolist(), label=colour_by, shrink=0.9)
     fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def draw_metric_trend(frame, path: str, title: str = "") -> None:
     """A metric across jobs in time order (:func:`lineage.metrics.trend.trend`): one line
-    per series, points coloured by software version, a dotted line where the software
+    and marker shape per series, points coloured by software version, a dotted line where the software
     changed (labelled with the packages), specification thresholds as dashed lines, and
     jobs whose value is missing as crosses on the axis."""
     plt = _pyplot()
@@ -139,23 +146,33 @@ def draw_metric_trend(frame, path: str, title: str = "") -> None:
     versions = list(dict.fromkeys(frame["software_name"].fillna("(unknown)")))
     cmap = plt.get_cmap("tab10")
     colour = {v: cmap(i % 10) for i, v in enumerate(versions)}
-    for series, rows in frame.groupby("series", sort=False):
+    markers = "osD^vP*X"
+    several = frame["series"].nunique() > 1
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], ls="", marker="o", color=colour[v], label=v) for v in versions]
+    for n, (series, rows) in enumerate(frame.groupby("series", sort=False)):
+        marker = markers[n % len(markers)]
         have = rows[rows["value"].notna()]
         ax.plot(have["when"], have["value"], color="0.7", lw=1, zorder=1)
-        for version, pts in have.groupby(have["software_name"].fillna("(unknown)"), sort=False):
-            ax.scatter(pts["when"], pts["value"], color=colour[version], s=28, zorder=2,
-                       label=f"{series}: {version}" if frame["series"].nunique() > 1 else version)
+        ax.scatter(have["when"], have["value"], zorder=2, s=30, marker=marker,
+                   color=[colour[v] for v in have["software_name"].fillna("(unknown)")])
+        if several:
+            handles.append(Line2D([], [], ls="-", color="0.7", marker=marker, mfc="0.5",
+                                  mec="0.5", label=series))
         gone = rows[rows["value"].isna()]
         if len(gone):
             ax.scatter(gone["when"], [0] * len(gone), marker="x", color="red", zorder=3,
-                       transform=ax.get_xaxis_transform(), clip_on=False,
-                       label="value missing (NaN)")
+                       transform=ax.get_xaxis_transform(), clip_on=False)
+            if not any(h.get_label() == "value missing" for h in handles):
+                handles.append(Line2D([], [], ls="", marker="x", color="red",
+                                      label="value missing"))
         for _, row in rows[rows["changed"] != ""].iterrows():
             ax.axvline(row["when"], color="0.35", ls=":", lw=1)
             names = [c["package"] for c in row["changes"]]
             label = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
             ax.annotate(label, (row["when"], 1), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="0.25")
+                        xytext=(-3, -4), textcoords="offset points", fontsize=8, color="0.25",
+                        rotation=90, ha="right", va="top")
     for spec in frame.attrs.get("specifications", []):
         if spec.get("threshold") is not None:
             ax.axhline(spec["threshold"], color="firebrick", ls="--", lw=1)
@@ -167,7 +184,8 @@ def draw_metric_trend(frame, path: str, title: str = "") -> None:
                   else frame.attrs.get("metric", "value"))
     ax.set_xlabel("job date (UTC)")
     ax.margins(y=0.18)
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1))
     fig.autofmt_xdate()
     ax.set_title(title, fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")

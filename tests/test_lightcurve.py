@@ -106,6 +106,12 @@ def test_every_epoch_traced_to_its_visit(demo_store, datastore):
         assert {"software.subtractImages", "software.detectAndMeasureDiaSources",
                 "software.assembleCoadd", "config.assembleCoadd"} <= set(row)
     assert not lc["flagged"].any()
+    # only the telemetry asked for: a CSC, or a topic with or without lsst.sal.
+    for topics, prefix in ((["DIMM"], "efd.DIMM."), (["ESS.temperature"], "efd.ESS.temperature."),
+                           (["lsst.sal.ESS.temperature"], "efd.ESS.temperature.")):
+        columns = [c for c in lightcurve(store, obj, DR2, locate, topics).columns
+                   if c.startswith("efd.")]
+        assert columns and all(c.startswith(prefix) for c in columns), topics
     # the same object in DR1: old calibrate software, another assembleCoadd config
     dr1 = lightcurve(store, obj, DR1, locate)
     assert set(dr1["software.calibrate"]) == {"w.2026.10"}

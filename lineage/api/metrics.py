@@ -21,8 +21,12 @@ def _clean(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-async def _node(info, key):
-    return await info.context.loaders.node.load(key) if key else None
+def _node_field(node_type, column: str, **kwargs):
+    """A field holding the full node whose key is ``root[column]`` (loaded in a batch)."""
+    async def resolve(root, info):
+        key = root.get(column)
+        return await info.context.loaders.node.load(key) if key else None
+    return graphene.Field(node_type, resolver=resolve, **kwargs)
 
 
 class JobFilterInput(graphene.InputObjectType):
@@ -39,22 +43,13 @@ class JobFilterInput(graphene.InputObjectType):
 class MetricMatch(graphene.ObjectType):
     """One job whose measurement satisfied the query."""
 
-    job = graphene.Field(Job, required=True)
-    measurement = graphene.Field(Measurement, required=True)
+    job = _node_field(Job, "job", required=True)
+    measurement = _node_field(Measurement, "measurement", required=True)
     value = graphene.Float(required=True, description="As measured, in ``unit``.")
     unit = graphene.String(required=True)
     date = graphene.String(description="The job's date (ISO) in ``timeScale``.")
     time_scale = graphene.String()
-    software = graphene.Field(SoftwareVersion)
-
-    async def resolve_job(root, info):
-        return await _node(info, root["job"])
-
-    async def resolve_measurement(root, info):
-        return await _node(info, root["measurement"])
-
-    async def resolve_software(root, info):
-        return await _node(info, root["software"])
+    software = _node_field(SoftwareVersion, "software")
 
 
 class PackageChange(graphene.ObjectType):
@@ -67,20 +62,14 @@ class TrendPoint(graphene.ObjectType):
     """One job of a metric trend."""
 
     series = graphene.String(required=True, description="dataset / instrument / filter")
-    job = graphene.Field(Job, required=True)
+    job = _node_field(Job, "job", required=True)
     date = graphene.String()
     mjd_tai = graphene.Float()
     value = graphene.Float(description="In the trend's unit; null when missing.")
     step = graphene.Float(description="Change from the series' previous value.")
-    software = graphene.Field(SoftwareVersion)
+    software = _node_field(SoftwareVersion, "software")
     changes = graphene.List(graphene.NonNull(PackageChange), required=True,
                             description="Packages changed since the series' previous job.")
-
-    async def resolve_job(root, info):
-        return await _node(info, root["job"])
-
-    async def resolve_software(root, info):
-        return await _node(info, root["software"])
 
 
 class Threshold(graphene.ObjectType):

@@ -91,9 +91,11 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
                      r["visit"], r["detector"], r["seeing"], r["airmass"],
                      *[f"{r[c]:.2f}" for c in efd], _short(r["source_dataset"]),
                      ",".join(software),
-                     "[red]yes[/red]" if r["flagged"] else ""))
+                     "[red]visit[/red]" if r["flags"] else
+                     "[yellow]input[/yellow]" if r["flagged"] else ""))
     table(f"Lightcurve of DIA object {object_id} in {collection}", columns, rows,
-          f"{len(frame)} epochs from {frame['source_dataset'].nunique()} catalogs; every column "
+          f"{len(frame)} epochs from {frame['source_dataset'].nunique()} catalogs; flagged: its "
+          "visit (visit) or a contaminated input such as a template (input); every column "
           "(images, telemetry, config of each step): --json or -o FILE.csv",
           fold=("software",))
 
@@ -138,7 +140,7 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
              r.get("begin"), *[_fmt(r.get(c)) for c in efd]) for _, r in frame.iterrows()]
     table(f"Visits{' where ' + conditions if conditions else ''}", columns, rows,
           f"{len(frame)} visits" + ("; telemetry: mean over each exposure" if efd else ""),
-          fold=("begin (TAI)",))
+          fold=tuple(_efd_label(c) for c in efd))
 
 
 def _efd_label(column: str) -> str:

@@ -3,13 +3,15 @@ the software changes between consecutive jobs.
 
 :func:`trend` gives one row per job that measured the metric (jobs a
 :class:`~lineage.metrics.lookup.JobFilter` keeps), in time order within each
-*series*: jobs of the same dataset, instrument and filter, the things a
-metric is only comparable within.  Values are in one unit (the one asked
+*series*: jobs of the same dataset, instrument and filter (and tract or
+other data unit they measured), the things a metric is only comparable
+within; series in the order of their first job.  Values are in one unit (the one asked
 for, else the metric's); a missing value stays NaN.  ``changes`` lists the
 packages whose version differs from the series' previous job
 (``pipe_tasks: g1a2b3c -> g9f8e7d``), ``step`` the value's change from the
 previous job with a value, and ``specifications`` (in ``attrs``) the
-thresholds of the metric in the same unit, so a plot or a CI check can show
+thresholds of the metric that apply to these jobs (lsst.verify metadata
+queries), in the same unit, so a plot or a CI check can show
 where a change crossed one.
 """
 
@@ -21,7 +23,7 @@ import math
 import pandas as pd
 
 from ..store.base import Store
-from .lookup import JobFilter, select, software_packages
+from .lookup import JobFilter, meta_matches, select, software_packages
 from .units import MetricError, convert, job_time, parse_unit
 
 
@@ -40,6 +42,22 @@ def _describe(changes: list[dict]) -> str:
                      for c in changes)
 
 
+#: Data units a job's MEASURED edges may name that its metadata already says.
+_SAID = ("instrument", "band", "physical_filter")
+
+
+def series_of(row) -> str:
+    """What a job's values are comparable within: its dataset, instrument and filter, and
+    any other data unit it measured (``demo_wide / DemoCam / r / tract=9813``)."""
+    parts = [x for x in (row.dataset_name, row.instrument, row.filter_name) if x]
+    for key in row.measured:
+        kind, _, rest = key.partition(":")
+        dimension, _, value = rest.partition(":")
+        if kind == "unit" and dimension not in _SAID:
+            parts.append(f"{dimension}={value.rsplit('/', 1)[-1]}")
+    return " / ".join(parts) or "(all)"
+
+
 def _metric_unit(store: Store, metric: str, rows) -> str:
     stored = store.read("MATCH (m:Metric {key: $k}) RETURN m.unit", {"k": f"metric:{metric}"})
     if stored and stored[0][0] is not None:
@@ -48,9 +66,14 @@ def _metric_unit(store: Store, metric: str, rows) -> str:
     return max(set(units), key=units.count) if units else ""
 
 
-def specifications(store: Store, metric: str, unit: str) -> list[dict]:
+def specifications(store: Store, metric: str, unit: str, jobs=None) -> list[dict]:
     """The threshold specifications of ``metric``, their thresholds in ``unit``
-    (those whose unit does not convert are left out, with ``note``)."""
+    (``threshold`` None, with a ``note``, where the unit does not convert); with
+    ``jobs`` (keys), only those whose metadata query matches one of the jobs."""
+    metas = None
+    if jobs is not None:
+        metas = [json.loads(m or "{}") for (m,) in store.read(
+            "MATCH (j:Job) WHERE j.key IN $keys RETURN j.meta", {"keys": sorted(set(jobs))})]
     out = []
     for key, op, threshold, t_unit, query in store.read(
             "MATCH (s:Specification)-[:SPECIFIES]->(:Metric {key: $k}) "
@@ -58,6 +81,8 @@ def specifications(store: Store, metric: str, unit: str) -> list[dict]:
             {"k": f"metric:{metric}"}):
         item = {"spec": key, "operator": op, "threshold_as_given": threshold,
                 "unit_as_given": t_unit or "", "metadata_query": json.loads(query or "{}")}
+        if metas is not None and not any(meta_matches(item["metadata_query"], m) for m in metas):
+            continue
         try:
             item["threshold"] = convert(float(threshold), t_unit or "", unit)
         except (MetricError, TypeError, ValueError):
@@ -87,13 +112,15 @@ def trend(store: Store, metric: str, where: JobFilter = JobFilter(),
         except MetricError as exc:
             raise MetricError(f"{r.measurement}: {exc}") from None
         records.append({
-            "series": " / ".join(x for x in (r.dataset_name, r.instrument, r.filter_name) if x)
-            or "(all)",
+            "series": series_of(r),
             "job": r.job, "date": r.date, "time_scale": r.time_scale,
             "mjd_tai": float(when.tai.mjd) if when is not None else math.nan,
             "value": value, "unit": target, "software": r.software,
             "software_name": r.software_name or (r.software or "").removeprefix("software:")})
-    frame = pd.DataFrame(records).sort_values(["series", "mjd_tai", "job"], ignore_index=True)
+    frame = pd.DataFrame(records)
+    frame["_first"] = frame.groupby("series")["mjd_tai"].transform("min")
+    frame = frame.sort_values(["_first", "series", "mjd_tai", "job"], ignore_index=True) \
+        .drop(columns="_first")
     steps, changes = [], []
     for _, group in frame.groupby("series", sort=False):
         last_value, last_software = math.nan, None
@@ -110,5 +137,5 @@ def trend(store: Store, metric: str, where: JobFilter = JobFilter(),
     frame["changes"] = changes
     frame["changed"] = [_describe(c) for c in changes]
     frame.attrs.update(metric=metric, unit=target,
-                       specifications=specifications(store, metric, target))
+                       specifications=specifications(store, metric, target, frame["job"]))
     return frame
