@@ -103,7 +103,7 @@ def build(b: ProvenanceBuilder, loaded: Loaded, skipped: list[str]) -> dict[str,
     graph = loaded.graph
     header, xgraph = graph.header, graph.bipartite_xgraph
     collection = b.collection(header.output_run)
-    b.batch.add_node(collection, output_chain=header.output, inputs=list(header.inputs),
+    b.batch.add_node(collection, output_chain=header.output, inputs=list(header.inputs or ()),
                      provenance_user=header.user, provenance_command=header.command)
     software = None
     if loaded.packages:
