@@ -118,23 +118,18 @@ def build(b: ProvenanceBuilder, loaded: Loaded, skipped: list[str]) -> dict[str,
     outputs = {q: [d for d in xgraph.successors(q) if d in produced] for q in quanta}
     for q in quanta:
         for d in outputs[q]:
-            info = xgraph.nodes[d]
-            b.dataset(str(d), info["dataset_type_name"], dict(info["data_id"].required),
-                      info["run"], f"dataset {d}")
+            b.dataset(str(d), where=f"dataset {d}", **_record(xgraph.nodes[d]))
     unproduced, read_datasets, by_status = set(), set(), {}
     for q in quanta:
         info = xgraph.nodes[q]
-        data_id = dict(info["data_id"].required)
+        data_id = _record(info)["data_id"]
         where = f"quantum {q} ({info['task_label']} {format_data_id(data_id)})"
         inputs = []
         for d in xgraph.predecessors(q):
-            dinfo = xgraph.nodes[d]
             if d not in produced:
                 unproduced.add(d)
                 continue
-            inputs.append(b.reference(str(d), f"dataset {d}",
-                                      dataset_type=dinfo["dataset_type_name"],
-                                      data_id=dict(dinfo["data_id"].required), run=dinfo["run"]))
+            inputs.append(b.reference(str(d), f"dataset {d}", **_record(xgraph.nodes[d])))
             read_datasets.add(d)
         unproduced.update(d for d in xgraph.successors(q) if d not in produced)
         status = info["status"].name.lower()
@@ -149,14 +144,19 @@ def build(b: ProvenanceBuilder, loaded: Loaded, skipped: list[str]) -> dict[str,
                         **_usage(b, info["resource_usage"], where))
         b.units(key, data_id, where)
     for d in sorted(unproduced, key=str):
-        info = xgraph.nodes[d]
-        skipped.append(f"dataset {d} ({info['dataset_type_name']} "
-                       f"{format_data_id(dict(info['data_id'].required))}): predicted, "
-                       "never produced")
+        record = _record(xgraph.nodes[d])
+        skipped.append(f"dataset {d} ({record['dataset_type']} "
+                       f"{format_data_id(record['data_id'])}): predicted, never produced")
     n_outputs = sum(len(v) for v in outputs.values())
     overall_inputs = len(read_datasets - {d for v in outputs.values() for d in v})
     return {"quanta": len(quanta), "datasets": n_outputs, "inputs": overall_inputs,
             **{s: n for s, n in sorted(by_status.items()) if s != "successful"}}
+
+
+def _record(info) -> dict:
+    """Type, data ID (required dimensions) and run of a dataset node; data ID of a quantum."""
+    return {"dataset_type": info.get("dataset_type_name"),
+            "data_id": dict(info["data_id"].required), "run": info.get("run")}
 
 
 def _usage(b: ProvenanceBuilder, usage, where: str) -> dict:
