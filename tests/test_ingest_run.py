@@ -1,4 +1,5 @@
-"""`lineage ingest run`: our run format, OpenLineage events, pipe_base task metadata."""
+"""`lineage ingest run`: our run format, OpenLineage events, pipe_base task metadata
+(Rubin provenance quantum graphs: ``test_ingest_provenance_qg.py``)."""
 
 from __future__ import annotations
 
@@ -244,4 +245,4 @@ def test_not_run_provenance_and_provenance_qg(store, tmp_path):
     qg = tmp_path / "prov.qg"
     qg.write_bytes(b"\x00")
     error = ingest(store, "run", [qg], show_progress=False).files[0].error
-    assert "survey-lineage[rubin]" in error or "not implemented" in error
+    assert "survey-lineage[rubin]" in error or "not a readable provenance quantum graph" in error

@@ -25,7 +25,7 @@ SUFFIXES = (".json", ".ndjson", ".jsonl", ".qg")
 def read(path: Path, context: IngestContext) -> Parsed:
     path = Path(path)
     if path.suffix == ".qg":
-        provenance_qg.read(path)
+        return provenance_qg.read(path, context)
     b = ProvenanceBuilder(path, context.store)
     text = path.read_text(encoding="utf-8")
     events = openlineage_events.parse_events(text, b.fail)
