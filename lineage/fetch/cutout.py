@@ -1,0 +1,128 @@
+"""Image cutouts: a pixel box or a sky position and size, read through ``.section``.
+
+A cutout reads the header blocks and the image rows its box covers, nothing
+else.  Its result is a CCDData whose WCS is the image's, shifted to the box.
+With a cache, the header (which places a sky cutout) and the cutout itself are
+kept, so the same request again reads nothing from the datastore; a cutout of a
+file already cached whole is cut from the cached copy (DAX5, DAX7).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from .cache import Cache
+from .datastore import Artifact
+
+
+def _image_hdu(hdul, hdu):
+    if hdu is not None:
+        return hdul[hdu], hdu
+    for i, h in enumerate(hdul):
+        if h.header.get("NAXIS", 0) >= 2:
+            return h, i
+    raise ValueError("no image HDU (NAXIS >= 2) in the file")
+
+
+def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
+    """(header, HDU index) of the image HDU, from the cache when it holds it."""
+    from astropy.io import fits
+    path = cache.header_path(artifact, hdu) if cache is not None else None
+    text = cache.get_bytes(path) if path is not None else None
+    if text is not None:
+        stats.cache_bytes += len(text)
+        stats.cache_hits += 1
+        index, _, body = text.decode("ascii").partition("\n")
+        return fits.Header.fromstring(body), int(index)
+    with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
+        h, index = _image_hdu(hdul, hdu)
+        header = h.header.copy()
+    if path is not None:
+        cache.put_bytes(path, f"{index}\n{header.tostring()}".encode("ascii"))
+    return header, index
+
+
+def _pixels(size, wcs) -> tuple[int, int]:
+    """(ny, nx) pixels of a cutout size: an int, a pair, or an angle (astropy Quantity)."""
+    if size is None:
+        raise ValueError("a sky cutout needs size= (pixels, (ny, nx) or an angle)")
+    if hasattr(size, "unit"):
+        from astropy.wcs.utils import proj_plane_pixel_scales
+        scales = proj_plane_pixel_scales(wcs.celestial)  # degrees per pixel (x, y)
+        deg = size.to_value("deg")
+        deg = (deg, deg) if np.ndim(deg) == 0 else tuple(deg)
+        return int(math.ceil(deg[0] / scales[1])), int(math.ceil(deg[1] / scales[0]))
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def pixel_box(header, box=None, sky=None, size=None) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of a cutout, clipped to the image; an error when it misses it."""
+    ny, nx = header["NAXIS2"], header["NAXIS1"]
+    if box is not None:
+        ys, xs = box
+        y0, y1, _ = ys.indices(ny)
+        x0, x1, _ = xs.indices(nx)
+    else:
+        from astropy.coordinates import SkyCoord
+        from astropy.wcs import WCS
+        wcs = WCS(header)
+        if not isinstance(sky, SkyCoord):
+            sky = SkyCoord(float(sky[0]), float(sky[1]), unit="deg")
+        x, y = (float(v) for v in wcs.celestial.world_to_pixel(sky))
+        hy, hx = _pixels(size, wcs)
+        # the box of hy x hx pixels centred on (x, y), as astropy's Cutout2D places it
+        x0, y0 = math.ceil(round(x - hx / 2, 6)), math.ceil(round(y - hy / 2, 6))
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x0 + hx, nx), min(y0 + hy, ny)
+    if y0 >= y1 or x0 >= x1:
+        raise ValueError(f"the cutout lies outside the {nx} x {ny} image")
+    return y0, y1, x0, x1
+
+
+def _shifted(header, y0: int, x0: int, data):
+    """The header of a cutout: WCS reference pixel moved by the box's corner."""
+    from astropy.io import fits
+    h = fits.ImageHDU(data=data, header=header.copy()).header
+    for axis, shift in ((1, x0), (2, y0)):
+        if f"CRPIX{axis}" in h:
+            h[f"CRPIX{axis}"] -= shift
+        h[f"LTV{axis}"] = h.get(f"LTV{axis}", 0) - shift
+    return h
+
+
+def _result(data, header):
+    from astropy.nddata import CCDData
+    from astropy.wcs import WCS
+    unit = header.get("BUNIT") or "adu"
+    try:
+        return CCDData(data, unit=unit, wcs=WCS(header), meta=header)
+    except ValueError:  # a unit astropy does not know
+        return CCDData(data, unit="adu", wcs=WCS(header), meta=header)
+
+
+def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
+    from astropy.io import fits
+
+    from .read import _opener
+    opener = _opener(artifact, cache, stats, whole=False)
+    header, index = _header(artifact, hdu, cache, stats, opener)
+    y0, y1, x0, x1 = pixel_box(header, box, sky, size)
+    path = cache.cutout_path(artifact, index, (y0, y1, x0, x1)) if cache is not None else None
+    cached = cache.get_bytes(path) if path is not None else None
+    if cached is not None:
+        stats.cache_bytes += len(cached)
+        stats.cache_hits += 1
+        with fits.open(io.BytesIO(cached), memmap=False) as hdul:
+            return _result(hdul[0].data.copy(), hdul[0].header)
+    with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
+        data = np.ascontiguousarray(hdul[index].section[y0:y1, x0:x1])
+    cut_header = _shifted(header, y0, x0, data)
+    if path is not None:
+        buffer = io.BytesIO()
+        fits.PrimaryHDU(data=data, header=cut_header).writeto(buffer)
+        cache.put_bytes(path, buffer.getvalue())
+    return _result(data, cut_header)
