@@ -74,6 +74,9 @@ def pixel_box(header, box=None, sky=None, size=None) -> tuple[int, int, int, int
         if not isinstance(sky, SkyCoord):
             sky = SkyCoord(float(sky[0]), float(sky[1]), unit="deg")
         x, y = (float(v) for v in wcs.celestial.world_to_pixel(sky))
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"the cutout lies outside the {nx} x {ny} image "
+                             f"({sky.to_string('decimal')} is not on its projection)")
         hy, hx = _pixels(size, wcs)
         # the box of hy x hx pixels centred on (x, y), as astropy's Cutout2D places it
         x0, y0 = math.ceil(round(x - hx / 2, 6)), math.ceil(round(y - hy / 2, 6))

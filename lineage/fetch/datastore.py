@@ -79,7 +79,9 @@ class Artifact:
     def name(self) -> str:
         """How messages name the dataset: type, data ID, run and UUID."""
         what = " ".join(x for x in (self.dataset_type, self.data_id) if x)
-        return f"{what} in {self.run} ({self.uuid})" if what else self.key
+        if what:
+            return f"{what} in {self.run} ({self.uuid})"
+        return self.key or PurePosixPath(self.uri).name
 
 
 def is_local(uri: str) -> bool:

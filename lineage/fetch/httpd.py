@@ -2,8 +2,8 @@
 
 Python's ``http.server`` ignores ``Range``; this handler serves ``bytes=a-b``,
 ``bytes=a-`` and ``bytes=-n`` with ``206 Partial Content``, counts the bytes
-it sends, and can cut a response short (``fail_after``) to stand for a broken
-network.  The tests and ``scripts/bench_fetch.py`` serve datastores with it;
+it sends, and can break the connection once ``fail_after`` more bytes are sent,
+to stand for a broken network.  The tests and ``scripts/bench_fetch.py`` serve datastores with it;
 ``serve_directory`` runs it in a thread.
 """
 
@@ -25,7 +25,7 @@ class RangeServer(ThreadingHTTPServer):
         self.directory = str(directory)
         self.bytes_sent = 0
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range
-        self.fail_after: int | None = None   # cut the next response after this many bytes
+        self.fail_after: int | None = None   # cut the response where this many bytes are sent
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -91,8 +91,10 @@ class _Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
-        with self.server.lock:
-            cut, self.server.fail_after = self.server.fail_after, None
+        with self.server.lock:   # the budget of bytes left before the "network" breaks
+            cut = self.server.fail_after
+            if cut is not None:
+                self.server.fail_after = None if cut < length else cut - length
         with open(path, "rb") as f:
             f.seek(start)
             data = f.read(length if cut is None else min(cut, length))

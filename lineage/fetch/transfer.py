@@ -78,8 +78,8 @@ def verify(artifact: Artifact, path: Path, digest: str | None = None) -> str:
     digest = digest or sha256_file(path)
     want = artifact.checksum
     if want and want.split(":", 1)[0] == "sha256" and want != digest:
-        raise DatastoreError(f"{artifact.name()}: checksum mismatch for {path}: the graph says "
-                             f"{want}, the file has {digest}")
+        raise DatastoreError(f"{artifact.name()}: checksum mismatch for {artifact.uri}: the "
+                             f"graph says {want}, the file has {digest}")
     return digest
 
 
