@@ -1,7 +1,8 @@
-"""Image cutouts: a pixel box or a sky position and size, read through ``.section``.
+"""Image cutouts: a pixel box or a sky position and size.
 
-A cutout reads the header blocks and the image rows its box covers, nothing
-else.  Its result is a CCDData whose WCS is the image's, shifted to the box.
+A cutout reads the header blocks, then the image rows its box covers in one
+read (one ranged request for a remote file), nothing else; compressed or
+scaled images are read through astropy's ``.section``.  Its result is a CCDData whose WCS is the image's, shifted to the box.
 With a cache, the header (which places a sky cutout) and the cutout itself are
 kept, so the same request again reads nothing from the datastore; a cutout of a
 file already cached whole is cut from the cached copy (DAX5, DAX7).
@@ -28,21 +29,39 @@ def _image_hdu(hdul, hdu):
 
 
 def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
-    """(header, HDU index) of the image HDU, from the cache when it holds it."""
+    """(header, HDU index, data offset or None) of the image HDU, from the cache when it
+    holds it.  The offset is None where the pixels are not plain (compressed, scaled)."""
     from astropy.io import fits
     path = cache.header_path(artifact, hdu) if cache is not None else None
     text = cache.get_bytes(path) if path is not None else None
     if text is not None:
         stats.cache_bytes += len(text)
         stats.cache_hits += 1
-        index, _, body = text.decode("ascii").partition("\n")
-        return fits.Header.fromstring(body), int(index)
+        place, _, body = text.decode("ascii").partition("\n")
+        index, offset = place.split()
+        return fits.Header.fromstring(body), int(index), None if offset == "-" else int(offset)
     with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
         h, index = _image_hdu(hdul, hdu)
         header = h.header.copy()
+        plain = isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) \
+            and not isinstance(h, fits.CompImageHDU) and header.get("BSCALE", 1) == 1 \
+            and header.get("BZERO", 0) == 0 and header["NAXIS"] == 2
+        offset = h._data_offset if plain else None
     if path is not None:
-        cache.put_bytes(path, f"{index}\n{header.tostring()}".encode("ascii"))
-    return header, index
+        cache.put_bytes(path, f"{index} {'-' if offset is None else offset}\n"
+                              f"{header.tostring()}".encode("ascii"))
+    return header, index, offset
+
+
+def _rows(f, header, offset: int, y0: int, y1: int, x0: int, x1: int):
+    """The box of a plain image: one read of the rows it covers, from the data offset."""
+    dtype = np.dtype({8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4",
+                      -64: ">f8"}[header["BITPIX"]])
+    nx = header["NAXIS1"]
+    f.seek(offset + y0 * nx * dtype.itemsize)
+    raw = f.read((y1 - y0) * nx * dtype.itemsize)
+    rows = np.frombuffer(raw, dtype=dtype).reshape(y1 - y0, nx)
+    return rows[:, x0:x1].astype(dtype.newbyteorder("="))
 
 
 def _pixels(size, wcs) -> tuple[int, int]:
@@ -112,7 +131,7 @@ def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
 
     from .read import _opener
     opener = _opener(artifact, cache, stats, whole=False)
-    header, index = _header(artifact, hdu, cache, stats, opener)
+    header, index, offset = _header(artifact, hdu, cache, stats, opener)
     y0, y1, x0, x1 = pixel_box(header, box, sky, size)
     path = cache.cutout_path(artifact, index, (y0, y1, x0, x1)) if cache is not None else None
     cached = cache.get_bytes(path) if path is not None else None
@@ -121,8 +140,12 @@ def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
         stats.cache_hits += 1
         with fits.open(io.BytesIO(cached), memmap=False) as hdul:
             return _result(hdul[0].data.copy(), hdul[0].header)
-    with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
-        data = np.ascontiguousarray(hdul[index].section[y0:y1, x0:x1])
+    if offset is not None:
+        with opener() as f:
+            data = _rows(f, header, offset, y0, y1, x0, x1)
+    else:   # compressed or scaled pixels: astropy's section reads them
+        with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
+            data = np.ascontiguousarray(hdul[index].section[y0:y1, x0:x1])
     cut_header = _shifted(header, y0, x0, data)
     if path is not None:
         buffer = io.BytesIO()

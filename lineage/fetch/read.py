@@ -29,8 +29,9 @@ from .cache import Cache
 from .datastore import (Artifact, DatastoreError, Datastore, datastore_for, dataset_keys,
                         format_of, is_local, local_path, resolve)
 
-#: Block size for remote reads: each read of a reader becomes one ranged request.
-REMOTE_BLOCK = 1 << 16
+#: Remote reads go through a buffer of this size: the small reads of a FITS header become
+#: one ranged request; a large read (an image section, a column chunk) is one request.
+REMOTE_BLOCK = 1 << 14
 
 
 @dataclass
@@ -93,14 +94,15 @@ def open_counted(uri: str, stats: ReadStats, field: str = "source_bytes"):
     """Open a local path or URL for reading, counting bytes into ``stats``."""
     try:
         if is_local(uri):
-            raw = open(local_path(uri), "rb")
-        else:
-            import fsspec
-            raw = fsspec.open(uri, "rb", block_size=REMOTE_BLOCK, cache_type="none").open()
+            return _Counted(open(local_path(uri), "rb"), stats, field, uri)
+        import fsspec
+        raw = fsspec.open(uri, "rb", cache_type="none").open()
     except FileNotFoundError:
         raise FileNotFoundError(f"file not found: {uri}") from None
-    stats.reads += 1
-    return _Counted(raw, stats, field, uri)
+    finally:
+        stats.reads += 1
+    # counted below the buffer: what the network carried, not what the reader asked for
+    return io.BufferedReader(_Counted(raw, stats, field, uri), REMOTE_BLOCK)
 
 
 # --- what to read -------------------------------------------------------------------------
