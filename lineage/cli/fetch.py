@@ -83,12 +83,22 @@ def artifacts_of(store, repo, query_text, direction, types, depth, collection, v
     return call(resolve, store, keys, where), where
 
 
-def _plan_view(plan, title: str) -> None:
+def _shown(where) -> str:
+    """A datastore as messages show it: a local root below the working directory, relative."""
+    import os
+    text = where.describe()
+    if os.path.isabs(text) and Path(text).is_relative_to(Path.cwd()):
+        return os.path.relpath(text)
+    return text
+
+
+def _plan_view(plan, title: str, where) -> None:
     rows = [(t, n, _human(b)) for t, (n, b) in plan.by_type.items()]
     rows.append(("[bold]total[/bold]", f"[bold]{plan.count}[/bold]",
                  f"[bold]{_human(plan.bytes)}[/bold]"))
-    table(title, ["dataset type", "datasets", "bytes"], rows,
-          f"{plan.unknown_size} of unknown size" if plan.unknown_size else None)
+    caption = f"from {_shown(where)}; bytes as the graph records them" + (
+        f"; {plan.unknown_size} of unknown size" if plan.unknown_size else "")
+    table(title, ["dataset type", "datasets", "bytes"], rows, caption)
 
 
 @cli.command("fetch")
@@ -118,7 +128,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
                                     for t, (n, b) in p.by_type.items()},
                         "artifacts": [a.as_dict() for a in artifacts]})
         else:
-            _plan_view(p, f"Would fetch from {where.describe()} to {to}")
+            _plan_view(p, f"Would fetch into {to}", where)
         return
     try:
         results = fetch(artifacts, to, mode or "copy", workers, not as_json, where.describe())
@@ -137,7 +147,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
             entry[1] += r.get("bytes", 0)
         table(f"Fetched into {to}", ["status", "datasets", "bytes"],
               [(s, n, _human(b)) for s, (n, b) in sorted(counts.items())],
-              f"manifest: {Path(to) / 'manifest.json'}")
+              f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
     if error:
         raise UserError(error)
 
