@@ -384,3 +384,32 @@ def test_datastore_paths_and_answers(tmp_path):
     text.write_text("visit=1228\n")
     with pytest.raises(DatastoreError, match="line 1: 'visit=1228' is not a dataset UUID"):
         read_answer_file(text)
+
+
+def test_repository_config_names_the_datastore(tmp_path):
+    from lineage.fetch.datastore import ButlerDatastore, datastore_for
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = {"format_version": 1, "store": "embedded"}
+    (repo / "lineage.json").write_text(json.dumps(config))
+    assert datastore_for(repo).root == str(repo / "datastore")          # the default
+    config["datastore"] = {"root": "files", "template": "{run}/{uuid}.fits"}
+    (repo / "lineage.json").write_text(json.dumps(config))
+    ds = datastore_for(repo)
+    assert ds.root == str(repo / "files") and ds.template == "{run}/{uuid}.fits"
+    config["datastore"] = "https://data.example.org/repo"
+    (repo / "lineage.json").write_text(json.dumps(config))
+    assert datastore_for(repo).root == "https://data.example.org/repo"
+    assert datastore_for(repo, str(tmp_path)).root == str(tmp_path)    # --datastore wins
+    with pytest.raises(DatastoreError, match="Bolt server has no datastore directory"):
+        datastore_for("bolt://localhost:7687")
+    config["datastore"] = "butler:/somewhere/butler-repo"
+    (repo / "lineage.json").write_text(json.dumps(config))
+    butler = datastore_for(repo)
+    assert isinstance(butler, ButlerDatastore) and butler.repo == "/somewhere/butler-repo"
+    try:
+        import lsst.daf.butler  # noqa: F401
+    except ImportError:
+        with pytest.raises(DatastoreError, match=r"needs lsst-daf-butler \(pip install "
+                                                 r"'survey-lineage\[butler\]'\)"):
+            butler.uri_of("dataset:8860e518-a885-54ac-ae5c-9de4ec46fcf7", {})

@@ -83,7 +83,7 @@ def verify(artifact: Artifact, path: Path, digest: str | None = None) -> str:
     return digest
 
 
-def _copy(artifact: Artifact, target: Path, advance, interrupt=None) -> tuple[int, bool]:
+def _copy(artifact: Artifact, target: Path, advance) -> tuple[int, bool]:
     """Copy the source into ``target`` through ``target.part``, resuming; (bytes, resumed)."""
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -112,14 +112,12 @@ def _copy(artifact: Artifact, target: Path, advance, interrupt=None) -> tuple[in
             out.write(chunk)
             copied += len(chunk)
             advance(len(chunk))
-            if interrupt is not None:
-                interrupt(artifact, copied)
         out.flush()
         os.fsync(out.fileno())
     return copied - have, have > 0
 
 
-def _place(artifact: Artifact, to: Path, mode: str, advance, interrupt=None) -> dict:
+def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
     target = to / artifact.relpath
     target.parent.mkdir(parents=True, exist_ok=True)
     entry = {"key": artifact.key, "dataset_type": artifact.dataset_type,
@@ -149,7 +147,7 @@ def _place(artifact: Artifact, to: Path, mode: str, advance, interrupt=None) -> 
             os.symlink(source.resolve(), target)
         advance(source.stat().st_size)
         return {**entry, "bytes": source.stat().st_size, "sha256": digest, "status": mode + "ed"}
-    copied, resumed = _copy(artifact, target, advance, interrupt)
+    copied, resumed = _copy(artifact, target, advance)
     part = target.with_name(target.name + ".part")
     try:
         digest = verify(artifact, part)
@@ -175,13 +173,11 @@ def write_manifest(to: Path, results: list[dict], source: str) -> Path:
 
 
 def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
-          workers: int = 4, show_progress: bool = False, source: str = "",
-          interrupt=None) -> list[dict]:
+          workers: int = 4, show_progress: bool = False, source: str = "") -> list[dict]:
     """Copy (or hard-link / symlink) every artifact below ``to``; write the manifest.
 
     Returns one result per artifact (in order).  When some fail, the others are still
     done, the manifest records the failures, and :class:`FetchError` names the first.
-    ``interrupt(artifact, bytes_so_far)`` is called after each chunk (tests stop there).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
@@ -199,7 +195,7 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
         def one(i: int) -> None:
             a = artifacts[i]
             try:
-                results[i] = _place(a, to, mode, safe_advance, interrupt)
+                results[i] = _place(a, to, mode, safe_advance)
             except Exception as exc:  # noqa: BLE001  (network libraries raise their own types)
                 results[i] = {"key": a.key, "dataset_type": a.dataset_type,
                               "data_id": a.data_id, "run": a.run, "source": a.uri,
