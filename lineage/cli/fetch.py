@@ -130,13 +130,13 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
         else:
             _plan_view(p, f"Would fetch into {to}", where)
         return
+    error = None
     try:
         results = fetch(artifacts, to, mode or "copy", workers, not as_json, where.describe())
-    except FetchError as exc:
-        results = exc.results
-        error = str(exc)
-    else:
-        error = None
+    except FetchError as exc:   # the others were fetched: show them, then fail
+        results, error = exc.results, str(exc)
+    except OSError as exc:      # e.g. --to names a file
+        raise UserError(str(exc)) from None
     if as_json:
         print_json(results)
     else:
