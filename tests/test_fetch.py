@@ -250,9 +250,9 @@ def _fill_worker(root, items, start, out):
     start.wait()
     copied = 0
     for a in items:
-        path, now = cache.fill(a)
-        copied += now
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == a.checksum.split(":")[1]
+        copied += cache.fill(a)[1]
+        with cache.open(a) as f:   # the other process may have evicted it meanwhile
+            assert hashlib.sha256(f.read()).hexdigest() == a.checksum.split(":")[1]
     out.put(copied)
 
 
@@ -413,3 +413,23 @@ def test_repository_config_names_the_datastore(tmp_path):
         with pytest.raises(DatastoreError, match=r"needs lsst-daf-butler \(pip install "
                                                  r"'survey-lineage\[butler\]'\)"):
             butler.uri_of("dataset:8860e518-a885-54ac-ae5c-9de4ec46fcf7", {})
+
+
+def test_cutout_wcs_with_distortion(tmp_path):
+    """A SIP-distorted WCS moved to the box: the cutout's pixels map to the same sky,
+    from the returned WCS and from its header, read directly or from the cache."""
+    header = fits.Header({"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP", "CRVAL1": 150.0,
+                          "CRVAL2": 2.0, "CRPIX1": 200.0, "CRPIX2": 300.0, "CD1_1": -5e-5,
+                          "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 5e-5, "A_ORDER": 2, "B_ORDER": 2,
+                          "A_2_0": 1e-5, "B_0_2": -2e-5, "A_1_1": 3e-6, "B_1_1": 1e-6})
+    image = np.random.default_rng(0).normal(size=(600, 400)).astype(np.float32)
+    fits.PrimaryHDU(image, header=header).writeto(tmp_path / "sip.fits")
+    full = WCS(fits.getheader(tmp_path / "sip.fits"))
+    cache = Cache(tmp_path / "cache")
+    for _ in range(2):
+        cut = lineage.get(str(tmp_path / "sip.fits"), box=(slice(100, 160), slice(50, 90)),
+                          cache=cache)
+        np.testing.assert_array_equal(cut.data, image[100:160, 50:90])
+        for wcs in (cut.wcs, WCS(cut.meta)):
+            np.testing.assert_allclose(wcs.pixel_to_world_values(10, 20),
+                                       full.pixel_to_world_values(60, 120), atol=1e-10, rtol=0)

@@ -149,6 +149,21 @@ class Cache:
         self.evict(keep={path})
         return path, True
 
+    def open(self, artifact: Artifact, fill: bool = True):
+        """An open file of the cached copy (filled first with ``fill``; None without it when
+        absent).  Another process may evict an entry between finding and opening it; an
+        open file stays readable, so this retries the opening, never the reading."""
+        for _ in range(5):
+            path = self.fill(artifact)[0] if fill else self.lookup(artifact)
+            if path is None:
+                return None
+            try:
+                return open(path, "rb")
+            except FileNotFoundError:
+                continue
+        raise DatastoreError(f"{artifact.name()}: evicted from the cache {self.root} as fast "
+                             f"as it is filled: its limit ({self.max_bytes} bytes) is too small")
+
     # --- cutouts and headers ---------------------------------------------------------------
 
     def cutout_path(self, artifact: Artifact, hdu, box: tuple[int, int, int, int]) -> Path:

@@ -10,6 +10,7 @@ file already cached whole is cut from the cached copy (DAX5, DAX7).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -29,8 +30,8 @@ def _image_hdu(hdul, hdu):
 
 
 def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
-    """(header, HDU index, data offset or None) of the image HDU, from the cache when it
-    holds it.  The offset is None where the pixels are not plain (compressed, scaled)."""
+    """(header, WCS, HDU index, data offset or None) of the image HDU, from the cache when
+    it holds it.  The offset is None where the pixels are not plain (compressed, scaled)."""
     from astropy.io import fits
     path = cache.header_path(artifact, hdu) if cache is not None else None
     text = cache.get_bytes(path) if path is not None else None
@@ -39,7 +40,7 @@ def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
         stats.cache_hits += 1
         place, _, body = text.decode("ascii").partition("\n")
         index, offset = place.split()
-        return fits.Header.fromstring(body), int(index), None if offset == "-" else int(offset)
+        return (*_parsed(body), int(index), None if offset == "-" else int(offset))
     with opener() as f, fits.open(f, lazy_load_hdus=True, memmap=False) as hdul:
         h, index = _image_hdu(hdul, hdu)
         header = h.header.copy()
@@ -47,10 +48,11 @@ def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
             and not isinstance(h, fits.CompImageHDU) and header.get("BSCALE", 1) == 1 \
             and header.get("BZERO", 0) == 0 and header["NAXIS"] == 2
         offset = h._data_offset if plain else None
+    text = header.tostring()
     if path is not None:
-        cache.put_bytes(path, f"{index} {'-' if offset is None else offset}\n"
-                              f"{header.tostring()}".encode("ascii"))
-    return header, index, offset
+        cache.put_bytes(path, f"{index} {'-' if offset is None else offset}\n{text}"
+                        .encode("ascii"))
+    return (*_parsed(text), index, offset)
 
 
 def _rows(f, header, offset: int, y0: int, y1: int, x0: int, x1: int):
@@ -62,6 +64,16 @@ def _rows(f, header, offset: int, y0: int, y1: int, x0: int, x1: int):
     raw = f.read((y1 - y0) * nx * dtype.itemsize)
     rows = np.frombuffer(raw, dtype=dtype).reshape(y1 - y0, nx)
     return rows[:, x0:x1].astype(dtype.newbyteorder("="))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str):
+    """(header, WCS) of a header's text, parsed once per process: repeated cutouts of one
+    image skip astropy's header and WCS parsing, most of the cost of a cache hit."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    header = fits.Header.fromstring(text)
+    return header, WCS(header)
 
 
 def _pixels(size, wcs) -> tuple[int, int]:
@@ -79,7 +91,7 @@ def _pixels(size, wcs) -> tuple[int, int]:
     return int(size), int(size)
 
 
-def pixel_box(header, box=None, sky=None, size=None) -> tuple[int, int, int, int]:
+def pixel_box(header, box=None, sky=None, size=None, wcs=None) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1) of a cutout, clipped to the image; an error when it misses it."""
     ny, nx = header["NAXIS2"], header["NAXIS1"]
     if box is not None:
@@ -89,7 +101,7 @@ def pixel_box(header, box=None, sky=None, size=None) -> tuple[int, int, int, int
     else:
         from astropy.coordinates import SkyCoord
         from astropy.wcs import WCS
-        wcs = WCS(header)
+        wcs = wcs if wcs is not None else WCS(header)
         if not isinstance(sky, SkyCoord):
             sky = SkyCoord(float(sky[0]), float(sky[1]), unit="deg")
         x, y = (float(v) for v in wcs.celestial.world_to_pixel(sky))
@@ -116,14 +128,15 @@ def _shifted(header, y0: int, x0: int, data):
     return h
 
 
-def _result(data, header):
+def _result(data, header, image_wcs, y0: int, x0: int):
+    """A CCDData of the cutout; its WCS is the image's (parsed once) moved to the box."""
     from astropy.nddata import CCDData
-    from astropy.wcs import WCS
+    wcs = image_wcs.slice((slice(y0, None), slice(x0, None)))   # moves SIP's CRPIX too
     unit = header.get("BUNIT") or "adu"
     try:
-        return CCDData(data, unit=unit, wcs=WCS(header), meta=header)
+        return CCDData(data, unit=unit, wcs=wcs, meta=header)
     except ValueError:  # a unit astropy does not know
-        return CCDData(data, unit="adu", wcs=WCS(header), meta=header)
+        return CCDData(data, unit="adu", wcs=wcs, meta=header)
 
 
 def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
@@ -131,15 +144,15 @@ def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
 
     from .read import _opener
     opener = _opener(artifact, cache, stats, whole=False)
-    header, index, offset = _header(artifact, hdu, cache, stats, opener)
-    y0, y1, x0, x1 = pixel_box(header, box, sky, size)
+    header, wcs, index, offset = _header(artifact, hdu, cache, stats, opener)
+    y0, y1, x0, x1 = pixel_box(header, box, sky, size, wcs)
     path = cache.cutout_path(artifact, index, (y0, y1, x0, x1)) if cache is not None else None
     cached = cache.get_bytes(path) if path is not None else None
     if cached is not None:
         stats.cache_bytes += len(cached)
         stats.cache_hits += 1
         with fits.open(io.BytesIO(cached), memmap=False) as hdul:
-            return _result(hdul[0].data.copy(), hdul[0].header)
+            return _result(hdul[0].data.copy(), hdul[0].header, wcs, y0, x0)
     if offset is not None:
         with opener() as f:
             data = _rows(f, header, offset, y0, y1, x0, x1)
@@ -151,4 +164,4 @@ def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
         buffer = io.BytesIO()
         fits.PrimaryHDU(data=data, header=cut_header).writeto(buffer)
         cache.put_bytes(path, buffer.getvalue())
-    return _result(data, cut_header)
+    return _result(data, cut_header, wcs, y0, x0)

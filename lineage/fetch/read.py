@@ -134,12 +134,20 @@ def _artifact(dataset, store, repo, datastore) -> Artifact:
 def _opener(artifact: Artifact, cache: Cache | None, stats: ReadStats, whole: bool):
     """A function opening the artifact's bytes: the cached copy if there is one (filling the
     cache first for a whole-file read), else the datastore."""
-    if cache is not None:
-        cached = cache.fill(artifact)[0] if whole else cache.lookup(artifact)
-        if cached is not None:
-            stats.cache_hits += 1
-            return lambda: open_counted(str(cached), stats, "cache_bytes")
-    return lambda: open_counted(artifact.uri, stats)
+    def from_source():
+        return open_counted(artifact.uri, stats)
+
+    if cache is None:
+        return from_source
+
+    def from_cache():
+        f = cache.open(artifact, fill=whole)
+        if f is None:   # not cached (or evicted since): the datastore
+            return from_source()
+        stats.cache_hits += 1
+        stats.reads += 1
+        return _Counted(f, stats, "cache_bytes", artifact.uri)
+    return from_cache
 
 
 def _named(artifact: Artifact, fn, *args):
