@@ -114,3 +114,32 @@ def test_prefetch_then_read_cutouts_offline(demo_repo, tmp_path):
     assert stats.source_bytes == 0 and stats.cache_bytes > 0
     y, x = np.unravel_index(np.argmax(star.data), star.shape)
     assert abs(y - 7) <= 1 and abs(x - 7) <= 1
+
+
+def test_fetch_from_an_http_datastore_after_a_broken_connection(demo_repo, tmp_path):
+    """The demo's datastore served over HTTP (--datastore URL); the network breaks during
+    the third calexp; the second run fetches only what is missing (byte-level resume of a
+    large file: tests/test_fetch.py)."""
+    from lineage.fetch.httpd import serve_directory
+    out = tmp_path / "calexps"
+    args = ["fetch", f"visit={VISIT}", "--downstream", "--type", "calexp", "--collection",
+            "DemoCam/DR2", "--to", str(out), "--workers", "1", "--json", "--repo",
+            str(demo_repo)]
+    with serve_directory(demo_repo / "datastore") as server:
+        server.fail_after = 200_000
+        first = run(*args, "--datastore", server.url, check=False)
+        assert first.returncode == 2 and "not fetched" in first.stderr
+        done = json.loads(first.stdout)
+        failed = {x["key"] for x in done if x["status"] == "failed"}
+        assert len(failed) == 1 and len(done) == 6
+        assert next(x["error"] for x in done if x["key"] in failed).startswith("calexp detector=")
+        server.reset_counts()
+        again = json.loads(run(*args, "--datastore", server.url).stdout)
+        sent = server.bytes_sent
+    graph = _graph(demo_repo, [x["key"] for x in again])
+    for x in again:
+        assert x["status"] == ("present" if x["key"] not in failed else "copied")
+        data = (out / x["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == graph[x["key"]][1]
+    assert sent == sum(graph[k][0] for k in failed)    # only the missing file crossed again
+    assert not list(out.rglob("*.part"))

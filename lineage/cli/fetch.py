@@ -181,6 +181,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
     """Put the files of the datasets QUERY names into the cache, for offline use."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from ..fetch.transfer import failure
     from ..progress import progress_bar
     cache = _cache(cache_dir, max_size)
     with Repo(repo) as store:
@@ -193,7 +194,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
                 path, copied = cache.fill(a)
                 out = {"key": a.key, "path": str(path), "copied": copied}
             except Exception as exc:  # noqa: BLE001  (reported per dataset)
-                out = {"key": a.key, "error": str(exc)}
+                out = {"key": a.key, "error": failure(a, exc)}
             advance()
             return out
         with ThreadPoolExecutor(workers) as pool:

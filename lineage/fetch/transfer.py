@@ -159,6 +159,13 @@ def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
             "status": "resumed" if resumed else "copied", "transferred": copied}
 
 
+def failure(artifact: Artifact, exc: Exception) -> str:
+    """The message of a failed transfer, naming the dataset and its file."""
+    if isinstance(exc, DatastoreError):
+        return str(exc)
+    return f"{artifact.name()}: {artifact.uri}: {exc}; run again to resume"
+
+
 def write_manifest(to: Path, results: list[dict], source: str) -> Path:
     path = to / MANIFEST
     tmp = path.with_name(MANIFEST + ".tmp")
@@ -199,7 +206,7 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
             except Exception as exc:  # noqa: BLE001  (network libraries raise their own types)
                 results[i] = {"key": a.key, "dataset_type": a.dataset_type,
                               "data_id": a.data_id, "run": a.run, "source": a.uri,
-                              "path": a.relpath, "status": "failed", "error": str(exc)}
+                              "path": a.relpath, "status": "failed", "error": failure(a, exc)}
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
