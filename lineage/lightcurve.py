@@ -19,21 +19,20 @@ For a DIA object, :func:`lightcurve` returns one row per epoch with
 How the rows are found is the provenance itself: the object's catalog (the
 ``dia_object`` dataset of its patch in the collection) was made by an
 association quantum, whose input ``dia_source`` catalogs (one per visit and
-detector) hold the object's epochs.  The catalogs are read through a
-``locate`` function that turns a dataset URI into a local file (Parquet;
-only the rows of the object are read).
+detector) hold the object's epochs.  The catalogs are read from the repository's
+:class:`~lineage.fetch.datastore.Datastore` (Parquet; only the row groups that
+can hold the object are read).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import pandas as pd
-import pyarrow.parquet as pq
 
+from .fetch.datastore import Datastore, open_uri
+from .fetch.read import read_parquet
 from .progress import progress_bar
 from .query import collection_members
 
@@ -61,34 +60,21 @@ VISIT_CONDITIONS = ("band", "seeing", "airmass", "sky", "exposure_time", "begin"
                     "time_scale", "mjd_begin", "mjd_end")
 
 
-def datastore_locator(directory: Path) -> Callable[[str], Path]:
-    """Local files of a plain datastore directory (the demo's is ``REPO/datastore``): the
-    demo's ``file://datastore/<path>`` and relative paths are under it; ``file:///abs`` and
-    absolute paths are themselves."""
-    directory = Path(directory)
-
-    def locate(uri: str) -> Path:
-        if uri.startswith("file://datastore/"):
-            return directory / uri[len("file://datastore/"):]
-        if uri.startswith("file://"):
-            return Path(uri[len("file://"):])
-        path = Path(uri)
-        return path if path.is_absolute() else directory / path
-    return locate
-
-
-def _read_rows(path: Path, catalog: Catalog, object_id: int, columns=None) -> pd.DataFrame:
+def _read_rows(datastore: Datastore, key: str, uri: str, catalog: Catalog, object_id: int,
+               columns=None) -> pd.DataFrame:
+    """The rows of one object in a catalog dataset (only row groups that may hold it)."""
+    where = datastore.uri_of(key, {"uri": uri})
     try:
-        table = pq.read_table(path, columns=columns,
-                              filters=[(catalog.id_column, "==", object_id)])
+        return read_parquet(lambda: open_uri(where), columns,
+                            where=[(catalog.id_column, "==", object_id)])
     except FileNotFoundError:
-        raise LightcurveError(f"{path}: catalog file not found") from None
+        raise LightcurveError(f"{where}: catalog file not found") from None
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise LightcurveError(f"{path}: not a readable Parquet catalog ({exc})") from None
-    return table.to_pandas()
+        raise LightcurveError(f"{where}: not a readable Parquet catalog ({exc})") from None
 
 
-def find_object(store, object_id: int, collection: str, locate, catalog: Catalog = DIA) -> dict:
+def find_object(store, object_id: int, collection: str, datastore: Datastore,
+                catalog: Catalog = DIA) -> dict:
     """The object's catalog dataset in ``collection``: key, data ID, URI."""
     runs, _ = collection_members(store, collection)
     rows = store.read(
@@ -98,13 +84,13 @@ def find_object(store, object_id: int, collection: str, locate, catalog: Catalog
     if not rows:
         raise LightcurveError(f"collection {collection!r} has no {catalog.object_type} catalogs")
     for key, data_id, uri in rows:
-        if not _read_rows(locate(uri), catalog, object_id, [catalog.id_column]).empty:
+        if not _read_rows(datastore, key, uri, catalog, object_id, [catalog.id_column]).empty:
             return {"key": key, "data_id": data_id, "uri": uri}
     raise LightcurveError(f"object {object_id} is in none of the {len(rows)} "
                           f"{catalog.object_type} catalogs of collection {collection!r}")
 
 
-def _epochs(store, object_key: str, object_id: int, locate, catalog: Catalog,
+def _epochs(store, object_key: str, object_id: int, datastore: Datastore, catalog: Catalog,
             show_progress: bool) -> pd.DataFrame:
     inputs = store.read(
         "MATCH (q:Quantum)-[:PRODUCED]->(:Dataset {key: $k}) "
@@ -115,7 +101,7 @@ def _epochs(store, object_key: str, object_id: int, locate, catalog: Catalog,
     with progress_bar(f"reading {catalog.source_type} catalogs", len(inputs), "catalogs",
                       show_progress) as advance:
         for key, data_id, uri in inputs:
-            rows = _read_rows(locate(uri), catalog, object_id)
+            rows = _read_rows(datastore, key, uri, catalog, object_id)
             advance()
             if rows.empty:
                 continue
@@ -124,7 +110,7 @@ def _epochs(store, object_key: str, object_id: int, locate, catalog: Catalog,
                          (rows["detector"].astype(str) != ids.get("detector"))]
             if not wrong.empty:
                 raise LightcurveError(
-                    f"{locate(uri)}: row {wrong.index[0]} names visit {wrong['visit'].iloc[0]} "
+                    f"{datastore.uri_of(key, {'uri': uri})}: row {wrong.index[0]} names visit {wrong['visit'].iloc[0]} "
                     f"detector {wrong['detector'].iloc[0]}, but the dataset is {data_id}")
             rows["source_dataset"] = key
             frames.append(rows)
@@ -227,12 +213,12 @@ def _flags(store, visit_keys: list[str], dataset_keys: list[str]) -> tuple[dict,
     return flagged, contamination
 
 
-def lightcurve(store, object_id: int, collection: str, locate: Callable[[str], Path],
+def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
                topics: list[str] | None = None, catalog: Catalog = DIA,
                show_progress: bool = False) -> pd.DataFrame:
     """One row per epoch of ``object_id`` in ``collection``, in time order (module docstring)."""
-    obj = find_object(store, int(object_id), collection, locate, catalog)
-    epochs = _epochs(store, obj["key"], int(object_id), locate, catalog, show_progress)
+    obj = find_object(store, int(object_id), collection, datastore, catalog)
+    epochs = _epochs(store, obj["key"], int(object_id), datastore, catalog, show_progress)
     sources = sorted(set(epochs["source_dataset"]))
     instrument = store.read("MATCH (:Dataset {key: $k})-[:IDENTIFIED_BY]->(u:DataUnit) "
                             "WHERE u.dimension = 'visit' MATCH (u)-[:PART_OF*1..2]->(i:DataUnit) "

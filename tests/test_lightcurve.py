@@ -22,7 +22,8 @@ from lineage import query
 from lineage.conditions import mask, parse_conditions, select_visits
 from lineage.demo import RELEASE_CHANGES, plan_survey
 from lineage.demo_catalogs import write_catalogs
-from lineage.lightcurve import LightcurveError, datastore_locator, lightcurve
+from lineage.fetch.datastore import FileDatastore
+from lineage.lightcurve import LightcurveError, lightcurve
 from lineage.selector import SelectorError
 
 from lineage.ingest import write_units
@@ -74,7 +75,7 @@ def _efd_truth(store, visit: int, field: str) -> float:
 
 def test_every_epoch_traced_to_its_visit(demo_store, datastore):
     store = demo_store
-    locate = datastore_locator(datastore)
+    locate = FileDatastore(datastore)
     plan = {v.id: v for v in plan_survey(SMALL).visits}
     obj = _objects_by_epochs(datastore, "DR2")[0]
     truth = _sources(datastore, "DR2").query("diaObjectId == @obj")
@@ -120,7 +121,7 @@ def test_every_epoch_traced_to_its_visit(demo_store, datastore):
 
 def test_lightcurve_errors(demo_store, datastore, tmp_path):
     store = demo_store
-    locate = datastore_locator(datastore)
+    locate = FileDatastore(datastore)
     with pytest.raises(LightcurveError, match="object 12 is in none of the .* 'DemoCam/DR2'"):
         lightcurve(store, 12, DR2, locate)
     with pytest.raises(SelectorError, match="no collection 'DR9'"):
@@ -134,7 +135,7 @@ def test_lightcurve_errors(demo_store, datastore, tmp_path):
     victim = next(f for f in victim if obj in set(pd.read_parquet(f)["diaObjectId"]))
     victim.write_bytes(victim.read_bytes()[:100])
     with pytest.raises(LightcurveError, match=f"{victim.name}: not a readable Parquet"):
-        lightcurve(store, obj, DR1, datastore_locator(broken))
+        lightcurve(store, obj, DR1, FileDatastore(broken))
 
 
 def test_select_visits_by_conditions(demo_store):
@@ -170,7 +171,7 @@ def test_select_visits_by_conditions(demo_store):
 
 def test_flagged_epochs_are_marked(demo_store, datastore):
     store = demo_store
-    locate = datastore_locator(datastore)
+    locate = FileDatastore(datastore)
     obj = _objects_by_epochs(datastore, "DR2")[0]
     before = lightcurve(store, obj, DR2, locate)
     bad = int(before["visit"].iloc[len(before) // 2])

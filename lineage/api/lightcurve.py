@@ -9,11 +9,11 @@ datasets are full ``Dataset`` nodes, loaded in one batch.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import graphene
 
-from ..lightcurve import LightcurveError, datastore_locator, lightcurve
+from ..fetch.datastore import Datastore, datastore_for, make_datastore
+from ..lightcurve import LightcurveError, lightcurve
 from .errors import ApiError, argument
 from .types import Dataset
 
@@ -113,10 +113,11 @@ def _epoch(row: dict) -> dict:
     return out
 
 
-def datastore_of(settings) -> Path | None:
+def datastore_of(settings) -> Datastore | None:
+    """The server's datastore: ``--datastore``, else its repository's (None: neither)."""
     if getattr(settings, "datastore", None):
-        return Path(settings.datastore)
-    return Path(settings.state_dir) / "datastore" if settings.state_dir else None
+        return make_datastore(settings.datastore)
+    return datastore_for(settings.state_dir) if settings.state_dir else None
 
 
 class LightcurveQuery(graphene.ObjectType):
@@ -132,8 +133,8 @@ class LightcurveQuery(graphene.ObjectType):
 
     async def resolve_lightcurve(root, info, object, collection, topics=None):
         ctx = info.context
-        directory = datastore_of(ctx.settings)
-        if directory is None:
+        where = datastore_of(ctx.settings)
+        if where is None:
             raise ApiError("lightcurve: this server has no datastore directory "
                            "(lineage serve --datastore DIR)")
         if not str(object).strip().lstrip("-").isdigit():
@@ -141,7 +142,7 @@ class LightcurveQuery(graphene.ObjectType):
         with argument("object"):
             try:
                 frame = await ctx.run(lightcurve, ctx.store, int(object), collection,
-                                      datastore_locator(directory), topics or None)
+                                      where, topics or None)
             except LightcurveError as exc:
                 raise ApiError(f"object: {exc}") from None
         return {"object": str(int(object)), "collection": collection,

@@ -37,8 +37,11 @@ def init(directory: str, store: str) -> None:
               help="Size the survey for about this many nodes (benchmarks: 1000000).")
 @click.option("--visit", "visit", type=int, default=None,
               help="The visit to ask about (default: one processed in every release).")
+@click.option("--images", is_flag=True,
+              help="Also write a small FITS image for every calexp (docs/fetch.md).")
 @json_option
-def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool) -> None:
+def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
+         as_json: bool) -> None:
     """Build the demo survey into a repository and ask which coadds used one visit."""
     from dataclasses import replace
 
@@ -53,10 +56,14 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
         call(init_repo, repo)
     units = list(generate(spec))
     total = sum(len(u) for u in units)
-    catalogs = 0
-    if "://" not in repo:  # the catalogs live in the repository's datastore directory
+    catalogs = written = 0
+    if "://" not in repo:  # the files live in the repository's datastore directory
         from ..demo_catalogs import write_catalogs
+        from ..demo_images import record_files, write_images
         catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
+        if images:
+            written = call(write_images, spec, units, Path(repo) / "datastore")
+        call(record_files, units, Path(repo) / "datastore")  # real sizes and checksums
     with Repo(repo) as store:
         report = call(write_units, store, units, "demo survey", total, not as_json)
         v = visit or default_visit(spec)
@@ -66,6 +73,7 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
     if as_json:
         print_json({"visit": v, "nodes_created": report.nodes_created,
                     "edges_created": report.edges_created, "catalog_files": catalogs,
+                    "image_files": written,
                     "coadds": [r.as_dict() for r in rows]})
         return
     survey = plan_survey(spec)
@@ -73,7 +81,8 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, as_json: bool)
                   f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
                   f"{report.nodes_created} nodes and {report.edges_created} edges new "
                   f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
-                  + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else ""))
+                  + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else "")
+                  + (f", {written} calexp images" if written else ""))
     dataset_rows_table(f"Which coadds used visit {v}?", rows,
                        f"{len(rows)} coadds, answered in {ms:.1f} ms; "
                        f"try: lineage downstream visit={v} --count --repo {repo}")

@@ -41,8 +41,9 @@ def _short(key: str) -> str:
 @click.argument("object_id", metavar="OBJECT", type=int)
 @click.option("--collection", required=True, help="The release or run collection to read.")
 @repo_option
-@click.option("--datastore", type=click.Path(file_okay=False), default=None,
-              help="Where the catalogs' files are (default: REPO/datastore).")
+@click.option("--datastore", default=None, metavar="ROOT",
+              help="Where the catalogs' files are: a directory or URL (default: the "
+                   "repository's datastore, REPO/datastore).")
 @click.option("--topic", "topics", multiple=True,
               help="Only this EFD topic's telemetry (repeatable; e.g. ESS.temperature).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -56,13 +57,12 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
                        colour_by, as_json):
     """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
     conditions, telemetry, software and config of each step, flags."""
-    from ..lightcurve import LightcurveError, datastore_locator, lightcurve
-    if datastore is None and "://" in repo:
-        raise UserError("a Bolt repository has no datastore directory: give --datastore DIR")
-    locate = datastore_locator(Path(datastore) if datastore else Path(repo) / "datastore")
+    from ..fetch.datastore import datastore_for
+    from ..lightcurve import LightcurveError, lightcurve
+    where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
         try:
-            frame = call(lightcurve, store, object_id, collection, locate, list(topics) or None,
+            frame = call(lightcurve, store, object_id, collection, where, list(topics) or None,
                          show_progress=not as_json)
         except LightcurveError as exc:
             raise UserError(str(exc)) from None

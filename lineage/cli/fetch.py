@@ -1,0 +1,253 @@
+"""From graph answers to files (docs/fetch.md): fetch, cache prefetch/status/evict/clear, cutout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..output import console, print_json, table
+from .common import Repo, UserError, call, cli, json_option, pairs, repo_option
+
+SAVED_PREFIX = "graphql:"
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def query_options(command):
+    """The options that make QUERY a lineage question (as ``lineage downstream`` takes them)."""
+    options = [
+        click.argument("query_text", metavar="QUERY"),
+        repo_option,
+        click.option("--downstream", "direction", flag_value="down",
+                     help="The datasets downstream of the selector (e.g. visit=1228)."),
+        click.option("--upstream", "direction", flag_value="up",
+                     help="The datasets upstream of the selector."),
+        click.option("--type", "types", multiple=True,
+                     help="Only these dataset types (repeat or comma-separate)."),
+        click.option("--depth", type=click.IntRange(min=1), default=None,
+                     help="At most this many processing steps away."),
+        click.option("--collection", default=None, help="Only datasets in this collection."),
+        click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+                     help="Variables of a saved GraphQL query (QUERY graphql:NAME)."),
+        click.option("--datastore", default=None, metavar="ROOT",
+                     help="Where the files are: a directory, file://, s3://, https:// URL or "
+                          "butler:REPO (default: the repository's datastore, REPO/datastore)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _saved_answer(store, repo: str, name: str, variables) -> dict:
+    import asyncio
+
+    from ..api.local import run_local
+    from ..api.saved import SavedOperations
+    repo_dir = None if "://" in repo else Path(repo)
+    saved = SavedOperations.default(repo_dir if repo_dir and repo_dir.is_dir() else None)
+    try:
+        op = saved.get(name)
+        values = op.coerce(pairs("--var", variables))
+    except (KeyError, ValueError) as exc:
+        raise UserError(exc.args[0]) from None
+    body = asyncio.run(run_local(store, op.document, values, op.name, repo_dir))
+    if body.get("errors"):
+        raise UserError("; ".join(e["message"] for e in body["errors"]))
+    return body.get("data") or {}
+
+
+def artifacts_of(store, repo, query_text, direction, types, depth, collection, variables,
+                 datastore):
+    """The artifacts a QUERY names, in a repository's datastore."""
+    from ..fetch.datastore import dataset_keys, datastore_for, resolve
+    from ..fetch.select import keep_only, select
+    types = [t for group in types for t in group.split(",") if t] or None
+    where = call(datastore_for, repo, datastore)
+    if query_text.startswith(SAVED_PREFIX):
+        keys = dataset_keys(_saved_answer(store, repo, query_text[len(SAVED_PREFIX):],
+                                          variables))
+        keys = call(keep_only, store, keys, types, collection)
+    else:
+        keys = call(select, store, query_text, direction, types, depth, collection)
+    if not keys:
+        raise UserError(f"{query_text}: no datasets")
+    return call(resolve, store, keys, where), where
+
+
+def _shown(where) -> str:
+    """A datastore as messages show it: a local root below the working directory, relative."""
+    import os
+    text = where.describe()
+    if os.path.isabs(text) and Path(text).is_relative_to(Path.cwd()):
+        return os.path.relpath(text)
+    return text
+
+
+def _plan_view(plan, title: str, where) -> None:
+    rows = [(t, n, _human(b)) for t, (n, b) in plan.by_type.items()]
+    rows.append(("[bold]total[/bold]", f"[bold]{plan.count}[/bold]",
+                 f"[bold]{_human(plan.bytes)}[/bold]"))
+    caption = f"from {_shown(where)}; bytes as the graph records them" + (
+        f"; {plan.unknown_size} of unknown size" if plan.unknown_size else "")
+    table(title, ["dataset type", "datasets", "bytes"], rows, caption)
+
+
+@cli.command("fetch")
+@query_options
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+              help="Directory to put the files in (created; run again to resume).")
+@click.option("--dry-run", is_flag=True, help="Only show how many datasets and bytes.")
+@click.option("--link", "mode", flag_value="link", help="Hard-link local files, do not copy.")
+@click.option("--symlink", "mode", flag_value="symlink", help="Symlink local files.")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True,
+              help="Parallel transfers.")
+@json_option
+def fetch_command(query_text, repo, direction, types, depth, collection, variables, datastore,
+                  to, dry_run, mode, workers, as_json):
+    """Download (or link) the files of the datasets QUERY names into a directory, checking
+    checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
+    or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
+    from ..fetch.transfer import FetchError, fetch, plan
+    with Repo(repo) as store:
+        artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
+                                        collection, variables, datastore)
+    p = plan(artifacts)
+    if dry_run:
+        if as_json:
+            print_json({"count": p.count, "bytes": p.bytes, "unknown_size": p.unknown_size,
+                        "by_type": {t: {"datasets": n, "bytes": b}
+                                    for t, (n, b) in p.by_type.items()},
+                        "artifacts": [a.as_dict() for a in artifacts]})
+        else:
+            _plan_view(p, f"Would fetch into {to}", where)
+        return
+    error = None
+    try:
+        results = fetch(artifacts, to, mode or "copy", workers, not as_json, where.describe())
+    except FetchError as exc:   # the others were fetched: show them, then fail
+        results, error = exc.results, str(exc)
+    except OSError as exc:      # e.g. --to names a file
+        raise UserError(str(exc)) from None
+    if as_json:
+        print_json(results)
+    else:
+        counts: dict[str, list[int]] = {}
+        for r in results:
+            entry = counts.setdefault(r["status"], [0, 0])
+            entry[0] += 1
+            entry[1] += r.get("bytes", 0)
+        table(f"Fetched into {to}", ["status", "datasets", "bytes"],
+              [(s, n, _human(b)) for s, (n, b) in sorted(counts.items())],
+              f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
+    if error:
+        raise UserError(error)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """The shared local cache of datastore files and cutouts (LINEAGE_CACHE)."""
+
+
+cache_option = click.option("--cache", "cache_dir", envvar="LINEAGE_CACHE", default=None,
+                            type=click.Path(file_okay=False),
+                            help="Cache directory (default: LINEAGE_CACHE or ~/.cache/lineage).")
+
+
+def _cache(cache_dir, max_size=None):
+    from ..fetch.cache import Cache
+    try:
+        return Cache(cache_dir, max_size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+@cache_group.command("prefetch")
+@query_options
+@cache_option
+@click.option("--max-size", default=None, help="Set the cache's size limit (e.g. 20G).")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True)
+@json_option
+def cache_prefetch(query_text, repo, direction, types, depth, collection, variables, datastore,
+                   cache_dir, max_size, workers, as_json):
+    """Put the files of the datasets QUERY names into the cache, for offline use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..fetch.transfer import failure
+    from ..progress import progress_bar
+    cache = _cache(cache_dir, max_size)
+    with Repo(repo) as store:
+        artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,
+                                    collection, variables, datastore)
+    results = []
+    with progress_bar("caching", len(artifacts), "datasets", not as_json) as advance:
+        def one(a):
+            try:
+                path, copied = cache.fill(a)
+                out = {"key": a.key, "path": str(path), "copied": copied}
+            except Exception as exc:  # noqa: BLE001  (reported per dataset)
+                out = {"key": a.key, "error": failure(a, exc)}
+            advance()
+            return out
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, artifacts))
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        print_json(results)
+    else:
+        copied = sum(r.get("copied", False) for r in results)
+        console.print(f"{len(results) - len(failed)} datasets in the cache {cache.root} "
+                      f"({copied} copied now, {len(results) - len(failed) - copied} there "
+                      f"already); cache holds {_human(cache.usage().bytes)}")
+    if failed:
+        raise UserError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")
+
+
+@cache_group.command("status")
+@cache_option
+@json_option
+def cache_status(cache_dir, as_json):
+    """What the cache holds and its size limit."""
+    cache = _cache(cache_dir)
+    usage = cache.usage()
+    if as_json:
+        print_json({"root": str(cache.root), "max_bytes": cache.max_bytes, "files": usage.files,
+                    "bytes": usage.bytes, "by_kind": usage.by_kind})
+        return
+    table(f"Cache {cache.root}", ["kind", "entries", "bytes"],
+          [(k, v["files"], _human(v["bytes"])) for k, v in usage.by_kind.items()]
+          + [("[bold]total[/bold]", usage.files, _human(usage.bytes))],
+          f"limit {_human(cache.max_bytes) if cache.max_bytes else 'none'}")
+
+
+@cache_group.command("evict")
+@cache_option
+@click.option("--to", "to_size", default=None,
+              help="Evict least recently used entries down to this size (default: the limit).")
+@click.option("--max-size", default=None, help="Set the cache's size limit first (e.g. 20G).")
+def cache_evict(cache_dir, to_size, max_size):
+    """Remove least recently used entries until the cache fits its limit (or --to SIZE)."""
+    from ..fetch.cache import parse_size
+    cache = _cache(cache_dir, max_size)
+    try:
+        target = parse_size(to_size) if to_size else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    freed = cache.evict(target)
+    console.print(f"freed {_human(freed)}; cache holds {_human(cache.usage().bytes)}")
+
+
+@cache_group.command("clear")
+@cache_option
+def cache_clear(cache_dir):
+    """Empty the cache."""
+    freed = _cache(cache_dir).clear()
+    console.print(f"freed {_human(freed)}")

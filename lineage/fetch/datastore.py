@@ -1,0 +1,350 @@
+"""Datastores: where the files of the graph's datasets are, and how to open them.
+
+A graph answer names datasets; :func:`resolve` turns them into
+:class:`Artifact` records (URI, format, size, checksum) through a
+:class:`Datastore`:
+
+* :class:`FileDatastore`: a root (a local directory, ``file://``, ``s3://``,
+  ``https://`` ... anything fsspec opens) and a path template for datasets the
+  graph gives no path for.  A dataset's ``uri`` property wins; the demo's
+  ``file://datastore/<path>`` and relative URIs or ``path`` properties (Butler
+  exports) are under the root.
+* :class:`ButlerDatastore`: a Butler repository through ``lsst-daf-butler``
+  (``pip install 'survey-lineage[butler]'``): ``butler.getURI`` of the dataset's UUID.
+
+The datastore of a repository is its config's ``datastore`` entry (a root string or
+``{"root": ..., "template": ...}``, or ``{"butler": REPO}``), else ``REPO/datastore``;
+``--datastore`` overrides it (:func:`datastore_for`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+import fsspec
+
+from ..model import Kind, kind_of_key
+
+#: Path of a dataset without ``uri`` or ``path`` property, under the root.
+DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
+
+#: The demo writes ``file://datastore/<path>``: relative to the repository's datastore.
+DEMO_PREFIX = "file://datastore/"
+
+#: File suffix -> format :func:`lineage.get` reads.
+FORMATS = {".fits": "fits", ".fit": "fits", ".fz": "fits", ".fits.gz": "fits",
+           ".parq": "parquet", ".parquet": "parquet", ".pq": "parquet",
+           ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv", ".ecsv": "ecsv"}
+
+#: Butler formatter class names (last part) -> format, when the path says nothing.
+FORMATTERS = {"FitsExposureFormatter": "fits", "FitsImageFormatter": "fits",
+              "FitsMaskedImageFormatter": "fits", "ParquetFormatter": "parquet",
+              "JsonFormatter": "json", "YamlFormatter": "yaml", "AstropyTableFormatter": "ecsv"}
+
+
+class DatastoreError(OSError):
+    """A dataset whose file cannot be found, read or trusted; the message names both."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file holding one dataset."""
+
+    key: str            # dataset:<uuid>
+    uri: str            # local path or URL (file://, s3://, https://)
+    format: str         # fits, parquet, json, yaml, csv, ecsv, or "" when unknown
+    size: int | None    # bytes, as the graph says (None: unknown)
+    checksum: str | None  # "sha256:<hex>" as the graph says (None: unknown)
+    relpath: str        # where it goes below a fetch directory
+    dataset_type: str = ""
+    data_id: str = ""
+    run: str = ""
+
+    @property
+    def uuid(self) -> str:
+        return self.key.split(":", 1)[1]
+
+    @property
+    def is_local(self) -> bool:
+        return is_local(self.uri)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def name(self) -> str:
+        """How messages name the dataset: type, data ID, run and UUID."""
+        what = " ".join(x for x in (self.dataset_type, self.data_id) if x)
+        if what:
+            return f"{what} in {self.run} ({self.uuid})"
+        return self.key or PurePosixPath(self.uri).name
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def local_path(uri: str) -> Path:
+    return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+
+
+def format_of(uri: str, formatter: str | None = None) -> str:
+    name = PurePosixPath(uri.split("#", 1)[0].split("?", 1)[0]).name.lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return FORMATS[suffix]
+    return FORMATTERS.get((formatter or "").rsplit(".", 1)[-1], "")
+
+
+def normal_checksum(value) -> str | None:
+    """``sha256:<hex>`` from the graph's checksum (a bare 64-hex value is sha256)."""
+    if not value:
+        return None
+    text = str(value).strip().lower()
+    if ":" in text:
+        return text
+    return f"sha256:{text}" if len(text) == 64 else None
+
+
+def _join(root: str, rel: str) -> str:
+    if is_local(root):
+        return str(local_path(root) / rel)
+    return posixpath.join(root.rstrip("/") + "/", rel)
+
+
+def _data_id_path(data_id: str) -> str:
+    return data_id.replace(",", "_").replace("=", "")
+
+
+class Datastore:
+    """Finds the file of a dataset from its graph properties and opens it."""
+
+    def uri_of(self, key: str, props: dict) -> str:
+        raise NotImplementedError
+
+    def relpath_of(self, uri: str, props: dict) -> str:
+        """Where the file goes below a fetch directory: ``run/type/file`` by default."""
+        name = PurePosixPath(uri.split("?", 1)[0]).name or props.get("key", "dataset")
+        return "/".join(p for p in (props.get("run", ""), props.get("dataset_type", ""), name) if p)
+
+    def artifact(self, key: str, props: dict) -> Artifact:
+        uri = self.uri_of(key, props)
+        return Artifact(key=key, uri=uri, format=format_of(uri, props.get("formatter")),
+                        size=int(props["size"]) if props.get("size") is not None else None,
+                        checksum=normal_checksum(props.get("checksum")),
+                        relpath=self.relpath_of(uri, props),
+                        dataset_type=props.get("dataset_type", ""),
+                        data_id=props.get("data_id", ""), run=props.get("run", ""))
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class FileDatastore(Datastore):
+    """Files below a root that fsspec opens (a directory, ``s3://bucket/repo``, ``https://...``)."""
+
+    def __init__(self, root: str | os.PathLike, template: str = DEFAULT_TEMPLATE) -> None:
+        root = str(root)
+        self.root = str(Path(root).resolve()) if is_local(root) and "://" not in root else root
+        self.template = template
+
+    def describe(self) -> str:
+        return self.root
+
+    def _relative(self, uri: str) -> str | None:
+        """The path of a URI below the root, or None when it is elsewhere."""
+        if uri.startswith(DEMO_PREFIX):
+            return uri[len(DEMO_PREFIX):]
+        if "://" not in uri and not os.path.isabs(uri):
+            return uri
+        return None
+
+    def uri_of(self, key: str, props: dict) -> str:
+        uri = props.get("uri") or props.get("path")
+        if uri:
+            rel = self._relative(str(uri).split("#", 1)[0])
+            return _join(self.root, rel) if rel is not None else str(uri)
+        dstype = props.get("dataset_type", "")
+        fields = {**props, "dataset_type": dstype, "run": props.get("run", ""),
+                  "data_id": props.get("data_id", ""),
+                  "data_id_path": _data_id_path(props.get("data_id", "")),
+                  "uuid": key.split(":", 1)[1],
+                  "suffix": ".parq" if props.get("storage_class") == "DataFrame" else ".fits"}
+        try:
+            return _join(self.root, self.template.format(**fields))
+        except (KeyError, IndexError) as exc:
+            raise DatastoreError(f"{key}: the path template {self.template!r} names {exc}, "
+                                 "which the dataset does not have") from None
+
+    def relpath_of(self, uri: str, props: dict) -> str:
+        root = self.root.rstrip("/") + "/"
+        if uri.startswith(root):
+            return uri[len(root):]
+        return super().relpath_of(uri, props)
+
+
+class ButlerDatastore(Datastore):
+    """A Butler repository: each dataset's URI is ``butler.getURI`` of its UUID."""
+
+    def __init__(self, repo: str, butler=None) -> None:
+        self.repo = repo
+        self._butler = butler
+
+    def describe(self) -> str:
+        return f"butler:{self.repo}"
+
+    @property
+    def butler(self):
+        if self._butler is None:
+            try:
+                from lsst.daf.butler import Butler
+            except ImportError:
+                raise DatastoreError(
+                    f"butler:{self.repo}: reading a Butler repository needs lsst-daf-butler "
+                    "(pip install 'survey-lineage[butler]')") from None
+            self._butler = Butler.from_config(self.repo)
+        return self._butler
+
+    def uri_of(self, key: str, props: dict) -> str:
+        ref = self.butler.get_dataset(uuid.UUID(key.split(":", 1)[1]))
+        if ref is None:
+            raise DatastoreError(f"{key}: the Butler repository {self.repo} has no such dataset")
+        return str(self.butler.getURI(ref))
+
+
+def make_datastore(spec, base: Path | None = None) -> Datastore:
+    """A datastore from its description: a root string, ``butler:REPO``, or a dict with
+    ``root`` (and ``template``) or ``butler``.  A relative local root is below ``base``."""
+    if isinstance(spec, Datastore):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        spec = str(spec)
+        spec = {"butler": spec[len("butler:"):]} if spec.startswith("butler:") else {"root": spec}
+    if not isinstance(spec, dict) or not ({"root", "butler"} & set(spec)):
+        raise DatastoreError(f"datastore {spec!r}: give a root (directory or URL), "
+                             "butler:REPO, or {\"root\": ..., \"template\": ...}")
+    if "butler" in spec:
+        return ButlerDatastore(str(spec["butler"]))
+    root = str(spec["root"])
+    if "://" not in root and base is not None and not os.path.isabs(root):
+        root = str(base / root)
+    return FileDatastore(root, spec.get("template", DEFAULT_TEMPLATE))
+
+
+def datastore_for(repo: str | os.PathLike | None, override=None) -> Datastore:
+    """The datastore of a repository: ``override``, else its config's ``datastore``, else
+    ``REPO/datastore``.  A Bolt URI has no directory: it needs ``override``."""
+    if override:
+        return make_datastore(override, Path.cwd())
+    if repo is None or "://" in str(repo):
+        raise DatastoreError("a repository on a Bolt server has no datastore directory: "
+                             "give --datastore ROOT")
+    from ..repo import read_config
+    root = Path(repo)
+    config = read_config(root)
+    return make_datastore(config.get("datastore") or "datastore", root)
+
+
+def dataset_props(store, keys: list[str]) -> dict[str, dict]:
+    """key -> the properties of each dataset (missing keys are absent)."""
+    rows = store.read("MATCH (d:Dataset) WHERE d.key IN $keys RETURN d.key, properties(d)",
+                      {"keys": list(keys)})
+    return {k: dict(p) for k, p in rows}
+
+
+def resolve(store, answer, datastore: Datastore) -> list[Artifact]:
+    """The artifacts holding the datasets of a query answer (:func:`dataset_keys`), in
+    the answer's order; a key the graph does not know is an error naming it."""
+    keys = dataset_keys(answer)
+    props = dataset_props(store, keys)
+    missing = [k for k in keys if k not in props]
+    if missing:
+        raise DatastoreError(f"no such dataset in the graph: {missing[0]}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return [datastore.artifact(k, props[k]) for k in keys]
+
+
+def _as_key(text: str) -> str | None:
+    text = text.strip()
+    if text.startswith("dataset:"):
+        text = text[len("dataset:"):]
+    try:
+        return f"dataset:{uuid.UUID(text)}"
+    except ValueError:
+        return None
+
+
+def dataset_keys(answer) -> list[str]:
+    """Dataset keys in any query answer, first appearance first, each once.
+
+    Takes lineage rows (``DatasetRow``), artifacts, keys or UUIDs, dicts and lists as the
+    JSON output of other commands or GraphQL gives them (every ``dataset:<uuid>`` string
+    and every ``uuid``/``key`` field that is a dataset), and tables (pandas DataFrame:
+    every cell that is a dataset key)."""
+    out: dict[str, None] = {}
+
+    def add(text) -> None:
+        key = _as_key(text) if isinstance(text, str) else None
+        if key:
+            out.setdefault(key)
+
+    def walk(item) -> None:
+        if hasattr(item, "key") and isinstance(getattr(item, "key"), str):
+            add(item.key)
+        elif isinstance(item, str):
+            if item.startswith("dataset:") or item.count("-") == 4:
+                add(item)
+        elif isinstance(item, dict):
+            for name, value in item.items():
+                if name in ("uuid", "key") and isinstance(value, str):
+                    add(value)
+                elif not isinstance(value, str) or value.startswith("dataset:"):
+                    walk(value)
+        elif hasattr(item, "to_dict") and hasattr(item, "columns"):  # a DataFrame
+            walk(item.to_dict("records"))
+        elif isinstance(item, (list, tuple, set)) or hasattr(item, "__iter__"):
+            for x in item:
+                walk(x)
+
+    walk(answer)
+    return [k for k in out if kind_of_key(k) == Kind.DATASET]
+
+
+def read_answer_file(path: str | os.PathLike) -> list[str]:
+    """Dataset keys from a file: JSON (any command's ``--json`` output, a GraphQL response)
+    or text with one UUID or key per line (``#`` comments)."""
+    text = Path(path).read_text() if str(path) != "-" else __import__("sys").stdin.read()
+    stripped = text.lstrip()
+    if stripped[:1] in "[{":
+        try:
+            return dataset_keys(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise DatastoreError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    keys = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key = _as_key(line)
+        if key is None:
+            raise DatastoreError(f"{path}: line {n}: {line!r} is not a dataset UUID or key")
+        keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
+def open_uri(uri: str, mode: str = "rb", **kw):
+    """A file object for a local path or any URL fsspec knows."""
+    if is_local(uri):
+        return open(local_path(uri), mode)
+    return fsspec.open(uri, mode, **kw).open()
+
+
+def size_of(uri: str) -> int:
+    if is_local(uri):
+        return local_path(uri).stat().st_size
+    fs, path = fsspec.core.url_to_fs(uri)
+    return int(fs.size(path))
