@@ -6,6 +6,8 @@ optional ``NEO4J_DATABASE``).  No mocks: every test talks to a real server.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,18 @@ def repo(tmp_path):
     init_repo(root)
     yield root
     FalkorServer(root).stop()
+
+
+PROVENANCE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_provenance_qg.py"
+
+
+@pytest.fixture(scope="session")
+def provenance_qg(tmp_path_factory) -> Path:
+    """A provenance graph of 18 quanta (one failed, one blocked), made once with
+    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``)."""
+    pytest.importorskip("lsst.pipe.base.quantum_graph")
+    out = tmp_path_factory.mktemp("provenance-qg")
+    done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip().splitlines()[-1])

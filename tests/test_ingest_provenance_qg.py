@@ -9,8 +9,6 @@ same file.  Skipped when lsst-pipe-base (the ``[rubin]`` extra) is absent.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -21,20 +19,6 @@ from lineage import query
 from lineage.ingest.files import ingest
 from lineage.ingest.provenance_qg import config_values
 from lineage.model import dataset_key, quantum_key
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_provenance_qg.py"
-
-
-@pytest.fixture(scope="session")
-def provenance_qg(tmp_path_factory) -> Path:
-    """A provenance graph of 18 quanta (one failed, one blocked), made once."""
-    pytest.importorskip("lsst.pipe.base.quantum_graph")
-    out = tmp_path_factory.mktemp("provenance-qg")
-    done = subprocess.run([sys.executable, str(SCRIPT), str(out)], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip().splitlines()[-1])
-
 
 def _as_reader_says(path: Path) -> dict:
     """What lsst-pipe-base's reader says about the file, in our terms."""
