@@ -1,0 +1,431 @@
+"""The release-to-release comparison (DRP31, ARCH5, LDF104, SQR9).
+
+The same product in two releases is the same ``(dataset_type, data_id)``
+pair (its UUID differs: each release writes its own RUN).  For each dataset
+type, in the order of the type graph (``FEEDS``), the diff pages through the
+datasets of release A and of release B in key order (keyset pagination),
+matches them by data ID, and for every product in both compares the quanta
+that produced them:
+
+* inputs, as ``(dataset_type, data_id)`` pairs: which were added or dropped
+  (and so which visits or exposures a coadd gained or lost, ARCH5);
+* software version (which packages changed) and config (which keys);
+* active flags contaminating it;
+* upstream: the steps above it whose own quanta changed, carried down the
+  lineage type by type (a calexp made by new software changes every warp,
+  coadd and catalog made from it).
+
+Memory: one dataset type of release A at a time (its keys by data ID), one
+page of release B, and the upstream changes of the types still to be read,
+stored per type as the most common set plus the exceptions.  Every added,
+removed or changed product goes to a ``sink`` as it is found, never kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+
+from ..query import type_graph
+from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
+from .stats import PropertyStats
+
+#: Datasets per page (keyset pagination) and per detail query.
+PAGE = 10_000
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VISIT_DIMS = ("visit", "exposure")
+
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+
+#: The keys of every detail record; a changed product has more (what changed).
+_BASE = ("status", "dataset_type", "data_id", "a", "b")
+
+
+def _members_query(others: bool, props: list[str]) -> str:
+    extra = "".join(f", d.{p}" for p in props)
+    if others:
+        head = ("MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $others "
+                "AND d.dataset_type = $t AND NOT d.run IN $runs")
+    else:
+        head = "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs"
+    # `+ ''`: FalkorDB compares indexed strings wrongly in range predicates.
+    return (f"{head} AND d.key + '' > $after RETURN DISTINCT d.key, d.data_id{extra} "
+            f"ORDER BY d.key LIMIT $n")
+
+
+_DETAILS = (
+    "UNWIND $keys AS k MATCH (d:Dataset {key: k}) "
+    "OPTIONAL MATCH (q:Quantum)-[:PRODUCED]->(d) "
+    "OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
+    "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
+    "OPTIONAL MATCH (i:Dataset)-[:INPUT_TO]->(q) "
+    "RETURN k, q.key, q.task, s.key, c.key, collect([i.key, i.dataset_type, i.data_id])")
+
+_FLAGS = ("UNWIND $keys AS k MATCH (d:Dataset {key: k})-[:CONTAMINATED_BY]->(f:Flag) "
+          "WHERE f.retracted_at IS NULL RETURN k, f.key")
+
+
+def members(store, release: Release, dataset_type: str, props: list[str], page: int = PAGE):
+    """(key, data_id, *props) of the release's datasets of one type, in key order, page by page."""
+    for others in (False, True):
+        if others and not release.others:
+            continue
+        query = _members_query(others, props)
+        after = ""
+        while True:
+            rows = store.read(query, {"t": dataset_type, "runs": list(release.runs),
+                                      "others": list(release.others), "after": after, "n": page})
+            yield from rows
+            if len(rows) < page:
+                break
+            after = rows[-1][0]
+
+
+@dataclass(frozen=True)
+class Made:
+    """How one dataset was made: its quantum, the quantum's software and config,
+    its inputs ((type, data_id) -> key) and the active flags on it."""
+
+    key: str
+    quantum: str | None = None
+    task: str | None = None
+    software: str | None = None
+    config: str | None = None
+    inputs: dict = field(default_factory=dict)
+    flags: frozenset = frozenset()
+
+
+def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
+    out: dict[str, Made] = {}
+    flags: dict[str, set] = {}
+    for i in range(0, len(keys), PAGE):
+        chunk = keys[i:i + PAGE]
+        if with_flags:
+            for k, f in store.read(_FLAGS, {"keys": chunk}):
+                flags.setdefault(k, set()).add(f)
+        for k, q, task, sw, cf, ins in store.read(_DETAILS, {"keys": chunk}):
+            inputs = {(t, did): ik for ik, t, did in ins if ik is not None}
+            out[k] = Made(k, q, task, sw, cf, inputs, frozenset(flags.get(k, ())))
+    return out
+
+
+class Upstream:
+    """Changes above each dataset of release B (frozensets of ``(task, kind)``),
+    kept per dataset type as the most common set plus the exceptions."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, tuple[frozenset, dict]] = {}
+        self._current: dict[str, frozenset] = {}
+        self._intern: dict[frozenset, frozenset] = {}
+
+    def of(self, dataset_type: str, key: str) -> frozenset:
+        if key in self._current:
+            return self._current[key]
+        common, exceptions = self._done.get(dataset_type, (frozenset(), {}))
+        return exceptions.get(key, common)
+
+    def set(self, key: str, changes: frozenset) -> None:
+        self._current[key] = self._intern.setdefault(changes, changes)
+
+    def finish(self, dataset_type: str) -> None:
+        counts = Counter(self._current.values())
+        common = counts.most_common(1)[0][0] if counts else frozenset()
+        self._done[dataset_type] = (common, {k: v for k, v in self._current.items()
+                                             if v != common})
+        self._current = {}
+
+
+def _packages(text) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def changed_values(a: dict, b: dict) -> dict:
+    """Keys whose value differs: key -> [value in A, value in B] (None: absent)."""
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _visits(items) -> list[str]:
+    out = set()
+    for _, did in items:
+        d = parse_data_id(did)
+        for dim in _VISIT_DIMS:
+            if dim in d:
+                out.add(d[dim])
+                break
+    return sorted(out, key=lambda v: (len(v), v))
+
+
+@dataclass
+class DiffResult:
+    """Everything a diff found except the per-product detail (that goes to the sink)."""
+
+    a: Release
+    b: Release
+    filter: DiffFilter
+    by_type: dict = field(default_factory=dict)         # type -> Counter
+    by_tract_band: dict = field(default_factory=dict)   # "tract/band" -> Counter
+    by_patch: dict = field(default_factory=dict)        # (tract, patch, band) -> Counter
+    reasons: dict = field(default_factory=dict)         # type -> Counter of reasons
+    steps: dict = field(default_factory=dict)           # task -> Counter of changes
+    visits_a: set = field(default_factory=set)
+    visits_b: set = field(default_factory=set)
+    software: dict = field(default_factory=dict)        # key -> packages
+    configs: dict = field(default_factory=dict)         # key -> values
+    properties: PropertyStats | None = None
+    metrics: list = field(default_factory=list)         # stats.MetricComparison
+
+    def count(self, dataset_type: str, data_id: dict, what: str) -> None:
+        self.by_type.setdefault(dataset_type, Counter())[what] += 1
+        tb = f"{data_id.get('tract', '-')}/{data_id.get('band', '-')}"
+        self.by_tract_band.setdefault(tb, Counter())[what] += 1
+        if "tract" in data_id and "patch" in data_id:
+            p = (data_id["tract"], data_id["patch"], data_id.get("band", "-"))
+            self.by_patch.setdefault(p, Counter())[what] += 1
+
+    def totals(self) -> dict:
+        total = Counter()
+        for c in self.by_type.values():
+            total.update(c)
+        return {k: total.get(k, 0) for k in ("a", "b", ADDED, REMOVED, CHANGED, "unchanged")}
+
+    def step_changes(self) -> list[dict]:
+        """Per task: software and config pairs seen on common products, with what changed."""
+        out = []
+        for task in sorted(self.steps):
+            c = self.steps[task]
+            entry = {"task": task, "products_compared": c.get("compared", 0),
+                     "inputs_changed": c.get("inputs", 0), "software": [], "config": []}
+            for (kind, a, b), n in sorted(((k, n) for k, n in c.items() if isinstance(k, tuple)),
+                                          key=lambda x: (x[0][0], str(x[0][1]), str(x[0][2]))):
+                if kind == "software":
+                    entry["software"].append({"a": a, "b": b, "products": n, "packages":
+                                              changed_values(self.software.get(a, {}),
+                                                             self.software.get(b, {}))})
+                else:
+                    entry["config"].append({"a": a, "b": b, "products": n, "keys":
+                                            changed_values(self.configs.get(a, {}),
+                                                           self.configs.get(b, {}))})
+            if entry["software"] or entry["config"] or entry["inputs_changed"]:
+                out.append(entry)
+        return out
+
+    def summary(self) -> dict:
+        def plain(d):
+            return {k: dict(sorted(v.items())) for k, v in sorted(d.items())}
+        return {
+            "a": {"name": self.a.name, "runs": list(self.a.runs), "others": list(self.a.others)},
+            "b": {"name": self.b.name, "runs": list(self.b.runs), "others": list(self.b.others)},
+            "filter": self.filter.as_dict(),
+            "totals": self.totals(),
+            "by_type": plain(self.by_type),
+            "by_tract_band": plain(self.by_tract_band),
+            "reasons": plain(self.reasons),
+            "steps": self.step_changes(),
+            "visits": {"a": len(self.visits_a), "b": len(self.visits_b),
+                       "dropped": sorted(self.visits_a - self.visits_b, key=lambda v: (len(v), v)),
+                       "added": sorted(self.visits_b - self.visits_a, key=lambda v: (len(v), v))},
+            "properties": self.properties.as_list() if self.properties else [],
+            "metrics": [m.as_dict() for m in self.metrics],
+        }
+
+
+class _Differ:
+    def __init__(self, store, a: Release, b: Release, flt: DiffFilter, sink: Callable,
+                 props: list[str], page: int) -> None:
+        self.store, self.a, self.b, self.filter, self.sink = store, a, b, flt, sink
+        self.props, self.page = props, page
+        self.units = DataUnits.load(store)
+        self.upstream = Upstream()
+        self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
+        self.result = DiffResult(a, b, flt, properties=PropertyStats(props))
+        r = self.result
+        r.software = {k: _packages(p) for k, p in store.read(
+            "MATCH (s:SoftwareVersion) RETURN s.key, s.packages")}
+        r.configs = {k: _packages(v) for k, v in store.read(
+            "MATCH (c:Config) RETURN c.key, c.values")}
+
+    def types(self) -> tuple[list[str], set[str]]:
+        """Dataset types to read, in lineage order, and those some other type is made from."""
+        g = type_graph(self.store)
+        names = [n for (n,) in self.store.read("MATCH (t:DatasetType) RETURN t.name ORDER BY t.name")]
+        g.add_nodes_from(names)
+        order = list(nx.lexicographical_topological_sort(g))
+        if self.filter.types:
+            unknown = [t for t in self.filter.types if t not in g]
+            if unknown:
+                raise ReleaseError(f"unknown dataset type {unknown[0]!r}; known: {', '.join(names)}")
+            needed = set(self.filter.types)
+            for t in self.filter.types:
+                needed |= nx.ancestors(g, t)
+            order = [t for t in order if t in needed]
+        feeding = {t for t in order if any(True for _ in g.successors(t))}
+        self.produced = {t for t in order if any(True for _ in g.predecessors(t))}
+        return order, feeding
+
+    def run(self) -> DiffResult:
+        order, feeding = self.types()
+        for t in order:
+            self.one_type(t, t in feeding)
+        return self.result
+
+    def one_type(self, t: str, feeds: bool) -> None:
+        """Match one dataset type's datasets of A and B by data ID; compare the common ones.
+        Added datasets, and datasets that are the same in both, have nothing above them
+        that changed (``Upstream.set`` records that when another type is made from them)."""
+        r, props = self.result, self.props
+        in_a: dict[str, str] = {}
+        for row in members(self.store, self.a, t, props, self.page):
+            key, did = row[0], row[1] or ""
+            if did in in_a:
+                continue  # a second dataset with that data ID in the release: the first counts
+            in_a[did] = key
+            self._seen(t, did, "a", row[2:])
+        pending: list[tuple[str, str, str]] = []
+        for row in members(self.store, self.b, t, props, self.page):
+            key, did = row[0], row[1] or ""
+            self._seen(t, did, "b", row[2:])
+            a_key = in_a.pop(did, None)
+            if a_key is None:
+                self._report_single(t, did, ADDED, key)
+            elif a_key != key:
+                pending.append((did, a_key, key))
+                if len(pending) >= self.page:
+                    self._compare(t, pending, feeds)
+                    pending = []
+            else:
+                self._unchanged(t, did)   # the very same dataset in both releases
+            if feeds and a_key in (None, key):
+                self.upstream.set(key, frozenset())
+        self._compare(t, pending, feeds)
+        for did, key in sorted(in_a.items()):
+            self._report_single(t, did, REMOVED, key)
+        if props:
+            r.properties.finish(t)
+        if feeds:
+            self.upstream.finish(t)
+
+    def _seen(self, t: str, did: str, side: str, values) -> None:
+        data_id = self.units.full(parse_data_id(did))
+        if not self.filter.passes(t, data_id):
+            return
+        self.result.count(t, data_id, side)
+        if t in self.produced:  # visits processed by the release (raws are in both)
+            visits = self.result.visits_a if side == "a" else self.result.visits_b
+            for dim in _VISIT_DIMS:
+                if dim in data_id:
+                    visits.add(data_id[dim])
+                    break
+        if self.props:
+            self.result.properties.add(t, side, values)
+
+    def _unchanged(self, t: str, did: str) -> None:
+        data_id = self.units.full(parse_data_id(did))
+        if self.filter.passes(t, data_id):
+            self.result.count(t, data_id, "unchanged")
+
+    def _report_single(self, t: str, did: str, status: str, key: str) -> None:
+        data_id = self.units.full(parse_data_id(did))
+        if not self.filter.passes(t, data_id):
+            return
+        self.result.count(t, data_id, status)
+        self.sink({"status": status, "dataset_type": t, "data_id": did,
+                   "a": key if status == REMOVED else None,
+                   "b": key if status == ADDED else None})
+
+    def _compare(self, t: str, pending: list, feeds: bool) -> None:
+        if not pending:
+            return
+        a_made = made(self.store, [p[1] for p in pending], self.with_flags)
+        b_made = made(self.store, [p[2] for p in pending], self.with_flags)
+        for did, a_key, b_key in pending:
+            ma, mb = a_made.get(a_key, Made(a_key)), b_made.get(b_key, Made(b_key))
+            own, record = self._product(t, did, ma, mb)
+            above = frozenset()
+            for (it, _), ik in mb.inputs.items():
+                above |= self.upstream.of(it, ik)
+            if feeds:
+                self.upstream.set(b_key, above | own)
+            data_id = self.units.full(parse_data_id(did))
+            if not self.filter.passes(t, data_id):
+                continue
+            reasons = self.result.reasons.setdefault(t, Counter())
+            for kind in ("inputs", "software", "config", "flags"):
+                if kind in record:
+                    reasons[kind] += 1
+            if above:
+                record["upstream"] = [{"task": task, "change": kind}
+                                      for task, kind in sorted(above)]
+                for task, kind in above:
+                    reasons[f"upstream {kind} ({task})"] += 1
+            if len(record) > len(_BASE):
+                self.result.count(t, data_id, CHANGED)
+                self.sink(record)
+            else:
+                self.result.count(t, data_id, "unchanged")
+
+    def _product(self, t: str, did: str, ma: Made, mb: Made) -> tuple[frozenset, dict]:
+        """What changed in the making of one product: its own changes (task, kind) and
+        the detail record (only the ``_BASE`` keys when nothing changed)."""
+        record = {"status": CHANGED, "dataset_type": t, "data_id": did, "a": ma.key, "b": mb.key}
+        own = set()
+        task = mb.task or ma.task
+        if task is not None:
+            step = self.result.steps.setdefault(task, Counter())
+            step["compared"] += 1
+        if set(ma.inputs) != set(mb.inputs):
+            added = sorted(set(mb.inputs) - set(ma.inputs))
+            removed = sorted(set(ma.inputs) - set(mb.inputs))
+            record["inputs"] = {"added": [f"{it} {d}" for it, d in added],
+                                "removed": [f"{it} {d}" for it, d in removed],
+                                "visits_added": [v for v in _visits(added)
+                                                 if v not in _visits(ma.inputs)],
+                                "visits_dropped": [v for v in _visits(removed)
+                                                   if v not in _visits(mb.inputs)]}
+            own.add((task, "inputs"))
+            step["inputs"] += 1
+        if ma.software != mb.software:
+            record["software"] = {"task": task, "a": ma.software, "b": mb.software,
+                                  "packages": changed_values(self.result.software.get(ma.software, {}),
+                                                             self.result.software.get(mb.software, {}))}
+            own.add((task, "software"))
+            step[("software", ma.software, mb.software)] += 1
+        if ma.config != mb.config:
+            record["config"] = {"task": task, "a": ma.config, "b": mb.config,
+                                "keys": changed_values(self.result.configs.get(ma.config, {}),
+                                                       self.result.configs.get(mb.config, {}))}
+            own.add((task, "config"))
+            step[("config", ma.config, mb.config)] += 1
+        if ma.flags != mb.flags:
+            record["flags"] = {"added": sorted(mb.flags - ma.flags),
+                               "removed": sorted(ma.flags - mb.flags)}
+        return frozenset(own), record
+
+
+def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
+                  sink: Callable[[dict], None] | None = None, properties=("size",),
+                  metrics: bool = True, tolerance=None, page: int = PAGE) -> DiffResult:
+    """Compare releases ``a`` and ``b`` (names of collections); every added, removed or
+    changed product goes to ``sink`` as it is found; the summary comes back."""
+    from .stats import compare_metrics
+    ra, rb = resolve_release(store, a), resolve_release(store, b)
+    props = [p for p in properties or () if _IDENT.match(p)]
+    bad = [p for p in properties or () if not _IDENT.match(p)]
+    if bad:
+        raise ReleaseError(f"property {bad[0]!r}: not a property name")
+    result = _Differ(store, ra, rb, flt or DiffFilter(), sink or (lambda rec: None),
+                     props, page).run()
+    if tolerance is not None and result.properties:
+        result.properties.tolerance = tolerance
+    if metrics:
+        result.metrics = compare_metrics(store, ra, rb, tolerance)
+    return result
