@@ -264,9 +264,9 @@ def test_cli_reports_and_graphql(repo, tmp_path):
     from lineage.api.local import run_local
     from lineage.repo import open_store
     document = ("query { releaseDiff(a: \"DemoCam/DR1\", b: \"DemoCam/DR2\", "
-                "filter: {types: [\"deepCoadd\"]}) { totals { added removed changed } "
+                "filter: {types: [\"deepCoadd\"]}, first: 5) { totals { added removed changed } "
                 "steps { task software { packages { name a b } } config { keys { name a b } } } "
-                "changes(first: 5) { totalCount pageInfo { hasNextPage endCursor } "
+                "changes { totalCount pageInfo { hasNextPage endCursor } "
                 "edges { node { status datasetType dataId visitsDropped } } } } }")
     with open_store(repo) as store:
         answer = asyncio.run(run_local(store, document, None, None, repo_dir=repo))

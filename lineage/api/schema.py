@@ -19,6 +19,7 @@ from .. import query
 from ..model import Kind, kind_of_key
 from ..selector import SelectorError, parse_selector, resolve
 from .errors import ApiError, argument
+from .diff import DiffQuery
 from .lightcurve import LightcurveQuery
 from .loaders import FULL, node_props
 from .pagination import Page, decode_cursor, page_of_list, page_size
@@ -276,8 +277,8 @@ async def _traverse(info, from_, direction, types, depth, collection):
 
 # --- the root query -----------------------------------------------------------------------
 
-class Query(LightcurveQuery, graphene.ObjectType):
-    """Lineage, datasets, data units, flags and contamination; lightcurves."""
+class Query(LightcurveQuery, DiffQuery, graphene.ObjectType):
+    """Lineage, datasets, data units, flags and contamination; lightcurves; release diffs."""
 
     node = graphene.Field(Node, key=graphene.String(required=True),
                           description="Any node by key (or a dataset by UUID); null if absent.")

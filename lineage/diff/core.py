@@ -248,11 +248,7 @@ class _Differ:
         self.upstream = Upstream()
         self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
         self.result = DiffResult(a, b, flt, properties=PropertyStats(props))
-        r = self.result
-        r.software = {k: _packages(p) for k, p in store.read(
-            "MATCH (s:SoftwareVersion) RETURN s.key, s.packages")}
-        r.configs = {k: _packages(v) for k, v in store.read(
-            "MATCH (c:Config) RETURN c.key, c.values")}
+        self.result.software, self.result.configs = software_and_configs(store)
 
     def types(self) -> tuple[list[str], set[str]]:
         """Dataset types to read, in lineage order, and those some other type is made from."""
@@ -377,38 +373,55 @@ class _Differ:
         """What changed in the making of one product: its own changes (task, kind) and
         the detail record (only the ``_BASE`` keys when nothing changed)."""
         record = {"status": CHANGED, "dataset_type": t, "data_id": did, "a": ma.key, "b": mb.key}
-        own = set()
+        changes = made_changes(ma, mb, self.result.software, self.result.configs)
+        record.update(changes)
         task = mb.task or ma.task
         if task is not None:
             step = self.result.steps.setdefault(task, Counter())
             step["compared"] += 1
-        if set(ma.inputs) != set(mb.inputs):
-            added = sorted(set(mb.inputs) - set(ma.inputs))
-            removed = sorted(set(ma.inputs) - set(mb.inputs))
-            record["inputs"] = {"added": [f"{it} {d}" for it, d in added],
-                                "removed": [f"{it} {d}" for it, d in removed],
-                                "visits_added": [v for v in _visits(added)
-                                                 if v not in _visits(ma.inputs)],
-                                "visits_dropped": [v for v in _visits(removed)
-                                                   if v not in _visits(mb.inputs)]}
-            own.add((task, "inputs"))
-            step["inputs"] += 1
-        if ma.software != mb.software:
-            record["software"] = {"task": task, "a": ma.software, "b": mb.software,
-                                  "packages": changed_values(self.result.software.get(ma.software, {}),
-                                                             self.result.software.get(mb.software, {}))}
-            own.add((task, "software"))
-            step[("software", ma.software, mb.software)] += 1
-        if ma.config != mb.config:
-            record["config"] = {"task": task, "a": ma.config, "b": mb.config,
-                                "keys": changed_values(self.result.configs.get(ma.config, {}),
-                                                       self.result.configs.get(mb.config, {}))}
-            own.add((task, "config"))
-            step[("config", ma.config, mb.config)] += 1
-        if ma.flags != mb.flags:
-            record["flags"] = {"added": sorted(mb.flags - ma.flags),
-                               "removed": sorted(ma.flags - mb.flags)}
-        return frozenset(own), record
+            if "inputs" in changes:
+                step["inputs"] += 1
+            for kind in ("software", "config"):
+                if kind in changes:
+                    step[(kind, changes[kind]["a"], changes[kind]["b"])] += 1
+        own = frozenset((task, kind) for kind in ("inputs", "software", "config")
+                        if kind in changes)
+        return own, record
+
+
+def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
+    """How the making of a product differs between releases: ``inputs`` (added, removed,
+    visits gained and lost), ``software`` (packages), ``config`` (keys), ``flags``;
+    only what differs.  ``software``/``configs``: key -> packages / values."""
+    out = {}
+    task = mb.task or ma.task
+    if set(ma.inputs) != set(mb.inputs):
+        added = sorted(set(mb.inputs) - set(ma.inputs))
+        removed = sorted(set(ma.inputs) - set(mb.inputs))
+        out["inputs"] = {"added": [f"{it} {d}" for it, d in added],
+                         "removed": [f"{it} {d}" for it, d in removed],
+                         "visits_added": [v for v in _visits(added) if v not in _visits(ma.inputs)],
+                         "visits_dropped": [v for v in _visits(removed)
+                                            if v not in _visits(mb.inputs)]}
+    if ma.software != mb.software:
+        out["software"] = {"task": task, "a": ma.software, "b": mb.software,
+                           "packages": changed_values(software.get(ma.software, {}),
+                                                      software.get(mb.software, {}))}
+    if ma.config != mb.config:
+        out["config"] = {"task": task, "a": ma.config, "b": mb.config,
+                         "keys": changed_values(configs.get(ma.config, {}),
+                                                configs.get(mb.config, {}))}
+    if ma.flags != mb.flags:
+        out["flags"] = {"added": sorted(mb.flags - ma.flags), "removed": sorted(ma.flags - mb.flags)}
+    return out
+
+
+def software_and_configs(store) -> tuple[dict, dict]:
+    """Every software version's packages and every config's values (a few hundred at most)."""
+    software = {k: _packages(p) for k, p in store.read(
+        "MATCH (s:SoftwareVersion) RETURN s.key, s.packages")}
+    configs = {k: _packages(v) for k, v in store.read("MATCH (c:Config) RETURN c.key, c.values")}
+    return software, configs
 
 
 def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
