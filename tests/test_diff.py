@@ -225,6 +225,32 @@ def test_explain_one_product(demo_store):
     assert first["task"] == CH.new_software_step and "software" in first["changes"]
 
 
+def test_pages_give_the_same_answer(demo_store):
+    flt = DiffFilter.make(types=["deepCoadd_meas"])
+    whole, records = _run(demo_store, DR1, DR2, flt)
+    paged, paged_records = _run(demo_store, DR1, DR2, flt, page=7)
+    assert len(records) > 7 and paged_records == records
+    assert paged.summary() == whole.summary()
+
+
+def test_flags_that_differ(demo_store, truth):
+    """Flag one calexp of DR2 only: its products downstream differ by that flag (last: writes)."""
+    from lineage import flags as flagging
+    dr2 = truth.products("DR2")
+    common = set(truth.products("DR1")) & set(dr2)
+    ident = sorted(i for i in common if i[0] == "calexp")[0]
+    uuid = dr2[ident].split(":", 1)[1]
+    report = flagging.flag(demo_store, uuid, "bad", "cosmic ray storm", "jira:DRB-2", "test")
+    _, records = _run(demo_store, DR1, DR2, DiffFilter.make(types=["calexp", "deepCoadd_directWarp"]))
+    flagged = {(r["dataset_type"], r["data_id"]) for r in records if "flags" in r}
+    warps = {truth.ident(k) for k, q in truth.producer.items()
+             if k in truth.props and dr2[ident] in truth.inputs[q]
+             and truth.props[k]["dataset_type"] == "deepCoadd_directWarp"}
+    assert flagged == {ident} | warps
+    assert all(r["flags"] == {"added": [report["flag"]], "removed": []}
+               for r in records if "flags" in r)
+
+
 # --- command line, reports, GraphQL --------------------------------------------------------
 
 def _cli(*args):

@@ -115,10 +115,15 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     if first is None:
         console.print("the two lineages do not diverge", highlight=False)
         return
+    groups: dict[tuple, list] = {}
+    for d in answer["divergences"]:
+        groups.setdefault((d["depth"], d["task"], d["dataset_type"], changes_text(d["changes"])),
+                          []).append(d["data_id"])
     table("Where the lineages diverge (most upstream first)",
-          ["steps up", "task", "output", "what differs"],
-          [(d["depth"], d["task"], f"{d['dataset_type']} {d['data_id']}", changes_text(d["changes"]))
-           for d in answer["divergences"][:40]],
+          ["steps up", "task", "outputs", "what differs"],
+          [(depth, task, f"{len(ids)} {dtype}" + (f" ({ids[0]} ...)" if len(ids) > 1 else
+                                                   f" {ids[0]}"), text)
+           for (depth, task, dtype, text), ids in groups.items()],
           caption=f"{len(answer['divergences'])} of {answer['quanta_compared']} quanta differ")
     console.print(f"first divergence: {first['task']} on {first['data_id']} "
                   f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)

@@ -35,8 +35,10 @@ from ..query import type_graph
 from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
 from .stats import PropertyStats
 
-#: Datasets per page (keyset pagination) and per detail query.
-PAGE = 10_000
+#: Datasets per page of a release's members (keyset pagination): each page is one scan
+#: of the type's datasets, so pages are large; and products per detail query.
+PAGE = 50_000
+DETAIL_CHUNK = 10_000
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VISIT_DIMS = ("visit", "exposure")
@@ -104,8 +106,8 @@ class Made:
 def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
     out: dict[str, Made] = {}
     flags: dict[str, set] = {}
-    for i in range(0, len(keys), PAGE):
-        chunk = keys[i:i + PAGE]
+    for i in range(0, len(keys), DETAIL_CHUNK):
+        chunk = keys[i:i + DETAIL_CHUNK]
         if with_flags:
             for k, f in store.read(_FLAGS, {"keys": chunk}):
                 flags.setdefault(k, set()).add(f)
@@ -175,6 +177,7 @@ class DiffResult:
     by_type: dict = field(default_factory=dict)         # type -> Counter
     by_tract_band: dict = field(default_factory=dict)   # "tract/band" -> Counter
     by_patch: dict = field(default_factory=dict)        # (tract, patch, band) -> Counter
+    #                                      (with "inputs": changed products whose inputs differ)
     reasons: dict = field(default_factory=dict)         # type -> Counter of reasons
     steps: dict = field(default_factory=dict)           # task -> Counter of changes
     visits_a: set = field(default_factory=set)
@@ -188,6 +191,9 @@ class DiffResult:
         self.by_type.setdefault(dataset_type, Counter())[what] += 1
         tb = f"{data_id.get('tract', '-')}/{data_id.get('band', '-')}"
         self.by_tract_band.setdefault(tb, Counter())[what] += 1
+        self.count_patch(data_id, what)
+
+    def count_patch(self, data_id: dict, what: str) -> None:
         if "tract" in data_id and "patch" in data_id:
             p = (data_id["tract"], data_id["patch"], data_id.get("band", "-"))
             self.by_patch.setdefault(p, Counter())[what] += 1
@@ -295,7 +301,7 @@ class _Differ:
                 self._report_single(t, did, ADDED, key)
             elif a_key != key:
                 pending.append((did, a_key, key))
-                if len(pending) >= self.page:
+                if len(pending) >= DETAIL_CHUNK:
                     self._compare(t, pending, feeds)
                     pending = []
             else:
@@ -365,6 +371,8 @@ class _Differ:
                     reasons[f"upstream {kind} ({task})"] += 1
             if len(record) > len(_BASE):
                 self.result.count(t, data_id, CHANGED)
+                if "inputs" in record:
+                    self.result.count_patch(data_id, "inputs")
                 self.sink(record)
             else:
                 self.result.count(t, data_id, "unchanged")

@@ -41,43 +41,42 @@ def counts_by_type(by_type: dict, a: str, b: str) -> bytes:
 
 
 def changed_on_sky(by_patch: dict, bounds: dict) -> bytes | None:
-    """Per band, each patch coloured by the fraction of its products that differ
-    (changed, added or removed); ``bounds``: (tract, patch) -> (ra0, ra1, dec0, dec1)."""
+    """Per band (columns), each patch coloured by the fraction of its products that differ
+    (top row: for any reason; bottom row: added, removed, or made from other inputs);
+    ``bounds``: (tract, patch) -> (ra0, ra1, dec0, dec1)."""
     if not by_patch or not bounds:
         return None
     plt = _pyplot()
     from matplotlib.patches import Rectangle
     bands = sorted({p[2] for p in by_patch},
                    key=lambda b: (BAND_ORDER.find(b) if b in BAND_ORDER else 9, b))
-    cols = min(3, len(bands))
-    rows = -(-len(bands) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(bands), figsize=(2.1 * len(bands) + 1.4, 4.6), squeeze=False)
     cmap = plt.get_cmap("viridis")
     ras = [v for r0, r1, _, _ in bounds.values() for v in (r0, r1)]
     decs = [v for _, _, d0, d1 in bounds.values() for v in (d0, d1)]
-    for ax, band in zip(axes.flat, bands):
-        for (tract, patch), (r0, r1, d0, d1) in bounds.items():
-            c = by_patch.get((tract, patch, band))
-            if c:
-                total = sum(c.get(k, 0) for k in ("unchanged", "changed", "added", "removed"))
-                frac = (total - c.get("unchanged", 0)) / total if total else 0.0
-                face = cmap(frac)
-            else:
-                face = "white"
-            ax.add_patch(Rectangle((r0, d0), r1 - r0, d1 - d0, facecolor=face,
-                                   edgecolor="0.5", lw=0.4))
-        ax.set_xlim(max(ras), min(ras))      # RA grows to the east (left)
-        ax.set_ylim(min(decs), max(decs))
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_title("band " + band if band != "-" else "no band", fontsize=10)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(bands):]:
-        ax.axis("off")
+    rows = (("any difference", ("changed", "added", "removed")),
+            ("inputs differ", ("inputs", "added", "removed")))
+    for col, band in enumerate(bands):
+        for row, (label, kinds) in enumerate(rows):
+            ax = axes[row, col]
+            for (tract, patch), (r0, r1, d0, d1) in bounds.items():
+                c = by_patch.get((tract, patch, band))
+                total = sum(c.get(k, 0) for k in ("unchanged", "changed", "added", "removed")) \
+                    if c else 0
+                face = cmap(sum(c.get(k, 0) for k in kinds) / total) if total else "white"
+                ax.add_patch(Rectangle((r0, d0), r1 - r0, d1 - d0, facecolor=face,
+                                       edgecolor="0.5", lw=0.4))
+            ax.set_xlim(max(ras), min(ras))      # RA grows to the east (left)
+            ax.set_ylim(min(decs), max(decs))
+            ax.set_aspect("equal", adjustable="box")
+            ax.tick_params(labelsize=6)
+            if row == 0:
+                ax.set_title("band " + band if band != "-" else "no band", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"{label}\nDec (deg)", fontsize=8)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-    fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8,
-                 label="fraction of products that differ")
-    fig.supxlabel("RA (deg)", fontsize=9)
-    fig.supylabel("Dec (deg)", fontsize=9)
+    fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8, label="fraction of the patch's products")
+    fig.supxlabel("RA (deg); white: no products", fontsize=8)
     return _png(fig)
 
 

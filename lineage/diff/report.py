@@ -127,10 +127,12 @@ def sections(summary: dict, sample: Sample | None) -> list[dict]:
         "step", "products compared", "inputs changed", "software (packages)", "config (keys)"],
         "rows": rows, "empty": "No step changed its inputs, software or config."})
     v = summary["visits"]
-    out.append({"title": "Visits", "lines": [
-        f"Processed: {v['a']} in {summary['a']['name']}, {v['b']} in {summary['b']['name']}.",
-        f"Dropped ({len(v['dropped'])}): {', '.join(v['dropped']) or 'none'}.",
-        f"Added ({len(v['added'])}): {', '.join(v['added']) or 'none'}."]})
+    if v["a"] or v["b"]:
+        out.append({"title": "Visits", "lines": [
+            f"Processed (by the datasets reported): {v['a']} in {summary['a']['name']}, "
+            f"{v['b']} in {summary['b']['name']}.",
+            f"Dropped ({len(v['dropped'])}): {', '.join(v['dropped']) or 'none'}.",
+            f"Added ({len(v['added'])}): {', '.join(v['added']) or 'none'}."]})
     out.append({"title": "Why products changed", "headers": ["dataset type", "reason", "products"],
                 "rows": [[k, r, n] for k, c in summary["reasons"].items() for r, n in c.items()],
                 "empty": "No product in both releases changed."})
