@@ -10,6 +10,8 @@ whole detail, whatever the size of the releases.
 
 from __future__ import annotations
 
+import json
+
 import graphene
 
 from ..diff import DiffFilter, Tolerance, ToleranceError, diff_releases
@@ -41,7 +43,8 @@ class DiffGroup(graphene.ObjectType):
 
 
 class ValueChange(graphene.ObjectType):
-    """A package version or config key: its value in A and in B (JSON text; null: absent)."""
+    """A package version or config key: its value in A and in B (text as it is, other
+    values as JSON; null: absent)."""
 
     name = graphene.String(required=True)
     a = graphene.String()
@@ -122,10 +125,12 @@ class ReleaseDiff(graphene.ObjectType):
                              description="The page chosen by releaseDiff's first/after.")
 
 
+def _text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
 def _pairs(d: dict) -> list[dict]:
-    import json
-    return [{"name": k, "a": None if a is None else json.dumps(a),
-             "b": None if b is None else json.dumps(b)} for k, (a, b) in d.items()]
+    return [{"name": k, "a": _text(a), "b": _text(b)} for k, (a, b) in d.items()]
 
 
 def _setting(s: dict | None) -> dict | None:
