@@ -2,10 +2,11 @@
 
 The same product in two releases is the same ``(dataset_type, data_id)``
 pair (its UUID differs: each release writes its own RUN).  For each dataset
-type, in the order of the type graph (``FEEDS``), the diff pages through the
-datasets of release A and of release B in key order (keyset pagination),
-matches them by data ID, and for every product in both compares the quanta
-that produced them:
+type, in the order of the type graph (``FEEDS``), the diff reads how the
+type's datasets were made in each release (:class:`Making`: a few
+whole-type queries), pages through the datasets of A and of B in key order
+(keyset pagination), matches them by data ID, and for every product in both
+compares its making:
 
 * inputs, as ``(dataset_type, data_id)`` pairs: which were added or dropped
   (and so which visits or exposures a coadd gained or lost, ARCH5);
@@ -15,10 +16,12 @@ that produced them:
   lineage type by type (a calexp made by new software changes every warp,
   coadd and catalog made from it).
 
-Memory: one dataset type of release A at a time (its keys by data ID), one
-page of release B, and the upstream changes of the types still to be read,
-stored per type as the most common set plus the exceptions.  Every added,
-removed or changed product goes to a ``sink`` as it is found, never kept.
+Memory is bounded by one dataset type, not by the release: the making of one
+type in both releases and its keys by data ID in A, and the upstream changes
+of the types still to be read, kept per type as the most common set plus the
+exceptions.  Every added, removed or changed product goes to a ``sink`` as it
+is found, never kept.  (Reading the making per dataset, in chunks of keys,
+was ten times slower: a query per key list costs ~20 us a key on FalkorDB.)
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class Made:
 
 
 def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
+    """How each of ``keys`` was made (a few datasets: one product and its lineage)."""
     out: dict[str, Made] = {}
     flags: dict[str, set] = {}
     for i in range(0, len(keys), DETAIL_CHUNK):
@@ -115,6 +119,56 @@ def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
             inputs = {(t, did): ik for ik, t, did in ins if ik is not None}
             out[k] = Made(k, q, task, sw, cf, inputs, frozenset(flags.get(k, ())))
     return out
+
+
+_OF_TYPE = "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
+_SETTINGS = ("MATCH (c:Config)<-[:CONFIGURED_BY]-(q:Quantum)-[:PRODUCED]->(d:Dataset) "
+             "WHERE d.dataset_type = $t AND d.run IN $runs "
+             "MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) RETURN q.task, s.key, c.key, count(*)")
+_PRODUCERS = ("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.dataset_type = $t "
+              "AND d.run IN $runs OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
+              "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
+              "RETURN d.key, q.key, q.task, s.key, c.key")
+_INPUTS = ("MATCH (i:Dataset)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(d:Dataset) "
+           "WHERE d.dataset_type = $t AND d.run IN $runs "
+           "RETURN d.key, i.key, i.dataset_type, i.data_id")
+_TYPE_FLAGS = ("MATCH (f:Flag)<-[:CONTAMINATED_BY]-(d:Dataset) WHERE d.dataset_type = $t "
+               "AND d.run IN $runs AND f.retracted_at IS NULL RETURN d.key, f.key")
+
+
+class Making:
+    """How every dataset of one type in one release's RUNs was made, read in a few
+    whole-type queries (a query per dataset would cost ten times more).  When one task,
+    software version and config made them all (the usual case in a RUN), that is
+    stored once; else per dataset."""
+
+    def __init__(self, store, release: Release, dataset_type: str, with_flags: bool) -> None:
+        params = {"t": dataset_type, "runs": list(release.runs)}
+        self.uniform, self.each = None, {}
+        settings = store.read(_SETTINGS, params)
+        if settings:
+            total = store.read(_OF_TYPE + "RETURN count(d)", params)[0][0]
+            if len(settings) == 1 and settings[0][3] == total:
+                self.uniform = tuple(settings[0][:3])
+            else:
+                self.each = {k: (q, task, sw, cf) for k, q, task, sw, cf
+                             in store.read(_PRODUCERS, params)}
+        self.inputs: dict[str, dict] = {}
+        if settings or self.each:
+            for k, ik, it, idid in store.read(_INPUTS, params):
+                self.inputs.setdefault(k, {})[(it, idid)] = ik
+        self.flags: dict[str, set] = {}
+        if with_flags:
+            for k, f in store.read(_TYPE_FLAGS, params):
+                self.flags.setdefault(k, set()).add(f)
+
+    def of(self, key: str) -> Made:
+        flags = frozenset(self.flags.get(key, ()))
+        if self.uniform is not None:
+            task, sw, cf = self.uniform
+            return Made(key, None, task, sw, cf, self.inputs.get(key, {}), flags)
+        q, task, sw, cf = self.each.get(key, (None, None, None, None))
+        return Made(key, q, task, sw, cf, self.inputs.get(key, {}), flags)
 
 
 class Upstream:
@@ -285,6 +339,8 @@ class _Differ:
         Added datasets, and datasets that are the same in both, have nothing above them
         that changed (``Upstream.set`` records that when another type is made from them)."""
         r, props = self.result, self.props
+        produced = t in self.produced
+        making_a = Making(self.store, self.a, t, self.with_flags) if produced else None
         in_a: dict[str, str] = {}
         for row in members(self.store, self.a, t, props, self.page):
             key, did = row[0], row[1] or ""
@@ -292,7 +348,7 @@ class _Differ:
                 continue  # a second dataset with that data ID in the release: the first counts
             in_a[did] = key
             self._seen(t, did, "a", row[2:])
-        pending: list[tuple[str, str, str]] = []
+        making_b = Making(self.store, self.b, t, self.with_flags) if produced else None
         for row in members(self.store, self.b, t, props, self.page):
             key, did = row[0], row[1] or ""
             self._seen(t, did, "b", row[2:])
@@ -300,15 +356,14 @@ class _Differ:
             if a_key is None:
                 self._report_single(t, did, ADDED, key)
             elif a_key != key:
-                pending.append((did, a_key, key))
-                if len(pending) >= DETAIL_CHUNK:
-                    self._compare(t, pending, feeds)
-                    pending = []
+                if produced:
+                    self._compare(t, did, making_a.of(a_key), making_b.of(key), feeds)
+                else:
+                    self._compare(t, did, Made(a_key), Made(key), feeds)
             else:
                 self._unchanged(t, did)   # the very same dataset in both releases
             if feeds and a_key in (None, key):
                 self.upstream.set(key, frozenset())
-        self._compare(t, pending, feeds)
         for did, key in sorted(in_a.items()):
             self._report_single(t, did, REMOVED, key)
         if props:
@@ -344,38 +399,34 @@ class _Differ:
                    "a": key if status == REMOVED else None,
                    "b": key if status == ADDED else None})
 
-    def _compare(self, t: str, pending: list, feeds: bool) -> None:
-        if not pending:
+    def _compare(self, t: str, did: str, ma: Made, mb: Made, feeds: bool) -> None:
+        """One product in both releases (different datasets): report it if anything in its
+        making or above it changed; remember what changed above it for its consumers."""
+        own, record = self._product(t, did, ma, mb)
+        above = frozenset()
+        for (it, _), ik in mb.inputs.items():
+            above |= self.upstream.of(it, ik)
+        if feeds:
+            self.upstream.set(mb.key, above | own)
+        data_id = self.units.full(parse_data_id(did))
+        if not self.filter.passes(t, data_id):
             return
-        a_made = made(self.store, [p[1] for p in pending], self.with_flags)
-        b_made = made(self.store, [p[2] for p in pending], self.with_flags)
-        for did, a_key, b_key in pending:
-            ma, mb = a_made.get(a_key, Made(a_key)), b_made.get(b_key, Made(b_key))
-            own, record = self._product(t, did, ma, mb)
-            above = frozenset()
-            for (it, _), ik in mb.inputs.items():
-                above |= self.upstream.of(it, ik)
-            if feeds:
-                self.upstream.set(b_key, above | own)
-            data_id = self.units.full(parse_data_id(did))
-            if not self.filter.passes(t, data_id):
-                continue
-            reasons = self.result.reasons.setdefault(t, Counter())
-            for kind in ("inputs", "software", "config", "flags"):
-                if kind in record:
-                    reasons[kind] += 1
-            if above:
-                record["upstream"] = [{"task": task, "change": kind}
-                                      for task, kind in sorted(above)]
-                for task, kind in above:
-                    reasons[f"upstream {kind} ({task})"] += 1
-            if len(record) > len(_BASE):
-                self.result.count(t, data_id, CHANGED)
-                if "inputs" in record:
-                    self.result.count_patch(data_id, "inputs")
-                self.sink(record)
-            else:
-                self.result.count(t, data_id, "unchanged")
+        reasons = self.result.reasons.setdefault(t, Counter())
+        for kind in ("inputs", "software", "config", "flags"):
+            if kind in record:
+                reasons[kind] += 1
+        if above:
+            record["upstream"] = [{"task": task, "change": kind}
+                                  for task, kind in sorted(above)]
+            for task, kind in above:
+                reasons[f"upstream {kind} ({task})"] += 1
+        if len(record) > len(_BASE):
+            self.result.count(t, data_id, CHANGED)
+            if "inputs" in record:
+                self.result.count_patch(data_id, "inputs")
+            self.sink(record)
+        else:
+            self.result.count(t, data_id, "unchanged")
 
     def _product(self, t: str, did: str, ma: Made, mb: Made) -> tuple[frozenset, dict]:
         """What changed in the making of one product: its own changes (task, kind) and
