@@ -95,7 +95,8 @@ def members(store, release: Release, dataset_type: str, props: list[str], page: 
 @dataclass(frozen=True)
 class Made:
     """How one dataset was made: its quantum, the quantum's software and config,
-    its inputs ((type, data_id) -> key) and the active flags on it."""
+    its inputs ((type, data_id) pairs; a dict of them -> key where the keys are needed)
+    and the active flags on it."""
 
     key: str
     quantum: str | None = None
@@ -131,7 +132,7 @@ _PRODUCERS = ("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.dataset_type =
               "RETURN d.key, q.key, q.task, s.key, c.key")
 _INPUTS = ("MATCH (i:Dataset)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(d:Dataset) "
            "WHERE d.dataset_type = $t AND d.run IN $runs "
-           "RETURN d.key, i.key, i.dataset_type, i.data_id")
+           "RETURN d.key, i.dataset_type, i.data_id")
 _TYPE_FLAGS = ("MATCH (f:Flag)<-[:CONTAMINATED_BY]-(d:Dataset) WHERE d.dataset_type = $t "
                "AND d.run IN $runs AND f.retracted_at IS NULL RETURN d.key, f.key")
 
@@ -153,10 +154,10 @@ class Making:
             else:
                 self.each = {k: (q, task, sw, cf) for k, q, task, sw, cf
                              in store.read(_PRODUCERS, params)}
-        self.inputs: dict[str, dict] = {}
+        self.inputs: dict[str, set] = {}
         if settings or self.each:
-            for k, ik, it, idid in store.read(_INPUTS, params):
-                self.inputs.setdefault(k, {})[(it, idid)] = ik
+            for k, it, idid in store.read(_INPUTS, params):
+                self.inputs.setdefault(k, set()).add((it, idid))
         self.flags: dict[str, set] = {}
         if with_flags:
             for k, f in store.read(_TYPE_FLAGS, params):
@@ -166,28 +167,26 @@ class Making:
         flags = frozenset(self.flags.get(key, ()))
         if self.uniform is not None:
             task, sw, cf = self.uniform
-            return Made(key, None, task, sw, cf, self.inputs.get(key, {}), flags)
+            return Made(key, None, task, sw, cf, self.inputs.get(key, set()), flags)
         q, task, sw, cf = self.each.get(key, (None, None, None, None))
-        return Made(key, q, task, sw, cf, self.inputs.get(key, {}), flags)
+        return Made(key, q, task, sw, cf, self.inputs.get(key, set()), flags)
 
 
 class Upstream:
-    """Changes above each dataset of release B (frozensets of ``(task, kind)``),
-    kept per dataset type as the most common set plus the exceptions."""
+    """Changes above each dataset of release B (frozensets of ``(task, kind)``), by
+    dataset type and data ID, kept per type as the most common set plus the exceptions."""
 
     def __init__(self) -> None:
         self._done: dict[str, tuple[frozenset, dict]] = {}
         self._current: dict[str, frozenset] = {}
         self._intern: dict[frozenset, frozenset] = {}
 
-    def of(self, dataset_type: str, key: str) -> frozenset:
-        if key in self._current:
-            return self._current[key]
+    def of(self, dataset_type: str, data_id: str) -> frozenset:
         common, exceptions = self._done.get(dataset_type, (frozenset(), {}))
-        return exceptions.get(key, common)
+        return exceptions.get(data_id, common)
 
-    def set(self, key: str, changes: frozenset) -> None:
-        self._current[key] = self._intern.setdefault(changes, changes)
+    def set(self, data_id: str, changes: frozenset) -> None:
+        self._current[data_id] = self._intern.setdefault(changes, changes)
 
     def finish(self, dataset_type: str) -> None:
         counts = Counter(self._current.values())
@@ -363,7 +362,7 @@ class _Differ:
             else:
                 self._unchanged(t, did)   # the very same dataset in both releases
             if feeds and a_key in (None, key):
-                self.upstream.set(key, frozenset())
+                self.upstream.set(did, frozenset())
         for did, key in sorted(in_a.items()):
             self._report_single(t, did, REMOVED, key)
         if props:
@@ -404,10 +403,10 @@ class _Differ:
         making or above it changed; remember what changed above it for its consumers."""
         own, record = self._product(t, did, ma, mb)
         above = frozenset()
-        for (it, _), ik in mb.inputs.items():
-            above |= self.upstream.of(it, ik)
+        for it, idid in mb.inputs:
+            above |= self.upstream.of(it, idid)
         if feeds:
-            self.upstream.set(mb.key, above | own)
+            self.upstream.set(did, above | own)
         data_id = self.units.full(parse_data_id(did))
         if not self.filter.passes(t, data_id):
             return
