@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,16 +52,27 @@ ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _BASE = ("status", "dataset_type", "data_id", "a", "b")
 
 
-def _members_query(others: bool, props: list[str]) -> str:
+def _members_query(props: list[str]) -> str:
     extra = "".join(f", d.{p}" for p in props)
-    if others:
-        head = ("MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $others "
-                "AND d.dataset_type = $t AND NOT d.run IN $runs")
-    else:
-        head = "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs"
     # `+ ''`: FalkorDB compares indexed strings wrongly in range predicates.
-    return (f"{head} AND d.key + '' > $after RETURN DISTINCT d.key, d.data_id{extra} "
-            f"ORDER BY d.key LIMIT $n")
+    return ("MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
+            f"AND d.key + '' > $after RETURN d.key, d.data_id{extra} ORDER BY d.key LIMIT $n")
+
+
+def other_members(store, release: Release, props: list[str]) -> dict[str, list]:
+    """Datasets of the release's TAGGED and CALIBRATION members outside its RUNs (usually a
+    few calibrations): dataset type -> [(key, data_id, *props)] in key order.  Read once,
+    from the collections (by type, the planner would scan every dataset of the type)."""
+    if not release.others:
+        return {}
+    extra = "".join(f", d.{p}" for p in props)
+    out: dict[str, list] = {}
+    for row in store.read("MATCH (c:Collection) WHERE c.name IN $others "
+                          "MATCH (c)-[:CONTAINS]->(d:Dataset) WHERE NOT d.run IN $runs "
+                          f"RETURN DISTINCT d.dataset_type, d.key, d.data_id{extra} ORDER BY d.key",
+                          {"others": list(release.others), "runs": list(release.runs)}):
+        out.setdefault(row[0], []).append(tuple(row[1:]))
+    return out
 
 
 _DETAILS = (
@@ -76,20 +87,21 @@ _FLAGS = ("UNWIND $keys AS k MATCH (d:Dataset {key: k})-[:CONTAMINATED_BY]->(f:F
           "WHERE f.retracted_at IS NULL RETURN k, f.key")
 
 
-def members(store, release: Release, dataset_type: str, props: list[str], page: int = PAGE):
-    """(key, data_id, *props) of the release's datasets of one type, in key order, page by page."""
-    for others in (False, True):
-        if others and not release.others:
-            continue
-        query = _members_query(others, props)
-        after = ""
-        while True:
-            rows = store.read(query, {"t": dataset_type, "runs": list(release.runs),
-                                      "others": list(release.others), "after": after, "n": page})
-            yield from rows
-            if len(rows) < page:
-                break
-            after = rows[-1][0]
+def members(store, release: Release, dataset_type: str, props: list[str], page: int = PAGE,
+            others: dict | None = None):
+    """(key, data_id, *props) of the release's datasets of one type: those of its RUNs in
+    key order, page by page, then those of its other members (``other_members``)."""
+    query, after = _members_query(props), ""
+    while True:
+        rows = store.read(query, {"t": dataset_type, "runs": list(release.runs), "after": after,
+                                  "n": page})
+        yield from rows
+        if len(rows) < page:
+            break
+        after = rows[-1][0]
+    if others is None:
+        others = other_members(store, release, props)
+    yield from others.get(dataset_type, ())
 
 
 @dataclass(frozen=True)
@@ -154,10 +166,10 @@ class Making:
             else:
                 self.each = {k: (q, task, sw, cf) for k, q, task, sw, cf
                              in store.read(_PRODUCERS, params)}
-        self.inputs: dict[str, set] = {}
+        self.inputs: dict[str, set] = defaultdict(set)
         if settings or self.each:
             for k, it, idid in store.read(_INPUTS, params):
-                self.inputs.setdefault(k, set()).add((it, idid))
+                self.inputs[k].add((it, idid))
         self.flags: dict[str, set] = {}
         if with_flags:
             for k, f in store.read(_TYPE_FLAGS, params):
@@ -227,12 +239,12 @@ class DiffResult:
     a: Release
     b: Release
     filter: DiffFilter
-    by_type: dict = field(default_factory=dict)         # type -> Counter
-    by_tract_band: dict = field(default_factory=dict)   # "tract/band" -> Counter
-    by_patch: dict = field(default_factory=dict)        # (tract, patch, band) -> Counter
+    by_type: dict = field(default_factory=lambda: defaultdict(Counter))   # type -> Counter
+    by_tract_band: dict = field(default_factory=lambda: defaultdict(Counter))  # "tract/band"
+    by_patch: dict = field(default_factory=lambda: defaultdict(Counter))  # (tract, patch, band)
     #                                      (with "inputs": changed products whose inputs differ)
-    reasons: dict = field(default_factory=dict)         # type -> Counter of reasons
-    steps: dict = field(default_factory=dict)           # task -> Counter of changes
+    reasons: dict = field(default_factory=lambda: defaultdict(Counter))  # type -> reasons
+    steps: dict = field(default_factory=lambda: defaultdict(Counter))    # task -> changes
     visits_a: set = field(default_factory=set)
     visits_b: set = field(default_factory=set)
     software: dict = field(default_factory=dict)        # key -> packages
@@ -241,15 +253,14 @@ class DiffResult:
     metrics: list = field(default_factory=list)         # stats.MetricComparison
 
     def count(self, dataset_type: str, data_id: dict, what: str) -> None:
-        self.by_type.setdefault(dataset_type, Counter())[what] += 1
-        tb = f"{data_id.get('tract', '-')}/{data_id.get('band', '-')}"
-        self.by_tract_band.setdefault(tb, Counter())[what] += 1
+        self.by_type[dataset_type][what] += 1
+        self.by_tract_band[f"{data_id.get('tract', '-')}/{data_id.get('band', '-')}"][what] += 1
         self.count_patch(data_id, what)
 
     def count_patch(self, data_id: dict, what: str) -> None:
         if "tract" in data_id and "patch" in data_id:
             p = (data_id["tract"], data_id["patch"], data_id.get("band", "-"))
-            self.by_patch.setdefault(p, Counter())[what] += 1
+            self.by_patch[p][what] += 1
 
     def totals(self) -> dict:
         total = Counter()
@@ -308,6 +319,8 @@ class _Differ:
         self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
         self.result = DiffResult(a, b, flt, properties=PropertyStats(props))
         self.result.software, self.result.configs = software_and_configs(store)
+        self.others_a = other_members(store, a, props)
+        self.others_b = other_members(store, b, props)
 
     def types(self) -> tuple[list[str], set[str]]:
         """Dataset types to read, in lineage order, and those some other type is made from."""
@@ -341,38 +354,42 @@ class _Differ:
         produced = t in self.produced
         making_a = Making(self.store, self.a, t, self.with_flags) if produced else None
         in_a: dict[str, str] = {}
-        for row in members(self.store, self.a, t, props, self.page):
+        for row in members(self.store, self.a, t, props, self.page, self.others_a):
             key, did = row[0], row[1] or ""
             if did in in_a:
                 continue  # a second dataset with that data ID in the release: the first counts
             in_a[did] = key
-            self._seen(t, did, "a", row[2:])
+            self._seen(t, self._shown(t, did), "a", row[2:])
         making_b = Making(self.store, self.b, t, self.with_flags) if produced else None
-        for row in members(self.store, self.b, t, props, self.page):
+        for row in members(self.store, self.b, t, props, self.page, self.others_b):
             key, did = row[0], row[1] or ""
-            self._seen(t, did, "b", row[2:])
+            data_id = self._shown(t, did)
+            self._seen(t, data_id, "b", row[2:])
             a_key = in_a.pop(did, None)
             if a_key is None:
-                self._report_single(t, did, ADDED, key)
+                self._report_single(t, did, data_id, ADDED, key)
             elif a_key != key:
-                if produced:
-                    self._compare(t, did, making_a.of(a_key), making_b.of(key), feeds)
-                else:
-                    self._compare(t, did, Made(a_key), Made(key), feeds)
-            else:
-                self._unchanged(t, did)   # the very same dataset in both releases
+                ma = making_a.of(a_key) if produced else Made(a_key)
+                mb = making_b.of(key) if produced else Made(key)
+                self._compare(t, did, data_id, ma, mb, feeds)
+            elif data_id is not None:
+                r.count(t, data_id, "unchanged")   # the very same dataset in both releases
             if feeds and a_key in (None, key):
                 self.upstream.set(did, frozenset())
         for did, key in sorted(in_a.items()):
-            self._report_single(t, did, REMOVED, key)
+            self._report_single(t, did, self._shown(t, did), REMOVED, key)
         if props:
             r.properties.finish(t)
         if feeds:
             self.upstream.finish(t)
 
-    def _seen(self, t: str, did: str, side: str, values) -> None:
+    def _shown(self, t: str, did: str) -> dict | None:
+        """The data ID (with its implied band) if the filter lets the dataset be reported."""
         data_id = self.units.full(parse_data_id(did))
-        if not self.filter.passes(t, data_id):
+        return data_id if self.filter.passes(t, data_id) else None
+
+    def _seen(self, t: str, data_id: dict | None, side: str, values) -> None:
+        if data_id is None:
             return
         self.result.count(t, data_id, side)
         if t in self.produced:  # visits processed by the release (raws are in both)
@@ -384,21 +401,17 @@ class _Differ:
         if self.props:
             self.result.properties.add(t, side, values)
 
-    def _unchanged(self, t: str, did: str) -> None:
-        data_id = self.units.full(parse_data_id(did))
-        if self.filter.passes(t, data_id):
-            self.result.count(t, data_id, "unchanged")
-
-    def _report_single(self, t: str, did: str, status: str, key: str) -> None:
-        data_id = self.units.full(parse_data_id(did))
-        if not self.filter.passes(t, data_id):
+    def _report_single(self, t: str, did: str, data_id: dict | None, status: str,
+                       key: str) -> None:
+        if data_id is None:
             return
         self.result.count(t, data_id, status)
         self.sink({"status": status, "dataset_type": t, "data_id": did,
                    "a": key if status == REMOVED else None,
                    "b": key if status == ADDED else None})
 
-    def _compare(self, t: str, did: str, ma: Made, mb: Made, feeds: bool) -> None:
+    def _compare(self, t: str, did: str, data_id: dict | None, ma: Made, mb: Made,
+                 feeds: bool) -> None:
         """One product in both releases (different datasets): report it if anything in its
         making or above it changed; remember what changed above it for its consumers."""
         own, record = self._product(t, did, ma, mb)
@@ -407,10 +420,9 @@ class _Differ:
             above |= self.upstream.of(it, idid)
         if feeds:
             self.upstream.set(did, above | own)
-        data_id = self.units.full(parse_data_id(did))
-        if not self.filter.passes(t, data_id):
+        if data_id is None:
             return
-        reasons = self.result.reasons.setdefault(t, Counter())
+        reasons = self.result.reasons[t]
         for kind in ("inputs", "software", "config", "flags"):
             if kind in record:
                 reasons[kind] += 1
@@ -435,7 +447,7 @@ class _Differ:
         record.update(changes)
         task = mb.task or ma.task
         if task is not None:
-            step = self.result.steps.setdefault(task, Counter())
+            step = self.result.steps[task]
             step["compared"] += 1
             if "inputs" in changes:
                 step["inputs"] += 1
@@ -456,11 +468,12 @@ def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
     if set(ma.inputs) != set(mb.inputs):
         added = sorted(set(mb.inputs) - set(ma.inputs))
         removed = sorted(set(ma.inputs) - set(mb.inputs))
+        va, vb = _visits(ma.inputs), _visits(mb.inputs)
+        in_a, in_b = set(va), set(vb)
         out["inputs"] = {"added": [f"{it} {d}" for it, d in added],
                          "removed": [f"{it} {d}" for it, d in removed],
-                         "visits_added": [v for v in _visits(added) if v not in _visits(ma.inputs)],
-                         "visits_dropped": [v for v in _visits(removed)
-                                            if v not in _visits(mb.inputs)]}
+                         "visits_added": [v for v in vb if v not in in_a],
+                         "visits_dropped": [v for v in va if v not in in_b]}
     if ma.software != mb.software:
         out["software"] = {"task": task, "a": ma.software, "b": mb.software,
                            "packages": changed_values(software.get(ma.software, {}),

@@ -48,12 +48,12 @@ def resolve_release(store, name: str) -> Release:
 
 def parse_data_id(text: str) -> dict[str, str]:
     """``"band=r,patch=5,tract=9813"`` -> dict (the canonical form of ``model.format_data_id``)."""
-    out = {}
-    for pair in (text or "").split(","):
-        k, sep, v = pair.partition("=")
-        if sep:
-            out[k] = v
-    return out
+    if not text:
+        return {}
+    try:
+        return dict(pair.split("=", 1) for pair in text.split(","))
+    except ValueError:   # not canonical: keep the pairs there are
+        return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
 
 
 @dataclass
