@@ -3,6 +3,7 @@ between two releases, why (inputs, software, config, flags, upstream), and how
 metrics and dataset properties moved.
 
 * :mod:`.releases`: releases by name, filters;
+* :mod:`.making`: how datasets were made, read from the store;
 * :mod:`.core`: the streaming comparison;
 * :mod:`.stats`: distributions and the tolerance for "scientifically equivalent";
 * :mod:`.product`: one product explained, its two lineages side by side;

@@ -11,7 +11,8 @@ histories part; everything below it inherits the difference).
 from __future__ import annotations
 
 from ..selector import parse_selector
-from .core import _visits, made, made_changes, members, software_and_configs
+from .core import _visits, made_changes
+from .making import made, members, software_and_configs
 from .releases import DataUnits, ReleaseError, parse_data_id, resolve_release
 
 #: Steps walked upstream at most (the demo pipeline is 8 deep).
