@@ -46,6 +46,16 @@ def run_diff(repo: Path, out: Path, a: str, b: str) -> dict:
         counts = {r: int(store.read("MATCH (d:Dataset) WHERE d.run = $r RETURN count(d)",
                                     {"r": f"DemoCam/runs/{r.split('/')[-1]}"})[0][0])
                   for r in (a, b)}
+        read, in_queries = store.read, [0.0, 0]
+
+        def timed_read(query, params=None):   # time spent waiting for the engine
+            t = time.perf_counter()
+            try:
+                return read(query, params)
+            finally:
+                in_queries[0] += time.perf_counter() - t
+                in_queries[1] += 1
+        store.read = timed_read
         t0 = time.perf_counter()
         with open(out, "w") as fh:
             writer = JsonWriter(fh)
@@ -53,14 +63,12 @@ def run_diff(repo: Path, out: Path, a: str, b: str) -> dict:
             writer.finish(result)
         wall = time.perf_counter() - t0
         server_peak = None
-        try:
-            info = store.graph.client.info("memory") if hasattr(store, "graph") else {}
-            server_peak = info.get("used_memory_peak")
-        except Exception:  # noqa: BLE001  (a Bolt store has no such figure)
-            pass
+        if hasattr(store, "redis"):   # the embedded engine (a Bolt store has no such figure)
+            server_peak = store.redis.info("memory").get("used_memory_peak")
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     totals = result.totals()
-    return {"datasets_in_runs": counts, "wall_s": round(wall, 1),
+    return {"datasets_in_runs": counts, "details": writer.count, "wall_s": round(wall, 1),
+            "queries": in_queries[1], "in_queries_s": round(in_queries[0], 1),
             "peak_rss_mb": round(rss_kb / 1024, 1),
             "server_used_memory_peak_mb": round(server_peak / 2**20, 1) if server_peak else None,
             "totals": totals, "report_bytes": out.stat().st_size}

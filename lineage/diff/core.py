@@ -56,8 +56,10 @@ class Upstream:
         self._current: dict[str, frozenset] = {}
         self._intern: dict[frozenset, frozenset] = {}
 
+    _NOTHING = (frozenset(), {})
+
     def of(self, dataset_type: str, data_id: str) -> frozenset:
-        common, exceptions = self._done.get(dataset_type, (frozenset(), {}))
+        common, exceptions = self._done.get(dataset_type, self._NOTHING)
         return exceptions.get(data_id, common)
 
     def set(self, data_id: str, changes: frozenset) -> None:
@@ -270,9 +272,7 @@ class _Differ:
         """One product in both releases (different datasets): report it if anything in its
         making or above it changed; remember what changed above it for its consumers."""
         own, record = self._product(t, did, ma, mb)
-        above = frozenset()
-        for it, idid in mb.inputs:
-            above |= self.upstream.of(it, idid)
+        above = frozenset().union(*{self.upstream.of(it, idid) for it, idid in mb.inputs})
         if feeds:
             self.upstream.set(did, above | own)
         if data_id is None:

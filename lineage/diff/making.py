@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from typing import Collection, NamedTuple
 
 from .releases import Release
 
@@ -72,18 +72,17 @@ def members(store, release: Release, dataset_type: str, props: list[str], page: 
     yield from others.get(dataset_type, ())
 
 
-@dataclass(frozen=True)
-class Made:
+class Made(NamedTuple):
     """How one dataset was made: its quantum, the quantum's software and config,
     its inputs ((type, data_id) pairs; a dict of them -> key where the keys are needed)
-    and the active flags on it."""
+    and the active flags on it.  (A named tuple: a million are made per diff.)"""
 
     key: str
     quantum: str | None = None
     task: str | None = None
     software: str | None = None
     config: str | None = None
-    inputs: dict = field(default_factory=dict)
+    inputs: Collection = frozenset()
     flags: frozenset = frozenset()
 
 
@@ -117,6 +116,9 @@ _TYPE_FLAGS = ("MATCH (f:Flag)<-[:CONTAMINATED_BY]-(d:Dataset) WHERE d.dataset_t
                "AND d.run IN $runs AND f.retracted_at IS NULL RETURN d.key, f.key")
 
 
+_EMPTY = frozenset()
+
+
 class Making:
     """How every dataset of one type in one release's RUNs was made, read in a few
     whole-type queries (a query per dataset would cost ten times more).  When one task,
@@ -144,12 +146,12 @@ class Making:
                 self.flags.setdefault(k, set()).add(f)
 
     def of(self, key: str) -> Made:
-        flags = frozenset(self.flags.get(key, ()))
+        flags = frozenset(self.flags[key]) if key in self.flags else _EMPTY
         if self.uniform is not None:
             task, sw, cf = self.uniform
-            return Made(key, None, task, sw, cf, self.inputs.get(key, set()), flags)
+            return Made(key, None, task, sw, cf, self.inputs.get(key, _EMPTY), flags)
         q, task, sw, cf = self.each.get(key, (None, None, None, None))
-        return Made(key, q, task, sw, cf, self.inputs.get(key, set()), flags)
+        return Made(key, q, task, sw, cf, self.inputs.get(key, _EMPTY), flags)
 
 
 def _packages(text) -> dict:
