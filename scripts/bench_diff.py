@@ -39,7 +39,7 @@ def build(repo: Path, nodes: float) -> dict:
             "nodes_created": report.nodes_created, "edges_created": report.edges_created}
 
 
-def run_diff(repo: Path, out: Path, a: str, b: str) -> dict:
+def run_diff(repo: Path, out: Path, a: str, b: str, discard: bool = False) -> dict:
     from lineage.diff import diff_releases
     from lineage.diff.report import JsonWriter
     with open_store(repo) as store:
@@ -59,7 +59,8 @@ def run_diff(repo: Path, out: Path, a: str, b: str) -> dict:
         t0 = time.perf_counter()
         with open(out, "w") as fh:
             writer = JsonWriter(fh)
-            result = diff_releases(store, a, b, sink=writer.detail)
+            sink = (lambda record: None) if discard else writer.detail
+            result = diff_releases(store, a, b, sink=sink)
             writer.finish(result)
         wall = time.perf_counter() - t0
         server_peak = None
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repo", type=Path, required=True, help="Built here unless it exists.")
     ap.add_argument("--out", type=Path, default=Path("diff-bench.json"))
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--discard-details", action="store_true",
+                    help="Drop the detail records instead of writing them (the diff alone).")
     ap.add_argument("-a", default="DemoCam/DR1")
     ap.add_argument("-b", default="DemoCam/DR2")
     args = ap.parse_args(argv)
@@ -89,7 +92,7 @@ def main(argv=None) -> int:
         result["build"] = build(args.repo, args.nodes)
         print(json.dumps(result["build"]), flush=True)
     if not args.build_only:
-        result["diff"] = run_diff(args.repo, args.out, args.a, args.b)
+        result["diff"] = run_diff(args.repo, args.out, args.a, args.b, args.discard_details)
     print(json.dumps(result, indent=2))
     return 0
 

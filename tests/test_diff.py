@@ -225,14 +225,6 @@ def test_explain_one_product(demo_store):
     assert first["task"] == CH.new_software_step and "software" in first["changes"]
 
 
-def test_pages_give_the_same_answer(demo_store):
-    flt = DiffFilter.make(types=["deepCoadd_meas"])
-    whole, records = _run(demo_store, DR1, DR2, flt)
-    paged, paged_records = _run(demo_store, DR1, DR2, flt, page=7)
-    assert len(records) > 7 and paged_records == records
-    assert paged.summary() == whole.summary()
-
-
 def test_flags_that_differ(demo_store, truth):
     """Flag one calexp of DR2 only: its products downstream differ by that flag (last: writes)."""
     from lineage import flags as flagging

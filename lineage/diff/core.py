@@ -4,8 +4,8 @@ The same product in two releases is the same ``(dataset_type, data_id)``
 pair (its UUID differs: each release writes its own RUN).  For each dataset
 type, in the order of the type graph (``FEEDS``), the diff reads how the
 type's datasets were made in each release (:class:`.making.Making`: a few
-whole-type queries), pages through the datasets of A and of B in key order
-(keyset pagination), matches them by data ID, and for every product in both
+whole-type queries), reads the datasets of A and of B (one query per type
+and release), matches them by data ID, and for every product in both
 compares its making:
 
 * inputs, as ``(dataset_type, data_id)`` pairs: which were added or dropped
@@ -34,7 +34,7 @@ from typing import Callable
 import networkx as nx
 
 from ..query import type_graph
-from .making import PAGE, Made, Making, members, other_members, software_and_configs
+from .making import Made, Making, members, other_members, software_and_configs
 from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
 from .stats import PropertyStats
 
@@ -168,9 +168,9 @@ class DiffResult:
 
 class _Differ:
     def __init__(self, store, a: Release, b: Release, flt: DiffFilter, sink: Callable,
-                 props: list[str], page: int) -> None:
+                 props: list[str]) -> None:
         self.store, self.a, self.b, self.filter, self.sink = store, a, b, flt, sink
-        self.props, self.page = props, page
+        self.props = props
         self.units = DataUnits.load(store)
         self.upstream = Upstream()
         self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
@@ -211,14 +211,14 @@ class _Differ:
         produced = t in self.produced
         making_a = Making(self.store, self.a, t, self.with_flags) if produced else None
         in_a: dict[str, str] = {}
-        for row in members(self.store, self.a, t, props, self.page, self.others_a):
+        for row in members(self.store, self.a, t, props, self.others_a):
             key, did = row[0], row[1] or ""
             if did in in_a:
                 continue  # a second dataset with that data ID in the release: the first counts
             in_a[did] = key
             self._seen(t, self._shown(t, did), "a", row[2:])
         making_b = Making(self.store, self.b, t, self.with_flags) if produced else None
-        for row in members(self.store, self.b, t, props, self.page, self.others_b):
+        for row in members(self.store, self.b, t, props, self.others_b):
             key, did = row[0], row[1] or ""
             data_id = self._shown(t, did)
             self._seen(t, data_id, "b", row[2:])
@@ -344,7 +344,7 @@ def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
 
 def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
                   sink: Callable[[dict], None] | None = None, properties=("size",),
-                  metrics: bool = True, tolerance=None, page: int = PAGE) -> DiffResult:
+                  metrics: bool = True, tolerance=None) -> DiffResult:
     """Compare releases ``a`` and ``b`` (names of collections); every added, removed or
     changed product goes to ``sink`` as it is found; the summary comes back."""
     from .stats import compare_metrics
@@ -354,7 +354,7 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     if bad:
         raise ReleaseError(f"property {bad[0]!r}: not a property name")
     result = _Differ(store, ra, rb, flt or DiffFilter(), sink or (lambda rec: None),
-                     props, page).run()
+                     props).run()
     if tolerance is not None and result.properties:
         result.properties.tolerance = tolerance
     if metrics:
