@@ -19,6 +19,7 @@ from .. import query
 from ..model import Kind, kind_of_key
 from ..selector import SelectorError, parse_selector, resolve
 from .errors import ApiError, argument
+from .diff import DiffQuery
 from .lightcurve import LightcurveQuery
 from .metrics import MetricsQuery
 from .loaders import FULL, node_props
@@ -277,8 +278,9 @@ async def _traverse(info, from_, direction, types, depth, collection):
 
 # --- the root query -----------------------------------------------------------------------
 
-class Query(LightcurveQuery, MetricsQuery, graphene.ObjectType):
-    """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs."""
+class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
+    """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs;
+    release diffs."""
 
     node = graphene.Field(Node, key=graphene.String(required=True),
                           description="Any node by key (or a dataset by UUID); null if absent.")

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from . import api, fetch, flags, graph, ingest, lightcurve, metrics  # noqa: F401  (they register their commands)
+from . import api, diff, fetch, flags, graph, ingest, lightcurve, metrics  # noqa: F401  (they register their commands)
 from .common import cli
 
 __all__ = ["cli", "main"]

@@ -30,11 +30,9 @@ from .units import MetricError, convert, job_time, parse_unit
 def package_changes(before: dict[str, str], after: dict[str, str]) -> list[dict]:
     """Packages added, removed or at another version: ``[{package, before, after}]``
     (None for absent), by package name."""
-    out = []
-    for name in sorted(set(before) | set(after)):
-        if before.get(name) != after.get(name):
-            out.append({"package": name, "before": before.get(name), "after": after.get(name)})
-    return out
+    from ..diff.core import changed_values
+    return [{"package": name, "before": old, "after": new}
+            for name, (old, new) in changed_values(before, after).items()]
 
 
 def _describe(changes: list[dict]) -> str:

@@ -1,0 +1,220 @@
+"""GraphQL for release diffs (docs/diff.md): ``releaseDiff(a, b, filter, first, after)``.
+
+The summary (counts by dataset type and tract/band, step changes, visits,
+metric and property comparisons) comes whole; the per-product detail is the
+paged ``changes`` connection, in the diff's own order (dataset types in
+lineage order, then key order).  A page is cut from the diff's stream as it
+passes (the cursor is the position), so a request holds one page, never the
+whole detail, whatever the size of the releases.
+"""
+
+from __future__ import annotations
+
+import json
+
+import graphene
+
+from ..diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from .errors import ApiError, argument
+from .pagination import Page, decode_cursor, page_size
+from .types import connection
+
+
+class ReleaseDiffFilter(graphene.InputObjectType):
+    types = graphene.List(graphene.NonNull(graphene.String), description="Dataset types.")
+    tracts = graphene.List(graphene.NonNull(graphene.String))
+    bands = graphene.List(graphene.NonNull(graphene.String),
+                          description="Bands (a visit implies its band).")
+    where = graphene.String(description="dim=value[,dim=value...] every dataset must match.")
+
+
+class DiffCounts(graphene.ObjectType):
+    a = graphene.Int(required=True, description="Datasets in release A.")
+    b = graphene.Int(required=True, description="Datasets in release B.")
+    added = graphene.Int(required=True)
+    removed = graphene.Int(required=True)
+    changed = graphene.Int(required=True)
+    unchanged = graphene.Int(required=True)
+
+
+class DiffGroup(graphene.ObjectType):
+    name = graphene.String(required=True, description="Dataset type, or tract/band.")
+    counts = graphene.Field(DiffCounts, required=True)
+
+
+class ValueChange(graphene.ObjectType):
+    """A package version or config key: its value in A and in B (text as it is, other
+    values as JSON; null: absent)."""
+
+    name = graphene.String(required=True)
+    a = graphene.String()
+    b = graphene.String()
+
+
+class SettingChange(graphene.ObjectType):
+    """One pair of software versions (or configs) of a step, with what differs."""
+
+    a = graphene.String()
+    b = graphene.String()
+    products = graphene.Int(required=True)
+    packages = graphene.List(graphene.NonNull(ValueChange), required=True)
+    keys = graphene.List(graphene.NonNull(ValueChange), required=True)
+
+
+class StepChange(graphene.ObjectType):
+    task = graphene.String(required=True)
+    products_compared = graphene.Int(required=True)
+    inputs_changed = graphene.Int(required=True)
+    software = graphene.List(graphene.NonNull(SettingChange), required=True)
+    config = graphene.List(graphene.NonNull(SettingChange), required=True)
+
+
+class QuantityComparison(graphene.ObjectType):
+    """A metric or dataset property in both releases; ``equivalent`` within the tolerance."""
+
+    name = graphene.String(required=True)
+    kind = graphene.String(required=True)
+    unit = graphene.String()
+    n_a = graphene.Int(required=True)
+    n_b = graphene.Int(required=True)
+    median_a = graphene.Float()
+    median_b = graphene.Float()
+    shift = graphene.Float()
+    relative_shift = graphene.Float()
+    ks = graphene.Float()
+    tolerance = graphene.String()
+    equivalent = graphene.Boolean()
+
+
+class DiffChange(graphene.ObjectType):
+    """One product added, removed or changed."""
+
+    status = graphene.String(required=True, description="added, removed or changed")
+    dataset_type = graphene.String(required=True)
+    data_id = graphene.String(required=True)
+    a = graphene.String(description="Its key in release A.")
+    b = graphene.String(description="Its key in release B.")
+    inputs_added = graphene.List(graphene.NonNull(graphene.String), required=True)
+    inputs_removed = graphene.List(graphene.NonNull(graphene.String), required=True)
+    visits_added = graphene.List(graphene.NonNull(graphene.String), required=True)
+    visits_dropped = graphene.List(graphene.NonNull(graphene.String), required=True)
+    software = graphene.Field(SettingChange, description="Of the step that made it.")
+    config = graphene.Field(SettingChange, description="Of the step that made it.")
+    flags_added = graphene.List(graphene.NonNull(graphene.String), required=True)
+    flags_removed = graphene.List(graphene.NonNull(graphene.String), required=True)
+    upstream = graphene.List(graphene.NonNull(graphene.String), required=True,
+                             description="Changes above it: 'software of calibrate' ...")
+
+
+DiffChangeConnection = connection("DiffChange", DiffChange,
+                                  "A page of the products that differ, in the diff's order.")
+
+
+class ReleaseDiff(graphene.ObjectType):
+    a = graphene.String(required=True)
+    b = graphene.String(required=True)
+    totals = graphene.Field(DiffCounts, required=True)
+    by_dataset_type = graphene.List(graphene.NonNull(DiffGroup), required=True)
+    by_tract_band = graphene.List(graphene.NonNull(DiffGroup), required=True)
+    steps = graphene.List(graphene.NonNull(StepChange), required=True)
+    visits_dropped = graphene.List(graphene.NonNull(graphene.String), required=True)
+    visits_added = graphene.List(graphene.NonNull(graphene.String), required=True)
+    metrics = graphene.List(graphene.NonNull(QuantityComparison), required=True)
+    properties = graphene.List(graphene.NonNull(QuantityComparison), required=True)
+    changes = graphene.Field(DiffChangeConnection, required=True,
+                             description="The page chosen by releaseDiff's first/after.")
+
+
+def _text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def _pairs(d: dict) -> list[dict]:
+    return [{"name": k, "a": _text(a), "b": _text(b)} for k, (a, b) in d.items()]
+
+
+def _setting(s: dict | None) -> dict | None:
+    if s is None:
+        return None
+    return {"a": s["a"], "b": s["b"], "products": s.get("products", 1),
+            "packages": _pairs(s.get("packages", {})), "keys": _pairs(s.get("keys", {}))}
+
+
+def _change(r: dict) -> dict:
+    i, f = r.get("inputs") or {}, r.get("flags") or {}
+    return {"status": r["status"], "dataset_type": r["dataset_type"], "data_id": r["data_id"],
+            "a": r["a"], "b": r["b"], "inputs_added": i.get("added", []),
+            "inputs_removed": i.get("removed", []), "visits_added": i.get("visits_added", []),
+            "visits_dropped": i.get("visits_dropped", []), "software": _setting(r.get("software")),
+            "config": _setting(r.get("config")), "flags_added": f.get("added", []),
+            "flags_removed": f.get("removed", []),
+            "upstream": [f"{u['change']} of {u['task']}" for u in r.get("upstream", [])]}
+
+
+def _quantity(c: dict) -> dict:
+    return {**{k: c[k] for k in ("name", "kind", "unit", "shift", "relative_shift", "ks",
+                                 "tolerance", "equivalent")},
+            "n_a": c["a"]["n"], "n_b": c["b"]["n"], "median_a": c["a"]["median"],
+            "median_b": c["b"]["median"]}
+
+
+def _counts(c: dict) -> dict:
+    return {k: c.get(k, 0) for k in ("a", "b", "added", "removed", "changed", "unchanged")}
+
+
+def release_diff(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, first: int,
+                 start: int) -> dict:
+    """The diff's summary and the page of ``first`` changes after position ``start``."""
+    window, seen = [], [0]
+
+    def keep(record):
+        if start <= seen[0] < start + first:
+            window.append(_change(record))
+        seen[0] += 1
+    result = diff_releases(store, a, b, flt, keep, tolerance=tolerance)
+    s = result.summary()
+    items = [{"key": str(start + i), "node": node} for i, node in enumerate(window)]
+    page = Page(items, has_next=seen[0] > start + first, has_previous=start > 0, total=seen[0])
+    return {"a": s["a"]["name"], "b": s["b"]["name"], "totals": _counts(s["totals"]),
+            "by_dataset_type": [{"name": k, "counts": _counts(v)} for k, v in s["by_type"].items()],
+            "by_tract_band": [{"name": k, "counts": _counts(v)}
+                              for k, v in s["by_tract_band"].items()],
+            "steps": [{**st, "software": [_setting(x) for x in st["software"]],
+                       "config": [_setting(x) for x in st["config"]]} for st in s["steps"]],
+            "visits_dropped": s["visits"]["dropped"], "visits_added": s["visits"]["added"],
+            "metrics": [_quantity(c) for c in s["metrics"]],
+            "properties": [_quantity(c) for c in s["properties"]], "changes": page}
+
+
+class DiffQuery(graphene.ObjectType):
+    """Root fields, inherited by the schema's Query."""
+
+    release_diff = graphene.Field(
+        ReleaseDiff, required=True,
+        a=graphene.String(required=True, description="Release (collection) name."),
+        b=graphene.String(required=True, description="Release (collection) name."),
+        filter=ReleaseDiffFilter(),
+        tolerance=graphene.List(graphene.NonNull(graphene.String),
+                                description="5% (default), or NAME=VALUE per metric or "
+                                            "TYPE.PROPERTY (absolute or a percentage)."),
+        first=graphene.Int(description="Page size of `changes`."),
+        after=graphene.String(description="Cursor of the change to start after."),
+        description="What differs between two releases (DRP31, ARCH5, LDF104).")
+
+    async def resolve_release_diff(root, info, a, b, filter=None, tolerance=None, first=None,
+                                   after=None):
+        ctx = info.context
+        n = page_size(first, ctx.settings)
+        cursor = decode_cursor(after)
+        if cursor is not None and not cursor.isdigit():
+            raise ApiError(f"after: {after!r} is not a cursor of releaseDiff changes")
+        start = int(cursor) + 1 if cursor is not None else 0
+        try:
+            tol = Tolerance.parse(tolerance or ())
+        except ToleranceError as exc:
+            raise ApiError(f"tolerance: {exc}") from None
+        f = dict(filter or {})
+        with argument("filter"):
+            flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
+        with argument("releaseDiff"):
+            return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start)

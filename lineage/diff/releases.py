@@ -1,0 +1,120 @@
+"""Releases by name, and which part of them a diff looks at.
+
+A release is a named collection (SQR9): a CHAINED collection such as
+``DemoCam/DR2``, or any collection, named by its name or, for a chain that
+records one, by its ``release`` property (``DR2``).  Never by path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..query import collection_members
+from ..selector import SelectorError, parse_selector
+
+
+class ReleaseError(SelectorError):
+    """A release name that names nothing, or a filter that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str                   # the collection's name
+    runs: tuple[str, ...]       # RUN collections it stands for, chains flattened
+    others: tuple[str, ...]     # TAGGED / CALIBRATION members (datasets by CONTAINS)
+
+
+def resolve_release(store, name: str) -> Release:
+    """The release called ``name``: a collection name, else a collection whose
+    ``release`` property is ``name``.  :class:`ReleaseError` names it if neither."""
+    name = (name or "").strip()
+    if not name:
+        raise ReleaseError("empty release name")
+    rows = store.read("MATCH (c:Collection {key: $k}) RETURN c.name", {"k": f"collection:{name}"})
+    if not rows:
+        rows = store.read("MATCH (c:Collection) WHERE c.release = $r RETURN c.name ORDER BY c.name",
+                          {"r": name})
+        if len(rows) > 1:
+            raise ReleaseError(f"release {name!r} is ambiguous: collections "
+                               f"{', '.join(r[0] for r in rows)}")
+    if not rows:
+        known = [r[0] for r in store.read(
+            "MATCH (c:Collection) WHERE c.collection_type = 'CHAINED' RETURN c.name ORDER BY c.name")]
+        hint = f" (releases here: {', '.join(known)})" if known else ""
+        raise ReleaseError(f"no release or collection named {name!r} in this repository{hint}")
+    runs, others = collection_members(store, rows[0][0])
+    return Release(rows[0][0], tuple(runs), tuple(others))
+
+
+def parse_data_id(text: str) -> dict[str, str]:
+    """``"band=r,patch=5,tract=9813"`` -> dict (the canonical form of ``model.format_data_id``)."""
+    if not text:
+        return {}
+    try:
+        return dict(pair.split("=", 1) for pair in text.split(","))
+    except ValueError:   # not canonical: keep the pairs there are
+        return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
+
+
+@dataclass
+class DataUnits:
+    """Implied dimensions the diff groups and filters by: the band of a visit,
+    exposure or physical filter (read once; a survey has thousands, not millions)."""
+
+    band_of: dict = field(default_factory=dict)     # (dimension, value) -> band
+
+    @classmethod
+    def load(cls, store) -> "DataUnits":
+        rows = store.read("MATCH (u:DataUnit) WHERE u.dimension IN ['visit', 'exposure', "
+                          "'physical_filter'] AND u.band IS NOT NULL "
+                          "RETURN u.dimension, u.value, u.band")
+        return cls({(d, str(v)): b for d, v, b in rows})
+
+    def full(self, data_id: dict) -> dict:
+        """The data ID with its band, if a visit, exposure or physical filter implies one."""
+        if "band" in data_id:
+            return data_id
+        for dim in ("visit", "exposure", "physical_filter"):
+            band = self.band_of.get((dim, data_id.get(dim)))
+            if band:
+                return {**data_id, "band": band}
+        return data_id
+
+
+@dataclass(frozen=True)
+class DiffFilter:
+    """What a diff reports: dataset types, tracts, bands and ``dim=value`` pairs.
+    A dataset passes when it has every filtered dimension (directly or, for the
+    band, implied by its visit) with an allowed value."""
+
+    types: tuple[str, ...] = ()
+    tracts: tuple[str, ...] = ()
+    bands: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def make(cls, types=(), tracts=(), bands=(), where: str | None = None) -> "DiffFilter":
+        pairs = ()
+        if where:
+            sel = parse_selector(where)
+            if not sel.pairs:
+                raise ReleaseError(f"--where {where!r}: expected dim=value[,dim=value...]")
+            pairs = sel.pairs
+        return cls(tuple(types or ()), tuple(str(t) for t in tracts or ()),
+                   tuple(bands or ()), tuple(pairs))
+
+    def __bool__(self) -> bool:
+        return bool(self.types or self.tracts or self.bands or self.pairs)
+
+    def as_dict(self) -> dict:
+        return {"types": list(self.types), "tracts": list(self.tracts), "bands": list(self.bands),
+                "where": ",".join(f"{k}={v}" for k, v in self.pairs)}
+
+    def passes(self, dataset_type: str, data_id: dict) -> bool:
+        if self.types and dataset_type not in self.types:
+            return False
+        if self.tracts and data_id.get("tract") not in self.tracts:
+            return False
+        if self.bands and data_id.get("band") not in self.bands:
+            return False
+        return all(data_id.get(k) == v for k, v in self.pairs)

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Release-diff benchmark: ``lineage diff`` of the demo survey's two releases
+at about 10^6 datasets each, on the embedded engine.
+
+It builds (once) a repository of the demo survey at ``--nodes`` graph nodes
+(``SurveySpec.for_nodes``; 3.5e6 nodes give about 10^6 datasets in DR2),
+then diffs ``DemoCam/DR1`` and ``DemoCam/DR2`` with every detail record
+streamed to a JSON file, and reports wall time and peak memory: of this
+process (``ru_maxrss``, which includes the report writer) and of the
+embedded engine's server (its ``used_memory_peak``; the graph itself).
+
+    python scripts/bench_diff.py --nodes 3.5e6 --repo /tmp/bench-diff --out /tmp/diff.json
+    python scripts/bench_diff.py --repo /tmp/bench-diff --out /tmp/summary.json --discard-details
+
+A repository that exists is reused (building the 3.5e6-node one took 55 min on a
+shared 2-core machine).  ``--discard-details`` drops the detail records (the
+diff without its JSON writer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+from lineage.demo import SurveySpec, generate
+from lineage.ingest import write_units
+from lineage.repo import CONFIG_NAME, init_repo, open_store
+
+
+def build(repo: Path, nodes: float) -> dict:
+    spec = SurveySpec.for_nodes(int(nodes))
+    t0 = time.perf_counter()
+    init_repo(repo)
+    with open_store(repo) as store:
+        report = write_units(store, generate(spec), show_progress=sys.stderr.isatty())
+    return {"spec": repr(spec), "build_s": round(time.perf_counter() - t0, 1),
+            "nodes_created": report.nodes_created, "edges_created": report.edges_created}
+
+
+def run_diff(repo: Path, out: Path, a: str, b: str, discard: bool = False) -> dict:
+    from lineage.diff import diff_releases
+    from lineage.diff.report import JsonWriter
+    with open_store(repo) as store:
+        counts = {r: int(store.read("MATCH (d:Dataset) WHERE d.run = $r RETURN count(d)",
+                                    {"r": f"DemoCam/runs/{r.split('/')[-1]}"})[0][0])
+                  for r in (a, b)}
+        read, in_queries = store.read, [0.0, 0]
+
+        def timed_read(query, params=None):   # time spent waiting for the engine
+            t = time.perf_counter()
+            try:
+                return read(query, params)
+            finally:
+                in_queries[0] += time.perf_counter() - t
+                in_queries[1] += 1
+        store.read = timed_read
+        t0 = time.perf_counter()
+        with open(out, "w") as fh:
+            writer = JsonWriter(fh)
+            sink = (lambda record: None) if discard else writer.detail
+            result = diff_releases(store, a, b, sink=sink)
+            writer.finish(result)
+        wall = time.perf_counter() - t0
+        server_peak = None
+        if hasattr(store, "redis"):   # the embedded engine (a Bolt store has no such figure)
+            server_peak = store.redis.info("memory").get("used_memory_peak")
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    totals = result.totals()
+    return {"datasets_in_runs": counts, "details": writer.count, "wall_s": round(wall, 1),
+            "queries": in_queries[1], "in_queries_s": round(in_queries[0], 1),
+            "peak_rss_mb": round(rss_kb / 1024, 1),
+            "server_used_memory_peak_mb": round(server_peak / 2**20, 1) if server_peak else None,
+            "totals": totals, "report_bytes": out.stat().st_size}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=float, default=3.5e6)
+    ap.add_argument("--repo", type=Path, required=True, help="Built here unless it exists.")
+    ap.add_argument("--out", type=Path, default=Path("diff-bench.json"))
+    ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--discard-details", action="store_true",
+                    help="Drop the detail records instead of writing them (the diff alone).")
+    ap.add_argument("-a", default="DemoCam/DR1")
+    ap.add_argument("-b", default="DemoCam/DR2")
+    args = ap.parse_args(argv)
+    result = {"machine": f"{platform.platform()}, {platform.python_version()}"}
+    if not (args.repo / CONFIG_NAME).exists():
+        result["build"] = build(args.repo, args.nodes)
+        print(json.dumps(result["build"]), flush=True)
+    if not args.build_only:
+        result["diff"] = run_diff(args.repo, args.out, args.a, args.b, args.discard_details)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
