@@ -189,11 +189,12 @@ def test_store_round_trips_do_not_grow_with_results(api):
         assert "errors" not in body, body
         assert len(body["data"]["lineage"]["edges"]) == first
         reads.append(body["extensions"]["storeReads"])
-    # One batch per relation field and node kind and level: 200 results make as many
-    # round trips as 2.  (Lookups of one kind reached through two relations share a
-    # batch when their relations answer at the same moment, so the count may differ
-    # by one or two between runs; with a query per result it would be in the thousands.)
-    assert max(reads) - min(reads) <= 2 and max(reads) < 30, reads
+    # One batch per relation field and node kind and level: 200 results make about as
+    # many round trips as 2.  Lookups of one kind reached through two relations share a
+    # batch only when their relations answer at the same moment, so on a busy machine a
+    # batch may split: seen [22, 23, 30] with the suite in two workers on 2 cores.  With
+    # a query per result, 200 results would make well over a thousand.
+    assert max(reads) - min(reads) <= 10 and max(reads) < 40, reads
 
 
 def test_limits_and_bad_queries_are_graphql_errors(api):
