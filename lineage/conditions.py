@@ -135,6 +135,29 @@ def _degree_size(unit: u.UnitBase) -> float:
     return (1 * unit).to_value(u.K, equivalencies=eq) - (0 * unit).to_value(u.K, equivalencies=eq)
 
 
+def visit_telemetry(store, visit_keys: list[str],
+                    topics: list[str] | None = None) -> dict[str, dict]:
+    """visit key -> ``{efd.<topic>.<field>.<stat>: value, efd.<topic>.samples: n}`` from
+    the ``DESCRIBES`` edges to its exposures (the summaries over each exposure's samples);
+    ``topics`` keeps only whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
+    rows = store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
+        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
+        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
+    out: dict[str, dict] = {k: {} for k in visit_keys}
+    for vkey, topic, props in rows:
+        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
+        if topics and not any(t in (topic, short) or short.startswith(t + ".") or
+                              topic.endswith("." + t) for t in topics):
+            continue
+        for name, value in props.items():
+            stat, _, field = name.partition("_")
+            if stat in ("mean", "min", "max") and field:
+                out[vkey][f"efd.{short}.{field}.{stat}"] = value
+        out[vkey][f"efd.{short}.samples"] = props.get("samples", 0)
+    return out
+
+
 def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
     """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
     rows = store.read(
@@ -144,18 +167,8 @@ def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
         {"prefix": f"unit:visit:{instrument}/"} if instrument else {})
     table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
              for k, props in rows}
-    efd = store.read(
-        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
-        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.dimension = 'visit' "
-        "RETURN v.key, e.topic, properties(r)")
-    for vkey, topic, props in efd:
-        if vkey not in table:
-            continue
-        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
-        for name, value in props.items():
-            stat, _, field = name.partition("_")
-            if stat in ("mean", "min", "max") and field:
-                table[vkey][f"efd.{short}.{field}.{stat}"] = value
+    for vkey, columns in visit_telemetry(store, list(table)).items():
+        table[vkey].update(columns)
     frame = pd.DataFrame(list(table.values()))
     if frame.empty:
         return frame

@@ -33,6 +33,7 @@ import pandas as pd
 
 from .fetch.datastore import Datastore, open_uri
 from .fetch.read import read_parquet
+from .conditions import visit_telemetry
 from .progress import progress_bar
 from .query import collection_members
 
@@ -173,27 +174,6 @@ def _visit_conditions(store, instrument_visits: list[str]) -> dict[str, dict]:
     return {k: p for k, p in rows}
 
 
-def _telemetry(store, visit_keys: list[str], topics: list[str] | None) -> dict[str, dict]:
-    """visit key -> {efd.<topic>.<field>.<stat>: value} from DESCRIBES edges to its exposures;
-    ``topics`` names whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
-    rows = store.read(
-        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
-        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
-        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
-    out: dict[str, dict] = {k: {} for k in visit_keys}
-    for vkey, topic, props in rows:
-        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
-        if topics and not any(t in (topic, short) or short.startswith(t + ".") or
-                              topic.endswith("." + t) for t in topics):
-            continue
-        for name, value in props.items():
-            stat, _, field = name.partition("_")
-            if stat in ("mean", "min", "max") and field:
-                out[vkey][f"efd.{short}.{field}.{stat}"] = value
-        out[vkey][f"efd.{short}.samples"] = props.get("samples", 0)
-    return out
-
-
 def _flags(store, visit_keys: list[str], dataset_keys: list[str]) -> tuple[dict, dict]:
     """Active flags on visits (or their exposures), and contamination marks on datasets."""
     on_units = store.read(
@@ -229,7 +209,7 @@ def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
     source_visit = dict(zip(epochs["source_dataset"], epochs["visit"].astype(str)))
     chains = _chain(store, sources, source_visit)
     conditions = _visit_conditions(store, sorted(visit_key.values()))
-    telemetry = _telemetry(store, sorted(visit_key.values()), topics)
+    telemetry = visit_telemetry(store, sorted(visit_key.values()), topics)
     every = sorted({k for c in chains.values() for ks in c["datasets"].values() for k in ks}
                    | set(sources))
     flagged, contamination = _flags(store, sorted(visit_key.values()), every)
