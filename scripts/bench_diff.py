@@ -14,17 +14,26 @@ embedded engine's server (its ``used_memory_peak``; the graph itself).
 
 A repository that exists is reused (building the 3.5e6-node one took 55 min on a
 shared 2-core machine).  ``--discard-details`` drops the detail records (the
-diff without its JSON writer).
+diff without its JSON writer).  ``--baseline CHECKOUT`` runs the same diff
+first with another checkout's code and gives the ratio, side by side in one
+run (this machine is noisy):
+
+    git worktree add /tmp/diff-old 7dea8ea
+    python scripts/bench_diff.py --repo /tmp/bench-diff --out /tmp/diff.json --baseline /tmp/diff-old
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
+import os
 import platform
 import resource
+import subprocess
 import sys
 import time
+from inspect import signature
 from pathlib import Path
 
 from lineage.demo import SurveySpec, generate
@@ -49,21 +58,26 @@ def run_diff(repo: Path, out: Path, a: str, b: str, discard: bool = False) -> di
         counts = {r: int(store.read("MATCH (d:Dataset) WHERE d.run = $r RETURN count(d)",
                                     {"r": f"DemoCam/runs/{r.split('/')[-1]}"})[0][0])
                   for r in (a, b)}
-        read, in_queries = store.read, [0.0, 0]
+        in_queries = [0.0, 0]
 
-        def timed_read(query, params=None):   # time spent waiting for the engine
-            t = time.perf_counter()
-            try:
-                return read(query, params)
-            finally:
-                in_queries[0] += time.perf_counter() - t
-                in_queries[1] += 1
-        store.read = timed_read
+        def timed(read):   # time spent waiting for the engine (mostly in the reader thread)
+            def timed_read(query, params=None):
+                t = time.perf_counter()
+                try:
+                    return read(query, params)
+                finally:
+                    in_queries[0] += time.perf_counter() - t
+                    in_queries[1] += 1
+            return timed_read
+        store.read = timed(store.read)
+        if hasattr(store, "read_plain"):   # (a --baseline checkout may not have it)
+            store.read_plain = timed(store.read_plain)
+        quiet = {"progress": False} if "progress" in signature(diff_releases).parameters else {}
         t0 = time.perf_counter()
         with open(out, "w") as fh:
             writer = JsonWriter(fh)
             sink = (lambda record: None) if discard else writer.detail
-            result = diff_releases(store, a, b, sink=sink)
+            result = diff_releases(store, a, b, sink=sink, **quiet)
             writer.finish(result)
         wall = time.perf_counter() - t0
         server_peak = None
@@ -71,11 +85,24 @@ def run_diff(repo: Path, out: Path, a: str, b: str, discard: bool = False) -> di
             server_peak = store.redis.info("memory").get("used_memory_peak")
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     totals = result.totals()
-    return {"datasets_in_runs": counts, "details": writer.count, "wall_s": round(wall, 1),
+    import lineage
+    return {"code": str(Path(lineage.__file__).parent), "datasets_in_runs": counts, "details": writer.count, "wall_s": round(wall, 1),
             "queries": in_queries[1], "in_queries_s": round(in_queries[0], 1),
             "peak_rss_mb": round(rss_kb / 1024, 1),
             "server_used_memory_peak_mb": round(server_peak / 2**20, 1) if server_peak else None,
             "totals": totals, "report_bytes": out.stat().st_size}
+
+
+def baseline(args) -> dict:
+    """This benchmark run with ``args.baseline``'s lineage package (first on the path)."""
+    out = args.out.with_name(args.out.stem + "-baseline" + args.out.suffix)
+    cmd = [sys.executable, __file__, "--repo", str(args.repo), "--out", str(out),
+           "-a", args.a, "-b", args.b] + (["--discard-details"] if args.discard_details else [])
+    env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    answer = json.loads(done.stdout)
+    answer.update(out=str(out), source=str(args.baseline))
+    return answer
 
 
 def main(argv=None) -> int:
@@ -87,6 +114,10 @@ def main(argv=None) -> int:
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--discard-details", action="store_true",
                     help="Drop the detail records instead of writing them (the diff alone).")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
+                    help="First run the same diff with the lineage package of another "
+                         "checkout (say `git worktree add /tmp/old HEAD~3`), in a process of "
+                         "its own, and report the speed-up and whether the reports are equal.")
     ap.add_argument("-a", default="DemoCam/DR1")
     ap.add_argument("-b", default="DemoCam/DR2")
     args = ap.parse_args(argv)
@@ -94,8 +125,14 @@ def main(argv=None) -> int:
     if not (args.repo / CONFIG_NAME).exists():
         result["build"] = build(args.repo, args.nodes)
         print(json.dumps(result["build"]), flush=True)
+    if args.baseline and not args.build_only:
+        result["baseline"] = baseline(args)
     if not args.build_only:
         result["diff"] = run_diff(args.repo, args.out, args.a, args.b, args.discard_details)
+    if args.baseline and not args.build_only:
+        result["speedup"] = round(result["baseline"]["diff"]["wall_s"]
+                                  / result["diff"]["wall_s"], 2)
+        result["same_report"] = filecmp.cmp(args.out, result["baseline"]["out"], shallow=False)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -247,3 +247,17 @@ def test_values_round_trip_identically(store):
     props = dict(props)
     assert props["third"] == float(f"{1 / 3:.15g}") and props["big"] == 2**62
     assert props["tiny"] == 1e-300 and props["flag"] is True and list(props["names"]) == ["a", "b"]
+
+
+def test_read_plain_equals_read_for_strings_integers_and_nulls(demo_store):
+    """``read_plain`` (the release diff's reads of millions of rows) gives what ``read``
+    gives for strings, integers and nulls; other values come as themselves or as text."""
+    q = ("MATCH (d:Dataset) RETURN d.key, d.data_id, d.size, d.no_such_property, "
+         "d.dataset_type + ' ' + d.data_id ORDER BY d.key LIMIT 200")
+    typed = demo_store.read(q)
+    plain = [tuple(row) for row in demo_store.read_plain(q)]
+    assert len(typed) == 200 and plain == typed
+    assert all(type(row[2]) is int and row[3] is None for row in plain)
+    (value,) = demo_store.read_plain("RETURN 0.25")[0]
+    assert value == 0.25 or float(value) == 0.25
+    assert demo_store.read_plain("MATCH (d:Dataset) WHERE d.key = 'no such key' RETURN d.key") == []

@@ -201,6 +201,23 @@ def test_statistics_and_tolerance(demo_store):
     assert raw["equivalent"] is True and raw["ks"] == 0.0 and raw["a"] == raw["b"]
 
 
+def test_interpreter_settings_are_put_back(demo_store):
+    """A diff turns the cyclic collector off and shortens the thread switch interval while
+    it runs (lineage/diff/core.py: _bulk_work); both come back after it, nested or failed."""
+    import gc
+    from lineage.diff.core import _bulk_work
+    before = (gc.isenabled(), sys.getswitchinterval())
+    _run(demo_store, DR1, DR2, DiffFilter.make(types=["calexp"]))
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+    with pytest.raises(RuntimeError):
+        with _bulk_work():
+            with _bulk_work():
+                assert not gc.isenabled() and sys.getswitchinterval() < before[1]
+            assert not gc.isenabled()   # the outer diff still runs
+            raise RuntimeError("a diff that fails")
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+
+
 def test_unknown_release_is_named(demo_store):
     with pytest.raises(ReleaseError, match="DR9"):
         diff_releases(demo_store, DR1, "DemoCam/DR9")
@@ -241,6 +258,30 @@ def test_flags_that_differ(demo_store, truth):
     assert flagged == {ident} | warps
     assert all(r["flags"] == {"added": [report["flag"]], "removed": []}
                for r in records if "flags" in r)
+
+
+def test_property_statistics_take_numbers_only(demo_store, truth):
+    """Floats count with their values, numeric-looking strings and booleans never: the diff
+    reads members the cheap way (``read_plain``: a float may come back as text) and reads
+    the properties again with their types when any came back as text (last: writes)."""
+    import numpy as np
+    from lineage.model import GraphBatch
+    raws = sorted(k for k, p in truth.props.items()
+                  if k.startswith("dataset:") and p.get("dataset_type") == "raw")
+    b = GraphBatch("test properties")
+    for i, key in enumerate(raws):
+        b.add_node(key, seeing_arcsec=0.5 + i / 7, note=f"{i}.5", checked=bool(i % 2),
+                   mixed=(i if i % 3 else f"{i}"))
+    demo_store.write(b)
+    result, _ = _run(demo_store, DR1, DR2, DiffFilter.make(types=["raw"]),
+                     properties=("seeing_arcsec", "note", "checked", "mixed"))
+    props = {c["name"]: c for c in result.summary()["properties"]}
+    assert set(props) == {"raw.seeing_arcsec", "raw.mixed"}
+    seeing = props["raw.seeing_arcsec"]["a"]
+    values = [0.5 + i / 7 for i in range(len(raws))]
+    assert seeing["n"] == len(raws)
+    assert seeing["median"] == pytest.approx(float(np.median(values)), rel=1e-12)
+    assert props["raw.mixed"]["a"]["n"] == sum(1 for i in range(len(raws)) if i % 3)
 
 
 # --- command line, reports, GraphQL --------------------------------------------------------

@@ -8,7 +8,7 @@ whole-type queries), reads the datasets of A and of B (one query per type
 and release), matches them by data ID, and for every product in both
 compares its making:
 
-* inputs, as ``(dataset_type, data_id)`` pairs: which were added or dropped
+* inputs, by :func:`.making.input_name` (type and data ID): which were added or dropped
   (and so which visits or exposures a coadd gained or lost, ARCH5);
 * software version (which packages changed) and config (which keys);
 * active flags contaminating it;
@@ -26,15 +26,21 @@ was ten times slower: a query per key list costs ~20 us a key on FalkorDB.)
 
 from __future__ import annotations
 
+import gc
 import re
+import sys
+import threading
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import networkx as nx
 
+from ..progress import progress_bar
 from ..query import type_graph
-from .making import Made, Making, members, other_members, software_and_configs
+from .making import Made, Making, members, other_members, software_and_configs, split_input
 from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
 from .stats import PropertyStats
 
@@ -42,6 +48,8 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VISIT_DIMS = ("visit", "exposure")
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+_EMPTY = frozenset()
+_UNKNOWN = object()
 
 #: The keys of every detail record; a changed product has more (what changed).
 _BASE = ("status", "dataset_type", "data_id", "a", "b")
@@ -62,6 +70,18 @@ class Upstream:
         common, exceptions = self._done.get(dataset_type, self._NOTHING)
         return exceptions.get(data_id, common)
 
+    def above(self, inputs) -> frozenset:
+        """Changes above a product made from ``inputs`` (:func:`.making.input_name` s)."""
+        done, nothing = self._done, self._NOTHING
+        out = _EMPTY
+        for name in inputs:
+            it, _, did = name.partition(" ")
+            common, exceptions = done.get(it, nothing)
+            changes = exceptions.get(did, common) if exceptions else common
+            if changes and not changes <= out:
+                out = out | changes
+        return out
+
     def set(self, data_id: str, changes: frozenset) -> None:
         self._current[data_id] = self._intern.setdefault(changes, changes)
 
@@ -78,10 +98,11 @@ def changed_values(a: dict, b: dict) -> dict:
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def _visits(items) -> list[str]:
+def _visits(names) -> list[str]:
+    """Visits (or exposures) of inputs named by :func:`.making.input_name`."""
     out = set()
-    for _, did in items:
-        d = parse_data_id(did)
+    for name in names:
+        d = parse_data_id(split_input(name)[1])
         for dim in _VISIT_DIMS:
             if dim in d:
                 out.add(d[dim])
@@ -108,16 +129,6 @@ class DiffResult:
     configs: dict = field(default_factory=dict)         # key -> values
     properties: PropertyStats | None = None
     metrics: list = field(default_factory=list)         # stats.MetricComparison
-
-    def count(self, dataset_type: str, data_id: dict, what: str) -> None:
-        self.by_type[dataset_type][what] += 1
-        self.by_tract_band[f"{data_id.get('tract', '-')}/{data_id.get('band', '-')}"][what] += 1
-        self.count_patch(data_id, what)
-
-    def count_patch(self, data_id: dict, what: str) -> None:
-        if "tract" in data_id and "patch" in data_id:
-            p = (data_id["tract"], data_id["patch"], data_id.get("band", "-"))
-            self.by_patch[p][what] += 1
 
     def totals(self) -> dict:
         total = Counter()
@@ -166,11 +177,54 @@ class DiffResult:
         }
 
 
+_BULK_LOCK = threading.Lock()
+_BULK_USERS = [0, None]   # diffs running, the switch interval before the first
+
+
+@contextmanager
+def _bulk_work():
+    """While diffs run: no cyclic garbage collection, and a short thread switch interval.
+
+    A diff allocates tens of millions of containers (rows, sets, records) and makes no
+    reference cycles; the collector would walk the whole live heap again and again while
+    it grows (at 10^6 datasets a release: 67 s with it, 48 s without, in one thread).
+    The reader thread gives up the interpreter lock at every socket read and waits for it
+    for up to a switch interval (5 ms) each time: at 0.1 ms the read-ahead overlaps the
+    comparison (48 s -> 36 s).  Both are process-wide, so they are set by the first diff
+    to start and put back by the last to end."""
+    with _BULK_LOCK:
+        if _BULK_USERS[0] == 0:
+            _BULK_USERS[1] = (gc.isenabled(), sys.getswitchinterval())
+            gc.disable()
+            sys.setswitchinterval(1e-4)
+        _BULK_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BULK_LOCK:
+            _BULK_USERS[0] -= 1
+            if _BULK_USERS[0] == 0:
+                enabled, interval = _BULK_USERS[1]
+                sys.setswitchinterval(interval)
+                if enabled:
+                    gc.enable()
+
+
+class _TypeReads(NamedTuple):
+    """What the diff reads of one dataset type: its members and making in A and in B."""
+
+    members_a: list
+    making_a: Making | None
+    members_b: list
+    making_b: Making | None
+
+
 class _Differ:
     def __init__(self, store, a: Release, b: Release, flt: DiffFilter, sink: Callable,
-                 props: list[str]) -> None:
+                 props: list[str], progress: bool = True) -> None:
         self.store, self.a, self.b, self.filter, self.sink = store, a, b, flt, sink
         self.props = props
+        self.progress = progress
         self.units = DataUnits.load(store)
         self.upstream = Upstream()
         self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
@@ -178,6 +232,7 @@ class _Differ:
         self.result.software, self.result.configs = software_and_configs(store)
         self.others_a = other_members(store, a, props)
         self.others_b = other_members(store, b, props)
+        self._places: dict = {}
 
     def types(self) -> tuple[list[str], set[str]]:
         """Dataset types to read, in lineage order, and those some other type is made from."""
@@ -197,112 +252,213 @@ class _Differ:
         self.produced = {t for t in order if any(True for _ in g.predecessors(t))}
         return order, feeding
 
+    def read_type(self, t: str) -> _TypeReads:
+        """Everything one type's comparison reads (run in the reader thread)."""
+        produced = t in self.produced
+        a, b = self.a, self.b
+        return _TypeReads(
+            list(members(self.store, a, t, self.props, self.others_a)),
+            Making(self.store, a, t, self.with_flags) if produced else None,
+            list(members(self.store, b, t, self.props, self.others_b)),
+            Making(self.store, b, t, self.with_flags) if produced else None)
+
     def run(self) -> DiffResult:
+        """Type by type in lineage order.  One reader thread reads the next type while this
+        one is compared: the engine works on the other core, and a thread waiting for it
+        holds no lock (at 10^6 datasets a release, a third of the time is the engine's)."""
         order, feeding = self.types()
-        for t in order:
-            self.one_type(t, t in feeding)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="diff-reader")
+        try:
+            with _bulk_work(), progress_bar("diff", total=len(order), unit="dataset types",
+                                            enabled=self.progress) as advance:
+                ahead = pool.submit(self.read_type, order[0]) if order else None
+                for i, t in enumerate(order):
+                    reads = ahead.result()
+                    ahead = pool.submit(self.read_type, order[i + 1]) \
+                        if i + 1 < len(order) else None
+                    self.one_type(t, t in feeding, reads)
+                    advance()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return self.result
 
-    def one_type(self, t: str, feeds: bool) -> None:
+    def one_type(self, t: str, feeds: bool, reads: _TypeReads) -> None:
         """Match one dataset type's datasets of A and B by data ID; compare the common ones.
         Added datasets, and datasets that are the same in both, have nothing above them
         that changed (``Upstream.set`` records that when another type is made from them)."""
-        r, props = self.result, self.props
-        produced = t in self.produced
-        making_a = Making(self.store, self.a, t, self.with_flags) if produced else None
-        in_a: dict[str, str] = {}
-        for row in members(self.store, self.a, t, props, self.others_a):
-            key, did = row[0], row[1] or ""
+        tally = _Tally(self.result, t, t in self.produced, bool(self.props))
+        in_a: dict[str, tuple] = {}
+        for row in reads.members_a:
+            did = row[1] or ""
             if did in in_a:
                 continue  # a second dataset with that data ID in the release: the first counts
-            in_a[did] = key
-            self._seen(t, self._shown(t, did), "a", row[2:])
-        making_b = Making(self.store, self.b, t, self.with_flags) if produced else None
-        for row in members(self.store, self.b, t, props, self.others_b):
+            where = self._where(t, did)
+            in_a[did] = (row[0], where)
+            tally.seen(where, "a", row)
+        compare = _Compare(self, t, reads.making_a, reads.making_b, tally)
+        upstream_set = self.upstream.set
+        for row in reads.members_b:
             key, did = row[0], row[1] or ""
-            data_id = self._shown(t, did)
-            self._seen(t, data_id, "b", row[2:])
-            a_key = in_a.pop(did, None)
-            if a_key is None:
-                self._report_single(t, did, data_id, ADDED, key)
-            elif a_key != key:
-                ma = making_a.of(a_key) if produced else Made(a_key)
-                mb = making_b.of(key) if produced else Made(key)
-                self._compare(t, did, data_id, ma, mb, feeds)
-            elif data_id is not None:
-                r.count(t, data_id, "unchanged")   # the very same dataset in both releases
-            if feeds and a_key in (None, key):
-                self.upstream.set(did, frozenset())
-        for did, key in sorted(in_a.items()):
-            self._report_single(t, did, self._shown(t, did), REMOVED, key)
-        if props:
-            r.properties.finish(t)
+            found = in_a.pop(did, None)
+            where = found[1] if found is not None else self._where(t, did)
+            tally.seen(where, "b", row)
+            if found is None:
+                self._report_single(tally, t, did, where, ADDED, key)
+                if feeds:
+                    upstream_set(did, _EMPTY)
+            elif found[0] != key:
+                own = compare(did, where, found[0], key)
+                if feeds:
+                    upstream_set(did, own)
+            else:
+                if where is not None:
+                    tally.add(where, "unchanged")  # the very same dataset in both releases
+                if feeds:
+                    upstream_set(did, _EMPTY)
+        for did, (key, where) in sorted(in_a.items()):
+            self._report_single(tally, t, did, where, REMOVED, key)
+        tally.finish()
         if feeds:
             self.upstream.finish(t)
 
-    def _shown(self, t: str, did: str) -> dict | None:
-        """The data ID (with its implied band) if the filter lets the dataset be reported."""
-        data_id = self.units.full(parse_data_id(did))
-        return data_id if self.filter.passes(t, data_id) else None
+    #: Data IDs whose place :meth:`_where` remembers (several types share them: a
+    #: calexp, its src, difference image, DIA sources and forced sources).
+    WHERE_CACHE = 500_000
 
-    def _seen(self, t: str, data_id: dict | None, side: str, values) -> None:
-        if data_id is None:
-            return
-        self.result.count(t, data_id, side)
-        if t in self.produced:  # visits processed by the release (raws are in both)
-            visits = self.result.visits_a if side == "a" else self.result.visits_b
-            for dim in _VISIT_DIMS:
-                if dim in data_id:
-                    visits.add(data_id[dim])
-                    break
-        if self.props:
-            self.result.properties.add(t, side, values)
+    def _where(self, t: str, did: str) -> tuple | None:
+        """Where a dataset is counted, ``(tract, band, patch, visit)`` (its implied band
+        included), or None if the filter leaves it out."""
+        if self.filter.types and t not in self.filter.types:
+            return None
+        found = self._places.get(did, _UNKNOWN)
+        if found is _UNKNOWN:
+            data_id = self.units.full(parse_data_id(did))
+            found = None
+            if self.filter.passes(t, data_id):
+                found = (data_id.get("tract", "-"), data_id.get("band", "-"),
+                         data_id.get("patch"), data_id.get("visit", data_id.get("exposure")))
+            if len(self._places) >= self.WHERE_CACHE:
+                self._places.clear()
+            self._places[did] = found
+        return found
 
-    def _report_single(self, t: str, did: str, data_id: dict | None, status: str,
+    def _report_single(self, tally, t: str, did: str, where: tuple | None, status: str,
                        key: str) -> None:
-        if data_id is None:
+        if where is None:
             return
-        self.result.count(t, data_id, status)
+        tally.add(where, status)
         self.sink({"status": status, "dataset_type": t, "data_id": did,
                    "a": key if status == REMOVED else None,
                    "b": key if status == ADDED else None})
 
-    def _compare(self, t: str, did: str, data_id: dict | None, ma: Made, mb: Made,
-                 feeds: bool) -> None:
-        """One product in both releases (different datasets): report it if anything in its
-        making or above it changed; remember what changed above it for its consumers."""
-        own, record = self._product(t, did, ma, mb)
-        above = frozenset().union(*{self.upstream.of(it, idid) for it, idid in mb.inputs})
-        if feeds:
-            self.upstream.set(did, above | own)
-        if data_id is None:
-            return
-        reasons = self.result.reasons[t]
-        for kind in ("inputs", "software", "config", "flags"):
-            if kind in record:
-                reasons[kind] += 1
-        if above:
-            record["upstream"] = [{"task": task, "change": kind}
-                                  for task, kind in sorted(above)]
-            for task, kind in above:
-                reasons[f"upstream {kind} ({task})"] += 1
-        if len(record) > len(_BASE):
-            self.result.count(t, data_id, CHANGED)
-            if "inputs" in record:
-                self.result.count_patch(data_id, "inputs")
-            self.sink(record)
-        else:
-            self.result.count(t, data_id, "unchanged")
 
-    def _product(self, t: str, did: str, ma: Made, mb: Made) -> tuple[frozenset, dict]:
+class _Tally:
+    """One dataset type's counts: where each dataset falls, listed by what it is ("a",
+    "b", added, removed, changed, unchanged; "inputs" for changed inputs), counted and
+    folded into the result once the type is done (a million datasets are counted three
+    times each: appending is cheaper than counting as they come)."""
+
+    def __init__(self, result: DiffResult, t: str, produced: bool, props: bool) -> None:
+        self.result, self.t, self.produced = result, t, produced
+        self.lists: dict[str, list] = defaultdict(list)
+        self.rows = {"a": [], "b": []} if props else None   # for the property statistics
+
+    def add(self, where: tuple, what: str) -> None:
+        self.lists[what].append(where)
+
+    def seen(self, where: tuple | None, side: str, row) -> None:
+        if where is None:
+            return
+        self.lists[side].append(where)
+        if self.rows is not None:
+            self.rows[side].append(row)
+
+    def finish(self) -> None:
+        r, t = self.result, self.t
+        by_type = r.by_type[t]
+        for what, wheres in self.lists.items():
+            for (tract, band, patch, _), n in Counter(wheres).items():
+                if what != "inputs":
+                    by_type[what] += n
+                    r.by_tract_band[f"{tract}/{band}"][what] += n
+                if tract != "-" and patch is not None:
+                    r.by_patch[tract, patch, band][what] += n
+        if self.produced:   # visits processed by each release (raws are in both)
+            for side, visits in (("a", r.visits_a), ("b", r.visits_b)):
+                visits.update({w[3] for w in self.lists.get(side, ())} - {None})
+        if self.rows is not None:
+            for side in ("a", "b"):
+                r.properties.add(t, side, self.rows[side], offset=2)
+            r.properties.finish(t)
+
+
+class _Compare:
+    """Compares products of one type in both releases (different datasets): reports one if
+    anything in its making or above it changed; returns what changed at it and above it
+    (for its consumers).  The usual product, made the same way in both with the same inputs,
+    is settled by a few equality tests; the full record is built only when they fail."""
+
+    def __init__(self, differ: _Differ, t: str, making_a: Making | None,
+                 making_b: Making | None, tally: _Tally) -> None:
+        self.differ, self.t, self.tally = differ, t, tally
+        self.making_a = making_a or Making.nothing()
+        self.making_b = making_b or Making.nothing()
+        self.upstream = differ.upstream
+        self.reasons: Counter | None = None   # made on the first product compared
+        self.steps = differ.result.steps
+        self.changes_cache: dict = {}
+        self.listed: dict = {}
+
+    def __call__(self, did: str, where: tuple | None, key_a: str, key_b: str) -> frozenset:
+        ma, mb = self.making_a, self.making_b
+        if self.reasons is None:
+            self.reasons = self.differ.result.reasons[self.t]
+        ins_b = mb.inputs.get(key_b, _EMPTY)
+        above = self.upstream.above(ins_b)
+        setting_a, setting_b = ma.setting(key_a), mb.setting(key_b)
+        task = setting_b[1] or setting_a[1]
+        if (setting_a[2:] == setting_b[2:] and ma.flags.get(key_a) == mb.flags.get(key_b)
+                and ma.inputs.get(key_a, _EMPTY) == ins_b):
+            if task is not None:
+                self.steps[task]["compared"] += 1
+            own, record = _EMPTY, None
+        else:
+            own, record = self._product(did, ma.of(key_a), mb.of(key_b), task)
+        if where is None:
+            return above | own
+        if above:
+            if record is None:
+                record = {"status": CHANGED, "dataset_type": self.t, "data_id": did,
+                          "a": key_a, "b": key_b}
+            listed = self.listed.get(above)
+            if listed is None:   # one list for every product with the same changes above
+                listed = self.listed[above] = [{"task": task_, "change": kind}
+                                               for task_, kind in sorted(above)]
+            record["upstream"] = listed
+            for task_, kind in above:
+                self.reasons[f"upstream {kind} ({task_})"] += 1
+        if record is not None and len(record) > len(_BASE):
+            self.tally.add(where, CHANGED)
+            if "inputs" in record:
+                self.tally.add(where, "inputs")
+            for kind in ("inputs", "software", "config", "flags"):
+                if kind in record:
+                    self.reasons[kind] += 1
+            self.differ.sink(record)
+        else:
+            self.tally.add(where, "unchanged")
+        return above | own
+
+    def _product(self, did: str, ma: Made, mb: Made, task: str | None) -> tuple[frozenset, dict]:
         """What changed in the making of one product: its own changes (task, kind) and
         the detail record (only the ``_BASE`` keys when nothing changed)."""
-        record = {"status": CHANGED, "dataset_type": t, "data_id": did, "a": ma.key, "b": mb.key}
-        changes = made_changes(ma, mb, self.result.software, self.result.configs)
+        record = {"status": CHANGED, "dataset_type": self.t, "data_id": did,
+                  "a": ma.key, "b": mb.key}
+        changes = made_changes(ma, mb, self.differ.result.software, self.differ.result.configs,
+                               self.changes_cache)
         record.update(changes)
-        task = mb.task or ma.task
         if task is not None:
-            step = self.result.steps[task]
+            step = self.steps[task]
             step["compared"] += 1
             if "inputs" in changes:
                 step["inputs"] += 1
@@ -314,10 +470,13 @@ class _Differ:
         return own, record
 
 
-def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
+def made_changes(ma: Made, mb: Made, software: dict, configs: dict,
+                 cache: dict | None = None) -> dict:
     """How the making of a product differs between releases: ``inputs`` (added, removed,
     visits gained and lost), ``software`` (packages), ``config`` (keys), ``flags``;
-    only what differs.  ``software``/``configs``: key -> packages / values."""
+    only what differs.  ``software``/``configs``: key -> packages / values; ``cache``
+    keeps the software and config entries for the products still to come (a new software
+    version changes every product of its step the same way; the entries are shared)."""
     out = {}
     task = mb.task or ma.task
     if set(ma.inputs) != set(mb.inputs):
@@ -325,18 +484,19 @@ def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
         removed = sorted(set(ma.inputs) - set(mb.inputs))
         va, vb = _visits(ma.inputs), _visits(mb.inputs)
         in_a, in_b = set(va), set(vb)
-        out["inputs"] = {"added": [f"{it} {d}" for it, d in added],
-                         "removed": [f"{it} {d}" for it, d in removed],
+        out["inputs"] = {"added": added, "removed": removed,
                          "visits_added": [v for v in vb if v not in in_a],
                          "visits_dropped": [v for v in va if v not in in_b]}
-    if ma.software != mb.software:
-        out["software"] = {"task": task, "a": ma.software, "b": mb.software,
-                           "packages": changed_values(software.get(ma.software, {}),
-                                                      software.get(mb.software, {}))}
-    if ma.config != mb.config:
-        out["config"] = {"task": task, "a": ma.config, "b": mb.config,
-                         "keys": changed_values(configs.get(ma.config, {}),
-                                                configs.get(mb.config, {}))}
+    cache = {} if cache is None else cache
+    for kind, a, b, values, name in (("software", ma.software, mb.software, software, "packages"),
+                                     ("config", ma.config, mb.config, configs, "keys")):
+        if a != b:
+            entry = cache.get((kind, task, a, b))
+            if entry is None:
+                entry = cache[kind, task, a, b] = {
+                    "task": task, "a": a, "b": b,
+                    name: changed_values(values.get(a, {}), values.get(b, {}))}
+            out[kind] = entry
     if ma.flags != mb.flags:
         out["flags"] = {"added": sorted(mb.flags - ma.flags), "removed": sorted(ma.flags - mb.flags)}
     return out
@@ -344,9 +504,10 @@ def made_changes(ma: Made, mb: Made, software: dict, configs: dict) -> dict:
 
 def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
                   sink: Callable[[dict], None] | None = None, properties=("size",),
-                  metrics: bool = True, tolerance=None) -> DiffResult:
+                  metrics: bool = True, tolerance=None, progress: bool = True) -> DiffResult:
     """Compare releases ``a`` and ``b`` (names of collections); every added, removed or
-    changed product goes to ``sink`` as it is found; the summary comes back."""
+    changed product goes to ``sink`` as it is found; the summary comes back.  A progress
+    bar (dataset types done) is drawn on a terminal unless ``progress`` is false."""
     from .stats import compare_metrics
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     props = [p for p in properties or () if _IDENT.match(p)]
@@ -354,7 +515,7 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     if bad:
         raise ReleaseError(f"property {bad[0]!r}: not a property name")
     result = _Differ(store, ra, rb, flt or DiffFilter(), sink or (lambda rec: None),
-                     props).run()
+                     props, progress).run()
     if tolerance is not None and result.properties:
         result.properties.tolerance = tolerance
     if metrics:

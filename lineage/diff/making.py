@@ -59,8 +59,14 @@ def members(store, release: Release, dataset_type: str, props: list[str],
     One query per type, not pages in key order: the engine sorts the whole type for every
     page (0.75 s per 50,000-dataset page of a 143,000-dataset type at 10^6 datasets, against
     0.72 s for the whole type in one query; sorting it here takes 0.1 s), and the memory is
-    bounded by the type anyway (:class:`Making` holds the type)."""
-    rows = store.read(_members_query(props), {"t": dataset_type, "runs": list(release.runs)})
+    bounded by the type anyway (:class:`Making` holds the type).  The read is plain
+    (``Store.read_plain``); property values that come back as text (a float, or a string)
+    are read again with their types."""
+    params = {"t": dataset_type, "runs": list(release.runs)}
+    rows = store.read_plain(_members_query(props), params)
+    if props and any(type(v) is str for row in rows for v in row[2:]):
+        typed = {row[0]: row[2:] for row in store.read(_members_query(props), params)}
+        rows = [[row[0], row[1], *typed.get(row[0], row[2:])] for row in rows]
     rows.sort(key=lambda row: row[0])   # key order: the same answer, page for page, every time
     yield from rows
     if others is None:
@@ -68,9 +74,22 @@ def members(store, release: Release, dataset_type: str, props: list[str],
     yield from others.get(dataset_type, ())
 
 
+def input_name(dataset_type: str, data_id: str) -> str:
+    """How the diff names an input: ``"calexp detector=5,instrument=X,visit=12"``.  The
+    same in both releases (a dataset's key is not: each release writes its own RUN), and
+    sorting names sorts by type, then data ID (the space sorts before any name character)."""
+    return f"{dataset_type} {data_id}"
+
+
+def split_input(name: str) -> tuple[str, str]:
+    """``(dataset_type, data_id)`` of an :func:`input_name`."""
+    t, _, did = name.partition(" ")
+    return t, did
+
+
 class Made(NamedTuple):
     """How one dataset was made: its quantum, the quantum's software and config,
-    its inputs ((type, data_id) pairs; a dict of them -> key where the keys are needed)
+    its inputs (:func:`input_name` s; a dict of them -> key where the keys are needed)
     and the active flags on it.  (A named tuple: a million are made per diff.)"""
 
     key: str
@@ -92,7 +111,7 @@ def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
             for k, f in store.read(_FLAGS, {"keys": chunk}):
                 flags.setdefault(k, set()).add(f)
         for k, q, task, sw, cf, ins in store.read(_DETAILS, {"keys": chunk}):
-            inputs = {(t, did): ik for ik, t, did in ins if ik is not None}
+            inputs = {input_name(t, did): ik for ik, t, did in ins if ik is not None}
             out[k] = Made(k, q, task, sw, cf, inputs, frozenset(flags.get(k, ())))
     return out
 
@@ -106,9 +125,10 @@ _PRODUCERS = ("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.dataset_type =
               "AND d.run IN $runs OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
               "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
               "RETURN d.key, q.key, q.task, s.key, c.key")
+# The input's name (input_name) made by the engine: a string fewer per row to read.
 _INPUTS = ("MATCH (i)-[:INPUT_TO]->(q)-[:PRODUCED]->(d:Dataset) "
            "WHERE d.dataset_type = $t AND d.run IN $runs "
-           "RETURN d.key, i.dataset_type, i.data_id")
+           "RETURN d.key, i.dataset_type + ' ' + i.data_id")
 _TYPE_FLAGS = ("MATCH (f:Flag)<-[:CONTAMINATED_BY]-(d:Dataset) WHERE d.dataset_type = $t "
                "AND d.run IN $runs AND f.retracted_at IS NULL RETURN d.key, f.key")
 
@@ -120,34 +140,53 @@ class Making:
     """How every dataset of one type in one release's RUNs was made, read in a few
     whole-type queries (a query per dataset would cost ten times more).  When one task,
     software version and config made them all (the usual case in a RUN), that is
-    stored once; else per dataset."""
+    stored once; else per dataset.  The big reads are plain (``Store.read_plain``):
+    keys, names and data IDs only."""
 
-    def __init__(self, store, release: Release, dataset_type: str, with_flags: bool) -> None:
-        params = {"t": dataset_type, "runs": list(release.runs)}
+    def __init__(self, store, release: Release | None, dataset_type: str,
+                 with_flags: bool) -> None:
         self.uniform, self.each = None, {}
+        self.inputs: dict[str, set] = {}
+        self.flags: dict[str, set] = {}
+        if release is None:
+            return
+        params = {"t": dataset_type, "runs": list(release.runs)}
         settings = store.read(_SETTINGS, params)
         if settings:
             total = store.read(_OF_TYPE + "RETURN count(d)", params)[0][0]
             if len(settings) == 1 and settings[0][3] == total:
-                self.uniform = tuple(settings[0][:3])
+                self.uniform = (None,) + tuple(settings[0][:3])
             else:
                 self.each = {k: (q, task, sw, cf) for k, q, task, sw, cf
-                             in store.read(_PRODUCERS, params)}
-        self.inputs: dict[str, set] = defaultdict(set)
+                             in store.read_plain(_PRODUCERS, params)}
         if settings or self.each:
-            for k, it, idid in store.read(_INPUTS, params):
-                self.inputs[k].add((it, idid))
-        self.flags: dict[str, set] = {}
+            inputs = self.inputs
+            for k, name in store.read_plain(_INPUTS, params):
+                found = inputs.get(k)
+                if found is None:
+                    inputs[k] = found = set()
+                found.add(name)
         if with_flags:
-            for k, f in store.read(_TYPE_FLAGS, params):
+            for k, f in store.read_plain(_TYPE_FLAGS, params):
                 self.flags.setdefault(k, set()).add(f)
+
+    @classmethod
+    def nothing(cls) -> "Making":
+        """The making of datasets no quantum made (raws, calibrations)."""
+        return cls(None, None, "", False)
+
+    _NONE = (None, None, None, None)
+
+    def setting(self, key: str) -> tuple:
+        """``(quantum, task, software, config)`` of one dataset (the quantum only where
+        the datasets were not all made alike)."""
+        if self.uniform is not None:
+            return self.uniform
+        return self.each.get(key, self._NONE)
 
     def of(self, key: str) -> Made:
         flags = frozenset(self.flags[key]) if key in self.flags else _EMPTY
-        if self.uniform is not None:
-            task, sw, cf = self.uniform
-            return Made(key, None, task, sw, cf, self.inputs.get(key, _EMPTY), flags)
-        q, task, sw, cf = self.each.get(key, (None, None, None, None))
+        q, task, sw, cf = self.setting(key)
         return Made(key, q, task, sw, cf, self.inputs.get(key, _EMPTY), flags)
 
 

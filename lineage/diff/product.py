@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..selector import parse_selector
 from .core import _visits, made_changes
-from .making import made, members, software_and_configs
+from .making import input_name, made, members, software_and_configs, split_input
 from .releases import DataUnits, ReleaseError, parse_data_id, resolve_release
 
 #: Steps walked upstream at most (the demo pipeline is 8 deep).
@@ -65,7 +65,7 @@ def explain_product(store, a: str, b: str, selector: str, dataset_type: str | No
                    only_in=ra.name if keys["a"] else rb.name)
         return out
     software, configs = software_and_configs(store)
-    level = {(t, did): (keys["a"], keys["b"])}
+    level = {input_name(t, did): (keys["a"], keys["b"])}
     seen, divergences, compared = set(level), [], 0
     for depth in range(MAX_DEPTH):
         if not level:
@@ -86,8 +86,9 @@ def explain_product(store, a: str, b: str, selector: str, dataset_type: str | No
             compared += 1
             changes = made_changes(xa, xb, software, configs)
             if changes:
-                divergences.append({"depth": depth, "task": xb.task, "dataset_type": ident[0],
-                                    "data_id": ident[1], "quantum_a": xa.quantum,
+                it, idid = split_input(ident)
+                divergences.append({"depth": depth, "task": xb.task, "dataset_type": it,
+                                    "data_id": idid, "quantum_a": xa.quantum,
                                     "quantum_b": xb.quantum, "changes": changes})
             for i_ident, ika in xa.inputs.items():
                 ikb = xb.inputs.get(i_ident)
@@ -104,8 +105,5 @@ def explain_product(store, a: str, b: str, selector: str, dataset_type: str | No
 def _side_by_side(a: dict, b: dict, units: DataUnits) -> dict:
     both = sorted(set(a) & set(b))
     only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-
-    def text(items):
-        return [f"{t} {d}" for t, d in items]
-    return {"both": text(both), "only_a": text(only_a), "only_b": text(only_b),
+    return {"both": both, "only_a": only_a, "only_b": only_b,
             "visits_a": _visits(a), "visits_b": _visits(b)}

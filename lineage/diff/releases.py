@@ -51,7 +51,7 @@ def parse_data_id(text: str) -> dict[str, str]:
     if not text:
         return {}
     try:
-        return dict(pair.split("=", 1) for pair in text.split(","))
+        return dict([pair.split("=", 1) for pair in text.split(",")])
     except ValueError:   # not canonical: keep the pairs there are
         return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
 

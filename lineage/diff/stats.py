@@ -160,11 +160,14 @@ class PropertyStats:
         self._values: dict[tuple, array] = {}
         self._done: list[tuple] = []      # (type, prop, values a, values b) until finished
 
-    def add(self, dataset_type: str, side: str, values) -> None:
-        for prop, value in zip(self.props, values):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and math.isfinite(value):
-                self._values.setdefault((dataset_type, prop, side), array("d")).append(value)
+    def add(self, dataset_type: str, side: str, rows: list, offset: int = 0) -> None:
+        """Rows of property values (in ``props`` order, from column ``offset`` on) of a
+        type's datasets in one release; finite numbers count, anything else is left out."""
+        for i, prop in enumerate(self.props, offset):
+            numbers = [v for v in (row[i] for row in rows)
+                       if (type(v) is int or type(v) is float) and math.isfinite(v)]
+            if numbers:
+                self._values.setdefault((dataset_type, prop, side), array("d")).extend(numbers)
 
     def finish(self, dataset_type: str) -> None:
         for prop in self.props:

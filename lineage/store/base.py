@@ -71,6 +71,13 @@ class Store(ABC):
     def read(self, query: str, params: dict | None = None) -> list[tuple]:
         """Run a query the library wrote; rows as tuples."""
 
+    def read_plain(self, query: str, params: dict | None = None) -> list:
+        """Rows (tuples or lists) of a library query that returns only strings, integers
+        and nulls (keys, names, data IDs, counts), read the cheapest way the engine has;
+        any other kind of value may come back as its text.  For reads of millions of
+        rows (the release diff).  Engines without a cheaper way use :meth:`read`."""
+        return self.read(query, params)
+
     @abstractmethod
     def read_only(self, query: str, params: dict | None = None,
                   timeout: float = 30.0) -> tuple[list[str], list[tuple]]:

