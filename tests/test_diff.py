@@ -260,6 +260,45 @@ def test_flags_that_differ(demo_store, truth):
                for r in records if "flags" in r)
 
 
+def test_graphql_pages_come_from_the_spooled_answer(demo_store, truth):
+    """releaseDiff pages: one diff per (releases, filter) while the graph stays as it was;
+    the pages are exactly the diff's records in its order; a new flag (the graph changed),
+    an expired answer and another filter each make a new diff (last: writes)."""
+    from lineage import flags as flagging
+    from lineage.api.diff import DiffSpools, _change, release_diff
+    flt, tol = DiffFilter.make(types=["calexp", "deepCoadd_directWarp"]), Tolerance.parse()
+    _, records = _run(demo_store, DR1, DR2, flt)
+    want = [_change(r) for r in records]
+    spools = DiffSpools()
+    pages, start = [], 0
+    while True:
+        answer = release_diff(demo_store, DR1, DR2, flt, tol, 7, start, spools)
+        page = answer["changes"]
+        pages += [item["node"] for item in page.items]
+        assert page.total == len(want) and [i["key"] for i in page.items] == \
+            [str(k) for k in range(start, start + len(page.items))]
+        start += 7
+        if not page.has_next:
+            break
+    assert pages == want and spools.computed == 1
+    assert answer["totals"]["changed"] == sum(r["status"] == "changed" for r in records)
+    release_diff(demo_store, DR1, DR2, DiffFilter.make(types=["calexp"]), tol, 5, 0, spools)
+    assert spools.computed == 2
+    # the graph changes: a DR2 calexp flagged; the next page is a new answer with the flag
+    dr2 = truth.products("DR2")
+    ident = sorted(i for i in set(truth.products("DR1")) & set(dr2) if i[0] == "calexp")[1]
+    flagging.flag(demo_store, dr2[ident].split(":", 1)[1], "bad", "satellite trail",
+                  "jira:DRB-3", "test")
+    answer = release_diff(demo_store, DR1, DR2, flt, tol, 1000, 0, spools)
+    assert spools.computed == 3
+    nodes = [item["node"] for item in answer["changes"].items]
+    assert any(n["flags_added"] and n["data_id"] == ident[1] for n in nodes)
+    spools.ttl = 0.0     # an answer older than the TTL is made again
+    release_diff(demo_store, DR1, DR2, flt, tol, 5, 0, spools)
+    assert spools.computed == 4
+    spools.close()
+
+
 def test_property_statistics_take_numbers_only(demo_store, truth):
     """Floats count with their values, numeric-looking strings and booleans never: the diff
     reads members the cheap way (``read_plain``: a float may come back as text) and reads

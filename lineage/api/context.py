@@ -27,6 +27,11 @@ class CountingStore:
             self.reads += 1
         return self._store.read(query, params)
 
+    def read_plain(self, query: str, params: dict | None = None) -> list:
+        with self._lock:
+            self.reads += 1
+        return self._store.read_plain(query, params)
+
     # shared behaviour written over ``read``: borrowed so its reads are counted too
     lookup = Store.lookup
     existing_keys = Store.existing_keys

@@ -3,14 +3,28 @@
 The summary (counts by dataset type and tract/band, step changes, visits,
 metric and property comparisons) comes whole; the per-product detail is the
 paged ``changes`` connection, in the diff's own order (dataset types in
-lineage order, then key order).  A page is cut from the diff's stream as it
-passes (the cursor is the position), so a request holds one page, never the
-whole detail, whatever the size of the releases.
+lineage order, then key order; the cursor is the position).
+
+A diff of two big releases takes long (~40 s at 10^6 datasets each), so the
+server keeps the last few answers (:class:`DiffSpools`): the summary, and
+every change written to a temporary file as the diff finds it, with each
+line's offset, so a page reads only its own lines and a request never holds
+the whole detail.  A spooled answer serves pages while the graph's node,
+edge and active-flag counts stay what they were and for at most
+``SPOOL_TTL`` seconds (an edit that changes no count, such as a property
+updated in place, shows after that); ``computedAt`` says when it was made.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import threading
+import time
+from array import array
+from collections import OrderedDict
+from datetime import datetime, timezone
 
 import graphene
 
@@ -123,6 +137,9 @@ class ReleaseDiff(graphene.ObjectType):
     properties = graphene.List(graphene.NonNull(QuantityComparison), required=True)
     changes = graphene.Field(DiffChangeConnection, required=True,
                              description="The page chosen by releaseDiff's first/after.")
+    computed_at = graphene.String(required=True,
+                                  description="When the diff was computed (UTC, ISO 8601); "
+                                              "later pages come from that answer.")
 
 
 def _text(value) -> str | None:
@@ -162,28 +179,144 @@ def _counts(c: dict) -> dict:
     return {k: c.get(k, 0) for k in ("a", "b", "added", "removed", "changed", "unchanged")}
 
 
-def release_diff(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, first: int,
-                 start: int) -> dict:
-    """The diff's summary and the page of ``first`` changes after position ``start``."""
-    window, seen = [], [0]
+#: Answers a server keeps for paging, and how long one serves pages (seconds).
+SPOOLED_DIFFS = 4
+SPOOL_TTL = 600.0
 
-    def keep(record):
-        if start <= seen[0] < start + first:
-            window.append(_change(record))
-        seen[0] += 1
-    result = diff_releases(store, a, b, flt, keep, tolerance=tolerance)
+
+def graph_state(store) -> tuple:
+    """What a spooled answer must still match: node, edge and active-flag counts (a few
+    milliseconds at 3.5 million nodes)."""
+    flags = store.read("MATCH (f:Flag) WHERE f.retracted_at IS NULL RETURN count(f)")
+    return (*store.count(), int(flags[0][0]))
+
+
+class Spool:
+    """One diff's answer: the summary fields and every change, one JSON line each in a
+    temporary file (deleted when the spool is closed)."""
+
+    def __init__(self, state: tuple) -> None:
+        self.state, self.made = state, time.monotonic()
+        self.computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.file = tempfile.TemporaryFile(prefix="lineage-diff-")
+        self.offsets = array("Q", [0])     # where each change starts; the last: the end
+        self.head: dict = {}
+
+    def add(self, node: dict) -> None:
+        line = json.dumps(node).encode() + b"\n"
+        self.file.write(line)
+        self.offsets.append(self.offsets[-1] + len(line))
+
+    def finish(self, head: dict) -> None:
+        self.file.flush()
+        self.head = head
+
+    @property
+    def total(self) -> int:
+        return len(self.offsets) - 1
+
+    def page(self, start: int, n: int) -> list[dict]:
+        """Changes ``start`` to ``start + n`` (fewer at the end), read from their lines."""
+        end = min(start + n, self.total)
+        if start >= end:
+            return []
+        first = self.offsets[start]
+        data = os.pread(self.file.fileno(), self.offsets[end] - first, first)
+        return [json.loads(line) for line in data.splitlines()]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class DiffSpools:
+    """The server's last ``SPOOLED_DIFFS`` answers by (releases, filter, tolerance); one
+    request computes a missing answer while others asking for the same one wait."""
+
+    def __init__(self, size: int = SPOOLED_DIFFS, ttl: float = SPOOL_TTL) -> None:
+        self.size, self.ttl = size, ttl
+        self._spools: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._making: dict = {}            # key -> lock held while that answer is computed
+        self.computed = 0                  # diffs run (the tests read it)
+
+    def _fresh(self, key, state) -> Spool | None:
+        with self._lock:
+            spool = self._spools.get(key)
+            if spool is None:
+                return None
+            if spool.state != state or time.monotonic() - spool.made > self.ttl:
+                self._spools.pop(key).close()
+                return None
+            self._spools.move_to_end(key)
+            return spool
+
+    def get(self, key, state, compute) -> Spool:
+        spool = self._fresh(key, state)
+        if spool is not None:
+            return spool
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            spool = self._fresh(key, state)
+            if spool is None:
+                spool = compute()
+                self.computed += 1
+                with self._lock:
+                    old = self._spools.pop(key, None)
+                    if old is not None:
+                        old.close()
+                    self._spools[key] = spool
+                    while len(self._spools) > self.size:
+                        self._spools.popitem(last=False)[1].close()
+                    self._making.pop(key, None)
+        return spool
+
+    def close(self) -> None:
+        with self._lock:
+            while self._spools:
+                self._spools.popitem()[1].close()
+
+
+def _spool(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, state) -> Spool:
+    spool = Spool(state)
+    try:
+        result = diff_releases(store, a, b, flt, lambda r: spool.add(_change(r)),
+                               tolerance=tolerance, progress=False)
+    except BaseException:
+        spool.close()
+        raise
     s = result.summary()
-    items = [{"key": str(start + i), "node": node} for i, node in enumerate(window)]
-    page = Page(items, has_next=seen[0] > start + first, has_previous=start > 0, total=seen[0])
-    return {"a": s["a"]["name"], "b": s["b"]["name"], "totals": _counts(s["totals"]),
-            "by_dataset_type": [{"name": k, "counts": _counts(v)} for k, v in s["by_type"].items()],
-            "by_tract_band": [{"name": k, "counts": _counts(v)}
-                              for k, v in s["by_tract_band"].items()],
-            "steps": [{**st, "software": [_setting(x) for x in st["software"]],
-                       "config": [_setting(x) for x in st["config"]]} for st in s["steps"]],
-            "visits_dropped": s["visits"]["dropped"], "visits_added": s["visits"]["added"],
-            "metrics": [_quantity(c) for c in s["metrics"]],
-            "properties": [_quantity(c) for c in s["properties"]], "changes": page}
+    spool.finish({
+        "a": s["a"]["name"], "b": s["b"]["name"], "totals": _counts(s["totals"]),
+        "by_dataset_type": [{"name": k, "counts": _counts(v)} for k, v in s["by_type"].items()],
+        "by_tract_band": [{"name": k, "counts": _counts(v)}
+                          for k, v in s["by_tract_band"].items()],
+        "steps": [{**st, "software": [_setting(x) for x in st["software"]],
+                   "config": [_setting(x) for x in st["config"]]} for st in s["steps"]],
+        "visits_dropped": s["visits"]["dropped"], "visits_added": s["visits"]["added"],
+        "metrics": [_quantity(c) for c in s["metrics"]],
+        "properties": [_quantity(c) for c in s["properties"]]})
+    return spool
+
+
+def release_diff(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, first: int,
+                 start: int, spools: DiffSpools | None = None) -> dict:
+    """The diff's summary and the page of ``first`` changes from position ``start``, from
+    the server's spooled answer when it is still good (else computed and spooled)."""
+    own = spools is None
+    spools = DiffSpools(size=1) if own else spools
+    try:
+        state = graph_state(store)
+        spool = spools.get((a, b, flt, tolerance), state,
+                           lambda: _spool(store, a, b, flt, tolerance, state))
+        items = [{"key": str(start + i), "node": node}
+                 for i, node in enumerate(spool.page(start, first))]
+        page = Page(items, has_next=spool.total > start + first, has_previous=start > 0,
+                    total=spool.total)
+        return {**spool.head, "changes": page, "computed_at": spool.computed_at}
+    finally:
+        if own:
+            spools.close()
 
 
 class DiffQuery(graphene.ObjectType):
@@ -216,5 +349,6 @@ class DiffQuery(graphene.ObjectType):
         f = dict(filter or {})
         with argument("filter"):
             flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
+        spools = ctx.cache.setdefault("release_diffs", DiffSpools())
         with argument("releaseDiff"):
-            return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start)
+            return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start, spools)
