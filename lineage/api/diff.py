@@ -27,6 +27,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 
 import graphene
+import orjson
 
 from ..diff import DiffFilter, Tolerance, ToleranceError, diff_releases
 from .errors import ApiError, argument
@@ -203,7 +204,7 @@ class Spool:
         self.head: dict = {}
 
     def add(self, node: dict) -> None:
-        line = json.dumps(node).encode() + b"\n"
+        line = orjson.dumps(node) + b"\n"
         self.file.write(line)
         self.offsets.append(self.offsets[-1] + len(line))
 
@@ -222,7 +223,7 @@ class Spool:
             return []
         first = self.offsets[start]
         data = os.pread(self.file.fileno(), self.offsets[end] - first, first)
-        return [json.loads(line) for line in data.splitlines()]
+        return [orjson.loads(line) for line in data.splitlines()]
 
     def close(self) -> None:
         self.file.close()

