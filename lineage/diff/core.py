@@ -511,8 +511,10 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
                   sink: Callable[[dict], None] | None = None, properties=("size",),
                   metrics: bool = True, tolerance=None, progress: bool = True) -> DiffResult:
     """Compare releases ``a`` and ``b`` (names of collections); every added, removed or
-    changed product goes to ``sink`` as it is found; the summary comes back.  A progress
-    bar (dataset types done) is drawn on a terminal unless ``progress`` is false."""
+    changed product goes to ``sink`` as it is found (records share their nested software,
+    config and upstream entries: read them, do not change them); the summary comes back.
+    A progress bar (dataset types done) is drawn on a terminal unless ``progress`` is
+    false."""
     from .stats import compare_metrics
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     props = [p for p in properties or () if _IDENT.match(p)]
