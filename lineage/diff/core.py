@@ -50,7 +50,6 @@ from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_i
 from .stats import PropertyStats
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_VISIT_DIMS = ("visit", "exposure")
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _EMPTY = frozenset()
@@ -71,16 +70,12 @@ class Upstream:
 
     _NOTHING = (frozenset(), {})
 
-    def of(self, dataset_type: str, data_id: str) -> frozenset:
-        common, exceptions = self._done.get(dataset_type, self._NOTHING)
-        return exceptions.get(data_id, common)
-
     def above(self, inputs) -> frozenset:
         """Changes above a product made from ``inputs`` (:func:`.making.input_name` s)."""
         done, nothing = self._done, self._NOTHING
         out = _EMPTY
         for name in inputs:
-            it, _, did = name.partition(" ")
+            it, did = split_input(name)
             common, exceptions = done.get(it, nothing)
             changes = exceptions.get(did, common) if exceptions else common
             if changes and not changes <= out:
@@ -103,15 +98,14 @@ def changed_values(a: dict, b: dict) -> dict:
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
+def _visit_of(data_id: dict) -> str | None:
+    """The visit of a data ID, else its exposure."""
+    return data_id.get("visit", data_id.get("exposure"))
+
+
 def _visits(names) -> list[str]:
     """Visits (or exposures) of inputs named by :func:`.making.input_name`."""
-    out = set()
-    for name in names:
-        d = parse_data_id(split_input(name)[1])
-        for dim in _VISIT_DIMS:
-            if dim in d:
-                out.add(d[dim])
-                break
+    out = {_visit_of(parse_data_id(split_input(name)[1])) for name in names} - {None}
     return sorted(out, key=lambda v: (len(v), v))
 
 
@@ -183,7 +177,7 @@ class DiffResult:
 
 
 _BULK_LOCK = threading.Lock()
-_BULK_USERS = [0, None]   # diffs running, the switch interval before the first
+_BULK_USERS = [0, None]   # diffs running; (GC enabled, switch interval) before the first
 
 
 @contextmanager
@@ -341,7 +335,7 @@ class _Differ:
             found = None
             if self.filter.passes(t, data_id):
                 found = (data_id.get("tract", "-"), data_id.get("band", "-"),
-                         data_id.get("patch"), data_id.get("visit", data_id.get("exposure")))
+                         data_id.get("patch"), _visit_of(data_id))
             if len(self._places) >= self.WHERE_CACHE:
                 self._places.clear()
             self._places[did] = found

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Collection, NamedTuple
 
 from .releases import Release
