@@ -25,7 +25,6 @@ is tightened (anyone could otherwise replace the token file).
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import hashlib
 import hmac
@@ -342,22 +341,15 @@ class AuditLog:
         self._all: list = [clock(), 0]        # [window start, lines] over every address
         if self.path is not None and self.path.parent.is_dir():
             secure_file(self.path)
-            # the summary of refusals still counted when the server stops
-            atexit.register(_flush_at_exit, weakref.ref(self))
+            # the summaries of refusals still counted are written when the log is
+            # dropped (the server stops) or the process exits
+            weakref.finalize(self, _flush_counts, self.path, self._lock, self._clients,
+                             (per_client, total, window))
 
     # --- writing --------------------------------------------------------------------
 
     def _write(self, record: dict) -> None:
-        data = (json.dumps({"at": _now(), **record}, sort_keys=True, default=str)
-                + "\n").encode()
-        fd = _open_private(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_line(self.path, record)
 
     def append(self, record: dict) -> None:
         """Write one line and flush it to disk (also the summaries of ended windows)."""
@@ -397,16 +389,8 @@ class AuditLog:
 
     def _summaries(self, now: float, force: bool) -> None:
         """The ``suppressed`` lines of windows that are over (all of them with ``force``)."""
-        for client, (start, _lines, suppressed, since) in list(self._clients.items()):
-            if force or now - start >= self.window:
-                del self._clients[client]
-                if suppressed:
-                    where = "other addresses" if client == "*" else client
-                    self._write({"outcome": "suppressed", "client": client, "count": suppressed,
-                                 "since": since, "who": "anonymous",
-                                 "message": f"{suppressed} more refused from {where} "
-                                            f"(at most {self.per_client} lines per address "
-                                            f"and {self.total} in all per {self.window:g} s)"})
+        _summaries(self.path, self._clients, (self.per_client, self.total, self.window),
+                   None if force else now)
 
     def flush(self) -> None:
         """Write the summaries of every open window now (at shutdown)."""
@@ -466,13 +450,40 @@ class AuditLog:
         return out
 
 
-def _flush_at_exit(ref) -> None:
-    audit = ref()
-    if audit is not None:
-        try:
-            audit.flush()
-        except OSError:
-            pass
+def _write_line(path: Path, record: dict) -> None:
+    """One JSON line, appended with one ``write`` and flushed to disk."""
+    data = (json.dumps({"at": _now(), **record}, sort_keys=True, default=str) + "\n").encode()
+    fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _summaries(path: Path, clients: dict, limits: tuple, now: float | None) -> None:
+    """Write the ``suppressed`` line of each window over at ``now`` (every one if None)."""
+    per_client, total, window = limits
+    for client, (start, _lines, suppressed, since) in list(clients.items()):
+        if now is None or now - start >= window:
+            del clients[client]
+            if suppressed:
+                where = "other addresses" if client == "*" else client
+                _write_line(path, {"outcome": "suppressed", "client": client,
+                                   "count": suppressed, "since": since, "who": "anonymous",
+                                   "message": f"{suppressed} more refused from {where} (at most "
+                                              f"{per_client} lines per address and {total} in "
+                                              f"all per {window:g} s)"})
+
+
+def _flush_counts(path: Path, lock, clients: dict, limits: tuple) -> None:
+    try:
+        with lock:
+            _summaries(path, clients, limits, None)
+    except OSError:
+        pass
 
 
 class MutationLock:
