@@ -441,3 +441,14 @@ def test_kill_9_between_audit_and_write_then_retry_makes_one_flag(http_repo, del
     assert _count(http_repo, key) == [flag["flag"]["key"]]
     assert flag["blastRadius"]["datasets"] + flag["blastRadius"]["quanta"] == \
         EXPECTED_MARKS[http_repo]
+
+
+def test_a_line_cut_short_by_a_crash_stays_apart(tmp_path):
+    """A writer killed mid-line leaves a torn last line; the next line starts on its own."""
+    log = AuditLog(tmp_path)
+    log.append({"outcome": "attempt", "request": "r1"})
+    with open(tmp_path / AUDIT_FILE, "a") as out:
+        out.write('{"outcome": "ok", "requ')
+    log.append({"outcome": "attempt", "request": "r2"})
+    assert [(e["outcome"], e.get("request")) for e in log.read()] == [
+        ("attempt", "r1"), ("torn", None), ("attempt", "r2")]

@@ -436,25 +436,29 @@ class AuditLog:
     # --- reading --------------------------------------------------------------------
 
     def read(self) -> list[dict]:
-        """Every line; a last line cut short (the writer killed mid-line) is left out."""
+        """Every line.  A line cut short (its writer killed mid-line) is
+        ``{"outcome": "torn", "line": N, "text": ...}``."""
         if self.path is None or not self.path.exists():
             return []
-        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
         out = []
-        for i, line in enumerate(lines):
+        for n, line in enumerate(self.path.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
             try:
                 out.append(json.loads(line))
             except ValueError:
-                if i != len(lines) - 1:
-                    raise ApiError(f"{self.path}, line {i + 1}: not a JSON line") from None
+                out.append({"outcome": "torn", "line": n, "text": line[:200]})
         return out
 
 
 def _write_line(path: Path, record: dict) -> None:
     """One JSON line, appended with one ``write`` and flushed to disk."""
     data = (json.dumps({"at": _now(), **record}, sort_keys=True, default=str) + "\n").encode()
-    fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
+    fd = _open_private(path, os.O_RDWR | os.O_APPEND)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a line cut short by a crash stays a line of its own
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

@@ -123,10 +123,10 @@ def _check_deadline(ctx, what: str) -> None:
     """Refuse to start writing when the request's deadline has passed or is too close."""
     left = _time_left(ctx)
     if left is not None and left < MIN_SECONDS_TO_WRITE:
-        when = "passed" if left <= 0 else f"is {left:.2f} s away"
+        when = "passed before the write could start" if left <= 0 else \
+            f"is {left:.2f} s away, too little time to start writing"
         raise DeadlineRefused(f"{what} refused, nothing was written: the request's deadline "
-                              f"{when}, too close to start writing (retry, with the same "
-                              "idempotencyKey)")
+                              f"{when} (retry, with the same idempotencyKey)")
 
 
 def _key_lock(ctx, key: str | None):
