@@ -99,28 +99,22 @@ def test_deadline_reached_during_the_walk_writes_nothing(demo_store):
     assert demo_store.read("MATCH ()-[c:CONTAMINATED_BY]->() RETURN count(c)")[0][0] == 0
 
 
-def test_audit_attempt_is_on_disk_before_the_write_and_outcome_after(demo_store, tmp_path):
+def test_audit_attempt_is_on_disk_before_the_write_and_outcome_after(demo_store, tmp_path,
+                                                                    monkeypatch):
+    """What the audit file holds at the moment the write starts: the attempt, already."""
     seen = {}
+    real_flag = flagging.flag
 
-    def before_write():  # what the audit log holds at the moment the write starts
-        seen["log"] = AuditLog(tmp_path).read()
+    def flag_noting_the_log(*args, **kw):
+        check = kw["before_write"]
 
-    ctx = _context(demo_store, tmp_path)
-    flagging_flag = flagging.flag
+        def before_write():
+            seen["log"] = AuditLog(tmp_path).read()   # read back from the file
+            check()
+        return real_flag(*args, **{**kw, "before_write": before_write})
 
-    def spy(*args, **kw):
-        inner = kw["before_write"]
-
-        def both():
-            before_write()
-            inner()
-        return flagging_flag(*args, **{**kw, "before_write": both})
-
-    flagging.flag = spy
-    try:
-        body = _ask(ctx, FLAG, {"sel": VISIT, "key": "order-1"})
-    finally:
-        flagging.flag = flagging_flag
+    monkeypatch.setattr(flagging, "flag", flag_noting_the_log)
+    body = _ask(_context(demo_store, tmp_path), FLAG, {"sel": VISIT, "key": "order-1"})
     key = body["data"]["flag"]["flag"]["key"]
     assert [e["outcome"] for e in seen["log"]] == ["attempt"]
     attempt = seen["log"][0]
