@@ -98,6 +98,7 @@ class Server:
         try:
             principal = self.principal(request)
         except AccessDenied as exc:
+            self.audit.refused_request(request, exc, query, operation_name)  # rate-limited
             return JSONResponse({"errors": [{"message": str(exc),
                                              "extensions": {"code": "UNAUTHENTICATED"}}]},
                                 status_code=401)

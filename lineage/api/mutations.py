@@ -3,23 +3,60 @@
 Each calls :mod:`lineage.flags` as the command line does; who flags is the
 token's name (recorded as the flag's ``by``).  Every call is audited,
 allowed or refused (:class:`lineage.api.auth.AuditLog`).
+
+A mutation completes and is audited, or does not happen:
+
+* it is refused (audited ``refused``, nothing written) when the caller's
+  role does not allow it, or when the request's deadline (``ctx.deadline``,
+  a ``time.monotonic()`` value, if the server sets one) has passed or is
+  less than :data:`MIN_SECONDS_TO_WRITE` away, checked when it starts and
+  again just before it writes;
+* otherwise an ``attempt`` line (who, what, arguments, request id) is on
+  disk before it acts, and an ``ok`` (with the flag) or ``failed`` (with
+  the error) line after.  The whole of it (audit, checks, write, audit)
+  runs in one worker thread: a client that stops waiting does not stop it
+  half-way, and its outcome is audited whatever the client heard.
+
+``flag`` and ``unflag`` take an idempotency key (``idempotencyKey``): the
+key is stored on the flag with a digest of the arguments, in the same
+all-or-nothing unit as the flag, so a retry (after a timeout, a lost
+answer, a crash of the server) with the same key and arguments writes
+nothing and answers with the first flag; with other arguments it is
+refused.  Requests with a key take :class:`lineage.api.auth.MutationLock`
+while they check and write, so two at once with one key write one flag.
+``recomputeFlag`` needs no key: running it again writes the same marks.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import uuid
+from contextlib import nullcontext
 
 import graphene
 
 from .. import flags as flagging
 from ..selector import SelectorError
-from .auth import require
+from .auth import MutationLock, require
 from .errors import AccessDenied, ApiError
 from .loaders import FULL
 from .schema import TypeCount
 from .types import Dataset, Flag
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
+
+#: A write is not started with less time than this left before the request's deadline.
+MIN_SECONDS_TO_WRITE = 0.25
+
+_KEY_HELP = ("Any unique text (a UUID): a retry with the same key and arguments writes "
+             "nothing and answers as the first request did; kept with the flag.")
+
+
+class DeadlineRefused(ApiError):
+    """The request's deadline came before the write started: nothing was written."""
+
+    code = "TIMEOUT"
 
 
 class Verdict(graphene.Enum):
@@ -36,6 +73,7 @@ class FlagInput(graphene.InputObjectType):
                                "The server reads no files: attach them with `lineage flag`.")
     authority = graphene.String(description="On whose authority (default: the token's name).")
     dry_run = graphene.Boolean(default_value=False, description="Only compute the blast radius.")
+    idempotency_key = graphene.String(description=_KEY_HELP + " Ignored on a dry run.")
 
 
 class AffectedProduct(graphene.ObjectType):
@@ -56,6 +94,8 @@ class FlagPayload(graphene.ObjectType):
     dry_run = graphene.Boolean(required=True)
     flag = graphene.Field(Flag, description="The new flag (null on a dry run).")
     blast_radius = graphene.Field(FlagBlastRadius, required=True)
+    replayed = graphene.Boolean(required=True, description="True when an earlier request with "
+                                "this idempotency key wrote the flag: nothing was written now.")
 
 
 class RecomputePayload(graphene.ObjectType):
@@ -74,24 +114,68 @@ def _input_error(exc: Exception) -> ApiError:
     return ApiError(f"input: {msg}")
 
 
+def _time_left(ctx) -> float | None:
+    deadline = getattr(ctx, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _check_deadline(ctx, what: str) -> None:
+    """Refuse to start writing when the request's deadline has passed or is too close."""
+    left = _time_left(ctx)
+    if left is not None and left < MIN_SECONDS_TO_WRITE:
+        when = "passed before the write could start" if left <= 0 else \
+            f"is {left:.2f} s away, too little time to start writing"
+        raise DeadlineRefused(f"{what} refused, nothing was written: the request's deadline "
+                              f"{when} (retry, with the same idempotencyKey)")
+
+
+def _key_lock(ctx, key: str | None):
+    """The lock a mutation with an idempotency key holds while it checks and writes."""
+    if key is None:
+        return nullcontext()
+    left = _time_left(ctx)
+    wait = left if left is not None else float(getattr(ctx.settings, "timeout", 10.0))
+    return MutationLock(getattr(ctx.settings, "state_dir", None)).hold(wait)
+
+
+def _perform(ctx, entry: dict, work):
+    """Audit, check, act, audit: in one worker thread, so that it is never left half-way."""
+    audit = ctx.audit
+    what = f"mutation {entry['operation']}"
+    try:
+        _check_deadline(ctx, what)
+    except DeadlineRefused as exc:
+        audit.append({**entry, "outcome": "refused", "reason": "deadline", "error": str(exc)})
+        raise
+    audit.append({**entry, "outcome": "attempt"})   # on disk before anything is done
+    try:
+        result, summary = work(lambda: _check_deadline(ctx, what))
+    except DeadlineRefused as exc:
+        audit.append({**entry, "outcome": "refused", "reason": "deadline", "error": str(exc)})
+        raise
+    except Exception as exc:
+        audit.append({**entry, "outcome": "failed", "error": str(exc)})
+        raise
+    audit.append({**entry, "outcome": "ok", **summary})
+    return result
+
+
 async def _audited(info, name: str, action: str, arguments: dict, work):
-    """Check the caller's role, run ``work``, and append the outcome to the audit log."""
+    """Check the caller's role, then run ``work(before_write)`` audited (:func:`_perform`)."""
     ctx = info.context
     p = ctx.principal
     entry = {"operation": name, "arguments": arguments, "who": p.name, "token": p.token_id,
-             "role": p.role, "client": p.client}
+             "role": p.role, "client": p.client,
+             "request": getattr(ctx, "request_id", None) or uuid.uuid4().hex}
     try:
         require(p, action, f"mutation {name}")
     except AccessDenied as exc:
-        await ctx.run(ctx.audit.append, {**entry, "outcome": "refused", "error": str(exc)})
+        # without a token: rate-limited per client address, so it cannot flood the log
+        await ctx.run(ctx.audit.refused, {**entry, "outcome": "refused", "error": str(exc),
+                                          "reason": "no token" if p.role is None else "role"},
+                      p.role is not None)
         raise
-    try:
-        result, summary = await work()
-    except Exception as exc:
-        await ctx.run(ctx.audit.append, {**entry, "outcome": "failed", "error": str(exc)})
-        raise
-    await ctx.run(ctx.audit.append, {**entry, "outcome": "ok", **summary})
-    return result
+    return await ctx.run(_perform, ctx, entry, work)
 
 
 class Mutation(graphene.ObjectType):
@@ -102,6 +186,7 @@ class Mutation(graphene.ObjectType):
                                       "downstream as contaminated (role flagger or admin).")
     unflag = graphene.Field(Flag, required=True, id=graphene.String(required=True),
                             reason=graphene.String(required=True),
+                            idempotency_key=graphene.String(description=_KEY_HELP),
                             description="Retract a flag; nothing is deleted "
                                         "(role flagger or admin).")
     recompute_flag = graphene.Field(RecomputePayload, required=True,
@@ -113,22 +198,33 @@ class Mutation(graphene.ObjectType):
         ctx = info.context
         args = {k: (v.value if hasattr(v, "value") else v) for k, v in dict(input).items()}
 
-        async def work():
+        def work(before_write):
             evidence = (args.get("evidence") or "").strip()
             if not _SCHEME_RE.match(evidence) or evidence.lower().startswith("file:"):
                 raise ApiError(f"input.evidence: {evidence!r} is not a URI (scheme:...); the "
                                "server reads no files")
+            dry_run = bool(args.get("dry_run"))
+            key = args.get("idempotency_key")
             try:
-                report = await ctx.run(flagging.flag, ctx.store, args["selector"],
-                                       args["verdict"], args["reason"], evidence,
-                                       ctx.principal.name, args.get("authority") or "",
-                                       bool(args.get("dry_run")))
+                key = None if dry_run else flagging.check_idempotency_key(key)
+            except flagging.FlagError as exc:
+                raise ApiError(f"input.idempotencyKey: {exc}") from None
+            try:
+                with _key_lock(ctx, key):
+                    report = flagging.flag(ctx.store, args["selector"], args["verdict"],
+                                           args["reason"], evidence, ctx.principal.name,
+                                           args.get("authority") or "", dry_run,
+                                           idempotency_key=key, before_write=before_write)
+            except flagging.IdempotencyConflict as exc:
+                raise ApiError(f"input.idempotencyKey: {exc}") from None
             except (flagging.FlagError, SelectorError) as exc:
                 raise _input_error(exc) if str(exc).startswith("--") else \
                     ApiError(f"input.selector: {exc}") from None
             radius = report["blast_radius"]
+            replayed = bool(report.get("replayed"))
             payload = {
                 "dry_run": report["dry_run"],
+                "replayed": replayed,
                 "flag": ({"key": report["flag"]} if report.get("flag") else None),
                 "blast_radius": {
                     "flagged": radius["flagged"], "datasets": radius["datasets"],
@@ -140,31 +236,43 @@ class Mutation(graphene.ObjectType):
                                        "steps": r["steps"], "fraction": r["fraction"]}
                                       for r in radius["most_affected"]]}}
             return payload, {"flag": report.get("flag"), "datasets": radius["datasets"],
-                             "dry_run": report["dry_run"]}
+                             "dry_run": report["dry_run"], "replayed": replayed}
 
         return await _audited(info, "flag", "flag", args, work)
 
-    async def resolve_unflag(root, info, id, reason):
+    async def resolve_unflag(root, info, id, reason, idempotency_key=None):
         ctx = info.context
 
-        async def work():
+        def work(before_write):
             try:
-                record = await ctx.run(flagging.unflag, ctx.store, id, reason, ctx.principal.name)
+                key = flagging.check_idempotency_key(idempotency_key)
+            except flagging.FlagError as exc:
+                raise ApiError(f"idempotencyKey: {exc}") from None
+            try:
+                with _key_lock(ctx, key):
+                    record = flagging.unflag(ctx.store, id, reason, ctx.principal.name,
+                                             idempotency_key=key, before_write=before_write)
+            except flagging.IdempotencyConflict as exc:
+                raise ApiError(f"idempotencyKey: {exc}") from None
             except flagging.FlagError as exc:
                 msg = str(exc)
                 if msg.startswith("--"):
                     raise _input_error(exc) from None
                 raise ApiError(f"id: {msg}") from None
-            return {**record, FULL: True}, {"flag": record["key"]}
+            replayed = bool(record.pop("replayed", False))
+            return {**record, FULL: True}, {"flag": record["key"], "replayed": replayed}
 
-        return await _audited(info, "unflag", "flag", {"id": id, "reason": reason}, work)
+        arguments = {"id": id, "reason": reason}
+        if idempotency_key is not None:
+            arguments["idempotency_key"] = idempotency_key
+        return await _audited(info, "unflag", "flag", arguments, work)
 
     async def resolve_recompute_flag(root, info, id):
         ctx = info.context
 
-        async def work():
+        def work(before_write):
             try:
-                report = await ctx.run(flagging.recompute, ctx.store, id)
+                report = flagging.recompute(ctx.store, id, before_write=before_write)
             except flagging.FlagError as exc:
                 raise ApiError(f"id: {exc}") from None
             return ({"flag": {"key": report["flag"]}, "marked": report["marked"],

@@ -43,7 +43,8 @@ from .core import VERDICTS, FlagError, as_of_time, now_utc, parse_time
 from .plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
 from .propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
                           blast_radius, propagate)
-from .records import (block_input, contamination, find_flag, flag, list_flags, marks, recompute,
+from .records import (IdempotencyConflict, block_input, check_idempotency_key, contamination,
+                      find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
                       targets, unflag)
 from .transfer import export_flags, import_flags, iter_flag_records
 
@@ -53,4 +54,5 @@ __all__ = [
     "FRACTION_DIGITS", "WEIGHTED_TASKS", "Propagation", "blast_radius", "propagate",
     "block_input", "contamination", "find_flag", "flag", "list_flags", "marks", "recompute",
     "targets", "unflag", "export_flags", "import_flags", "iter_flag_records",
+    "IdempotencyConflict", "check_idempotency_key", "stored_blast_radius",
 ]

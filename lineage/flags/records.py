@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from pathlib import Path
@@ -46,11 +47,101 @@ def targets(store, selector: str) -> tuple[Selector, dict[str, str | None], list
     return sel, seeds, sorted(units)
 
 
+# --- idempotency: a retried request finds what its first attempt wrote ---------------
+
+#: Longest idempotency key accepted (a UUID is 36 characters).
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class IdempotencyConflict(FlagError):
+    """An idempotency key used again with other arguments."""
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """The key, stripped; None for no key.  A key is 1-200 printable characters."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise FlagError("idempotency key: must be text")
+    text = key.strip()
+    if not text or len(text) > MAX_IDEMPOTENCY_KEY or not text.isprintable():
+        raise FlagError(f"idempotency key {key[:40]!r}: must be 1 to {MAX_IDEMPOTENCY_KEY} "
+                        "printable characters (a UUID is a good key)")
+    return text
+
+
+def _fingerprint(**arguments) -> str:
+    """SHA-256 of a request's arguments: a retry must repeat them exactly."""
+    text = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _earlier(store, key_prop: str, key: str, by_prop: str, by: str):
+    """(flag key, properties) of the flag an earlier request with this key wrote, or None.
+
+    Keys belong to who sent them (``by``): two people's keys never collide.
+    """
+    rows = store.read(f"MATCH (f:Flag) WHERE f.{key_prop} = $k AND f.{by_prop} = $by "
+                      "RETURN f.key, properties(f)", {"k": key, "by": by})
+    if not rows:
+        return None
+    # one flag per key is what the API's lock guarantees; should two ever exist
+    # (writers that took no lock), the first one written is the answer
+    return min(((k, dict(p)) for k, p in rows), key=lambda r: (r[1].get("created_at", ""), r[0]))
+
+
+def _conflict(key: str, flag_key: str, what: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        f"idempotency key {key!r} was already used for {what} {flag_key} with other "
+        "arguments; a retry must repeat the same arguments, a new request needs a new key")
+
+
+def stored_blast_radius(store, flag_key: str, top: int = 10) -> dict:
+    """The blast radius of a written flag, read from its marks (what it wrote).
+
+    Gives what :func:`flag` reported when it wrote the flag (unless the flag
+    was recomputed since: then its marks now), without walking the graph again.
+    """
+    rows = store.read("MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) "
+                      "RETURN x.key, x.dataset_type, x.data_id, x.run, c.steps, c.fraction",
+                      {"f": flag_key})
+    flagged = store.read("MATCH (f:Flag {key: $f})-[:FLAGS]->(d:Dataset) RETURN count(d)",
+                         {"f": flag_key})[0][0]
+    by_type: dict[str, int] = {}
+    datasets = quanta = 0
+    products = []
+    for key, dtype, data_id, run, steps, fraction in rows:
+        if kind_of_key(key) == Kind.QUANTUM:
+            quanta += 1
+            continue
+        datasets += 1
+        by_type[dtype or ""] = by_type.get(dtype or "", 0) + 1
+        if int(steps) > 0:  # flagged datasets themselves (step 0) are not "affected products"
+            products.append((-float(fraction), int(steps), dtype or "", data_id or "", run or "",
+                             key))
+    products.sort()
+    return {"flagged": int(flagged), "datasets": datasets, "quanta": quanta,
+            "by_dataset_type": dict(sorted(by_type.items())),
+            "most_affected": [{"key": key, "dataset_type": dtype, "data_id": did, "run": run,
+                               "steps": steps, "fraction": round(-f, 6)}
+                              for f, steps, dtype, did, run, key in products[:top]]}
+
+
 def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str,
-         authority: str = "", dry_run: bool = False, now: str | None = None) -> dict:
+         authority: str = "", dry_run: bool = False, now: str | None = None, *,
+         idempotency_key: str | None = None, before_write=None) -> dict:
     """Flag what ``selector`` names and mark everything downstream, in one unit.
 
     With ``dry_run`` nothing is written; the report gives the blast radius.
+
+    ``idempotency_key`` (from a client that may retry) is stored on the flag,
+    with a digest of the arguments, in the same unit: a second call with the
+    same key and ``by`` writes nothing and reports the first flag
+    (``replayed``: true); with other arguments it raises
+    :class:`IdempotencyConflict`.  Callers that may run two requests with one
+    key at once must serialise them (the API holds a lock).
+    ``before_write()`` is called just before anything is written; it may
+    raise to write nothing (the API checks its deadline there).
     """
     if verdict not in VERDICTS:
         raise FlagError(f"--verdict {verdict!r}: must be one of {', '.join(VERDICTS)}")
@@ -58,6 +149,22 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
         raise FlagError("--reason must say why")
     if not (by or "").strip():
         raise FlagError("--by must name who flags")
+    idem = {}
+    if idempotency_key is not None and not dry_run:
+        idempotency_key = check_idempotency_key(idempotency_key)
+        digest = _fingerprint(operation="flag", selector=(selector or "").strip(),
+                              verdict=verdict, reason=reason.strip(),
+                              evidence=(evidence or "").strip(),
+                              authority=(authority or by).strip())
+        earlier = _earlier(store, "idempotency_key", idempotency_key, "by", by.strip())
+        if earlier is not None:
+            key, props = earlier
+            if props.get("idempotency_sha256") != digest:
+                raise _conflict(idempotency_key, key, "flag")
+            return {"selector": props.get("selector"), "verdict": props.get("verdict"),
+                    "dry_run": False, "blast_radius": stored_blast_radius(store, key),
+                    "flag": key, "created_at": props.get("created_at"), "replayed": True}
+        idem = {"idempotency_key": idempotency_key, "idempotency_sha256": digest}
     props = _evidence(evidence)
     sel, seeds, units = targets(store, selector)
     p = propagate(store, seeds)
@@ -72,13 +179,18 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     batch = GraphBatch(f"flag {sel.text}")
     batch.add_node(key, verdict=verdict, reason=reason.strip(), by=by.strip(),
                    authority=(authority or by).strip(), selector=sel.text, created_at=created,
-                   time_scale="utc", **props)
+                   time_scale="utc", **props, **idem)
     for target in list(seeds) + units:
         batch.edges[(Rel.FLAGS, key, target)] = {}
     known = dict(seeds)
     known.update(dict.fromkeys(units))
-    store.commit(store.prepare(batch, known, mark_statements(store, p, key)))
+    prepared = store.prepare(batch, known, mark_statements(store, p, key))
+    if before_write is not None:
+        before_write()
+    store.commit(prepared)
     report.update(flag=key, created_at=created)
+    if idem:
+        report["replayed"] = False
     return report
 
 
@@ -105,22 +217,46 @@ def flag_record(key, props) -> dict:
             "active": "retracted_at" not in props}
 
 
-def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None) -> dict:
-    """Retract a flag: recorded on it, never deleted; its marks stay as history."""
+def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None, *,
+           idempotency_key: str | None = None, before_write=None) -> dict:
+    """Retract a flag: recorded on it, never deleted; its marks stay as history.
+
+    ``idempotency_key`` and ``before_write`` work as in :func:`flag`: a retry
+    with the same key and arguments returns the retracted flag (``replayed``).
+    """
     record = find_flag(store, flag_id)
     if not (reason or "").strip():
         raise FlagError("--reason must say why the flag is retracted")
     if not (by or "").strip():
         raise FlagError("--by must name who retracts")
+    idem = {}
+    if idempotency_key is not None:
+        idempotency_key = check_idempotency_key(idempotency_key)
+        digest = _fingerprint(operation="unflag", flag=record["key"], reason=reason.strip())
+        earlier = _earlier(store, "retraction_idempotency_key", idempotency_key,
+                           "retracted_by", by.strip())
+        if earlier is not None:
+            key, props = earlier
+            if props.get("retraction_idempotency_sha256") != digest:
+                raise _conflict(idempotency_key, key, "unflag of")
+            return {**find_flag(store, key), "replayed": True}
+        idem = {"retraction_idempotency_key": idempotency_key,
+                "retraction_idempotency_sha256": digest}
     if record.get("retracted_at"):
         raise FlagError(f"{record['key']} was already retracted at {record['retracted_at']} "
                         f"by {record.get('retracted_by')}")
     at = now or now_utc()
     batch = GraphBatch(f"unflag {record['key']}")
     batch.add_node(record["key"], retracted_at=at, retracted_by=by.strip(),
-                   retraction_reason=reason.strip())
-    store.write(batch)
-    return find_flag(store, record["key"])
+                   retraction_reason=reason.strip(), **idem)
+    prepared = store.prepare(batch)
+    if before_write is not None:
+        before_write()
+    store.commit(prepared)
+    out = find_flag(store, record["key"])
+    if idem:
+        out["replayed"] = False
+    return out
 
 
 def list_flags(store, as_of: str | None = None, include_retracted: bool = False) -> list[dict]:
@@ -175,7 +311,7 @@ def _seeds_of(store, flag_key: str) -> dict[str, str | None]:
         "RETURN x.key, x.dataset_type", {"f": flag_key})}
 
 
-def recompute(store, flag_id: str) -> dict:
+def recompute(store, flag_id: str, *, before_write=None) -> dict:
     """Propagate a flag again and replace its marks, all in one unit.
 
     Run it after new processing or a blocked input.  The flag's selector is
@@ -203,7 +339,10 @@ def recompute(store, flag_id: str) -> dict:
         batch.edges[(Rel.FLAGS, key, target)] = {}
     known = dict(seeds)
     known[key] = None
-    store.commit(store.prepare(batch, known, mark_statements(store, p, key)))
+    prepared = store.prepare(batch, known, mark_statements(store, p, key))
+    if before_write is not None:
+        before_write()
+    store.commit(prepared)
     return {"flag": key, "marked": len(p.steps), "removed": len(stale),
             "newly_flagged": len(new)}
 
