@@ -148,7 +148,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
             _plan_view(p, f"Would fetch into {to}", where)
         refused = [a.error for a in artifacts if a.error]
         if refused:
-            _name_failures(refused, "refused")
+            _name_failures(refused)
             raise UserError(f"{len(refused)} of {len(artifacts)} datasets would be refused; "
                             f"first: {refused[0]}")
         return
@@ -171,8 +171,8 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
               [(s, n, _human(b)) for s, (n, b) in sorted(counts.items())],
               f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
     if error:
-        _name_failures([f"{'not fetched' if r['status'] == 'failed' else r['status']}: "
-                        f"{r['error']}" for r in results if "error" in r])
+        _name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
+                        for r in results if "error" in r])
         raise UserError(error)
 
 

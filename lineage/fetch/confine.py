@@ -90,8 +90,9 @@ def inside(root: str | os.PathLike, path: str | os.PathLike, what: str = "path",
             raise UnsafePath(what, str(path), "names no file")
         real = Path(os.path.realpath(path.parent)) / path.name
     if not _below(real, real_root):
-        how = " through a symbolic link" if _below(Path(os.path.normpath(path)), real_root) \
-            else ""
+        plain = Path(os.path.normpath(os.path.abspath(path)))
+        linked = _below(plain, real_root) or _below(plain, Path(os.path.abspath(root)))
+        how = " through a symbolic link" if linked else ""
         raise UnsafePath(what, str(path), f"leads outside {root}{how} (to {real})")
     return real
 

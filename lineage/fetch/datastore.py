@@ -242,7 +242,10 @@ class FileDatastore(Datastore):
             if not path.is_absolute():   # file://host/path
                 raise UnsafePath(what, uri, "names a host, not a path below the datastore "
                                             f"root {self.root}")
-            inside(self.root, path, what)
+            try:
+                inside(self.root, path, what)
+            except UnsafePath as exc:
+                raise UnsafePath(what, uri, exc.reason) from None
             return str(path)
         remote_inside(self.root, uri, what)
         return uri
@@ -253,10 +256,13 @@ class FileDatastore(Datastore):
             if uri:
                 if not isinstance(uri, str):
                     raise UnsafePath(what, uri, "is not text")
-                uri = uri.split("#", 1)[0]
+                stored, uri = uri, uri.split("#", 1)[0]
                 rel = self._relative(uri)
-                return _join(self.root, rel, what) if rel is not None \
-                    else self._absolute(uri, what)
+                try:
+                    return _join(self.root, rel, what) if rel is not None \
+                        else self._absolute(uri, what)
+                except UnsafePath as exc:   # named as the graph holds it
+                    raise UnsafePath(what, stored, exc.reason) from None
         dstype = props.get("dataset_type", "")
         fields = {**props, "dataset_type": dstype, "run": props.get("run", ""),
                   "data_id": props.get("data_id", ""),
