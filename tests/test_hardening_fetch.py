@@ -24,7 +24,7 @@ import pytest
 from astropy.io import fits
 
 import lineage
-from lineage.fetch import Cache, ReadStats, fetch, resolve
+from lineage.fetch import Cache, FetchError, ReadStats, fetch, resolve
 from lineage.fetch.confine import UnsafePath, check_relative, remote_inside, safe_join
 from lineage.fetch.datastore import (Artifact, FileDatastore, RefusedPath, datastore_for,
                                      make_datastore)
@@ -427,7 +427,7 @@ def test_a_symbolic_link_swapped_in_after_resolution_is_refused_at_the_read(tmp_
     (root / "r" / "x.fits").unlink()
     (root / "r" / "x.fits").symlink_to(secret)
     out = tmp_path / "out"
-    with pytest.raises(Exception) as err:
+    with pytest.raises(FetchError) as err:
         fetch([artifact], out)
     assert "refused" in str(err.value) and "through a symbolic link" in str(err.value)
     assert_no_secret(out)
@@ -458,11 +458,11 @@ def test_hand_made_artifacts_are_placed_inside_the_destination(tmp_path):
     out = tmp_path / "zone" / "out"
     good = Artifact(key=_key("hand-good"), uri=str(src), format="fits", size=10,
                     checksum="sha256:" + _sha(b"x" * 10), relpath="r/t/src.fits")
+    places = ["../../x.fits", "/abs/x.fits", "r/\x00.fits", "r/t/x.fits.part", "manifest.json"]
     bad = [Artifact(key=_key(f"hand-{i}"), uri=str(src), format="fits", size=10, checksum=None,
-                    relpath=rel) for i, rel in enumerate(["../../x.fits", "/abs/x.fits", "r/\x00.fits",
-                                                           "r/t/x.fits.part", "manifest.json"])]
+                    relpath=rel) for i, rel in enumerate(places)]
     before = snapshot(tmp_path)
-    with pytest.raises(Exception) as err:
+    with pytest.raises(FetchError) as err:
         fetch([good, *bad], out)
     results = err.value.results
     assert [r["status"] for r in results] == ["copied"] + ["refused"] * 5
@@ -503,9 +503,18 @@ def test_butler_datastore_hostile_run_is_refused_and_the_rest_fetched(provenance
     assert artifacts[0].error and "'../../escape'" in artifacts[0].error
     out = tmp_path / "zone" / "out"
     before = snapshot(tmp_path)
-    with pytest.raises(Exception) as err:
+    with pytest.raises(FetchError) as err:
         fetch(artifacts, out)
     assert hostile[8:] in str(err.value)
     assert changed_outside(before, snapshot(tmp_path), out) == []
     statuses = [r["status"] for r in err.value.results]
     assert statuses == ["refused"] + ["copied"] * (len(keys) - 1)
+
+
+def test_a_lightcurve_reads_no_catalog_outside_the_datastore(tmp_path):
+    from lineage.lightcurve import DIA, LightcurveError, _read_rows
+    key = _key("lightcurve")
+    for uri in ("file:///etc/passwd", "file://datastore/../../etc/passwd", "/etc/passwd",
+                "https://evil.example.org/c.parq"):
+        with pytest.raises(LightcurveError, match=f"{key}: refused: its uri '{uri}'"):
+            _read_rows(FileDatastore(tmp_path), key, uri, DIA, 1)
