@@ -367,7 +367,7 @@ def test_links_planted_in_a_shared_cache_are_refused(hostile, tmp_path):
     elsewhere.mkdir()
     (elsewhere / "precious.fits").write_bytes(b"precious")
     with open_store(h.repo) as store:
-        a, b = resolve(store, [_key("a"), _key("b")], datastore_for(h.repo))
+        a, = resolve(store, [_key("a")], datastore_for(h.repo))
     # a colleague's folder of the cache is a link to somewhere else
     sub = cache.root / "files" / cache.file_digest(a)[:2]
     sub.symlink_to(elsewhere, target_is_directory=True)
@@ -375,7 +375,6 @@ def test_links_planted_in_a_shared_cache_are_refused(hostile, tmp_path):
     with pytest.raises(RefusedPath, match="leads outside .* through a symbolic link"):
         cache.fill(a)
     # eviction does not follow it either: the file outside stays
-    cache.fill(b)
     cache.clear()
     assert (elsewhere / "precious.fits").read_bytes() == b"precious"
     assert changed_outside(before, snapshot(tmp_path), cache.root) == []

@@ -22,8 +22,10 @@ add the dataset it belongs to.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -70,8 +72,33 @@ def check_relative(value, what: str = "path") -> list[str]:
     return segments
 
 
-def _below(path: Path, root: Path) -> bool:
-    return path == root or path.is_relative_to(root)
+def _below(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+@functools.lru_cache(maxsize=256)
+def _real_root(root: str) -> str:
+    """The real path of a root, once per process (a root swapped for a link later only
+    makes more paths refused)."""
+    return os.path.realpath(root)
+
+
+def _realpath(path: str, real_root: str) -> str:
+    """``os.path.realpath(path)``, cheaper for a path lexically below a real root: only the
+    components below the root are looked at, and only a link among them costs a full
+    resolution."""
+    norm = os.path.normpath(os.path.abspath(path))
+    if not _below(norm, real_root) or norm == real_root:
+        return os.path.realpath(path)
+    current = real_root.rstrip("/")
+    for segment in norm[len(current) + 1:].split("/"):
+        current = f"{current}/{segment}"
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return os.path.realpath(path)
+        except (FileNotFoundError, NotADirectoryError):
+            break   # what follows does not exist: no link there
+    return norm
 
 
 def inside(root: str | os.PathLike, path: str | os.PathLike, what: str = "path",
@@ -79,21 +106,26 @@ def inside(root: str | os.PathLike, path: str | os.PathLike, what: str = "path",
     """The real path of ``path`` (every symbolic link resolved; with ``follow_last`` False the
     last component is kept as it is, for a path that is replaced, never written through),
     checked to be ``root`` or below the real ``root``; UnsafePath otherwise."""
-    real_root = Path(os.path.realpath(root))
-    path = Path(path)
-    if "\x00" in str(path):
-        raise UnsafePath(what, str(path), "holds a NUL character")
+    return Path(real_inside(os.fspath(root), os.fspath(path), what, follow_last))
+
+
+def real_inside(root: str, path: str, what: str = "path", follow_last: bool = True) -> str:
+    """:func:`inside` on strings."""
+    if "\x00" in path:
+        raise UnsafePath(what, path, "holds a NUL character")
+    real_root = _real_root(os.path.abspath(root))
     if follow_last:
-        real = Path(os.path.realpath(path))
+        real = _realpath(path, real_root)
     else:
-        if path.name in ("", ".", ".."):
-            raise UnsafePath(what, str(path), "names no file")
-        real = Path(os.path.realpath(path.parent)) / path.name
+        parent, name = os.path.split(os.path.normpath(path))
+        if name in ("", ".", ".."):
+            raise UnsafePath(what, path, "names no file")
+        real = os.path.join(_realpath(parent or ".", real_root), name)
     if not _below(real, real_root):
-        plain = Path(os.path.normpath(os.path.abspath(path)))
-        linked = _below(plain, real_root) or _below(plain, Path(os.path.abspath(root)))
+        plain = os.path.normpath(os.path.abspath(path))
+        linked = _below(plain, real_root) or _below(plain, os.path.abspath(root))
         how = " through a symbolic link" if linked else ""
-        raise UnsafePath(what, str(path), f"leads outside {root}{how} (to {real})")
+        raise UnsafePath(what, path, f"leads outside {root}{how} (to {real})")
     return real
 
 

@@ -37,7 +37,8 @@ from pathlib import Path, PurePosixPath
 import fsspec
 
 from ..model import Kind, kind_of_key
-from .confine import UnsafePath, check_relative, inside, remote_inside, remote_join, shown
+from .confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
+                      shown)
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.
 DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
@@ -140,10 +141,10 @@ def normal_checksum(value) -> str | None:
 def _join(root: str, rel: str, what: str = "path") -> str:
     """``rel`` below ``root``; UnsafePath when it would lead outside (:mod:`.confine`)."""
     if is_local(root):
-        segments = check_relative(rel, what)
-        path = local_path(root).joinpath(*segments)
-        inside(local_path(root), path, what)
-        return str(path)
+        base = root[len("file://"):] if root.startswith("file://") else root
+        path = os.path.join(base, "/".join(check_relative(rel, what)))
+        real_inside(base, path, what)
+        return path
     return remote_join(root, rel, what)
 
 
@@ -180,7 +181,7 @@ class Datastore:
             uri = self.uri_of(key, props)
             relpath = self.relpath_of(uri, props)
         except UnsafePath as exc:
-            raise RefusedPath(f"{describe(key, props)}: refused: its {exc}") from None
+            raise RefusedPath(f"{dataset_name(key, props)}: refused: its {exc}") from None
         try:
             size = int(props["size"]) if props.get("size") is not None else None
         except (TypeError, ValueError):
@@ -199,8 +200,8 @@ def key_name(props: dict) -> str:
     return str(props.get("key", "dataset")).split(":", 1)[-1]
 
 
-def describe(key: str, props: dict) -> str:
-    """How messages name a dataset from its graph properties."""
+def dataset_name(key: str, props: dict) -> str:
+    """How messages name a dataset from its graph properties (as :meth:`Artifact.name`)."""
     return _name(key, props.get("dataset_type", ""), props.get("data_id", ""),
                  props.get("run", ""))
 
@@ -228,7 +229,7 @@ class FileDatastore(Datastore):
         """The path of a URI below the root as the graph gives it, or None when absolute."""
         if uri.startswith(DEMO_PREFIX):
             return uri[len(DEMO_PREFIX):]
-        if "://" not in uri and not (uri.startswith(("/", "\\")) or os.path.isabs(uri)):
+        if "://" not in uri and not os.path.isabs(uri):   # a backslash: refused as relative
             return uri
         return None
 
@@ -282,12 +283,12 @@ class FileDatastore(Datastore):
 
     def relpath_of(self, uri: str, props: dict) -> str:
         if is_local(self.root):
-            root = Path(self.root)
-            path = Path(os.path.normpath(uri))
-            if not path.is_relative_to(root):   # below the root through a link
-                path = Path(os.path.realpath(uri))
-            if path.is_relative_to(root) and path != root:
-                return "/".join(check_relative(path.relative_to(root).as_posix(), "path"))
+            root = self.root.rstrip("/") + "/"
+            path = os.path.normpath(uri)
+            if not path.startswith(root):   # below the root through a link
+                path = os.path.realpath(uri)
+            if path.startswith(root):
+                return "/".join(check_relative(path[len(root):], "path"))
         else:
             root = self.root.rstrip("/") + "/"
             if uri.startswith(root):
