@@ -469,6 +469,38 @@ def test_hand_made_artifacts_are_placed_inside_the_destination(tmp_path):
     assert (out / "r/t/src.fits").read_bytes() == b"x" * 10
 
 
+def test_two_files_for_one_place_are_not_written_at_once(tmp_path):
+    one, two = tmp_path / "one.fits", tmp_path / "two.fits"
+    one.write_bytes(b"1" * 100)
+    two.write_bytes(b"2" * 100)
+
+    def art(name, src, rel):
+        return Artifact(key=_key(name), uri=str(src), format="fits", size=100,
+                        checksum="sha256:" + _sha(src.read_bytes()), relpath=rel,
+                        dataset_type="raw", data_id=f"n={name}", run="r")
+    first, same, other = art("first", one, "r/x.fits"), art("same", one, "r/./x.fits"), \
+        art("other", two, "r/x.fits")
+    with pytest.raises(FetchError) as err:
+        fetch([first, same, other], tmp_path / "out")
+    assert [r["status"] for r in err.value.results] == ["copied", "present", "refused"]
+    assert "is that of raw n=first" in err.value.results[2]["error"]
+    assert (tmp_path / "out/r/x.fits").read_bytes() == b"1" * 100
+
+
+def test_a_cache_folder_linked_elsewhere_is_not_counted_or_evicted(tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "ab"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "x.fits").write_bytes(b"precious")
+    cache = Cache(tmp_path / "cache")
+    (cache.root / "headers").rmdir()
+    (cache.root / "headers").symlink_to(elsewhere.parent, target_is_directory=True)
+    assert cache.usage().files == 0
+    cache.clear()
+    assert (elsewhere / "x.fits").read_bytes() == b"precious"
+    status = run("cache", "status", "--cache", str(cache.root), "--json")
+    assert json.loads(status.stdout)["files"] == 0
+
+
 def test_confinement_helper():
     assert check_relative("a/./b//c.fits") == ["a", "b", "c.fits"]
     for value in ["", ".", "..", "a/../b", "/a", "//host/share", "C:/x", "c:x", "a\\b",

@@ -220,7 +220,10 @@ class Cache:
     def _entries(self) -> list[tuple[float, int, Path, str]]:
         out = []
         for kind in KINDS:
-            top = self._confined(kind)
+            try:
+                top = self._confined(kind)
+            except RefusedPath:   # a link out of the cache: not ours to count or evict
+                continue
             for sub in top.iterdir():
                 if sub.is_symlink() or not sub.is_dir():   # never into a linked folder
                     continue

@@ -25,12 +25,12 @@ import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..progress import progress_bar
-from .confine import UnsafePath, safe_join
+from .confine import UnsafePath, safe_join, shown
 from .datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
                         size_of, source_of)
 
@@ -250,6 +250,20 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
+    artifacts = list(artifacts)
+    first: dict[str, int] = {}   # place below ``to`` -> the first artifact going there
+    later: list[int] = []         # the same file again: placed after the first
+    for i, a in enumerate(artifacts):
+        if a.error or not a.relpath:
+            continue
+        j = first.setdefault(os.path.normpath(a.relpath), i)
+        if j != i:
+            if artifacts[j].uri == a.uri:
+                later.append(i)
+            else:   # two files, one place: never two writers of one .part
+                artifacts[i] = replace(a, error=(
+                    f"{a.name()}: refused: its path {shown(a.relpath)} below the fetch "
+                    f"directory is that of {artifacts[j].name()}, from another file"))
     p = plan(artifacts)
     results: list[dict | None] = [None] * len(artifacts)
     lock = threading.Lock()
@@ -272,7 +286,9 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                list(pool.map(one, range(len(artifacts))))
+                again = set(later)
+                list(pool.map(one, [i for i in range(len(artifacts)) if i not in again]))
+                list(pool.map(one, later))
         finally:
             done = [r for r in results if r is not None]
             write_manifest(to, done, source)
