@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .fetch.datastore import Datastore, open_uri
+from .fetch.confine import UnsafePath
+from .fetch.datastore import Datastore, DatastoreError, open_uri
 from .fetch.read import read_parquet
 from .conditions import visit_telemetry
 from .progress import progress_bar
@@ -64,7 +65,12 @@ VISIT_CONDITIONS = ("band", "seeing", "airmass", "sky", "exposure_time", "begin"
 def _read_rows(datastore: Datastore, key: str, uri: str, catalog: Catalog, object_id: int,
                columns=None) -> pd.DataFrame:
     """The rows of one object in a catalog dataset (only row groups that may hold it)."""
-    where = datastore.uri_of(key, {"uri": uri})
+    try:
+        where = datastore.uri_of(key, {"uri": uri})
+    except UnsafePath as exc:   # a stored URI leading outside the datastore root
+        raise LightcurveError(f"{key}: refused: its {exc}") from None
+    except DatastoreError as exc:
+        raise LightcurveError(str(exc)) from None
     try:
         return read_parquet(lambda: open_uri(where), columns,
                             where=[(catalog.id_column, "==", object_id)])

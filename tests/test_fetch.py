@@ -362,7 +362,11 @@ def test_datastore_paths_and_answers(tmp_path):
     key = "dataset:8860e518-a885-54ac-ae5c-9de4ec46fcf7"
     assert ds.uri_of(key, {"uri": "file://datastore/a/b.fits"}) == str(tmp_path / "a/b.fits")
     assert ds.uri_of(key, {"path": "HSC/runs/x/y.fits"}) == str(tmp_path / "HSC/runs/x/y.fits")
-    assert ds.uri_of(key, {"uri": "s3://bucket/z.fits"}) == "s3://bucket/z.fits"
+    # a stored absolute URI must be below the root it is read from (was: read as it is)
+    with pytest.raises(DatastoreError, match="'s3://bucket/z.fits' is not below the datastore"):
+        ds.artifact(key, {"uri": "s3://bucket/z.fits"})
+    assert FileDatastore("s3://bucket").uri_of(key, {"uri": "s3://bucket/z.fits"}) == \
+        "s3://bucket/z.fits"
     templated = ds.artifact(key, {"dataset_type": "calexp", "run": "r",
                                   "data_id": "visit=1,detector=2", "size": 10,
                                   "checksum": "ab" * 32})

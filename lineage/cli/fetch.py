@@ -80,7 +80,21 @@ def artifacts_of(store, repo, query_text, direction, types, depth, collection, v
         keys = call(select, store, query_text, direction, types, depth, collection)
     if not keys:
         raise UserError(f"{query_text}: no datasets")
-    return call(resolve, store, keys, where), where
+    # a dataset whose path or run would lead outside its folder is refused by name; the
+    # others are still fetched
+    return call(resolve, store, keys, where, keep_refused=True), where
+
+
+#: How many failed datasets a command names one by one (all are in the manifest / --json).
+NAMED = 50
+
+
+def _name_failures(errors: list[str], what: str | None = None) -> None:
+    """One line on standard error per dataset not fetched / not cached."""
+    for message in errors[:NAMED]:
+        click.echo(f"lineage: {what}: {message}" if what else f"lineage: {message}", err=True)
+    if len(errors) > NAMED:
+        click.echo(f"lineage: ... and {len(errors) - NAMED} more", err=True)
 
 
 def _shown(where) -> str:
@@ -93,11 +107,13 @@ def _shown(where) -> str:
 
 
 def _plan_view(plan, title: str, where) -> None:
-    rows = [(t, n, _human(b)) for t, (n, b) in plan.by_type.items()]
+    from rich.markup import escape
+    rows = [(escape(t), n, _human(b)) for t, (n, b) in plan.by_type.items()]
     rows.append(("[bold]total[/bold]", f"[bold]{plan.count}[/bold]",
                  f"[bold]{_human(plan.bytes)}[/bold]"))
     caption = f"from {_shown(where)}; bytes as the graph records them" + (
-        f"; {plan.unknown_size} of unknown size" if plan.unknown_size else "")
+        f"; {plan.unknown_size} of unknown size" if plan.unknown_size else "") + (
+        f"; {len(plan.refused)} refused" if plan.refused else "")
     table(title, ["dataset type", "datasets", "bytes"], rows, caption)
 
 
@@ -124,11 +140,17 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     if dry_run:
         if as_json:
             print_json({"count": p.count, "bytes": p.bytes, "unknown_size": p.unknown_size,
+                        "refused": [{"key": a.key, "error": a.error} for a in p.refused],
                         "by_type": {t: {"datasets": n, "bytes": b}
                                     for t, (n, b) in p.by_type.items()},
                         "artifacts": [a.as_dict() for a in artifacts]})
         else:
             _plan_view(p, f"Would fetch into {to}", where)
+        refused = [a.error for a in artifacts if a.error]
+        if refused:
+            _name_failures(refused)
+            raise UserError(f"{len(refused)} of {len(artifacts)} datasets would be refused; "
+                            f"first: {refused[0]}")
         return
     error = None
     try:
@@ -149,6 +171,8 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
               [(s, n, _human(b)) for s, (n, b) in sorted(counts.items())],
               f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
     if error:
+        _name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
+                        for r in results if "error" in r])
         raise UserError(error)
 
 
@@ -208,6 +232,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
                       f"({copied} copied now, {len(results) - len(failed) - copied} there "
                       f"already); cache holds {_human(cache.usage().bytes)}")
     if failed:
+        _name_failures([r["error"] for r in failed], "not cached")
         raise UserError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")
 
 

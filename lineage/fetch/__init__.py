@@ -1,14 +1,15 @@
 """From graph answers to data (docs/fetch.md): datastores and resolution
 (:mod:`.datastore`), subset download (:mod:`.transfer`), the shared cache
 (:mod:`.cache`), and reading into memory with column, row and cutout selection
-(:mod:`.read`, :mod:`.cutout`)."""
+(:mod:`.read`, :mod:`.cutout`).  Paths built from graph values stay in their
+folder (:mod:`.confine`)."""
 
 from .cache import Cache
 from .datastore import (Artifact, ButlerDatastore, Datastore, DatastoreError, FileDatastore,
-                        datastore_for, dataset_keys, resolve)
+                        RefusedPath, datastore_for, dataset_keys, resolve)
 from .read import ReadStats, get
 from .transfer import FetchError, fetch, plan
 
 __all__ = ["Artifact", "ButlerDatastore", "Cache", "Datastore", "DatastoreError", "FetchError",
-           "FileDatastore", "ReadStats", "datastore_for", "dataset_keys", "fetch", "get", "plan",
-           "resolve"]
+           "FileDatastore", "ReadStats", "RefusedPath", "datastore_for", "dataset_keys", "fetch",
+           "get", "plan", "resolve"]

@@ -15,6 +15,13 @@ Safety under concurrent use: an entry is filled by one process at a time
 eviction takes its own lock and removes the least recently used entries
 (hits touch the file) until the cache is under its limit.  Directories are
 group-writable (setgid) so colleagues sharing a group share the cache.
+
+Confinement (:mod:`.confine`): entry names are digests, never graph values
+(a file's suffix is kept only when it is a short plain one such as
+``.fits.fz``); every entry, lock and temporary file is checked to be below the
+real cache directory (a symbolic link planted in a shared cache that leads
+elsewhere is refused, neither read nor written through), temporary files are
+created exclusively, and eviction never descends into a linked directory.
 """
 
 from __future__ import annotations
@@ -23,16 +30,20 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
-from .datastore import Artifact, DatastoreError
+from .confine import UnsafePath, safe_join
+from .datastore import Artifact, DatastoreError, RefusedPath
 
 CONFIG = "cache.json"
 KINDS = ("files", "cutouts", "headers")
 _SIZE_RE = re.compile(r"^\s*([\d.]+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+#: A cached file keeps its suffix (``.fits``, ``.fits.fz``) only when it is this plain.
+_SUFFIX_RE = re.compile(r"^(\.[A-Za-z0-9_-]{1,12}){1,2}$")
 
 
 def parse_size(text) -> int:
@@ -91,18 +102,32 @@ class Cache:
             except OSError:
                 pass
 
+    def _confined(self, *parts: str, follow_last: bool = True) -> Path:
+        """``root/parts``, refused (:class:`RefusedPath`) when a symbolic link in the cache
+        leads it outside the cache directory."""
+        try:
+            return safe_join(self.root, *parts, what="cache entry", follow_last=follow_last)
+        except UnsafePath as exc:
+            raise RefusedPath(f"cache {self.root}: refused: {exc}") from None
+
     def _entry(self, kind: str, digest: str, suffix: str) -> Path:
-        return self.root / kind / digest[:2] / f"{digest}{suffix}"
+        return self._confined(kind, digest[:2], f"{digest}{suffix}")
 
     def lock(self, digest: str) -> FileLock:
-        return FileLock(str(self.root / "locks" / f"{digest}.lock"), mode=0o664)
+        return FileLock(str(self._confined("locks", f"{digest}.lock")), mode=0o664)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         self._mkdir(path.parent)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-        tmp.write_bytes(data)
-        tmp.chmod(0o664)
-        os.replace(tmp, path)
+        path = self._confined(str(path.relative_to(self.root)), follow_last=False)
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o664)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def _touch(path: Path) -> Path | None:
@@ -119,8 +144,12 @@ class Cache:
         return _digest("file", artifact.uri, artifact.checksum)
 
     def file_path(self, artifact: Artifact) -> Path:
-        suffix = "".join(Path(artifact.uri.split("?", 1)[0]).suffixes[-2:])
-        return self._entry("files", self.file_digest(artifact), suffix)
+        if artifact.error:
+            raise RefusedPath(artifact.error)
+        name = artifact.uri.split("?", 1)[0].rsplit("/", 1)[-1]
+        suffix = "".join(Path(name).suffixes[-2:]) if "\x00" not in name else ""
+        return self._entry("files", self.file_digest(artifact),
+                           suffix if _SUFFIX_RE.match(suffix) else "")
 
     def lookup(self, artifact: Artifact) -> Path | None:
         """The cached copy of an artifact (marked as used), or None."""
@@ -191,14 +220,18 @@ class Cache:
     def _entries(self) -> list[tuple[float, int, Path, str]]:
         out = []
         for kind in KINDS:
-            for sub in (self.root / kind).iterdir():
-                if not sub.is_dir():
+            try:
+                top = self._confined(kind)
+            except RefusedPath:   # a link out of the cache: not ours to count or evict
+                continue
+            for sub in top.iterdir():
+                if sub.is_symlink() or not sub.is_dir():   # never into a linked folder
                     continue
                 for entry in os.scandir(sub):
                     if entry.name.endswith(".part"):
                         continue
                     try:
-                        st = entry.stat()
+                        st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
                     out.append((st.st_mtime, st.st_size, Path(entry.path), kind))
@@ -220,7 +253,7 @@ class Cache:
         if limit is None:
             return 0
         freed = 0
-        with FileLock(str(self.root / "locks" / "evict.lock"), mode=0o664):
+        with FileLock(str(self._confined("locks", "evict.lock")), mode=0o664):
             entries = sorted(self._entries())
             total = sum(e[1] for e in entries)
             for _, size, path, _ in entries:

@@ -12,6 +12,14 @@ A graph answer names datasets; :func:`resolve` turns them into
 * :class:`ButlerDatastore`: a Butler repository through ``lsst-daf-butler``
   (``pip install 'survey-lineage[butler]'``): ``butler.getURI`` of the dataset's UUID.
 
+Graph values are not trusted (:mod:`.confine`): a file datastore refuses a
+dataset whose URI, path or template fields would lead outside its root
+(``..``, an absolute path elsewhere, another scheme or host, a symbolic link
+out of a local root), and the place of a file below a fetch directory
+(:attr:`Artifact.relpath`) is checked the same way.  A Butler datastore's
+URIs are the Butler's own answers for the dataset's UUID, trusted as the
+Butler trusts its records.
+
 The datastore of a repository is its config's ``datastore`` entry (a root string or
 ``{"root": ..., "template": ...}``, or ``{"butler": REPO}``), else ``REPO/datastore``;
 ``--datastore`` overrides it (:func:`datastore_for`).
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
+import string
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +37,8 @@ from pathlib import Path, PurePosixPath
 import fsspec
 
 from ..model import Kind, kind_of_key
+from .confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
+                      shown)
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.
 DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
@@ -51,6 +61,10 @@ class DatastoreError(OSError):
     """A dataset whose file cannot be found, read or trusted; the message names both."""
 
 
+class RefusedPath(DatastoreError):
+    """A dataset whose URI, path or run would lead a read or a write outside its folder."""
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One file holding one dataset."""
@@ -64,6 +78,8 @@ class Artifact:
     dataset_type: str = ""
     data_id: str = ""
     run: str = ""
+    root: str = ""      # the local datastore root its file must stay below ("": none)
+    error: str = ""     # why it was refused (``resolve(..., keep_refused=True)``)
 
     @property
     def uuid(self) -> str:
@@ -78,10 +94,22 @@ class Artifact:
 
     def name(self) -> str:
         """How messages name the dataset: type, data ID, run and UUID."""
-        what = " ".join(x for x in (self.dataset_type, self.data_id) if x)
-        if what:
-            return f"{what} in {self.run} ({self.uuid})"
-        return self.key or PurePosixPath(self.uri).name
+        return _name(self.key, self.dataset_type, self.data_id, self.run, self.uri)
+
+
+def _plain(value) -> str:
+    """A graph value as messages show it: as it is, or quoted when it holds control
+    characters (a NUL, an escape sequence) or is not text."""
+    text = value if isinstance(value, str) else str(value)
+    return text if text.isprintable() else shown(text)
+
+
+def _name(key: str, dataset_type, data_id, run, uri: str = "") -> str:
+    what = " ".join(_plain(x) for x in (dataset_type, data_id) if x)
+    uuid_ = key.split(":", 1)[-1]
+    if what:
+        return f"{what} in {_plain(run)} ({uuid_})"
+    return key or _plain(PurePosixPath(uri).name)
 
 
 def is_local(uri: str) -> bool:
@@ -110,10 +138,14 @@ def normal_checksum(value) -> str | None:
     return f"sha256:{text}" if len(text) == 64 else None
 
 
-def _join(root: str, rel: str) -> str:
+def _join(root: str, rel: str, what: str = "path") -> str:
+    """``rel`` below ``root``; UnsafePath when it would lead outside (:mod:`.confine`)."""
     if is_local(root):
-        return str(local_path(root) / rel)
-    return posixpath.join(root.rstrip("/") + "/", rel)
+        base = root[len("file://"):] if root.startswith("file://") else root
+        path = os.path.join(base, "/".join(check_relative(rel, what)))
+        real_inside(base, path, what)
+        return path
+    return remote_join(root, rel, what)
 
 
 def _data_id_path(data_id: str) -> str:
@@ -126,64 +158,141 @@ class Datastore:
     def uri_of(self, key: str, props: dict) -> str:
         raise NotImplementedError
 
+    #: The local root every file of this datastore must stay below ("": not checked).
+    local_root = ""
+
     def relpath_of(self, uri: str, props: dict) -> str:
-        """Where the file goes below a fetch directory: ``run/type/file`` by default."""
-        name = PurePosixPath(uri.split("?", 1)[0]).name or props.get("key", "dataset")
-        return "/".join(p for p in (props.get("run", ""), props.get("dataset_type", ""), name) if p)
+        """Where the file goes below a fetch directory: ``run/type/file`` by default; each
+        part checked (:func:`.confine.check_relative`), so it cannot lead outside."""
+        name = PurePosixPath(uri.split("?", 1)[0]).name or key_name(props)
+        parts = []
+        for what, value in (("run", props.get("run", "")),
+                            ("dataset type", props.get("dataset_type", "")),
+                            ("file name", name)):
+            if value:
+                parts += check_relative(value, what)
+        return "/".join(parts)
 
     def artifact(self, key: str, props: dict) -> Artifact:
-        uri = self.uri_of(key, props)
+        """The artifact of a dataset; :class:`RefusedPath` names the dataset, the value and
+        why when its URI, path, run or type would lead outside the datastore or a fetch
+        directory."""
+        try:
+            uri = self.uri_of(key, props)
+            relpath = self.relpath_of(uri, props)
+        except UnsafePath as exc:
+            raise RefusedPath(f"{dataset_name(key, props)}: refused: its {exc}") from None
+        try:
+            size = int(props["size"]) if props.get("size") is not None else None
+        except (TypeError, ValueError):
+            size = None
         return Artifact(key=key, uri=uri, format=format_of(uri, props.get("formatter")),
-                        size=int(props["size"]) if props.get("size") is not None else None,
-                        checksum=normal_checksum(props.get("checksum")),
-                        relpath=self.relpath_of(uri, props),
-                        dataset_type=props.get("dataset_type", ""),
-                        data_id=props.get("data_id", ""), run=props.get("run", ""))
+                        size=size, checksum=normal_checksum(props.get("checksum")),
+                        relpath=relpath, dataset_type=props.get("dataset_type", ""),
+                        data_id=props.get("data_id", ""), run=props.get("run", ""),
+                        root=self.local_root)
 
     def describe(self) -> str:
         raise NotImplementedError
 
 
+def key_name(props: dict) -> str:
+    return str(props.get("key", "dataset")).split(":", 1)[-1]
+
+
+def dataset_name(key: str, props: dict) -> str:
+    """How messages name a dataset from its graph properties (as :meth:`Artifact.name`)."""
+    return _name(key, props.get("dataset_type", ""), props.get("data_id", ""),
+                 props.get("run", ""))
+
+
 class FileDatastore(Datastore):
-    """Files below a root that fsspec opens (a directory, ``s3://bucket/repo``, ``https://...``)."""
+    """Files below a root that fsspec opens (a directory, ``s3://bucket/repo``, ``https://...``).
+
+    Every dataset's file is below the root: a relative ``uri``/``path`` (or the demo's
+    ``file://datastore/...``) is joined to it, an absolute one must already be below it
+    (a local file's real path, symbolic links resolved; a URL of the root's scheme and
+    host), and a template's fields are checked as relative paths."""
 
     def __init__(self, root: str | os.PathLike, template: str = DEFAULT_TEMPLATE) -> None:
         root = str(root)
         self.root = str(Path(root).resolve()) if is_local(root) and "://" not in root else root
+        if self.root.startswith("file://"):
+            self.root = str(local_path(self.root).resolve())
         self.template = template
+        self.local_root = self.root if is_local(self.root) else ""
 
     def describe(self) -> str:
         return self.root
 
     def _relative(self, uri: str) -> str | None:
-        """The path of a URI below the root, or None when it is elsewhere."""
+        """The path of a URI below the root as the graph gives it, or None when absolute."""
         if uri.startswith(DEMO_PREFIX):
             return uri[len(DEMO_PREFIX):]
-        if "://" not in uri and not os.path.isabs(uri):
+        if "://" not in uri and not os.path.isabs(uri):   # a backslash: refused as relative
             return uri
         return None
 
+    def _absolute(self, uri: str, what: str) -> str:
+        """An absolute URI or path the graph gives: accepted only below the root."""
+        if is_local(self.root):
+            if not is_local(uri):
+                raise UnsafePath(what, uri, f"is not below the datastore root {self.root} "
+                                            "(another scheme)")
+            path = local_path(uri)
+            if not path.is_absolute():   # file://host/path
+                raise UnsafePath(what, uri, "names a host, not a path below the datastore "
+                                            f"root {self.root}")
+            try:
+                inside(self.root, path, what)
+            except UnsafePath as exc:
+                raise UnsafePath(what, uri, exc.reason) from None
+            return str(path)
+        remote_inside(self.root, uri, what)
+        return uri
+
     def uri_of(self, key: str, props: dict) -> str:
-        uri = props.get("uri") or props.get("path")
-        if uri:
-            rel = self._relative(str(uri).split("#", 1)[0])
-            return _join(self.root, rel) if rel is not None else str(uri)
+        for what in ("uri", "path"):
+            uri = props.get(what)
+            if uri:
+                if not isinstance(uri, str):
+                    raise UnsafePath(what, uri, "is not text")
+                stored, uri = uri, uri.split("#", 1)[0]
+                rel = self._relative(uri)
+                try:
+                    return _join(self.root, rel, what) if rel is not None \
+                        else self._absolute(uri, what)
+                except UnsafePath as exc:   # named as the graph holds it
+                    raise UnsafePath(what, stored, exc.reason) from None
         dstype = props.get("dataset_type", "")
         fields = {**props, "dataset_type": dstype, "run": props.get("run", ""),
                   "data_id": props.get("data_id", ""),
-                  "data_id_path": _data_id_path(props.get("data_id", "")),
+                  "data_id_path": _data_id_path(str(props.get("data_id", ""))),
                   "uuid": key.split(":", 1)[1],
                   "suffix": ".parq" if props.get("storage_class") == "DataFrame" else ".fits"}
+        for name in {f for _, f, _, _ in string.Formatter().parse(self.template) if f}:
+            value = fields.get(name.split(".", 1)[0].split("[", 1)[0])
+            if isinstance(value, str) and value and name not in ("suffix", "uuid"):
+                check_relative(value, name.replace("_", " "))
         try:
-            return _join(self.root, self.template.format(**fields))
+            path = self.template.format(**fields)
         except (KeyError, IndexError) as exc:
             raise DatastoreError(f"{key}: the path template {self.template!r} names {exc}, "
                                  "which the dataset does not have") from None
+        return _join(self.root, path, f"path (from the template {self.template!r})")
 
     def relpath_of(self, uri: str, props: dict) -> str:
-        root = self.root.rstrip("/") + "/"
-        if uri.startswith(root):
-            return uri[len(root):]
+        if is_local(self.root):
+            root = self.root.rstrip("/") + "/"
+            path = os.path.normpath(uri)
+            if not path.startswith(root):   # below the root through a link
+                path = os.path.realpath(uri)
+            if path.startswith(root):
+                return "/".join(check_relative(path[len(root):], "path"))
+        else:
+            root = self.root.rstrip("/") + "/"
+            if uri.startswith(root):
+                return "/".join(check_relative(uri[len(root):].split("?", 1)[0], "path"))
         return super().relpath_of(uri, props)
 
 
@@ -256,16 +365,33 @@ def dataset_props(store, keys: list[str]) -> dict[str, dict]:
     return {k: dict(p) for k, p in rows}
 
 
-def resolve(store, answer, datastore: Datastore) -> list[Artifact]:
+def resolve(store, answer, datastore: Datastore, keep_refused: bool = False) -> list[Artifact]:
     """The artifacts holding the datasets of a query answer (:func:`dataset_keys`), in
-    the answer's order; a key the graph does not know is an error naming it."""
+    the answer's order; a key the graph does not know is an error naming it.
+
+    A dataset the datastore refuses (:class:`RefusedPath`: a URI or run leading outside
+    its folder) or cannot place is an error naming it; with ``keep_refused`` it is an
+    artifact with ``error`` set instead, so the others can still be fetched."""
     keys = dataset_keys(answer)
     props = dataset_props(store, keys)
     missing = [k for k in keys if k not in props]
     if missing:
         raise DatastoreError(f"no such dataset in the graph: {missing[0]}"
                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    return [datastore.artifact(k, props[k]) for k in keys]
+    out = []
+    for k in keys:
+        try:
+            out.append(datastore.artifact(k, props[k]))
+        except DatastoreError as exc:
+            if not keep_refused:
+                raise
+            p = props[k]
+            out.append(Artifact(key=k, uri=_plain(p.get("uri") or p.get("path") or ""),
+                                format="", size=None, checksum=None, relpath="",
+                                dataset_type=_plain(p.get("dataset_type", "")),
+                                data_id=_plain(p.get("data_id", "")),
+                                run=_plain(p.get("run", "")), error=str(exc)))
+    return out
 
 
 def _as_key(text: str) -> str | None:
@@ -348,3 +474,17 @@ def size_of(uri: str) -> int:
         return local_path(uri).stat().st_size
     fs, path = fsspec.core.url_to_fs(uri)
     return int(fs.size(path))
+
+
+def source_of(artifact: Artifact) -> str:
+    """The local path or URL to read an artifact from.  A local file of a datastore with a
+    root is checked again just before it is read (its real path, every symbolic link
+    resolved, must be below the real root): :class:`RefusedPath` otherwise."""
+    if artifact.error:
+        raise RefusedPath(artifact.error)
+    if not artifact.root or not artifact.is_local:
+        return artifact.uri
+    try:
+        return str(inside(artifact.root, local_path(artifact.uri), "file"))
+    except UnsafePath as exc:
+        raise RefusedPath(f"{artifact.name()}: refused: its {exc}") from None

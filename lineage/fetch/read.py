@@ -12,7 +12,12 @@
 
 With a :class:`~lineage.fetch.cache.Cache`, a whole-file read goes through the
 cache, and cutouts (and the headers that place sky cutouts) are cached, so a
-repeated request reads nothing from the datastore.  ``stats`` (a
+repeated request reads nothing from the datastore.
+
+A dataset named by UUID or key is read only from below its datastore's root
+(:mod:`.confine`: a URI elsewhere, a ``..`` or a symbolic link out of the root
+is a :class:`~lineage.fetch.datastore.RefusedPath`); a path or URL given
+directly is the caller's own choice and is read as it is.  ``stats`` (a
 :class:`ReadStats`) counts the bytes read from the datastore and from the cache.
 """
 
@@ -27,7 +32,7 @@ import numpy as np
 
 from .cache import Cache
 from .datastore import (Artifact, DatastoreError, Datastore, datastore_for, dataset_keys,
-                        format_of, is_local, local_path, resolve)
+                        format_of, is_local, local_path, resolve, source_of)
 
 #: Remote reads go through a buffer of this size: the small reads of a FITS header become
 #: one ranged request; a large read (an image section, a column chunk) is one request.
@@ -134,8 +139,8 @@ def _artifact(dataset, store, repo, datastore) -> Artifact:
 def _opener(artifact: Artifact, cache: Cache | None, stats: ReadStats, whole: bool):
     """A function opening the artifact's bytes: the cached copy if there is one (filling the
     cache first for a whole-file read), else the datastore."""
-    def from_source():
-        return open_counted(artifact.uri, stats)
+    def from_source():   # a local file of a datastore is checked again to be below its root
+        return open_counted(source_of(artifact), stats)
 
     if cache is None:
         return from_source

@@ -7,6 +7,14 @@ HTTP ``Range``, a seek for local files).  Files already in place whose
 checksum matches are not copied again.  Copies run in parallel threads;
 ``DIR/manifest.json`` records every artifact: source, local path, bytes,
 sha256 and status.
+
+Every file is written below ``DIR`` (:mod:`.confine`): an artifact whose
+place there (its ``relpath``, from the graph's run and path) is absolute,
+has a ``..`` segment, a NUL, or leads out through a symbolic link is refused
+(status ``refused``, the error naming the dataset and the value), and so is a
+local source outside its datastore root; the others are still fetched.
+Partial files are opened without following a symbolic link, and a file is
+put in place by renaming, which replaces a link rather than writing through it.
 """
 
 from __future__ import annotations
@@ -14,14 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..progress import progress_bar
-from .datastore import Artifact, DatastoreError, is_local, local_path, open_uri, size_of
+from .confine import UnsafePath, safe_join, shown
+from .datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
+                        size_of, source_of)
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
@@ -43,6 +54,7 @@ class Plan:
     artifacts: list[Artifact]
     by_type: dict[str, list[int]] = field(default_factory=dict)   # type -> [count, bytes]
     unknown_size: int = 0
+    refused: list[Artifact] = field(default_factory=list)   # never fetched (``error`` set)
 
     @property
     def count(self) -> int:
@@ -54,8 +66,9 @@ class Plan:
 
 
 def plan(artifacts: list[Artifact]) -> Plan:
-    p = Plan(list(artifacts))
-    for a in artifacts:
+    """What fetching ``artifacts`` costs; refused ones (``error`` set) are set apart."""
+    p = Plan([a for a in artifacts if not a.error], refused=[a for a in artifacts if a.error])
+    for a in p.artifacts:
         entry = p.by_type.setdefault(a.dataset_type or "?", [0, 0])
         entry[0] += 1
         entry[1] += a.size or 0
@@ -83,12 +96,29 @@ def verify(artifact: Artifact, path: Path, digest: str | None = None) -> str:
     return digest
 
 
+def open_part(part: Path):
+    """``part`` opened for appending, created if absent; never through a symbolic link (one
+    planted there is replaced by a new file)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(part, flags, 0o666)
+    except OSError:
+        if not part.is_symlink():
+            raise
+        part.unlink()
+        fd = os.open(part, flags, 0o666)
+    return os.fdopen(fd, "ab")
+
+
 def _copy(artifact: Artifact, target: Path, advance) -> tuple[int, bool]:
     """Copy the source into ``target`` through ``target.part``, resuming; (bytes, resumed)."""
     part = target.with_name(target.name + ".part")
+    if part.is_symlink():
+        part.unlink()
     have = part.stat().st_size if part.exists() else 0
+    source = source_of(artifact)
     try:
-        total = size_of(artifact.uri)
+        total = size_of(source)
     except FileNotFoundError:
         raise DatastoreError(f"{artifact.name()}: file not found: {artifact.uri}") from None
     if have > total:  # not a prefix of this file
@@ -97,11 +127,11 @@ def _copy(artifact: Artifact, target: Path, advance) -> tuple[int, bool]:
     advance(have)
     copied = have
     try:
-        src = open_uri(artifact.uri, "rb", block_size=CHUNK, cache_type="none") \
-            if not is_local(artifact.uri) else open_uri(artifact.uri, "rb")
+        src = open_uri(source, "rb", block_size=CHUNK, cache_type="none") \
+            if not is_local(source) else open_uri(source, "rb")
     except FileNotFoundError:
         raise DatastoreError(f"{artifact.name()}: file not found: {artifact.uri}") from None
-    with src, open(part, "ab") as out:
+    with src, open_part(part) as out:
         if have:
             src.seek(have)
         while copied < total:
@@ -117,9 +147,28 @@ def _copy(artifact: Artifact, target: Path, advance) -> tuple[int, bool]:
     return copied - have, have > 0
 
 
+#: Names below a fetch directory that no dataset may take.
+RESERVED = (MANIFEST, MANIFEST + ".tmp")
+
+
+def target_of(artifact: Artifact, to: Path) -> Path:
+    """Where an artifact goes below ``to``: its ``relpath``, checked to stay below ``to``
+    (symbolic links resolved); :class:`RefusedPath` naming the dataset otherwise."""
+    if artifact.error:
+        raise RefusedPath(artifact.error)
+    try:
+        if artifact.relpath in RESERVED or artifact.relpath.endswith(".part"):
+            raise UnsafePath("path", artifact.relpath, "is a name the fetch itself uses "
+                                                       "(manifest or partial file)")
+        return safe_join(to, artifact.relpath, what="path", follow_last=False)
+    except UnsafePath as exc:
+        raise RefusedPath(f"{artifact.name()}: refused: its {exc}") from None
+
+
 def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
-    target = to / artifact.relpath
+    target = target_of(artifact, to)
     target.parent.mkdir(parents=True, exist_ok=True)
+    target = target_of(artifact, to)   # again, now that its folders exist
     entry = {"key": artifact.key, "dataset_type": artifact.dataset_type,
              "data_id": artifact.data_id, "run": artifact.run, "source": artifact.uri,
              "path": artifact.relpath, "format": artifact.format}
@@ -135,7 +184,7 @@ def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
         if not artifact.is_local:
             raise DatastoreError(f"{artifact.name()}: --{mode} needs a local file, "
                                  f"not {artifact.uri}")
-        source = local_path(artifact.uri)
+        source = local_path(source_of(artifact))
         if not source.exists():
             raise DatastoreError(f"{artifact.name()}: file not found: {source}")
         digest = verify(artifact, source)
@@ -168,15 +217,26 @@ def failure(artifact: Artifact, exc: Exception) -> str:
 
 def write_manifest(to: Path, results: list[dict], source: str) -> Path:
     path = to / MANIFEST
-    tmp = path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "datastore": source, "count": len(results),
-        "bytes": sum(r.get("bytes", 0) for r in results),
-        "failed": sum(r["status"] == "failed" for r in results),
-        "artifacts": results}, indent=2) + "\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=to)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({
+                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "datastore": source, "count": len(results),
+                "bytes": sum(r.get("bytes", 0) for r in results),
+                "failed": sum(r["status"] in FAILED for r in results),
+                "refused": sum(r["status"] == "refused" for r in results),
+                "artifacts": results}, indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+#: Statuses of artifacts that were not fetched.
+FAILED = ("failed", "refused")
 
 
 def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
@@ -190,6 +250,20 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
         raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
+    artifacts = list(artifacts)
+    first: dict[str, int] = {}   # place below ``to`` -> the first artifact going there
+    later: list[int] = []         # the same file again: placed after the first
+    for i, a in enumerate(artifacts):
+        if a.error or not a.relpath:
+            continue
+        j = first.setdefault(os.path.normpath(a.relpath), i)
+        if j != i:
+            if artifacts[j].uri == a.uri:
+                later.append(i)
+            else:   # two files, one place: never two writers of one .part
+                artifacts[i] = replace(a, error=(
+                    f"{a.name()}: refused: its path {shown(a.relpath)} below the fetch "
+                    f"directory is that of {artifacts[j].name()}, from another file"))
     p = plan(artifacts)
     results: list[dict | None] = [None] * len(artifacts)
     lock = threading.Lock()
@@ -206,15 +280,19 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
             except Exception as exc:  # noqa: BLE001  (network libraries raise their own types)
                 results[i] = {"key": a.key, "dataset_type": a.dataset_type,
                               "data_id": a.data_id, "run": a.run, "source": a.uri,
-                              "path": a.relpath, "status": "failed", "error": failure(a, exc)}
+                              "path": a.relpath,
+                              "status": "refused" if isinstance(exc, RefusedPath) else "failed",
+                              "error": failure(a, exc)}
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                list(pool.map(one, range(len(artifacts))))
+                again = set(later)
+                list(pool.map(one, [i for i in range(len(artifacts)) if i not in again]))
+                list(pool.map(one, later))
         finally:
             done = [r for r in results if r is not None]
             write_manifest(to, done, source)
-    failed = [r for r in done if r["status"] == "failed"]
+    failed = [r for r in done if r["status"] in FAILED]
     if failed:
         raise FetchError(f"{len(failed)} of {len(done)} datasets not fetched; first: "
                          f"{failed[0]['error']}", done)
