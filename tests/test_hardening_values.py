@@ -315,7 +315,7 @@ def test_efd_times_outside_the_era_and_unsafe_topics_are_refused(repo, tmp_path)
 def _job(date: str, number: int) -> str:
     return json.dumps({"_job_number": number, "measurements": [
         {"metric": "validate_drp.PA1", "value": 10.0, "unit": "mmag", "identifier": "a" * 32}],
-        "meta": {"env": {"date": date}, "packages": {}}, "metrics": {}, "specs": [],
+        "meta": {"env": {"date": date}, "packages": {}}, "metrics": [], "specs": [],
         "blobs": []})
 
 
@@ -358,7 +358,7 @@ RUN_CASES = {
     "uri_foreign_scheme": (_run_document("r/ftp", "ftp://host/x.fits"), ["'uri'", "'ftp'"]),
     "run_dotdot": (_run_document("../../escape", "a/b.fits"), ["'..' segment"]),
     "memory_negative": (_run_document("r/mem", "a/c.fits", memory=-5.0),
-                        ["'peak_memory_mb'", "-5.0"]),
+                        ["peak_memory_mb", "-5.0"]),
 }
 
 

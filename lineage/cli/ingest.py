@@ -66,7 +66,9 @@ def _ingest_view(summary) -> None:
     for f in summary.rejected:
         console.print(f"[red]rejected[/red] {f.error}", highlight=False)
     t = summary.totals()
-    updated = (f", {t['updated_values']} stored values changed" if t["updated_values"] else "")
+    dry = any(f.status == "checked" for f in summary.files)
+    updated = (f", {t['updated_values']} stored values {'would change' if dry else 'changed'}"
+               if t["updated_values"] else "")
     console.print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
                   f"edges added{updated}, {t['skipped_records']} records skipped, "
                   f"{t['rejected']} files rejected", highlight=False)

@@ -211,7 +211,7 @@ def implausible(header: dict, info: ObservationInfo) -> list[str]:
     if begin is not None and begin.tai <= EARLIEST:
         reasons.append(f"observation date {begin.tai.isot} TAI is at or before the Unix epoch "
                        f"({_show(header, CARDS['datetime_begin']) or 'no date card'})")
-    elif begin is not None and begin > Time.now() + FUTURE_DAYS * u.day:
+    elif begin is not None and begin > Time.now() + FUTURE_DAYS * u.day:  # a year 9999 too
         reasons.append(f"observation date {begin.tai.isot} TAI is in the future "
                        f"({_show(header, CARDS['datetime_begin'])})")
     pairs = {}
@@ -302,7 +302,9 @@ def add_observation(batch: GraphBatch, header: dict, info: ObservationInfo) -> d
         filter_parents = (keys["band"],)
     unit("physical_filter", pf, filter_parents, name=pf, band=band)
     unit("detector", info.detector_num, (), full_name=info.detector_unique_name,
-         name_in_raft=info.detector_name, raft=info.detector_group, serial=info.detector_serial)
+         name_in_raft=info.detector_name, raft=info.detector_group,
+         serial=None if str(info.detector_serial or "").strip().upper() in ("", "UNKNOWN")
+         else info.detector_serial)  # a placeholder never replaces a stored serial
     if day_obs is not None:
         unit("day_obs", day_obs)
     implied = tuple(keys[d] for d in ("physical_filter", "day_obs") if d in keys)
