@@ -27,6 +27,7 @@ refused before anything is written, whatever format it came from.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -371,6 +372,7 @@ GENERIC = Prop("any", "", rule=f"text at most {MAX_TEXT} characters, lists at mo
                                f"{MAX_LIST} items, numbers finite")
 
 
+@functools.lru_cache(maxsize=4096)
 def spec_of(kind: Kind, dimension: str | None, name: str) -> Prop:
     if kind == Kind.DATA_UNIT:
         found = UNIT_SPECS.get(dimension or "", {}).get(name) or UNIT_COMMON.get(name)
@@ -414,20 +416,27 @@ def _is_number(v) -> bool:
 
 def check_value(spec: Prop, value) -> str | None:
     """Why ``value`` breaks ``spec`` (None when it keeps it)."""
-    if isinstance(value, str):
-        if len(value) > spec.max_len:
-            return f"text of at most {spec.max_len} characters, this is {len(value)}"
-    if isinstance(value, list):
+    t = type(value)
+    if spec is GENERIC and (t is bool or t is int or t is str and len(value) <= MAX_TEXT
+                            or t is float and math.isfinite(value)):
+        return None  # the common case, kept cheap
+    if t is str and len(value) > spec.max_len:
+        return f"text of at most {spec.max_len} characters, this is {len(value)}"
+    if t is list:
         if len(value) > MAX_LIST:
             return f"a list of at most {MAX_LIST} items, this has {len(value)}"
-        if spec.type == "list" and (spec.lo is not None or spec.hi is not None):
-            for item in value:
+        if value and type(value[0]) is str:
+            if any(len(item) > MAX_TEXT for item in value if type(item) is str):
+                return f"list items are text of at most {MAX_TEXT} characters"
+        elif value and spec.type == "list" and (spec.lo is not None or spec.hi is not None):
+            if not all(_is_number(item) for item in value):
+                return "expected a list of numbers"
+            if any(map(math.isnan, value)):
+                return "an item is not a number (NaN)"
+            for item in (min(value), max(value)):
                 why = _range(spec, item)
                 if why:
                     return f"item {item!r}: {why}"
-        for item in value:
-            if isinstance(item, str) and len(item) > MAX_TEXT:
-                return f"list items are text of at most {MAX_TEXT} characters"
         return None if spec.type in ("list", "any") else f"expected a {spec.type}, not a list"
     t = spec.type
     if t in ("int", "number"):

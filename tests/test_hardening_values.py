@@ -480,3 +480,17 @@ def test_the_property_table_in_the_docs_is_the_spec():
     from lineage.model_spec import markdown_table
     text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text()
     assert markdown_table() in text
+
+
+def test_pipeline_task_labels_must_be_path_safe(repo, tmp_path):
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    good, bad = folder / "good.yaml", folder / "bad.yaml"
+    good.write_text("description: good\ntasks:\n  isr:\n    class: lsst.ip.isr.IsrTask\n")
+    bad.write_text('description: bad\ntasks:\n  "../../etc":\n    class: lsst.ip.isr.IsrTask\n')
+    code, summary = ingest(repo, "pipeline", folder)
+    assert code == 1
+    assert outcome(summary, good)["status"] == "added"
+    assert_refused(summary, bad, "'label'", "'..' segment")
+    assert stored(repo, ["pipeline:bad", "task:bad/../../etc"]) == set()
+    assert stored(repo, ["pipeline:good"]) == {"pipeline:good"}
