@@ -297,7 +297,7 @@ _INTEGER_ID = Prop("text", "integer ID", identity=True, max_len=20, check=_integ
 UNIT_SPECS: dict[str, dict[str, Prop]] = {
     "exposure": {**_OBSERVATION, "value": _INTEGER_ID},
     "visit": {**_OBSERVATION, "value": _INTEGER_ID},
-    "detector": {"value": _INTEGER_ID, "purpose": Prop("text", "", max_len=64)},
+    "detector": {"value": _INTEGER_ID, "purpose": Prop("text", "SCIENCE, FOCUS, WAVEFRONT ...", max_len=64)},
     "visit_detector_region": {**_BOX, "value": _INTEGER_ID,
                               "detector": _num("detector", "", 0, None, integer=True),
                               "visit": _num("visit", "", 0, None, integer=True)},
@@ -309,12 +309,13 @@ UNIT_SPECS: dict[str, dict[str, Prop]] = {
     "day_obs": {"value": Prop("text", "observing day", identity=True, max_len=8, check=_day_obs,
                               rule="a real date YYYYMMDD")},
     "visit_system": {"value": _INTEGER_ID},
-    "skymap": {"tract_max": _num("", "", 0, None, integer=True),
-               "patch_nx_max": _num("", "", 0, None, integer=True),
-               "patch_ny_max": _num("", "", 0, None, integer=True)},
-    "instrument": {"detector_max": _num("", "", 0, None, integer=True),
-                   "visit_max": _num("", "", 0, None, integer=True),
-                   "exposure_max": _num("", "", 0, None, integer=True)},
+    "skymap": {"tract_max": _num("number of tracts", "", 0, None, integer=True),
+               "patch_nx_max": _num("patches across a tract", "", 0, None, integer=True),
+               "patch_ny_max": _num("patches up a tract", "", 0, None, integer=True)},
+    "instrument": {"detector_max": _num("detector IDs are below it", "", 0, None, integer=True),
+                   "visit_max": _num("visit IDs are below it", "", 0, None, integer=True),
+                   "exposure_max": _num("exposure IDs are below it", "", 0, None,
+                                        integer=True)},
 }
 
 #: Properties of each node kind (data units: :data:`UNIT_COMMON` and :data:`UNIT_SPECS`).
@@ -604,11 +605,12 @@ def identity_conflicts(key: str, changes: dict[str, tuple], dimension=None) -> l
 
 def markdown_table() -> str:
     """The property tables of ``docs/model.md``."""
-    lines = ["| node | property | type | unit | rule | identity |", "|---|---|---|---|---|---|"]
+    lines = ["| node | property | meaning | type | unit | rule | identity |",
+             "|---|---|---|---|---|---|---|"]
 
     def row(node, name, p):
-        lines.append(f"| {node} | `{name}` | {p.type} | {p.unit} | {p.describe()} | "
-                     f"{'yes' if p.identity else ''} |")
+        lines.append(f"| {node} | `{name}` | {p.meaning} | {p.type} | {p.unit} | "
+                     f"{p.describe()} | {'yes' if p.identity else ''} |")
     for name, p in SHARED.items():
         row("every kind", name, p)
     for name, p in UNIT_COMMON.items():
