@@ -30,7 +30,7 @@ import datetime
 import functools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -185,10 +185,6 @@ def _time(text: str) -> str | None:
     return None
 
 
-def _json_or_text(text: str) -> str | None:
-    return None
-
-
 # --- the property table ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -264,7 +260,8 @@ _RADEC = {"ra": _num("tracking RA (ICRS)", "deg", 0, 360),
           "dec": _num("tracking Dec (ICRS)", "deg", -90, 90),
           "tracking_ra": _num("tracking RA (ICRS)", "deg", 0, 360),
           "tracking_dec": _num("tracking Dec (ICRS)", "deg", -90, 90)}
-_BOX = {"ra_min": _num("bounding box", "deg", 0, 360), "ra_max": _num("bounding box", "deg", 0, 360),
+_BOX = {"ra_min": _num("bounding box", "deg", 0, 360),
+        "ra_max": _num("bounding box", "deg", 0, 360),
         "dec_min": _num("bounding box", "deg", -90, 90),
         "dec_max": _num("bounding box", "deg", -90, 90),
         "region_ra": Prop("list", "region vertices RA", "deg", 0, 360),
@@ -297,7 +294,8 @@ _INTEGER_ID = Prop("text", "integer ID", identity=True, max_len=20, check=_integ
 UNIT_SPECS: dict[str, dict[str, Prop]] = {
     "exposure": {**_OBSERVATION, "value": _INTEGER_ID},
     "visit": {**_OBSERVATION, "value": _INTEGER_ID},
-    "detector": {"value": _INTEGER_ID, "purpose": Prop("text", "SCIENCE, FOCUS, WAVEFRONT ...", max_len=64)},
+    "detector": {"value": _INTEGER_ID,
+                 "purpose": Prop("text", "SCIENCE, FOCUS, WAVEFRONT ...", max_len=64)},
     "visit_detector_region": {**_BOX, "value": _INTEGER_ID,
                               "detector": _num("detector", "", 0, None, integer=True),
                               "visit": _num("visit", "", 0, None, integer=True)},
@@ -601,7 +599,7 @@ def identity_conflicts(key: str, changes: dict[str, tuple], dimension=None) -> l
     return out
 
 
-# --- the docs table --------------------------------------------------------------------------------
+# --- the docs table ---------------------------------------------------------------------------
 
 def markdown_table() -> str:
     """The property tables of ``docs/model.md``."""

@@ -184,7 +184,8 @@ def _exposure_record(**changes) -> list:
     record = {"instrument": "HSC", "id": 903342, "physical_filter": "HSC-R", "obs_id": "x",
               "exposure_time": 30.0, "dark_time": 30.0, "tracking_ra": 320.2,
               "tracking_dec": 0.25, "seq_num": 903342, "day_obs": 20130617,
-              "datetime_begin": "TAI:2013-06-17 13:00:00", "datetime_end": "TAI:2013-06-17 13:00:30"}
+              "datetime_begin": "TAI:2013-06-17 13:00:00",
+              "datetime_end": "TAI:2013-06-17 13:00:30"}
     record.update(changes)
     return [{"type": "dimension", "element": "exposure", "records": [record]}]
 
@@ -333,7 +334,7 @@ def test_metric_jobs_dated_outside_the_era_are_refused(repo, tmp_path):
     assert stored(repo, ["job:squash/1"]) == {"job:squash/1"}
 
 
-# --- run provenance (our format) -------------------------------------------------------------------
+# --- run provenance (our format) ---------------------------------------------------------------
 
 def _run_document(run: str, uri: str | None, memory: float = 100.0) -> dict:
     def ds(name, dstype, **more):
@@ -380,7 +381,7 @@ def test_run_ingest_refuses_unsafe_uris_and_names(repo, tmp_path):
     assert stored(repo, ["collection:r/good"]) == {"collection:r/good"}
 
 
-# --- a second ingest that changes stored values -----------------------------------------------------
+# --- a second ingest that changes stored values -------------------------------------------------
 
 def test_a_changed_value_is_reported_updated_with_old_and_new(repo, tmp_path, real_data):
     header = yaml.safe_load(real_data(*REAL_HEADER).read_text())
