@@ -228,8 +228,12 @@ def _plain(value, where: str = ""):
     return value
 
 
-def _check_props(props: dict, where: str) -> dict:
-    """Properties must be scalars or lists of scalars (every engine stores those)."""
+def _check_props(props: dict, where: str, nan: list | None = None) -> dict:
+    """Properties must be scalars or lists of scalars (every engine stores those).
+
+    A NaN is left out (a missing value stays missing); its name goes to ``nan``
+    when given, so that :mod:`lineage.model_spec` can refuse a NaN where a
+    number is required."""
     clean = {}
     for name, value in props.items():
         if not isinstance(name, str) or not _PROP_NAME_RE.match(name) or name == "key":
@@ -239,6 +243,8 @@ def _check_props(props: dict, where: str) -> dict:
         value = _plain(value, f"{where}: property {name!r}")
         if isinstance(value, float) and not math.isfinite(value):
             if math.isnan(value):
+                if nan is not None:
+                    nan.append(name)
                 continue
             raise ModelError(f"{where}: property {name!r} is infinite")
         if isinstance(value, (list, tuple)):
@@ -288,6 +294,14 @@ class GraphBatch:
         #: Edges this unit deletes (before it writes anything): derived marks
         #: such as ``CONTAMINATED_BY`` that a recomputation replaces.
         self.removed_edges: set[tuple[Rel, str, str]] = set()
+        #: Where in the input file a node comes from (``"line 42"``), for messages.
+        self.origins: dict[str, str] = {}
+        #: ``(property, key)`` of NaN values left out of nodes (see ``model_spec``).
+        self.nan_props: list[tuple[str, str]] = []
+
+    def note_origin(self, key: str, where: str) -> None:
+        """Say where in the input ``key`` comes from (the first place said wins)."""
+        self.origins.setdefault(key, where)
 
     def __len__(self) -> int:
         return len(self.nodes) + len(self.edges) + len(self.removed_edges)
@@ -295,7 +309,10 @@ class GraphBatch:
     def add_node(self, key: str, **props) -> str:
         if kind_of_key(key) == Kind.DATA_UNIT and "value" in props and props["value"] is not None:
             props["value"] = str(props["value"])  # selectors compare data-unit values as text
-        clean = _check_props(props, f"{self.source or 'node'} {key}")
+        nan: list[str] = []
+        clean = _check_props(props, f"{self.source or 'node'} {key}", nan)
+        if nan:
+            self.nan_props.extend((name, key) for name in nan)
         self.nodes.setdefault(key, {}).update(clean)
         return key
 
@@ -325,6 +342,9 @@ class GraphBatch:
         return out
 
     def update(self, other: "GraphBatch") -> None:
+        for key, where in other.origins.items():
+            self.note_origin(key, where)
+        self.nan_props.extend(other.nan_props)
         for key, props in other.nodes.items():
             self.nodes.setdefault(key, {}).update(props)
         for ident, props in other.edges.items():

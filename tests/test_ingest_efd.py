@@ -103,8 +103,10 @@ def test_csv_and_parquet_exports(repo, real_data, tmp_path):
         ingest_files.ingest(store, "efd", [src], show_progress=False)
         json_only = records(store)
         summary = ingest_files.ingest(store, "efd", [exports], show_progress=False)
-        assert [f.status for f in summary.files] == ["unchanged", "unchanged"], \
+        # nothing is new; the record's source file name is replaced, and that is said
+        assert [f.status for f in summary.files] == ["updated", "updated"], \
             [f.error for f in summary.files]
+        assert all(": source " in line for f in summary.files for line in f.updated)
         # the same window is the same record (only the source file name differs)
         after = records(store)
         assert after.keys() == json_only.keys()

@@ -30,7 +30,7 @@ def run_document() -> dict:
     raw = {"id": _id("raw"), "dataset_type": "raw", "data_id": exp, "run": RAW_RUN}
     post = {"id": _id("post"), "dataset_type": "post_isr_image", "data_id": exp, "run": RUN}
     calexp = {"id": _id("calexp"), "dataset_type": "calexp", "data_id": vis, "run": RUN,
-              "uri": "file:///repo/calexp.fits"}
+              "uri": "runs/calexp.fits"}  # below the datastore: absolute file URIs are refused
     src = {"id": _id("src"), "dataset_type": "src", "data_id": vis, "run": RUN}
     return {
         "format": "survey-lineage/run", "version": 1,

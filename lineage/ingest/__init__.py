@@ -3,6 +3,11 @@
 One module per source format (the demo survey lives in :mod:`lineage.demo`).
 :func:`write_units` is the one way units reach a store: each unit is
 all-or-nothing, and a progress bar counts nodes and edges as they land.
+
+Every ``lineage ingest`` kind passes its unit through :func:`check_unit`
+(each value against its meaning, :mod:`lineage.model_spec`) and
+:func:`stored_changes` (what it would change of stored nodes) before
+anything is written.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..model import GraphBatch
+from ..model import GraphBatch, Kind, ModelError, kind_of_key
+from ..model_spec import changed_properties, check_batch, identity_conflicts, show
 from ..progress import progress_bar
 from ..store.base import Store, WriteSummary
 
@@ -69,3 +75,66 @@ def write_units(store: Store, units: Iterable[GraphBatch], description: str = "i
             advance(prepared.nodes + prepared.edges)
         # on an error the with-block waits for a pending preparation; nothing of it is written
     return report
+
+
+#: How many problems of one unit a refusal lists.
+MAX_LISTED = 10
+
+
+def check_unit(batch: GraphBatch) -> list[str]:
+    """Check every value of ``batch`` against the property table (``model_spec``).
+
+    Raises :class:`ModelError` naming the source, the node, the property, the
+    value (shortened) and the rule of each bad value (the first
+    :data:`MAX_LISTED`), so nothing of the unit is written; returns the
+    warnings (doubtful values real data has, which are kept)."""
+    problems = check_batch(batch)
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        more = f" (and {len(errors) - MAX_LISTED} more)" if len(errors) > MAX_LISTED else ""
+        listed = "; ".join(str(p) for p in errors[:MAX_LISTED])
+        raise ModelError(f"{batch.source or 'unit'}: {len(errors)} bad value"
+                         f"{'s' if len(errors) > 1 else ''}: {listed}{more}")
+    return [str(p) for p in problems if p.warning]
+
+
+def stored_props(store: Store, keys) -> dict[str, dict]:
+    """The stored properties of those of ``keys`` that are stored."""
+    by_kind: dict[Kind, list[str]] = {}
+    for key in keys:
+        by_kind.setdefault(kind_of_key(key), []).append(key)
+    found: dict[str, dict] = {}
+    for kind, group in by_kind.items():
+        for i in range(0, len(group), 2000):
+            for key, props in store.read(f"UNWIND $keys AS k MATCH (n:{kind.value} {{key: k}}) "
+                                         "RETURN n.key, properties(n)",
+                                         {"keys": group[i:i + 2000]}):
+                found[key] = props
+    return found
+
+
+def stored_changes(store: Store, batch: GraphBatch) -> list[str]:
+    """What writing ``batch`` would change of the nodes already stored.
+
+    The rule (``docs/ingest.md``): a property that says what a node *is*
+    (identity in ``model_spec``: a dataset's type, run and data ID, a unit's
+    dimension and value, a collection's type ...) never changes, so a file
+    that brings another value for one is refused (:class:`ModelError`); any
+    other property takes the later file's value, and each such change is
+    returned as ``"<key>: <property> <old> -> <new>"`` for the summary
+    (status ``updated``).  A value the file leaves out is never erased.
+    """
+    stored = stored_props(store, batch.nodes)
+    changes, conflicts = [], []
+    for key, old in stored.items():
+        diff = changed_properties(old, batch.nodes[key])
+        if not diff:
+            continue
+        conflicts.extend(identity_conflicts(key, diff, old.get("dimension")))
+        changes.extend(f"{key}: {name} {show(a) if a is not None else '(none)'} -> {show(b)}"
+                       for name, (a, b) in sorted(diff.items()))
+    if conflicts:
+        more = f" (and {len(conflicts) - MAX_LISTED} more)" if len(conflicts) > MAX_LISTED else ""
+        raise ModelError(f"{batch.source or 'unit'}: conflicts with what is stored: "
+                         f"{'; '.join(conflicts[:MAX_LISTED])}{more}")
+    return changes

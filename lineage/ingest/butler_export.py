@@ -123,6 +123,7 @@ class ExportGraph:
             raise self.error(entry, f"{dimension} {value!r} needs its {exc.args[0]}") from None
         key = unit_key(dimension, value, parents)
         self.batch.add_node(key, dimension=dimension, value=str(value), **props)
+        self.batch.note_origin(key, f"line {getattr(entry, 'line', '?')}")
         if parents:
             parent_dim = SCOPE[dimension][-1]
             self.batch.add_edge(Rel.PART_OF, key,
@@ -229,6 +230,7 @@ class ExportGraph:
             raise self.error(entry, f"collection {name!r}: {exc}") from None
         key = self.batch.add_node(collection_key(name), name=name, collection_type=ctype,
                                   doc=entry.get("doc"), host=entry.get("host"), **times)
+        self.batch.note_origin(key, f"line {entry.line}")
         for position, child in enumerate(entry.get("children") or ()):
             if isinstance(child, list) and child:  # old form: [name, dataset type restriction]
                 child = child[0]
@@ -276,6 +278,9 @@ class ExportGraph:
                 for unit in self.data_id_units(data_id, record):
                     self.batch.add_edge(Rel.IDENTIFIED_BY, key, unit)
                 self.dataset_ids[key] = record.line
+                self.batch.note_origin(key, f"line {record.line}")
+                self.batch.note_origin(run_key, f"line {entry.line}")
+                self.batch.note_origin(type_key, f"line {entry.line}")
                 self.count("datasets")
 
     def add_associations(self, entry: Line) -> None:

@@ -30,6 +30,7 @@ from typing import Iterable
 from ..model import GraphBatch, ModelError
 from ..progress import progress_bar
 from ..store.base import Store, StoreError
+from . import check_unit, stored_changes
 
 #: Every format ``lineage ingest`` knows, in the order a survey usually loads them.
 KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics")
@@ -68,13 +69,17 @@ class IngestContext:
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # "added", "unchanged", "rejected", "checked" (dry run)
+    status: str  # "added", "updated", "unchanged", "rejected", "checked" (dry run)
     nodes_in: int = 0
     edges_in: int = 0
     nodes_created: int = 0
     edges_created: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    #: Stored values this file changed: ``"<key>: <property> <old> -> <new>"``.
+    updated: list[str] = field(default_factory=list)
+    #: Doubtful values that are kept (``model_spec``: real data has them).
+    warnings: list[str] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
 
@@ -98,6 +103,8 @@ class IngestSummary:
             "nodes_created": sum(f.nodes_created for f in self.files),
             "edges_created": sum(f.edges_created for f in self.files),
             "skipped_records": sum(len(f.skipped) for f in self.files),
+            "updated_values": sum(len(f.updated) for f in self.files),
+            "warnings": sum(len(f.warnings) for f in self.files),
         }
 
     def as_dict(self) -> dict:
@@ -162,13 +169,16 @@ def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> File
         if not parsed.batch.source:
             parsed.batch.source = str(path)
         outcome.nodes_in, outcome.edges_in = len(parsed.batch.nodes), len(parsed.batch.edges)
+        outcome.warnings = check_unit(parsed.batch)  # every value against its meaning
+        outcome.updated = stored_changes(context.store, parsed.batch)
         if dry_run:
             context.store.prepare(parsed.batch)
         else:
             written = context.store.write(parsed.batch)
             outcome.nodes_created, outcome.edges_created = written.nodes_created, written.edges_created
             if not (written.nodes_created or written.edges_created):
-                outcome.status = "unchanged"
+                # nothing new; stored values changed are listed in ``updated`` either way
+                outcome.status = "updated" if outcome.updated else "unchanged"
     except (IngestError, ModelError, StoreError) as exc:
         outcome.status, outcome.error = "rejected", _with_path(str(exc), path)
     except (OSError, UnicodeDecodeError) as exc:

@@ -31,6 +31,7 @@ from astro_metadata_translator import MetadataTranslator, ObservationInfo
 from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
 
 from ..model import GraphBatch, Rel, unit_key
+from ..model_spec import SHARED, show
 from . import rubin_translator
 from .bands import band_of
 from .efd_link import link_exposure_to_stored_records
@@ -57,6 +58,20 @@ EARLIEST = Time("1970-01-02T00:00:00", scale="tai")
 FUTURE_DAYS = 1.0
 
 _ = rubin_translator  # registers the Rubin translator with astro-metadata-translator
+
+#: Cards whose value is checked before a translator turns it into something else
+#: (astropy wraps an RA of 10^6 deg to 280 deg; a Dec of 100 deg makes the translator drop
+#: the position without a word): card -> (what it is, unit, lowest, highest, integer).
+CARD_RANGES = {
+    **{c: ("exposure time", "s", 0.0, 86400.0, False) for c in ("EXPTIME", "EXPOSURE",
+                                                                 "DARKTIME", "SHUTTIME")},
+    **{c: ("right ascension", "deg", 0.0, 360.0, False) for c in (
+        "RA", "RASTART", "RAEND", "TELRA", "RA_DEG", "RATEL")},
+    **{c: ("declination", "deg", -90.0, 90.0, False) for c in (
+        "DEC", "DECSTART", "DECEND", "TELDEC", "DEC_DEG", "DECTEL")},
+    **{c: ("airmass", "", 0.0, 100.0, False) for c in ("AIRMASS", "AMSTART", "AMEND")},
+    "SEQNUM": ("sequence number", "", 0, 10**9, True),
+}
 
 
 class _Skip(Exception):
@@ -155,6 +170,40 @@ def _required_failure(path: Path, header: dict, exc: Exception) -> Exception:
 
 # --- plausibility ---------------------------------------------------------------------
 
+def card_problems(header: dict) -> list[str]:
+    """Cards whose value cannot be what the card means (empty when all can): an
+    exposure time, position, airmass or sequence number that is not a number, NaN,
+    infinite or out of its range, a DAYOBS that is not a real date."""
+    out = []
+    for card, (what, unit, lo, hi, integer) in CARD_RANGES.items():
+        value = header.get(card)
+        if value is None:
+            continue
+        if isinstance(value, str) and ":" in value and what in ("right ascension", "declination"):
+            continue  # sexagesimal text ('-13:36:26.2'): the translator parses it
+        if isinstance(value, bool):
+            number = None
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+        if number is None:
+            out.append(f"card {card}: {show(value)} is not a number ({what})")
+        elif not math.isfinite(number):
+            out.append(f"card {card}: {show(value)} is not a finite number ({what})")
+        elif integer and not number.is_integer():
+            out.append(f"card {card}: {show(value)} is not an integer ({what})")
+        elif not lo <= number <= hi:
+            u_ = f" {unit}" if unit else ""
+            out.append(f"card {card}: {show(value)} is outside {lo:g}{u_} .. {hi:g}{u_} ({what})")
+    if header.get("DAYOBS") is not None:
+        why = SHARED["day_obs"].check(header["DAYOBS"])
+        if why:
+            out.append(f"card DAYOBS: {show(header['DAYOBS'])}: {why}")
+    return out
+
+
 def implausible(header: dict, info: ObservationInfo) -> list[str]:
     """Reasons not to trust this header (empty when it is plausible)."""
     reasons = []
@@ -162,8 +211,9 @@ def implausible(header: dict, info: ObservationInfo) -> list[str]:
     if begin is not None and begin.tai <= EARLIEST:
         reasons.append(f"observation date {begin.tai.isot} TAI is at or before the Unix epoch "
                        f"({_show(header, CARDS['datetime_begin']) or 'no date card'})")
-    elif begin is not None and begin > Time.now() + FUTURE_DAYS * u.day:
-        reasons.append(f"observation date {begin.tai.isot} TAI is in the future")
+    elif begin is not None and begin > Time.now() + FUTURE_DAYS * u.day:  # a year 9999 too
+        reasons.append(f"observation date {begin.tai.isot} TAI is in the future "
+                       f"({_show(header, CARDS['datetime_begin'])})")
     pairs = {}
     for ra, dec in RADEC_CARDS:
         try:
@@ -252,7 +302,9 @@ def add_observation(batch: GraphBatch, header: dict, info: ObservationInfo) -> d
         filter_parents = (keys["band"],)
     unit("physical_filter", pf, filter_parents, name=pf, band=band)
     unit("detector", info.detector_num, (), full_name=info.detector_unique_name,
-         name_in_raft=info.detector_name, raft=info.detector_group, serial=info.detector_serial)
+         name_in_raft=info.detector_name, raft=info.detector_group,
+         serial=None if str(info.detector_serial or "").strip().upper() in ("", "UNKNOWN")
+         else info.detector_serial)  # a placeholder never replaces a stored serial
     if day_obs is not None:
         unit("day_obs", day_obs)
     implied = tuple(keys[d] for d in ("physical_filter", "day_obs") if d in keys)
@@ -271,6 +323,9 @@ def read(path: Path, context: IngestContext) -> Parsed:
     header = read_header(path)
     try:
         info = translate(path, header)
+        bad = card_problems(header)
+        if bad:
+            raise IngestError(path, "", "; ".join(bad))
         reasons = implausible(header, info)
         if reasons:
             raise _Skip("; ".join(reasons))

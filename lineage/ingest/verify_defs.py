@@ -83,7 +83,7 @@ def add_spec(batch: GraphBatch, path, where: str, name: str, metric: str, doc: d
         spec_key(name), name=name, metric=metric, package=name.split(".")[0],
         type="threshold", operator=op, threshold=float(value),
         unit=_unit(path, where, threshold.get("unit", ""), f"specification {name}"),
-        tags=list(dict.fromkeys([tags] if isinstance(tags, str) else tags)),
+        tags=sorted(set([tags] if isinstance(tags, str) else map(str, tags))),  # one order
         metadata_query=json.dumps(query, sort_keys=True))
     add_metric(batch, path, where, metric)  # endpoint; its definition comes from its own file
     batch.add_edge(Rel.SPECIFIES, key, metric_key(metric))
