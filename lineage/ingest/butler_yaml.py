@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from .files import IngestError
+from .loading import parse_yaml, read_text, yaml_error
 
 #: sphgeom region types an export may hold (the YAML tag is the class name).
 REGION_TAGS = ("ConvexPolygon", "Box", "Circle", "Ellipse", "UnionRegion", "IntersectionRegion")
@@ -158,11 +159,13 @@ class Export:
 
 def load_export(path: Path) -> Export:
     """Read and check one export file; an :class:`IngestError` names what is wrong."""
+    text = read_text(path)
     try:
-        with open(path, encoding="utf-8") as stream:
-            doc = yaml.load(stream, Loader=ExportLoader)  # noqa: S506 (a SafeLoader subclass)
+        doc = parse_yaml(text, ExportLoader)  # a SafeLoader subclass, with the limits
     except _Problem as exc:
         raise IngestError(path, f"line {exc.line}", exc.what) from None
+    except yaml.constructor.ConstructorError as exc:  # a duplicate key, too deep, too long
+        raise yaml_error(path, exc) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark else ""
