@@ -242,7 +242,10 @@ def _duplicate_key_lines(text: str, key: str) -> tuple[int | None, int | None]:
 # --- YAML -------------------------------------------------------------------------------------
 
 _MERGE = "tag:yaml.org,2002:merge"
-_C = hasattr(yaml, "CParser")
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
 
 
 class _Checks:
@@ -329,15 +332,26 @@ def checked_loader(loader=yaml.SafeLoader):
     while parsing; libyaml stops at 1000 levels)."""
     if not issubclass(loader, yaml.constructor.SafeConstructor):
         raise TypeError(f"{loader.__name__} is not a safe loader")
-    if not _C or issubclass(loader, yaml.CParser):
+    if _CParser is None or issubclass(loader, _CParser):
         return type(f"Checked{loader.__name__}", (_Checks, loader), {})
 
     def __init__(self, stream):
-        yaml.CParser.__init__(self, stream)
+        _CParser.__init__(self, stream)
         yaml.constructor.BaseConstructor.__init__(self)
         yaml.resolver.BaseResolver.__init__(self)
-    return type(f"Checked{loader.__name__}", (_Checks, yaml.CParser, loader),
+    return type(f"Checked{loader.__name__}", (_Checks, _CParser, loader),
                 {"__init__": __init__})
+
+
+def _too_deep(exc: Exception) -> Exception:
+    """Python's recursion limit and libyaml's nesting limit (1000) as our message; any
+    other YAML error as it is."""
+    what = f"nested deeper than {limits().depth} levels"
+    if isinstance(exc, RecursionError):
+        return yaml.YAMLError(what)
+    if "maximum nesting depth" in str(exc.problem or ""):
+        return yaml.constructor.ConstructorError(None, None, what, exc.problem_mark)
+    return exc
 
 
 def parse_yaml(text: str, loader=yaml.SafeLoader):
@@ -345,8 +359,8 @@ def parse_yaml(text: str, loader=yaml.SafeLoader):
     (marked with the line) as with ``yaml.load``, deep nesting included."""
     try:
         return yaml.load(text, Loader=checked_loader(loader))  # noqa: S506 (a SafeLoader)
-    except RecursionError:
-        raise yaml.YAMLError(f"nested deeper than {limits().depth} levels") from None
+    except (RecursionError, yaml.MarkedYAMLError) as exc:
+        raise _too_deep(exc) from None
 
 
 def yaml_documents(text: str, loader=yaml.SafeLoader) -> list[tuple[int, object, yaml.Node]]:
@@ -357,8 +371,8 @@ def yaml_documents(text: str, loader=yaml.SafeLoader) -> list[tuple[int, object,
         while ld.check_node():
             node = ld.get_node()
             docs.append((node.start_mark.line + 1, ld.construct_document(node), node))
-    except RecursionError:
-        raise yaml.YAMLError(f"nested deeper than {limits().depth} levels") from None
+    except (RecursionError, yaml.MarkedYAMLError) as exc:
+        raise _too_deep(exc) from None
     finally:
         ld.dispose()
     return docs

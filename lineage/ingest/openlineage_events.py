@@ -157,7 +157,7 @@ def build(b: ProvenanceBuilder, events: list) -> dict[str, int]:
         error = r["facets"].get("errorMessage")
         inputs = [_dataset(b, d) for d in r["inputs"].values()]
         outputs = [_dataset(b, d) for d in r["outputs"].values()]
-        b.quantum(key, inputs, outputs, software, task=r["job"].name,
+        b.quantum(key, inputs, outputs, software, at=f"run {run_id}", task=r["job"].name,
                   job_namespace=r["job"].namespace, status=_status(types),
                   ol_events=sorted(types), error=error.message if error else None, **when)
     return {"events": len(events), "runs": len(runs),

@@ -36,6 +36,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
     elif len(docs) == 1 and task_metadata.is_task_metadata(docs[0]):
         counts = task_metadata.build(b, docs[0])
     elif docs and all(openlineage_events.is_event(d) for d in docs):
+        b.lineage.merges = True  # a run's events may arrive in several files
         models = [openlineage_events.to_model(d, where, b.fail) for where, d in events]
         counts = openlineage_events.build(b, models)
     else:
@@ -44,4 +45,5 @@ def read(path: Path, context: IngestContext) -> Parsed:
                                      f"(\"format\": \"{run_format.FORMAT}\"), OpenLineage run "
                                      "events (eventTime, run, job) or pipe_base task metadata "
                                      "(attempts)")
+    b.check()
     return Parsed(path, b.batch, counts=counts)
