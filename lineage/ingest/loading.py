@@ -382,6 +382,9 @@ def yaml_error(path, exc: yaml.YAMLError, what: str = "not valid YAML") -> Inges
     """An IngestError naming the line of a YAML error."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    context, first = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and getattr(exc, "problem", None) and first is not None and first is not mark:
+        problem = f"{context} on line {first.line + 1}, {problem}"  # a duplicate anchor
     return IngestError(path, f"line {mark.line + 1}" if mark else "", f"{what}: {problem}")
 
 

@@ -27,7 +27,7 @@ import yaml
 from ..metrics import OPERATORS, MetricError, canonical_unit
 from ..model import GraphBatch, Rel
 from .files import IngestError, Parsed
-from .loading import read_text, yaml_documents
+from .loading import read_text, yaml_documents, yaml_error
 
 SPEC_KEYS = ("threshold", "base", "id")
 _PARTIAL = re.compile(r"^(?:(?P<package>[^:#\s]+):)?(?P<path>[^#\s]+)?#(?P<name>\S+)$")
@@ -105,12 +105,8 @@ def load_documents(path: Path, text: str | None = None) -> list[tuple[int, objec
     error is an IngestError naming the line."""
     try:
         return yaml_documents(read_text(path) if text is None else text, _Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise IngestError(path, f"line {mark.line + 1}" if mark else "",
-                          f"not valid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise IngestError(path, "", f"not valid YAML: {exc}") from None
+        raise yaml_error(path, exc) from None
 
 
 def is_spec_file(docs) -> bool:
