@@ -474,3 +474,36 @@ def test_kill_9_mid_folder_leaves_whole_files_and_a_rerun_completes(tmp_path, re
     statuses = [f["status"] for f in json.loads(again.stdout)["files"]]
     assert statuses == ["unchanged" if c else "added" for c in counts]
     assert _per_file(repo, files) == [n + 1] * files
+
+
+# --- the stored checks on every engine ---------------------------------------------------------
+
+def test_invariants_against_the_store_on_every_engine(store, tmp_path):
+    """The same stored-lineage queries on the embedded engine and over Bolt."""
+    from lineage.ingest.files import ingest
+    good = _run_doc("engine")
+    g0, g1 = good["quanta"]
+    (tmp_path / "a.json").write_text(json.dumps(good))
+    assert ingest(store, "run", [tmp_path / "a.json"], show_progress=False).files[0].status == \
+        "added"
+    before = store.count()
+    cases = {
+        "producer": ({"quanta": [dict(copy.deepcopy(g1), id=_id("engine-other"))]},
+                     "is already produced by"),
+        "changed": ({"quanta": [dict(copy.deepcopy(g0), outputs=[])]},
+                    "is stored with other inputs or outputs"),
+        "cycle": ({"quanta": [{"id": _id("engine-cycle"), "task": "t", "status": "successful",
+                               "inputs": [g1["outputs"][1]], "outputs": [g0["inputs"][0]]}]},
+                  "close a cycle"),
+        "task": ({"quanta": [dict(copy.deepcopy(g0), task="notIsr")]},
+                 "is stored as a quantum of task 'isr'"),
+    }
+    for name, (part, needle) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"format": good["format"], "version": 1, "run": good["run"],
+                                    **part}))
+        outcome = ingest(store, "run", [path], show_progress=False).files[0]
+        assert outcome.status == "rejected" and needle in outcome.error, (name, outcome.error)
+    assert store.count() == before
+    again = ingest(store, "run", [tmp_path / "a.json"], show_progress=False).files[0]
+    assert again.status == "unchanged", again.error

@@ -88,7 +88,8 @@ def read_header(path: Path) -> dict:
     if name.endswith((".yaml", ".json")):
         text = loading.read_text(path)
         try:
-            data = loading.parse_json(text, path) if name.endswith(".json") else loading.parse_yaml(text, _HeaderLoader)
+            data = (loading.parse_json(text, path) if name.endswith(".json")
+                    else loading.parse_yaml(text, _HeaderLoader))
         except json.JSONDecodeError as exc:
             raise IngestError(path, f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")
         except yaml.YAMLError as exc:

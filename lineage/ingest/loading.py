@@ -162,32 +162,47 @@ def load_json(path):
 
 def check_tree(data, path, lim: Limits | None = None, where: str = "$") -> None:
     """Refuse a parsed document nested deeper than the limit or holding a string
-    longer than it (IngestError with the JSON path).  One iterative pass."""
+    longer than it (IngestError with the JSON path).  One iterative pass; the path
+    is only spelled out for the error."""
     lim = lim or limits()
-    stack = [(data, 1, where)]
+    cap, max_depth = lim.string_chars, lim.depth
+    if isinstance(data, str):
+        if len(data) > cap:
+            raise IngestError(path, where, _long_string(len(data), lim))
+        return
+    if not isinstance(data, (dict, list)):
+        return
+    stack = [(data, 1, None)]  # (container, depth, trail: (parent trail, key) or None)
     while stack:
-        value, depth, at = stack.pop()
-        if isinstance(value, str):
-            if len(value) > lim.string_chars:
-                raise IngestError(path, at, _long_string(len(value), lim))
-            continue
-        if isinstance(value, dict):
-            items = value.items()
-        elif isinstance(value, list):
-            items = enumerate(value)
-        else:
-            continue
-        if depth > lim.depth:
-            raise IngestError(path, _short(at), f"nested deeper than {lim.depth} levels")
+        value, depth, trail = stack.pop()
+        if depth > max_depth:
+            raise IngestError(path, _short(_json_path(where, trail)),
+                              f"nested deeper than {max_depth} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
         for k, v in items:
-            if isinstance(k, str):
-                if len(k) > lim.string_chars:
-                    raise IngestError(path, at, "a key: " + _long_string(len(k), lim))
-                sub = f"{at}.{k}" if _PLAIN_KEY.match(k) else f"{at}[{json.dumps(k)[:40]}]"
-            else:
-                sub = f"{at}[{k}]"
-            if isinstance(v, (dict, list, str)):
-                stack.append((v, depth + 1, sub))
+            if type(k) is str and len(k) > cap:
+                raise IngestError(path, _json_path(where, trail),
+                                  "a key: " + _long_string(len(k), lim))
+            if type(v) is str:
+                if len(v) > cap:
+                    raise IngestError(path, _json_path(where, (trail, k)),
+                                      _long_string(len(v), lim))
+            elif isinstance(v, (dict, list)):
+                stack.append((v, depth + 1, (trail, k)))
+
+
+def _json_path(root: str, trail) -> str:
+    keys = []
+    while trail is not None:
+        trail, k = trail
+        keys.append(k)
+    out = [root]
+    for k in reversed(keys):
+        if isinstance(k, str):
+            out.append(f".{k}" if _PLAIN_KEY.match(k) else f"[{json.dumps(k)[:40]}]")
+        else:
+            out.append(f"[{k}]")
+    return "".join(out)
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
