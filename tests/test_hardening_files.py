@@ -446,8 +446,10 @@ def _per_file(repo: Path, files: int) -> list[int]:
     return [rows.get(f"kill/run{i}", 0) for i in range(files)]
 
 
-@pytest.mark.parametrize("delay", [2.0, 5.0, 9.0])
-def test_kill_9_mid_folder_leaves_whole_files_and_a_rerun_completes(tmp_path, repo, delay):
+@pytest.mark.parametrize("done", [0, 2, 4])
+def test_kill_9_mid_folder_leaves_whole_files_and_a_rerun_completes(tmp_path, repo, done):
+    """kill -9 of the command and of the engine once ``done`` files are stored (plus a
+    moment, so the next file is being read or written)."""
     files, n = 6, 1000
     folder = tmp_path / "runs"
     folder.mkdir()
@@ -458,8 +460,16 @@ def test_kill_9_mid_folder_leaves_whole_files_and_a_rerun_completes(tmp_path, re
     proc = subprocess.Popen([sys.executable, "-m", "lineage.cli", "ingest", "run", str(folder),
                              "--repo", str(repo)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
-    time.sleep(delay)
     server = FalkorServer(repo)
+    deadline = time.monotonic() + 300
+    if done == 0:
+        time.sleep(0.8)
+    else:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if server.pid() and sum(c == n + 1 for c in _per_file(repo, files)) >= done:
+                break
+            time.sleep(0.2)
+    time.sleep(0.3)
     pid = server.pid()
     proc.send_signal(signal.SIGKILL)
     if pid:
