@@ -264,7 +264,7 @@ def test_file_over_the_size_cap_is_refused_before_reading(folder_of, repo):
         f.truncate(2**30)
     t0 = time.perf_counter()
     proc = ingest_folder("butler-export", folder, repo)
-    assert_rejected(proc, bad, "the file is 1,024.0 MiB, more than the 128.0 MiB")
+    assert_rejected(proc, bad, "the file is 1,024.0 MiB, more than the 64.0 MiB")
     assert time.perf_counter() - t0 < 60
     small = lineage("ingest", "run", folder_of("run"), "--repo", repo,
                     env={"LINEAGE_INGEST_MAX_FILE_MB": "0.001"})

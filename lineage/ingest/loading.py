@@ -3,7 +3,7 @@
 Every ingest kind reads its text files through this module, so one set of
 limits holds for all of them (``docs/ingest.md``, "Limits"):
 
-* **File size.** A file larger than :func:`limits` ``.file_bytes`` (128 MiB;
+* **File size.** A file larger than :func:`limits` ``.file_bytes`` (64 MiB;
   ``LINEAGE_INGEST_MAX_FILE_MB`` changes it) is refused before it is read,
   and never more than that many bytes are read (a file that grows while it
   is read is refused too).
@@ -38,7 +38,7 @@ import yaml
 
 from .files import IngestError
 
-DEFAULT_FILE_MB = 128
+DEFAULT_FILE_MB = 64
 DEFAULT_STRING_KB = 1024
 DEFAULT_DEPTH = 64
 DEFAULT_ALIAS_NODES = 100_000
