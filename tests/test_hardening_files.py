@@ -517,3 +517,65 @@ def test_invariants_against_the_store_on_every_engine(store, tmp_path):
     assert store.count() == before
     again = ingest(store, "run", [tmp_path / "a.json"], show_progress=False).files[0]
     assert again.status == "unchanged", again.error
+
+
+# --- the loader itself: same answers as json/PyYAML on good input, IngestError otherwise ---------
+
+def _json_values():
+    from hypothesis import strategies as st
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=30)
+
+
+def test_loader_agrees_with_json_and_yaml_on_good_documents():
+    import yaml
+    from hypothesis import given, settings
+
+    from lineage.ingest import loading
+
+    @settings(max_examples=300, deadline=None)
+    @given(_json_values())
+    def check(value):
+        assert loading.parse_json(json.dumps(value), "x.json") == value
+        text = yaml.safe_dump(value)
+        assert loading.parse_yaml(text) == yaml.safe_load(text)
+    check()
+
+
+def test_loader_raises_only_its_own_errors_on_garbage():
+    import yaml
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from lineage.ingest import loading
+    from lineage.ingest.files import IngestError
+    pieces = st.sampled_from(['{', '}', '[', ']', '"a"', ':', ',', '1', '&x ', '*x', '- ',
+                              '\n', '  ', 'k: ', '<<: ', '"a": ', '!!binary ', '? ',
+                              '2001-13-45', '!!int ', '!!float ', 'x'])
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(pieces, max_size=60).map("".join))
+    def check(text):
+        try:
+            loading.parse_json(text, "x.json")
+        except (IngestError, json.JSONDecodeError):
+            pass
+        try:
+            loading.load_yaml("x.yaml", text=text)
+        except IngestError:
+            pass
+    check()
+
+
+def test_impossible_yaml_date_in_an_export_names_its_line(folder_of, repo):
+    """PyYAML reads `2014-13-45 12:00:00` as a date and raised ValueError, uncaught."""
+    folder = folder_of("butler-export")
+    text = (folder / "a-good.yaml").read_text()
+    at = text.index("datetime_begin: ")
+    line = text[:at].count("\n") + 1
+    end = text.index("\n", at)
+    bad = folder / "m-date.yaml"
+    bad.write_text(text[:at] + "datetime_begin: 2014-13-45 12:00:00" + text[end:])
+    assert_rejected(ingest_folder("butler-export", folder, repo), bad, f"line {line}",
+                    "cannot read '2014-13-45 12:00:00' as timestamp: month must be in 1..12")

@@ -271,6 +271,18 @@ class _Checks:
         check_yaml_nodes(node)
         return super().construct_document(node)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
+            if isinstance(exc, (yaml.YAMLError, IngestError)):
+                raise
+            # PyYAML's own constructors raise these for a bad date, int or float ('', '13-45')
+            value = f" {node.value[:80]!r}" if isinstance(node.value, str) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{value} as {node.tag.rsplit(':', 1)[-1]}: {exc}",
+                node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             seen: dict = {}
