@@ -241,16 +241,18 @@ def check_references(export: Export, store) -> None:
             continue
         dstype = entry["dataset_type"]
         if dstype not in types:
-            wanted.setdefault(dataset_type_key(dstype), (entry.line, f"dataset type {dstype!r} is not "
-                              "declared (no dataset_type entry in this export) and not stored"))
+            wanted.setdefault(dataset_type_key(dstype), (
+                entry.line, f"dataset type {dstype!r} is not declared (no dataset_type entry in "
+                            "this export) and not stored"))
         for record in entry.get("records") or ():
             data_ids = record.get("data_id") if isinstance(record, dict) else None
             for data_id in data_ids if isinstance(data_ids, list) else [data_ids]:
                 band = data_id.get("band") if isinstance(data_id, dict) else None
                 if band is not None and str(band) not in bands:
-                    wanted.setdefault(unit_key("band", band), (record.line, f"{dstype} data ID names "
-                                      f"band {band!r}, which no band or physical_filter record of "
-                                      "this export defines and which is not stored"))
+                    wanted.setdefault(unit_key("band", band), (
+                        record.line, f"{dstype} data ID names band {band!r}, which no band or "
+                                     "physical_filter record of this export defines and which "
+                                     "is not stored"))
     if not wanted:
         return
     stored = store.lookup(sorted(wanted)) if store is not None else {}

@@ -202,11 +202,9 @@ def _difference(a: tuple, b: tuple, first: str = "there", second: str = "here") 
         if x == y:
             continue
         if isinstance(x, (set, frozenset)):
-            only_a, only_b = sorted(set(x) - set(y)), sorted(set(y) - set(x))
-            bits = ([f"{len(only_a)} only {first} ({only_a[0]}{', ...' if len(only_a) > 1 else ''})"]
-                    if only_a else []) + \
-                   ([f"{len(only_b)} only {second} ({only_b[0]}{', ...' if len(only_b) > 1 else ''})"]
-                    if only_b else [])
+            bits = [f"{len(only)} only {side} ({only[0]}{', ...' if len(only) > 1 else ''})"
+                    for side, only in ((first, sorted(set(x) - set(y))),
+                                       (second, sorted(set(y) - set(x)))) if only]
             parts.append(f"{name}: {'; '.join(bits)}")
         else:
             parts.append(f"{name} {x!r} {first}, {y!r} {second}")
