@@ -33,8 +33,8 @@ from pathlib import Path
 from ..model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
                      format_data_id, unit_key)
 from ..regions import add_overlaps, region_props
-from .butler_yaml import (Export, Line, Region, Timespan, dataset_uuid, field, load_export,
-                          to_time)
+from .butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
+                          load_export, to_time)
 from .files import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
@@ -149,6 +149,7 @@ class ExportGraph:
                 raise self.error(entry, f"unknown entry type {entry['type']!r} "
                                         f"(known: {', '.join(handlers)})")
             handler(entry)
+        check_references(self.export, self.store)  # declared dataset types, bands that exist
         self.check_stored_datasets()
 
     def add_dimension(self, entry: Line) -> None:

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import yaml
 
+from ..model import dataset_type_key, unit_key
 from .files import IngestError
+from .loading import parse_yaml, read_text, yaml_error
 
 #: sphgeom region types an export may hold (the YAML tag is the class name).
 REGION_TAGS = ("ConvexPolygon", "Box", "Circle", "Ellipse", "UnionRegion", "IntersectionRegion")
@@ -158,11 +160,13 @@ class Export:
 
 def load_export(path: Path) -> Export:
     """Read and check one export file; an :class:`IngestError` names what is wrong."""
+    text = read_text(path)
     try:
-        with open(path, encoding="utf-8") as stream:
-            doc = yaml.load(stream, Loader=ExportLoader)  # noqa: S506 (a SafeLoader subclass)
+        doc = parse_yaml(text, ExportLoader)  # a SafeLoader subclass, with the limits
     except _Problem as exc:
         raise IngestError(path, f"line {exc.line}", exc.what) from None
+    except yaml.constructor.ConstructorError as exc:  # a duplicate key, too deep, too long
+        raise yaml_error(path, exc) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}" if mark else ""
@@ -214,3 +218,44 @@ def dataset_uuid(value) -> tuple[str, int | None]:
     if isinstance(value, str):
         return str(uuid.UUID(value)), None
     raise ValueError(f"not a dataset ID: {value!r}")
+
+
+def check_references(export: Export, store) -> None:
+    """Refuse datasets of a dataset type the export does not declare (no ``dataset_type``
+    entry) and that is not stored, and data IDs naming a band that no ``band`` or
+    ``physical_filter`` record of the export defines and that is not stored: the
+    Butler would refuse both on import, and storing them would invent a type or a band."""
+    types, bands = set(), set()
+    for entry in export.data:
+        if entry["type"] == "dataset_type" and isinstance(entry.get("name"), str):
+            types.add(entry["name"])
+        elif entry["type"] == "dimension" and entry.get("element") in ("band", "physical_filter"):
+            for record in entry.get("records") or ():
+                if isinstance(record, dict):
+                    name = record.get("name") if entry["element"] == "band" else record.get("band")
+                    if name is not None:
+                        bands.add(str(name))
+    wanted: dict[str, tuple[int, str]] = {}  # key -> (line, what)
+    for entry in export.data:
+        if entry["type"] != "dataset" or not isinstance(entry.get("dataset_type"), str):
+            continue
+        dstype = entry["dataset_type"]
+        if dstype not in types:
+            wanted.setdefault(dataset_type_key(dstype), (
+                entry.line, f"dataset type {dstype!r} is not declared (no dataset_type entry in "
+                            "this export) and not stored"))
+        for record in entry.get("records") or ():
+            data_ids = record.get("data_id") if isinstance(record, dict) else None
+            for data_id in data_ids if isinstance(data_ids, list) else [data_ids]:
+                band = data_id.get("band") if isinstance(data_id, dict) else None
+                if band is not None and str(band) not in bands:
+                    wanted.setdefault(unit_key("band", band), (
+                        record.line, f"{dstype} data ID names band {band!r}, which no band or "
+                                     "physical_filter record of this export defines and which "
+                                     "is not stored"))
+    if not wanted:
+        return
+    stored = store.lookup(sorted(wanted)) if store is not None else {}
+    for key, (line, what) in sorted(wanted.items(), key=lambda kv: kv[1][0]):
+        if key not in stored:
+            raise IngestError(export.path, f"line {line}", what)

@@ -45,6 +45,7 @@ from astropy.time import Time
 
 from ..model import GraphBatch
 from .efd_link import csc_of, link_record_to_stored_exposures
+from . import loading
 from .files import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".json", ".csv", ".parquet")
@@ -78,16 +79,30 @@ def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], li
         return [], [f"an index of {len(data)} query answers (file, influxql ...), not telemetry"]
     if not isinstance(data, dict) or "results" not in data:
         raise IngestError(path, "top level", "not an InfluxDB query answer (no 'results')")
+    if not isinstance(data["results"], list):
+        raise IngestError(path, "results", "must be a list")
     out, skipped = [], []
     for r, result in enumerate(data["results"]):
+        if not isinstance(result, dict):
+            raise IngestError(path, f"results[{r}]", "must be an object")
         if "error" in result:
             raise IngestError(path, f"results[{r}]", f"the query failed: {result['error']}")
-        for s, series in enumerate(result.get("series", [])):
+        series_list = result.get("series", [])
+        if not isinstance(series_list, list):
+            raise IngestError(path, f"results[{r}].series", "must be a list")
+        for s, series in enumerate(series_list):
             where = f"results[{r}].series[{s}]"
+            if not isinstance(series, dict):
+                raise IngestError(path, where, "must be an object")
             for name in ("name", "columns", "values"):
                 if name not in series:
                     raise IngestError(path, where, f"no '{name}'")
             columns = series["columns"]
+            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+                raise IngestError(path, f"{where}.columns", "must be a list of column names")
+            _unique_columns(path, f"{where}.columns", columns)
+            if not isinstance(series["values"], list):
+                raise IngestError(path, f"{where}.values", "must be a list of rows")
             if "time" not in columns:
                 skipped.append(f"{where} ({series['name']}): {len(series['values'])} rows "
                                f"without a time column ({', '.join(columns)}), not telemetry")
@@ -98,6 +113,30 @@ def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], li
                                       f"a row has {len(columns)} values ({', '.join(columns)})")
             out.append((series["name"], pd.DataFrame(series["values"], columns=columns)))
     return out, skipped
+
+
+def _unique_columns(path: Path, where: str, columns) -> None:
+    """Refuse a column named twice: pandas would keep both under one name (or rename
+    one), and a field's samples would be mixed up or lost."""
+    first: dict = {}
+    for i, c in enumerate(columns):
+        if c in first:
+            raise IngestError(path, where, f"column {c!r} appears twice (columns {first[c] + 1} "
+                                           f"and {i + 1}); each field must be one column")
+        first[c] = i
+
+
+def _long_strings(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse a text cell over the string limit of :mod:`.loading`."""
+    cap = loading.limits().string_chars
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            lengths = frame[column].map(lambda v: len(v) if isinstance(v, str) else 0)
+            if len(lengths) and lengths.max() > cap:
+                row = int(lengths.to_numpy().argmax())
+                raise IngestError(path, f"row {row} column {column}",
+                                  f"a string of {int(lengths.max()):,} characters, more than "
+                                  f"the {cap:,} a value may have")
 
 
 def _topic_from_name(path: Path, frame: pd.DataFrame) -> str:
@@ -116,19 +155,25 @@ def read_frames(path: Path) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
     """``[(topic, frame with a 'time' column), ...]`` and the parts skipped with reasons."""
     name = path.name.lower()
     if name.endswith(".json"):
-        text = path.read_text()
+        text = loading.read_text(path)
         try:
-            data = json.loads(text)
+            data = loading.parse_json(text, path)
         except json.JSONDecodeError as exc:
             raise IngestError(path, f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")
         return _influx_series(path, data)
+    loading.check_size(path)
     try:
         if name.endswith(".csv"):
+            _unique_columns(path, "header", _csv_header(path))
             frame = pd.read_csv(path)
         else:
             frame = pd.read_parquet(path)
+    except IngestError:
+        raise
     except Exception as exc:  # pandas/pyarrow raise many kinds for a bad file
         raise IngestError(path, "file", f"cannot read as {path.suffix[1:]}: {exc}") from None
+    _unique_columns(path, "columns", [str(c) for c in frame.columns])
+    _long_strings(path, frame)
     if "time" not in frame.columns:
         if frame.index.name == "time" or isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index(names="time")
@@ -136,6 +181,13 @@ def read_frames(path: Path) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
             raise IngestError(path, "column time", f"missing (columns: {', '.join(frame.columns)})")
     topic = _topic_from_name(path, frame)
     return [(topic, frame.drop(columns=[c for c in ("topic",) if c in frame.columns]))], []
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file as written (pandas renames a repeated one)."""
+    import csv
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return next(csv.reader(f), [])
 
 
 def _utc_ns(path: Path, where: str, times: pd.Series) -> np.ndarray:

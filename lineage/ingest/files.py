@@ -22,6 +22,7 @@ The rules every format follows:
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from ..model import GraphBatch, ModelError
 from ..progress import progress_bar
 from ..store.base import Store, StoreError
 from . import check_unit, stored_changes
+
+log = logging.getLogger(__name__)
 
 #: Every format ``lineage ingest`` knows, in the order a survey usually loads them.
 KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics")
@@ -183,8 +186,22 @@ def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> File
         outcome.status, outcome.error = "rejected", _with_path(str(exc), path)
     except (OSError, UnicodeDecodeError) as exc:
         outcome.status, outcome.error = "rejected", f"{path}: cannot read: {exc}"
+    except RecursionError:
+        outcome.status, outcome.error = "rejected", f"{path}: nested too deeply to read"
+    except MemoryError:
+        outcome.status, outcome.error = "rejected", f"{path}: too large to read in memory"
+    except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
+        log.debug("reading %s", path, exc_info=True)
+        outcome.status, outcome.error = "rejected", (
+            f"{path}: cannot be read as {module.__name__.rsplit('.', 1)[-1].replace('_', '-')} "
+            f"input: {type(exc).__name__}: {_first_line(exc)}")
     outcome.seconds = time.perf_counter() - t0
     return outcome
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "(no message)"
 
 
 def _with_path(message: str, path: Path) -> str:

@@ -32,7 +32,7 @@ from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
 
 from ..model import GraphBatch, Rel, unit_key
 from ..model_spec import SHARED, show
-from . import rubin_translator
+from . import loading, rubin_translator
 from .bands import band_of
 from .efd_link import link_exposure_to_stored_records
 from .files import IngestContext, IngestError, Parsed
@@ -101,9 +101,10 @@ def read_header(path: Path) -> dict:
     """The header of ``path`` as a dict (a FITS file: primary merged with the first extension)."""
     name = path.name.lower()
     if name.endswith((".yaml", ".json")):
-        text = path.read_text()
+        text = loading.read_text(path)
         try:
-            data = json.loads(text) if name.endswith(".json") else yaml.load(text, _HeaderLoader)
+            data = (loading.parse_json(text, path) if name.endswith(".json")
+                    else loading.parse_yaml(text, _HeaderLoader))
         except json.JSONDecodeError as exc:
             raise IngestError(path, f"line {exc.lineno} column {exc.colno}", f"not JSON: {exc.msg}")
         except yaml.YAMLError as exc:

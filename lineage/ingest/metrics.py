@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..metrics import MetricError, convert, parse_date, parse_unit
 from ..model import GraphBatch, Rel, package_set_key, unit_key
+from . import loading
 from .files import IngestContext, IngestError, Parsed
 from .verify_defs import (add_metric, add_spec, is_metric_file, is_spec_file, load_documents,
                           metric_key, read_metric_definitions, read_specifications)
@@ -68,7 +69,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
 
 def _read_json(path: Path) -> Parsed:
     try:
-        doc = json.loads(path.read_text())
+        doc = loading.parse_json(loading.read_text(path), path)
     except json.JSONDecodeError as exc:
         raise IngestError(path, f"line {exc.lineno} column {exc.colno}",
                           f"not valid JSON: {exc.msg}") from None

@@ -31,28 +31,30 @@ TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 _STATUS = (("FAIL", "failed"), ("ABORT", "aborted"), ("COMPLETE", "successful"))
 
 
-def parse_events(text: str, fail) -> list[tuple[str, dict]]:
-    """(where, event dict) for a JSON event, a JSON list of events or NDJSON."""
+def parse_events(text: str, fail, path=None) -> list[tuple[str, dict]]:
+    """(where, event dict) for a JSON event, a JSON list of events or NDJSON; read
+    under the limits of :mod:`.loading` (duplicate keys, nesting, string sizes)."""
+    from .loading import parse_json
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            items = json.loads(text)
+            items = parse_json(text, path)
         except json.JSONDecodeError as exc:
             fail(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
         return [(f"$[{i}]", e) for i, e in enumerate(items)]
     try:
-        return [("$", json.loads(text))]
+        return [("$", parse_json(text, path))]
     except json.JSONDecodeError as exc:
         first = next((line for line in text.splitlines() if line.strip()), "")
         try:
-            json.loads(first)
+            parse_json(first, path)
         except json.JSONDecodeError:  # not NDJSON either: report the document's error
             fail(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                out.append((f"line {n}", json.loads(line)))
+                out.append((f"line {n}", parse_json(line, path, first_line=n)))
             except json.JSONDecodeError as exc:
                 fail(f"line {n}", f"not valid JSON: {exc.msg}")
     return out
@@ -155,7 +157,7 @@ def build(b: ProvenanceBuilder, events: list) -> dict[str, int]:
         error = r["facets"].get("errorMessage")
         inputs = [_dataset(b, d) for d in r["inputs"].values()]
         outputs = [_dataset(b, d) for d in r["outputs"].values()]
-        b.quantum(key, inputs, outputs, software, task=r["job"].name,
+        b.quantum(key, inputs, outputs, software, at=f"run {run_id}", task=r["job"].name,
                   job_namespace=r["job"].namespace, status=_status(types),
                   ol_events=sorted(types), error=error.message if error else None, **when)
     return {"events": len(events), "runs": len(runs),

@@ -32,13 +32,15 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
+from . import loading
 from .files import IngestError
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Connection kinds of pipe_base's dynamic test tasks: config attribute -> reads (True) or writes.
 DYNAMIC_CONNECTIONS = {"inputs": True, "prerequisite_inputs": True, "init_inputs": True,
@@ -196,29 +198,10 @@ def contract_labels(text: str) -> set[str]:
             if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """SafeLoader that refuses a mapping with a key twice (as pipe_base does)."""
-
-    def construct_mapping(self, node, deep=False):
-        mapping = super().construct_mapping(node, deep)
-        counts = Counter(k.value for k, _ in node.value)
-        dup = sorted(str(k) for k, n in counts.items() if n > 1)
-        if dup:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {', '.join(dup)} appears more than once", node.start_mark)
-        return mapping
-
-
 def load_yaml(path: Path):
-    """The YAML document of ``path``; a syntax error names the line."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise IngestError(path, where, f"not valid YAML: {problem}") from None
+    """The YAML document of ``path`` under the limits of :mod:`.loading` (a key
+    twice in one mapping is refused, as pipe_base does); errors name the line."""
+    return loading.load_yaml(path, _Loader)
 
 
 class Resolver:

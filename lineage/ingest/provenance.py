@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from ..model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
                      format_data_id, software_key, unit_key)
 from .files import IngestError
+from .invariants import LineageChecks
 
 #: Dimensions whose values are unique within an instrument (key parents ``(instrument,)``).
 INSTRUMENT_SCOPED = frozenset({"exposure", "visit", "detector", "physical_filter", "day_obs",
@@ -55,11 +56,17 @@ def times(start: str | None, end: str | None, scale: str) -> dict:
 class ProvenanceBuilder:
     """One ingest unit of execution provenance, with a view of what is stored."""
 
-    def __init__(self, path, store) -> None:
+    def __init__(self, path, store, merges: bool = False) -> None:
         self.path = path
         self.batch = GraphBatch()
         self.store = store
         self.stored: dict[str, str | None] = {}
+        #: One producer, no cycles, one record per quantum (:mod:`.invariants`).
+        self.lineage = LineageChecks(self.fail, merges)
+
+    def check(self) -> None:
+        """The lineage invariants over the whole file and what is stored; call once built."""
+        self.lineage.check(self.store, self.batch)
 
     def fail(self, where: str, what: str):
         raise IngestError(self.path, where, what)
@@ -92,6 +99,9 @@ class ProvenanceBuilder:
                 where: str, **props) -> str:
         """A dataset record: node, ``OF_TYPE``, ``CONTAINS`` from its run, ``IDENTIFIED_BY``."""
         key = dataset_key(uuid)
+        self.lineage.dataset(key, where, (dataset_type,
+                                          None if data_id is None else format_data_id(data_id),
+                                          run))
         stored_type = self.stored.get(key)
         if dataset_type and stored_type and stored_type != dataset_type:
             self.fail(where, f"dataset {uuid} is stored as a {stored_type}, "
@@ -134,7 +144,14 @@ class ProvenanceBuilder:
         return self.batch.add_node(key, task=task, values=text)
 
     def quantum(self, key: str, inputs=(), outputs=(), software: str | None = None,
-                config: str | None = None, **props) -> str:
+                config: str | None = None, *, at: str | None = None, **props) -> str:
+        """A quantum with its ``INPUT_TO`` and ``PRODUCED`` edges; ``at`` names where the
+        file gives it, for errors (a quantum given twice, reading its own output ...)."""
+        inputs, outputs = list(inputs), list(outputs)
+        record = json.dumps({"software": software, "config": config, **props}, sort_keys=True,
+                            default=str)
+        if not self.lineage.quantum(key, at or key, inputs, outputs, props.get("task"), record):
+            return key
         self.batch.add_node(key, **props)
         for d in inputs:
             self.batch.add_edge(Rel.INPUT_TO, d, key)

@@ -52,6 +52,7 @@ def read(path, context: IngestContext) -> Parsed:
     loaded = load(path, b.fail)
     skipped: list[str] = []
     counts = build(b, loaded, skipped)
+    b.check()
     return Parsed(path, b.batch, skipped=skipped, counts=counts)
 
 
@@ -135,7 +136,7 @@ def build(b: ProvenanceBuilder, loaded: Loaded, skipped: list[str]) -> dict[str,
         status = info["status"].name.lower()
         by_status[status] = by_status.get(status, 0) + 1
         key = b.quantum(quantum_key(str(q)), inputs, [f"dataset:{d}" for d in outputs[q]],
-                        software, configs[info["task_label"]], task=info["task_label"],
+                        software, configs[info["task_label"]], at=where, task=info["task_label"],
                         task_class=info["pipeline_node"].task_class_name,
                         data_id=format_data_id(data_id), run=header.output_run, status=status,
                         caveats=None if info["caveats"] is None else info["caveats"].value,

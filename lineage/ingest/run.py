@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import openlineage_events, provenance_qg, run_format, task_metadata
+from . import loading, openlineage_events, provenance_qg, run_format, task_metadata
 from .files import IngestContext, IngestError, Parsed
 from .provenance import ProvenanceBuilder
 
@@ -27,8 +27,8 @@ def read(path: Path, context: IngestContext) -> Parsed:
     if path.suffix == ".qg":
         return provenance_qg.read(path, context)
     b = ProvenanceBuilder(path, context.store)
-    text = path.read_text(encoding="utf-8")
-    events = openlineage_events.parse_events(text, b.fail)
+    text = loading.read_text(path)
+    events = openlineage_events.parse_events(text, b.fail, path)
     docs = [doc for _, doc in events]
     if len(docs) == 1 and run_format.is_ours(docs[0]):
         run_format.validate(path, docs[0], b.fail)
@@ -36,6 +36,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
     elif len(docs) == 1 and task_metadata.is_task_metadata(docs[0]):
         counts = task_metadata.build(b, docs[0])
     elif docs and all(openlineage_events.is_event(d) for d in docs):
+        b.lineage.merges = True  # a run's events may arrive in several files
         models = [openlineage_events.to_model(d, where, b.fail) for where, d in events]
         counts = openlineage_events.build(b, models)
     else:
@@ -44,4 +45,5 @@ def read(path: Path, context: IngestContext) -> Parsed:
                                      f"(\"format\": \"{run_format.FORMAT}\"), OpenLineage run "
                                      "events (eventTime, run, job) or pipe_base task metadata "
                                      "(attempts)")
+    b.check()
     return Parsed(path, b.batch, counts=counts)

@@ -69,7 +69,7 @@ def build(b: ProvenanceBuilder, doc: dict) -> dict[str, int]:
         except ValueError as exc:
             b.fail(where, str(exc))
         key = b.quantum(quantum_key(q["id"]), inputs,
-                        [f"dataset:{d['id']}" for d in q["outputs"]], software, config,
+                        [f"dataset:{d['id']}" for d in q["outputs"]], software, config, at=where,
                         task=q["task"], task_class=q.get("task_class"),
                         data_id=format_data_id(q["data_id"]) if "data_id" in q else None,
                         run=run["collection"],

@@ -60,7 +60,7 @@ def build(b: ProvenanceBuilder, doc: dict) -> dict[str, int]:
     keys = [b.reference(o, f"{where}.quantum.arrays.outputs") for o in outputs]
     task_sections = {k: v.get("scalars", {}) for k, v in md.items() if k.startswith(f"{task}")}
     qid = uuid.uuid5(_NAMESPACE, f"task-metadata/{task}/{','.join(sorted(outputs))}")
-    b.quantum(quantum_key(str(qid)), (), keys, task=task, host=scalars.get("nodeName"),
+    b.quantum(quantum_key(str(qid)), (), keys, at=where, task=task, host=scalars.get("nodeName"),
               status="successful" if "end" in when else "unknown",
               peak_memory_mb=None if rss is None else rss / 2**20,
               cpu_time_s=None if None in (cpu0, cpu1) else cpu1 - cpu0,

@@ -27,6 +27,7 @@ import yaml
 from ..metrics import OPERATORS, MetricError, canonical_unit
 from ..model import GraphBatch, Rel
 from .files import IngestError, Parsed
+from .loading import read_text, yaml_documents, yaml_error
 
 SPEC_KEYS = ("threshold", "base", "id")
 _PARTIAL = re.compile(r"^(?:(?P<package>[^:#\s]+):)?(?P<path>[^#\s]+)?#(?P<name>\S+)$")
@@ -102,21 +103,10 @@ def _unit(path, where: str, text, what: str) -> str:
 def load_documents(path: Path, text: str | None = None) -> list[tuple[int, object, yaml.Node]]:
     """Every document of a YAML stream as (first line, data, node); a syntax
     error is an IngestError naming the line."""
-    loader = _Loader(path.read_text() if text is None else text)
-    docs = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            docs.append((node.start_mark.line + 1, loader.construct_document(node), node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise IngestError(path, f"line {mark.line + 1}" if mark else "",
-                          f"not valid YAML: {exc.problem or exc.context}") from None
+        return yaml_documents(read_text(path) if text is None else text, _Loader)
     except yaml.YAMLError as exc:
-        raise IngestError(path, "", f"not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return docs
+        raise yaml_error(path, exc) from None
 
 
 def is_spec_file(docs) -> bool:
