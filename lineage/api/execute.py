@@ -210,8 +210,9 @@ def check_request(query, variables, operation_name, settings) -> None:
     if limits.has_surrogate(query):
         i = limits.surrogate_at(query)
         line = query.count("\n", 0, i) + 1
+        column = i - query.rfind("\n", 0, i)
         raise Refused([_error(f"query: a lone surrogate (\\u{ord(query[i]):04x}) at line "
-                              f"{line}, character {i}; send valid Unicode", "BAD_REQUEST")])
+                              f"{line}, column {column}; send valid Unicode", "BAD_REQUEST")])
     if operation_name is not None:
         if not isinstance(operation_name, str):
             raise Refused([_error("operationName: must be a string", "BAD_REQUEST")])
