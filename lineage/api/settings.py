@@ -30,7 +30,7 @@ class ApiSettings:
     #: Threads that run store reads.
     threads: int = 8
     #: Threads that run requests (parse, validate, measure, execute) off the event loop.
-    request_threads: int = 16
+    request_threads: int = 8
 
     # --- the size of a request (lineage.api.limits) ---
     #: Bytes of a request body (POST /graphql, POST /queries/NAME).
