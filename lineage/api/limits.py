@@ -38,6 +38,10 @@ from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, Grap
                      GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLUnionType,
                      InlineFragmentNode, OperationDefinitionNode, OperationType, value_from_ast)
 
+#: Selection sets and fragment spreads nested in one another (GraphiQL's introspection
+#: query: about 20), whatever the depth limit: keeps the measure's recursion bounded.
+MAX_NESTING = 64
+
 #: Items assumed for a list that is not a paged connection.
 LIST_ESTIMATE = 10
 
@@ -185,15 +189,16 @@ class _Walk:
         return self.intro
 
     def _too_many(self, fields: int) -> GraphQLError:
-        return refused(f"query too large: {fields} fields once its fragments are expanded, "
-                       f"the limit is {self.settings.max_fields}", "QUERY_TOO_LARGE")
+        return refused(f"query too large: more than {self.settings.max_fields} fields once its "
+                       "fragments are expanded (each spread counted), the limit",
+                       "QUERY_TOO_LARGE")
 
     def selection_set(self, selection_set, parent) -> _Part:
         self.nesting += 1
         try:
-            if self.nesting > 4 * self.settings.max_depth + 16:
+            if self.nesting > MAX_NESTING:
                 raise refused("query too deep: selections and fragments nested more than "
-                              f"{4 * self.settings.max_depth + 16} levels", "QUERY_TOO_DEEP")
+                              f"{MAX_NESTING} levels", "QUERY_TOO_DEEP")
             return self._selections(selection_set, parent)
         finally:
             self.nesting -= 1
@@ -238,8 +243,8 @@ class _Walk:
         return part
 
     def _same(self, key: str, n: int) -> GraphQLError:
-        return refused(f"query too large: {n} fields named {key!r} in one selection set "
-                       f"(fragments included), the limit is {self.settings.max_same_name}",
+        return refused(f"query too large: more than {self.settings.max_same_name} fields named "
+                       f"{key!r} in one selection set (fragments included), the limit",
                        "QUERY_TOO_LARGE")
 
     def spread(self, name: str, parent) -> _Part | None:
