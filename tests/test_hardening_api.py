@@ -236,6 +236,16 @@ def test_validation_is_bounded(client):
         assert time.perf_counter() - t < 1.0
         assert r.status_code == 400 and code(r) == "QUERY_TOO_LARGE", r.text
         assert "in one selection set" in message(r)
+    # fragments spread side by side are compared in pairs: their number is limited
+    many = "{ " + " ".join(f"...F{i}" for i in range(51)) + " } " + " ".join(
+        f"fragment F{i} on Query {{ x{i} {{ a b c d e f g h }} }}" for i in range(51))
+    r = client.post("/graphql", json={"query": many})
+    assert r.status_code == 400 and message(r) == "query too large: 51 fragments, the limit is 50"
+    t = time.perf_counter()
+    r = client.post("/graphql", json={"query": many.replace("...F50 ", "").split(
+        " fragment F50 ")[0]})
+    assert time.perf_counter() - t < 1.0
+    assert r.status_code == 400 and code(r) == "INVALID_QUERY"  # no field x0
 
 
 def test_body_size_is_limited_before_reading(client, base):

@@ -133,12 +133,14 @@ def introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], float]:
 # --- the document ----------------------------------------------------------------------------
 
 def check_document(document, settings) -> dict[str, FragmentDefinitionNode]:
-    """Refuse a document with too many aliases; return its fragments by name."""
-    aliases = 0
+    """Refuse a document with too many aliases or fragments; return its fragments by
+    name."""
+    aliases = defined = 0
     fragments: dict[str, FragmentDefinitionNode] = {}
     stack = []
     for d in document.definitions:
         if isinstance(d, FragmentDefinitionNode):
+            defined += 1
             fragments.setdefault(d.name.value, d)
         if getattr(d, "selection_set", None) is not None:
             stack.append(d.selection_set)
@@ -148,6 +150,9 @@ def check_document(document, settings) -> dict[str, FragmentDefinitionNode]:
                 aliases += 1
             if getattr(sel, "selection_set", None) is not None:
                 stack.append(sel.selection_set)
+    if defined > settings.max_fragments:
+        raise refused(f"query too large: {defined} fragments, the limit is "
+                      f"{settings.max_fragments}", "QUERY_TOO_LARGE")
     if aliases > settings.max_aliases:
         raise refused(f"query too large: {aliases} aliases, the limit is "
                       f"{settings.max_aliases}", "QUERY_TOO_LARGE")

@@ -45,6 +45,8 @@ class ApiSettings:
     max_aliases: int = 200
     #: Fields of one response name in one selection set (fragments included).
     max_same_name: int = 30
+    #: Fragment definitions in a query document (validation compares their spreads in pairs).
+    max_fragments: int = 50
     #: Characters of the variables (strings, names and items counted).
     max_variables_chars: int = 100_000
     #: Nesting of lists and objects in the variables.
@@ -69,7 +71,7 @@ class ApiSettings:
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
         for name in ("threads", "request_threads", "max_body_bytes", "max_query_chars",
-                     "max_tokens", "max_fields", "max_aliases", "max_same_name",
+                     "max_tokens", "max_fields", "max_aliases", "max_same_name", "max_fragments",
                      "max_variables_chars", "max_variables_depth", "max_operation_name",
                      "cache_bytes"):
             if getattr(self, name) < 1:
