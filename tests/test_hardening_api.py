@@ -189,7 +189,7 @@ def test_one_linear_pass_measures_a_deep_bomb_in_milliseconds():
     from lineage.api.schema import build_schema
     from lineage.api.settings import ApiSettings
     schema = build_schema().graphql_schema
-    big = ApiSettings(max_fields=10**30, max_same_name=10**30)
+    big = ApiSettings(max_fields=10**30, max_same_name=10**30, max_fragments=100)
     for levels in (20, 24, 60):
         doc = parse(bomb(levels))
         fragments = limits.check_document(doc, big)
