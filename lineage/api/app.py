@@ -136,7 +136,10 @@ def host_allowed(name: str, settings: ApiSettings, server_addr: str | None) -> b
 
 def _refuse_host(what: str, value: str, settings: ApiSettings) -> HttpError:
     names = ["localhost", "127.0.0.1", "[::1]"]
-    if settings.bind_host and _bare(settings.bind_host) not in ("127.0.0.1", "::1", "localhost"):
+    bind = _bare(settings.bind_host or "")
+    if bind in ("0.0.0.0", "::"):
+        names.append("the address it was reached at")
+    elif bind and bind not in ("127.0.0.1", "::1", "localhost"):
         names.append(settings.bind_host)
     names += [h for h in settings.allowed_hosts if h not in names]
     shown = value[:100].encode("utf-8", "replace").decode()
