@@ -9,10 +9,12 @@ tokens, aliases, fields once fragments are expanded) and finish in a few
 tens of milliseconds however the document is built; execution is bounded by
 the deadline (the engine stops its reads then too).
 
-A query past its deadline is answered ``TIMEOUT``.  A mutation is not: once
-it has started it is awaited to its end, so the client hears what happened
-(the mutation resolvers refuse to start a write past ``ctx.deadline``); a
-mutation that had not started by the deadline never starts.
+A query past its deadline is answered ``TIMEOUT``.  A mutation is not: it
+is awaited to its end, so the client hears what happened (the mutation
+resolvers refuse to start a write past ``ctx.deadline`` and audit that); one
+still waiting for a worker at its deadline is answered ``TIMEOUT`` and, when
+a worker takes it, refused by its resolvers, with an audit line, and writes
+nothing.
 
 Every failure becomes a GraphQL error in the answer, never an HTTP 500: a
 malformed query, an unknown field, a query too large, deep or expensive, bad
@@ -236,8 +238,9 @@ class _Job:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.abandoned = False   # the event loop answered TIMEOUT: do not start anything
-        self.writing = False     # a mutation started: the event loop waits for its end
+        self.started = False     # a worker took it
+        self.kind = None         # "query" or "mutation" once parsed; "refused" before that
+        self.abandoned = False   # the event loop answered TIMEOUT: a query does not run
         self.cost = None
 
 
@@ -281,8 +284,7 @@ def _timeout_body(ctx, cost) -> dict:
 def _pipeline(schema, ctx, query, variables, operation_name, allow_mutations, deadline,
               job: _Job) -> dict:
     """One request, start to end, in a worker thread."""
-    if job.abandoned or time.monotonic() >= deadline:
-        return _timeout_body(ctx, None)
+    job.started = True
     try:
         return _steps(schema, ctx, query, variables, operation_name, allow_mutations, deadline,
                       job)
@@ -311,17 +313,20 @@ def _steps(schema, ctx, query, variables, operation_name, allow_mutations, deadl
         except GraphQLError as exc:
             raise _refused(exc) from None
     except Refused as exc:
+        job.kind = "refused"
         return {"errors": exc.errors}
     mutation = op.operation == OperationType.MUTATION
     with job.lock:
-        if job.abandoned or (not mutation and time.monotonic() >= deadline):
+        job.kind = "mutation" if mutation else "query"
+        if not mutation and (job.abandoned or time.monotonic() >= deadline):
             return _timeout_body(ctx, job.cost)
-        if mutation:
-            job.writing = True
     loop = _thread_loop()
     work = _execute(schema, document, ctx, variables, operation_name)
     try:
-        if mutation:   # to its end: a mutation completes (and is audited) or never starts
+        if mutation:
+            # To its end, even past the deadline (or abandoned while queued): its resolvers
+            # refuse to start a write past ``ctx.deadline`` and audit the refusal, so a
+            # mutation completes and is audited, or writes nothing and is audited.
             result = loop.run_until_complete(work)
         else:
             result = loop.run_until_complete(
@@ -348,10 +353,13 @@ async def run(schema: GraphQLSchema, ctx, query, variables=None, operation_name=
     """The response body for one request (``data`` and/or ``errors``, ``extensions``).
 
     The request runs in ``workers`` (the event loop's default executor when None) and is
-    answered by its deadline, ``ctx.settings.timeout`` seconds from now (set as
-    ``ctx.deadline``, a ``time.monotonic()`` value), unless it is a mutation that started:
-    that one is awaited to its end."""
+    answered by its deadline: ``ctx.settings.timeout`` seconds from now, or
+    ``ctx.deadline`` if the caller set an earlier one; it is set as ``ctx.deadline`` (a
+    ``time.monotonic()`` value).  A query is answered ``TIMEOUT`` at its deadline; a
+    mutation is awaited to its end (its resolvers refuse to write past the deadline)."""
     deadline = time.monotonic() + ctx.settings.timeout
+    if getattr(ctx, "deadline", None) is not None:
+        deadline = min(deadline, ctx.deadline)
     ctx.deadline = deadline
     job = _Job()
     loop = asyncio.get_running_loop()
@@ -361,11 +369,16 @@ async def run(schema: GraphQLSchema, ctx, query, variables=None, operation_name=
         return await asyncio.wait_for(asyncio.shield(fut),
                                       max(0.0, deadline - time.monotonic()) + GRACE)
     except asyncio.TimeoutError:
-        with job.lock:
-            if not job.writing:
-                job.abandoned = True
-        if job.writing:
-            return await fut
-        fut.cancel()  # not started yet (all workers busy): it never will be
-        fut.add_done_callback(_retrieve)
-        return _timeout_body(ctx, job.cost)
+        pass
+    # A worker that took the request is told query from mutation as soon as it is parsed
+    # (parsing is bounded by the size limits): wait for that, a second at most.
+    end = loop.time() + 1.0
+    while job.started and job.kind is None and loop.time() < end:
+        await asyncio.sleep(0.01)
+    with job.lock:
+        if job.kind != "mutation":
+            job.abandoned = True
+    if job.kind == "mutation":
+        return await fut
+    fut.add_done_callback(_retrieve)
+    return _timeout_body(ctx, job.cost)
