@@ -6,19 +6,28 @@
 * ``GET /health``: the engine answers;
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
 * ``/openapi.json`` and ``/docs``: the OpenAPI document of the non-GraphQL routes.
+
+Every request is checked before a route sees it: its ``Host`` (and ``Origin``
+when sent) must name this server (:func:`host_allowed`: DNS rebinding), a POST
+body must be JSON (``application/json``; ``/graphql`` takes
+``application/graphql`` too) and at most ``max_body_bytes``.  Malformed
+requests get a 4xx answer with a GraphQL error body, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from fastapi import Body, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -54,6 +63,191 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def _json(body: dict, status: int) -> Response:
+    """A JSON answer, rendered by orjson (an answer of 10,000 objects takes a few ms of the
+    event loop, not tens); the json module for what orjson refuses (integers past 64 bits)."""
+    try:
+        content = orjson.dumps(body)
+    except TypeError:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, status_code=status, media_type="application/json")
+
+
+class HttpError(Exception):
+    """A malformed or refused HTTP request: its status and a GraphQL error body."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"errors": [{"message": str(self),
+                                         "extensions": {"code": self.code}}]},
+                            status_code=self.status)
+
+
+# --- Host and Origin (DNS rebinding) -------------------------------------------------------
+
+#: Names every server answers to (Jupyter's ``local_hostnames``).
+LOCAL_NAMES = ("localhost",)
+
+
+def _bare(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("[") and "]" in host:
+        return host[1:host.index("]")]
+    return host
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header (``name:port``, ``[v6]:port``), lower case."""
+    header = header.strip()
+    if header.startswith("["):
+        return _bare(header)
+    name, _, _ = header.partition(":") if header.count(":") == 1 else (header, "", "")
+    return _bare(name)
+
+
+def host_allowed(name: str, settings: ApiSettings, server_addr: str | None) -> bool:
+    """True when ``name`` (a Host or Origin host) names this server: localhost, a loopback
+    address, the address it listens on or was reached at, or a name allowed by settings.
+
+    A page served from another name cannot reach a loopback server through DNS rebinding
+    (a name of the attacker's that resolves to 127.0.0.1 after the page is loaded): its
+    requests carry the attacker's name."""
+    if not name:
+        return False
+    allowed = set(settings.allowed_hosts)
+    if "*" in allowed:
+        return True
+    own = {*LOCAL_NAMES, *allowed}
+    if settings.bind_host:
+        own.add(_bare(settings.bind_host))
+    if server_addr:
+        own.add(_bare(server_addr))
+    if name in own:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_host(what: str, value: str, settings: ApiSettings) -> HttpError:
+    names = ["localhost", "127.0.0.1", "[::1]"]
+    bind = _bare(settings.bind_host or "")
+    if bind in ("0.0.0.0", "::"):
+        names.append("the address it was reached at")
+    elif bind and bind not in ("127.0.0.1", "::1", "localhost"):
+        names.append(settings.bind_host)
+    names += [h for h in settings.allowed_hosts if h not in names]
+    shown = value[:100].encode("utf-8", "replace").decode()
+    return HttpError(403, f"{what} {shown!r} does not name this server (it answers to "
+                          f"{', '.join(names)}): a web page may be calling it through DNS "
+                          "rebinding. To serve it under another name, add the name to the "
+                          "allowed hosts (LINEAGE_API_ALLOWED_HOSTS=name, names separated by "
+                          "spaces; `*` allows any)", "FORBIDDEN_HOST")
+
+
+def check_host(scope, settings: ApiSettings) -> None:
+    """Raise HttpError 403 unless the request's Host and Origin name this server."""
+    headers = {k.lower(): v for k, v in scope.get("headers") or ()}
+    server = scope.get("server")
+    addr = server[0] if server else None
+    raw = headers.get(b"host")
+    if raw is not None:
+        host = raw.decode("latin-1")
+        if not host_allowed(host_name(host), settings, addr):
+            raise _refuse_host("Host", host, settings)
+    raw = headers.get(b"origin")
+    if raw is not None:
+        origin = raw.decode("latin-1").strip()
+        try:
+            name = _bare(urlsplit(origin).hostname or "") if origin != "null" else ""
+        except ValueError:
+            name = ""
+        if not host_allowed(name, settings, addr):
+            raise _refuse_host("Origin", origin, settings)
+
+
+class HostCheck:
+    """ASGI middleware: refuses (403) any HTTP request whose Host or Origin does not name
+    this server."""
+
+    def __init__(self, app, settings: ApiSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            try:
+                check_host(scope, self.settings)
+            except HttpError as exc:
+                await exc.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+JSON_TYPES = ("application/json",)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, settings: ApiSettings, types=JSON_TYPES) -> tuple[str, bytes]:
+    """(media type, body) of a request, refused with 415 when the body is not of ``types``
+    (a body a web page may send cross-site without asking: text/plain, forms) and with 413
+    when it is larger than ``max_body_bytes`` (known from Content-Length before reading, or
+    while reading)."""
+    limit = settings.max_body_bytes
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            raise HttpError(400, f"Content-Length: {length[:40]!r} is not a number") from None
+        if n > limit:
+            raise HttpError(413, f"body: {n} bytes, the limit is {limit}",
+                            "REQUEST_TOO_LARGE")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"body: more than {limit} bytes, the limit",
+                            "REQUEST_TOO_LARGE")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    media = _media_type(request)
+    if body.strip() and not (media in types or (media.startswith("application/")
+                                                and media.endswith("+json")
+                                                and "application/json" in types)):
+        raise HttpError(415, f"Content-Type: {media or 'none'!r}; send the body as "
+                             f"{' or '.join(types)} (`Content-Type: application/json`)",
+                        "UNSUPPORTED_MEDIA_TYPE")
+    return media, body
+
+
+def parse_json(body: bytes, what: str = "body"):
+    """The JSON value of ``body`` (None when empty); 400 with the reason otherwise."""
+    if not body.strip():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "surrogate" in msg:
+            raise HttpError(400, f"{what}: a string holds a lone surrogate, which is not "
+                                 f"Unicode ({msg}); send valid UTF-8") from None
+        if "depth" in msg:
+            raise HttpError(400, f"{what}: JSON nested too deeply ({msg})") from None
+        raise HttpError(400, f"{what}: not JSON ({msg}); send "
+                             "{\"query\": \"...\", \"variables\": {...}}") from None
+
+
 class Server:
     """What every request shares: the store, the schema, tokens, audit log, threads."""
 
@@ -66,6 +260,11 @@ class Server:
         self.audit = AuditLog(settings.state_dir)
         self.pool = ThreadPoolExecutor(max_workers=settings.threads,
                                        thread_name_prefix="lineage-api")
+        # requests run here, off the event loop (their store reads go to ``pool``)
+        self.workers = ThreadPoolExecutor(max_workers=settings.request_threads,
+                                          thread_name_prefix="lineage-request")
+        # /health has its own thread: it answers whatever the requests are doing
+        self.health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-health")
         self.saved = SavedOperations.default(settings.state_dir)
         self.cache: dict = {}
         # the engine stops the library's reads at the request deadline too
@@ -103,12 +302,14 @@ class Server:
                                              "extensions": {"code": "UNAUTHENTICATED"}}]},
                                 status_code=401)
         body = await run(self.schema, self.context(principal), query, variables, operation_name,
-                         allow_mutations)
+                         allow_mutations, workers=self.workers)
         status = 200 if "data" in body else 400
-        return JSONResponse(body, status_code=status)
+        return _json(body, status)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.workers.shutdown(wait=False, cancel_futures=True)
+        self.health_pool.shutdown(wait=False, cancel_futures=True)
         if self.owns_store:
             self.store.close()
 
@@ -150,6 +351,7 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                               "covers the other routes.",
                   version="1", lifespan=lifespan)
     app.mount("/graphiql", StaticFiles(directory=ASSETS), name="graphiql")
+    app.add_middleware(HostCheck, settings=settings)
 
     def server() -> Server:
         return state["server"]
@@ -157,16 +359,23 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
     @app.post("/graphql", include_in_schema=False)
     async def graphql_post(request: Request):
         try:
-            data = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"errors": [{"message": "body: not JSON; send "
-                                             "{\"query\": \"...\", \"variables\": {...}}",
-                                             "extensions": {"code": "BAD_REQUEST"}}]},
-                                status_code=400)
-        if not isinstance(data, dict):
-            return JSONResponse({"errors": [{"message": "body: must be a JSON object with "
-                                             "`query`", "extensions": {"code": "BAD_REQUEST"}}]},
-                                status_code=400)
+            media, body = await read_body(request, settings,
+                                          ("application/json", "application/graphql"))
+            if media == "application/graphql":
+                try:
+                    query = body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise HttpError(400, f"body: not UTF-8 ({exc.reason} at byte "
+                                         f"{exc.start})") from None
+                params = request.query_params
+                return await server().execute(request, query, None,
+                                              params.get("operationName"), allow_mutations=True)
+            data = parse_json(body)
+            if not isinstance(data, dict):
+                raise HttpError(400, "body: must be a JSON object with `query` (one request "
+                                     "at a time)")
+        except HttpError as exc:
+            return exc.response()
         return await server().execute(request, data.get("query"), data.get("variables"),
                                       data.get("operationName"), allow_mutations=True)
 
@@ -176,22 +385,26 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
         if "query" not in params:
             return HTMLResponse(_graphiql_page(request.scope.get("root_path", "")))
         variables = params.get("variables")
-        if variables:
-            try:
-                variables = json.loads(variables)
-            except ValueError:
-                return JSONResponse({"errors": [{"message": "variables: not JSON",
-                                                 "extensions": {"code": "BAD_REQUEST"}}]},
-                                    status_code=400)
+        try:
+            if variables:
+                variables = parse_json(variables.encode("utf-8", "surrogatepass"), "variables")
+        except HttpError as exc:
+            return exc.response()
         return await server().execute(request, params.get("query"), variables or None,
                                       params.get("operationName"), allow_mutations=False)
 
     @app.get("/health", response_model=Health, summary="Is the engine answering?")
     async def health():
         s = server()
-        ctx = s.context(Principal())
+        loop = asyncio.get_running_loop()
+        wait = min(s.settings.timeout, 5.0)
         try:
-            n = (await ctx.run(s.store.read, "MATCH (t:DatasetType) RETURN count(t)"))[0][0]
+            n = (await asyncio.wait_for(loop.run_in_executor(
+                s.health_pool, s.store.read, "MATCH (t:DatasetType) RETURN count(t)"),
+                wait))[0][0]
+        except asyncio.TimeoutError:
+            return JSONResponse({"status": f"engine not answering within {wait:g} s",
+                                 "engine": s.store.engine, "dataset_types": 0}, status_code=503)
         except Exception as exc:  # the engine is down: say so, with 503
             return JSONResponse({"status": f"engine not answering: {exc}",
                                  "engine": s.store.engine, "dataset_types": 0}, status_code=503)
@@ -203,11 +416,22 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
         return [SavedOperationInfo(**op.info()) for op in server().saved.all()]
 
     @app.post("/queries/{name}", summary="Run a saved operation by name",
-              description="The body is the operation's variables as a JSON object. The answer "
-                          "is a GraphQL response (`data`, `errors`).")
-    async def run_saved(name: str, request: Request,
-                        variables: dict | None = Body(default=None)):
+              description="The body is the operation's variables as a JSON object "
+                          "(`Content-Type: application/json`). The answer is a GraphQL "
+                          "response (`data`, `errors`).",
+              openapi_extra={"requestBody": {"required": False, "content": {
+                  "application/json": {"schema": {"type": "object",
+                                                   "additionalProperties": True}}}}})
+    async def run_saved(name: str, request: Request):
         s = server()
+        try:
+            _, body = await read_body(request, settings)
+            variables = parse_json(body)
+            if variables is not None and not isinstance(variables, dict):
+                raise HttpError(400, "body: must be a JSON object of the operation's "
+                                     "variables")
+        except HttpError as exc:
+            return exc.response()
         try:
             op = s.saved.get(name)
         except KeyError as exc:

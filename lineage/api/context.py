@@ -64,6 +64,11 @@ class RequestContext:
     audit: object = None
     cache: dict = field(default_factory=dict)  # shared by the server's requests
     loaders: object = None
+    #: When the request must be answered (a ``time.monotonic()`` value), set by
+    #: :func:`lineage.api.execute.run` before anything runs; None: no deadline.  A query
+    #: past it is stopped; a mutation is never stopped once it writes, so its resolver
+    #: must not start a write past it.
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         from .auth import AuditLog

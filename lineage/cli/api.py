@@ -35,8 +35,12 @@ def _repo_dir(repo: str) -> Path:
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--datastore", type=click.Path(file_okay=False), default=None,
               help="Where the repository's files are (default: REPO/datastore).")
+@click.option("--allow-host", "allowed_hosts", multiple=True, envvar="LINEAGE_API_ALLOWED_HOSTS",
+              help="Another name the server may be called by (Host and Origin headers; "
+                   "localhost, loopback addresses and --host always work; `*`: any). "
+                   "Repeatable.")
 def serve(repo, host, port, read_access, timeout, max_page_size, max_depth, max_cost, log_level,
-          datastore):
+          datastore, allowed_hosts):
     """Serve the GraphQL API (/graphql, GraphiQL, /health) over a repository."""
     import uvicorn
 
@@ -47,7 +51,8 @@ def serve(repo, host, port, read_access, timeout, max_page_size, max_depth, max_
         call(read_config, Path(repo))
     settings = ApiSettings(max_page_size=max_page_size, default_page_size=min(50, max_page_size),
                            max_depth=max_depth, max_cost=max_cost, timeout=timeout,
-                           read_access=read_access,
+                           read_access=read_access, bind_host=host,
+                           allowed_hosts=allowed_hosts,
                            datastore=Path(datastore) if datastore else None)
     app = create_app(repo, settings=settings)
     click.echo(f"lineage API on http://{host}:{port}/graphql (repository {repo})", err=True)
