@@ -67,7 +67,8 @@ def format_error(error: GraphQLError) -> dict:
         out = error.formatted
         if original is not None:
             out["message"] = str(original)
-            code = "FORBIDDEN" if type(original).__name__ == "AccessDenied" else "BAD_INPUT"
+            code = getattr(original, "code", None) or (
+                "FORBIDDEN" if type(original).__name__ == "AccessDenied" else "BAD_INPUT")
             out.setdefault("extensions", {})["code"] = code
     if error.path:
         out["path"] = list(error.path)
