@@ -47,6 +47,48 @@ WEDGE_RETRIES = 3
 #: Longest Unix socket path the kernel accepts (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
 
+#: The environment variable that sets the most memory one query may use in the engine
+#: (bytes, or with a K, M, G or T suffix, powers of 1024); "0" lifts the cap.
+MEMORY_ENV = "LINEAGE_QUERY_MEMORY"
+#: Without it: a quarter of the machine's memory, at most 4 GiB.
+DEFAULT_QUERY_MEMORY = 4 * 1024 ** 3
+
+
+def parse_bytes(text: str) -> int:
+    """``"512M"`` -> 536870912; a plain number is bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = 1
+    if t and t[-1] in "KMGT":
+        scale, t = 1024 ** ("KMGT".index(t[-1]) + 1), t[:-1]
+    try:
+        value = int(float(t) * scale)
+    except ValueError:
+        raise StoreError(f"{MEMORY_ENV}={text!r} is not a size (e.g. 2G, 512M)") from None
+    if value < 0:
+        raise StoreError(f"{MEMORY_ENV}={text!r} is negative")
+    return value
+
+
+def format_bytes(n: int) -> str:
+    if n <= 0:
+        return "no limit"
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} bytes"
+
+
+def query_memory_cap() -> int:
+    """The engine's per-query memory cap (``QUERY_MEM_CAPACITY``), in bytes."""
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        return parse_bytes(text)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return DEFAULT_QUERY_MEMORY
+    return min(DEFAULT_QUERY_MEMORY, total // 4)
+
 
 def _binaries() -> tuple[str, str]:
     try:
@@ -319,6 +361,8 @@ class FalkorServer:
             "--save", "",
             "--protected-mode", "no",
             "--loadmodule", module,
+            # FalkorDB stops a query whose allocations pass this (between records)
+            "QUERY_MEM_CAPACITY", str(query_memory_cap()),
         ]
         result = subprocess.run(args, capture_output=True, text=True)
         if result.returncode != 0:
