@@ -293,7 +293,7 @@ def engine_stop(repo: str) -> None:
     from ..repo import read_config
     from ..store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
-    ran = FalkorServer(Path(repo)).stop()
+    ran = call(FalkorServer(Path(repo)).stop)
     console.print("stopped" if ran else "was not running")
 
 
@@ -305,8 +305,14 @@ def engine_status(repo: str) -> None:
     from ..store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     server = FalkorServer(Path(repo))
-    if server.answering():
+    pid, owner = call(server.owner)
+    if call(server.answering):
         console.print(f"running (pid {server.pid()}, socket {server.socket_path})")
+    elif owner == "ours":
+        console.print(f"not answering (pid {pid}); `lineage engine stop` stops it")
+    elif owner == "foreign":
+        console.print(f"not running (its PID file names process {pid}, which is not this "
+                      "engine: a stale file, removed at the next start)")
     else:
         console.print("not running")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -46,6 +47,28 @@ WEDGE_RETRIES = 3
 
 #: Longest Unix socket path the kernel accepts (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
+
+#: Seconds a command waits for an engine that does not answer before giving up
+#: (``LINEAGE_ENGINE_WAIT``); a message on stderr says what it waits for after 2 s.
+WAIT_ENV = "LINEAGE_ENGINE_WAIT"
+DEFAULT_WAIT = 20.0
+TELL_AFTER = 2.0
+
+log = logging.getLogger("lineage.engine")
+
+
+def engine_wait() -> float:
+    text = os.environ.get(WAIT_ENV)
+    if not text:
+        return DEFAULT_WAIT
+    try:
+        value = float(text)
+    except ValueError:
+        raise StoreError(f"{WAIT_ENV}={text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise StoreError(f"{WAIT_ENV}={text!r} must be a positive number of seconds")
+    return value
+
 
 #: The environment variable that sets the most memory one query may use in the engine
 #: (bytes, or with a K, M, G or T suffix, powers of 1024); "0" lifts the cap.
@@ -204,15 +227,43 @@ class FalkorServer:
         except (OSError, ValueError):
             return None
 
+    def _is_ours(self, pid: int) -> bool:
+        """Whether live process ``pid`` is this repository's server: a ``redis-server``
+        whose command line names our socket or directory (a PID file may outlive its
+        server, and the PID be reused by any other process)."""
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False  # gone, or another user's process
+        if not args or b"redis-server" not in args[0]:
+            return False
+        marks = {str(self._socket_real).encode(), str(self.dir).encode()}
+        try:
+            marks.add(self.socket_path.encode())
+        except (OSError, StoreError):
+            pass
+        return any(m in a for a in args for m in marks)
+
+    def owner(self) -> tuple[int | None, str]:
+        """(PID in the PID file, ``"ours"``, ``"foreign"`` (a live process that is not our
+        server), ``"dead"`` or ``"none"`` (no PID file))."""
+        pid = self.pid()
+        if pid is None:
+            return None, "none"
+        if not _pid_alive(pid):
+            return pid, "dead"
+        return pid, "ours" if self._is_ours(pid) else "foreign"
+
     def client(self, **kw) -> redis.Redis:
         """A plain client for control commands (no retries: a closed socket is an answer)."""
         return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
 
     def state(self) -> str:
-        """``"up"`` (answers), ``"busy"`` (alive: loading its log or running a long
-        query), ``"silent"`` (alive but refusing connections) or ``"down"``."""
-        pid = self.pid()
-        if pid is None or not _pid_alive(pid):
+        """``"up"`` (answers), ``"busy"`` (alive: loading its log, or not answering),
+        ``"silent"`` (alive but refusing connections) or ``"down"`` (not running; a PID
+        file naming another process is stale)."""
+        pid, owner = self.owner()
+        if owner != "ours":
             return "down"
         if not self._socket_real.exists():
             return "silent"
@@ -235,6 +286,8 @@ class FalkorServer:
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
             state = self._settled_state()
+            if state == "busy":
+                state = self._wait_answer()
             if state == "down":
                 self._clear_stale()
                 self._start(timeout)
@@ -273,11 +326,20 @@ class FalkorServer:
             self._unlock(lock)
 
     def stop(self) -> bool:
-        """Stop the server whoever uses it (``lineage engine stop``). True if one ran."""
+        """Stop the server whoever uses it (``lineage engine stop``). True if one ran.
+
+        A server that does not answer within :func:`engine_wait` seconds is killed
+        (the append-only file keeps every committed unit); a PID file that names
+        another process is removed, and that process left alone."""
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
             self.keep_file.unlink(missing_ok=True)
             state = self.state()
+            if state == "busy":
+                try:
+                    state = self._wait_answer()
+                except StoreError:
+                    state = "silent"  # hung: kill it
             if state == "down":
                 self._clear_stale()
                 return False
@@ -290,6 +352,42 @@ class FalkorServer:
         finally:
             self._unlock(lock)
 
+    def _wait_answer(self) -> str:
+        """Wait for a server that is alive but does not answer (yet); the new state.
+
+        Loading its data it answers "loading", and is waited for as long as that
+        takes.  Not answering at all for :func:`engine_wait` seconds (stopped,
+        swapping, deadlocked) raises :class:`StoreError` naming the repository and
+        what to do.  After :data:`TELL_AFTER` seconds a line on stderr says what
+        the command waits for."""
+        wait = engine_wait()
+        start = last_answer = time.monotonic()
+        told = ""
+        while True:
+            pid, owner = self.owner()
+            if owner != "ours":
+                return "down"
+            try:
+                self.client(socket_timeout=min(1.0, wait)).ping()
+                return "up"
+            except redis.BusyLoadingError:
+                last_answer, doing = time.monotonic(), "loading its data"
+            except (redis.TimeoutError, redis.ConnectionError, OSError):
+                doing = "to answer"
+            now = time.monotonic()
+            if now - start > TELL_AFTER and told != doing:
+                told = doing
+                log.warning(f"lineage: waiting for the embedded engine of {self.dir.parent} "
+                            f"(pid {pid}) {doing}" + (f"; giving up after {wait:g} s without "
+                                                      "an answer" if doing == "to answer" else ""))
+            if now - last_answer > wait:
+                raise StoreError(
+                    f"the embedded engine of {self.dir.parent} (pid {pid}) has not answered "
+                    f"for {wait:g} s on {self.socket_path}: it is hung or overloaded (log: "
+                    f"{self.log_file}). Try again later, or stop it with `lineage engine stop`, "
+                    "which kills it if it still does not answer")
+            time.sleep(0.1)
+
     def _settled_state(self, wait: float = 10.0) -> str:
         """The state, giving a server that is starting up a moment to open its socket."""
         deadline = time.monotonic() + wait
@@ -300,23 +398,27 @@ class FalkorServer:
         return state
 
     def _clear_stale(self) -> None:
-        """Remove the PID file and socket of a server that is gone (never of a live one)."""
-        pid = self.pid()
-        if pid is not None and _pid_alive(pid):
+        """Remove the PID file and socket of a server that is gone (never of a live one).
+
+        A PID file that names a live process which is not our server (the PID was
+        reused after a crash) is stale too: removed, with a message, and the process
+        left alone."""
+        pid, owner = self.owner()
+        if owner == "ours":
             raise StoreError(f"refusing to clear the files of live process {pid}")
+        if owner == "foreign":
+            log.warning(f"lineage: {self.pid_file} named process {pid}, which is not the "
+                        "embedded engine of this repository (a stale PID file); removed it "
+                        "and left the process alone")
         self.pid_file.unlink(missing_ok=True)
         self._socket_real.unlink(missing_ok=True)
 
     def _kill_ours(self) -> None:
         """SIGKILL a hung server, after checking from its command line that it is ours."""
-        pid = self.pid()
-        if pid is None or not _pid_alive(pid):
+        pid, owner = self.owner()
+        if owner in ("none", "dead"):
             return
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            cmd = b""
-        if b"redis-server" not in cmd or str(self.dir).encode() not in cmd:
+        if owner == "foreign":
             raise StoreError(f"process {pid} in {self.pid_file} is not this repository's "
                              "engine; not touching it")
         os.kill(pid, signal.SIGKILL)
