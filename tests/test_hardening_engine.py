@@ -144,3 +144,282 @@ def test_parsers_raise_only_their_own_error(text):
             fn(text)
         except SelectorError:
             pass
+
+
+# --- helpers --------------------------------------------------------------------------
+
+def lineage(*args, env=None, check=True, timeout=180):
+    proc = subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("lineage: error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def engine_pid(repo: Path) -> int:
+    return int((repo / "falkordb" / "redis.pid").read_text())
+
+
+# --- item 4: a query cannot exhaust the engine's memory, nor the client's ---------------------
+
+HUGE_UNWIND = "UNWIND range(1, 3000000000) AS x RETURN count(x)"
+
+
+def test_huge_unwind_is_refused_and_the_engine_stays_small(repo):
+    lineage("engine", "start", "--repo", str(repo))
+    try:
+        pid = engine_pid(repo)
+        t0 = time.monotonic()
+        line = one_line_error(lineage("cypher", HUGE_UNWIND, "--timeout", "5", "--repo", str(repo),
+                                      check=False))
+        assert time.monotonic() - t0 < 30
+        assert "range()" in line and "3,000,000,000 elements" in line, line
+        # a range() with computed bounds may be any size: refused as well
+        line = one_line_error(lineage("cypher", "UNWIND range(1, 3000000 * 1000) AS x RETURN x",
+                                      "--repo", str(repo), check=False))
+        assert "must be an integer" in line
+        # one range per element of another: the product counts
+        line = one_line_error(lineage(
+            "cypher", "RETURN size([x IN range(1, 100000) | range(1, 100000)])",
+            "--repo", str(repo), check=False))
+        assert "together" in line
+        assert os.path.exists(f"/proc/{pid}") and rss_bytes(pid) < 400 * 1024 ** 2
+        out = lineage("cypher", "RETURN 1 AS one", "--json", "--repo", str(repo))
+        assert json.loads(out.stdout) == [{"one": 1}] and engine_pid(repo) == pid
+    finally:
+        lineage("engine", "stop", "--repo", str(repo), check=False)
+
+
+def test_engine_memory_cap_stops_a_query_and_the_engine_lives(repo):
+    """The engine's own cap (QUERY_MEM_CAPACITY, set when the engine starts) stops a query
+    that passes the statement check yet allocates more than one query may."""
+    import redis
+    env = {"LINEAGE_QUERY_MEMORY": "64M"}
+    lineage("engine", "start", "--repo", str(repo), env=env)
+    try:
+        pid = engine_pid(repo)
+        client = redis.Redis(unix_socket_path=str(repo / "falkordb" / "redis.sock"))
+        assert client.execute_command("GRAPH.CONFIG", "GET", "QUERY_MEM_CAPACITY")[1] == 64 << 20
+        client.close()
+        for query in ("UNWIND range(1, 5000000) AS x RETURN count(x)",
+                      "UNWIND range(1, 2000000) AS x RETURN size(collect(toString(x)))"):
+            line = one_line_error(lineage("cypher", query, "--repo", str(repo), check=False))
+            assert "more memory than the engine allows one query (64 MiB" in line, line
+            assert rss_bytes(pid) < 700 * 1024 ** 2
+        out = lineage("cypher", "UNWIND range(1, 10) AS x RETURN count(x) AS n", "--json",
+                      "--repo", str(repo))
+        assert json.loads(out.stdout) == [{"n": 10}] and engine_pid(repo) == pid
+    finally:
+        lineage("engine", "stop", "--repo", str(repo), check=False)
+
+
+def test_default_memory_cap_is_set(repo):
+    import redis
+    from lineage.store.falkordb_server import query_memory_cap
+    lineage("engine", "start", "--repo", str(repo), env={"LINEAGE_QUERY_MEMORY": ""})
+    try:
+        client = redis.Redis(unix_socket_path=str(repo / "falkordb" / "redis.sock"))
+        cap = client.execute_command("GRAPH.CONFIG", "GET", "QUERY_MEM_CAPACITY")[1]
+        client.close()
+        assert cap == query_memory_cap() and 0 < cap <= 4 * 1024 ** 3
+    finally:
+        lineage("engine", "stop", "--repo", str(repo), check=False)
+
+
+def test_result_is_bounded_in_rows_and_bytes(store):
+    from lineage.store.base import ResultTooLarge
+    query = "UNWIND range(1, 1000) AS x RETURN x, 'padding padding padding' AS p"
+    columns, rows = store.read_only(query)
+    assert columns == ["x", "p"] and len(rows) == 1000
+    with pytest.raises(ResultTooLarge, match="larger than 100 rows"):
+        store.read_only(query, max_rows=100)
+    with pytest.raises(ResultTooLarge, match="larger than 2,000 bytes"):
+        store.read_only(query, max_bytes=2000)
+    assert store.read_only("RETURN 1 AS one") == (["one"], [(1,)])  # still answers
+
+
+def test_cli_result_limit_is_one_line(repo):
+    line = one_line_error(lineage("cypher", "UNWIND range(1, 50) AS x RETURN x", "--max-rows",
+                                  "10", "--repo", str(repo), check=False))
+    assert "larger than 10 rows" in line
+
+
+# --- item 5: read-only means read-only, on every engine -------------------------------
+
+def _schema(store, request):
+    """Indexes and constraints as the engine lists them."""
+    if store.engine == "falkordb":
+        return sorted(store._indexed()), sorted(
+            (c["label"], tuple(c["properties"]), c.get("type", "")) for c in store._constraints())
+    if "arcadedb" not in request.node.callspec.id:
+        pytest.skip("schema listing is written for ArcadeDB")
+    import base64
+    import urllib.request
+    server = request.getfixturevalue("arcadedb_server")
+    body = json.dumps({"language": "sql", "command": "select from schema:indexes"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/v1/query/lineage",
+                                 data=body, headers={
+                                     "Content-Type": "application/json",
+                                     "Authorization": "Basic " + base64.b64encode(
+                                         f"root:{server.password}".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=30) as answer:
+        rows = json.loads(answer.read())["result"]
+    return sorted(json.dumps(r, sort_keys=True) for r in rows)
+
+
+REFUSED = [
+    ("CREATE INDEX FOR (n:Dataset) ON (n.colour)", "CREATE INDEX changes the schema"),
+    ("CREATE INDEX extra IF NOT EXISTS FOR (n:Flag) ON (n.colour)", "CREATE INDEX"),
+    ("DROP INDEX dataset_run", "DROP INDEX changes the schema"),
+    ("DROP INDEX ON :Dataset(key)", "DROP INDEX"),
+    ("DROP CONSTRAINT dataset_key", "DROP CONSTRAINT changes the schema"),
+    ("CREATE CONSTRAINT extra FOR (n:Flag) REQUIRE n.colour IS UNIQUE", "CREATE CONSTRAINT"),
+    ("CALL db.idx.fulltext.createNodeIndex('Dataset', 'colour')", "procedure"),
+    ("CALL db.index.fulltext.createNodeIndex('x', ['Dataset'], ['colour'])", "procedure"),
+    ("CALL apoc.load.json('file:///etc/passwd')", "procedure apoc.load.json"),
+    ("RETURN apoc.export.csv.all('x.csv', {})", "files"),
+    ("MATCH (n) SET n.colour = 'red'", "the query writes"),
+    ("MERGE (n:Flag {key: 'flag:x'})", "the query writes"),
+    ("MATCH (n) DETACH DELETE n", "the query writes"),
+    ("FOREACH (x IN [1] | CREATE (:Flag {key: 'flag:y'}))", "the query writes"),
+    ("MATCH (n) REMOVE n.key", "the query writes"),
+    ("RETURN 1; CREATE (:Flag {key: 'flag:z'})", "more than one statement"),
+    ("CALL { CREATE (:Flag {key: 'flag:w'}) } IN TRANSACTIONS", "the query writes"),
+]
+
+
+def test_schema_commands_and_writes_are_refused_before_sending(store, request, tmp_path):
+    from lineage.store.base import ReadOnlyViolation
+    before, count = _schema(store, request), store.count()
+    for query, message in REFUSED:
+        with pytest.raises(ReadOnlyViolation, match=re.escape(message)):
+            store.read_only(query)
+    # a local file is never read: LOAD CSV is refused before anything is sent
+    secret = tmp_path / "secret.csv"
+    secret.write_text("name\nsecret-value\n")
+    with pytest.raises(ReadOnlyViolation, match="LOAD CSV reads files"):
+        store.read_only(f"LOAD CSV WITH HEADERS FROM 'file://{secret}' AS row RETURN row.name")
+    assert _schema(store, request) == before and store.count() == count
+
+
+@pytest.mark.parametrize("query", [
+    "RETURN 'CREATE INDEX' AS s",
+    'RETURN "DROP CONSTRAINT x; LOAD CSV" AS s // DELETE everything',
+    "/* SET n.x = 1 */ RETURN 1 AS `CREATE`",
+    "RETURN {delete: 1, set: 2} AS m",
+    "MATCH (n:`DROP`) RETURN count(n) AS c",
+    "UNWIND range(1, 5) AS x RETURN sum(x) AS s",
+    "RETURN 'it\\'s CREATE' AS s",
+])
+def test_keywords_in_strings_comments_and_names_still_run(store, query):
+    columns, rows = store.read_only(query)
+    assert len(rows) == 1
+
+
+def test_tokenizer_refuses_tricks():
+    from lineage.store.guard import QueryRefused, check_user_query
+    for query in ("RETURN 'unterminated", "RETURN 1 /* open", "MATCH (n:`open RETURN n",
+                  "create (n)", "MATCH (n) WITH n Set n.x = 1", "LoAd csv FROM 'x' AS l RETURN l",
+                  "CALL `apoc.load.json`('x')", "RETURN 1 ;; CREATE (n)",
+                  "UNWIND range(1, $n) AS x RETURN x", "RETURN `range`(1, 3000000000)",
+                  "RETURN `apoc.export`.csv.all('x', {})", "RETURN range(" * 5):
+        with pytest.raises(QueryRefused):
+            check_user_query(query, {"n": 10 ** 10})
+    check_user_query("UNWIND range(1, $n) AS x RETURN x", {"n": 10})
+    check_user_query("MATCH (n) WHERE n.key STARTS WITH 'x' RETURN n.set, n.create;")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.text(max_size=200))
+def test_guard_raises_only_its_own_error(text):
+    from lineage.store.guard import QueryRefused, check_user_query
+    try:
+        check_user_query(text)
+    except QueryRefused:
+        pass
+
+
+def test_guard_is_linear():
+    from lineage.store.guard import QueryRefused, check_user_query
+    for text in ("RETURN " + "'a' + " * 3_000 + "1", "RETURN " + "(" * 19_000,
+                 "/*" + " " * 19_000, "RETURN range(" + "1," * 9_000, "RETURN " + "a " * 9_000,
+                 "x" * 10 ** 6):
+        t0 = time.perf_counter()
+        try:
+            check_user_query(text)
+        except QueryRefused:
+            pass
+        assert time.perf_counter() - t0 < 0.5
+
+
+# --- item 10: the engine process ----------------------------------------------------------
+
+def test_pid_file_naming_an_unrelated_process_is_stale(repo):
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        pid_file = repo / "falkordb" / "redis.pid"
+        pid_file.write_text(f"{sleeper.pid}\n")
+        status = lineage("engine", "status", "--repo", str(repo))
+        assert "not running" in status.stdout and str(sleeper.pid) in status.stdout
+        proc = lineage("status", "--json", "--repo", str(repo))  # not locked
+        assert json.loads(proc.stdout)["engine"] == "falkordb"
+        assert "stale PID file" in proc.stderr and str(sleeper.pid) in proc.stderr
+        pid_file.write_text(f"{sleeper.pid}\n")
+        stop = lineage("engine", "stop", "--repo", str(repo))
+        assert "was not running" in stop.stdout and "Traceback" not in stop.stderr
+        assert not pid_file.exists()
+        assert sleeper.poll() is None  # left alone
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_hung_engine_gives_a_clear_error_within_the_bound(repo):
+    lineage("engine", "start", "--repo", str(repo))
+    pid = engine_pid(repo)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        proc = lineage("status", "--repo", str(repo), env={"LINEAGE_ENGINE_WAIT": "2"},
+                       check=False, timeout=60)
+        took = time.monotonic() - t0
+        line = one_line_error(proc)
+        assert took < 30, took
+        assert f"embedded engine of {repo}" in line and "has not answered for 2 s" in line
+        assert "lineage engine stop" in line
+        assert "waiting for the embedded engine" in proc.stderr  # said what it waited for
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    out = lineage("cypher", "RETURN 1 AS one", "--json", "--repo", str(repo))
+    assert json.loads(out.stdout) == [{"one": 1}]
+    # engine stop kills an engine that does not answer
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stop = lineage("engine", "stop", "--repo", str(repo), env={"LINEAGE_ENGINE_WAIT": "2"},
+                       timeout=60)
+        assert "stopped" in stop.stdout
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    out = lineage("cypher", "RETURN 2 AS two", "--json", "--repo", str(repo))
+    assert json.loads(out.stdout) == [{"two": 2}]

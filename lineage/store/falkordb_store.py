@@ -245,8 +245,8 @@ class FalkorStore(Store):
                 raise StoreError(f"query stopped after {timeout:g} s, its time limit") from exc
             if "mem consumption exceeded" in msg.lower():
                 raise StoreError("query stopped: it needed more memory than the engine allows "
-                                 f"one query ({format_bytes(query_memory_cap())}, set by "
-                                 f"{MEMORY_ENV}); narrow it") from exc
+                                 f"one query ({format_bytes(self._memory_cap())}, set by "
+                                 f"{MEMORY_ENV} when the engine starts); narrow it") from exc
             if "read-only" in msg.lower() or "graph.ro_query is to be executed only on read-only" in msg.lower():
                 raise refused from exc
             if "Invalid graph operation on empty key" in msg:
@@ -261,6 +261,13 @@ class FalkorStore(Store):
             return [], []
         header = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
         return [str(h) for h in header], [tuple(r) for r in result.result_set]
+
+    def _memory_cap(self) -> int:
+        """The running engine's per-query memory cap (bytes; 0: none)."""
+        try:
+            return int(self.redis.execute_command("GRAPH.CONFIG", "GET", "QUERY_MEM_CAPACITY")[1])
+        except (redis.RedisError, IndexError, TypeError, ValueError):
+            return query_memory_cap()
 
     # --- schema ------------------------------------------------------------------
 

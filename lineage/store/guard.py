@@ -30,12 +30,12 @@ create``) is refused too; backquote it (```create```).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .base import ReadOnlyViolation
 
 #: Longest user query accepted, in characters.
-MAX_QUERY_CHARS = 100_000
+MAX_QUERY_CHARS = 20_000
 
 #: Most elements one ``range()`` may have (16 bytes each in the engine: 1.6 GB).
 MAX_RANGE_ELEMENTS = 100_000_000
@@ -74,8 +74,7 @@ class QueryRefused(ReadOnlyViolation):
     """A user's query refused before it was sent; the message says why and where."""
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str        # word, name (backquoted), string, number, param, punct
     text: str        # the word, the name without quotes, the punctuation ...
     pos: int         # offset in the query
@@ -184,56 +183,55 @@ def _is_keyword(tokens: list[Token], i: int) -> bool:
     return True
 
 
-def _int_value(tokens: list[Token], params: dict, what: str, query: str) -> int:
-    """The integer an argument of ``range()`` is: a literal (signed) or a parameter."""
-    sign = 1
-    if tokens and tokens[0].kind == "punct" and tokens[0].text in "+-":
-        sign = -1 if tokens[0].text == "-" else 1
-        tokens = tokens[1:]
-    if len(tokens) == 1 and tokens[0].kind == "number":
-        try:
-            return sign * int(tokens[0].text.replace("_", ""), 0)
-        except ValueError:
-            pass
-    if len(tokens) == 1 and tokens[0].kind == "param":
-        value = (params or {}).get(tokens[0].text)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return sign * value
-    at = _where(query, tokens[0].pos) if tokens else "its end"
-    raise QueryRefused(f"refused: range() at {at}: its {what} must be an integer or an integer "
-                       "parameter (a computed range can exhaust the engine's memory)")
+def _range_size(tokens: list[Token], i: int, params: dict, query: str) -> int:
+    """``range`` at word ``i``, followed by ``(``: its number of elements (checked).
 
-
-def _check_range(tokens: list[Token], i: int, params: dict, query: str) -> int:
-    """``range`` at word ``i``, followed by ``(``: its number of elements (checked)."""
-    args: list[list[Token]] = [[]]
-    depth, j = 0, i + 2
-    while j < len(tokens):
-        t = tokens[j]
-        if t.kind == "punct" and t.text in "([{":
-            depth += 1
-        elif t.kind == "punct" and t.text in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif t.kind == "punct" and t.text == "," and depth == 0:
-            args.append([])
+    Only ``range(A, B[, STEP])`` with each of A, B, STEP an integer literal (signed)
+    or an integer parameter is accepted; it reads at most ten tokens."""
+    values: list[int] = []
+    j = i + 2
+    for what in ("start", "end", "step"):
+        sign = 1
+        if j < len(tokens) and tokens[j].kind == "punct" and tokens[j].text in "+-":
+            sign = -1 if tokens[j].text == "-" else 1
             j += 1
-            continue
-        args[-1].append(t)
+        t = tokens[j] if j < len(tokens) else None
+        value = None
+        if t is not None and t.kind == "number":
+            try:
+                value = int(t.text, 0)
+            except ValueError:
+                value = None
+        elif t is not None and t.kind == "param":
+            v = params.get(t.text)
+            value = v if isinstance(v, int) and not isinstance(v, bool) else None
+        if value is None:
+            at = _where(query, t.pos) if t is not None else "the end"
+            raise QueryRefused(f"refused: range() at {at}: its {what} must be an integer or "
+                               "an integer parameter (a computed range can exhaust the "
+                               "engine's memory)")
+        values.append(sign * value)
         j += 1
-    where = _where(query, tokens[i].pos)
-    if len(args) not in (2, 3):
-        raise QueryRefused(f"refused: range() at {where} takes 2 or 3 arguments")
-    start = _int_value(args[0], params, "start", query)
-    end = _int_value(args[1], params, "end", query)
-    step = _int_value(args[2], params, "step", query) if len(args) == 3 else 1
+        nxt = tokens[j] if j < len(tokens) else None
+        if nxt is not None and nxt.kind == "punct" and nxt.text == ")" and len(values) >= 2:
+            break
+        if nxt is None or nxt.kind != "punct" or nxt.text not in ",)":
+            raise QueryRefused(f"refused: range() at {_where(query, tokens[i].pos)}: its "
+                               f"{what} must be an integer or an integer parameter (a computed "
+                               "range can exhaust the engine's memory)")
+        if nxt.text == ")" or len(values) == 3:
+            raise QueryRefused(f"refused: range() at {_where(query, tokens[i].pos)} takes "
+                               "2 or 3 integer arguments")
+        j += 1
+    start, end = values[0], values[1]
+    step = values[2] if len(values) == 3 else 1
     if step == 0:
         return 0  # the engine says what is wrong
     size = max(0, (end - start) // step + 1)
     if size > MAX_RANGE_ELEMENTS:
-        raise QueryRefused(f"refused: range() at {where} would build {size:,} elements (at most "
-                           f"{MAX_RANGE_ELEMENTS:,}; the engine builds the whole list in memory)")
+        raise QueryRefused(f"refused: range() at {_where(query, tokens[i].pos)} would build "
+                           f"{size:,} elements (at most {MAX_RANGE_ELEMENTS:,}; the engine "
+                           "builds the whole list in memory)")
     return size
 
 
@@ -253,12 +251,22 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
                 raise QueryRefused(f"refused: more than one statement ({_where(query, t.pos)}); "
                                    "send one query at a time")
             continue
+        if t.kind == "name" and _is_keyword(tokens, i):  # `range`(...), `apoc.load.json`(...)
+            nxt_tok = tokens[i + 1] if i + 1 < len(tokens) else None
+            if nxt_tok is not None and nxt_tok.kind == "punct" and nxt_tok.text in "(.":
+                name, j = _dotted_name(tokens, i)
+                if j < len(tokens) and tokens[j].kind == "punct" and tokens[j].text == "(":
+                    if name.lower() == "range":
+                        ranges *= max(1, _range_size(tokens, i, params, query))
+                    elif any((name.lower() + ".").startswith(ns) for ns in FORBIDDEN_NAMESPACES):
+                        raise QueryRefused(f"refused: {name} ({_where(query, t.pos)}) may read "
+                                           "or write files or run other queries")
+            continue
         if t.kind != "word" or not _is_keyword(tokens, i):
             continue
         word = t.text.upper()
-        where = _where(query, t.pos)
         if word == "LOAD":
-            raise QueryRefused(f"refused: LOAD CSV reads files or URLs ({where}); "
+            raise QueryRefused(f"refused: LOAD CSV reads files or URLs ({_where(query, t.pos)}); "
                                "`lineage cypher` runs read-only queries on the graph")
         if word in WRITE_KEYWORDS:
             nxt = tokens[i + 1].text.upper() if i + 1 < len(tokens) else ""
@@ -266,16 +274,16 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
                     "INDEX", "CONSTRAINT", "FULLTEXT", "VECTOR", "RANGE", "TEXT", "POINT",
                     "LOOKUP", "BTREE", "DATABASE", "ALIAS", "USER", "ROLE", "COMPOSITE", "OR"):
                 raise QueryRefused(f"refused: {word} {nxt} changes the schema or the server "
-                                   f"({where}); `lineage cypher` runs read-only queries")
+                                   f"({_where(query, t.pos)}); `lineage cypher` runs read-only queries")
             raise QueryRefused(f"refused: the query writes to the graph or the server ({word} "
-                               f"at {where}); `lineage cypher` runs read-only queries")
+                               f"at {_where(query, t.pos)}); `lineage cypher` runs read-only queries")
         nxt_tok = tokens[i + 1] if i + 1 < len(tokens) else None
         if word == "CALL" and nxt_tok is not None and nxt_tok.kind in ("word", "name"):
             name, _ = _dotted_name(tokens, i + 1)
             low = name.lower()
             if not any(low == p or (p.endswith(".") and low.startswith(p))
                        for p in READ_PROCEDURES):
-                raise QueryRefused(f"refused: procedure {name} ({where}) is not one of the "
+                raise QueryRefused(f"refused: procedure {name} ({_where(query, t.pos)}) is not one of the "
                                    "read-only procedures `lineage cypher` may call")
             continue
         if nxt_tok is not None and nxt_tok.kind == "punct" and nxt_tok.text == ".":
@@ -283,13 +291,13 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
             low = name.lower() + "."
             if any(low.startswith(ns) for ns in FORBIDDEN_NAMESPACES) and j < len(tokens) \
                     and tokens[j].kind == "punct" and tokens[j].text == "(":
-                raise QueryRefused(f"refused: {name} ({where}) may read or write files or run "
+                raise QueryRefused(f"refused: {name} ({_where(query, t.pos)}) may read or write files or run "
                                    "other queries")
         if word == "RANGE" and nxt_tok is not None and nxt_tok.kind == "punct" \
                 and nxt_tok.text == "(":
-            ranges *= max(1, _check_range(tokens, i, params, query))
+            ranges *= max(1, _range_size(tokens, i, params, query))
             if ranges > MAX_RANGE_ELEMENTS:
                 raise QueryRefused(f"refused: the range() calls of this query (the last at "
-                                   f"{where}) could build {ranges:,} elements together (at most "
+                                   f"{_where(query, t.pos)}) could build {ranges:,} elements together (at most "
                                    f"{MAX_RANGE_ELEMENTS:,})")
     return tokens
