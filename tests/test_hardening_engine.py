@@ -423,3 +423,23 @@ def test_hung_engine_gives_a_clear_error_within_the_bound(repo):
             pass
     out = lineage("cypher", "RETURN 2 AS two", "--json", "--repo", str(repo))
     assert json.loads(out.stdout) == [{"two": 2}]
+
+
+def test_running_engine_behind_a_wrong_pid_file_is_adopted_not_doubled(repo):
+    """A PID file overwritten with another process's PID while our server runs: the
+    server answering on the socket is found and adopted; no second server is started
+    on the same append-only file."""
+    lineage("engine", "start", "--repo", str(repo))
+    pid = engine_pid(repo)
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        (repo / "falkordb" / "redis.pid").write_text(f"{sleeper.pid}\n")
+        out = lineage("cypher", "RETURN 1 AS one", "--json", "--repo", str(repo))
+        assert json.loads(out.stdout) == [{"one": 1}]
+        assert engine_pid(repo) == pid and "was corrected" in out.stderr
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        lineage("engine", "stop", "--repo", str(repo), check=False)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()

@@ -237,6 +237,11 @@ class FalkorServer:
             return False  # gone, or another user's process
         if not args or b"redis-server" not in args[0]:
             return False
+        try:  # the server runs in its --dir: the surest mark
+            if os.readlink(f"/proc/{pid}/cwd") == str(self.dir):
+                return True
+        except OSError:
+            pass
         marks = {str(self._socket_real).encode(), str(self.dir).encode()}
         try:
             marks.add(self.socket_path.encode())
@@ -254,6 +259,25 @@ class FalkorServer:
             return pid, "dead"
         return pid, "ours" if self._is_ours(pid) else "foreign"
 
+    def _adopt(self) -> int | None:
+        """A server of ours answering on our socket while the PID file names no live
+        server of ours (the file was lost or overwritten): rewrite the PID file and
+        return its PID, so that no second server is ever started on the same files."""
+        if not self._socket_real.exists():
+            return None
+        try:
+            client = self.client(socket_timeout=1)
+            pid = int(client.info("server")["process_id"])
+            client.close()
+        except (redis.RedisError, OSError, KeyError, ValueError, TypeError):
+            return None
+        if not _pid_alive(pid) or not self._is_ours(pid):
+            return None
+        self.pid_file.write_text(f"{pid}\n")
+        log.warning(f"lineage: the embedded engine of {self.dir.parent} answers as pid {pid}; "
+                    f"{self.pid_file} said otherwise and was corrected")
+        return pid
+
     def client(self, **kw) -> redis.Redis:
         """A plain client for control commands (no retries: a closed socket is an answer)."""
         return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
@@ -263,7 +287,7 @@ class FalkorServer:
         ``"silent"`` (alive but refusing connections) or ``"down"`` (not running; a PID
         file naming another process is stale)."""
         pid, owner = self.owner()
-        if owner != "ours":
+        if owner != "ours" and self._adopt() is None:
             return "down"
         if not self._socket_real.exists():
             return "silent"
