@@ -399,7 +399,7 @@ def test_hung_engine_gives_a_clear_error_within_the_bound(repo):
         took = time.monotonic() - t0
         line = one_line_error(proc)
         assert took < 30, took
-        assert f"embedded engine of {repo}" in line and "has not answered for 2 s" in line
+        assert f"embedded engine of {repo}" in line and "has not answered for" in line
         assert "lineage engine stop" in line
         assert "waiting for the embedded engine" in proc.stderr  # said what it waited for
     finally:

@@ -53,6 +53,8 @@ _MAX_SOCKET_PATH = 100
 WAIT_ENV = "LINEAGE_ENGINE_WAIT"
 DEFAULT_WAIT = 20.0
 TELL_AFTER = 2.0
+#: The longest a command waits for a server that works (uses CPU) but does not answer.
+BUSY_SECONDS = 300.0
 
 log = logging.getLogger("lineage.engine")
 
@@ -380,13 +382,14 @@ class FalkorServer:
         """Wait for a server that is alive but does not answer (yet); the new state.
 
         Loading its data it answers "loading", and is waited for as long as that
-        takes.  Not answering at all for :func:`engine_wait` seconds (stopped,
-        swapping, deadlocked) raises :class:`StoreError` naming the repository and
-        what to do.  After :data:`TELL_AFTER` seconds a line on stderr says what
-        the command waits for."""
+        takes.  One that uses CPU without answering (a long write holds the server's
+        lock) is waited for up to :data:`BUSY_SECONDS`.  One that neither answers nor
+        uses CPU for :func:`engine_wait` seconds (stopped, deadlocked, swapped out)
+        raises :class:`StoreError` naming the repository and what to do.  After
+        :data:`TELL_AFTER` seconds a line on stderr says what the command waits for."""
         wait = engine_wait()
-        start = last_answer = time.monotonic()
-        told = ""
+        start = last_sign = time.monotonic()
+        told, cpu = "", None
         while True:
             pid, owner = self.owner()
             if owner != "ours":
@@ -395,21 +398,27 @@ class FalkorServer:
                 self.client(socket_timeout=min(1.0, wait)).ping()
                 return "up"
             except redis.BusyLoadingError:
-                last_answer, doing = time.monotonic(), "loading its data"
+                last_sign, doing = time.monotonic(), "loading its data"
             except (redis.TimeoutError, redis.ConnectionError, OSError):
                 doing = "to answer"
             now = time.monotonic()
+            ticks = _cpu_ticks(pid)
+            if ticks != cpu:
+                if cpu is not None:
+                    last_sign = now  # working, if not answering
+                cpu = ticks
             if now - start > TELL_AFTER and told != doing:
                 told = doing
                 log.warning(f"lineage: waiting for the embedded engine of {self.dir.parent} "
                             f"(pid {pid}) {doing}" + (f"; giving up after {wait:g} s without "
-                                                      "an answer" if doing == "to answer" else ""))
-            if now - last_answer > wait:
+                                                      "an answer or any work" if doing ==
+                                                      "to answer" else ""))
+            if now - last_sign > wait or (doing == "to answer" and now - start > BUSY_SECONDS):
                 raise StoreError(
                     f"the embedded engine of {self.dir.parent} (pid {pid}) has not answered "
-                    f"for {wait:g} s on {self.socket_path}: it is hung or overloaded (log: "
-                    f"{self.log_file}). Try again later, or stop it with `lineage engine stop`, "
-                    "which kills it if it still does not answer")
+                    f"for {now - start:.0f} s on {self.socket_path}: it is hung or overloaded "
+                    f"(log: {self.log_file}). Try again later, or stop it with `lineage engine "
+                    "stop`, which kills it if it still does not answer")
             time.sleep(0.1)
 
     def _settled_state(self, wait: float = 10.0) -> str:
