@@ -244,10 +244,22 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
                            f"{MAX_QUERY_CHARS:,})")
     tokens = tokenize(query)
     params = params or {}
-    ranges = 1  # product of the sizes of every range(): one may be built per element of another
+    # product of the sizes of every range(): one may be built per element of another
+    ranges = 1
+
+    def count_range(i: int) -> None:
+        nonlocal ranges
+        ranges *= max(1, _range_size(tokens, i, params, query))
+        if ranges > MAX_RANGE_ELEMENTS:
+            raise QueryRefused(f"refused: the range() calls of this query (the last at "
+                               f"{_where(query, tokens[i].pos)}) could build {ranges:,} "
+                               f"elements together (at most {MAX_RANGE_ELEMENTS:,})")
+
+    last_statement_token = max((k for k, x in enumerate(tokens)
+                                if x.kind != "punct" or x.text != ";"), default=-1)
     for i, t in enumerate(tokens):
         if t.kind == "punct" and t.text == ";":
-            if any(x.kind != "punct" or x.text != ";" for x in tokens[i + 1:]):
+            if i < last_statement_token:
                 raise QueryRefused(f"refused: more than one statement ({_where(query, t.pos)}); "
                                    "send one query at a time")
             continue
@@ -257,7 +269,7 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
                 name, j = _dotted_name(tokens, i)
                 if j < len(tokens) and tokens[j].kind == "punct" and tokens[j].text == "(":
                     if name.lower() == "range":
-                        ranges *= max(1, _range_size(tokens, i, params, query))
+                        count_range(i)
                     elif any((name.lower() + ".").startswith(ns) for ns in FORBIDDEN_NAMESPACES):
                         raise QueryRefused(f"refused: {name} ({_where(query, t.pos)}) may read "
                                            "or write files or run other queries")
@@ -274,30 +286,28 @@ def check_user_query(query: str, params: dict | None = None) -> list[Token]:
                     "INDEX", "CONSTRAINT", "FULLTEXT", "VECTOR", "RANGE", "TEXT", "POINT",
                     "LOOKUP", "BTREE", "DATABASE", "ALIAS", "USER", "ROLE", "COMPOSITE", "OR"):
                 raise QueryRefused(f"refused: {word} {nxt} changes the schema or the server "
-                                   f"({_where(query, t.pos)}); `lineage cypher` runs read-only queries")
+                                   f"({_where(query, t.pos)}); `lineage cypher` runs read-only "
+                                   "queries")
             raise QueryRefused(f"refused: the query writes to the graph or the server ({word} "
-                               f"at {_where(query, t.pos)}); `lineage cypher` runs read-only queries")
+                               f"at {_where(query, t.pos)}); `lineage cypher` runs read-only "
+                               "queries")
         nxt_tok = tokens[i + 1] if i + 1 < len(tokens) else None
         if word == "CALL" and nxt_tok is not None and nxt_tok.kind in ("word", "name"):
             name, _ = _dotted_name(tokens, i + 1)
             low = name.lower()
             if not any(low == p or (p.endswith(".") and low.startswith(p))
                        for p in READ_PROCEDURES):
-                raise QueryRefused(f"refused: procedure {name} ({_where(query, t.pos)}) is not one of the "
-                                   "read-only procedures `lineage cypher` may call")
+                raise QueryRefused(f"refused: procedure {name} ({_where(query, t.pos)}) is not "
+                                   "one of the read-only procedures `lineage cypher` may call")
             continue
         if nxt_tok is not None and nxt_tok.kind == "punct" and nxt_tok.text == ".":
             name, j = _dotted_name(tokens, i)
             low = name.lower() + "."
             if any(low.startswith(ns) for ns in FORBIDDEN_NAMESPACES) and j < len(tokens) \
                     and tokens[j].kind == "punct" and tokens[j].text == "(":
-                raise QueryRefused(f"refused: {name} ({_where(query, t.pos)}) may read or write files or run "
-                                   "other queries")
+                raise QueryRefused(f"refused: {name} ({_where(query, t.pos)}) may read or write "
+                                   "files or run other queries")
         if word == "RANGE" and nxt_tok is not None and nxt_tok.kind == "punct" \
                 and nxt_tok.text == "(":
-            ranges *= max(1, _range_size(tokens, i, params, query))
-            if ranges > MAX_RANGE_ELEMENTS:
-                raise QueryRefused(f"refused: the range() calls of this query (the last at "
-                                   f"{_where(query, t.pos)}) could build {ranges:,} elements together (at most "
-                                   f"{MAX_RANGE_ELEMENTS:,})")
+            count_range(i)
     return tokens
