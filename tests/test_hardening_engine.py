@@ -443,3 +443,13 @@ def test_running_engine_behind_a_wrong_pid_file_is_adopted_not_doubled(repo):
         sleeper.wait()
         lineage("engine", "stop", "--repo", str(repo), check=False)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_huge_unwind_is_refused_on_every_engine(store):
+    from lineage.store.guard import QueryRefused
+    with pytest.raises(QueryRefused, match="3,000,000,000 elements"):
+        store.read_only(HUGE_UNWIND, timeout=5)
+    with pytest.raises(QueryRefused, match="must be an integer"):
+        store.read_only("UNWIND range(1, $n * 1000) AS x RETURN count(x)", {"n": 3000000})
+    assert store.read_only("UNWIND range(1, $n) AS x RETURN count(x) AS c", {"n": 1000}) == (
+        ["c"], [(1000,)])
