@@ -453,3 +453,26 @@ def test_huge_unwind_is_refused_on_every_engine(store):
         store.read_only("UNWIND range(1, $n * 1000) AS x RETURN count(x)", {"n": 3000000})
     assert store.read_only("UNWIND range(1, $n) AS x RETURN count(x) AS c", {"n": 1000}) == (
         ["c"], [(1000,)])
+
+
+def test_engine_address_space_limit_is_a_backstop(repo):
+    """What the per-query cap cannot stop (a list built inside one expression, which
+    FalkorDB 4.16 checks neither for memory nor for time) meets the process limit of
+    LINEAGE_ENGINE_MEMORY: the engine aborts instead of taking the machine, the error
+    says so, and the next command starts it again with nothing lost."""
+    env = {"LINEAGE_ENGINE_MEMORY": "1G"}
+    lineage("engine", "start", "--repo", str(repo), env=env)
+    try:
+        pid = engine_pid(repo)
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        assert re.search(r"Max address space\s+1073741824", limits), limits
+        # 1,000 lists of 100,000 integers (1.6 GB) in one expression: passes the statement
+        # check (1,000 x 100,000 = its limit), not stopped by the engine's own cap
+        line = one_line_error(lineage(
+            "cypher", "WITH range(1, 1000) AS xs RETURN size([a IN xs | range(1, 100000)]) AS n",
+            "--repo", str(repo), env=env, check=False))
+        assert "took all the memory LINEAGE_ENGINE_MEMORY allows" in line, line
+        out = lineage("cypher", "RETURN 1 AS one", "--json", "--repo", str(repo), env=env)
+        assert json.loads(out.stdout) == [{"one": 1}]
+    finally:
+        lineage("engine", "stop", "--repo", str(repo), check=False)

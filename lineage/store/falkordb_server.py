@@ -103,6 +103,24 @@ def format_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+#: The environment variable that limits the engine process's address space (bytes, or
+#: with a suffix; unset: no limit).  A backstop for what the per-query cap cannot stop
+#: (a list built inside one expression): the engine then aborts, and restarts at the
+#: next command, instead of taking the machine's memory.
+PROCESS_MEMORY_ENV = "LINEAGE_ENGINE_MEMORY"
+
+
+def process_memory_limit() -> int | None:
+    text = os.environ.get(PROCESS_MEMORY_ENV)
+    if not text:
+        return None
+    try:
+        value = parse_bytes(text)
+    except StoreError:
+        raise StoreError(f"{PROCESS_MEMORY_ENV}={text!r} is not a size (e.g. 8G)") from None
+    return value or None
+
+
 def query_memory_cap() -> int:
     """The engine's per-query memory cap (``QUERY_MEM_CAPACITY``), in bytes."""
     text = os.environ.get(MEMORY_ENV)
@@ -499,7 +517,14 @@ class FalkorServer:
             # FalkorDB stops a query whose allocations pass this (between records)
             "QUERY_MEM_CAPACITY", str(query_memory_cap()),
         ]
-        result = subprocess.run(args, capture_output=True, text=True)
+        limit = process_memory_limit()
+
+        def limit_memory() -> None:  # in the child, before exec: the server inherits it
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        result = subprocess.run(args, capture_output=True, text=True,
+                                preexec_fn=limit_memory if limit else None)
         if result.returncode != 0:
             raise StoreError(f"could not start the embedded engine: {result.stderr.strip() or result.stdout.strip()}"
                              f" (log: {self.log_file})")
@@ -526,6 +551,16 @@ class FalkorServer:
             time.sleep(0.02)
         tail = self.log_file.read_text(errors="replace").splitlines()[-5:] if self.log_file.exists() else []
         raise StoreError("the embedded engine did not come up: " + " | ".join(tail))
+
+    def ran_out_of_memory(self) -> bool:
+        """Whether the server's log ends with Redis aborting for lack of memory."""
+        try:
+            with open(self.log_file, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 65536))
+                tail = fh.read().decode(errors="replace")
+        except OSError:
+            return False
+        return "OUT OF MEMORY" in tail.upper().split("SERVER INITIALIZED")[-1]
 
     def compact(self, timeout: float = 600.0) -> None:
         """Rewrite the append-only file as a snapshot, and wait for it.

@@ -30,7 +30,8 @@ from . import cypher
 from .base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
                    StoreError, too_large)
 from .guard import check_user_query
-from .falkordb_server import GRAPH, MEMORY_ENV, FalkorServer, format_bytes, query_memory_cap
+from .falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
+                              query_memory_cap)
 
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 
@@ -253,6 +254,11 @@ class FalkorStore(Store):
                 return [], []
             raise StoreError(f"falkordb: {msg}") from exc
         except redis.RedisError as exc:
+            if not self.server.answering() and self.server.ran_out_of_memory():
+                raise StoreError(
+                    "the embedded engine stopped: the query took all the memory "
+                    f"{PROCESS_MEMORY_ENV} allows the engine (log: {self.server.log_file}); "
+                    "nothing stored is lost, and the next command starts it again") from exc
             raise StoreError(f"embedded engine unreachable: {exc}") from exc
         finally:
             client.close()
