@@ -131,6 +131,38 @@ def test_bad_selectors_say_what_is_wrong(text, message):
         parse_selector(text)
 
 
+# The regular expressions the parsers replaced: the reference for what is accepted.
+_OLD_PAIR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^,=\s][^,=]*?)\s*$")
+_OLD_CONDITIONS = re.compile(r"^\s*visit\s*\[(.*)\]\s*$", re.DOTALL)
+_OLD_TERM = r"(?:efd:[\w.]+|[A-Za-z_]\w*)"
+_OLD_CONDITION = re.compile(rf"^\s*({_OLD_TERM})(?:\s*-\s*({_OLD_TERM}))?\s*"
+                            r"(<=|>=|==|!=|<|>|=)\s*(\S+)(?:\s+(.+?))?\s*$")
+_PIECES = st.sampled_from(list("ab_e fd:.-<>=!,[]\n\t\u00a0\u2028\u00c41") + [
+    " and ", "AND", "efd:", "seeing", "visit", " "])
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_PIECES, max_size=24).map("".join))
+def test_scanners_accept_exactly_what_the_old_expressions_did(text):
+    """Differential check on short text (where backtracking costs nothing)."""
+    from lineage.conditions import _scan_condition, _split_and
+    from lineage.selector import _conditions_text, _pair
+    t = text.strip()
+    assert _split_and(t) == re.split(r"\s+and\s+", t, flags=re.IGNORECASE)
+    for part in _split_and(t):
+        m = _OLD_CONDITION.match(part)
+        assert (m.groups() if m else None) == _scan_condition(part), repr(part)
+    m = _OLD_CONDITIONS.match(t)
+    assert (m.group(1) if m else None) == _conditions_text(t)
+    for part in t.split(","):
+        m = _OLD_PAIR.match(part)
+        try:
+            got = _pair(t, part)
+        except SelectorError:
+            got = None
+        assert (m.groups() if m else None) == got, repr(part)
+
+
 _ALPHABET = st.sampled_from(list("abvisteq_019 .,:=<>!-[]\n\t\u00a0\u2028Ä(){}'\"\\/%*")
                             + ["visit[", "and", " AND ", "efd:", "seeing", "unit:", "dataset:",
                                "deg_C", "arcsec", "1e400", "nan", "=="])
