@@ -95,7 +95,7 @@ def test_parsing_is_linear_without_the_cap(monkeypatch, fn, texts):
     monkeypatch.setattr(selector, "MAX_SELECTOR_CHARS", 10 * N)
     monkeypatch.setattr(conditions, "MAX_CONDITIONS", 10 * N)
     for text in texts:
-        _timed(fn, text)
+        _timed(fn, text, limit=1.0)  # the old expressions: tens of seconds to minutes
 
 
 def test_accepted_forms_are_unchanged():
@@ -387,15 +387,15 @@ def test_guard_raises_only_its_own_error(text):
 
 def test_guard_is_linear():
     from lineage.store.guard import QueryRefused, check_user_query
-    for text in ("RETURN " + "'a' + " * 3_000 + "1", "RETURN " + "(" * 19_000,
-                 "/*" + " " * 19_000, "RETURN range(" + "1," * 9_000, "RETURN " + "a " * 9_000,
-                 "x" * 10 ** 6):
+    for text in ("RETURN " + "'a' + " * 1_600 + "1", "RETURN " + "(" * 9_900,
+                 "/*" + " " * 9_900, "RETURN range(" + "1," * 4_900, "RETURN " + "a " * 4_900,
+                 "RETURN 1" + ";" * 9_900, "x" * 10 ** 6):
         t0 = time.perf_counter()
         try:
             check_user_query(text)
         except QueryRefused:
             pass
-        assert time.perf_counter() - t0 < 0.5
+        assert time.perf_counter() - t0 < 1.0  # quadratic work on 10,000 characters: minutes
 
 
 # --- item 10: the engine process ----------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import NamedTuple
 from .base import ReadOnlyViolation
 
 #: Longest user query accepted, in characters.
-MAX_QUERY_CHARS = 20_000
+MAX_QUERY_CHARS = 10_000
 
 #: Most elements one ``range()`` may have (16 bytes each in the engine: 1.6 GB).
 MAX_RANGE_ELEMENTS = 100_000_000
