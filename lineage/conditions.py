@@ -32,7 +32,7 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 
-from .selector import SelectorError
+from .selector import SelectorError, check_length
 
 #: Units of the visit properties the ingest and the demo store (astropy spellings).
 PROPERTY_UNITS = {"seeing": "arcsec", "exposure_time": "s", "dark_time": "s", "airmass": "",
@@ -45,9 +45,12 @@ FIELD_UNITS = [(re.compile(r"^temperature"), "deg_C"), (re.compile(r"^fwhm$"), "
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
         "=": operator.eq, "==": operator.eq, "!=": operator.ne}
-_TERM = r"(?:efd:[\w.]+|[A-Za-z_]\w*)"
-_COND_RE = re.compile(rf"^\s*({_TERM})(?:\s*-\s*({_TERM}))?\s*(<=|>=|==|!=|<|>|=)\s*"
-                      r"(\S+)(?:\s+(.+?))?\s*$")
+_TWO_CHAR_OPS = ("<=", ">=", "==", "!=")
+_ONE_CHAR_OPS = ("<", ">", "=")
+
+#: At most this many conditions joined with ``and``, and units this long.
+MAX_CONDITIONS = 64
+MAX_UNIT_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -63,18 +66,124 @@ class Condition:
         return f"{term} {self.op} {self.value}{' ' + self.unit if self.unit else ''}"
 
 
+def _split_and(text: str) -> list[str]:
+    """``text`` (stripped) cut at every ``and`` (any case) with white space on both sides.
+
+    A word scan, linear in the length: whitespace runs and words alternate; an
+    ``and`` word is a separator when the white space before it is not the tail of
+    the previous separator (``a and and b`` is ``a`` and ``and b``).
+    """
+    parts, start, i, n = [], 0, 0, len(text)
+    previous_was_separator = False
+    while i < n:
+        if text[i].isspace():
+            j = i
+            while j < n and text[j].isspace():
+                j += 1
+            word_end = j
+            while word_end < n and not text[word_end].isspace():
+                word_end += 1
+            if (not previous_was_separator and word_end < n and word_end - j == 3
+                    and text[j:word_end].lower() == "and"):
+                after = word_end
+                while after < n and text[after].isspace():
+                    after += 1
+                parts.append(text[start:i])
+                start, i = after, after
+                previous_was_separator = True
+                continue
+            previous_was_separator = False
+            i = word_end
+        else:
+            previous_was_separator = False
+            while i < n and not text[i].isspace():
+                i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _term(text: str, i: int) -> int:
+    """End of the term starting at ``i`` (``efd:<topic>.<field>`` or a name), or -1."""
+    n = len(text)
+    if text.startswith("efd:", i) and i + 4 < n and (_is_word_char(text[i + 4])
+                                                      or text[i + 4] == "."):
+        j = i + 4
+        while j < n and (_is_word_char(text[j]) or text[j] == "."):
+            j += 1
+        return j
+    if i < n and (text[i].isascii() and text[i].isalpha() or text[i] == "_"):
+        j = i + 1
+        while j < n and _is_word_char(text[j]):
+            j += 1
+        return j
+    return -1
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _scan_condition(part: str):
+    """``TERM [- TERM] OP VALUE [UNIT]`` -> (left, right, op, value, unit) or None.
+
+    A hand-written scanner, linear in the length (the grammar of the regular
+    expression it replaces, which backtracked quadratically on long white space).
+    """
+    text = part.strip()
+    end = _term(text, 0)
+    if end < 0:
+        return None
+    left, right = text[:end], None
+    i = _skip_space(text, end)
+    if text.startswith("-", i):
+        j = _skip_space(text, i + 1)
+        end = _term(text, j)
+        if end < 0:
+            return None
+        right = text[j:end]
+        i = _skip_space(text, end)
+    op = next((o for o in _TWO_CHAR_OPS if text.startswith(o, i)), None)
+    if op is not None and _skip_space(text, i + 2) == len(text) and op[0] in _ONE_CHAR_OPS:
+        op = op[0]  # 'band ==' reads as band = '=' (the value is the second character)
+    elif op is None:
+        op = next((o for o in _ONE_CHAR_OPS if text.startswith(o, i)), None)
+        if op is None:
+            return None
+    i = _skip_space(text, i + len(op))
+    j = i
+    while j < len(text) and not text[j].isspace():
+        j += 1
+    if j == i:
+        return None
+    value, unit = text[i:j], text[j:].strip()
+    if "\n" in unit:  # a unit is one line
+        return None
+    return left, right, op, value, unit or None
+
+
 def parse_conditions(text: str) -> list[Condition]:
     """``'seeing < 0.7 arcsec and airmass < 1.3'`` -> conditions (all must hold)."""
-    parts = [p for p in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if p.strip()]
+    if not isinstance(text, str):
+        raise SelectorError(f"conditions are text, not {type(text).__name__}")
+    check_length("condition", text)
+    parts = [p for p in _split_and(text.strip()) if p.strip()]
     if not parts:
         raise SelectorError("empty condition: give e.g. 'seeing < 0.7 arcsec'")
+    if len(parts) > MAX_CONDITIONS:
+        raise SelectorError(f"too many conditions: {len(parts)} (at most {MAX_CONDITIONS})")
     out = []
     for part in parts:
-        m = _COND_RE.match(part)
-        if not m:
+        scanned = _scan_condition(part)
+        if scanned is None:
             raise SelectorError(f"bad condition {part.strip()!r}: write TERM OP NUMBER [UNIT], "
                                 "e.g. 'seeing < 0.7 arcsec'")
-        left, right, op, value, unit = m.groups()
+        left, right, op, value, unit = scanned
         try:
             number: float | str = float(value)
         except ValueError:
@@ -83,9 +192,12 @@ def parse_conditions(text: str) -> list[Condition]:
                                     "number") from None
             number = value
         if unit:
+            if len(unit) > MAX_UNIT_CHARS:
+                raise SelectorError(f"bad condition {part.strip()[:60]!r}...: the unit is "
+                                    f"{len(unit):,} characters long (at most {MAX_UNIT_CHARS})")
             try:
                 u.Unit(unit)
-            except ValueError:
+            except Exception:  # astropy's parser: ValueError, and others on odd text
                 raise SelectorError(f"bad condition {part.strip()!r}: unknown unit "
                                     f"{unit!r}") from None
         out.append(Condition(left, right, op, number, unit or ""))

@@ -10,14 +10,17 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
 from .model import Kind, ModelError, kind_of_key
 
-_PAIR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([^,=\s][^,=]*?)\s*$")
-_CONDITIONS_RE = re.compile(r"^\s*visit\s*\[(.*)\]\s*$", re.DOTALL)
+#: Longest selector (and visit condition text) accepted, in characters.  Real ones are
+#: tens of characters; the parsers are linear, the cap keeps messages and lookups small.
+MAX_SELECTOR_CHARS = 4096
+
+_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 
 
 class SelectorError(ValueError):
@@ -35,16 +38,53 @@ class Selector:
         return self.text
 
 
+def check_length(what: str, text: str, limit: int | None = None) -> None:
+    """Refuse a text longer than ``limit`` (:data:`MAX_SELECTOR_CHARS`) characters,
+    quoting only its start."""
+    limit = MAX_SELECTOR_CHARS if limit is None else limit
+    if len(text) > limit:
+        raise SelectorError(f"{what} is too long: {len(text):,} characters (at most "
+                            f"{limit:,}): {text[:40]!r}...")
+
+
+def is_identifier(text: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_]*``, checked without a regular expression."""
+    return bool(text) and text[0] in _IDENT_START and all(c in _IDENT_CHARS for c in text)
+
+
+def _conditions_text(text: str) -> str | None:
+    """The CONDITIONS of ``visit[CONDITIONS]`` (``text`` stripped), or None for another form."""
+    if not text.startswith("visit") or not text.endswith("]"):
+        return None
+    rest = text[len("visit"):].lstrip()
+    if not rest.startswith("["):
+        return None
+    return rest[1:-1]
+
+
+def _pair(text: str, part: str) -> tuple[str, str]:
+    """``dim=value`` (spaces around either allowed) -> (dim, value)."""
+    name, sep, value = part.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not is_identifier(name) or not value or "=" in value:
+        raise SelectorError(f"bad selector {text!r}: {part.strip()!r} is not dim=value")
+    return name, value
+
+
 def parse_selector(text: str) -> Selector:
+    """Parse a selector in one linear pass (no backtracking on the user's text)."""
+    if not isinstance(text, str) and text is not None:
+        raise SelectorError(f"a selector is text, not {type(text).__name__}")
+    check_length("selector", text or "")
     text = (text or "").strip()
     if not text:
         raise SelectorError("empty selector: give a dataset UUID, a node key or an expression "
                             "such as visit=1228")
-    m = _CONDITIONS_RE.match(text)
-    if m:
+    conditions = _conditions_text(text)
+    if conditions is not None:
         from .conditions import parse_conditions
-        parse_conditions(m.group(1))  # fail early on a bad condition
-        return Selector(text, conditions=m.group(1).strip())
+        parse_conditions(conditions)  # fail early on a bad condition
+        return Selector(text, conditions=conditions.strip())
     try:
         return Selector(text, keys=(f"dataset:{uuid.UUID(text)}",))
     except ValueError:
@@ -56,12 +96,7 @@ def parse_selector(text: str) -> Selector:
             raise SelectorError(f"bad selector {text!r}: not a UUID, a node key, or a "
                                 f"dim=value expression ({exc})") from None
         return Selector(text, keys=(text,))
-    pairs = []
-    for part in text.split(","):
-        m = _PAIR_RE.match(part)
-        if not m:
-            raise SelectorError(f"bad selector {text!r}: {part.strip()!r} is not dim=value")
-        pairs.append((m.group(1), m.group(2)))
+    pairs = [_pair(text, part) for part in text.split(",")]
     dims = [d for d, _ in pairs]
     if len(set(dims)) != len(dims):
         raise SelectorError(f"bad selector {text!r}: a dimension appears twice")

@@ -12,6 +12,7 @@ import click
 from .. import query
 from ..output import console, counts_table, dataset_rows_table, node_view, print_json, table
 from ..repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
+from ..store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 from .common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
                      repo_option)
 
@@ -224,9 +225,18 @@ def copy(source: str, target: str, merge: bool) -> None:
               help="Query parameter (VALUE is JSON if it parses, else a string).")
 @click.option("--timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True,
               help="Stop the query after this many seconds.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=MAX_RESULT_ROWS,
+              show_default=True, help="Refuse a result with more rows.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_RESULT_BYTES,
+              show_default=True, help="Refuse a result larger than this (as the engine sends it).")
 @json_option
-def cypher(cypher_query: str, repo: str, params, timeout: float, as_json: bool) -> None:
-    """Run a read-only Cypher query; writes are refused."""
+def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, max_bytes: int,
+           as_json: bool) -> None:
+    """Run a read-only Cypher query.
+
+    Refused before anything is sent: writes, schema changes, LOAD CSV and procedures that
+    touch files, more than one statement, and range() calls that could exhaust the
+    engine's memory (docs/security.md)."""
     values = {}
     for name, raw in pairs("--param", params).items():
         try:
@@ -234,7 +244,7 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, as_json: bool) 
         except json.JSONDecodeError:
             values[name] = raw
     with Repo(repo) as store:
-        columns, rows = call(store.read_only, cypher_query, values, timeout)
+        columns, rows = call(store.read_only, cypher_query, values, timeout, max_rows, max_bytes)
     if as_json:
         print_json([dict(zip(columns, r)) for r in rows])
     else:
@@ -283,7 +293,7 @@ def engine_stop(repo: str) -> None:
     from ..repo import read_config
     from ..store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
-    ran = FalkorServer(Path(repo)).stop()
+    ran = call(FalkorServer(Path(repo)).stop)
     console.print("stopped" if ran else "was not running")
 
 
@@ -295,8 +305,14 @@ def engine_status(repo: str) -> None:
     from ..store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     server = FalkorServer(Path(repo))
-    if server.answering():
+    pid, owner = call(server.owner)
+    if call(server.answering):
         console.print(f"running (pid {server.pid()}, socket {server.socket_path})")
+    elif owner == "ours":
+        console.print(f"not answering (pid {pid}); `lineage engine stop` stops it")
+    elif owner == "foreign":
+        console.print(f"not running (its PID file names process {pid}, which is not this "
+                      "engine: a stale file, removed at the next start)")
     else:
         console.print("not running")
 

@@ -23,6 +23,21 @@ class ReadOnlyViolation(StoreError):
     """A query given as read-only tried to write."""
 
 
+class ResultTooLarge(StoreError):
+    """A user's query returned more rows or bytes than it may."""
+
+
+#: What a user's read-only query may return by default (rows, and bytes as the engine
+#: sends them); the result is refused, not cut, beyond either.
+MAX_RESULT_ROWS = 100_000
+MAX_RESULT_BYTES = 32 * 1024 * 1024
+
+
+def too_large(what: str, limit: int) -> ResultTooLarge:
+    return ResultTooLarge(f"refused: the result is larger than {limit:,} {what}; narrow the "
+                          "query (LIMIT, fewer columns) or raise the limit")
+
+
 class _TypesOf(dict):
     """Dataset types of nodes outside a batch: looked up now, or known from this run."""
 
@@ -79,10 +94,14 @@ class Store(ABC):
         return self.read(query, params)
 
     @abstractmethod
-    def read_only(self, query: str, params: dict | None = None,
-                  timeout: float = 30.0) -> tuple[list[str], list[tuple]]:
-        """Run a user's query; refuse it with :class:`ReadOnlyViolation` if it writes,
-        stop it with :class:`StoreError` after ``timeout`` seconds."""
+    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
+                  max_rows: int = MAX_RESULT_ROWS,
+                  max_bytes: int = MAX_RESULT_BYTES) -> tuple[list[str], list[tuple]]:
+        """Run a user's query (text from outside): refuse it with :class:`ReadOnlyViolation`
+        if it writes, changes the schema, reads files or may exhaust the engine's memory
+        (checked before anything is sent, :mod:`lineage.store.guard`); stop it with
+        :class:`StoreError` after ``timeout`` seconds; refuse a result of more than
+        ``max_rows`` rows or ``max_bytes`` bytes with :class:`ResultTooLarge`."""
 
     @abstractmethod
     def ensure_schema(self) -> None:

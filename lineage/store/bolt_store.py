@@ -18,7 +18,35 @@ from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavai
 
 from ..model import Kind
 from . import cypher
-from .base import ReadOnlyViolation, Store, StoreError
+from .base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
+                   StoreError, too_large)
+from .guard import check_user_query
+
+
+def _approx_size(value) -> int:
+    """Bytes a result value takes, roughly (its text; 8 per number), without recursion."""
+    size, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (str, bytes)):
+            size += len(v) + 2
+        elif isinstance(v, dict):
+            size += 2
+            for k, x in v.items():
+                size += len(str(k)) + 2
+                stack.append(x)
+        elif isinstance(v, (list, tuple)):
+            size += 2
+            stack.extend(v)
+        elif isinstance(v, neo4j.graph.Path):
+            stack.extend(v.nodes)
+            stack.extend(v.relationships)
+        elif isinstance(v, (neo4j.graph.Node, neo4j.graph.Relationship)):
+            size += 16 + sum(len(x) for x in getattr(v, "labels", ())) + len(getattr(v, "type", ""))
+            stack.append(dict(v.items()))
+        else:
+            size += 8
+    return size
 
 
 @dataclass
@@ -95,28 +123,46 @@ class BoltStore(Store):
         except DriverError as exc:
             raise StoreError(f"Bolt server {self.settings.display()}: {exc}") from exc
 
-    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
+    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
+                  max_rows: int = MAX_RESULT_ROWS, max_bytes: int = MAX_RESULT_BYTES):
+        # checked here, before anything is sent: ArcadeDB applies schema commands outside
+        # the transaction, so "refused" after the fact would be too late
+        check_user_query(query, params)
+        refused = ReadOnlyViolation("refused: the query writes to the graph; "
+                                    "`lineage cypher` runs read-only queries")
         try:
-            with self._session(default_access_mode=neo4j.READ_ACCESS) as s:
+            # read access: Neo4j refuses writes in such a session; the transaction's
+            # timeout bounds its time (the server's dbms.memory.transaction.* its memory)
+            with self._session(default_access_mode=neo4j.READ_ACCESS, fetch_size=1000) as s:
                 tx = s.begin_transaction(timeout=timeout)
                 try:
                     result = tx.run(query, params or {})
                     keys = list(result.keys())
-                    rows = [tuple(r.values()) for r in result]
+                    rows, size = [], 0
+                    for record in result:  # pulled 1000 at a time: stop at the limits
+                        row = tuple(record.values())
+                        rows.append(row)
+                        if len(rows) > max_rows:
+                            raise too_large("rows", max_rows)
+                        size += _approx_size(row)
+                        if size > max_bytes:
+                            raise too_large("bytes", max_bytes)
                     counters = result.consume().counters
                     if counters.contains_updates or counters.contains_system_updates:
-                        raise ReadOnlyViolation("refused: the query writes to the graph; "
-                                                "`lineage cypher` runs read-only queries")
+                        raise refused
                 finally:
                     tx.rollback()  # a read never commits anything
                 return keys, rows
-        except ReadOnlyViolation:
+        except (ReadOnlyViolation, ResultTooLarge):
             raise
         except ClientError as exc:
-            if "write" in (exc.message or "").lower() and "read" in (exc.message or "").lower():
-                raise ReadOnlyViolation("refused: the query writes to the graph; "
-                                        "`lineage cypher` runs read-only queries") from exc
-            raise StoreError(f"bolt: {exc.message}") from exc
+            message = exc.message or ""
+            if "write" in message.lower() and "read" in message.lower():
+                raise refused from exc
+            if "TimedOut" in (exc.code or "") or "timed out" in message.lower() \
+                    or "timeout" in message.lower():
+                raise StoreError(f"query stopped after {timeout:g} s, its time limit") from exc
+            raise StoreError(f"bolt: {message}") from exc
         except Neo4jError as exc:
             raise StoreError(f"bolt: {exc.message}") from exc
         except DriverError as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -46,6 +47,90 @@ WEDGE_RETRIES = 3
 
 #: Longest Unix socket path the kernel accepts (sun_path is 108 bytes).
 _MAX_SOCKET_PATH = 100
+
+#: Seconds a command waits for an engine that does not answer before giving up
+#: (``LINEAGE_ENGINE_WAIT``); a message on stderr says what it waits for after 2 s.
+WAIT_ENV = "LINEAGE_ENGINE_WAIT"
+DEFAULT_WAIT = 20.0
+TELL_AFTER = 2.0
+#: The longest a command waits for a server that works (uses CPU) but does not answer.
+BUSY_SECONDS = 300.0
+
+log = logging.getLogger("lineage.engine")
+
+
+def engine_wait() -> float:
+    text = os.environ.get(WAIT_ENV)
+    if not text:
+        return DEFAULT_WAIT
+    try:
+        value = float(text)
+    except ValueError:
+        raise StoreError(f"{WAIT_ENV}={text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise StoreError(f"{WAIT_ENV}={text!r} must be a positive number of seconds")
+    return value
+
+
+#: The environment variable that sets the most memory one query may use in the engine
+#: (bytes, or with a K, M, G or T suffix, powers of 1024); "0" lifts the cap.
+MEMORY_ENV = "LINEAGE_QUERY_MEMORY"
+#: Without it: a quarter of the machine's memory, at most 4 GiB.
+DEFAULT_QUERY_MEMORY = 4 * 1024 ** 3
+
+
+def parse_bytes(text: str) -> int:
+    """``"512M"`` -> 536870912; a plain number is bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = 1
+    if t and t[-1] in "KMGT":
+        scale, t = 1024 ** ("KMGT".index(t[-1]) + 1), t[:-1]
+    try:
+        value = int(float(t) * scale)
+    except ValueError:
+        raise StoreError(f"{MEMORY_ENV}={text!r} is not a size (e.g. 2G, 512M)") from None
+    if value < 0:
+        raise StoreError(f"{MEMORY_ENV}={text!r} is negative")
+    return value
+
+
+def format_bytes(n: int) -> str:
+    if n <= 0:
+        return "no limit"
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} bytes"
+
+
+#: The environment variable that limits the engine process's address space (bytes, or
+#: with a suffix; unset: no limit).  A backstop for what the per-query cap cannot stop
+#: (a list built inside one expression): the engine then aborts, and restarts at the
+#: next command, instead of taking the machine's memory.
+PROCESS_MEMORY_ENV = "LINEAGE_ENGINE_MEMORY"
+
+
+def process_memory_limit() -> int | None:
+    text = os.environ.get(PROCESS_MEMORY_ENV)
+    if not text:
+        return None
+    try:
+        value = parse_bytes(text)
+    except StoreError:
+        raise StoreError(f"{PROCESS_MEMORY_ENV}={text!r} is not a size (e.g. 8G)") from None
+    return value or None
+
+
+def query_memory_cap() -> int:
+    """The engine's per-query memory cap (``QUERY_MEM_CAPACITY``), in bytes."""
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        return parse_bytes(text)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return DEFAULT_QUERY_MEMORY
+    return min(DEFAULT_QUERY_MEMORY, total // 4)
 
 
 def _binaries() -> tuple[str, str]:
@@ -162,15 +247,67 @@ class FalkorServer:
         except (OSError, ValueError):
             return None
 
+    def _is_ours(self, pid: int) -> bool:
+        """Whether live process ``pid`` is this repository's server: a ``redis-server``
+        whose command line names our socket or directory (a PID file may outlive its
+        server, and the PID be reused by any other process)."""
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False  # gone, or another user's process
+        if not args or b"redis-server" not in args[0]:
+            return False
+        try:  # the server runs in its --dir: the surest mark
+            if os.readlink(f"/proc/{pid}/cwd") == str(self.dir):
+                return True
+        except OSError:
+            pass
+        marks = {str(self._socket_real).encode(), str(self.dir).encode()}
+        try:
+            marks.add(self.socket_path.encode())
+        except (OSError, StoreError):
+            pass
+        return any(m in a for a in args for m in marks)
+
+    def owner(self) -> tuple[int | None, str]:
+        """(PID in the PID file, ``"ours"``, ``"foreign"`` (a live process that is not our
+        server), ``"dead"`` or ``"none"`` (no PID file))."""
+        pid = self.pid()
+        if pid is None:
+            return None, "none"
+        if not _pid_alive(pid):
+            return pid, "dead"
+        return pid, "ours" if self._is_ours(pid) else "foreign"
+
+    def _adopt(self) -> int | None:
+        """A server of ours answering on our socket while the PID file names no live
+        server of ours (the file was lost or overwritten): rewrite the PID file and
+        return its PID, so that no second server is ever started on the same files."""
+        if not self._socket_real.exists():
+            return None
+        try:
+            client = self.client(socket_timeout=1)
+            pid = int(client.info("server")["process_id"])
+            client.close()
+        except (redis.RedisError, OSError, KeyError, ValueError, TypeError):
+            return None
+        if not _pid_alive(pid) or not self._is_ours(pid):
+            return None
+        self.pid_file.write_text(f"{pid}\n")
+        log.warning(f"lineage: the embedded engine of {self.dir.parent} answers as pid {pid}; "
+                    f"{self.pid_file} said otherwise and was corrected")
+        return pid
+
     def client(self, **kw) -> redis.Redis:
         """A plain client for control commands (no retries: a closed socket is an answer)."""
         return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
 
     def state(self) -> str:
-        """``"up"`` (answers), ``"busy"`` (alive: loading its log or running a long
-        query), ``"silent"`` (alive but refusing connections) or ``"down"``."""
-        pid = self.pid()
-        if pid is None or not _pid_alive(pid):
+        """``"up"`` (answers), ``"busy"`` (alive: loading its log, or not answering),
+        ``"silent"`` (alive but refusing connections) or ``"down"`` (not running; a PID
+        file naming another process is stale)."""
+        pid, owner = self.owner()
+        if owner != "ours" and self._adopt() is None:
             return "down"
         if not self._socket_real.exists():
             return "silent"
@@ -193,6 +330,8 @@ class FalkorServer:
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
             state = self._settled_state()
+            if state == "busy":
+                state = self._wait_answer()
             if state == "down":
                 self._clear_stale()
                 self._start(timeout)
@@ -231,11 +370,20 @@ class FalkorServer:
             self._unlock(lock)
 
     def stop(self) -> bool:
-        """Stop the server whoever uses it (``lineage engine stop``). True if one ran."""
+        """Stop the server whoever uses it (``lineage engine stop``). True if one ran.
+
+        A server that does not answer within :func:`engine_wait` seconds is killed
+        (the append-only file keeps every committed unit); a PID file that names
+        another process is removed, and that process left alone."""
         lock = self._lock("start.lock", fcntl.LOCK_EX)
         try:
             self.keep_file.unlink(missing_ok=True)
             state = self.state()
+            if state == "busy":
+                try:
+                    state = self._wait_answer()
+                except StoreError:
+                    state = "silent"  # hung: kill it
             if state == "down":
                 self._clear_stale()
                 return False
@@ -248,6 +396,49 @@ class FalkorServer:
         finally:
             self._unlock(lock)
 
+    def _wait_answer(self) -> str:
+        """Wait for a server that is alive but does not answer (yet); the new state.
+
+        Loading its data it answers "loading", and is waited for as long as that
+        takes.  One that uses CPU without answering (a long write holds the server's
+        lock) is waited for up to :data:`BUSY_SECONDS`.  One that neither answers nor
+        uses CPU for :func:`engine_wait` seconds (stopped, deadlocked, swapped out)
+        raises :class:`StoreError` naming the repository and what to do.  After
+        :data:`TELL_AFTER` seconds a line on stderr says what the command waits for."""
+        wait = engine_wait()
+        start = last_sign = time.monotonic()
+        told, cpu = "", None
+        while True:
+            pid, owner = self.owner()
+            if owner != "ours":
+                return "down"
+            try:
+                self.client(socket_timeout=min(1.0, wait)).ping()
+                return "up"
+            except redis.BusyLoadingError:
+                last_sign, doing = time.monotonic(), "loading its data"
+            except (redis.TimeoutError, redis.ConnectionError, OSError):
+                doing = "to answer"
+            now = time.monotonic()
+            ticks = _cpu_ticks(pid)
+            if ticks != cpu:
+                if cpu is not None:
+                    last_sign = now  # working, if not answering
+                cpu = ticks
+            if now - start > TELL_AFTER and told != doing:
+                told = doing
+                log.warning(f"lineage: waiting for the embedded engine of {self.dir.parent} "
+                            f"(pid {pid}) {doing}" + (f"; giving up after {wait:g} s without "
+                                                      "an answer or any work" if doing ==
+                                                      "to answer" else ""))
+            if now - last_sign > wait or (doing == "to answer" and now - start > BUSY_SECONDS):
+                raise StoreError(
+                    f"the embedded engine of {self.dir.parent} (pid {pid}) has not answered "
+                    f"for {now - start:.0f} s on {self.socket_path}: it is hung or overloaded "
+                    f"(log: {self.log_file}). Try again later, or stop it with `lineage engine "
+                    "stop`, which kills it if it still does not answer")
+            time.sleep(0.1)
+
     def _settled_state(self, wait: float = 10.0) -> str:
         """The state, giving a server that is starting up a moment to open its socket."""
         deadline = time.monotonic() + wait
@@ -258,23 +449,27 @@ class FalkorServer:
         return state
 
     def _clear_stale(self) -> None:
-        """Remove the PID file and socket of a server that is gone (never of a live one)."""
-        pid = self.pid()
-        if pid is not None and _pid_alive(pid):
+        """Remove the PID file and socket of a server that is gone (never of a live one).
+
+        A PID file that names a live process which is not our server (the PID was
+        reused after a crash) is stale too: removed, with a message, and the process
+        left alone."""
+        pid, owner = self.owner()
+        if owner == "ours":
             raise StoreError(f"refusing to clear the files of live process {pid}")
+        if owner == "foreign":
+            log.warning(f"lineage: {self.pid_file} named process {pid}, which is not the "
+                        "embedded engine of this repository (a stale PID file); removed it "
+                        "and left the process alone")
         self.pid_file.unlink(missing_ok=True)
         self._socket_real.unlink(missing_ok=True)
 
     def _kill_ours(self) -> None:
         """SIGKILL a hung server, after checking from its command line that it is ours."""
-        pid = self.pid()
-        if pid is None or not _pid_alive(pid):
+        pid, owner = self.owner()
+        if owner in ("none", "dead"):
             return
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            cmd = b""
-        if b"redis-server" not in cmd or str(self.dir).encode() not in cmd:
+        if owner == "foreign":
             raise StoreError(f"process {pid} in {self.pid_file} is not this repository's "
                              "engine; not touching it")
         os.kill(pid, signal.SIGKILL)
@@ -319,8 +514,17 @@ class FalkorServer:
             "--save", "",
             "--protected-mode", "no",
             "--loadmodule", module,
+            # FalkorDB stops a query whose allocations pass this (between records)
+            "QUERY_MEM_CAPACITY", str(query_memory_cap()),
         ]
-        result = subprocess.run(args, capture_output=True, text=True)
+        limit = process_memory_limit()
+
+        def limit_memory() -> None:  # in the child, before exec: the server inherits it
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        result = subprocess.run(args, capture_output=True, text=True,
+                                preexec_fn=limit_memory if limit else None)
         if result.returncode != 0:
             raise StoreError(f"could not start the embedded engine: {result.stderr.strip() or result.stdout.strip()}"
                              f" (log: {self.log_file})")
@@ -347,6 +551,16 @@ class FalkorServer:
             time.sleep(0.02)
         tail = self.log_file.read_text(errors="replace").splitlines()[-5:] if self.log_file.exists() else []
         raise StoreError("the embedded engine did not come up: " + " | ".join(tail))
+
+    def ran_out_of_memory(self) -> bool:
+        """Whether the server's log ends with Redis aborting for lack of memory."""
+        try:
+            with open(self.log_file, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 65536))
+                tail = fh.read().decode(errors="replace")
+        except OSError:
+            return False
+        return "OUT OF MEMORY" in tail.upper().split("SERVER INITIALIZED")[-1]
 
     def compact(self, timeout: float = 600.0) -> None:
         """Rewrite the append-only file as a snapshot, and wait for it.

@@ -27,8 +27,11 @@ from falkordb.query_result import QueryResult
 
 from ..model import Kind
 from . import cypher
-from .base import ReadOnlyViolation, Store, StoreError
-from .falkordb_server import GRAPH, FalkorServer
+from .base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
+                   StoreError, too_large)
+from .guard import check_user_query
+from .falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
+                              query_memory_cap)
 
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 
@@ -106,6 +109,46 @@ def _header(params: dict | None) -> str:
     return "CYPHER " + " ".join(f"{k}={_literal(v)}" for k, v in params.items()) + " "
 
 
+class _ReplyTooLarge(Exception):
+    """Raised from inside the client's reader when a reply passes its byte budget."""
+
+
+class _BudgetSocket:
+    """A socket that refuses to read more than ``budget`` bytes (then the connection is
+    dropped, and the rest of the reply with it): a user's result never costs this
+    process more than its budget, whatever the engine sends."""
+
+    def __init__(self, sock, budget: int) -> None:
+        self._sock, self._left = sock, budget
+
+    def _spent(self, n: int) -> None:
+        self._left -= n
+        if self._left < 0:
+            raise _ReplyTooLarge
+
+    def recv(self, *args):
+        data = self._sock.recv(*args)
+        self._spent(len(data))
+        return data
+
+    def recv_into(self, *args):
+        n = self._sock.recv_into(*args)
+        self._spent(n)
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _BudgetConnection(redis.UnixDomainSocketConnection):
+    def __init__(self, *args, reply_budget: int = MAX_RESULT_BYTES, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reply_budget = reply_budget
+
+    def _connect(self):
+        return _BudgetSocket(super()._connect(), self.reply_budget)
+
+
 class FalkorStore(Store):
     engine = "falkordb"
 
@@ -176,23 +219,61 @@ class FalkorStore(Store):
         reply = self._ro_query(query, params)
         return reply[1] if len(reply) >= 3 else []
 
-    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0):
+    def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
+                  max_rows: int = MAX_RESULT_ROWS, max_bytes: int = MAX_RESULT_BYTES):
+        check_user_query(query, params)
+        refused = ReadOnlyViolation("refused: the query writes to the graph; "
+                                    "`lineage cypher` runs read-only queries")
+        # a connection of its own, whose reads stop at the byte budget
+        pool = redis.ConnectionPool(connection_class=_BudgetConnection,
+                                    path=self.server.socket_path, reply_budget=max_bytes,
+                                    socket_timeout=timeout + 60, decode_responses=True)
+        client = redis.Redis(connection_pool=pool)
         try:
-            result = self.graph.ro_query(query, params, timeout=max(1, int(timeout * 1000)))
+            reply = client.execute_command(
+                "GRAPH.RO_QUERY", GRAPH, _header(params) + query, "--compact",
+                "timeout", max(1, int(timeout * 1000)))
+            if reply and isinstance(reply[-1], redis.ResponseError):
+                raise reply[-1]
+            if len(reply) >= 3 and len(reply[1]) > max_rows:
+                raise too_large("rows", max_rows)
+            result = QueryResult(self.graph, reply) if len(reply) >= 3 else None
+        except _ReplyTooLarge:
+            raise too_large("bytes", max_bytes) from None
         except redis.ResponseError as exc:
             msg = str(exc)
             if "timed out" in msg.lower():
-                raise StoreError(f"query stopped after {timeout:g} s (raise it with --timeout)") from exc
+                raise StoreError(f"query stopped after {timeout:g} s, its time limit") from exc
+            if "mem consumption exceeded" in msg.lower():
+                raise StoreError("query stopped: it needed more memory than the engine allows "
+                                 f"one query ({format_bytes(self._memory_cap())}, set by "
+                                 f"{MEMORY_ENV} when the engine starts); narrow it") from exc
             if "read-only" in msg.lower() or "graph.ro_query is to be executed only on read-only" in msg.lower():
-                raise ReadOnlyViolation("refused: the query writes to the graph; "
-                                        "`lineage cypher` runs read-only queries") from exc
+                raise refused from exc
             if "Invalid graph operation on empty key" in msg:
                 return [], []
             raise StoreError(f"falkordb: {msg}") from exc
         except redis.RedisError as exc:
+            if not self.server.answering() and self.server.ran_out_of_memory():
+                raise StoreError(
+                    "the embedded engine stopped: the query took all the memory "
+                    f"{PROCESS_MEMORY_ENV} allows the engine (log: {self.server.log_file}); "
+                    "nothing stored is lost, and the next command starts it again") from exc
             raise StoreError(f"embedded engine unreachable: {exc}") from exc
+        finally:
+            client.close()
+            pool.disconnect()
+        if result is None:
+            return [], []
         header = [h[1] if isinstance(h, (list, tuple)) else h for h in result.header]
         return [str(h) for h in header], [tuple(r) for r in result.result_set]
+
+    def _memory_cap(self) -> int:
+        """The running engine's per-query memory cap (bytes; 0: none)."""
+        try:
+            return int(self.redis.execute_command("GRAPH.CONFIG", "GET", "QUERY_MEM_CAPACITY")[1])
+        except (redis.RedisError, IndexError, TypeError, ValueError):
+            return query_memory_cap()
 
     # --- schema ------------------------------------------------------------------
 
