@@ -107,6 +107,30 @@ def demo_store(store, small_units):
     return store
 
 
+@pytest.fixture(scope="module")
+def demo_repo(tmp_path_factory, small_units):
+    """An embedded repository holding the small demo survey, one per test module (a module
+    may define its own ``demo_repo``, built another way, which then wins)."""
+    from lineage.store.falkordb_server import FalkorServer
+    root = tmp_path_factory.mktemp("demo") / "repo"
+    init_repo(root)
+    with open_store(root, keep=True) as store:
+        write_units(store, small_units, show_progress=False)
+    yield root
+    FalkorServer(root).stop()
+
+
+def client_for(repo, host="127.0.0.1", **settings):
+    """An in-process HTTP client of the API over ``repo`` (FastAPI's TestClient, as if
+    from ``host``), with ``ApiSettings(**settings)``."""
+    from fastapi.testclient import TestClient
+
+    from lineage.api.app import create_app
+    from lineage.api.settings import ApiSettings
+    return TestClient(create_app(repo, settings=ApiSettings(**settings)), client=(host, 40000),
+                      raise_server_exceptions=False)
+
+
 @pytest.fixture
 def repo(tmp_path):
     """An embedded repository; its server is stopped afterwards even if the test failed."""

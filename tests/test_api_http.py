@@ -17,7 +17,7 @@ from lineage.demo import default_visit
 from lineage.ingest import write_units
 from lineage.repo import init_repo, open_store
 
-from .conftest import SMALL
+from .conftest import SMALL, client_for
 from .test_cli import lineage
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
@@ -32,24 +32,6 @@ FLAG = """mutation($sel: String!, $dry: Boolean) {
 }"""
 
 
-@pytest.fixture(scope="module")
-def demo_repo(tmp_path_factory, small_units):
-    from lineage.store.falkordb_server import FalkorServer
-    root = tmp_path_factory.mktemp("api") / "repo"
-    init_repo(root)
-    with open_store(root, keep=True) as store:
-        write_units(store, small_units, show_progress=False)
-    yield root
-    FalkorServer(root).stop()
-
-
-def client_for(repo, host="127.0.0.1", **kw):
-    from fastapi.testclient import TestClient
-
-    from lineage.api.app import create_app
-    from lineage.api.settings import ApiSettings
-    return TestClient(create_app(repo, settings=ApiSettings(**kw)), client=(host, 40000),
-                      raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -35,15 +35,6 @@ def lineage(*args):
                           text=True, env=env, timeout=600)
 
 
-@pytest.fixture
-def repo(tmp_path):
-    from lineage.store.falkordb_server import FalkorServer
-    root = tmp_path / "repo"
-    init_repo(root)
-    yield root
-    FalkorServer(root).stop()
-
-
 def ingest(repo: Path, kind: str, *paths: Path) -> tuple[int, dict]:
     proc = lineage("ingest", kind, *map(str, paths), "--repo", str(repo), "--json")
     assert proc.stdout, proc.stderr
