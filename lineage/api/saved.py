@@ -18,6 +18,7 @@ Comment lines right above an operation describe it.  ``lineage query NAME
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -103,19 +104,33 @@ def read_folder(folder: Path) -> list[SavedOperation]:
     for path in sorted(folder.glob("*.graphql")):
         if path.name == SCHEMA_FILE:
             continue
-        text = path.read_text()
         try:
-            doc = parse(text)
-        except GraphQLError as exc:
-            raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
-        lines = text.splitlines()
-        for d in doc.definitions:
-            if isinstance(d, OperationDefinitionNode) and d.name:
-                ops.append(SavedOperation(
-                    d.name.value, d.operation.value, path, folder, text,
-                    {v.variable.name.value: v.type for v in d.variable_definitions or ()},
-                    _description(lines, d.loc.start_token.line)))
+            st = path.stat()
+        except OSError:
+            continue  # removed since the listing
+        ops += _read_file(path, folder, st.st_mtime_ns, st.st_size, st.st_ino)
     return ops
+
+
+@functools.lru_cache(maxsize=256)
+def _read_file(path: Path, folder: Path, mtime_ns: int, size: int, inode: int) -> tuple:
+    """The operations of one file, parsed once per version of it (its stat is the key:
+    the server answers every ``/queries/NAME`` from here, and an edited file is read
+    again).  Cached operations are shared: treat them as read-only."""
+    ops = []
+    text = path.read_text()
+    try:
+        doc = parse(text)
+    except GraphQLError as exc:
+        raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
+    lines = text.splitlines()
+    for d in doc.definitions:
+        if isinstance(d, OperationDefinitionNode) and d.name:
+            ops.append(SavedOperation(
+                d.name.value, d.operation.value, path, folder, text,
+                {v.variable.name.value: v.type for v in d.variable_definitions or ()},
+                _description(lines, d.loc.start_token.line)))
+    return tuple(ops)
 
 
 class SavedOperations:
