@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -45,6 +46,17 @@ class SavedOperationInfo(BaseModel):
     source: str = Field(description="file it comes from (relative to its folder)")
     variables: dict[str, str] = Field(description="variable name -> GraphQL type")
     description: str = ""
+
+
+class GraphQLResponse(JSONResponse):
+    """A GraphQL answer encoded with orjson (5-10x the standard encoder; the same JSON),
+    falling back to the standard encoder for anything orjson refuses."""
+
+    def render(self, content) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except (TypeError, orjson.JSONEncodeError):
+            return super().render(content)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -104,7 +116,7 @@ class Server:
         body = await run(self.schema, self.context(principal), query, variables, operation_name,
                          allow_mutations)
         status = 200 if "data" in body else 400
-        return JSONResponse(body, status_code=status)
+        return GraphQLResponse(body, status_code=status)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -84,9 +84,10 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
                            datastore=Path(datastore) if datastore else None)
     click.echo(f"lineage API on http://{host}:{port}/graphql (repository {repo}"
                f"{f', {workers} workers' if workers > 1 else ''})", err=True)
+    access_log = log_level in ("info", "debug")  # a line per request only when shown
     if workers == 1:
         uvicorn.run(create_app(repo, settings=settings), host=host, port=port,
-                    log_level=log_level)
+                    log_level=log_level, access_log=access_log)
         return
     # Several processes: each worker builds the app from the environment.  This process
     # keeps the embedded engine up meanwhile (it starts it once, not each worker, and a
@@ -96,7 +97,7 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
     os.environ[_WORKER_ENV] = _settings_to_env(repo_arg, settings)
     with call(open_store, repo_arg):
         uvicorn.run("lineage.cli.api:worker_app", factory=True, workers=workers, host=host,
-                    port=port, log_level=log_level)
+                    port=port, log_level=log_level, access_log=access_log)
 
 
 @cli.group()
