@@ -352,7 +352,9 @@ def main() -> None:
             rounds.append(r)
             n = args.requests
             errs = sum(len(v) for v in r["errors"].values())
+            lat = [x for v in r["latency"].values() for x in v] or [float("nan")]
             print(f"  round {len(rounds)}: {label:<8} {n / r['seconds']:6.1f} requests/s, "
+                  f"p50 {percentile(lat, 50):.0f} ms, p99 {percentile(lat, 99):.0f} ms, "
                   f"{errs} errors, load average {r['load'].summary()}", flush=True)
     finally:
         lineage_cmd("engine", "stop", "--repo", repo)
