@@ -58,7 +58,7 @@ def _selection(store, selector) -> dict[str, str | None]:
 def type_graph(store) -> nx.DiGraph:
     """Dataset type -> dataset type, one edge where some task read one and wrote the other."""
     g = nx.DiGraph()
-    for a, b, task in store.read("MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) "
+    for a, b, task in store.read_plain("MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) "
                                  "RETURN a.name, b.name, e.task"):
         g.add_edge(a, b, task=task)
     return g
@@ -143,7 +143,7 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
                     params["via"] = via
                 if want is not None:
                     params["want"] = want
-                rows.extend(store.read(query, params))
+                rows.extend(store.read_plain(query, params))  # strings and nulls
             for row in rows:
                 if parents is not None:
                     a, q, row = row[0], row[1], row[2:]

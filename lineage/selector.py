@@ -153,7 +153,7 @@ def _datasets_of_units(store, unit_keys: list[str]) -> dict[str, str]:
     """Datasets identified by these units or by any unit that is part of them."""
     if not unit_keys:
         return {}
-    rows = store.read(
+    rows = store.read_plain(  # keys and type names only: the cheapest read
         "MATCH (u:DataUnit) WHERE u.key IN $units "
         "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key, d.dataset_type "
         "UNION "

@@ -18,8 +18,10 @@ Comment lines right above an operation describe it.  ``lineage query NAME
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,24 +105,44 @@ def read_folder(folder: Path) -> list[SavedOperation]:
     for path in sorted(folder.glob("*.graphql")):
         if path.name == SCHEMA_FILE:
             continue
-        text = path.read_text()
         try:
-            doc = parse(text)
-        except GraphQLError as exc:
-            raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
-        lines = text.splitlines()
-        for d in doc.definitions:
-            if isinstance(d, OperationDefinitionNode) and d.name:
-                ops.append(SavedOperation(
-                    d.name.value, d.operation.value, path, folder, text,
-                    {v.variable.name.value: v.type for v in d.variable_definitions or ()},
-                    _description(lines, d.loc.start_token.line)))
+            st = path.stat()
+        except OSError:
+            continue  # removed since the listing
+        ops += _read_file(path, folder, st.st_mtime_ns, st.st_size, st.st_ino)
     return ops
 
 
+@functools.lru_cache(maxsize=256)
+def _read_file(path: Path, folder: Path, mtime_ns: int, size: int, inode: int) -> tuple:
+    """The operations of one file, parsed once per version of it (its stat is the key:
+    the server answers every ``/queries/NAME`` from here, and an edited file is read
+    again).  Cached operations are shared: treat them as read-only."""
+    ops = []
+    text = path.read_text()
+    try:
+        doc = parse(text)
+    except GraphQLError as exc:
+        raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
+    lines = text.splitlines()
+    for d in doc.definitions:
+        if isinstance(d, OperationDefinitionNode) and d.name:
+            ops.append(SavedOperation(
+                d.name.value, d.operation.value, path, folder, text,
+                {v.variable.name.value: v.type for v in d.variable_definitions or ()},
+                _description(lines, d.loc.start_token.line)))
+    return tuple(ops)
+
+
 class SavedOperations:
+    #: Seconds a listing of the folders is reused: a server asked for saved operations
+    #: many times a second looks at its folders at most once a second (an added or edited
+    #: file is served from the next look; each file is parsed once per version of it).
+    TTL = 1.0
+
     def __init__(self, folders: list[Path]) -> None:
         self.folders = [f for f in folders if f.is_dir()]
+        self._listing: tuple[float, dict[str, SavedOperation]] | None = None
 
     @classmethod
     def default(cls, repo_dir: str | os.PathLike | None = None) -> "SavedOperations":
@@ -130,16 +152,23 @@ class SavedOperations:
         folders.append(PROJECT_DIR)
         return cls(folders)
 
+    def _by_name(self) -> dict[str, SavedOperation]:
+        now = time.monotonic()
+        listing = self._listing
+        if listing is None or not 0 <= now - listing[0] < self.TTL:
+            seen: dict[str, SavedOperation] = {}
+            for folder in self.folders:
+                for op in read_folder(folder):
+                    seen.setdefault(op.name, op)
+            listing = self._listing = (now, dict(sorted(seen.items())))
+        return listing[1]
+
     def all(self) -> list[SavedOperation]:
-        seen: dict[str, SavedOperation] = {}
-        for folder in self.folders:
-            for op in read_folder(folder):
-                seen.setdefault(op.name, op)
-        return sorted(seen.values(), key=lambda o: o.name)
+        return list(self._by_name().values())
 
     def get(self, name: str) -> SavedOperation:
-        for op in self.all():
-            if op.name == name:
-                return op
-        known = ", ".join(o.name for o in self.all()) or "none"
+        ops = self._by_name()
+        if name in ops:
+            return ops[name]
+        known = ", ".join(ops) or "none"
         raise KeyError(f"no saved operation {name!r} (saved: {known})")
