@@ -86,7 +86,7 @@ HEADER_CASES = {
     "dayobs_20231345": ({"DAYOBS": "20231345"}, ["DAYOBS", "20231345", "real date"]),
     "seqnum_negative": ({"SEQNUM": -5}, ["SEQNUM", "-5"]),
     "seqnum_not_a_number": ({"SEQNUM": "abc"}, ["SEQNUM", "abc"]),
-    "string_12mb": ({"OBJECT": "x" * 12_000_000}, ["'object'", "12000000 characters"]),
+    "string_12mb": ({"OBJECT": "x" * 12_000_000}, ["'OBJECT'", "12,000,000 characters"]),
 }
 
 
@@ -218,7 +218,7 @@ EXPORT_CASES = {
     "path_absolute": (_dataset_entry(run="bad/abspath", path="/etc/passwd"),
                       ["'path'", "relative"], ["collection:bad/abspath"]),
     "string_11mb": (_exposure_record(id=9, obs_id="y" * 11_000_000),
-                    ["'obs_id'", "11000000 characters"], ["unit:exposure:HSC/9"]),
+                    ["'obs_id'", "11,000,000 characters"], ["unit:exposure:HSC/9"]),
 }
 
 

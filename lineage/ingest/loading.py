@@ -308,6 +308,7 @@ def check_yaml_nodes(root, lim: Limits | None = None) -> None:
     lim = lim or limits()
     memo: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
     active: set[int] = set()
+    key_of: dict[int, str] = {}  # id(value node) -> its key, to name a refused value
     distinct = 0
     stack = [(root, False)]
     while stack:
@@ -334,7 +335,12 @@ def check_yaml_nodes(root, lim: Limits | None = None) -> None:
             _yaml_problem(node, "an alias refers to the node that holds it (a recursive document)")
         if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) \
                 and len(node.value) > lim.string_chars:
-            _yaml_problem(node, _long_string(len(node.value), lim))
+            key = key_of.get(nid)
+            _yaml_problem(node, (f"{key[:80]!r}: " if key else "")
+                          + _long_string(len(node.value), lim))
+        if isinstance(node, yaml.MappingNode):
+            key_of.update((id(v), k.value) for k, v in node.value
+                          if isinstance(k, yaml.ScalarNode) and isinstance(k.value, str))
         active.add(nid)
         stack.append((node, True))
         stack.extend((c, False) for c in kids if id(c) not in memo)
