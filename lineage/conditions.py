@@ -32,7 +32,7 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 
-from .selector import SelectorError, check_length
+from lineage.selector import SelectorError, check_length
 
 #: Units of the visit properties the ingest and the demo store (astropy spellings).
 PROPERTY_UNITS = {"seeing": "arcsec", "exposure_time": "s", "dark_time": "s", "airmass": "",
@@ -353,8 +353,8 @@ def compare(store, a: str, b: str, types: list[str] | None = None,
 
 
 def _downstream_counts(store, keys: list[str], types) -> dict[str, int]:
-    from .query import count
-    from .selector import Selector
+    from lineage.query import count
+    from lineage.selector import Selector
     if not keys:
         return {}
     return count(store, Selector(f"{len(keys)} visits", keys=tuple(keys)), types=types)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from typing import IO, Iterator
 
-from .model import GraphBatch, Kind, ModelError, Rel
-from .store.base import Store
-from .store.cypher import public_props
+from lineage.model import GraphBatch, Kind, ModelError, Rel
+from lineage.store.base import Store
+from lineage.store.cypher import public_props
 
 
 def iter_records(store: Store) -> Iterator[dict]:
@@ -83,7 +83,7 @@ def copy_graph(source: Store, target: Store, progress=None, unit_size: int = 200
             count += 1
             yield f"record {number}", rec
 
-    from .ingest import write_units
+    from lineage.ingest import write_units
     units = records_to_units(records(), f"copy from {source.engine}", unit_size)
     write_units(target, units, "copy", total=sum(source.count()), show_progress=progress)
     return count

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from .model import GraphBatch, Kind, kind_of_key
+from lineage.model import GraphBatch, Kind, kind_of_key
 
 __all__ = ["Prop", "Problem", "NODE_SPECS", "UNIT_SPECS", "SHARED", "GENERIC", "ERA",
            "check_batch", "check_value", "changed_properties", "identity_conflicts",

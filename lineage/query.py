@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .model import Kind, kind_of_key
-from .selector import Selector, SelectorError, parse_selector, resolve
+from lineage.model import Kind, kind_of_key
+from lineage.selector import Selector, SelectorError, parse_selector, resolve
 
 DOWN, UP = "down", "up"
 

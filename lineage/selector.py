@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from .model import Kind, ModelError, kind_of_key
+from lineage.model import Kind, ModelError, kind_of_key
 
 #: Longest selector (and visit condition text) accepted, in characters.  Real ones are
 #: tens of characters; the parsers are linear, the cap keeps messages and lookups small.
@@ -82,7 +82,7 @@ def parse_selector(text: str) -> Selector:
                             "such as visit=1228")
     conditions = _conditions_text(text)
     if conditions is not None:
-        from .conditions import parse_conditions
+        from lineage.conditions import parse_conditions
         parse_conditions(conditions)  # fail early on a bad condition
         return Selector(text, conditions=conditions.strip())
     try:
@@ -124,7 +124,7 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
             raise SelectorError(f"no dataset is identified by {', '.join(units)}")
         return dict(sorted(found.items()))
     if selector.conditions:
-        from .conditions import select_visits
+        from lineage.conditions import select_visits
         visits = select_visits(store, selector.conditions)
         found = _datasets_of_units(store, list(visits["key"]) if not visits.empty else [])
         if not found:

@@ -6,9 +6,9 @@ from contextlib import contextmanager
 
 from graphql import GraphQLError
 
-from ..model import ModelError
-from ..selector import SelectorError
-from ..store.base import StoreError
+from lineage.model import ModelError
+from lineage.selector import SelectorError
+from lineage.store.base import StoreError
 
 
 class ApiError(ValueError):
@@ -20,7 +20,7 @@ class AccessDenied(ApiError):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from ..flags import FlagError
+    from lineage.flags import FlagError
     return (ApiError, SelectorError, ModelError, StoreError, FlagError, GraphQLError)
 
 

@@ -11,10 +11,10 @@ import math
 
 import graphene
 
-from ..metrics import JobFilter, MetricError, evaluate_specs, jobs_where
-from ..metrics.trend import trend
-from .errors import ApiError
-from .types import Job, Measurement, SoftwareVersion
+from lineage.metrics import JobFilter, MetricError, evaluate_specs, jobs_where
+from lineage.metrics.trend import trend
+from lineage.api.errors import ApiError
+from lineage.api.types import Job, Measurement, SoftwareVersion
 
 
 def _clean(value):

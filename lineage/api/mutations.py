@@ -36,13 +36,13 @@ from contextlib import nullcontext
 
 import graphene
 
-from .. import flags as flagging
-from ..selector import SelectorError
-from .auth import MutationLock, require
-from .errors import AccessDenied, ApiError
-from .loaders import FULL
-from .schema import TypeCount
-from .types import Dataset, Flag
+from lineage import flags as flagging
+from lineage.selector import SelectorError
+from lineage.api.auth import MutationLock, require
+from lineage.api.errors import AccessDenied, ApiError
+from lineage.api.loaders import FULL
+from lineage.api.schema import TypeCount
+from lineage.api.types import Dataset, Flag
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 

@@ -34,7 +34,7 @@ SCHEMA_FILE = "schema.graphql"
 
 def sdl() -> str:
     """The schema in SDL, as the code defines it."""
-    from .schema import build_schema
+    from lineage.api.schema import build_schema
     return str(build_schema()).rstrip() + "\n"
 
 

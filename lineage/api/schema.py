@@ -14,17 +14,17 @@ from datetime import datetime
 
 import graphene
 
-from .. import flags as flagging
-from .. import query
-from ..model import Kind, kind_of_key
-from ..selector import SelectorError, parse_selector, resolve
-from .errors import ApiError, argument
-from .diff import DiffQuery
-from .lightcurve import LightcurveQuery
-from .metrics import MetricsQuery
-from .loaders import FULL, node_props
-from .pagination import Page, decode_cursor, page_of_list, page_size
-from .types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
+from lineage import flags as flagging
+from lineage import query
+from lineage.model import Kind, kind_of_key
+from lineage.selector import SelectorError, parse_selector, resolve
+from lineage.api.errors import ApiError, argument
+from lineage.api.diff import DiffQuery
+from lineage.api.lightcurve import LightcurveQuery
+from lineage.api.metrics import MetricsQuery
+from lineage.api.loaders import FULL, node_props
+from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
+from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
                     DatasetType, DataUnit, Flag, Node, connection)
 
 
@@ -202,7 +202,7 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
             where.append(f"n.{prop} {op} ${name}")
             params[name] = float(flt[name])
     if flt.get("conditions"):
-        from ..conditions import select_visits
+        from lineage.conditions import select_visits
         with argument("filter.conditions"):
             chosen = select_visits(store, flt["conditions"])
         where.append("n.key IN $chosen")
@@ -461,6 +461,6 @@ def kind_of_key_safe(key: str):
 
 
 def build_schema() -> graphene.Schema:
-    from .mutations import Mutation
+    from lineage.api.mutations import Mutation
     return graphene.Schema(query=Query, mutation=Mutation, types=NODE_TYPES,
                            auto_camelcase=True)

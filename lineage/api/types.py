@@ -15,9 +15,9 @@ import json
 import graphene
 from graphene.types.generic import GenericScalar
 
-from ..model import Kind, kind_of_key
-from .loaders import FULL, Relation
-from .pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
+from lineage.model import Kind, kind_of_key
+from lineage.api.loaders import FULL, Relation
+from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
 
 
 # --- resolving properties of possibly partial nodes ---------------------------------
@@ -385,7 +385,7 @@ class Job(graphene.ObjectType):
 
 
 def _metrics_api():
-    from . import metrics
+    from lineage.api import metrics
     return metrics
 
 

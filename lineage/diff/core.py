@@ -43,11 +43,11 @@ from typing import Callable, NamedTuple
 
 import networkx as nx
 
-from ..progress import progress_bar
-from ..query import type_graph
-from .making import Made, Making, members, other_members, software_and_configs, split_input
-from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
-from .stats import PropertyStats
+from lineage.progress import progress_bar
+from lineage.query import type_graph
+from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
+from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
+from lineage.diff.stats import PropertyStats
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -509,7 +509,7 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     config and upstream entries: read them, do not change them); the summary comes back.
     A progress bar (dataset types done) is drawn on a terminal unless ``progress`` is
     false."""
-    from .stats import compare_metrics
+    from lineage.diff.stats import compare_metrics
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     props = [p for p in properties or () if _IDENT.match(p)]
     bad = [p for p in properties or () if not _IDENT.match(p)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..metrics import MetricError, convert
+from lineage.metrics import MetricError, convert
 
 DEFAULT_TOLERANCE = "5%"
 

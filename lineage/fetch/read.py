@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cache import Cache
-from .datastore import (Artifact, DatastoreError, Datastore, datastore_for, dataset_keys,
+from lineage.fetch.cache import Cache
+from lineage.fetch.datastore import (Artifact, DatastoreError, Datastore, datastore_for, dataset_keys,
                         format_of, is_local, local_path, resolve, source_of)
 
 #: Remote reads go through a buffer of this size: the small reads of a FITS header become
@@ -124,7 +124,7 @@ def _artifact(dataset, store, repo, datastore) -> Artifact:
         raise DatastoreError(f"{dataset!r} names no dataset (give a UUID, a key, a lineage "
                              "row, or a file)")
     if store is None:
-        from ..repo import open_store
+        from lineage.repo import open_store
         repo = repo or os.environ.get("LINEAGE_REPO", "lineage-repo")
         with open_store(repo) as s:
             return _artifact(dataset, s, repo, datastore)
@@ -180,7 +180,7 @@ def get(dataset, *, columns=None, rows=None, where=None, box=None, sky=None, siz
     fmt = artifact.format
     subset = any(x is not None for x in (columns, rows, where, box, sky))
     if fmt == "fits" and (box is not None or sky is not None):
-        from .cutout import cutout
+        from lineage.fetch.cutout import cutout
         return _named(artifact, cutout, artifact, box, sky, size, hdu, cache, stats)
     opener = _named(artifact, _opener, artifact, cache, stats, not subset)
     if fmt == "parquet":

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import query
-from ..selector import SelectorError, parse_selector, resolve
-from .datastore import dataset_props, read_answer_file
+from lineage import query
+from lineage.selector import SelectorError, parse_selector, resolve
+from lineage.fetch.datastore import dataset_props, read_answer_file
 
 
 def is_answer_file(text: str) -> bool:

@@ -11,10 +11,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..model import Kind, kind_of_key
-from ..query import MAX_STEPS, type_graph
-from ..store.cypher import BATCH_ROWS, Statement
-from .core import chunks
+from lineage.model import Kind, kind_of_key
+from lineage.query import MAX_STEPS, type_graph
+from lineage.store.cypher import BATCH_ROWS, Statement
+from lineage.flags.core import chunks
 
 
 #: Dataset types that are calibrations: left out of a step's input count.

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..model import GraphBatch, Kind, ModelError, kind_of_key
-from ..model_spec import changed_properties, check_batch, identity_conflicts, show
-from ..progress import progress_bar
-from ..store.base import Store, WriteSummary
+from lineage.model import GraphBatch, Kind, ModelError, kind_of_key
+from lineage.model_spec import changed_properties, check_batch, identity_conflicts, show
+from lineage.progress import progress_bar
+from lineage.store.base import Store, WriteSummary
 
 
 @dataclass

@@ -30,12 +30,12 @@ import datetime
 import warnings
 from pathlib import Path
 
-from ..model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
+from lineage.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
                      format_data_id, unit_key)
-from ..regions import add_overlaps, region_props
-from .butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
+from lineage.regions import add_overlaps, region_props
+from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                           load_export, to_time)
-from .files import IngestContext, IngestError, Parsed
+from lineage.ingest.files import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..model import GraphBatch, ModelError
-from ..progress import progress_bar
-from ..store.base import Store, StoreError
-from . import check_unit, stored_changes
+from lineage.model import GraphBatch, ModelError
+from lineage.progress import progress_bar
+from lineage.store.base import Store, StoreError
+from lineage.ingest import check_unit, stored_changes
 
 log = logging.getLogger(__name__)
 

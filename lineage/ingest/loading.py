@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import yaml
 
-from .files import IngestError
+from lineage.ingest.files import IngestError
 
 DEFAULT_FILE_MB = 64
 DEFAULT_STRING_KB = 1024

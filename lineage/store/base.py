@@ -12,8 +12,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from ..model import GraphBatch, ModelError
-from . import cypher
+from lineage.model import GraphBatch, ModelError
+from lineage.store import cypher
 
 class StoreError(RuntimeError):
     """An engine failed or refused; the message says which and why."""
