@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.demo import SurveySpec, dataset_path, plan_survey
-from lineage.model import GraphBatch
+from lineage.core.model import GraphBatch
 
 OBJECTS_PER_PATCH = 6
 SOURCE_SCHEMA = pa.schema([

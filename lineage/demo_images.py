@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lineage.demo import SurveySpec, dataset_path, plan_survey
-from lineage.model import GraphBatch
+from lineage.core.model import GraphBatch
 
 PIXELS = 100
 

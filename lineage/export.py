@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import IO, Iterator
 
-from lineage.model import GraphBatch, Kind, ModelError, Rel
+from lineage.core.model import GraphBatch, Kind, ModelError, Rel
 from lineage.store.base import Store
 from lineage.store.cypher import public_props
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from lineage.model import Kind, kind_of_key
-from lineage.selector import Selector, SelectorError, parse_selector, resolve
+from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.dataunits.resolve import resolve
 
 DOWN, UP = "down", "up"
 

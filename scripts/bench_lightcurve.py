@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                        stdout=subprocess.DEVNULL)
 
     import lineage.lightcurve as lc_module
-    from lineage.conditions import select_visits
+    from lineage.dataunits.visits import select_visits
     from lineage.fetch.datastore import datastore_for
     from lineage.metrics import jobs_where
     from lineage.metrics.trend import trend

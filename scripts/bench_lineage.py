@@ -34,7 +34,7 @@ import networkx as nx
 from lineage import query
 from lineage.demo import SurveySpec, generate, plan_survey
 from lineage.ingest import write_units
-from lineage.model import Rel
+from lineage.core.model import Rel
 from lineage.repo import init_repo, open_store
 
 

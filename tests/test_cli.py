@@ -123,7 +123,7 @@ def test_plot_draws_png(demo_repo, tmp_path):
                               "--json", "--repo", str(demo_repo)).stdout)
     assert rows and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from lineage import query
-    from lineage.plot import lineage_tree
+    from lineage.core.figures import lineage_tree
     from lineage.repo import open_store
     with open_store(demo_repo) as store:
         tree = {}

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lineage.model import GraphBatch
+from lineage.core.model import GraphBatch
 from lineage.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 
@@ -71,7 +71,7 @@ def test_engine_keep_survives_close(repo):
 
 _WRITER = textwrap.dedent("""
     import sys
-    from lineage.model import GraphBatch, Rel
+    from lineage.core.model import GraphBatch, Rel
     from lineage.repo import open_store
     store = open_store(sys.argv[1])
     b = GraphBatch("big")

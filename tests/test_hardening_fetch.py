@@ -29,7 +29,7 @@ from lineage.fetch.confine import UnsafePath, check_relative, remote_inside, saf
 from lineage.fetch.datastore import (Artifact, FileDatastore, RefusedPath, datastore_for,
                                      make_datastore)
 from lineage.fetch.httpd import serve_directory
-from lineage.model import Kind
+from lineage.core.model import Kind
 from lineage.repo import init_repo, open_store
 from lineage.store.cypher import Statement, node_statement
 from lineage.store.falkordb_server import FalkorServer

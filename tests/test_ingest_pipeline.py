@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from lineage.ingest.files import IngestError, ingest
-from lineage.model import pipeline_key, task_key
+from lineage.core.model import pipeline_key, task_key
 
 #: Import variable -> folder of the real sample (SOURCES.md of the folder).
 FOLDERS = {"DRP_PIPE_DIR": "drp_pipe", "ANALYSIS_TOOLS_DIR": "analysis_tools",

@@ -19,12 +19,13 @@ import pytest
 
 from lineage import flags as flagging
 from lineage import query
-from lineage.conditions import mask, parse_conditions, select_visits
+from lineage.core.conditions import mask, parse_conditions
+from lineage.dataunits.visits import select_visits
 from lineage.demo import RELEASE_CHANGES, plan_survey
 from lineage.demo_catalogs import write_catalogs
 from lineage.fetch.datastore import FileDatastore
 from lineage.lightcurve import LightcurveError, lightcurve
-from lineage.selector import SelectorError
+from lineage.core.selector import SelectorError
 
 from lineage.ingest import write_units
 

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 from graphql import GraphQLError
 
-from lineage.model import ModelError
-from lineage.selector import SelectorError
+from lineage.core.model import ModelError
+from lineage.core.selector import SelectorError
 from lineage.store.base import StoreError
 
 

@@ -37,7 +37,7 @@ from contextlib import nullcontext
 import graphene
 
 from lineage import flags as flagging
-from lineage.selector import SelectorError
+from lineage.core.selector import SelectorError
 from lineage.api.auth import MutationLock, require
 from lineage.api.errors import AccessDenied, ApiError
 from lineage.api.loaders import FULL

@@ -1,7 +1,7 @@
 """The root queries: lookups, filtered lists, lineage, blast radius, flags, contamination.
 
 Each resolver calls the library (:mod:`lineage.query`, :mod:`lineage.flags`,
-:mod:`lineage.selector`) in the server's thread pool; the Cypher written
+:mod:`lineage.core.selector`) in the server's thread pool; the Cypher written
 here is only what the library has no function for (filtered, keyset-paged
 lists of datasets and visits).
 """
@@ -16,8 +16,9 @@ import graphene
 
 from lineage import flags as flagging
 from lineage import query
-from lineage.model import Kind, kind_of_key
-from lineage.selector import SelectorError, parse_selector, resolve
+from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import parse_selector, SelectorError
+from lineage.dataunits.resolve import resolve
 from lineage.api.errors import ApiError, argument
 from lineage.api.diff import DiffQuery
 from lineage.api.lightcurve import LightcurveQuery
@@ -202,7 +203,7 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
             where.append(f"n.{prop} {op} ${name}")
             params[name] = float(flt[name])
     if flt.get("conditions"):
-        from lineage.conditions import select_visits
+        from lineage.dataunits.visits import select_visits
         with argument("filter.conditions"):
             chosen = select_visits(store, flt["conditions"])
         where.append("n.key IN $chosen")

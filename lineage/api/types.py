@@ -15,7 +15,7 @@ import json
 import graphene
 from graphene.types.generic import GenericScalar
 
-from lineage.model import Kind, kind_of_key
+from lineage.core.model import Kind, kind_of_key
 from lineage.api.loaders import FULL, Relation
 from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
 

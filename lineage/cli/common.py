@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 
 from lineage import flags as flagging
-from lineage.model import ModelError
+from lineage.core.model import ModelError
 from lineage.ingest.files import IngestError
 from lineage.repo import open_store
-from lineage.selector import SelectorError
+from lineage.core.selector import SelectorError
 from lineage.store.base import StoreError
 
 DEFAULT_REPO = "lineage-repo"

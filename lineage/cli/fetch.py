@@ -206,7 +206,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
     from concurrent.futures import ThreadPoolExecutor
 
     from lineage.fetch.transfer import failure
-    from lineage.progress import progress_bar
+    from lineage.core.progress import progress_bar
     cache = _cache(cache_dir, max_size)
     with Repo(repo) as store:
         artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,

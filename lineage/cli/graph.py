@@ -131,7 +131,7 @@ def _lineage_command(direction: str):
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
                         limit, tree)
         if plot_file:
-            from lineage.plot import draw, lineage_tree
+            from lineage.core.figures import draw, lineage_tree
             call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
                  f"{direction.capitalize()}stream of {selector}")
             click.echo(f"wrote {plot_file}", err=True)
@@ -183,7 +183,7 @@ def show(key: str, repo: str, limit: int, as_json: bool) -> None:
 def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
     from lineage.export import write_jsonl
-    from lineage.progress import progress_bar
+    from lineage.core.progress import progress_bar
     if output != "-" and not Path(output).resolve().parent.is_dir():
         raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
     with Repo(repo) as store:
@@ -256,7 +256,7 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, 
 @json_option
 def status(repo: str, as_json: bool) -> None:
     """Count nodes by kind and edges by type."""
-    from lineage.model import Kind, Rel
+    from lineage.core.model import Kind, Rel
     with Repo(repo) as store:
         nodes = {k.value: call(store.read, f"MATCH (n:{k.value}) RETURN count(n)")[0][0] for k in Kind}
         edges = {r.value: call(store.read, f"MATCH ()-[e:{r.value}]->() RETURN count(e)")[0][0]

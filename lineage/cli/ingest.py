@@ -122,7 +122,7 @@ def overlaps_command(selector, repo, as_json):
     """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
     from lineage.regions import overlaps_of
-    from lineage.selector import parse_selector
+    from lineage.core.selector import parse_selector
     sel = call(parse_selector, selector)
     if not sel.pairs:
         raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")

@@ -72,7 +72,7 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
     if output:
         call(_write_table, frame, output)
     if plot_file:
-        from lineage.plot import draw_lightcurve
+        from lineage.core.figures import draw_lightcurve
         call(draw_lightcurve, frame, plot_file, colour_by,
              f"DIA object {object_id} in {collection}")
         click.echo(f"wrote {plot_file}", err=True)
@@ -115,7 +115,8 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
     """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
     "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
     Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
-    from lineage.conditions import compare, select_visits, visit_table
+    from lineage.dataunits.visits import select_visits, visit_table
+    from lineage.lightcurve.compare import compare
     types = [t for group in types for t in group.split(",") if t] or None
     with Repo(repo) as store:
         if versus:

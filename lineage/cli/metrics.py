@@ -125,7 +125,7 @@ def trend_command(metric, unit, since, until, instrument, filter_name, dataset, 
     with Repo(repo) as store:
         frame = _metric_call(trend, store, metric, where, unit)
     if plot_file:
-        from lineage.plot import draw_metric_trend
+        from lineage.core.figures import draw_metric_trend
         call(draw_metric_trend, frame, plot_file, f"{frame.attrs['metric']} across jobs")
         click.echo(f"wrote {plot_file}", err=True)
     if as_json:

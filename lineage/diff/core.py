@@ -43,7 +43,8 @@ from typing import Callable, NamedTuple
 
 import networkx as nx
 
-from lineage.progress import progress_bar
+from lineage.core.compare import changed_values
+from lineage.core.progress import progress_bar
 from lineage.query import type_graph
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
@@ -92,10 +93,6 @@ class Upstream:
                                              if v != common})
         self._current = {}
 
-
-def changed_values(a: dict, b: dict) -> dict:
-    """Keys whose value differs: key -> [value in A, value in B] (None: absent)."""
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def _visit_of(data_id: dict) -> str | None:

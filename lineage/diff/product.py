@@ -10,7 +10,7 @@ histories part; everything below it inherits the difference).
 
 from __future__ import annotations
 
-from lineage.selector import parse_selector
+from lineage.core.selector import parse_selector
 from lineage.diff.core import _visits, made_changes
 from lineage.diff.making import input_name, made, members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, ReleaseError, parse_data_id, resolve_release

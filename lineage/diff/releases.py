@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lineage.query import collection_members
-from lineage.selector import SelectorError, parse_selector
+from lineage.core.selector import SelectorError, parse_selector
 
 
 class ReleaseError(SelectorError):

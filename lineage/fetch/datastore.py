@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 import fsspec
 
-from lineage.model import Kind, kind_of_key
+from lineage.core.model import Kind, kind_of_key
 from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
                       shown)
 

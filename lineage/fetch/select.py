@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lineage import query
-from lineage.selector import SelectorError, parse_selector, resolve
+from lineage.core.selector import parse_selector, SelectorError
+from lineage.dataunits.resolve import resolve
 from lineage.fetch.datastore import dataset_props, read_answer_file
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lineage.progress import progress_bar
+from lineage.core.progress import progress_bar
 from lineage.fetch.confine import UnsafePath, safe_join, shown
 from lineage.fetch.datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
                         size_of, source_of)

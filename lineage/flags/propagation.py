@@ -11,7 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from lineage.model import Kind, kind_of_key
+from lineage.core.model import Kind, kind_of_key
 from lineage.query import MAX_STEPS, type_graph
 from lineage.store.cypher import BATCH_ROWS, Statement
 from lineage.flags.core import chunks

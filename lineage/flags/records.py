@@ -8,8 +8,9 @@ import re
 import uuid
 from pathlib import Path
 
-from lineage.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
-from lineage.selector import Selector, SelectorError, parse_selector, resolve
+from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
+from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.dataunits.resolve import resolve
 from lineage.flags.core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
 from lineage.flags.propagation import blast_radius, mark_statements, propagate
 

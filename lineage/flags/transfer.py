@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import IO, Iterable
 
-from lineage.model import GraphBatch, ModelError, Rel
+from lineage.core.model import GraphBatch, ModelError, Rel
 from lineage.flags.core import VERDICTS
 from lineage.flags.records import flag_record, recompute
 

@@ -30,7 +30,7 @@ import datetime
 import warnings
 from pathlib import Path
 
-from lineage.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
+from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
                      format_data_id, unit_key)
 from lineage.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,

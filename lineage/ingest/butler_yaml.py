@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from lineage.model import dataset_type_key, unit_key
+from lineage.core.model import dataset_type_key, unit_key
 from lineage.ingest.files import IngestError
 from lineage.ingest.loading import parse_yaml, read_text, yaml_error
 

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from astropy.time import Time
 
-from lineage.model import GraphBatch
+from lineage.core.model import GraphBatch
 from lineage.ingest.efd_link import csc_of, link_record_to_stored_exposures
 from lineage.ingest import loading
 from lineage.ingest.files import IngestContext, IngestError, Parsed

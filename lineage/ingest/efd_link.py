@@ -19,7 +19,7 @@ LSSTComCam), ``AT*`` CSCs the Auxiliary Telescope (LATISS); other CSCs
 
 from __future__ import annotations
 
-from lineage.model import GraphBatch, Rel
+from lineage.core.model import GraphBatch, Rel
 from lineage.store.base import Store
 
 SIMONYI_INSTRUMENTS = frozenset({"LSSTCam", "LSSTComCam"})

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from lineage.model import GraphBatch, ModelError
-from lineage.progress import progress_bar
+from lineage.core.model import GraphBatch, ModelError
+from lineage.core.progress import progress_bar
 from lineage.store.base import Store, StoreError
 from lineage.ingest import check_unit, stored_changes
 

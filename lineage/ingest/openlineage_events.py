@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from lineage.model import quantum_key
+from lineage.core.model import quantum_key
 from lineage.ingest.provenance import ProvenanceBuilder, times
 
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")

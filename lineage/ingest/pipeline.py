@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lineage.model import GraphBatch, Rel, dataset_type_key, pipeline_key, task_key
+from lineage.core.model import GraphBatch, Rel, dataset_type_key, pipeline_key, task_key
 from lineage.ingest.files import IngestContext, Parsed
 from lineage.ingest.pipeline_ir import Pipeline, Resolver
 

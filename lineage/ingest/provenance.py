@@ -11,7 +11,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from lineage.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
+from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
                      format_data_id, software_key, unit_key)
 from lineage.ingest.files import IngestError
 from lineage.ingest.invariants import LineageChecks

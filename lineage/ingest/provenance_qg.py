@@ -41,7 +41,7 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from lineage.model import format_data_id, package_set_key, quantum_key
+from lineage.core.model import format_data_id, package_set_key, quantum_key
 from lineage.ingest.files import IngestContext, IngestError, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder, times
 

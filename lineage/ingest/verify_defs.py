@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from lineage.metrics import OPERATORS, MetricError, canonical_unit
-from lineage.model import GraphBatch, Rel
+from lineage.core.units import OPERATORS, MetricError, canonical_unit
+from lineage.core.model import GraphBatch, Rel
 from lineage.ingest.files import IngestError, Parsed
 from lineage.ingest.loading import read_text, yaml_documents, yaml_error
 

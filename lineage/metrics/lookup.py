@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from lineage.store.base import Store
-from lineage.metrics.units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
+from lineage.core.units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
 
 # --- lookups ------------------------------------------------------------------
 

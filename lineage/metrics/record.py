@@ -24,8 +24,10 @@ from typing import Iterable, Mapping
 
 import astropy.units as u
 
-from lineage.model import GraphBatch, Rel, collection_key, software_key
-from lineage.metrics.units import MetricError, canonical_unit, convert, parse_date
+from lineage.core.model import GraphBatch, Rel, collection_key, software_key
+from lineage.core.units import MetricError, canonical_unit, convert, parse_date
+from lineage.ingest.files import IngestError
+from lineage.ingest.metrics import JobReader
 
 @dataclass(frozen=True)
 class Recorded:
@@ -95,8 +97,6 @@ def job_batch(measurements: Mapping[str, object], job: str | None = None,
     ``measured``: keys of what the job measured (datasets, data units,
     collections), or collection names.
     """
-    from lineage.ingest.files import IngestError
-    from lineage.ingest.metrics import JobReader
     if software and document.get("packages"):
         raise MetricError("give the software as a stored version or as packages, not both")
     doc = job_document(measurements, **document)

@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from lineage.model import GraphBatch, ModelError
+from lineage.core.model import GraphBatch, ModelError
 from lineage.store import cypher
 
 class StoreError(RuntimeError):

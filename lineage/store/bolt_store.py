@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import neo4j
 from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable
 
-from lineage.model import Kind
+from lineage.core.model import Kind
 from lineage.store import cypher
 from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
                    StoreError, too_large)

@@ -25,7 +25,7 @@ import redis
 from falkordb import FalkorDB
 from falkordb.query_result import QueryResult
 
-from lineage.model import Kind
+from lineage.core.model import Kind
 from lineage.store import cypher
 from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
                    StoreError, too_large)

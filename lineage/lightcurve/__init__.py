@@ -34,8 +34,8 @@ import pandas as pd
 from lineage.fetch.confine import UnsafePath
 from lineage.fetch.datastore import Datastore, DatastoreError, open_uri
 from lineage.fetch.read import read_parquet
-from lineage.conditions import visit_telemetry
-from lineage.progress import progress_bar
+from lineage.dataunits.visits import visit_telemetry
+from lineage.core.progress import progress_bar
 from lineage.query import collection_members
 
 
