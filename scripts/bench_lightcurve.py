@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     from lineage.fetch.datastore import datastore_for
     from lineage.metrics import jobs_where
     from lineage.metrics.trend import trend
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
 
     obj = _object_with_most_epochs(args.repo / "datastore")
     datastore = datastore_for(args.repo)

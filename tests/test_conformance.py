@@ -12,7 +12,8 @@ import random
 import networkx as nx
 import pytest
 
-from lineage import query
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show
 from lineage.demo import default_visit
 from lineage.core.model import GraphBatch, ModelError, Rel
 from lineage.core.selector import SelectorError
@@ -208,7 +209,7 @@ def test_unknown_selectors(demo_store):
 def test_show_node(demo_store):
     visit = default_visit(SMALL)
     coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
-    view = query.show(demo_store, coadd.key)
+    view = show(demo_store, coadd.key)
     assert view["properties"]["dataset_type"] == "deepCoadd"
     assert view["in"]["counts"]["PRODUCED"] == 1
     assert not [k for k in view["properties"] if k.startswith("_")]

@@ -360,7 +360,7 @@ def test_cli_reports_and_graphql(repo, tmp_path):
     assert json.loads(explain.stdout)["first_divergence"]["task"] == CH.new_software_step
 
     from lineage.api.local import run_local
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     document = ("query { releaseDiff(a: \"DemoCam/DR1\", b: \"DemoCam/DR2\", "
                 "filter: {types: [\"deepCoadd\"]}, first: 5) { totals { added removed changed } "
                 "steps { task software { packages { name a b } } config { keys { name a b } } } "

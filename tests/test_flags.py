@@ -318,7 +318,7 @@ def test_embedded_walk_and_marks_seek_nodes_by_id(tmp_path):
     small graph cannot see that in their timing, so check the plans.
     """
     from lineage.flags.propagation import Propagation, _Queries, mark_statements
-    from lineage.repo import init_repo, open_store
+    from lineage.store.repo import init_repo, open_store
     from lineage.store.falkordb_server import FalkorServer
 
     root = tmp_path / "repo"

@@ -30,7 +30,7 @@ from lineage.fetch.datastore import (Artifact, FileDatastore, RefusedPath, datas
                                      make_datastore)
 from lineage.fetch.httpd import serve_directory
 from lineage.core.model import Kind
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 from lineage.store.cypher import Statement, node_statement
 from lineage.store.falkordb_server import FalkorServer
 

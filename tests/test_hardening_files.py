@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.repo import open_store
+from lineage.store.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 
 from .test_ingest_run import _id, run_document

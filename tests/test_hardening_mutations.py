@@ -28,7 +28,7 @@ from lineage.api.process import free_port, served
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
 from lineage.ingest import write_units
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 from .test_api_http import VISIT, client_for, make_token
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 REAL_HEADER = ("headers", "obs_lsst", "comCam-CC_O_20241108_000266_R22_S00.yaml")
 INSTRUMENT = "LSSTComCam"

@@ -19,7 +19,7 @@ from astropy.time import Time
 from lineage.ingest import files as ingest_files
 from lineage.ingest.bands import band_of
 from lineage.ingest.headers import SUFFIXES
-from lineage.repo import open_store
+from lineage.store.repo import open_store
 
 RUBIN_NAMES = {"lsstcam": "LSSTCam", "lsstcamsim": "LSSTCamSim", "latiss": "LATISS",
                "lsst_atiss": "LATISS", "comcam": "LSSTComCam", "comcamsim": "LSSTComCamSim",

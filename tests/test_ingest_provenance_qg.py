@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from astropy.time import Time
 
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.ingest.files import ingest
 from lineage.ingest.provenance_qg import config_values
 from lineage.core.model import dataset_key, quantum_key

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from astropy.time import Time
 
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.ingest.files import ingest
 from lineage.ingest.run_format import schema
 from lineage.core.model import dataset_key, quantum_key

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lineage.ingest.files import ingest
-from lineage.regions import overlaps_of
+from lineage.dataunits.regions import overlaps_of
 
 from .butler_files import entries, expected_overlaps, load, ra_dec, region_records
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from lineage import flags as flagging
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.core.conditions import mask, parse_conditions
 from lineage.dataunits.visits import select_visits
 from lineage.demo import RELEASE_CHANGES, plan_survey
@@ -226,7 +226,7 @@ def test_cli_lightcurve_visits_and_graphql(repo, tmp_path):
     assert wrong.returncode == 2 and "unknown unit 'furlongs'" in wrong.stderr
     # GraphQL: the same epochs
     from lineage.api.local import run_local
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     document = ("query($o: String!) { lightcurve(object: $o, collection: \"DemoCam/DR2\") { "
                 "epochs { visit flux sourceDataset { datasetType } telemetry { field mean } "
                 "steps { task software } flagged } } }")

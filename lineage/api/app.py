@@ -335,7 +335,7 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
     async def lifespan(app: FastAPI):
         owns = store is None
         if owns:
-            from lineage.repo import open_store
+            from lineage.store.repo import open_store
             opened = open_store(repo)
         else:
             opened = store

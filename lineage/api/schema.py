@@ -1,6 +1,6 @@
 """The root queries: lookups, filtered lists, lineage, blast radius, flags, contamination.
 
-Each resolver calls the library (:mod:`lineage.query`, :mod:`lineage.flags`,
+Each resolver calls the library (:mod:`lineage.traversal.traverse`, :mod:`lineage.flags`,
 :mod:`lineage.core.selector`) in the server's thread pool; the Cypher written
 here is only what the library has no function for (filtered, keyset-paged
 lists of datasets and visits).
@@ -15,7 +15,7 @@ from datetime import datetime
 import graphene
 
 from lineage import flags as flagging
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, SelectorError
 from lineage.dataunits.resolve import resolve

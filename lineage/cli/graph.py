@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
-from lineage import query
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show as show_node
 from lineage.output import console, counts_table, dataset_rows_table, node_view, print_json, table
-from lineage.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
+from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
 from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 from lineage.cli.common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
                      repo_option)
@@ -146,7 +147,7 @@ def _lineage_command(direction: str):
 
 
 def _describe(store, key: str) -> str:
-    view = query.show(store, key, limit=0)
+    view = show_node(store, key, limit=0)
     p = view["properties"]
     if view["kind"] == "Dataset":
         return f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
@@ -168,7 +169,7 @@ cli.command("upstream")(_lineage_command(query.UP))
 def show(key: str, repo: str, limit: int, as_json: bool) -> None:
     """Show one node (a key or dataset UUID) with its neighbours."""
     with Repo(repo) as store:
-        view = call(query.show, store, key, limit)
+        view = call(show_node, store, key, limit)
     if as_json:
         print_json(view)
     else:
@@ -290,7 +291,7 @@ def engine_start(repo: str) -> None:
 @repo_option
 def engine_stop(repo: str) -> None:
     """Stop the embedded engine (whoever started it)."""
-    from lineage.repo import read_config
+    from lineage.store.repo import read_config
     from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     ran = call(FalkorServer(Path(repo)).stop)
@@ -301,7 +302,7 @@ def engine_stop(repo: str) -> None:
 @repo_option
 def engine_status(repo: str) -> None:
     """Say whether the embedded engine runs, and its PID."""
-    from lineage.repo import read_config
+    from lineage.store.repo import read_config
     from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     server = FalkorServer(Path(repo))

@@ -95,7 +95,7 @@ UPDATES_SHOWN = 20
 def calibs_command(selector, repo, collection, types, at, scale, as_json):
     """Calibrations valid for an exposure: SELECTOR is exposure=N or visit=N, optionally
     with instrument= and detector= (or a data-unit key)."""
-    from lineage.calibs import CalibError, valid_calibrations
+    from lineage.dataunits.calibs import CalibError, valid_calibrations
     with Repo(repo) as store:
         try:
             rows = call(valid_calibrations, store, selector, at, collection, types, scale)
@@ -121,7 +121,7 @@ def calibs_command(selector, repo, collection, types, at, scale, as_json):
 def overlaps_command(selector, repo, as_json):
     """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
-    from lineage.regions import overlaps_of
+    from lineage.dataunits.regions import overlaps_of
     from lineage.core.selector import parse_selector
     sel = call(parse_selector, selector)
     if not sel.pairs:

@@ -45,7 +45,7 @@ import networkx as nx
 
 from lineage.core.compare import changed_values
 from lineage.core.progress import progress_bar
-from lineage.query import type_graph
+from lineage.traversal.traverse import type_graph
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
 from lineage.diff.stats import PropertyStats

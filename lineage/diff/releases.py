@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lineage.query import collection_members
+from lineage.traversal.traverse import collection_members
 from lineage.core.selector import SelectorError, parse_selector
 
 

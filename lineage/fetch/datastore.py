@@ -352,7 +352,7 @@ def datastore_for(repo: str | os.PathLike | None, override=None) -> Datastore:
     if repo is None or "://" in str(repo):
         raise DatastoreError("a repository on a Bolt server has no datastore directory: "
                              "give --datastore ROOT")
-    from lineage.repo import read_config
+    from lineage.store.repo import read_config
     root = Path(repo)
     config = read_config(root)
     return make_datastore(config.get("datastore") or "datastore", root)

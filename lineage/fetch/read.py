@@ -124,7 +124,7 @@ def _artifact(dataset, store, repo, datastore) -> Artifact:
         raise DatastoreError(f"{dataset!r} names no dataset (give a UUID, a key, a lineage "
                              "row, or a file)")
     if store is None:
-        from lineage.repo import open_store
+        from lineage.store.repo import open_store
         repo = repo or os.environ.get("LINEAGE_REPO", "lineage-repo")
         with open_store(repo) as s:
             return _artifact(dataset, s, repo, datastore)

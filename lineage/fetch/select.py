@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.core.selector import parse_selector, SelectorError
 from lineage.dataunits.resolve import resolve
 from lineage.fetch.datastore import dataset_props, read_answer_file

@@ -8,7 +8,7 @@ from typing import Iterable
 
 import networkx as nx
 
-from lineage.query import upstream
+from lineage.traversal.traverse import upstream
 from lineage.flags.core import active_clause, as_of_time, chunks
 from lineage.flags.propagation import CALIBRATION_TYPES, data_id_dict
 from lineage.flags.records import find_flag, list_flags, marks

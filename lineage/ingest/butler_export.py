@@ -5,7 +5,7 @@ One export file is one ingest unit.  What it holds and where it goes
 
 * ``dimension`` records: a ``DataUnit`` per record (fields as properties,
   timespans as TAI ``begin``/``end`` with ``mjd_begin``/``mjd_end``, sky regions
-  as in :mod:`lineage.regions`), ``PART_OF`` its scope (instrument, sky map,
+  as in :mod:`lineage.dataunits.regions`), ``PART_OF`` its scope (instrument, sky map,
   tract) and its implied dimensions (physical_filter, band, day_obs, group).
   ``visit_detector_region`` records are units of their own (a visit's detector
   with its region); ``visit_definition`` and ``visit_system_membership``
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
                      format_data_id, unit_key)
-from lineage.regions import add_overlaps, region_props
+from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                           load_export, to_time)
 from lineage.ingest.files import IngestContext, IngestError, Parsed

@@ -4,7 +4,7 @@ The same YAML as ``butler-export`` (and the same mapping, so both write the
 same units), keeping only the ``skymap``, ``tract`` and ``patch`` dimension
 records: ``unit:skymap:<name>``, ``unit:tract:<skymap>/<tract>`` and
 ``unit:patch:<skymap>/<tract>/<patch>`` with their regions
-(:mod:`lineage.regions`), patch ``PART_OF`` tract ``PART_OF`` sky map.  Every
+(:mod:`lineage.dataunits.regions`), patch ``PART_OF`` tract ``PART_OF`` sky map.  Every
 other entry of the file is listed as skipped.  Visits and visit-detectors
 already stored get their ``OVERLAPS`` edges to the new tracts and patches.
 """

@@ -36,7 +36,7 @@ from lineage.fetch.datastore import Datastore, DatastoreError, open_uri
 from lineage.fetch.read import read_parquet
 from lineage.dataunits.visits import visit_telemetry
 from lineage.core.progress import progress_bar
-from lineage.query import collection_members
+from lineage.traversal.traverse import collection_members
 
 
 class LightcurveError(ValueError):

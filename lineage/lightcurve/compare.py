@@ -5,7 +5,7 @@ from __future__ import annotations
 from lineage.core.conditions import mask, parse_conditions
 from lineage.core.selector import Selector
 from lineage.dataunits.visits import visit_table
-from lineage.query import count
+from lineage.traversal.traverse import count
 
 
 def compare(store, a: str, b: str, types: list[str] | None = None,
