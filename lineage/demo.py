@@ -427,7 +427,7 @@ def _efd_records(batch: GraphBatch, survey: Survey, visits: list[Visit]) -> None
     import pandas as pd
     from astropy.time import Time
     from pathlib import Path
-    from lineage.ingest.efd import efd_record
+    from lineage.ingest.formats.efd import efd_record
     from lineage.ingest.efd_link import summary_over
     spec = survey.spec
     nights: dict[int, list[Visit]] = {}

@@ -520,7 +520,7 @@ def test_confinement_helper():
 
 def test_butler_datastore_hostile_run_is_refused_and_the_rest_fetched(provenance_qg, repo,
                                                                      tmp_path):
-    from lineage.ingest.files import ingest
+    from lineage.ingest.driver import ingest
     butler_repo = provenance_qg.parent / "repo"
     with open_store(repo) as store:
         assert not ingest(store, "run", [provenance_qg], show_progress=False).rejected

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lineage.ingest import files as ingest_files
+from lineage.ingest import driver as ingest_files
 from lineage.store.repo import open_store
 
 TAI_MINUS_UTC_2023 = 37.0

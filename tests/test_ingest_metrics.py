@@ -13,7 +13,7 @@ import pytest
 import yaml
 from astropy.time import Time
 
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 from lineage.core.model import package_set_key
 
 JOBS = ("verify_job.json", "job-768.json")

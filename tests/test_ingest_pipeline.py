@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lineage.ingest.files import IngestError, ingest
+from lineage.ingest.driver import IngestError, ingest
 from lineage.core.model import pipeline_key, task_key
 
 #: Import variable -> folder of the real sample (SOURCES.md of the folder).

@@ -16,7 +16,7 @@ import pytest
 from astropy.time import Time
 
 from lineage.traversal import traverse as query
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 from lineage.ingest.provenance_qg import config_values
 from lineage.core.model import dataset_key, quantum_key
 

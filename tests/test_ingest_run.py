@@ -11,7 +11,7 @@ import pytest
 from astropy.time import Time
 
 from lineage.traversal import traverse as query
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 from lineage.ingest.run_format import schema
 from lineage.core.model import dataset_key, quantum_key
 

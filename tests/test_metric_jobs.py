@@ -15,7 +15,7 @@ import pytest
 
 from lineage import metrics as M
 from lineage.demo import CI_JOBS, CI_REGRESSION_AT, SOFTWARE, SPECIFICATIONS
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 from lineage.metrics.record import record
 from lineage.metrics.trend import package_changes, trend
 

@@ -13,7 +13,7 @@ import click
 
 from lineage import flags as flagging
 from lineage.core.model import ModelError
-from lineage.ingest.files import IngestError
+from lineage.ingest.driver import IngestError
 from lineage.store.repo import open_store
 from lineage.core.selector import SelectorError
 from lineage.store.base import StoreError

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from lineage.output import console, print_json, table
-from lineage.ingest.files import KINDS
+from lineage.ingest.driver import KINDS
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
 
 
@@ -28,7 +28,7 @@ def ingest_command(kind, paths, repo, variables, dry_run, as_json):
     Directories are searched for that kind's files.  Running it twice adds
     nothing the second time.  Exit status 1 if any file was rejected.
     """
-    from lineage.ingest.files import ingest
+    from lineage.ingest.driver import ingest
     settings = pairs("--var", variables)
     with Repo(repo) as store:
         summary = call(ingest, store, kind, paths, settings, dry_run, not as_json)

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from lineage.core.model import dataset_type_key, unit_key
-from lineage.ingest.files import IngestError
+from lineage.ingest.driver import IngestError
 from lineage.ingest.loading import parse_yaml, read_text, yaml_error
 
 #: sphgeom region types an export may hold (the YAML tag is the class name).

@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from lineage.ingest import loading
-from lineage.ingest.files import IngestError
+from lineage.ingest.driver import IngestError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

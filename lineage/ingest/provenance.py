@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
                      format_data_id, software_key, unit_key)
-from lineage.ingest.files import IngestError
+from lineage.ingest.driver import IngestError
 from lineage.ingest.invariants import LineageChecks
 
 #: Dimensions whose values are unique within an instrument (key parents ``(instrument,)``).

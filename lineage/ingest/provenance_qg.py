@@ -42,7 +42,7 @@ import json
 from dataclasses import dataclass, field
 
 from lineage.core.model import format_data_id, package_set_key, quantum_key
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder, times
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from lineage.core.units import OPERATORS, MetricError, canonical_unit
 from lineage.core.model import GraphBatch, Rel
-from lineage.ingest.files import IngestError, Parsed
+from lineage.ingest.driver import IngestError, Parsed
 from lineage.ingest.loading import read_text, yaml_documents, yaml_error
 
 SPEC_KEYS = ("threshold", "base", "id")

@@ -3,7 +3,7 @@ publish its metric values by name.
 
 :func:`record` builds an lsst.verify job document from its arguments and
 stores it through the same reader as ``lineage ingest metrics``
-(:class:`lineage.ingest.metrics.JobReader`), so a recorded job and an
+(:class:`lineage.ingest.formats.metrics.JobReader`), so a recorded job and an
 ingested one are the same shape: a ``Job`` with its ``Measurement`` nodes,
 ``RAN_WITH`` its software, ``MEASURED`` what it measured.  One call is one
 ingest unit, all or nothing.  ``lineage metrics record`` is the same on the
@@ -26,8 +26,8 @@ import astropy.units as u
 
 from lineage.core.model import GraphBatch, Rel, collection_key, software_key
 from lineage.core.units import MetricError, canonical_unit, convert, parse_date
-from lineage.ingest.files import IngestError
-from lineage.ingest.metrics import JobReader
+from lineage.ingest.driver import IngestError
+from lineage.ingest.formats.metrics import JobReader
 
 @dataclass(frozen=True)
 class Recorded:

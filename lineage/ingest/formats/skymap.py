@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lineage.ingest.butler_export import ExportGraph
+from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.ingest.butler_yaml import load_export
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
 

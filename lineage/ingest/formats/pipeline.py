@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 
 from lineage.core.model import GraphBatch, Rel, dataset_type_key, pipeline_key, task_key
-from lineage.ingest.files import IngestContext, Parsed
+from lineage.ingest.driver import IngestContext, Parsed
 from lineage.ingest.pipeline_ir import Pipeline, Resolver
 
 SUFFIXES = (".yaml", ".yml")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lineage.ingest import loading, openlineage_events, provenance_qg, run_format, task_metadata
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder
 
 SUFFIXES = (".json", ".ndjson", ".jsonl", ".qg")

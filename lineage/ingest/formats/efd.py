@@ -46,7 +46,7 @@ from astropy.time import Time
 from lineage.core.model import GraphBatch
 from lineage.ingest.efd_link import csc_of, link_record_to_stored_exposures
 from lineage.ingest import loading
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".json", ".csv", ".parquet")
 

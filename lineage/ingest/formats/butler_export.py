@@ -35,7 +35,7 @@ from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, da
 from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                           load_export, to_time)
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -35,7 +35,7 @@ from lineage.core.model_spec import SHARED, show
 from lineage.ingest import loading, rubin_translator
 from lineage.ingest.bands import band_of
 from lineage.ingest.efd_link import link_exposure_to_stored_records
-from lineage.ingest.files import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".yaml", ".json")
 
