@@ -16,7 +16,7 @@ import pytest
 
 from lineage import flags
 from lineage.demo import default_visit, generate, plan_survey, release_runs
-from lineage.export import iter_records
+from lineage.store.records import iter_records
 from lineage.ingest import write_units
 from lineage.core.model import ModelError
 
