@@ -22,7 +22,7 @@ from lineage.traversal import traverse as query
 from lineage.core.conditions import mask, parse_conditions
 from lineage.dataunits.visits import select_visits
 from lineage.demo import RELEASE_CHANGES, plan_survey
-from lineage.demo_catalogs import write_catalogs
+from lineage.demo.catalogs import write_catalogs
 from lineage.fetch.datastore import FileDatastore
 from lineage.lightcurve import LightcurveError, lightcurve
 from lineage.core.selector import SelectorError
@@ -204,7 +204,7 @@ def _cli(*args, cwd=None):
 
 def test_cli_lightcurve_visits_and_graphql(repo, tmp_path):
     assert _cli("demo", "--small", "--repo", str(repo), "--json").returncode == 0
-    from lineage.demo_catalogs import dia_objects
+    from lineage.demo.catalogs import dia_objects
     datastore = repo / "datastore"
     obj = _objects_by_epochs(datastore, "DR2")[0]
     assert obj in {o.id for o in dia_objects(SMALL)}

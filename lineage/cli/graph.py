@@ -47,7 +47,7 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     """Build the demo survey into a repository and ask which coadds used one visit."""
     from dataclasses import replace
 
-    from lineage.demo import SurveySpec, default_visit, generate, plan_survey
+    from lineage.demo.survey import SurveySpec, default_visit, generate, plan_survey
     from lineage.ingest import write_units
     spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
     if visits:
@@ -60,8 +60,8 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     total = sum(len(u) for u in units)
     catalogs = written = 0
     if "://" not in repo:  # the files live in the repository's datastore directory
-        from lineage.demo_catalogs import write_catalogs
-        from lineage.demo_images import record_files, write_images
+        from lineage.demo.catalogs import write_catalogs
+        from lineage.demo.images import record_files, write_images
         catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
         if images:
             written = call(write_images, spec, units, Path(repo) / "datastore")

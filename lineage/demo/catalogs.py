@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage.demo import SurveySpec, dataset_path, plan_survey
+from lineage.demo.survey import SurveySpec, dataset_path, plan_survey
 from lineage.core.model import GraphBatch
 
 OBJECTS_PER_PATCH = 6
