@@ -23,7 +23,7 @@ from lineage import flags as flagging
 from lineage.api.auth import AUDIT_FILE, TOKENS_FILE, AuditLog, TokenStore
 from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.execute import run
-from lineage.api.mutations import MIN_SECONDS_TO_WRITE
+from lineage.api.flags import MIN_SECONDS_TO_WRITE
 from lineage.api.process import free_port, served
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings

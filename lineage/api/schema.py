@@ -20,6 +20,7 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, SelectorError
 from lineage.dataunits.resolve import resolve
 from lineage.api.errors import ApiError, argument
+from lineage.api.flags import Contamination, Mutation, TypeCount
 from lineage.api.diff import DiffQuery
 from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.metrics import MetricsQuery
@@ -67,10 +68,6 @@ class VisitFilter(graphene.InputObjectType):
                     "\"seeing < 0.7 arcsec and efd:ESS.temperature.temperatureItem0 > 10 deg_C\".")
 
 
-class TypeCount(graphene.ObjectType):
-    dataset_type = graphene.String(required=True)
-    count = graphene.Int(required=True)
-
 
 class BlastRadius(graphene.ObjectType):
     """How many datasets of each type a traversal reaches (counts only)."""
@@ -80,30 +77,6 @@ class BlastRadius(graphene.ObjectType):
     total = graphene.Int(required=True)
     by_dataset_type = graphene.List(graphene.NonNull(TypeCount), required=True)
 
-
-class ContaminationMark(graphene.ObjectType):
-    flag = graphene.Field(Flag, required=True)
-    verdict = graphene.String(required=True)
-    steps = graphene.Int(required=True)
-    fraction = graphene.Float(required=True)
-
-    async def resolve_flag(root, info):
-        return await info.context.loaders.node.load(root["flag"])
-
-
-class Contamination(graphene.ObjectType):
-    """Is this dataset or quantum contaminated, by which active flags, how much."""
-
-    key = graphene.ID(required=True)
-    contaminated = graphene.Boolean(required=True)
-    verdict = graphene.String(description="bad if any flag says bad, else suspect, else null.")
-    max_fraction = graphene.Float(required=True)
-    as_of = graphene.String()
-    by = graphene.List(graphene.NonNull(ContaminationMark), required=True)
-    node = graphene.Field(Node, required=True)
-
-    async def resolve_node(root, info):
-        return await info.context.loaders.node.load(root["key"])
 
 
 LineageConnection = connection(
@@ -462,6 +435,5 @@ def kind_of_key_safe(key: str):
 
 
 def build_schema() -> graphene.Schema:
-    from lineage.api.mutations import Mutation
     return graphene.Schema(query=Query, mutation=Mutation, types=NODE_TYPES,
                            auto_camelcase=True)
