@@ -38,6 +38,7 @@ from lineage.api.execute import run
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
+from lineage.store.repo import open_store
 
 ASSETS = Path(__file__).parent / "graphiql"
 
@@ -335,7 +336,6 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
     async def lifespan(app: FastAPI):
         owns = store is None
         if owns:
-            from lineage.store.repo import open_store
             opened = open_store(repo)
         else:
             opened = store

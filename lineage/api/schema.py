@@ -28,6 +28,7 @@ from lineage.api.loaders import FULL, node_props
 from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
 from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
                     DatasetType, DataUnit, Flag, Node, connection)
+from lineage.dataunits.visits import select_visits
 
 
 class Direction(graphene.Enum):
@@ -176,7 +177,6 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
             where.append(f"n.{prop} {op} ${name}")
             params[name] = float(flt[name])
     if flt.get("conditions"):
-        from lineage.dataunits.visits import select_visits
         with argument("filter.conditions"):
             chosen = select_visits(store, flt["conditions"])
         where.append("n.key IN $chosen")

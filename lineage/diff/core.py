@@ -48,7 +48,7 @@ from lineage.core.progress import progress_bar
 from lineage.traversal.traverse import type_graph
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
-from lineage.diff.stats import PropertyStats
+from lineage.diff.stats import PropertyStats, compare_metrics
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -506,7 +506,6 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     config and upstream entries: read them, do not change them); the summary comes back.
     A progress bar (dataset types done) is drawn on a terminal unless ``progress`` is
     false."""
-    from lineage.diff.stats import compare_metrics
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     props = [p for p in properties or () if _IDENT.match(p)]
     bad = [p for p in properties or () if not _IDENT.match(p)]
