@@ -8,10 +8,10 @@ import click
 
 from lineage.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.store.repo import open_store, read_config
 
 
 def _repo_dir(repo: str) -> Path:
-    from lineage.store.repo import read_config
     if "://" in repo:
         raise UserError("API tokens live in a repository directory; give --repo DIR "
                         "(a repository may point at a Bolt server: lineage init DIR --store ...)")
@@ -79,7 +79,6 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
 
     from lineage.api.app import create_app
     from lineage.api.settings import ApiSettings
-    from lineage.store.repo import read_config
     if "://" not in repo:
         call(read_config, Path(repo))
     settings = ApiSettings(max_page_size=max_page_size, default_page_size=min(50, max_page_size),
@@ -97,7 +96,6 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
     # Several processes: each worker builds the app from the environment.  This process
     # keeps the embedded engine up meanwhile (it starts it once, not each worker, and a
     # worker that uvicorn restarts finds it running).
-    from lineage.store.repo import open_store
     repo_arg = repo if "://" in repo else str(Path(repo).resolve())
     os.environ[_WORKER_ENV] = _settings_to_env(repo_arg, settings)
     with call(open_store, repo_arg):

@@ -8,6 +8,7 @@ import click
 
 from lineage.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.core.progress import progress_bar
 
 SAVED_PREFIX = "graphql:"
 
@@ -206,7 +207,6 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
     from concurrent.futures import ThreadPoolExecutor
 
     from lineage.fetch.transfer import failure
-    from lineage.core.progress import progress_bar
     cache = _cache(cache_dir, max_size)
     with Repo(repo) as store:
         artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,

@@ -12,10 +12,14 @@ import click
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
 from lineage.output import console, counts_table, dataset_rows_table, node_view, print_json, table
-from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
+from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store, read_config
 from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 from lineage.cli.common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
                      repo_option)
+from lineage.ingest import write_units
+from lineage.export import copy_graph, write_jsonl
+from lineage.core.progress import progress_bar
+from lineage.core.model import Kind, Rel
 
 
 @cli.command()
@@ -48,7 +52,6 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     from dataclasses import replace
 
     from lineage.demo.survey import SurveySpec, default_visit, generate, plan_survey
-    from lineage.ingest import write_units
     spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
     if visits:
         spec = replace(spec, visits=visits)
@@ -183,8 +186,6 @@ def show(key: str, repo: str, limit: int, as_json: bool) -> None:
               help="File to write (default: standard output).")
 def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
-    from lineage.export import write_jsonl
-    from lineage.core.progress import progress_bar
     if output != "-" and not Path(output).resolve().parent.is_dir():
         raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
     with Repo(repo) as store:
@@ -206,7 +207,6 @@ def export(repo: str, fmt: str, output: str) -> None:
               help="Allow a non-empty target (nodes and edges merge on their keys).")
 def copy(source: str, target: str, merge: bool) -> None:
     """Copy a whole graph between repositories or engines, losslessly."""
-    from lineage.export import copy_graph
     if "://" not in target and not (Path(target) / CONFIG_NAME).exists():
         call(init_repo, target)
     with Repo(source) as src, Repo(target) as dst:
@@ -257,7 +257,6 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, 
 @json_option
 def status(repo: str, as_json: bool) -> None:
     """Count nodes by kind and edges by type."""
-    from lineage.core.model import Kind, Rel
     with Repo(repo) as store:
         nodes = {k.value: call(store.read, f"MATCH (n:{k.value}) RETURN count(n)")[0][0] for k in Kind}
         edges = {r.value: call(store.read, f"MATCH ()-[e:{r.value}]->() RETURN count(e)")[0][0]
@@ -291,7 +290,6 @@ def engine_start(repo: str) -> None:
 @repo_option
 def engine_stop(repo: str) -> None:
     """Stop the embedded engine (whoever started it)."""
-    from lineage.store.repo import read_config
     from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     ran = call(FalkorServer(Path(repo)).stop)
@@ -302,7 +300,6 @@ def engine_stop(repo: str) -> None:
 @repo_option
 def engine_status(repo: str) -> None:
     """Say whether the embedded engine runs, and its PID."""
-    from lineage.store.repo import read_config
     from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     server = FalkorServer(Path(repo))

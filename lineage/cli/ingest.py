@@ -11,6 +11,8 @@ import click
 from lineage.output import console, print_json, table
 from lineage.ingest.driver import KINDS
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.ingest.driver import ingest
+from lineage.core.selector import parse_selector
 
 
 @cli.command("ingest")
@@ -28,7 +30,6 @@ def ingest_command(kind, paths, repo, variables, dry_run, as_json):
     Directories are searched for that kind's files.  Running it twice adds
     nothing the second time.  Exit status 1 if any file was rejected.
     """
-    from lineage.ingest.driver import ingest
     settings = pairs("--var", variables)
     with Repo(repo) as store:
         summary = call(ingest, store, kind, paths, settings, dry_run, not as_json)
@@ -122,7 +123,6 @@ def overlaps_command(selector, repo, as_json):
     """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
     from lineage.dataunits.regions import overlaps_of
-    from lineage.core.selector import parse_selector
     sel = call(parse_selector, selector)
     if not sel.pairs:
         raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")

@@ -10,6 +10,7 @@ import click
 
 from lineage.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+from lineage.dataunits.visits import select_visits, visit_table
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".parq")
 
@@ -115,7 +116,6 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
     """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
     "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
     Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
-    from lineage.dataunits.visits import select_visits, visit_table
     from lineage.lightcurve.compare import compare
     types = [t for group in types for t in group.split(",") if t] or None
     with Repo(repo) as store:

@@ -10,6 +10,7 @@ import click
 from lineage.metrics import JobFilter, MetricError, evaluate_specs, jobs_where
 from lineage.output import print_json, table
 from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+from lineage.cli.common import pairs
 
 _QUERY_RE = re.compile(r"^\s*(\S+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*(.*?)\s*$")
 
@@ -165,7 +166,6 @@ def record_command(measurements, job, date, instrument, filter_name, dataset_nam
     """Record one job's measurements, as a task publishing its metrics by name:
     lineage metrics record validate_drp.PA1="12.1 mmag" --job ci/42 --software w.2026.20."""
     from lineage.metrics.record import record
-    from lineage.cli.common import pairs
     values = pairs("METRIC=VALUE", measurements)
     with Repo(repo) as store:
         done = _metric_call(record, store, values, job=job, software=software,

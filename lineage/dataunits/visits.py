@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lineage.core.conditions import Condition, mask, parse_conditions
+
+if TYPE_CHECKING:  # pandas is imported where a table is made
+    import pandas as pd
 
 
 def visit_telemetry(store, visit_keys: list[str],
@@ -32,6 +35,7 @@ def visit_telemetry(store, visit_keys: list[str],
 
 def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
     """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
+    import pandas as pd
     rows = store.read(
         "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
         + ("AND v.key STARTS WITH $prefix " if instrument else "")
