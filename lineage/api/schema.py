@@ -27,7 +27,7 @@ from lineage.api.metrics import MetricsQuery
 from lineage.api.loaders import FULL, node_props
 from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
 from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
-                    DatasetType, DataUnit, Flag, Node, connection)
+                               DatasetType, DataUnit, Flag, Node, connection)
 from lineage.dataunits.visits import select_visits
 
 

@@ -15,7 +15,7 @@ from lineage.output import console, counts_table, dataset_rows_table, node_view,
 from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store, read_config
 from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 from lineage.cli.common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
-                     repo_option)
+                                repo_option)
 from lineage.ingest import write_units
 from lineage.export import copy_graph, write_jsonl
 from lineage.core.progress import progress_bar

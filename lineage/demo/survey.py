@@ -39,7 +39,7 @@ from lineage.ingest.formats.efd import efd_record
 from lineage.ingest.verify_defs import add_spec
 from lineage.metrics.record import job_batch
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                    format_data_id, quantum_key, software_key, unit_key)
+                                format_data_id, quantum_key, software_key, unit_key)
 
 _NAMESPACE = uuid.UUID("6f1bd3a2-6d5f-4c1e-9a55-2b1c4d0f7e11")
 

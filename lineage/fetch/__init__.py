@@ -6,7 +6,7 @@ folder (:mod:`.confine`)."""
 
 from lineage.fetch.cache import Cache
 from lineage.fetch.datastore import (Artifact, ButlerDatastore, Datastore, DatastoreError, FileDatastore,
-                        RefusedPath, datastore_for, dataset_keys, resolve)
+                                     RefusedPath, datastore_for, dataset_keys, resolve)
 from lineage.fetch.open import ReadStats
 from lineage.fetch.read import get
 from lineage.fetch.transfer import FetchError, fetch, plan

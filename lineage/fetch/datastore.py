@@ -38,7 +38,7 @@ import fsspec
 
 from lineage.core.model import Kind, kind_of_key
 from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
-                      shown)
+                                   shown)
 from lineage.store.repo import read_config
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.

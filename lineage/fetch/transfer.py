@@ -32,7 +32,7 @@ from pathlib import Path
 from lineage.core.progress import progress_bar
 from lineage.fetch.confine import UnsafePath, safe_join, shown
 from lineage.fetch.datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
-                        size_of, source_of)
+                                     size_of, source_of)
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"

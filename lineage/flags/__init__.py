@@ -42,10 +42,10 @@ marked) and :mod:`.transfer` (export and import).
 from lineage.flags.core import VERDICTS, FlagError, as_of_time, now_utc, parse_time
 from lineage.flags.plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
 from lineage.flags.propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
-                          blast_radius, propagate)
+                                       blast_radius, propagate)
 from lineage.flags.records import (IdempotencyConflict, block_input, check_idempotency_key, contamination,
-                      find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
-                      targets, unflag)
+                                   find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
+                                   targets, unflag)
 from lineage.flags.transfer import export_flags, import_flags, iter_flag_records
 
 __all__ = [

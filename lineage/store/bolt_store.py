@@ -19,7 +19,7 @@ from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavai
 from lineage.core.model import Kind
 from lineage.store import cypher
 from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
-                   StoreError, too_large)
+                                StoreError, too_large)
 from lineage.store.guard import check_user_query
 
 

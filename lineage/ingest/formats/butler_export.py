@@ -31,10 +31,10 @@ import warnings
 from pathlib import Path
 
 from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
-                     format_data_id, unit_key)
+                                format_data_id, unit_key)
 from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
-                          load_export, to_time)
+                                        load_export, to_time)
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
