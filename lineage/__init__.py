@@ -5,5 +5,5 @@ __version__ = "0.1.0"
 
 def get(dataset, **kw):
     """A dataset as the Python object a user expects (:func:`lineage.fetch.read.get`)."""
-    from .fetch.read import get as _get
+    from lineage.fetch.read import get as _get
     return _get(dataset, **kw)

@@ -41,7 +41,7 @@ import orjson
 
 from lineage.demo import SurveySpec, generate
 from lineage.ingest import write_units
-from lineage.repo import CONFIG_NAME, init_repo, open_store
+from lineage.store.repo import CONFIG_NAME, init_repo, open_store
 
 
 def build(repo: Path, nodes: float) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 from lineage import flags
 from lineage.demo import SurveySpec, generate, plan_survey
 from lineage.ingest import write_units
-from lineage.repo import CONFIG_NAME, init_repo, open_store
+from lineage.store.repo import CONFIG_NAME, init_repo, open_store
 
 
 def _stats(samples: list[float]) -> dict:

@@ -48,11 +48,11 @@ def main(argv=None) -> int:
                        stdout=subprocess.DEVNULL)
 
     import lineage.lightcurve as lc_module
-    from lineage.conditions import select_visits
+    from lineage.dataunits.visits import select_visits
     from lineage.fetch.datastore import datastore_for
     from lineage.metrics import jobs_where
     from lineage.metrics.trend import trend
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
 
     obj = _object_with_most_epochs(args.repo / "datastore")
     datastore = datastore_for(args.repo)

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.demo import SurveySpec, generate, plan_survey
 from lineage.ingest import write_units
-from lineage.model import Rel
-from lineage.repo import init_repo, open_store
+from lineage.core.model import Rel
+from lineage.store.repo import init_repo, open_store
 
 
 # --- the networkx side ---------------------------------------------------------------

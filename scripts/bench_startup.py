@@ -1,7 +1,7 @@
 """Command start-up times: `lineage --help`, and a query command's own overhead.
 
 *Own overhead* is the time from starting the interpreter to the moment the
-command asks for its store (``lineage.repo.open_store``): imports, option
+command asks for its store (``lineage.store.repo.open_store``): imports, option
 parsing and selector parsing, nothing the engine does.  The child process
 replaces ``open_store`` with a function that prints the wall clock and
 exits, so no repository or engine is needed.
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The child: stop at the first request for a store, print when that was.
 PROBE = """
 import sys, time, os
-import lineage.repo as repo
+import lineage.store.repo as repo
 def _stop(*a, **k):
     print(repr(time.time()), flush=True)
     os._exit(0)

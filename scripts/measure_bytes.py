@@ -41,8 +41,8 @@ from pathlib import Path
 
 from lineage.demo import SurveySpec, generate
 from lineage.ingest import write_units
-from lineage.model import GraphBatch
-from lineage.repo import init_repo, open_store
+from lineage.core.model import GraphBatch
+from lineage.store.repo import init_repo, open_store
 
 MiB = 1024 * 1024
 

@@ -14,7 +14,7 @@ import pytest
 
 from lineage.demo import SurveySpec, generate
 from lineage.ingest import write_units
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 ENGINES = ["falkordb", "arcadedb"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 

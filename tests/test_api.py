@@ -8,7 +8,8 @@ import warnings
 
 import pytest
 
-from lineage import query
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show
 from lineage.demo import default_visit
 from lineage.ingest import write_units
 
@@ -119,7 +120,7 @@ def test_dataset_lookup_and_filters(api):
         collections { name } dataUnits { dimension value }
         producedBy { task software { name } config { task } outputs { edges { node { key } } } }
     } }""", {"id": uuid})["dataset"]
-    props = query.show(store, coadd.key)["properties"]
+    props = show(store, coadd.key)["properties"]
     assert data["key"] == coadd.key and data["uuid"] == uuid and data["uri"] == props["uri"]
     assert data["ofType"]["name"] == "deepCoadd"
     assert "deepCoadd_directWarp" in [t["name"] for t in data["ofType"]["fedBy"]]

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lineage.api.process import served
 from lineage.demo import default_visit
 from lineage.ingest import write_units
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 from .conftest import SMALL, client_for
 from .test_cli import lineage
@@ -168,7 +168,7 @@ def test_graphiql_page_health_and_openapi(client):
 
 
 def test_saved_operations(client, demo_repo):
-    from lineage import query
+    from lineage.traversal import traverse as query
     listed = {o["name"]: o for o in client.get("/queries").json()}
     assert {"CoaddsOfVisit", "BlastRadius", "Contamination"} <= set(listed)
     assert listed["CoaddsOfVisit"]["variables"]["visit"] == "String!"

@@ -19,7 +19,7 @@ from lineage.api.process import served, serving
 from lineage.api.saved import SavedOperations
 from lineage.demo import default_visit
 from lineage.ingest import write_units
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 from .conftest import SMALL
 from .test_cli import lineage

@@ -12,9 +12,9 @@ import sys
 import pytest
 from astropy.time import Time
 
-from lineage.calibs import CalibError, valid_calibrations
+from lineage.dataunits.calibs import CalibError, valid_calibrations
 from lineage.demo import INSTRUMENT, PHYSICAL_FILTERS, plan_survey
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 
 from .butler_files import entries, tai_mjd
 from .conftest import SMALL

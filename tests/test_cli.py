@@ -122,9 +122,9 @@ def test_plot_draws_png(demo_repo, tmp_path):
     rows = json.loads(lineage("downstream", f"visit={visit}", "--depth", "2", "--plot", str(out),
                               "--json", "--repo", str(demo_repo)).stdout)
     assert rows and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from lineage import query
-    from lineage.plot import lineage_tree
-    from lineage.repo import open_store
+    from lineage.traversal import traverse as query
+    from lineage.core.figures import lineage_tree
+    from lineage.store.repo import open_store
     with open_store(demo_repo) as store:
         tree = {}
         found = query.traverse(store, f"visit={visit}", depth=2, tree=tree)

@@ -12,10 +12,11 @@ import random
 import networkx as nx
 import pytest
 
-from lineage import query
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show
 from lineage.demo import default_visit
-from lineage.model import GraphBatch, ModelError, Rel
-from lineage.selector import SelectorError
+from lineage.core.model import GraphBatch, ModelError, Rel
+from lineage.core.selector import SelectorError
 from lineage.store.base import StoreError
 from lineage.store.cypher import Statement
 
@@ -166,7 +167,8 @@ def test_collection_filter_and_limit(demo_store):
 
 def test_multi_dimension_selector(demo_store):
     """tract=...,patch=...,band=r: datasets on that patch whose band, direct or implied, is r."""
-    from lineage.selector import parse_selector, resolve
+    from lineage.core.selector import parse_selector
+    from lineage.dataunits.resolve import resolve
     seeds = list(resolve(demo_store, parse_selector("tract=9813,patch=4,band=r")))
     rows = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k RETURN d.dataset_type, d.data_id",
                            {"k": seeds})
@@ -207,7 +209,7 @@ def test_unknown_selectors(demo_store):
 def test_show_node(demo_store):
     visit = default_visit(SMALL)
     coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
-    view = query.show(demo_store, coadd.key)
+    view = show(demo_store, coadd.key)
     assert view["properties"]["dataset_type"] == "deepCoadd"
     assert view["in"]["counts"]["PRODUCED"] == 1
     assert not [k for k in view["properties"] if k.startswith("_")]

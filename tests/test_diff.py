@@ -21,7 +21,7 @@ import pytest
 from lineage.demo import (CONFIGS, RELEASE_CHANGES, SOFTWARE, plan_survey, release_runs)
 from lineage.diff import DiffFilter, ReleaseError, Tolerance, diff_releases
 from lineage.ingest import write_units
-from lineage.model import Rel
+from lineage.core.model import Rel
 
 from .conftest import ENGINES, SMALL, EngineFactory
 
@@ -304,7 +304,7 @@ def test_property_statistics_take_numbers_only(demo_store, truth):
     reads members the cheap way (``read_plain``: a float may come back as text) and reads
     the properties again with their types when any came back as text (last: writes)."""
     import numpy as np
-    from lineage.model import GraphBatch
+    from lineage.core.model import GraphBatch
     raws = sorted(k for k, p in truth.props.items()
                   if k.startswith("dataset:") and p.get("dataset_type") == "raw")
     b = GraphBatch("test properties")
@@ -360,7 +360,7 @@ def test_cli_reports_and_graphql(repo, tmp_path):
     assert json.loads(explain.stdout)["first_divergence"]["task"] == CH.new_software_step
 
     from lineage.api.local import run_local
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     document = ("query { releaseDiff(a: \"DemoCam/DR1\", b: \"DemoCam/DR2\", "
                 "filter: {types: [\"deepCoadd\"]}, first: 5) { totals { added removed changed } "
                 "steps { task software { packages { name a b } } config { keys { name a b } } } "

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from lineage.model import GraphBatch
-from lineage.repo import open_store
+from lineage.core.model import GraphBatch
+from lineage.store.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 
 
@@ -33,7 +33,7 @@ def test_other_process_shares_running_server(repo):
     server = FalkorServer(repo)
     with open_store(repo):
         pid = server.pid()
-        code = (f"from lineage.repo import open_store\n"
+        code = (f"from lineage.store.repo import open_store\n"
                 f"from lineage.store.falkordb_server import FalkorServer\n"
                 f"s = open_store({str(repo)!r}); print(FalkorServer(s.server.dir.parent).pid()); s.close()")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -71,8 +71,8 @@ def test_engine_keep_survives_close(repo):
 
 _WRITER = textwrap.dedent("""
     import sys
-    from lineage.model import GraphBatch, Rel
-    from lineage.repo import open_store
+    from lineage.core.model import GraphBatch, Rel
+    from lineage.store.repo import open_store
     store = open_store(sys.argv[1])
     b = GraphBatch("big")
     n = int(sys.argv[2])
@@ -122,7 +122,7 @@ def test_kill_everything_mid_ingest_leaves_before_or_after(repo, tmp_path, delay
 
 def test_deep_repository_path_uses_short_socket_link(tmp_path):
     """A Unix socket path is limited to ~107 bytes; deep repositories still work."""
-    from lineage.repo import init_repo
+    from lineage.store.repo import init_repo
     deep = tmp_path / ("d" * 60) / ("e" * 60) / "repo"
     init_repo(deep)
     server = FalkorServer(deep)

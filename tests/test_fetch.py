@@ -28,7 +28,7 @@ import lineage
 from lineage.fetch import Artifact, Cache, DatastoreError, FetchError, ReadStats, fetch
 from lineage.fetch.datastore import FileDatastore, dataset_keys, format_of, read_answer_file
 from lineage.fetch.httpd import serve_directory
-from lineage.fetch.read import REMOTE_BLOCK
+from lineage.fetch.open import REMOTE_BLOCK
 
 NY, NX = 1200, 1000
 

@@ -14,7 +14,7 @@ import pytest
 
 from lineage.fetch.datastore import DatastoreError, make_datastore, resolve
 from lineage.fetch.transfer import fetch
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 
 
 def _produced(store) -> list[str]:

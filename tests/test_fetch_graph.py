@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import lineage
-from lineage import query
+from lineage.traversal import traverse as query
 from lineage.demo import default_visit
 from lineage.fetch import ReadStats, datastore_for, resolve
 from lineage.fetch.select import select
-from lineage.repo import open_store
+from lineage.store.repo import open_store
 
 from .conftest import SMALL
 from .test_cli import lineage as run

@@ -16,9 +16,9 @@ import pytest
 
 from lineage import flags
 from lineage.demo import default_visit, generate, plan_survey, release_runs
-from lineage.export import iter_records
+from lineage.store.records import iter_records
 from lineage.ingest import write_units
-from lineage.model import ModelError
+from lineage.core.model import ModelError
 
 from .conftest import SMALL
 
@@ -285,7 +285,7 @@ def test_malformed_flags_file_names_the_line(demo_store, engine, small_units):
 def test_recompute_picks_up_new_processing(demo_store):
     """Data processed after the flag: new datasets of the visit become flagged, new
     products downstream of flagged data become contaminated."""
-    from lineage.model import GraphBatch, Rel, dataset_key, quantum_key
+    from lineage.core.model import GraphBatch, Rel, dataset_key, quantum_key
     key = _flag(demo_store, f"visit={VISIT}")["flag"]
     calexp = demo_store.read(
         "MATCH (d:Dataset) WHERE d.dataset_type = 'calexp' AND d.data_id CONTAINS $v "
@@ -318,7 +318,7 @@ def test_embedded_walk_and_marks_seek_nodes_by_id(tmp_path):
     small graph cannot see that in their timing, so check the plans.
     """
     from lineage.flags.propagation import Propagation, _Queries, mark_statements
-    from lineage.repo import init_repo, open_store
+    from lineage.store.repo import init_repo, open_store
     from lineage.store.falkordb_server import FalkorServer
 
     root = tmp_path / "repo"

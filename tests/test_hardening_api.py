@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lineage.api.process import served
 from lineage.demo import default_visit
-from lineage.repo import open_store
+from lineage.store.repo import open_store
 
 from .conftest import SMALL, client_for
 

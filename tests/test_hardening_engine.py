@@ -27,9 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lineage import conditions, selector
-from lineage.conditions import parse_conditions
-from lineage.selector import SelectorError, parse_selector
+from lineage.core import conditions
+from lineage.core import text as text_checks
+from lineage.core.conditions import parse_conditions
+from lineage.core.selector import SelectorError, parse_selector
 
 # --- item 2: linear-time parsing ------------------------------------------------------
 
@@ -92,7 +93,7 @@ def test_long_condition_is_refused_fast(text):
 def test_parsing_is_linear_without_the_cap(monkeypatch, fn, texts):
     """With the length cap lifted the parsers still take milliseconds on 60 KB (the
     regular expressions they replace took tens of seconds: they backtracked)."""
-    monkeypatch.setattr(selector, "MAX_SELECTOR_CHARS", 10 * N)
+    monkeypatch.setattr(text_checks, "MAX_SELECTOR_CHARS", 10 * N)
     monkeypatch.setattr(conditions, "MAX_CONDITIONS", 10 * N)
     for text in texts:
         _timed(fn, text, limit=1.0)  # the old expressions: tens of seconds to minutes
@@ -145,8 +146,8 @@ _PIECES = st.sampled_from(list("ab_e fd:.-<>=!,[]\n\t\u00a0\u2028\u00c41") + [
 @given(st.lists(_PIECES, max_size=24).map("".join))
 def test_scanners_accept_exactly_what_the_old_expressions_did(text):
     """Differential check on short text (where backtracking costs nothing)."""
-    from lineage.conditions import _scan_condition, _split_and
-    from lineage.selector import _conditions_text, _pair
+    from lineage.core.conditions import _scan_condition, _split_and
+    from lineage.core.selector import _conditions_text, _pair
     t = text.strip()
     assert _split_and(t) == re.split(r"\s+and\s+", t, flags=re.IGNORECASE)
     for part in _split_and(t):

@@ -29,8 +29,8 @@ from lineage.fetch.confine import UnsafePath, check_relative, remote_inside, saf
 from lineage.fetch.datastore import (Artifact, FileDatastore, RefusedPath, datastore_for,
                                      make_datastore)
 from lineage.fetch.httpd import serve_directory
-from lineage.model import Kind
-from lineage.repo import init_repo, open_store
+from lineage.core.model import Kind
+from lineage.store.repo import init_repo, open_store
 from lineage.store.cypher import Statement, node_statement
 from lineage.store.falkordb_server import FalkorServer
 
@@ -520,7 +520,7 @@ def test_confinement_helper():
 
 def test_butler_datastore_hostile_run_is_refused_and_the_rest_fetched(provenance_qg, repo,
                                                                      tmp_path):
-    from lineage.ingest.files import ingest
+    from lineage.ingest.driver import ingest
     butler_repo = provenance_qg.parent / "repo"
     with open_store(repo) as store:
         assert not ingest(store, "run", [provenance_qg], show_progress=False).rejected

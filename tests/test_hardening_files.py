@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.repo import open_store
+from lineage.store.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 
 from .test_ingest_run import _id, run_document
@@ -490,7 +490,7 @@ def test_kill_9_mid_folder_leaves_whole_files_and_a_rerun_completes(tmp_path, re
 
 def test_invariants_against_the_store_on_every_engine(store, tmp_path):
     """The same stored-lineage queries on the embedded engine and over Bolt."""
-    from lineage.ingest.files import ingest
+    from lineage.ingest.driver import ingest
     good = _run_doc("engine")
     g0, g1 = good["quanta"]
     (tmp_path / "a.json").write_text(json.dumps(good))
@@ -549,7 +549,7 @@ def test_loader_raises_only_its_own_errors_on_garbage():
     from hypothesis import strategies as st
 
     from lineage.ingest import loading
-    from lineage.ingest.files import IngestError
+    from lineage.ingest.driver import IngestError
     pieces = st.sampled_from(['{', '}', '[', ']', '"a"', ':', ',', '1', '&x ', '*x', '- ',
                               '\n', '  ', 'k: ', '<<: ', '"a": ', '!!binary ', '? ',
                               '2001-13-45', '!!int ', '!!float ', 'x'])

@@ -23,12 +23,12 @@ from lineage import flags as flagging
 from lineage.api.auth import AUDIT_FILE, TOKENS_FILE, AuditLog, TokenStore
 from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.execute import run
-from lineage.api.mutations import MIN_SECONDS_TO_WRITE
+from lineage.api.flags import MIN_SECONDS_TO_WRITE
 from lineage.api.process import free_port, served
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
 from lineage.ingest import write_units
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 from .test_api_http import VISIT, client_for, make_token
 

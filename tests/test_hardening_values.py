@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lineage.repo import init_repo, open_store
+from lineage.store.repo import init_repo, open_store
 
 REAL_HEADER = ("headers", "obs_lsst", "comCam-CC_O_20241108_000266_R22_S00.yaml")
 INSTRUMENT = "LSSTComCam"
@@ -142,7 +142,7 @@ def test_bad_header_values_are_refused_and_the_good_header_is_stored(repo, tmp_p
 def test_a_nan_value_from_any_reader_is_refused_not_dropped():
     """The model keeps a NaN out of the graph; the spec refuses it where a number is meant."""
     from lineage.ingest import check_unit
-    from lineage.model import GraphBatch, ModelError
+    from lineage.core.model import GraphBatch, ModelError
     batch = GraphBatch("nan.yaml")
     batch.add_node("unit:exposure:X/1", dimension="exposure", value=1, exposure_time=math.nan)
     with pytest.raises(ModelError, match=r"nan.yaml.*unit:exposure:X/1.*'exposure_time'.*NaN"):
@@ -434,7 +434,7 @@ def test_dry_run_reports_what_would_change(repo, tmp_path, real_data):
     ("file://datastore/../x", False),
 ])
 def test_uri_rule(uri, ok):
-    from lineage.model_spec import uri_problem
+    from lineage.core.model_spec import uri_problem
     assert (uri_problem(uri) is None) == ok, uri_problem(uri)
 
 
@@ -444,7 +444,7 @@ def test_uri_rule(uri, ok):
     ("", False), ("x" * 2000, False), ("a\\..\\b", False),
 ])
 def test_name_rule(name, ok):
-    from lineage.model_spec import name_problem
+    from lineage.core.model_spec import name_problem
     assert (name_problem(name) is None) == ok, name_problem(name)
 
 
@@ -469,7 +469,7 @@ def ingest_in(tmp_path: Path, kind: str, *paths: Path) -> tuple[int, dict]:
 
 
 def test_the_property_table_in_the_docs_is_the_spec():
-    from lineage.model_spec import markdown_table
+    from lineage.core.model_spec import markdown_table
     text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text()
     assert markdown_table() in text
 

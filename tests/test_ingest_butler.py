@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 
 from .butler_files import Tagged, entries, file_counts, load, plain_id, tai_mjd
 

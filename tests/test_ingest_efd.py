@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from lineage.ingest import files as ingest_files
-from lineage.repo import open_store
+from lineage.ingest import driver as ingest_files
+from lineage.store.repo import open_store
 
 TAI_MINUS_UTC_2023 = 37.0
 AZIMUTH = "MTMount.azimuth__20230728T233614.165Z__cols.json"

@@ -16,10 +16,10 @@ import yaml
 from astropy.io import fits
 from astropy.time import Time
 
-from lineage.ingest import files as ingest_files
+from lineage.ingest import driver as ingest_files
 from lineage.ingest.bands import band_of
-from lineage.ingest.headers import SUFFIXES
-from lineage.repo import open_store
+from lineage.ingest.formats.headers import SUFFIXES
+from lineage.store.repo import open_store
 
 RUBIN_NAMES = {"lsstcam": "LSSTCam", "lsstcamsim": "LSSTCamSim", "latiss": "LATISS",
                "lsst_atiss": "LATISS", "comcam": "LSSTComCam", "comcamsim": "LSSTComCamSim",

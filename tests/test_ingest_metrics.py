@@ -13,8 +13,8 @@ import pytest
 import yaml
 from astropy.time import Time
 
-from lineage.ingest.files import ingest
-from lineage.model import package_set_key
+from lineage.ingest.driver import ingest
+from lineage.core.model import package_set_key
 
 JOBS = ("verify_job.json", "job-768.json")
 

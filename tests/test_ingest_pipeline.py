@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lineage.ingest.files import IngestError, ingest
-from lineage.model import pipeline_key, task_key
+from lineage.ingest.driver import IngestError, ingest
+from lineage.core.model import pipeline_key, task_key
 
 #: Import variable -> folder of the real sample (SOURCES.md of the folder).
 FOLDERS = {"DRP_PIPE_DIR": "drp_pipe", "ANALYSIS_TOOLS_DIR": "analysis_tools",

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from astropy.time import Time
 
-from lineage import query
-from lineage.ingest.files import ingest
+from lineage.traversal import traverse as query
+from lineage.ingest.driver import ingest
 from lineage.ingest.provenance_qg import config_values
-from lineage.model import dataset_key, quantum_key
+from lineage.core.model import dataset_key, quantum_key
 
 def _as_reader_says(path: Path) -> dict:
     """What lsst-pipe-base's reader says about the file, in our terms."""

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from astropy.time import Time
 
-from lineage import query
-from lineage.ingest.files import ingest
+from lineage.traversal import traverse as query
+from lineage.ingest.driver import ingest
 from lineage.ingest.run_format import schema
-from lineage.model import dataset_key, quantum_key
+from lineage.core.model import dataset_key, quantum_key
 
 RUN = "HSC/runs/test/w_2026_20"
 RAW_RUN = "HSC/raw/all"

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from lineage.ingest.files import ingest
-from lineage.regions import overlaps_of
+from lineage.ingest.driver import ingest
+from lineage.dataunits.regions import overlaps_of
 
 from .butler_files import entries, expected_overlaps, load, ra_dec, region_records
 

@@ -18,13 +18,14 @@ import pandas as pd
 import pytest
 
 from lineage import flags as flagging
-from lineage import query
-from lineage.conditions import mask, parse_conditions, select_visits
+from lineage.traversal import traverse as query
+from lineage.core.conditions import mask, parse_conditions
+from lineage.dataunits.visits import select_visits
 from lineage.demo import RELEASE_CHANGES, plan_survey
-from lineage.demo_catalogs import write_catalogs
+from lineage.demo.catalogs import write_catalogs
 from lineage.fetch.datastore import FileDatastore
 from lineage.lightcurve import LightcurveError, lightcurve
-from lineage.selector import SelectorError
+from lineage.core.selector import SelectorError
 
 from lineage.ingest import write_units
 
@@ -203,7 +204,7 @@ def _cli(*args, cwd=None):
 
 def test_cli_lightcurve_visits_and_graphql(repo, tmp_path):
     assert _cli("demo", "--small", "--repo", str(repo), "--json").returncode == 0
-    from lineage.demo_catalogs import dia_objects
+    from lineage.demo.catalogs import dia_objects
     datastore = repo / "datastore"
     obj = _objects_by_epochs(datastore, "DR2")[0]
     assert obj in {o.id for o in dia_objects(SMALL)}
@@ -225,7 +226,7 @@ def test_cli_lightcurve_visits_and_graphql(repo, tmp_path):
     assert wrong.returncode == 2 and "unknown unit 'furlongs'" in wrong.stderr
     # GraphQL: the same epochs
     from lineage.api.local import run_local
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     document = ("query($o: String!) { lightcurve(object: $o, collection: \"DemoCam/DR2\") { "
                 "epochs { visit flux sourceDataset { datasetType } telemetry { field mean } "
                 "steps { task software } flagged } } }")

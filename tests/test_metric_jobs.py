@@ -15,7 +15,7 @@ import pytest
 
 from lineage import metrics as M
 from lineage.demo import CI_JOBS, CI_REGRESSION_AT, SOFTWARE, SPECIFICATIONS
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 from lineage.metrics.record import record
 from lineage.metrics.trend import package_changes, trend
 
@@ -160,14 +160,14 @@ def _cli(*args):
 
 def run_query(repo, document: str) -> dict:
     from lineage.api.local import run_local
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     with open_store(repo) as store:
         return asyncio.run(run_local(store, document, None, None, repo_dir=repo))
 
 
 def test_cli_and_graphql_give_the_same_jobs(repo, small_units, tmp_path):
     from lineage.ingest import write_units
-    from lineage.repo import open_store
+    from lineage.store.repo import open_store
     with open_store(repo) as store:
         write_units(store, small_units, show_progress=False)
         expected = [r.job for r in M.jobs_where(store, "validate_drp.PA1", ">", 15, "mmag")]

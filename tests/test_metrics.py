@@ -11,7 +11,7 @@ import pytest
 from astropy.time import Time
 
 from lineage import metrics as M
-from lineage.ingest.files import ingest
+from lineage.ingest.driver import ingest
 
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 PYTHON_OPS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__,

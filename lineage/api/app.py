@@ -31,13 +31,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from .auth import AuditLog, TokenStore
-from .context import CountingStore, Principal, RequestContext
-from .errors import AccessDenied
-from .execute import run
-from .saved import SavedOperations
-from .schema import build_schema
-from .settings import ApiSettings
+from lineage.api.auth import AuditLog, TokenStore
+from lineage.api.context import CountingStore, Principal, RequestContext
+from lineage.api.errors import AccessDenied
+from lineage.api.execute import run
+from lineage.api.saved import SavedOperations
+from lineage.api.schema import build_schema
+from lineage.api.settings import ApiSettings
+from lineage.store.repo import open_store
 
 ASSETS = Path(__file__).parent / "graphiql"
 
@@ -335,7 +336,6 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
     async def lifespan(app: FastAPI):
         owns = store is None
         if owns:
-            from ..repo import open_store
             opened = open_store(repo)
         else:
             opened = store

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import AccessDenied, ApiError
+from lineage.api.errors import AccessDenied, ApiError
 
 TOKENS_FILE = "api-tokens.json"
 AUDIT_FILE = "api-audit.jsonl"

@@ -7,7 +7,9 @@ import functools
 import threading
 from dataclasses import dataclass, field
 
-from ..store.base import Store
+from lineage.store.base import Store
+from lineage.api.auth import AuditLog
+from lineage.api.loaders import Loaders
 
 
 class CountingStore:
@@ -71,8 +73,6 @@ class RequestContext:
     deadline: float | None = None
 
     def __post_init__(self) -> None:
-        from .auth import AuditLog
-        from .loaders import Loaders
         if self.audit is None:
             self.audit = AuditLog(None)
         self.loaders = Loaders(self)

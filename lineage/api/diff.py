@@ -29,10 +29,10 @@ from datetime import datetime, timezone
 import graphene
 import orjson
 
-from ..diff import DiffFilter, Tolerance, ToleranceError, diff_releases
-from .errors import ApiError, argument
-from .pagination import Page, decode_cursor, page_size
-from .types import connection
+from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.api.errors import ApiError, argument
+from lineage.api.pagination import Page, decode_cursor, page_size
+from lineage.api.types import connection
 
 
 class ReleaseDiffFilter(graphene.InputObjectType):

@@ -6,9 +6,11 @@ from contextlib import contextmanager
 
 from graphql import GraphQLError
 
-from ..model import ModelError
-from ..selector import SelectorError
-from ..store.base import StoreError
+from lineage.core.model import ModelError
+from lineage.core.selector import SelectorError
+from lineage.core.units import MetricError
+from lineage.flags import FlagError
+from lineage.store.base import StoreError
 
 
 class ApiError(ValueError):
@@ -20,7 +22,6 @@ class AccessDenied(ApiError):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from ..flags import FlagError
     return (ApiError, SelectorError, ModelError, StoreError, FlagError, GraphQLError)
 
 
@@ -38,3 +39,11 @@ def argument(name: str):
         raise
     except _user_errors() as exc:
         raise ApiError(f"{name}: {exc}") from None
+
+
+async def metrics_call(ctx, fn, *args, **kwargs):
+    """Run a :mod:`lineage.metrics` call in the thread pool; a MetricError is the client's."""
+    try:
+        return await ctx.run(fn, *args, **kwargs)
+    except MetricError as exc:
+        raise ApiError(str(exc)) from None

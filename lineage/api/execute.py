@@ -38,8 +38,8 @@ from graphql import (ExecutionResult, GraphQLError, GraphQLSchema, OperationDefi
                      OperationType, parse, validate)
 from graphql import execute as graphql_execute
 
-from . import limits
-from .errors import is_user_error
+from lineage.api import limits
+from lineage.api.errors import is_user_error
 
 log = logging.getLogger("lineage.api")
 

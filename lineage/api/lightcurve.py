@@ -12,10 +12,10 @@ import math
 
 import graphene
 
-from ..fetch.datastore import Datastore, datastore_for, make_datastore
-from ..lightcurve import LightcurveError, lightcurve
-from .errors import ApiError, argument
-from .types import Dataset
+from lineage.fetch.datastore import Datastore, datastore_for, make_datastore
+from lineage.lightcurve import LightcurveError, lightcurve
+from lineage.api.errors import ApiError, argument
+from lineage.api.types import Dataset
 
 
 class TelemetrySummary(graphene.ObjectType):

@@ -18,7 +18,7 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..model import ModelError, kind_of_key
+from lineage.core.model import ModelError, kind_of_key
 
 #: Marks a node dict that holds every stored property (not just what a traversal returned).
 FULL = "__full__"

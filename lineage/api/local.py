@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .context import CountingStore, Principal, RequestContext
-from .execute import run
-from .schema import build_schema
-from .settings import ApiSettings
+from lineage.api.context import CountingStore, Principal, RequestContext
+from lineage.api.execute import run
+from lineage.api.schema import build_schema
+from lineage.api.settings import ApiSettings
 
 
 async def run_local(store, document: str, variables: dict | None, operation_name: str | None,

@@ -11,10 +11,10 @@ import math
 
 import graphene
 
-from ..metrics import JobFilter, MetricError, evaluate_specs, jobs_where
-from ..metrics.trend import trend
-from .errors import ApiError
-from .types import Job, Measurement, SoftwareVersion
+from lineage.metrics import JobFilter, jobs_where
+from lineage.metrics.trend import trend
+from lineage.api.errors import metrics_call
+from lineage.api.types import Job, Measurement, SoftwareVersion
 
 
 def _clean(value):
@@ -92,13 +92,6 @@ def _filter(flt, since=None, until=None) -> JobFilter:
                      flt.get("software"), since, until)
 
 
-async def _metrics_call(ctx, fn, *args, **kwargs):
-    try:
-        return await ctx.run(fn, *args, **kwargs)
-    except MetricError as exc:
-        raise ApiError(str(exc)) from None
-
-
 class MetricsQuery(graphene.ObjectType):
     """Root fields, inherited by the schema's Query."""
 
@@ -121,7 +114,7 @@ class MetricsQuery(graphene.ObjectType):
 
     async def resolve_jobs(root, info, metric, op, value, unit="", since=None, until=None,
                            filter=None):
-        rows = await _metrics_call(info.context, jobs_where, info.context.store, metric, op,
+        rows = await metrics_call(info.context, jobs_where, info.context.store, metric, op,
                                    value, unit, where=_filter(filter, since, until))
         return [{"job": r.job, "measurement": r.measurement, "value": r.value, "unit": r.unit,
                  "date": r.date, "time_scale": r.time_scale, "software": r.software}
@@ -129,26 +122,8 @@ class MetricsQuery(graphene.ObjectType):
 
     async def resolve_metric_trend(root, info, metric, unit=None, since=None, until=None,
                                    filter=None):
-        frame = await _metrics_call(info.context, trend, info.context.store, metric,
+        frame = await metrics_call(info.context, trend, info.context.store, metric,
                                     _filter(filter, since, until), unit)
         points = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
         return {"metric": frame.attrs["metric"], "unit": frame.attrs["unit"], "points": points,
                 "specifications": frame.attrs["specifications"]}
-
-
-class SpecCheck(graphene.ObjectType):
-    """One specification applied to one job's measurement."""
-
-    spec = graphene.String(required=True)
-    metric = graphene.String(required=True)
-    value = graphene.Float(description="Null: the value is missing.")
-    unit = graphene.String()
-    operator = graphene.String(required=True)
-    threshold = graphene.Float(required=True)
-    threshold_unit = graphene.String()
-    passed = graphene.Boolean(description="Null when the value is missing.")
-
-
-async def resolve_job_specifications(root, info):
-    results = await _metrics_call(info.context, evaluate_specs, info.context.store, root["key"])
-    return [r.as_dict() for r in results]

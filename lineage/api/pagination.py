@@ -14,7 +14,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import ApiError
+from lineage.api.errors import ApiError
 
 _PREFIX = "lineage:"
 

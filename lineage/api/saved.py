@@ -27,6 +27,7 @@ from pathlib import Path
 
 from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
                      OperationDefinitionNode, parse, print_ast)
+from lineage.api.schema import build_schema
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
 SCHEMA_FILE = "schema.graphql"
@@ -34,7 +35,6 @@ SCHEMA_FILE = "schema.graphql"
 
 def sdl() -> str:
     """The schema in SDL, as the code defines it."""
-    from .schema import build_schema
     return str(build_schema()).rstrip() + "\n"
 
 

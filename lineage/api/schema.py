@@ -1,7 +1,7 @@
 """The root queries: lookups, filtered lists, lineage, blast radius, flags, contamination.
 
-Each resolver calls the library (:mod:`lineage.query`, :mod:`lineage.flags`,
-:mod:`lineage.selector`) in the server's thread pool; the Cypher written
+Each resolver calls the library (:mod:`lineage.traversal.traverse`, :mod:`lineage.flags`,
+:mod:`lineage.core.selector`) in the server's thread pool; the Cypher written
 here is only what the library has no function for (filtered, keyset-paged
 lists of datasets and visits).
 """
@@ -14,18 +14,21 @@ from datetime import datetime
 
 import graphene
 
-from .. import flags as flagging
-from .. import query
-from ..model import Kind, kind_of_key
-from ..selector import SelectorError, parse_selector, resolve
-from .errors import ApiError, argument
-from .diff import DiffQuery
-from .lightcurve import LightcurveQuery
-from .metrics import MetricsQuery
-from .loaders import FULL, node_props
-from .pagination import Page, decode_cursor, page_of_list, page_size
-from .types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
-                    DatasetType, DataUnit, Flag, Node, connection)
+from lineage import flags as flagging
+from lineage.traversal import traverse as query
+from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import parse_selector, SelectorError
+from lineage.dataunits.resolve import resolve
+from lineage.api.errors import ApiError, argument
+from lineage.api.flags import Contamination, Mutation, TypeCount
+from lineage.api.diff import DiffQuery
+from lineage.api.lightcurve import LightcurveQuery
+from lineage.api.metrics import MetricsQuery
+from lineage.api.loaders import FULL, node_props
+from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
+from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
+                               DatasetType, DataUnit, Flag, Node, connection)
+from lineage.dataunits.visits import select_visits
 
 
 class Direction(graphene.Enum):
@@ -66,10 +69,6 @@ class VisitFilter(graphene.InputObjectType):
                     "\"seeing < 0.7 arcsec and efd:ESS.temperature.temperatureItem0 > 10 deg_C\".")
 
 
-class TypeCount(graphene.ObjectType):
-    dataset_type = graphene.String(required=True)
-    count = graphene.Int(required=True)
-
 
 class BlastRadius(graphene.ObjectType):
     """How many datasets of each type a traversal reaches (counts only)."""
@@ -79,30 +78,6 @@ class BlastRadius(graphene.ObjectType):
     total = graphene.Int(required=True)
     by_dataset_type = graphene.List(graphene.NonNull(TypeCount), required=True)
 
-
-class ContaminationMark(graphene.ObjectType):
-    flag = graphene.Field(Flag, required=True)
-    verdict = graphene.String(required=True)
-    steps = graphene.Int(required=True)
-    fraction = graphene.Float(required=True)
-
-    async def resolve_flag(root, info):
-        return await info.context.loaders.node.load(root["flag"])
-
-
-class Contamination(graphene.ObjectType):
-    """Is this dataset or quantum contaminated, by which active flags, how much."""
-
-    key = graphene.ID(required=True)
-    contaminated = graphene.Boolean(required=True)
-    verdict = graphene.String(description="bad if any flag says bad, else suspect, else null.")
-    max_fraction = graphene.Float(required=True)
-    as_of = graphene.String()
-    by = graphene.List(graphene.NonNull(ContaminationMark), required=True)
-    node = graphene.Field(Node, required=True)
-
-    async def resolve_node(root, info):
-        return await info.context.loaders.node.load(root["key"])
 
 
 LineageConnection = connection(
@@ -202,7 +177,6 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
             where.append(f"n.{prop} {op} ${name}")
             params[name] = float(flt[name])
     if flt.get("conditions"):
-        from ..conditions import select_visits
         with argument("filter.conditions"):
             chosen = select_visits(store, flt["conditions"])
         where.append("n.key IN $chosen")
@@ -461,6 +435,5 @@ def kind_of_key_safe(key: str):
 
 
 def build_schema() -> graphene.Schema:
-    from .mutations import Mutation
     return graphene.Schema(query=Query, mutation=Mutation, types=NODE_TYPES,
                            auto_camelcase=True)

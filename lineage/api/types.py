@@ -15,9 +15,11 @@ import json
 import graphene
 from graphene.types.generic import GenericScalar
 
-from ..model import Kind, kind_of_key
-from .loaders import FULL, Relation
-from .pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
+from lineage.core.model import Kind, kind_of_key
+from lineage.api.errors import metrics_call
+from lineage.api.loaders import FULL, Relation
+from lineage.metrics import evaluate_specs
+from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
 
 
 # --- resolving properties of possibly partial nodes ---------------------------------
@@ -360,6 +362,24 @@ class EfdRecord(graphene.ObjectType):
                       "The exposures it describes.")
 
 
+class SpecCheck(graphene.ObjectType):
+    """One specification applied to one job's measurement."""
+
+    spec = graphene.String(required=True)
+    metric = graphene.String(required=True)
+    value = graphene.Float(description="Null: the value is missing.")
+    unit = graphene.String()
+    operator = graphene.String(required=True)
+    threshold = graphene.Float(required=True)
+    threshold_unit = graphene.String()
+    passed = graphene.Boolean(description="Null when the value is missing.")
+
+
+async def _job_specifications(root, info):
+    results = await metrics_call(info.context, evaluate_specs, info.context.store, root["key"])
+    return [r.as_dict() for r in results]
+
+
 class Job(graphene.ObjectType):
     """A metric job (SQuaSH): what it measured, with which software, its measurements."""
 
@@ -378,15 +398,9 @@ class Job(graphene.ObjectType):
     measured = _many(R("Job", "-[e:MEASURED]->"), lambda: Node,
                      "What it measured: datasets, data units, collections.")
     specifications = graphene.List(
-        graphene.NonNull(lambda: _metrics_api().SpecCheck), required=True,
-        resolver=lambda root, info: _metrics_api().resolve_job_specifications(root, info),
+        graphene.NonNull(lambda: SpecCheck), required=True, resolver=_job_specifications,
         description="The specifications that apply to it (lsst.verify metadata queries), "
                     "with whether it passed each.")
-
-
-def _metrics_api():
-    from . import metrics
-    return metrics
 
 
 class Metric(graphene.ObjectType):

@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from . import api, diff, fetch, flags, graph, ingest, lightcurve, metrics  # noqa: F401  (they register their commands)
-from .common import cli
+from lineage.cli import api, diff, fetch, flags, graph, ingest, lightcurve, metrics  # noqa: F401  (they register their commands)
+from lineage.cli.common import cli
 
 __all__ = ["cli", "main"]
 

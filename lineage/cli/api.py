@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..output import console, print_json, table
-from .common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.output import console, print_json, table
+from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.store.repo import open_store, read_config
 
 
 def _repo_dir(repo: str) -> Path:
-    from ..repo import read_config
     if "://" in repo:
         raise UserError("API tokens live in a repository directory; give --repo DIR "
                         "(a repository may point at a Bolt server: lineage init DIR --store ...)")
@@ -36,8 +36,8 @@ def worker_app():
     import json
     import os
 
-    from ..api.app import create_app
-    from ..api.settings import ApiSettings
+    from lineage.api.app import create_app
+    from lineage.api.settings import ApiSettings
     given = json.loads(os.environ[_WORKER_ENV])
     values = given["settings"]
     for f in dataclasses.fields(ApiSettings):  # paths went as text
@@ -77,9 +77,8 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
 
     import uvicorn
 
-    from ..api.app import create_app
-    from ..api.settings import ApiSettings
-    from ..repo import read_config
+    from lineage.api.app import create_app
+    from lineage.api.settings import ApiSettings
     if "://" not in repo:
         call(read_config, Path(repo))
     settings = ApiSettings(max_page_size=max_page_size, default_page_size=min(50, max_page_size),
@@ -97,7 +96,6 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
     # Several processes: each worker builds the app from the environment.  This process
     # keeps the embedded engine up meanwhile (it starts it once, not each worker, and a
     # worker that uvicorn restarts finds it running).
-    from ..repo import open_store
     repo_arg = repo if "://" in repo else str(Path(repo).resolve())
     os.environ[_WORKER_ENV] = _settings_to_env(repo_arg, settings)
     with call(open_store, repo_arg):
@@ -118,8 +116,8 @@ def token() -> None:
 @json_option
 def token_create(repo, name, role, as_json):
     """Create a token; it is shown once and stored only hashed."""
-    from ..api.auth import TokenStore
-    from ..api.errors import ApiError
+    from lineage.api.auth import TokenStore
+    from lineage.api.errors import ApiError
     try:
         record, text = TokenStore(_repo_dir(repo)).create(name, role)
     except ApiError as exc:
@@ -137,7 +135,7 @@ def token_create(repo, name, role, as_json):
 @json_option
 def token_list(repo, as_json):
     """Tokens (never their secrets)."""
-    from ..api.auth import TokenStore
+    from lineage.api.auth import TokenStore
     records = [r.public() for r in TokenStore(_repo_dir(repo)).list()]
     if as_json:
         print_json(records)
@@ -152,8 +150,8 @@ def token_list(repo, as_json):
 @repo_option
 def token_revoke(token_id, repo):
     """Revoke a token by id (a running server refuses it from its next request)."""
-    from ..api.auth import TokenStore
-    from ..api.errors import ApiError
+    from lineage.api.auth import TokenStore
+    from lineage.api.errors import ApiError
     try:
         record = TokenStore(_repo_dir(repo)).revoke(token_id)
     except ApiError as exc:
@@ -172,7 +170,7 @@ def query_command(name, repo, variables, list_only):
     """Run a saved named GraphQL operation (graphql/*.graphql) against a repository."""
     import asyncio
 
-    from ..api.saved import SavedOperations
+    from lineage.api.saved import SavedOperations
     repo_dir = None if "://" in repo else Path(repo)
     saved = SavedOperations.default(repo_dir if repo_dir and repo_dir.is_dir() else None)
     if list_only or not name:
@@ -189,7 +187,7 @@ def query_command(name, repo, variables, list_only):
         values = op.coerce(pairs("--var", variables))
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    from ..api.local import run_local
+    from lineage.api.local import run_local
     with Repo(repo) as store:
         body = asyncio.run(run_local(store, op.document, values, op.name, repo_dir))
     print_json(body)
@@ -202,6 +200,6 @@ def query_command(name, repo, variables, list_only):
               help="File to write (default: standard output).")
 def schema_command(output):
     """Print the GraphQL schema (SDL), as graphql/schema.graphql holds it."""
-    from ..api.saved import sdl
+    from lineage.api.saved import sdl
     with click.open_file(output, "w") as out:
         out.write(sdl())

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from .. import flags as flagging
-from ..model import ModelError
-from ..ingest.files import IngestError
-from ..repo import open_store
-from ..selector import SelectorError
-from ..store.base import StoreError
+from lineage import flags as flagging
+from lineage.core.model import ModelError
+from lineage.ingest.driver import IngestError
+from lineage.store.repo import open_store
+from lineage.core.selector import SelectorError
+from lineage.store.base import StoreError
 
 DEFAULT_REPO = "lineage-repo"
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..output import console, print_json, table
-from .common import Repo, UserError, call, cli, json_option, repo_option
+from lineage.output import console, print_json, table
+from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
 
 FORMATS = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
 def _tolerance(ctx, param, value):
-    from ..diff import Tolerance, ToleranceError
+    from lineage.diff import Tolerance, ToleranceError
     try:
         return Tolerance.parse(value)
     except ToleranceError as exc:
@@ -51,8 +51,8 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
     datasets added, removed and changed, by type and by tract/band; for changed products
     which inputs, visits, software packages, config keys and flags differ; metric and
     property distributions with a tolerance for "scientifically equivalent"."""
-    from ..diff import DiffFilter, diff_releases
-    from ..diff.report import JsonWriter, Sample, html, markdown, patch_bounds, sections
+    from lineage.diff import DiffFilter, diff_releases
+    from lineage.diff.report import JsonWriter, Sample, html, markdown, patch_bounds, sections
     if output and fmt is None:
         fmt = FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
@@ -91,8 +91,8 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
 
 
 def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
-    from ..diff.product import explain_product
-    from ..diff.report import changes_text
+    from lineage.diff.product import explain_product
+    from lineage.diff.report import changes_text
     if len(types) > 1:
         raise UserError("--product takes one --type")
     answer = call(explain_product, store, a, b, product, types[0] if types else None)

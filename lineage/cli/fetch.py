@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from ..output import console, print_json, table
-from .common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.output import console, print_json, table
+from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.core.progress import progress_bar
 
 SAVED_PREFIX = "graphql:"
 
@@ -50,8 +51,8 @@ def query_options(command):
 def _saved_answer(store, repo: str, name: str, variables) -> dict:
     import asyncio
 
-    from ..api.local import run_local
-    from ..api.saved import SavedOperations
+    from lineage.api.local import run_local
+    from lineage.api.saved import SavedOperations
     repo_dir = None if "://" in repo else Path(repo)
     saved = SavedOperations.default(repo_dir if repo_dir and repo_dir.is_dir() else None)
     try:
@@ -68,8 +69,8 @@ def _saved_answer(store, repo: str, name: str, variables) -> dict:
 def artifacts_of(store, repo, query_text, direction, types, depth, collection, variables,
                  datastore):
     """The artifacts a QUERY names, in a repository's datastore."""
-    from ..fetch.datastore import dataset_keys, datastore_for, resolve
-    from ..fetch.select import keep_only, select
+    from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
+    from lineage.fetch.select import keep_only, select
     types = [t for group in types for t in group.split(",") if t] or None
     where = call(datastore_for, repo, datastore)
     if query_text.startswith(SAVED_PREFIX):
@@ -132,7 +133,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     """Download (or link) the files of the datasets QUERY names into a directory, checking
     checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
     or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
-    from ..fetch.transfer import FetchError, fetch, plan
+    from lineage.fetch.transfer import FetchError, fetch, plan
     with Repo(repo) as store:
         artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
                                         collection, variables, datastore)
@@ -187,7 +188,7 @@ cache_option = click.option("--cache", "cache_dir", envvar="LINEAGE_CACHE", defa
 
 
 def _cache(cache_dir, max_size=None):
-    from ..fetch.cache import Cache
+    from lineage.fetch.cache import Cache
     try:
         return Cache(cache_dir, max_size)
     except ValueError as exc:
@@ -205,8 +206,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
     """Put the files of the datasets QUERY names into the cache, for offline use."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..fetch.transfer import failure
-    from ..progress import progress_bar
+    from lineage.fetch.transfer import failure
     cache = _cache(cache_dir, max_size)
     with Repo(repo) as store:
         artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,
@@ -260,7 +260,7 @@ def cache_status(cache_dir, as_json):
 @click.option("--max-size", default=None, help="Set the cache's size limit first (e.g. 20G).")
 def cache_evict(cache_dir, to_size, max_size):
     """Remove least recently used entries until the cache fits its limit (or --to SIZE)."""
-    from ..fetch.cache import parse_size
+    from lineage.fetch.cache import parse_size
     cache = _cache(cache_dir, max_size)
     try:
         target = parse_size(to_size) if to_size else None

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from .. import flags as flagging
-from ..output import console, counts_table, print_json, table
-from .common import Repo, UserError, call, cli, json_option, repo_option
+from lineage import flags as flagging
+from lineage.output import console, counts_table, print_json, table
+from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import click
 
-from .. import query
-from ..output import console, counts_table, dataset_rows_table, node_view, print_json, table
-from ..repo import CONFIG_NAME, EMBEDDED, init_repo, open_store
-from ..store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
-from .common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
-                     repo_option)
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show as show_node
+from lineage.output import console, counts_table, dataset_rows_table, node_view, print_json, table
+from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store, read_config
+from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
+from lineage.cli.common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
+                                repo_option)
+from lineage.ingest import write_units
+from lineage.export import copy_graph, write_jsonl
+from lineage.core.progress import progress_bar
+from lineage.core.model import Kind, Rel
 
 
 @cli.command()
@@ -46,8 +51,7 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     """Build the demo survey into a repository and ask which coadds used one visit."""
     from dataclasses import replace
 
-    from ..demo import SurveySpec, default_visit, generate, plan_survey
-    from ..ingest import write_units
+    from lineage.demo.survey import SurveySpec, default_visit, generate, plan_survey
     spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
     if visits:
         spec = replace(spec, visits=visits)
@@ -59,8 +63,8 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     total = sum(len(u) for u in units)
     catalogs = written = 0
     if "://" not in repo:  # the files live in the repository's datastore directory
-        from ..demo_catalogs import write_catalogs
-        from ..demo_images import record_files, write_images
+        from lineage.demo.catalogs import write_catalogs
+        from lineage.demo.images import record_files, write_images
         catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
         if images:
             written = call(write_images, spec, units, Path(repo) / "datastore")
@@ -131,7 +135,7 @@ def _lineage_command(direction: str):
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
                         limit, tree)
         if plot_file:
-            from ..plot import draw, lineage_tree
+            from lineage.core.figures import draw, lineage_tree
             call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
                  f"{direction.capitalize()}stream of {selector}")
             click.echo(f"wrote {plot_file}", err=True)
@@ -146,7 +150,7 @@ def _lineage_command(direction: str):
 
 
 def _describe(store, key: str) -> str:
-    view = query.show(store, key, limit=0)
+    view = show_node(store, key, limit=0)
     p = view["properties"]
     if view["kind"] == "Dataset":
         return f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
@@ -168,7 +172,7 @@ cli.command("upstream")(_lineage_command(query.UP))
 def show(key: str, repo: str, limit: int, as_json: bool) -> None:
     """Show one node (a key or dataset UUID) with its neighbours."""
     with Repo(repo) as store:
-        view = call(query.show, store, key, limit)
+        view = call(show_node, store, key, limit)
     if as_json:
         print_json(view)
     else:
@@ -182,8 +186,6 @@ def show(key: str, repo: str, limit: int, as_json: bool) -> None:
               help="File to write (default: standard output).")
 def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
-    from ..export import write_jsonl
-    from ..progress import progress_bar
     if output != "-" and not Path(output).resolve().parent.is_dir():
         raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
     with Repo(repo) as store:
@@ -205,7 +207,6 @@ def export(repo: str, fmt: str, output: str) -> None:
               help="Allow a non-empty target (nodes and edges merge on their keys).")
 def copy(source: str, target: str, merge: bool) -> None:
     """Copy a whole graph between repositories or engines, losslessly."""
-    from ..export import copy_graph
     if "://" not in target and not (Path(target) / CONFIG_NAME).exists():
         call(init_repo, target)
     with Repo(source) as src, Repo(target) as dst:
@@ -256,7 +257,6 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, 
 @json_option
 def status(repo: str, as_json: bool) -> None:
     """Count nodes by kind and edges by type."""
-    from ..model import Kind, Rel
     with Repo(repo) as store:
         nodes = {k.value: call(store.read, f"MATCH (n:{k.value}) RETURN count(n)")[0][0] for k in Kind}
         edges = {r.value: call(store.read, f"MATCH ()-[e:{r.value}]->() RETURN count(e)")[0][0]
@@ -290,8 +290,7 @@ def engine_start(repo: str) -> None:
 @repo_option
 def engine_stop(repo: str) -> None:
     """Stop the embedded engine (whoever started it)."""
-    from ..repo import read_config
-    from ..store.falkordb_server import FalkorServer
+    from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     ran = call(FalkorServer(Path(repo)).stop)
     console.print("stopped" if ran else "was not running")
@@ -301,8 +300,7 @@ def engine_stop(repo: str) -> None:
 @repo_option
 def engine_status(repo: str) -> None:
     """Say whether the embedded engine runs, and its PID."""
-    from ..repo import read_config
-    from ..store.falkordb_server import FalkorServer
+    from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     server = FalkorServer(Path(repo))
     pid, owner = call(server.owner)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from ..output import console, print_json, table
-from ..ingest.files import KINDS
-from .common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.output import console, print_json, table
+from lineage.ingest.driver import KINDS
+from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
+from lineage.ingest.driver import ingest
+from lineage.core.selector import parse_selector
 
 
 @cli.command("ingest")
@@ -28,7 +30,6 @@ def ingest_command(kind, paths, repo, variables, dry_run, as_json):
     Directories are searched for that kind's files.  Running it twice adds
     nothing the second time.  Exit status 1 if any file was rejected.
     """
-    from ..ingest.files import ingest
     settings = pairs("--var", variables)
     with Repo(repo) as store:
         summary = call(ingest, store, kind, paths, settings, dry_run, not as_json)
@@ -95,7 +96,7 @@ UPDATES_SHOWN = 20
 def calibs_command(selector, repo, collection, types, at, scale, as_json):
     """Calibrations valid for an exposure: SELECTOR is exposure=N or visit=N, optionally
     with instrument= and detector= (or a data-unit key)."""
-    from ..calibs import CalibError, valid_calibrations
+    from lineage.dataunits.calibs import CalibError, valid_calibrations
     with Repo(repo) as store:
         try:
             rows = call(valid_calibrations, store, selector, at, collection, types, scale)
@@ -121,8 +122,7 @@ def calibs_command(selector, repo, collection, types, at, scale, as_json):
 def overlaps_command(selector, repo, as_json):
     """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
-    from ..regions import overlaps_of
-    from ..selector import parse_selector
+    from lineage.dataunits.regions import overlaps_of
     sel = call(parse_selector, selector)
     if not sel.pairs:
         raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")

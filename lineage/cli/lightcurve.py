@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..output import console, print_json, table
-from .common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+from lineage.output import console, print_json, table
+from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+from lineage.dataunits.visits import select_visits, visit_table
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".parq")
 
@@ -57,8 +58,8 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
                        colour_by, as_json):
     """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
     conditions, telemetry, software and config of each step, flags."""
-    from ..fetch.datastore import datastore_for
-    from ..lightcurve import LightcurveError, lightcurve
+    from lineage.fetch.datastore import datastore_for
+    from lineage.lightcurve import LightcurveError, lightcurve
     where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
         try:
@@ -72,7 +73,7 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
     if output:
         call(_write_table, frame, output)
     if plot_file:
-        from ..plot import draw_lightcurve
+        from lineage.core.figures import draw_lightcurve
         call(draw_lightcurve, frame, plot_file, colour_by,
              f"DIA object {object_id} in {collection}")
         click.echo(f"wrote {plot_file}", err=True)
@@ -115,7 +116,7 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
     """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
     "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
     Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
-    from ..conditions import compare, select_visits, visit_table
+    from lineage.lightcurve.compare import compare
     types = [t for group in types for t in group.split(",") if t] or None
     with Repo(repo) as store:
         if versus:

@@ -10,9 +10,9 @@ metrics and dataset properties moved.
 * :mod:`.report`: JSON, Markdown and self-contained HTML.
 """
 
-from .core import DiffResult, diff_releases
-from .releases import DiffFilter, ReleaseError, resolve_release
-from .stats import Tolerance, ToleranceError
+from lineage.diff.core import DiffResult, diff_releases
+from lineage.diff.releases import DiffFilter, ReleaseError, resolve_release
+from lineage.diff.stats import Tolerance, ToleranceError
 
 __all__ = ["DiffFilter", "DiffResult", "ReleaseError", "Tolerance", "ToleranceError",
            "diff_releases", "resolve_release"]

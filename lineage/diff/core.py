@@ -43,11 +43,12 @@ from typing import Callable, NamedTuple
 
 import networkx as nx
 
-from ..progress import progress_bar
-from ..query import type_graph
-from .making import Made, Making, members, other_members, software_and_configs, split_input
-from .releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
-from .stats import PropertyStats
+from lineage.core.compare import changed_values
+from lineage.core.progress import progress_bar
+from lineage.traversal.traverse import type_graph
+from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
+from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
+from lineage.diff.stats import PropertyStats, compare_metrics
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -92,10 +93,6 @@ class Upstream:
                                              if v != common})
         self._current = {}
 
-
-def changed_values(a: dict, b: dict) -> dict:
-    """Keys whose value differs: key -> [value in A, value in B] (None: absent)."""
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def _visit_of(data_id: dict) -> str | None:
@@ -509,7 +506,6 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     config and upstream entries: read them, do not change them); the summary comes back.
     A progress bar (dataset types done) is drawn on a terminal unless ``progress`` is
     false."""
-    from .stats import compare_metrics
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     props = [p for p in properties or () if _IDENT.match(p)]
     bad = [p for p in properties or () if not _IDENT.match(p)]

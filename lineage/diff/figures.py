@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import statistics
 
-from ..plot import _pyplot
+from lineage.core.figures import _pyplot
 
 STATUS_COLOURS = {"unchanged": "#bdbdbd", "changed": "#fdae61", "added": "#1a9641",
                   "removed": "#d7191c"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Collection, NamedTuple
 
-from .releases import Release
+from lineage.diff.releases import Release
 
 #: Datasets per query of :func:`made` (by key).
 DETAIL_CHUNK = 10_000

@@ -10,10 +10,10 @@ histories part; everything below it inherits the difference).
 
 from __future__ import annotations
 
-from ..selector import parse_selector
-from .core import _visits, made_changes
-from .making import input_name, made, members, software_and_configs, split_input
-from .releases import DataUnits, ReleaseError, parse_data_id, resolve_release
+from lineage.core.selector import parse_selector
+from lineage.diff.core import _visits, made_changes
+from lineage.diff.making import input_name, made, members, software_and_configs, split_input
+from lineage.diff.releases import DataUnits, ReleaseError, parse_data_id, resolve_release
 
 #: Steps walked upstream at most (the demo pipeline is 8 deep).
 MAX_DEPTH = 32

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..query import collection_members
-from ..selector import SelectorError, parse_selector
+from lineage.traversal.traverse import collection_members
+from lineage.core.selector import SelectorError, parse_selector
 
 
 class ReleaseError(SelectorError):

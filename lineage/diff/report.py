@@ -15,7 +15,7 @@ from collections import Counter
 
 import orjson
 
-from . import figures
+from lineage.diff import figures
 
 EXAMPLES_PER_GROUP = 8
 _STATUSES = ("a", "b", "added", "removed", "changed", "unchanged")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..metrics import MetricError, convert
+from lineage.core.units import MetricError, convert
 
 DEFAULT_TOLERANCE = "5%"
 

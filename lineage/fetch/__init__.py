@@ -4,11 +4,12 @@
 (:mod:`.read`, :mod:`.cutout`).  Paths built from graph values stay in their
 folder (:mod:`.confine`)."""
 
-from .cache import Cache
-from .datastore import (Artifact, ButlerDatastore, Datastore, DatastoreError, FileDatastore,
-                        RefusedPath, datastore_for, dataset_keys, resolve)
-from .read import ReadStats, get
-from .transfer import FetchError, fetch, plan
+from lineage.fetch.cache import Cache
+from lineage.fetch.datastore import (Artifact, ButlerDatastore, Datastore, DatastoreError, FileDatastore,
+                                     RefusedPath, datastore_for, dataset_keys, resolve)
+from lineage.fetch.open import ReadStats
+from lineage.fetch.read import get
+from lineage.fetch.transfer import FetchError, fetch, plan
 
 __all__ = ["Artifact", "ButlerDatastore", "Cache", "Datastore", "DatastoreError", "FetchError",
            "FileDatastore", "ReadStats", "RefusedPath", "datastore_for", "dataset_keys", "fetch",

@@ -36,8 +36,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .confine import UnsafePath, safe_join
-from .datastore import Artifact, DatastoreError, RefusedPath
+from lineage.fetch.confine import UnsafePath, safe_join
+from lineage.fetch.datastore import Artifact, DatastoreError, RefusedPath
+from lineage.fetch.transfer import _copy, verify
 
 CONFIG = "cache.json"
 KINDS = ("files", "cutouts", "headers")
@@ -158,7 +159,6 @@ class Cache:
     def fill(self, artifact: Artifact) -> tuple[Path, bool]:
         """The cached copy of an artifact, copied in first if absent: (path, copied now).
         One process copies; others wait for it; a checksum mismatch is an error."""
-        from .transfer import _copy, verify
         path = self.file_path(artifact)
         if self._touch(path):
             return path, False

@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 
-from .cache import Cache
-from .datastore import Artifact
+from lineage.fetch.cache import Cache
+from lineage.fetch.datastore import Artifact
+from lineage.fetch.open import _opener
 
 
 def _image_hdu(hdul, hdu):
@@ -142,7 +143,6 @@ def _result(data, header, image_wcs, y0: int, x0: int):
 def cutout(artifact: Artifact, box, sky, size, hdu, cache: Cache | None, stats):
     from astropy.io import fits
 
-    from .read import _opener
     opener = _opener(artifact, cache, stats, whole=False)
     header, wcs, index, offset = _header(artifact, hdu, cache, stats, opener)
     y0, y1, x0, x1 = pixel_box(header, box, sky, size, wcs)

@@ -36,9 +36,10 @@ from pathlib import Path, PurePosixPath
 
 import fsspec
 
-from ..model import Kind, kind_of_key
-from .confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
-                      shown)
+from lineage.core.model import Kind, kind_of_key
+from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
+                                   shown)
+from lineage.store.repo import read_config
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.
 DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
@@ -352,7 +353,6 @@ def datastore_for(repo: str | os.PathLike | None, override=None) -> Datastore:
     if repo is None or "://" in str(repo):
         raise DatastoreError("a repository on a Bolt server has no datastore directory: "
                              "give --datastore ROOT")
-    from ..repo import read_config
     root = Path(repo)
     config = read_config(root)
     return make_datastore(config.get("datastore") or "datastore", root)

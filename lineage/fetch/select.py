@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import query
-from ..selector import SelectorError, parse_selector, resolve
-from .datastore import dataset_props, read_answer_file
+from lineage.traversal import traverse as query
+from lineage.core.selector import parse_selector, SelectorError
+from lineage.dataunits.resolve import resolve
+from lineage.fetch.datastore import dataset_props, read_answer_file
 
 
 def is_answer_file(text: str) -> bool:

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..progress import progress_bar
-from .confine import UnsafePath, safe_join, shown
-from .datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
-                        size_of, source_of)
+from lineage.core.progress import progress_bar
+from lineage.fetch.confine import UnsafePath, safe_join, shown
+from lineage.fetch.datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
+                                     size_of, source_of)
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"

@@ -39,14 +39,14 @@ recompute, block), :mod:`.plan` (reprocessing plans, inputs with flags
 marked) and :mod:`.transfer` (export and import).
 """
 
-from .core import VERDICTS, FlagError, as_of_time, now_utc, parse_time
-from .plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
-from .propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
-                          blast_radius, propagate)
-from .records import (IdempotencyConflict, block_input, check_idempotency_key, contamination,
-                      find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
-                      targets, unflag)
-from .transfer import export_flags, import_flags, iter_flag_records
+from lineage.flags.core import VERDICTS, FlagError, as_of_time, now_utc, parse_time
+from lineage.flags.plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
+from lineage.flags.propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
+                                       blast_radius, propagate)
+from lineage.flags.records import (IdempotencyConflict, block_input, check_idempotency_key, contamination,
+                                   find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
+                                   targets, unflag)
+from lineage.flags.transfer import export_flags, import_flags, iter_flag_records
 
 __all__ = [
     "VERDICTS", "FlagError", "as_of_time", "now_utc", "parse_time", "data_queries",

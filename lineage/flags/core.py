@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ..query import FRONTIER_CHUNK
+from lineage.traversal.traverse import FRONTIER_CHUNK
+from lineage.traversal.traverse import collection_members
 
 
 VERDICTS = ("bad", "suspect")
@@ -66,7 +67,6 @@ def as_of_time(store, as_of: str | None) -> str | None:
     name, released = rows[0]
     if released:
         return parse_time(released) or released
-    from ..query import collection_members
     runs, _ = collection_members(store, name)
     end = store.read("MATCH (q:Quantum) WHERE q.run IN $runs RETURN max(q.end)", {"runs": runs})
     if not end or not end[0][0]:

@@ -8,10 +8,10 @@ from typing import Iterable
 
 import networkx as nx
 
-from ..query import upstream
-from .core import active_clause, as_of_time, chunks
-from .propagation import CALIBRATION_TYPES, data_id_dict
-from .records import find_flag, list_flags, marks
+from lineage.traversal.traverse import upstream
+from lineage.flags.core import active_clause, as_of_time, chunks
+from lineage.flags.propagation import CALIBRATION_TYPES, data_id_dict
+from lineage.flags.records import find_flag, list_flags, marks
 
 
 def _active_flag_keys(store, flag_ids=None, as_of=None) -> list[str]:

@@ -11,10 +11,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..model import Kind, kind_of_key
-from ..query import MAX_STEPS, type_graph
-from ..store.cypher import BATCH_ROWS, Statement
-from .core import chunks
+from lineage.core.model import Kind, kind_of_key
+from lineage.traversal.traverse import MAX_STEPS, type_graph
+from lineage.store.cypher import BATCH_ROWS, Statement
+from lineage.flags.core import chunks
 
 
 #: Dataset types that are calibrations: left out of a step's input count.
@@ -114,7 +114,7 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
     """Every dataset and quantum downstream of ``seeds`` (keys), with steps and fractions.
 
     A breadth-first search, one query per step over the whole frontier (as
-    :func:`lineage.query.bfs`, which it follows), that also keeps which
+    :func:`lineage.traversal.traverse.bfs`, which it follows), that also keeps which
     quantum read which reached dataset, so that fractions can be computed in
     topological order afterwards; rejected inputs are not followed, and a
     dataset whose type feeds no task (``FEEDS``) is marked but not expanded.

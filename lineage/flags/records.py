@@ -8,10 +8,11 @@ import re
 import uuid
 from pathlib import Path
 
-from ..model import GraphBatch, Kind, ModelError, Rel, kind_of_key
-from ..selector import Selector, SelectorError, parse_selector, resolve
-from .core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
-from .propagation import blast_radius, mark_statements, propagate
+from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
+from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.dataunits.resolve import resolve
+from lineage.flags.core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
+from lineage.flags.propagation import blast_radius, mark_statements, propagate
 
 
 _FLAG_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,36}$")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import IO, Iterable
 
-from ..model import GraphBatch, ModelError, Rel
-from .core import VERDICTS
-from .records import flag_record, recompute
+from lineage.core.model import GraphBatch, ModelError, Rel
+from lineage.export import records_to_units
+from lineage.flags.core import VERDICTS
+from lineage.flags.records import flag_record, recompute
 
 
 def iter_flag_records(store) -> Iterable[dict]:
@@ -63,7 +64,6 @@ def _check_record(rec, where: str) -> None:
 def import_flags(store, lines: IO[str], name: str = "<input>") -> dict:
     """Read a flags export: all of it is written as one unit (or nothing, on any error),
     then every imported flag is propagated here."""
-    from ..export import records_to_units
 
     def records():
         for lineno, line in enumerate(lines, 1):

@@ -5,7 +5,7 @@ One module per source format (the demo survey lives in :mod:`lineage.demo`).
 all-or-nothing, and a progress bar counts nodes and edges as they land.
 
 Every ``lineage ingest`` kind passes its unit through :func:`check_unit`
-(each value against its meaning, :mod:`lineage.model_spec`) and
+(each value against its meaning, :mod:`lineage.core.model_spec`) and
 :func:`stored_changes` (what it would change of stored nodes) before
 anything is written.
 """
@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..model import GraphBatch, Kind, ModelError, kind_of_key
-from ..model_spec import changed_properties, check_batch, identity_conflicts, show
-from ..progress import progress_bar
-from ..store.base import Store, WriteSummary
+from lineage.core.model import GraphBatch, Kind, ModelError, kind_of_key
+from lineage.core.model_spec import changed_properties, check_batch, identity_conflicts, show
+from lineage.core.progress import progress_bar
+from lineage.store.base import Store, WriteSummary
 
 
 @dataclass

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from ..model import dataset_type_key, unit_key
-from .files import IngestError
-from .loading import parse_yaml, read_text, yaml_error
+from lineage.core.model import dataset_type_key, unit_key
+from lineage.ingest.driver import IngestError
+from lineage.ingest.loading import parse_yaml, read_text, yaml_error
 
 #: sphgeom region types an export may hold (the YAML tag is the class name).
 REGION_TAGS = ("ConvexPolygon", "Box", "Circle", "Ellipse", "UnionRegion", "IntersectionRegion")

@@ -19,8 +19,8 @@ LSSTComCam), ``AT*`` CSCs the Auxiliary Telescope (LATISS); other CSCs
 
 from __future__ import annotations
 
-from ..model import GraphBatch, Rel
-from ..store.base import Store
+from lineage.core.model import GraphBatch, Rel
+from lineage.store.base import Store
 
 SIMONYI_INSTRUMENTS = frozenset({"LSSTCam", "LSSTComCam"})
 AUXTEL_INSTRUMENTS = frozenset({"LATISS"})

@@ -26,7 +26,7 @@ transaction: two ingests running at the same moment can each pass them.
 
 from __future__ import annotations
 
-from ..model import Kind, kind_of_key
+from lineage.core.model import Kind, kind_of_key
 
 #: Nodes the stored walk may visit before it gives up (a cycle check that cannot
 #: finish refuses the file rather than store what it could not check).

@@ -20,7 +20,7 @@ limits holds for all of them (``docs/ingest.md``, "Limits"):
   hundred bytes that expand to 10^9 nodes), and an alias may not refer to
   the node that holds it.
 
-Problems are :class:`~lineage.ingest.files.IngestError` naming the file, the
+Problems are :class:`~lineage.ingest.driver.IngestError` naming the file, the
 line (or JSON path) and what is wrong.  YAML problems found while loading are
 raised as :class:`yaml.MarkedYAMLError` first, so a reader's own handling of
 YAML errors (which names the line) works unchanged.
@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import yaml
 
-from .files import IngestError
+from lineage.ingest.driver import IngestError
 
 DEFAULT_FILE_MB = 64
 DEFAULT_STRING_KB = 1024

@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from ..model import quantum_key
-from .provenance import ProvenanceBuilder, times
+from lineage.core.model import quantum_key
+from lineage.ingest.provenance import ProvenanceBuilder, times
+from lineage.ingest.loading import parse_json
 
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 _STATUS = (("FAIL", "failed"), ("ABORT", "aborted"), ("COMPLETE", "successful"))
@@ -34,7 +35,6 @@ _STATUS = (("FAIL", "failed"), ("ABORT", "aborted"), ("COMPLETE", "successful"))
 def parse_events(text: str, fail, path=None) -> list[tuple[str, dict]]:
     """(where, event dict) for a JSON event, a JSON list of events or NDJSON; read
     under the limits of :mod:`.loading` (duplicate keys, nesting, string sizes)."""
-    from .loading import parse_json
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:

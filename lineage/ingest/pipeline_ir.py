@@ -37,8 +37,8 @@ from pathlib import Path
 
 import yaml
 
-from . import loading
-from .files import IngestError
+from lineage.ingest import loading
+from lineage.ingest.driver import IngestError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -11,10 +11,10 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from ..model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                     format_data_id, software_key, unit_key)
-from .files import IngestError
-from .invariants import LineageChecks
+from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
+                                format_data_id, software_key, unit_key)
+from lineage.ingest.driver import IngestError
+from lineage.ingest.invariants import LineageChecks
 
 #: Dimensions whose values are unique within an instrument (key parents ``(instrument,)``).
 INSTRUMENT_SCOPED = frozenset({"exposure", "visit", "detector", "physical_filter", "day_obs",

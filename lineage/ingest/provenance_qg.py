@@ -41,9 +41,9 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from ..model import format_data_id, package_set_key, quantum_key
-from .files import IngestContext, IngestError, Parsed
-from .provenance import ProvenanceBuilder, times
+from lineage.core.model import format_data_id, package_set_key, quantum_key
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
+from lineage.ingest.provenance import ProvenanceBuilder, times
 
 
 def read(path, context: IngestContext) -> Parsed:

@@ -12,8 +12,8 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from ..model import format_data_id, quantum_key
-from .provenance import ProvenanceBuilder, times
+from lineage.core.model import format_data_id, quantum_key
+from lineage.ingest.provenance import ProvenanceBuilder, times
 
 FORMAT = "survey-lineage/run"
 SCHEMA_FILE = "run-v1.schema.json"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from ..model import quantum_key
-from .provenance import ProvenanceBuilder, times
+from lineage.core.model import quantum_key
+from lineage.ingest.provenance import ProvenanceBuilder, times
 
 _NAMESPACE = uuid.UUID("0b6f43c4-58a8-4b43-9d63-3f3f1d3c7a5e")
 

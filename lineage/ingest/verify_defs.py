@@ -24,10 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from ..metrics import OPERATORS, MetricError, canonical_unit
-from ..model import GraphBatch, Rel
-from .files import IngestError, Parsed
-from .loading import read_text, yaml_documents, yaml_error
+from lineage.core.units import OPERATORS, MetricError, canonical_unit
+from lineage.core.model import GraphBatch, Rel
+from lineage.ingest.driver import IngestError, Parsed
+from lineage.ingest.loading import read_text, yaml_documents, yaml_error
 
 SPEC_KEYS = ("threshold", "base", "id")
 _PARTIAL = re.compile(r"^(?:(?P<package>[^:#\s]+):)?(?P<path>[^#\s]+)?#(?P<name>\S+)$")

@@ -3,10 +3,10 @@ lookups over stored jobs (:mod:`.lookup`), recording a job's measurements
 (:mod:`.record`) and the regression view across jobs (:mod:`.trend`).
 ``docs/metrics.md`` walks through them."""
 
-from .lookup import (JobFilter, Measured, SpecResult, evaluate_specs, jobs_where, measurements,
-                     meta_matches, select, software_packages)
-from .units import (OPERATORS, MetricError, canonical_unit, compare, convert, job_time,
-                    parse_date, parse_unit)
+from lineage.metrics.lookup import (JobFilter, Measured, SpecResult, evaluate_specs, jobs_where, measurements,
+                                    meta_matches, select, software_packages)
+from lineage.core.units import (OPERATORS, MetricError, canonical_unit, compare, convert, job_time,
+                                parse_date, parse_unit)
 
 __all__ = ["MetricError", "OPERATORS", "parse_unit", "canonical_unit", "convert", "compare",
            "job_time", "parse_date", "Measured", "JobFilter", "SpecResult", "measurements",

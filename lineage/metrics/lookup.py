@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..store.base import Store
-from .units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
+from lineage.store.base import Store
+from lineage.core.units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
 
 # --- lookups ------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ publish its metric values by name.
 
 :func:`record` builds an lsst.verify job document from its arguments and
 stores it through the same reader as ``lineage ingest metrics``
-(:class:`lineage.ingest.metrics.JobReader`), so a recorded job and an
+(:class:`lineage.ingest.formats.metrics.JobReader`), so a recorded job and an
 ingested one are the same shape: a ``Job`` with its ``Measurement`` nodes,
 ``RAN_WITH`` its software, ``MEASURED`` what it measured.  One call is one
 ingest unit, all or nothing.  ``lineage metrics record`` is the same on the
@@ -24,8 +24,10 @@ from typing import Iterable, Mapping
 
 import astropy.units as u
 
-from ..model import GraphBatch, Rel, collection_key, software_key
-from .units import MetricError, canonical_unit, convert, parse_date
+from lineage.core.model import GraphBatch, Rel, collection_key, software_key
+from lineage.core.units import MetricError, canonical_unit, convert, parse_date
+from lineage.ingest.driver import IngestError
+from lineage.ingest.formats.metrics import JobReader
 
 @dataclass(frozen=True)
 class Recorded:
@@ -95,8 +97,6 @@ def job_batch(measurements: Mapping[str, object], job: str | None = None,
     ``measured``: keys of what the job measured (datasets, data units,
     collections), or collection names.
     """
-    from ..ingest.files import IngestError
-    from ..ingest.metrics import JobReader
     if software and document.get("packages"):
         raise MetricError("give the software as a stored version or as packages, not both")
     doc = job_document(measurements, **document)

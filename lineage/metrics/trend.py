@@ -22,15 +22,15 @@ import math
 
 import pandas as pd
 
-from ..store.base import Store
-from .lookup import JobFilter, meta_matches, select, software_packages
-from .units import MetricError, convert, job_time, parse_unit
+from lineage.store.base import Store
+from lineage.metrics.lookup import JobFilter, meta_matches, select, software_packages
+from lineage.core.compare import changed_values
+from lineage.core.units import MetricError, convert, job_time, parse_unit
 
 
 def package_changes(before: dict[str, str], after: dict[str, str]) -> list[dict]:
     """Packages added, removed or at another version: ``[{package, before, after}]``
     (None for absent), by package name."""
-    from ..diff.core import changed_values
     return [{"package": name, "before": old, "after": new}
             for name, (old, new) in changed_values(before, after).items()]
 

@@ -1,5 +1,5 @@
 """Graph engines behind one interface (:class:`lineage.store.base.Store`)."""
 
-from .base import ReadOnlyViolation, Store, StoreError, WriteSummary
+from lineage.store.base import ReadOnlyViolation, Store, StoreError, WriteSummary
 
 __all__ = ["Store", "StoreError", "ReadOnlyViolation", "WriteSummary"]

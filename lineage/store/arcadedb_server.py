@@ -16,8 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .base import StoreError
-from .bolt_store import BoltSettings
+from lineage.store.base import StoreError
+from lineage.store.bolt_store import BoltSettings
 
 DATABASE = "lineage"
 

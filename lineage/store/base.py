@@ -3,7 +3,7 @@
 A store knows how to run Cypher on its engine, how to create its schema and
 how to make one ingest unit all-or-nothing.  Everything else (which Cypher
 to run) is shared: writes in :mod:`lineage.store.cypher`, lineage queries in
-:mod:`lineage.query`.
+:mod:`lineage.traversal.traverse`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from ..model import GraphBatch, ModelError
-from . import cypher
+from lineage.core.model import GraphBatch, ModelError
+from lineage.store import cypher
 
 class StoreError(RuntimeError):
     """An engine failed or refused; the message says which and why."""

@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import neo4j
 from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable
 
-from ..model import Kind
-from . import cypher
-from .base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
-                   StoreError, too_large)
-from .guard import check_user_query
+from lineage.core.model import Kind
+from lineage.store import cypher
+from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
+                                StoreError, too_large)
+from lineage.store.guard import check_user_query
 
 
 def _approx_size(value) -> int:

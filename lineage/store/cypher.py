@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import GraphBatch, Kind, Rel
+from lineage.core.model import GraphBatch, Kind, Rel, kind_of_key
 
 #: Rows per UNWIND statement; measured by scripts/bench_lineage.py.
 BATCH_ROWS = 5000
@@ -113,7 +113,6 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
 
 def existing_keys_statements(keys, rows_per_statement: int = BATCH_ROWS):
     """Statements returning which of ``keys`` exist, grouped by label."""
-    from ..model import kind_of_key
     by_kind: dict[Kind, list[str]] = {}
     for key in keys:
         by_kind.setdefault(kind_of_key(key), []).append(key)

@@ -33,7 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import StoreError
+from lineage.store.base import StoreError
 
 #: Compact the append-only file at shutdown when its incremental part is larger.
 COMPACT_ABOVE_BYTES = 4 * 1024 * 1024

@@ -25,13 +25,13 @@ import redis
 from falkordb import FalkorDB
 from falkordb.query_result import QueryResult
 
-from ..model import Kind
-from . import cypher
-from .base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
-                   StoreError, too_large)
-from .guard import check_user_query
-from .falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
-                              query_memory_cap)
+from lineage.core.model import Kind
+from lineage.store import cypher
+from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
+                                StoreError, too_large)
+from lineage.store.guard import check_user_query
+from lineage.store.falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
+                                           query_memory_cap)
 
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 

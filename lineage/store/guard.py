@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .base import ReadOnlyViolation
+from lineage.store.base import ReadOnlyViolation
 
 #: Longest user query accepted, in characters.
 MAX_QUERY_CHARS = 10_000

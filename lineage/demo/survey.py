@@ -34,8 +34,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from .model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                    format_data_id, quantum_key, software_key, unit_key)
+from lineage.ingest.efd_link import summary_over
+from lineage.ingest.formats.efd import efd_record
+from lineage.ingest.verify_defs import add_spec
+from lineage.metrics.record import job_batch
+from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
+                                format_data_id, quantum_key, software_key, unit_key)
 
 _NAMESPACE = uuid.UUID("6f1bd3a2-6d5f-4c1e-9a55-2b1c4d0f7e11")
 
@@ -427,8 +431,6 @@ def _efd_records(batch: GraphBatch, survey: Survey, visits: list[Visit]) -> None
     import pandas as pd
     from astropy.time import Time
     from pathlib import Path
-    from .ingest.efd import efd_record
-    from .ingest.efd_link import summary_over
     spec = survey.spec
     nights: dict[int, list[Visit]] = {}
     for v in visits:
@@ -636,8 +638,6 @@ def _metrics_unit(survey: Survey) -> GraphBatch:
     ``MEASURED`` the release collection and the tract), and a nightly CI series on dataset ``ci_demo`` whose
     software changes at night ``CI_REGRESSION_AT``, where PA1 regresses by ~4 mmag."""
     from astropy.time import Time
-    from .ingest.verify_defs import add_spec
-    from .metrics.record import job_batch
     b = _Builder("demo: metric jobs")
     for name, (unit, desc) in METRICS.items():
         b.batch.add_node(f"metric:{name}", name=name, unit=unit, description=desc)

@@ -1,7 +1,7 @@
 """`lineage ingest KIND PATH...`: read input files of one format into the graph.
 
 Each format (``KIND``) is a module of this package named after it
-(``butler-export`` -> :mod:`lineage.ingest.butler_export`) that provides
+(``butler-export`` -> :mod:`lineage.ingest.formats.butler_export`) that provides
 
 * ``SUFFIXES``: the file name endings it reads when given a directory, and
 * ``read(path, context) -> Parsed``: one input file as one ingest unit.
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..model import GraphBatch, ModelError
-from ..progress import progress_bar
-from ..store.base import Store, StoreError
-from . import check_unit, stored_changes
+from lineage.core.model import GraphBatch, ModelError
+from lineage.core.progress import progress_bar
+from lineage.store.base import Store, StoreError
+from lineage.ingest import check_unit, stored_changes
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def reader(kind: str):
     """The module that reads ``kind``."""
     if kind not in KINDS:
         raise IngestError(kind, "", f"unknown ingest kind; known: {', '.join(KINDS)}")
-    return importlib.import_module(f"{__package__}.{kind.replace('-', '_')}")
+    return importlib.import_module(f"lineage.ingest.formats.{kind.replace('-', '_')}")
 
 
 def input_files(kind: str, paths: Iterable[str | Path]) -> list[Path]:

@@ -4,7 +4,7 @@ The same YAML as ``butler-export`` (and the same mapping, so both write the
 same units), keeping only the ``skymap``, ``tract`` and ``patch`` dimension
 records: ``unit:skymap:<name>``, ``unit:tract:<skymap>/<tract>`` and
 ``unit:patch:<skymap>/<tract>/<patch>`` with their regions
-(:mod:`lineage.regions`), patch ``PART_OF`` tract ``PART_OF`` sky map.  Every
+(:mod:`lineage.dataunits.regions`), patch ``PART_OF`` tract ``PART_OF`` sky map.  Every
 other entry of the file is listed as skipped.  Visits and visit-detectors
 already stored get their ``OVERLAPS`` edges to the new tracts and patches.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .butler_export import ExportGraph
-from .butler_yaml import load_export
-from .files import IngestContext, IngestError, Parsed
+from lineage.ingest.formats.butler_export import ExportGraph
+from lineage.ingest.butler_yaml import load_export
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import SurveySpec, dataset_path, plan_survey
-from .model import GraphBatch
+from lineage.demo.catalogs import dia_objects
+from lineage.demo.survey import SurveySpec, dataset_path, plan_survey
+from lineage.core.model import GraphBatch
 
 PIXELS = 100
 
@@ -62,7 +63,6 @@ def _image(visit, det: int, objects, rng: random.Random):
 def write_images(spec: SurveySpec, units: list[GraphBatch], root: Path,
                  types: tuple[str, ...] = ("calexp",)) -> int:
     """Write a FITS image for every dataset of ``types`` in ``units``; how many."""
-    from .demo_catalogs import dia_objects
     survey = plan_survey(spec)
     visits = {v.id: v for v in survey.visits}
     objects = dia_objects(spec)

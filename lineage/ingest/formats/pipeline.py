@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..model import GraphBatch, Rel, dataset_type_key, pipeline_key, task_key
-from .files import IngestContext, Parsed
-from .pipeline_ir import Pipeline, Resolver
+from lineage.core.model import GraphBatch, Rel, dataset_type_key, pipeline_key, task_key
+from lineage.ingest.driver import IngestContext, Parsed
+from lineage.ingest.pipeline_ir import Pipeline, Resolver
 
 SUFFIXES = (".yaml", ".yml")
 

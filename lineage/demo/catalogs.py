@@ -26,8 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .demo import SurveySpec, dataset_path, plan_survey
-from .model import GraphBatch
+from lineage.demo.survey import SurveySpec, dataset_path, plan_survey
+from lineage.core.model import GraphBatch
 
 OBJECTS_PER_PATCH = 6
 SOURCE_SCHEMA = pa.schema([

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import loading, openlineage_events, provenance_qg, run_format, task_metadata
-from .files import IngestContext, IngestError, Parsed
-from .provenance import ProvenanceBuilder
+from lineage.ingest import loading, openlineage_events, provenance_qg, run_format, task_metadata
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
+from lineage.ingest.provenance import ProvenanceBuilder
 
 SUFFIXES = (".json", ".ndjson", ".jsonl", ".qg")
 

@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from astropy.time import Time
 
-from ..model import GraphBatch
-from .efd_link import csc_of, link_record_to_stored_exposures
-from . import loading
-from .files import IngestContext, IngestError, Parsed
+from lineage.core.model import GraphBatch
+from lineage.ingest.efd_link import csc_of, link_record_to_stored_exposures
+from lineage.ingest import loading
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".json", ".csv", ".parquet")
 

@@ -232,7 +232,7 @@ def _check_props(props: dict, where: str, nan: list | None = None) -> dict:
     """Properties must be scalars or lists of scalars (every engine stores those).
 
     A NaN is left out (a missing value stays missing); its name goes to ``nan``
-    when given, so that :mod:`lineage.model_spec` can refuse a NaN where a
+    when given, so that :mod:`lineage.core.model_spec` can refuse a NaN where a
     number is required."""
     clean = {}
     for name, value in props.items():

@@ -36,13 +36,43 @@ from contextlib import nullcontext
 
 import graphene
 
-from .. import flags as flagging
-from ..selector import SelectorError
-from .auth import MutationLock, require
-from .errors import AccessDenied, ApiError
-from .loaders import FULL
-from .schema import TypeCount
-from .types import Dataset, Flag
+from lineage import flags as flagging
+from lineage.core.selector import SelectorError
+from lineage.api.auth import MutationLock, require
+from lineage.api.errors import AccessDenied, ApiError
+from lineage.api.loaders import FULL
+from lineage.api.types import Dataset, Flag, Node
+
+
+class TypeCount(graphene.ObjectType):
+    dataset_type = graphene.String(required=True)
+    count = graphene.Int(required=True)
+
+
+class ContaminationMark(graphene.ObjectType):
+    flag = graphene.Field(Flag, required=True)
+    verdict = graphene.String(required=True)
+    steps = graphene.Int(required=True)
+    fraction = graphene.Float(required=True)
+
+    async def resolve_flag(root, info):
+        return await info.context.loaders.node.load(root["flag"])
+
+
+class Contamination(graphene.ObjectType):
+    """Is this dataset or quantum contaminated, by which active flags, how much."""
+
+    key = graphene.ID(required=True)
+    contaminated = graphene.Boolean(required=True)
+    verdict = graphene.String(description="bad if any flag says bad, else suspect, else null.")
+    max_fraction = graphene.Float(required=True)
+    as_of = graphene.String()
+    by = graphene.List(graphene.NonNull(ContaminationMark), required=True)
+    node = graphene.Field(Node, required=True)
+
+    async def resolve_node(root, info):
+        return await info.context.loaders.node.load(root["key"])
+
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .fetch.confine import UnsafePath
-from .fetch.datastore import Datastore, DatastoreError, open_uri
-from .fetch.read import read_parquet
-from .conditions import visit_telemetry
-from .progress import progress_bar
-from .query import collection_members
+from lineage.fetch.confine import UnsafePath
+from lineage.fetch.datastore import Datastore, DatastoreError, open_uri
+from lineage.fetch.read import read_parquet
+from lineage.dataunits.visits import visit_telemetry
+from lineage.core.progress import progress_bar
+from lineage.traversal.traverse import collection_members
 
 
 class LightcurveError(ValueError):

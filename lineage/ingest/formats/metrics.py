@@ -30,12 +30,12 @@ import math
 import uuid
 from pathlib import Path
 
-from ..metrics import MetricError, convert, parse_date, parse_unit
-from ..model import GraphBatch, Rel, package_set_key, unit_key
-from . import loading
-from .files import IngestContext, IngestError, Parsed
-from .verify_defs import (add_metric, add_spec, is_metric_file, is_spec_file, load_documents,
-                          metric_key, read_metric_definitions, read_specifications)
+from lineage.core.units import MetricError, convert, parse_date, parse_unit
+from lineage.core.model import GraphBatch, Rel, package_set_key, unit_key
+from lineage.ingest import loading
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
+from lineage.ingest.verify_defs import (add_metric, add_spec, is_metric_file, is_spec_file, load_documents,
+                                        metric_key, read_metric_definitions, read_specifications)
 
 SUFFIXES = (".json", ".yaml", ".yml")
 

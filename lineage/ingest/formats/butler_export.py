@@ -5,7 +5,7 @@ One export file is one ingest unit.  What it holds and where it goes
 
 * ``dimension`` records: a ``DataUnit`` per record (fields as properties,
   timespans as TAI ``begin``/``end`` with ``mjd_begin``/``mjd_end``, sky regions
-  as in :mod:`lineage.regions`), ``PART_OF`` its scope (instrument, sky map,
+  as in :mod:`lineage.dataunits.regions`), ``PART_OF`` its scope (instrument, sky map,
   tract) and its implied dimensions (physical_filter, band, day_obs, group).
   ``visit_detector_region`` records are units of their own (a visit's detector
   with its region); ``visit_definition`` and ``visit_system_membership``
@@ -30,12 +30,12 @@ import datetime
 import warnings
 from pathlib import Path
 
-from ..model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
-                     format_data_id, unit_key)
-from ..regions import add_overlaps, region_props
-from .butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
-                          load_export, to_time)
-from .files import IngestContext, IngestError, Parsed
+from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
+                                format_data_id, unit_key)
+from lineage.dataunits.regions import add_overlaps, region_props
+from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
+                                        load_export, to_time)
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".yaml", ".yml")
 

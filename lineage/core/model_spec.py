@@ -1,6 +1,6 @@
 """What each property of the graph means: its type, unit, range and form.
 
-:mod:`lineage.model` says which node kinds exist and how they join; this
+:mod:`lineage.core.model` says which node kinds exist and how they join; this
 module says what their properties may hold, so that a value that cannot be
 true (an exposure time of -30 s, a Dec of 100 deg, a day_obs of 20231345,
 an end before its begin, a run name with ``..`` in it, a 20 MB string) is
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from .model import GraphBatch, Kind, kind_of_key
+from lineage.core.model import GraphBatch, Kind, kind_of_key
 
 __all__ = ["Prop", "Problem", "NODE_SPECS", "UNIT_SPECS", "SHARED", "GENERIC", "ERA",
            "check_batch", "check_value", "changed_properties", "identity_conflicts",

@@ -18,7 +18,7 @@ the value (no telemetry for it) never matches.
 :func:`visit_table` gives every visit with its conditions and telemetry as a
 DataFrame, :func:`select_visits` the matching ones, :func:`compare` two
 selections side by side, and the selector ``visit[CONDITIONS]`` (see
-:mod:`lineage.selector`) starts lineage questions from them:
+:mod:`lineage.core.selector`) starts lineage questions from them:
 ``lineage downstream "visit[seeing < 0.6 arcsec]" --type deepCoadd``.
 """
 
@@ -27,12 +27,13 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import astropy.units as u
-import numpy as np
-import pandas as pd
+from lineage.core.text import SelectorError, check_length
 
-from .selector import SelectorError, check_length
+if TYPE_CHECKING:  # astropy, numpy and pandas are imported where they are used
+    import astropy.units as u
+    import pandas as pd
 
 #: Units of the visit properties the ingest and the demo store (astropy spellings).
 PROPERTY_UNITS = {"seeing": "arcsec", "exposure_time": "s", "dark_time": "s", "airmass": "",
@@ -192,6 +193,7 @@ def parse_conditions(text: str) -> list[Condition]:
                                     "number") from None
             number = value
         if unit:
+            import astropy.units as u
             if len(unit) > MAX_UNIT_CHARS:
                 raise SelectorError(f"bad condition {part.strip()[:60]!r}...: the unit is "
                                     f"{len(unit):,} characters long (at most {MAX_UNIT_CHARS})")
@@ -231,6 +233,7 @@ def _threshold(cond: Condition) -> float | str:
     """The condition's value in the unit of its term."""
     if not cond.unit or isinstance(cond.value, str):
         return cond.value
+    import astropy.units as u
     have, given = u.Unit(_unit_of(cond.left) or ""), u.Unit(cond.unit)
     if cond.right and have.physical_type == given.physical_type == "temperature":
         return cond.value * _degree_size(given) / _degree_size(have)   # an interval
@@ -243,49 +246,9 @@ def _threshold(cond: Condition) -> float | str:
 
 def _degree_size(unit: u.UnitBase) -> float:
     """How many kelvin one degree of a temperature unit spans (K and deg_C: 1)."""
+    import astropy.units as u
     eq = u.temperature()
     return (1 * unit).to_value(u.K, equivalencies=eq) - (0 * unit).to_value(u.K, equivalencies=eq)
-
-
-def visit_telemetry(store, visit_keys: list[str],
-                    topics: list[str] | None = None) -> dict[str, dict]:
-    """visit key -> ``{efd.<topic>.<field>.<stat>: value, efd.<topic>.samples: n}`` from
-    the ``DESCRIBES`` edges to its exposures (the summaries over each exposure's samples);
-    ``topics`` keeps only whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
-    rows = store.read(
-        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
-        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
-        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
-    out: dict[str, dict] = {k: {} for k in visit_keys}
-    for vkey, topic, props in rows:
-        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
-        if topics and not any(t in (topic, short) or short.startswith(t + ".") or
-                              topic.endswith("." + t) for t in topics):
-            continue
-        for name, value in props.items():
-            stat, _, field = name.partition("_")
-            if stat in ("mean", "min", "max") and field:
-                out[vkey][f"efd.{short}.{field}.{stat}"] = value
-        out[vkey][f"efd.{short}.samples"] = props.get("samples", 0)
-    return out
-
-
-def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
-    """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
-    rows = store.read(
-        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
-        + ("AND v.key STARTS WITH $prefix " if instrument else "")
-        + "RETURN v.key, properties(v)",
-        {"prefix": f"unit:visit:{instrument}/"} if instrument else {})
-    table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
-             for k, props in rows}
-    for vkey, columns in visit_telemetry(store, list(table)).items():
-        table[vkey].update(columns)
-    frame = pd.DataFrame(list(table.values()))
-    if frame.empty:
-        return frame
-    frame["visit"] = frame["value"]
-    return frame.sort_values("key", ignore_index=True)
 
 
 def _values(table: pd.DataFrame, term: str) -> pd.Series:
@@ -300,6 +263,8 @@ def _values(table: pd.DataFrame, term: str) -> pd.Series:
 
 def mask(table: pd.DataFrame, conditions: list[Condition]) -> pd.Series:
     """Which rows satisfy every condition (a missing value never does)."""
+    import numpy as np
+    import pandas as pd
     keep = pd.Series(True, index=table.index)
     for cond in conditions:
         values = _values(table, cond.left)
@@ -320,41 +285,4 @@ def mask(table: pd.DataFrame, conditions: list[Condition]) -> pd.Series:
     return keep
 
 
-def select_visits(store, conditions: str | list[Condition],
-                  instrument: str | None = None) -> pd.DataFrame:
-    """The visits satisfying ``conditions``, with their conditions and telemetry."""
-    conds = parse_conditions(conditions) if isinstance(conditions, str) else conditions
-    table = visit_table(store, instrument)
-    if table.empty:
-        return table
-    return table[mask(table, conds)].reset_index(drop=True)
 
-
-def compare(store, a: str, b: str, types: list[str] | None = None,
-            instrument: str | None = None) -> dict:
-    """Two selections side by side (good vs moderate seeing): visits, medians of their
-    conditions, and the datasets downstream of each by type (only of ``types`` if given)."""
-    table = visit_table(store, instrument)
-    out = {}
-    for name, text in (("a", a), ("b", b)):
-        chosen = table[mask(table, parse_conditions(text))] if not table.empty else table
-        numeric = chosen.select_dtypes("number")
-        keys = list(chosen["key"]) if not chosen.empty else []
-        out[name] = {
-            "conditions": text, "visits": len(keys),
-            "visit_ids": [int(v) if str(v).isdigit() else v for v in chosen.get("visit", [])],
-            "median": {c: float(numeric[c].median()) for c in numeric.columns
-                       if numeric[c].notna().any()},
-            "downstream": _downstream_counts(store, keys, types),
-        }
-    both = set(out["a"]["visit_ids"]) & set(out["b"]["visit_ids"])
-    out["overlap"] = sorted(both)
-    return out
-
-
-def _downstream_counts(store, keys: list[str], types) -> dict[str, int]:
-    from .query import count
-    from .selector import Selector
-    if not keys:
-        return {}
-    return count(store, Selector(f"{len(keys)} visits", keys=tuple(keys)), types=types)

@@ -30,12 +30,12 @@ from astropy.time import Time
 from astro_metadata_translator import MetadataTranslator, ObservationInfo
 from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
 
-from ..model import GraphBatch, Rel, unit_key
-from ..model_spec import SHARED, show
-from . import loading, rubin_translator
-from .bands import band_of
-from .efd_link import link_exposure_to_stored_records
-from .files import IngestContext, IngestError, Parsed
+from lineage.core.model import GraphBatch, Rel, unit_key
+from lineage.core.model_spec import SHARED, show
+from lineage.ingest import loading, rubin_translator
+from lineage.ingest.bands import band_of
+from lineage.ingest.efd_link import link_exposure_to_stored_records
+from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".yaml", ".json")
 

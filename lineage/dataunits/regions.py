@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .model import GraphBatch, Rel
+from lineage.core.model import GraphBatch, Rel
 
 #: Units whose regions are observations, and units whose regions tile the sky.
 OBSERVATION_DIMENSIONS = ("visit", "visit_detector_region")

@@ -15,26 +15,10 @@ from __future__ import annotations
 import json
 from typing import IO, Iterator
 
-from .model import GraphBatch, Kind, ModelError, Rel
-from .store.base import Store
-from .store.cypher import public_props
-
-
-def iter_records(store: Store) -> Iterator[dict]:
-    """Every node, then every edge, in a stable order."""
-    for kind in sorted(Kind, key=lambda k: k.value):
-        rows = store.read(f"MATCH (n:{kind.value}) RETURN n.key, properties(n)")
-        for key, props in sorted(rows, key=lambda r: r[0]):
-            props = public_props(dict(props))
-            props.pop("key", None)
-            yield {"node": key, "kind": kind.value,
-                   "props": dict(sorted(props.items()))}
-    for rel in sorted(Rel, key=lambda r: r.value):
-        rows = store.read(f"MATCH (a)-[e:{rel.value}]->(b) RETURN a.key, b.key, properties(e)")
-        for src, dst, props in sorted(rows, key=lambda r: (r[0], r[1])):
-            props = public_props(dict(props))
-            yield {"edge": rel.value, "src": src, "dst": dst,
-                   "props": dict(sorted(props.items()))}
+from lineage.ingest import write_units
+from lineage.core.model import GraphBatch, ModelError, Rel
+from lineage.store.base import Store
+from lineage.store.records import iter_records
 
 
 def write_jsonl(store: Store, out: IO[str], progress=None) -> tuple[int, int]:
@@ -83,7 +67,6 @@ def copy_graph(source: Store, target: Store, progress=None, unit_size: int = 200
             count += 1
             yield f"record {number}", rec
 
-    from .ingest import write_units
     units = records_to_units(records(), f"copy from {source.engine}", unit_size)
     write_units(target, units, "copy", total=sum(source.count()), show_progress=progress)
     return count

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from .model import Kind, kind_of_key
-from .selector import parse_selector
+from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import parse_selector
 
 
 class CalibError(ValueError):

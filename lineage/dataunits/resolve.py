@@ -1,0 +1,68 @@
+"""Resolving a selector to the nodes a lineage question starts from."""
+
+from __future__ import annotations
+
+from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import Selector
+from lineage.core.text import SelectorError
+from lineage.dataunits.visits import select_visits
+
+
+def resolve(store, selector: Selector) -> dict[str, str | None]:
+    """The nodes (datasets or quanta) a selector starts from: key -> dataset type (None for a quantum)."""
+    if selector.keys:
+        for key in selector.keys:
+            if kind_of_key(key) not in (Kind.DATASET, Kind.QUANTUM, Kind.DATA_UNIT):
+                raise SelectorError(f"{key} is a {kind_of_key(key).value}; lineage starts "
+                                    "from a dataset, a quantum or a data unit")
+        units = [k for k in selector.keys if kind_of_key(k) == Kind.DATA_UNIT]
+        direct = [k for k in selector.keys if kind_of_key(k) != Kind.DATA_UNIT]
+        found = _datasets_of_units(store, units)
+        if direct or not found:  # units that identify datasets surely exist
+            looked_up = store.lookup(direct + (units if not found else []))
+            missing = [k for k in selector.keys if k not in looked_up and k not in
+                       (units if found else ())]
+            if missing:
+                raise SelectorError(f"no such node: {missing[0]}")
+            found.update((k, looked_up[k]) for k in direct)
+        if not found:
+            raise SelectorError(f"no dataset is identified by {', '.join(units)}")
+        return dict(sorted(found.items()))
+    if selector.conditions:
+        visits = select_visits(store, selector.conditions)
+        found = _datasets_of_units(store, list(visits["key"]) if not visits.empty else [])
+        if not found:
+            raise SelectorError(f"no visit with datasets satisfies {selector.conditions!r}")
+        return dict(sorted(found.items()))
+    result: dict[str, str] | None = None
+    for dim, value in selector.pairs:
+        units = [r[0] for r in store.read(
+            "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
+            {"d": dim, "v": value})]
+        if not units:
+            known = sorted(r[0] for r in store.read(
+                "MATCH (u:DataUnit) RETURN DISTINCT u.dimension"))
+            if dim not in known:
+                raise SelectorError(f"bad selector {selector.text!r}: no dimension {dim!r} "
+                                    f"in this repository (known: {', '.join(known) or 'none'})")
+            raise SelectorError(f"no {dim} {value!r} in this repository")
+        datasets = _datasets_of_units(store, units)
+        result = datasets if result is None else {k: t for k, t in result.items() if k in datasets}
+    if not result:
+        raise SelectorError(f"no dataset matches {selector.text!r}")
+    return dict(sorted(result.items()))
+
+
+def _datasets_of_units(store, unit_keys: list[str]) -> dict[str, str]:
+    """Datasets identified by these units or by any unit that is part of them."""
+    if not unit_keys:
+        return {}
+    rows = store.read_plain(  # keys and type names only: the cheapest read
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key, d.dataset_type "
+        "UNION "
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) "
+        "RETURN d.key, d.dataset_type",
+        {"units": unit_keys})
+    return {k: t for k, t in rows}

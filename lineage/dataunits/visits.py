@@ -1,0 +1,62 @@
+"""Visits with their conditions and telemetry, and selecting them by condition."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lineage.core.conditions import Condition, mask, parse_conditions
+
+if TYPE_CHECKING:  # pandas is imported where a table is made
+    import pandas as pd
+
+
+def visit_telemetry(store, visit_keys: list[str],
+                    topics: list[str] | None = None) -> dict[str, dict]:
+    """visit key -> ``{efd.<topic>.<field>.<stat>: value, efd.<topic>.samples: n}`` from
+    the ``DESCRIBES`` edges to its exposures (the summaries over each exposure's samples);
+    ``topics`` keeps only whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
+    rows = store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
+        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
+        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
+    out: dict[str, dict] = {k: {} for k in visit_keys}
+    for vkey, topic, props in rows:
+        short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
+        if topics and not any(t in (topic, short) or short.startswith(t + ".") or
+                              topic.endswith("." + t) for t in topics):
+            continue
+        for name, value in props.items():
+            stat, _, field = name.partition("_")
+            if stat in ("mean", "min", "max") and field:
+                out[vkey][f"efd.{short}.{field}.{stat}"] = value
+        out[vkey][f"efd.{short}.samples"] = props.get("samples", 0)
+    return out
+
+
+def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
+    """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
+    import pandas as pd
+    rows = store.read(
+        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
+        + ("AND v.key STARTS WITH $prefix " if instrument else "")
+        + "RETURN v.key, properties(v)",
+        {"prefix": f"unit:visit:{instrument}/"} if instrument else {})
+    table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
+             for k, props in rows}
+    for vkey, columns in visit_telemetry(store, list(table)).items():
+        table[vkey].update(columns)
+    frame = pd.DataFrame(list(table.values()))
+    if frame.empty:
+        return frame
+    frame["visit"] = frame["value"]
+    return frame.sort_values("key", ignore_index=True)
+
+
+def select_visits(store, conditions: str | list[Condition],
+                  instrument: str | None = None) -> pd.DataFrame:
+    """The visits satisfying ``conditions``, with their conditions and telemetry."""
+    conds = parse_conditions(conditions) if isinstance(conditions, str) else conditions
+    table = visit_table(store, instrument)
+    if table.empty:
+        return table
+    return table[mask(table, conds)].reset_index(drop=True)

@@ -1,0 +1,213 @@
+"""The package layers (docs/architecture.md): every module imports only modules of its own
+layer or a lower one, no two modules import each other (directly or around a loop), and a
+module imports other ``lineage`` modules at its top, never inside a function.
+
+Imports are read with ``ast`` from the source (top level, inside functions and classes,
+under ``if TYPE_CHECKING``), so nothing here imports the modules it checks.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "lineage"
+
+#: Layers, lowest first.  6a and 6b are both capabilities; 6a never imports 6b, so two
+#: capabilities of one layer cannot import each other around a loop.
+LAYERS = ["1", "2", "3", "4", "5", "6a", "6b", "7", "8"]
+
+#: One entry per package (a top-level module counts as a package).
+LAYER = {
+    "lineage.core": "1",        # model, selector and condition parsing, units, progress, figures
+    "lineage.store": "2",       # engines, repository config, generic record dump
+    "lineage.dataunits": "3",   # visits, calibrations, regions, selector resolution
+    "lineage.ingest": "4",      # driver, formats/ (the kinds) and their support modules
+    "lineage.traversal": "5",   # downstream, upstream, explain, show
+    "lineage.fetch": "6a",
+    "lineage.export": "6a",
+    "lineage.metrics": "6a",
+    "lineage.flags": "6b",
+    "lineage.diff": "6b",
+    "lineage.lightcurve": "6b",
+    "lineage.demo": "7",
+    "lineage.cli": "8",
+    "lineage.api": "8",
+    "lineage.output": "8",      # terminal tables of the command line
+}
+
+#: The package ``lineage`` itself is the facade above every layer: ``lineage.get`` imports
+#: :mod:`lineage.fetch.read` when called, because every ``import lineage.X`` runs
+#: ``lineage/__init__.py`` first and that must stay free of the library's imports.
+FACADE = "lineage"
+
+#: Must become empty: function-level imports of ``lineage`` modules still to be moved to the
+#: top of their module, as "module -> imported module".  The command-line modules import
+#: the library inside their commands so that ``lineage --help`` stays fast; they move to the
+#: top once ``lineage.cli`` loads its command modules lazily (issue 16, section 6).  The engine
+#: modules (neo4j, falkordb) load on opening a store, in ``lineage.store.repo``.
+EXPECTED_VIOLATIONS: set[str] = {
+    "lineage.cli.api -> lineage.api.app",
+    "lineage.cli.api -> lineage.api.auth",
+    "lineage.cli.api -> lineage.api.errors",
+    "lineage.cli.api -> lineage.api.local",
+    "lineage.cli.api -> lineage.api.saved",
+    "lineage.cli.api -> lineage.api.settings",
+    "lineage.cli.diff -> lineage.diff",
+    "lineage.cli.diff -> lineage.diff.product",
+    "lineage.cli.diff -> lineage.diff.report",
+    "lineage.cli.fetch -> lineage.api.local",
+    "lineage.cli.fetch -> lineage.api.saved",
+    "lineage.cli.fetch -> lineage.fetch.cache",
+    "lineage.cli.fetch -> lineage.fetch.datastore",
+    "lineage.cli.fetch -> lineage.fetch.select",
+    "lineage.cli.fetch -> lineage.fetch.transfer",
+    "lineage.cli.graph -> lineage.core.figures",
+    "lineage.cli.graph -> lineage.demo.catalogs",
+    "lineage.cli.graph -> lineage.demo.images",
+    "lineage.cli.graph -> lineage.demo.survey",
+    "lineage.cli.graph -> lineage.store.falkordb_server",
+    "lineage.cli.ingest -> lineage.dataunits.calibs",
+    "lineage.cli.ingest -> lineage.dataunits.regions",
+    "lineage.cli.lightcurve -> lineage.core.figures",
+    "lineage.cli.lightcurve -> lineage.fetch.datastore",
+    "lineage.cli.lightcurve -> lineage.lightcurve",
+    "lineage.cli.lightcurve -> lineage.lightcurve.compare",
+    "lineage.cli.metrics -> lineage.core.figures",
+    "lineage.cli.metrics -> lineage.metrics.record",
+    "lineage.cli.metrics -> lineage.metrics.trend",
+    "lineage.store.repo -> lineage.store.bolt_store",
+    "lineage.store.repo -> lineage.store.falkordb_store",
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _target(name: str) -> str | None:
+    """The ``lineage`` module an import names (``lineage.a.b.NAME`` -> ``lineage.a.b``)."""
+    while name and name not in MODULES:
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return name or None
+
+
+def _imports(module: str, path: Path):
+    """(imported lineage module, line, inside a function) for every import of the module."""
+    tree = ast.parse(path.read_text(), str(path))
+    in_function: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            in_function.update(id(n) for n in ast.walk(node) if n is not node)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{module}:{node.lineno}: relative import"
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] != "lineage":
+                continue
+            target = _target(name)
+            if target and target != module:
+                yield target, node.lineno, id(node) in in_function
+
+
+EDGES = [(m, t, line, func) for m, p in MODULES.items() for t, line, func in _imports(m, p)]
+
+
+def _package(module: str) -> str | None:
+    return next((p for p in LAYER if module == p or module.startswith(p + ".")), None)
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(m for m in MODULES if m != FACADE and _package(m) is None)
+    assert not missing, f"add to LAYER: {missing}"
+
+
+def test_no_import_cycle():
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for src, dst, _, _ in EDGES:
+        if not dst.startswith(src + "."):   # a package re-exporting its own modules
+            graph[src].add(dst)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+
+    def visit(v):   # Tarjan's strongly connected components, iteratively
+        work = [(v, iter(sorted(graph[v])))]
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_imports_go_to_the_same_layer_or_lower():
+    wrong = []
+    for src, dst, line, _ in EDGES:
+        if src == FACADE:
+            continue
+        a, b = LAYER[_package(src)], LAYER.get(_package(dst) or "")
+        if b is None or LAYERS.index(a) < LAYERS.index(b):
+            wrong.append(f"{src}:{line} (layer {a}) -> {dst} (layer {b})")
+    assert not wrong, "imports of a higher layer:\n" + "\n".join(wrong)
+
+
+def test_lineage_modules_are_imported_at_the_top():
+    inside = {f"{src} -> {dst}" for src, dst, line, func in EDGES if func and src != FACADE}
+    assert inside == EXPECTED_VIOLATIONS, (
+        "function-level imports of lineage modules (move them to the top of the module):\n"
+        + "\n".join(sorted(inside - EXPECTED_VIOLATIONS))
+        + ("\nno longer found, remove from EXPECTED_VIOLATIONS:\n"
+           + "\n".join(sorted(EXPECTED_VIOLATIONS - inside)) if EXPECTED_VIOLATIONS - inside else ""))
+
+
+def test_the_facade_imports_only_lazily():
+    top = [f"{FACADE}:{line} -> {dst}" for src, dst, line, func in EDGES
+           if src == FACADE and not func]
+    assert not top, top
