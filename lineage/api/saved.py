@@ -6,7 +6,9 @@ They are looked for, first match winning, in:
 1. the repository's own ``graphql/`` folder (``DIR/graphql/*.graphql``: a
    site's or user's queries, kept with the data they ask about);
 2. the folders in ``LINEAGE_GRAPHQL_PATH`` (separated like ``PATH``);
-3. the project's ``graphql/`` folder, beside the package in a source checkout.
+3. the project's ``graphql/`` folder: beside the package in a source checkout (or an
+   editable install), else the copy installed with the package
+   (``<prefix>/share/survey-lineage/graphql/``, :mod:`lineage._data`).
 
 Comment lines right above an operation describe it.  ``lineage query NAME
 --var k=v`` runs one against any repository; the server lists them at
@@ -29,8 +31,15 @@ from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
                      OperationDefinitionNode, parse, print_ast)
 from lineage.api.schema import build_schema
 
+#: The source checkout's ``graphql/`` (it exists only in a checkout).
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
 SCHEMA_FILE = "schema.graphql"
+
+
+def project_dir() -> Path | None:
+    """The project's saved operations: the checkout's ``graphql/``, else the installed copy."""
+    from .._data import data_dir
+    return data_dir("graphql")
 
 
 def sdl() -> str:
@@ -149,7 +158,9 @@ class SavedOperations:
         folders = [Path(repo_dir) / "graphql"] if repo_dir else []
         folders += [Path(p) for p in os.environ.get("LINEAGE_GRAPHQL_PATH", "").split(os.pathsep)
                     if p]
-        folders.append(PROJECT_DIR)
+        project = project_dir()
+        if project is not None:
+            folders.append(project)
         return cls(folders)
 
     def _by_name(self) -> dict[str, SavedOperation]:
