@@ -108,6 +108,6 @@ def test_a_checkout_uses_its_own_graphql_folder():
     """Run from the checkout (or an editable install, which installs no data files), the
     saved operations are the checkout's, edits and all; site-packages' ``graphql`` (the
     graphql-core package) is never taken for the project's folder."""
-    from lineage._data import source_dir
+    from lineage.core.data_files import source_dir
     from lineage.api.saved import project_dir
     assert project_dir() == source_dir("graphql") == ROOT / "graphql"

@@ -8,7 +8,7 @@ They are looked for, first match winning, in:
 2. the folders in ``LINEAGE_GRAPHQL_PATH`` (separated like ``PATH``);
 3. the project's ``graphql/`` folder: beside the package in a source checkout (or an
    editable install), else the copy installed with the package
-   (``<prefix>/share/survey-lineage/graphql/``, :mod:`lineage._data`).
+   (``<prefix>/share/survey-lineage/graphql/``, :mod:`lineage.core.data_files`).
 
 Comment lines right above an operation describe it.  ``lineage query NAME
 --var k=v`` runs one against any repository; the server lists them at
@@ -30,6 +30,7 @@ from pathlib import Path
 from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
                      OperationDefinitionNode, parse, print_ast)
 from lineage.api.schema import build_schema
+from lineage.core.data_files import data_dir
 
 #: The source checkout's ``graphql/`` (it exists only in a checkout).
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
@@ -38,7 +39,6 @@ SCHEMA_FILE = "schema.graphql"
 
 def project_dir() -> Path | None:
     """The project's saved operations: the checkout's ``graphql/``, else the installed copy."""
-    from .._data import data_dir
     return data_dir("graphql")
 
 
