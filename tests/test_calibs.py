@@ -93,7 +93,7 @@ def test_the_lookup_filters_by_type_detector_and_collection(hsc_calibs):
         valid_calibrations(store, "exposure=1")
 
 
-def test_calibrations_of_the_demo_survey(demo_store):
+def test_calibrations_of_the_demo_survey(demo_store_ro):
     survey = plan_survey(SMALL)
     first = survey.visits[0].mjd_begin - 1
     middle = (first + survey.visits[-1].mjd_begin + 1) / 2
@@ -105,13 +105,13 @@ def test_calibrations_of_the_demo_survey(demo_store):
                     ("flat", f"detector={d},epoch={epoch},instrument={INSTRUMENT},"
                              f"physical_filter={pf}")}
         for collection in (None, f"{INSTRUMENT}/calib", f"{INSTRUMENT}/DR2"):
-            got = valid_calibrations(demo_store, f"exposure={v.id},detector={d}",
+            got = valid_calibrations(demo_store_ro, f"exposure={v.id},detector={d}",
                                      collection=collection)
             assert {(c.dataset_type, c.data_id) for c in got} == expected
     # at a time in the other epoch, the other epoch's bias
     v = survey.visits[0]
     late = Time(middle + 0.5, format="mjd", scale="tai").isot
-    got = valid_calibrations(demo_store, f"visit={v.id},detector={v.detectors[0]}", at=late,
+    got = valid_calibrations(demo_store_ro, f"visit={v.id},detector={v.detectors[0]}", at=late,
                              types=["bias"])
     assert [c.data_id for c in got] == [
         f"detector={v.detectors[0]},epoch=1,instrument={INSTRUMENT}"]
