@@ -251,10 +251,27 @@ PROVENANCE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_prov
 @pytest.fixture(scope="session")
 def provenance_qg(tmp_path_factory) -> Path:
     """A provenance graph of 18 quanta (one failed, one blocked), made once with
-    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``)."""
+    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``).
+
+    Made once per run: under xdist the workers share it (a lock file in the run's base
+    directory, the parent of each worker's); tests only read it."""
     pytest.importorskip("lsst.pipe.base.quantum_graph")
-    out = tmp_path_factory.mktemp("provenance-qg")
-    done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip().splitlines()[-1])
+    import fcntl
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    made = shared / "provenance-qg.path"
+    with open(shared / "provenance-qg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if made.exists():
+                return Path(made.read_text())
+            out = shared / "provenance-qg"
+            out.mkdir()
+            done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)],
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            path = Path(done.stdout.strip().splitlines()[-1])
+            made.write_text(str(path))
+            return path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
