@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -18,6 +15,8 @@ from lineage.demo import CI_JOBS, CI_REGRESSION_AT, SOFTWARE, SPECIFICATIONS
 from lineage.ingest.files import ingest
 from lineage.metrics.record import record
 from lineage.metrics.trend import package_changes, trend
+
+from .cli_runner import run
 
 
 @pytest.fixture
@@ -154,8 +153,7 @@ def test_record_round_trip_and_refusals(demo_store):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "LINEAGE_NO_PROGRESS": "1"})
+    return run(*args, env={"LINEAGE_NO_PROGRESS": "1"})
 
 
 def run_query(repo, document: str) -> dict:
