@@ -6,8 +6,6 @@ from the demo survey's plan, never from the graph."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from astropy.time import Time
@@ -16,6 +14,7 @@ from lineage.calibs import CalibError, valid_calibrations
 from lineage.demo import INSTRUMENT, PHYSICAL_FILTERS, plan_survey
 from lineage.ingest.files import ingest
 
+from .cli_runner import run
 from .butler_files import entries, tai_mjd
 from .conftest import SMALL
 
@@ -119,8 +118,7 @@ def test_calibrations_of_the_demo_survey(demo_store_ro):
 
 def test_lineage_calibs_command(repo, real_data):
     def lineage(*args):
-        return subprocess.run([sys.executable, "-m", "lineage.cli", *args, "--repo", str(repo)],
-                              capture_output=True, text=True)
+        return run(*args, "--repo", repo)
     export = real_data("butler_exports", "pipelines_check", "export.yaml")
     exposures = real_data("butler_exports", "daf_butler", "hsc-rc2-subset-v0.yaml")
     assert lineage("ingest", "butler-export", str(export), str(exposures)).returncode == 0
