@@ -44,14 +44,16 @@ def _cwd(path):
 def _console_width(columns: int):
     """Rich's console is made once, at import, with the width of ``COLUMNS`` then; a
     subprocess would read the ``COLUMNS`` it is given."""
-    try:
-        from rich.console import Console
+    import importlib
 
-        from lineage import output
-    except ImportError:  # pragma: no cover (the module moved)
-        yield
-        return
-    console = getattr(output, "console", None)
+    from rich.console import Console
+    console = None
+    for name in ("lineage.output", "lineage.cli.output"):  # where it is, where it may move
+        try:
+            console = getattr(importlib.import_module(name), "console", None)
+            break
+        except ImportError:
+            continue
     if not isinstance(console, Console):
         yield
         return
