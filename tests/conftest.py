@@ -135,7 +135,10 @@ def store_digest(store) -> str:
     import hashlib
     import json
 
-    from lineage.export import iter_records
+    try:
+        from lineage.store.records import iter_records  # where issue 16 moves it
+    except ImportError:
+        from lineage.export import iter_records
     h = hashlib.sha256()
     for record in iter_records(store):
         h.update(json.dumps(record, sort_keys=True, default=str).encode())
