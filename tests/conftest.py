@@ -107,6 +107,110 @@ def demo_store(store, small_units):
     return store
 
 
+# --- one demo store per engine, shared by the tests that only read it ---------------------
+
+SHARED_DATABASE = "lineage_shared_demo"
+
+
+def _arcadedb_database(server, name: str):
+    """A second database on the session's ArcadeDB server, so that ``EngineFactory.new()``
+    (which clears the default database) never touches the shared demo."""
+    import base64
+    import json
+    import urllib.request
+
+    from lineage.store.bolt_store import BoltSettings
+    auth = base64.b64encode(f"root:{server.password}".encode()).decode()
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/api/v1/server",
+                                 data=json.dumps({"command": f"create database {name}"}).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Basic {auth}"})
+    with urllib.request.urlopen(req, timeout=60) as answer:
+        assert json.loads(answer.read())["result"] == "ok"
+    return BoltSettings(server.settings.uri, "root", server.password, name)
+
+
+def store_digest(store) -> str:
+    """A checksum of every node and edge with its properties (the export's records)."""
+    import hashlib
+    import json
+
+    from lineage.store.records import iter_records
+    h = hashlib.sha256()
+    for record in iter_records(store):
+        h.update(json.dumps(record, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class SharedDemo:
+    """The small demo survey written once per engine (per xdist worker), in a store of its
+    own: a Falkor repository of its own, a separate ArcadeDB or Neo4j database."""
+
+    def __init__(self, request, tmp_path_factory, units) -> None:
+        self.request, self.tmp, self.units = request, tmp_path_factory, units
+        self.stores = {}
+
+    def get(self, name: str):
+        if name not in self.stores:
+            from lineage.store.bolt_store import BoltStore
+            if name == "falkordb":
+                root = self.tmp.mktemp("shared-demo") / "repo"
+                init_repo(root)
+                store = open_store(root)
+            elif name == "arcadedb":
+                server = self.request.getfixturevalue("arcadedb_server")
+                store = BoltStore(_arcadedb_database(server, SHARED_DATABASE))
+            else:  # neo4j: one database only, so a store of its own per use (cleared)
+                store = BoltStore(_neo4j_settings())
+                store.clear()
+            store.ensure_schema()
+            write_units(store, self.units, show_progress=False)
+            self.stores[name] = (store, store.count(), store_digest(store))
+        return self.stores[name]
+
+    def close(self) -> None:
+        for store, _, _ in self.stores.values():
+            store.close()
+
+
+@pytest.fixture(scope="session")
+def shared_demo(request, tmp_path_factory, small_units):
+    holder = SharedDemo(request, tmp_path_factory, small_units)
+    yield holder
+    holder.close()
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def _demo_store_module(request, shared_demo):
+    if request.param == "neo4j":  # one database only: demo_store_ro makes a fresh store
+        yield request.param, None, None
+        return
+    store, counts, digest = shared_demo.get(request.param)
+    yield request.param, store, counts
+    assert store_digest(store) == digest, (
+        f"a test of {request.module.__name__} using demo_store_ro changed the shared demo "
+        f"store ({request.param}): give it demo_store (a fresh store) instead")
+
+
+@pytest.fixture
+def demo_store_ro(request, _demo_store_module, small_units, tmp_path_factory):
+    """The small demo on each engine, shared by every test that only reads it (it saves
+    writing the demo per test: 7 s on ArcadeDB).  The test must not write: the node and
+    edge counts are checked after each test, every property of every node and edge at the
+    end of each module (``store_digest``)."""
+    name, store, counts = _demo_store_module
+    if store is None:
+        factory = EngineFactory(name, request, tmp_path_factory)
+        fresh = factory.new()
+        write_units(fresh, small_units, show_progress=False)
+        yield fresh
+        factory.close()
+        return
+    yield store
+    assert store.count() == counts, (
+        f"{request.node.nodeid} changed the shared demo store: use demo_store (a fresh store)")
+
+
 @pytest.fixture(scope="module")
 def demo_repo(tmp_path_factory, small_units):
     """An embedded repository holding the small demo survey, one per test module (a module
@@ -147,10 +251,27 @@ PROVENANCE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_prov
 @pytest.fixture(scope="session")
 def provenance_qg(tmp_path_factory) -> Path:
     """A provenance graph of 18 quanta (one failed, one blocked), made once with
-    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``)."""
+    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``).
+
+    Made once per run: under xdist the workers share it (a lock file in the run's base
+    directory, the parent of each worker's); tests only read it."""
     pytest.importorskip("lsst.pipe.base.quantum_graph")
-    out = tmp_path_factory.mktemp("provenance-qg")
-    done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip().splitlines()[-1])
+    import fcntl
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    made = shared / "provenance-qg.path"
+    with open(shared / "provenance-qg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if made.exists():
+                return Path(made.read_text())
+            out = shared / "provenance-qg"
+            out.mkdir()
+            done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)],
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            path = Path(done.stdout.strip().splitlines()[-1])
+            made.write_text(str(path))
+            return path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

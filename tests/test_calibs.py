@@ -6,8 +6,6 @@ from the demo survey's plan, never from the graph."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from astropy.time import Time
@@ -16,6 +14,7 @@ from lineage.dataunits.calibs import CalibError, valid_calibrations
 from lineage.demo import INSTRUMENT, PHYSICAL_FILTERS, plan_survey
 from lineage.ingest.driver import ingest
 
+from .cli_runner import run
 from .butler_files import entries, tai_mjd
 from .conftest import SMALL
 
@@ -93,7 +92,7 @@ def test_the_lookup_filters_by_type_detector_and_collection(hsc_calibs):
         valid_calibrations(store, "exposure=1")
 
 
-def test_calibrations_of_the_demo_survey(demo_store):
+def test_calibrations_of_the_demo_survey(demo_store_ro):
     survey = plan_survey(SMALL)
     first = survey.visits[0].mjd_begin - 1
     middle = (first + survey.visits[-1].mjd_begin + 1) / 2
@@ -105,13 +104,13 @@ def test_calibrations_of_the_demo_survey(demo_store):
                     ("flat", f"detector={d},epoch={epoch},instrument={INSTRUMENT},"
                              f"physical_filter={pf}")}
         for collection in (None, f"{INSTRUMENT}/calib", f"{INSTRUMENT}/DR2"):
-            got = valid_calibrations(demo_store, f"exposure={v.id},detector={d}",
+            got = valid_calibrations(demo_store_ro, f"exposure={v.id},detector={d}",
                                      collection=collection)
             assert {(c.dataset_type, c.data_id) for c in got} == expected
     # at a time in the other epoch, the other epoch's bias
     v = survey.visits[0]
     late = Time(middle + 0.5, format="mjd", scale="tai").isot
-    got = valid_calibrations(demo_store, f"visit={v.id},detector={v.detectors[0]}", at=late,
+    got = valid_calibrations(demo_store_ro, f"visit={v.id},detector={v.detectors[0]}", at=late,
                              types=["bias"])
     assert [c.data_id for c in got] == [
         f"detector={v.detectors[0]},epoch=1,instrument={INSTRUMENT}"]
@@ -119,8 +118,7 @@ def test_calibrations_of_the_demo_survey(demo_store):
 
 def test_lineage_calibs_command(repo, real_data):
     def lineage(*args):
-        return subprocess.run([sys.executable, "-m", "lineage.cli", *args, "--repo", str(repo)],
-                              capture_output=True, text=True)
+        return run(*args, "--repo", repo)
     export = real_data("butler_exports", "pipelines_check", "export.yaml")
     exposures = real_data("butler_exports", "daf_butler", "hsc-rc2-subset-v0.yaml")
     assert lineage("ingest", "butler-export", str(export), str(exposures)).returncode == 0

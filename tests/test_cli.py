@@ -1,34 +1,24 @@
-"""The command line, run as a user runs it: a real process, a real repository."""
+"""The command line, run as a user runs it (in this process, through click: see
+tests/cli_runner.py), on a real repository."""
 
 from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from collections import deque
 
 import pytest
 
 from lineage.demo import default_visit
 
+from .cli_runner import run
 from .conftest import SMALL
 
 
 def lineage(*args, cwd=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=_env())
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lineage {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-def _env():
-    import os
-    env = dict(os.environ)
-    env.pop("LINEAGE_REPO", None)
-    env["COLUMNS"] = "200"
-    return env
+    """``lineage *args`` in this process (tests/cli_runner.py): the same command, without the
+    interpreter start of a subprocess."""
+    return run(*args, cwd=cwd, check=check, env={"LINEAGE_REPO": None, "COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")

@@ -112,18 +112,18 @@ def test_failing_statement_rolls_back_whole_unit(store):
     assert store.existing_keys(["dataset:old", "dataset:new", "quantum:q"]) == {"dataset:old"}
 
 
-def test_downstream_coadds_of_visit(demo_store, small_units):
+def test_downstream_coadds_of_visit(demo_store_ro, small_units):
     g, props = _graph(small_units)
     visit = default_visit(SMALL)
     expected = _expected(g, props, _seeds_for_visit(small_units, visit), "down",
                          types={"deepCoadd"})
-    rows = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])
+    rows = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"])
     assert {r.key for r in rows} == expected
     assert expected  # the question has an answer
     assert all(r.dataset_type == "deepCoadd" for r in rows)
 
 
-def test_lineage_equals_bfs_for_random_selectors(demo_store, small_units):
+def test_lineage_equals_bfs_for_random_selectors(demo_store_ro, small_units):
     g, props = _graph(small_units)
     datasets = sorted(k for u in small_units for k in u.nodes if k.startswith("dataset:"))
     rng = random.Random(7)
@@ -131,85 +131,85 @@ def test_lineage_equals_bfs_for_random_selectors(demo_store, small_units):
         key = rng.choice(datasets)
         direction = rng.choice(["down", "up"])
         depth = rng.choice([None, 1, 2, 3])
-        got = query.traverse(demo_store, key, direction, depth=depth)
+        got = query.traverse(demo_store_ro, key, direction, depth=depth)
         assert {r.key for r in got} == _expected(g, props, {key}, direction, depth), \
             (key, direction, depth)
 
 
-def test_step_counts_are_shortest_distances(demo_store, small_units):
+def test_step_counts_are_shortest_distances(demo_store_ro, small_units):
     g, _ = _graph(small_units)
     visit = default_visit(SMALL)
     seeds = _seeds_for_visit(small_units, visit)
-    rows = query.downstream(demo_store, f"visit={visit}")
+    rows = query.downstream(demo_store_ro, f"visit={visit}")
     for r in rows[:50]:
         dist = min(nx.shortest_path_length(g, s, r.key) for s in seeds
                    if s != r.key and nx.has_path(g, s, r.key))
         assert r.steps == dist // 2
 
 
-def test_count_matches_rows(demo_store):
+def test_count_matches_rows(demo_store_ro):
     visit = default_visit(SMALL)
-    rows = query.downstream(demo_store, f"visit={visit}")
-    counts = query.count(demo_store, f"visit={visit}")
+    rows = query.downstream(demo_store_ro, f"visit={visit}")
+    counts = query.count(demo_store_ro, f"visit={visit}")
     assert sum(counts.values()) == len(rows)
     assert counts["deepCoadd"] == sum(r.dataset_type == "deepCoadd" for r in rows)
 
 
-def test_collection_filter_and_limit(demo_store):
+def test_collection_filter_and_limit(demo_store_ro):
     visit = default_visit(SMALL)
-    both = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])
-    dr2 = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"],
+    both = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"])
+    dr2 = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"],
                            collection="DemoCam/DR2")
     assert dr2 and all(r.run == "DemoCam/runs/DR2" for r in dr2)
     assert {r.run for r in both} == {"DemoCam/runs/DR1", "DemoCam/runs/DR2"}
-    assert len(query.downstream(demo_store, f"visit={visit}", limit=3)) == 3
+    assert len(query.downstream(demo_store_ro, f"visit={visit}", limit=3)) == 3
 
 
-def test_multi_dimension_selector(demo_store):
+def test_multi_dimension_selector(demo_store_ro):
     """tract=...,patch=...,band=r: datasets on that patch whose band, direct or implied, is r."""
     from lineage.core.selector import parse_selector
     from lineage.dataunits.resolve import resolve
-    seeds = list(resolve(demo_store, parse_selector("tract=9813,patch=4,band=r")))
-    rows = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k RETURN d.dataset_type, d.data_id",
+    seeds = list(resolve(demo_store_ro, parse_selector("tract=9813,patch=4,band=r")))
+    rows = demo_store_ro.read("MATCH (d:Dataset) WHERE d.key IN $k RETURN d.dataset_type, d.data_id",
                            {"k": seeds})
     assert {t for t, _ in rows} >= {"deepCoadd", "deepCoadd_directWarp"}
-    band_of_visit = dict(demo_store.read(
+    band_of_visit = dict(demo_store_ro.read(
         "MATCH (v:DataUnit) WHERE v.dimension = 'visit' RETURN v.value, v.band"))
     for dtype, data_id in rows:
         ids = dict(x.split("=") for x in data_id.split(","))
         assert ids["tract"] == "9813" and ids["patch"] == "4"
         assert ids.get("band") == "r" or band_of_visit[ids["visit"]] == "r", (dtype, data_id)
     # a coadd's upstream raws all come from visits in its band
-    coadds = demo_store.read("MATCH (d:Dataset) WHERE d.key IN $k AND d.dataset_type = "
+    coadds = demo_store_ro.read("MATCH (d:Dataset) WHERE d.key IN $k AND d.dataset_type = "
                              "'deepCoadd' RETURN d.key", {"k": seeds})
-    raws = query.upstream(demo_store, coadds[0][0], types=["raw"])
+    raws = query.upstream(demo_store_ro, coadds[0][0], types=["raw"])
     assert raws and {band_of_visit[dict(x.split("=") for x in r.data_id.split(","))["exposure"]]
                      for r in raws} == {"r"}
 
 
-def test_explain_path_is_lineage(demo_store):
+def test_explain_path_is_lineage(demo_store_ro):
     visit = default_visit(SMALL)
-    coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
-    path = query.explain(demo_store, f"visit={visit}", coadd.key)
+    coadd = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"])[0]
+    path = query.explain(demo_store_ro, f"visit={visit}", coadd.key)
     assert path[-1] == coadd.key and len(path) == 2 * coadd.steps + 1
     assert [k.split(":")[0] for k in path] == ["dataset", "quantum"] * coadd.steps + ["dataset"]
 
 
-def test_unknown_selectors(demo_store):
+def test_unknown_selectors(demo_store_ro):
     with pytest.raises(SelectorError, match="no visit '999'"):
-        query.downstream(demo_store, "visit=999")
+        query.downstream(demo_store_ro, "visit=999")
     with pytest.raises(SelectorError, match="no dimension 'vist'"):
-        query.downstream(demo_store, "vist=1")
+        query.downstream(demo_store_ro, "vist=1")
     with pytest.raises(SelectorError, match="no such node"):
-        query.downstream(demo_store, "dataset:00000000-0000-0000-0000-000000000000")
+        query.downstream(demo_store_ro, "dataset:00000000-0000-0000-0000-000000000000")
     with pytest.raises(SelectorError, match="not dim=value"):
-        query.downstream(demo_store, "visit=1,=3")
+        query.downstream(demo_store_ro, "visit=1,=3")
 
 
-def test_show_node(demo_store):
+def test_show_node(demo_store_ro):
     visit = default_visit(SMALL)
-    coadd = query.downstream(demo_store, f"visit={visit}", types=["deepCoadd"])[0]
-    view = show(demo_store, coadd.key)
+    coadd = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"])[0]
+    view = show(demo_store_ro, coadd.key)
     assert view["properties"]["dataset_type"] == "deepCoadd"
     assert view["in"]["counts"]["PRODUCED"] == 1
     assert not [k for k in view["properties"] if k.startswith("_")]
@@ -251,15 +251,15 @@ def test_values_round_trip_identically(store):
     assert props["tiny"] == 1e-300 and props["flag"] is True and list(props["names"]) == ["a", "b"]
 
 
-def test_read_plain_equals_read_for_strings_integers_and_nulls(demo_store):
+def test_read_plain_equals_read_for_strings_integers_and_nulls(demo_store_ro):
     """``read_plain`` (the release diff's reads of millions of rows) gives what ``read``
     gives for strings, integers and nulls; other values come as themselves or as text."""
     q = ("MATCH (d:Dataset) RETURN d.key, d.data_id, d.size, d.no_such_property, "
          "d.dataset_type + ' ' + d.data_id ORDER BY d.key LIMIT 200")
-    typed = demo_store.read(q)
-    plain = [tuple(row) for row in demo_store.read_plain(q)]
+    typed = demo_store_ro.read(q)
+    plain = [tuple(row) for row in demo_store_ro.read_plain(q)]
     assert len(typed) == 200 and plain == typed
     assert all(type(row[2]) is int and row[3] is None for row in plain)
-    (value,) = demo_store.read_plain("RETURN 0.25")[0]
+    (value,) = demo_store_ro.read_plain("RETURN 0.25")[0]
     assert value == 0.25 or float(value) == 0.25
-    assert demo_store.read_plain("MATCH (d:Dataset) WHERE d.key = 'no such key' RETURN d.key") == []
+    assert demo_store_ro.read_plain("MATCH (d:Dataset) WHERE d.key = 'no such key' RETURN d.key") == []

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from lineage.store.bolt_store import BoltStore
+
+from .cli_runner import run
 
 
 def _lineage(*args, env=None):
-    proc = subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})})
-    return proc
+    return run(*args, env=env)
 
 
 def test_round_trip_through_arcadedb(tmp_path, arcadedb_server):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 import sys
 from collections import defaultdict
 
@@ -23,6 +22,7 @@ from lineage.diff import DiffFilter, ReleaseError, Tolerance, diff_releases
 from lineage.ingest import write_units
 from lineage.core.model import Rel
 
+from .cli_runner import run
 from .conftest import ENGINES, SMALL, EngineFactory
 
 DR1, DR2 = "DemoCam/DR1", "DemoCam/DR2"
@@ -326,8 +326,7 @@ def test_property_statistics_take_numbers_only(demo_store, truth):
 # --- command line, reports, GraphQL --------------------------------------------------------
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, env={**__import__("os").environ, "LINEAGE_NO_PROGRESS": "1"})
+    return run(*args, env={"LINEAGE_NO_PROGRESS": "1"})
 
 
 def test_cli_reports_and_graphql(repo, tmp_path):

@@ -1,4 +1,5 @@
-"""The flag commands, run as a user runs them: a real process, a real repository."""
+"""The flag commands, run as a user runs them (in this process, through click: see
+tests/cli_runner.py), on a real repository."""
 
 from __future__ import annotations
 

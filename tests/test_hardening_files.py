@@ -2,8 +2,9 @@
 its own error line naming the file and the place, the good files beside it are stored,
 the summary is printed, the exit status is 1, and nothing of the bad file is stored.
 
-Every case runs the real command (``lineage ingest KIND FOLDER``) in a subprocess on
-an embedded repository.
+Every case runs the real command (``lineage ingest KIND FOLDER``) on an embedded
+repository, in this process through click (tests/cli_runner.py); the ingest killed midway
+runs in a subprocess.
 """
 
 from __future__ import annotations
@@ -25,19 +26,17 @@ import pytest
 from lineage.store.repo import open_store
 from lineage.store.falkordb_server import FalkorServer, _pid_alive
 
+from .cli_runner import Ran, run
 from .test_ingest_run import _id, run_document
 
 
-def lineage(*args, env=None, **kw) -> subprocess.CompletedProcess:
-    full = dict(os.environ)
-    full.pop("LINEAGE_REPO", None)
-    full["COLUMNS"] = "3000"  # one error per line, never wrapped
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *map(str, args)],
-                          capture_output=True, text=True, env=full, timeout=600, **kw)
+def lineage(*args, env=None) -> Ran:
+    """The real command, in this process (tests/cli_runner.py)."""
+    # one error per line, never wrapped
+    return run(*args, env={"LINEAGE_REPO": None, "COLUMNS": "3000", **(env or {})})
 
 
-def ingest_folder(kind: str, folder: Path, repo: Path, env=None) -> subprocess.CompletedProcess:
+def ingest_folder(kind: str, folder: Path, repo: Path, env=None) -> Ran:
     return lineage("ingest", kind, folder, "--repo", repo, env=env)
 
 

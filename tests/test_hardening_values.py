@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,18 +19,15 @@ import yaml
 
 from lineage.store.repo import init_repo, open_store
 
+from .cli_runner import run
+
 REAL_HEADER = ("headers", "obs_lsst", "comCam-CC_O_20241108_000266_R22_S00.yaml")
 INSTRUMENT = "LSSTComCam"
 DAY = 20241108
 
 
 def lineage(*args):
-    import os
-    env = dict(os.environ)
-    env.pop("LINEAGE_REPO", None)
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
+    return run(*args, env={"LINEAGE_REPO": None, "COLUMNS": "200"})
 
 
 def ingest(repo: Path, kind: str, *paths: Path) -> tuple[int, dict]:

@@ -4,8 +4,6 @@ and against an overlap computation of our own (numpy, not lsst.sphgeom)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from lineage.ingest.driver import ingest
 from lineage.dataunits.regions import overlaps_of
 
 from .butler_files import entries, expected_overlaps, load, ra_dec, region_records
+from .cli_runner import run as run_cli
 
 SKY = ("tract", "patch")
 OBSERVATIONS = ("visit", "visit_detector_region")
@@ -111,9 +110,7 @@ def test_an_export_without_sky_map_records_is_rejected(store, real_data):
 
 def test_lineage_overlaps_command(repo, real_data):
     def lineage(*args):
-        proc = subprocess.run([sys.executable, "-m", "lineage.cli", *args, "--repo", str(repo)],
-                              capture_output=True, text=True)
-        return proc
+        return run_cli(*args, "--repo", repo)
     visits_file = real_data("butler_exports", "daf_butler", "ci_hsc-subset.yaml")
     tiles_file = real_data("skymaps", "ci_hsc-subset-skymap.yaml")
     assert lineage("ingest", "skymap", str(tiles_file)).returncode == 0

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from lineage.core.selector import SelectorError
 
 from lineage.ingest import write_units
 
+from .cli_runner import run
 from .conftest import ENGINES, SMALL, EngineFactory
 
 DR1, DR2 = "DemoCam/DR1", "DemoCam/DR2"
@@ -197,9 +196,7 @@ def test_missing_values_never_match():
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**__import__("os").environ,
-                                                   "LINEAGE_NO_PROGRESS": "1"})
+    return run(*args, cwd=cwd, env={"LINEAGE_NO_PROGRESS": "1"})
 
 
 def test_cli_lightcurve_visits_and_graphql(repo, tmp_path):

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -18,6 +15,8 @@ from lineage.demo import CI_JOBS, CI_REGRESSION_AT, SOFTWARE, SPECIFICATIONS
 from lineage.ingest.driver import ingest
 from lineage.metrics.record import record
 from lineage.metrics.trend import package_changes, trend
+
+from .cli_runner import run
 
 
 @pytest.fixture
@@ -84,8 +83,8 @@ def test_trend_keeps_missing_values_missing(store, real_jobs):
     assert list(frame["mjd_tai"]) == sorted(frame["mjd_tai"])
 
 
-def test_demo_trend_shows_the_software_change_where_it_happened(demo_store):
-    frame = trend(demo_store, "validate_drp.PA1", M.JobFilter(dataset="ci_demo"), unit="mag")
+def test_demo_trend_shows_the_software_change_where_it_happened(demo_store_ro):
+    frame = trend(demo_store_ro, "validate_drp.PA1", M.JobFilter(dataset="ci_demo"), unit="mag")
     assert list(frame["job"]) == [f"job:ci_demo/{n + 1}" for n in range(CI_JOBS)]
     assert (frame["unit"] == "mag").all() and frame["value"].between(0.005, 0.03).all()
     changed = frame[frame["changed"] != ""]
@@ -100,7 +99,7 @@ def test_demo_trend_shows_the_software_change_where_it_happened(demo_store):
     _, op, threshold, unit = SPECIFICATIONS[spec["spec"].removeprefix("spec:")]
     assert spec["operator"] == op and spec["threshold"] == pytest.approx(threshold / 1000)
     for _, row in frame.iterrows():
-        checks = {r.spec: r.passed for r in M.evaluate_specs(demo_store, row["job"])}
+        checks = {r.spec: r.passed for r in M.evaluate_specs(demo_store_ro, row["job"])}
         assert checks["spec:validate_drp.PA1.design"] is (row["value"] * 1000 <= threshold)
 
 
@@ -154,8 +153,7 @@ def test_record_round_trip_and_refusals(demo_store):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "lineage.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "LINEAGE_NO_PROGRESS": "1"})
+    return run(*args, env={"LINEAGE_NO_PROGRESS": "1"})
 
 
 def run_query(repo, document: str) -> dict:

@@ -153,9 +153,9 @@ def test_spec_evaluation_equals_the_job_file(store, real_data):
         M.evaluate_specs(store, "job:nowhere")
 
 
-def test_demo_jobs_answer_too(demo_store):
+def test_demo_jobs_answer_too(demo_store_ro):
     """The demo's jobs (dates in TAI, no value_in_metric_unit) answer the same lookups."""
-    rows = M.measurements(demo_store, "validate_drp.PA1")
+    rows = M.measurements(demo_store_ro, "validate_drp.PA1")
     assert rows and all(r.value is not None for r in rows)
     high = {r.job for r in rows if r.value > 12}
-    assert {r.job for r in M.jobs_where(demo_store, "validate_drp.PA1", ">", 0.012, "mag")} == high
+    assert {r.job for r in M.jobs_where(demo_store_ro, "validate_drp.PA1", ">", 0.012, "mag")} == high
