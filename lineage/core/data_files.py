@@ -20,7 +20,8 @@ from pathlib import Path
 
 DISTRIBUTION = "survey-lineage"
 SHARE = ("share", DISTRIBUTION)
-PACKAGE_DIR = Path(__file__).resolve().parent
+#: The ``lineage`` package folder (this module is ``lineage/core/data_files.py``).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def source_dir(name: str) -> Path | None:
