@@ -18,8 +18,6 @@ import pytest
 from lineage.api.process import served, serving
 from lineage.api.saved import SavedOperations
 from lineage.demo import default_visit
-from lineage.ingest import write_units
-from lineage.store.repo import init_repo, open_store
 
 from .conftest import SMALL
 from .test_cli import lineage
@@ -32,17 +30,6 @@ FLAG = """mutation($sel: String!) {
     dryRun blastRadius { datasets }
   }
 }"""
-
-
-@pytest.fixture(scope="module")
-def load_repo(tmp_path_factory, small_units):
-    from lineage.store.falkordb_server import FalkorServer
-    root = tmp_path_factory.mktemp("api-load") / "repo"
-    init_repo(root)
-    with open_store(root, keep=True) as store:
-        write_units(store, small_units, show_progress=False)
-    yield root
-    FalkorServer(root).stop()
 
 
 def _workers(pid: int) -> list[int]:
@@ -59,11 +46,11 @@ def _coadds(base: str) -> dict:
 
 
 @pytest.mark.slow
-def test_workers_answer_as_one_process_and_survive_a_killed_worker(load_repo):
-    with served(load_repo, timeout=60) as base:
+def test_workers_answer_as_one_process_and_survive_a_killed_worker(demo_repo):
+    with served(demo_repo, timeout=60) as base:
         one = _coadds(base)
     assert one["lineage"]["totalCount"] > 0
-    with serving(load_repo, timeout=60, extra_args=["--workers", "2"]) as (base, proc):
+    with serving(demo_repo, timeout=60, extra_args=["--workers", "2"]) as (base, proc):
         workers = _workers(proc.pid)
         assert len(workers) == 2
         with ThreadPoolExecutor(8) as pool:
@@ -84,12 +71,12 @@ def test_workers_answer_as_one_process_and_survive_a_killed_worker(load_repo):
 
 
 @pytest.mark.slow
-def test_workers_share_tokens_and_audit_log(load_repo):
-    created = json.loads(lineage("token", "create", "--repo", str(load_repo), "--name",
+def test_workers_share_tokens_and_audit_log(demo_repo):
+    created = json.loads(lineage("token", "create", "--repo", str(demo_repo), "--name",
                                  "drb", "--role", "flagger", "--json").stdout)
     headers = {"Authorization": f"Bearer {created['token']}"}
     n = 24
-    with serving(load_repo, timeout=60,
+    with serving(demo_repo, timeout=60,
                  extra_args=["--workers", "2", "--read-access", "token"]) as (base, _):
         def flag(_):
             return httpx.post(f"{base}/graphql", headers=headers, timeout=30,
@@ -99,12 +86,12 @@ def test_workers_share_tokens_and_audit_log(load_repo):
         assert [r.status_code for r in replies] == [200] * n
         assert all(r.json()["data"]["flag"]["dryRun"] for r in replies)
         # every line of the shared audit log is whole, one "ok" per request
-        lines = (load_repo / "api-audit.jsonl").read_text().splitlines()
+        lines = (demo_repo / "api-audit.jsonl").read_text().splitlines()
         records = [json.loads(line) for line in lines]
         assert sum(1 for r in records if r.get("operation") == "flag"
                    and r.get("outcome") == "ok") == n
         # a token revoked on the command line is refused by every worker from then on
-        lineage("token", "revoke", created["id"], "--repo", str(load_repo))
+        lineage("token", "revoke", created["id"], "--repo", str(demo_repo))
         with ThreadPoolExecutor(8) as pool:
             refused = list(pool.map(lambda _: httpx.post(
                 f"{base}/queries/CoaddsOfVisit", headers=headers, json={"visit": VISIT},
@@ -134,10 +121,10 @@ def test_saved_operations_follow_their_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_load_script_against_a_baseline(load_repo):
+def test_load_script_against_a_baseline(demo_repo):
     """The script's side-by-side run: both servers answer the same, no errors."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "load_api.py"), "--repo", str(load_repo),
+        [sys.executable, str(ROOT / "scripts" / "load_api.py"), "--repo", str(demo_repo),
          "--operation", "CoaddsOfVisit", "--requests", "40", "--warmup", "4", "--clients", "4",
          "--workers", "2", "--baseline", str(ROOT)],
         capture_output=True, text=True, timeout=300,
