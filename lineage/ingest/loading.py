@@ -36,6 +36,7 @@ from functools import lru_cache
 
 import yaml
 
+from lineage.core.environment import positive_number
 from lineage.ingest.driver import IngestError
 
 DEFAULT_FILE_MB = 64
@@ -56,16 +57,10 @@ def limits() -> Limits:
     """The limits in force (read from the environment each time, so a test or an
     operator can change them for one command)."""
     def number(name: str, default: float) -> float:
-        text = os.environ.get(name)
-        if not text:
-            return default
         try:
-            value = float(text)
-        except ValueError:
-            raise IngestError(name, "", f"{text!r} is not a number") from None
-        if not value > 0:
-            raise IngestError(name, "", f"{text!r} is not a positive number")
-        return value
+            return positive_number(name, default)
+        except ValueError as exc:
+            raise IngestError("environment", "", str(exc)) from None
     return Limits(file_bytes=int(number("LINEAGE_INGEST_MAX_FILE_MB", DEFAULT_FILE_MB) * 2**20),
                   string_chars=int(number("LINEAGE_INGEST_MAX_STRING_KB", DEFAULT_STRING_KB)
                                    * 1024),

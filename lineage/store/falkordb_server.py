@@ -33,6 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lineage.core.environment import positive_number
 from lineage.store.base import StoreError
 
 #: Compact the append-only file at shutdown when its incremental part is larger.
@@ -60,16 +61,10 @@ log = logging.getLogger("lineage.engine")
 
 
 def engine_wait() -> float:
-    text = os.environ.get(WAIT_ENV)
-    if not text:
-        return DEFAULT_WAIT
     try:
-        value = float(text)
-    except ValueError:
-        raise StoreError(f"{WAIT_ENV}={text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise StoreError(f"{WAIT_ENV}={text!r} must be a positive number of seconds")
-    return value
+        return positive_number(WAIT_ENV, DEFAULT_WAIT)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 #: The environment variable that sets the most memory one query may use in the engine
@@ -79,8 +74,9 @@ MEMORY_ENV = "LINEAGE_QUERY_MEMORY"
 DEFAULT_QUERY_MEMORY = 4 * 1024 ** 3
 
 
-def parse_bytes(text: str) -> int:
-    """``"512M"`` -> 536870912; a plain number is bytes."""
+def parse_bytes(text: str, name: str = MEMORY_ENV) -> int:
+    """``"512M"`` -> 536870912; a plain number is bytes (``name``: the variable it came
+    from, for the error)."""
     t = text.strip().upper().removesuffix("IB").removesuffix("B")
     scale = 1
     if t and t[-1] in "KMGT":
@@ -88,9 +84,9 @@ def parse_bytes(text: str) -> int:
     try:
         value = int(float(t) * scale)
     except ValueError:
-        raise StoreError(f"{MEMORY_ENV}={text!r} is not a size (e.g. 2G, 512M)") from None
+        raise StoreError(f"{name}={text!r} is not a size (e.g. 2G, 512M)") from None
     if value < 0:
-        raise StoreError(f"{MEMORY_ENV}={text!r} is negative")
+        raise StoreError(f"{name}={text!r} is negative")
     return value
 
 
@@ -112,13 +108,7 @@ PROCESS_MEMORY_ENV = "LINEAGE_ENGINE_MEMORY"
 
 def process_memory_limit() -> int | None:
     text = os.environ.get(PROCESS_MEMORY_ENV)
-    if not text:
-        return None
-    try:
-        value = parse_bytes(text)
-    except StoreError:
-        raise StoreError(f"{PROCESS_MEMORY_ENV}={text!r} is not a size (e.g. 8G)") from None
-    return value or None
+    return (parse_bytes(text, PROCESS_MEMORY_ENV) or None) if text else None
 
 
 def query_memory_cap() -> int:
