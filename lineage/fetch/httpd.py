@@ -98,9 +98,9 @@ class _Handler(SimpleHTTPRequestHandler):
         with open(path, "rb") as f:
             f.seek(start)
             data = f.read(length if cut is None else min(cut, length))
-        self.wfile.write(data)
-        with self.server.lock:
+        with self.server.lock:   # counted before the write: a client that has read them sees them
             self.server.bytes_sent += len(data)
+        self.wfile.write(data)
         if cut is not None and cut < length:
             self.wfile.flush()
             self.close_connection = True
