@@ -18,6 +18,9 @@ from functools import lru_cache
 
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.dataunits.queries import (calibration_collection_keys, certified_datasets,
+                                       collection_and_chained, data_units_of_value,
+                                       data_units_with_key, exposure_filter)
 
 
 class CalibError(ValueError):
@@ -72,7 +75,7 @@ def find_exposure(store, selector: str) -> tuple[Exposure, str | None]:
         key = sel.keys[0]
         if kind_of_key(key) != Kind.DATA_UNIT or key.split(":")[1] not in ("exposure", "visit"):
             raise CalibError(f"{key} is not an exposure or visit")
-        rows = store.read("MATCH (u:DataUnit {key: $k}) RETURN u.key", {"k": key})
+        found = data_units_with_key(store, key)
     else:
         dim = "exposure" if "exposure" in pairs else "visit" if "visit" in pairs else None
         extra = set(pairs) - {"exposure", "visit", "instrument", "detector"}
@@ -80,36 +83,27 @@ def find_exposure(store, selector: str) -> tuple[Exposure, str | None]:
             raise CalibError(f"bad selector {selector!r}: give exposure=N (or visit=N), "
                              "optionally with instrument= and detector=")
         prefix = f"unit:{dim}:{pairs['instrument']}/" if "instrument" in pairs else f"unit:{dim}:"
-        rows = store.read("MATCH (u:DataUnit {dimension: $d, value: $v}) "
-                          "WHERE u.key STARTS WITH $p RETURN u.key",
-                          {"d": dim, "v": pairs[dim], "p": prefix})
-    keys = sorted(r[0] for r in rows)
+        found = data_units_of_value(store, dim, pairs[dim], prefix)
+    keys = sorted(found)
     if not keys:
         raise CalibError(f"no exposure or visit matches {selector!r}")
     if len(keys) > 1:
         raise CalibError(f"{selector!r} matches {', '.join(keys)}: add instrument=")
     key = keys[0]
-    mjd_begin, mjd_end, pf, band_prop, band = store.read(
-        "MATCH (u:DataUnit {key: $k}) "
-        "OPTIONAL MATCH (u)-[:PART_OF]->(f:DataUnit {dimension: 'physical_filter'}) "
-        "OPTIONAL MATCH (f)-[:PART_OF]->(b:DataUnit {dimension: 'band'}) "
-        "RETURN u.mjd_begin, u.mjd_end, f.value, f.band, b.value", {"k": key})[0]
+    span = exposure_filter(store, key)
     instrument = key.split(":", 2)[2].split("/")[0]
-    return (Exposure(key, instrument, pf, band or band_prop, mjd_begin, mjd_end),
+    return (Exposure(key, instrument, span.physical_filter, span.band or span.filter_band,
+                     span.mjd_begin, span.mjd_end),
             pairs.get("detector"))
 
 
 def _calibration_collections(store, collection: str | None) -> list[str]:
     if collection is None:
-        return [r[0] for r in store.read(
-            "MATCH (c:Collection {collection_type: 'CALIBRATION'}) RETURN c.key")]
-    rows = store.read("MATCH (c:Collection {name: $n}) "
-                      "OPTIONAL MATCH (c)-[:CHAINS*1..10]->(x:Collection) "
-                      "RETURN c.key, c.collection_type, collect(x.key), "
-                      "collect(x.collection_type)", {"n": collection})
-    if not rows:
+        return calibration_collection_keys(store)
+    chain = collection_and_chained(store, collection)
+    if chain is None:
         raise CalibError(f"no collection {collection!r}")
-    key, ctype, children, types = rows[0]
+    key, ctype, children, types = chain
     found = ([key] if ctype == "CALIBRATION" else []) + \
         [k for k, t in zip(children, types) if t == "CALIBRATION"]
     if not found:
@@ -144,15 +138,9 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
               "band": exposure.band, "detector": detector,
               exposure.key.split(":")[1]: exposure.key.rsplit("/", 1)[1]}
     wanted = {d: v for d, v in wanted.items() if v is not None}
-    query = ("MATCH (c:Collection)-[e:CONTAINS]->(d:Dataset) WHERE c.key IN $colls "
-             + ("AND d.dataset_type IN $types " if types else "")
-             + "RETURN c.name, d.key, d.dataset_type, d.data_id, d.run, "
-               "e.valid_begin, e.valid_end")
-    params = {"colls": _calibration_collections(store, collection)}
-    if types:
-        params["types"] = list(types)
     out = []
-    for coll, key, dstype, data_id, run, vb, ve in store.read(query, params):
+    for coll, key, dstype, data_id, run, vb, ve in certified_datasets(
+            store, _calibration_collections(store, collection), types):
         lo = tai_mjd(vb) if vb else float("-inf")
         hi = tai_mjd(ve) if ve else float("inf")
         inside = lo <= begin < hi if begin == end else lo < end and begin < hi

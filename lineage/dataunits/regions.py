@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from lineage.core.model import GraphBatch, Rel
+from lineage.dataunits.queries import overlaps_of_tract, overlaps_of_visit, regions_in_declination
 
 #: Units whose regions are observations, and units whose regions tile the sky.
 OBSERVATION_DIMENSIONS = ("visit", "visit_detector_region")
@@ -71,10 +72,7 @@ def _stored_regions(store, dimensions, near: dict[str, str], exclude) -> dict[st
         box = decode(encoded).getBoundingBox().getLat()
         lows.append(box.getA().asDegrees())
         highs.append(box.getB().asDegrees())
-    rows = store.read(
-        "MATCH (u:DataUnit) WHERE u.dimension IN $dims AND u.region IS NOT NULL "
-        "AND u.dec_max >= $lo AND u.dec_min <= $hi RETURN u.key, u.region",
-        {"dims": list(dimensions), "lo": min(lows), "hi": max(highs)})
+    rows = regions_in_declination(store, dimensions, min(lows), max(highs))
     return {k: r for k, r in rows if k not in exclude}
 
 
@@ -96,32 +94,6 @@ def add_overlaps(batch: GraphBatch, store) -> int:
     return added
 
 
-_OVERLAP_QUERIES = {
-    # the observation side: a visit (and its visit-detectors), or one visit-detector
-    "visit": ("MATCH (v:DataUnit {dimension: 'visit', value: $visit}) "
-              "WHERE v.key STARTS WITH $prefix "
-              "MATCH (v)-[:OVERLAPS]->(t:DataUnit) RETURN v.key AS obs, t.key AS tile "
-              "UNION "
-              "MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
-              "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region'}) "
-              "WHERE v.key STARTS WITH $prefix "
-              "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key AS obs, t.key AS tile"),
-    "visit_detector_region": (
-              "MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
-              "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region', value: $detector}) "
-              "WHERE v.key STARTS WITH $prefix "
-              "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key, t.key"),
-    # the sky-map side: a tract or one patch
-    "tract": ("MATCH (t:DataUnit {dimension: 'tract', value: $tract}) "
-              "WHERE t.key STARTS WITH $prefix "
-              "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key"),
-    "patch": ("MATCH (:DataUnit {dimension: 'tract', value: $tract})"
-              "<-[:PART_OF]-(t:DataUnit {dimension: 'patch', value: $patch}) "
-              "WHERE t.key STARTS WITH $prefix "
-              "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key"),
-}
-
-
 def overlaps_of(store, pairs: dict[str, str]) -> list[tuple[str, str]]:
     """(observation unit, sky-map unit) pairs with an ``OVERLAPS`` edge, for
     ``visit=V[,detector=D][,instrument=I]`` or ``tract=T[,patch=P][,skymap=S]``."""
@@ -140,6 +112,8 @@ def overlaps_of(store, pairs: dict[str, str]) -> list[tuple[str, str]]:
     extra = set(pairs) - known
     if extra:
         raise ValueError(f"cannot combine {', '.join(sorted(extra))} with {which}")
-    params = {k: v for k, v in pairs.items() if k in ("visit", "detector", "tract", "patch")}
-    rows = store.read(_OVERLAP_QUERIES[which], {**params, "prefix": prefix})
+    if "visit" in pairs:
+        rows = overlaps_of_visit(store, pairs["visit"], prefix, pairs.get("detector"))
+    else:
+        rows = overlaps_of_tract(store, pairs["tract"], prefix, pairs.get("patch"))
     return sorted({(o, t) for o, t in rows})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import Selector
 from lineage.core.text import SelectorError
+from lineage.dataunits.queries import (datasets_of_units, stored_dimensions,
+                                       units_of_dimension_value)
 from lineage.dataunits.visits import select_visits
 
 
@@ -36,12 +38,9 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
         return dict(sorted(found.items()))
     result: dict[str, str] | None = None
     for dim, value in selector.pairs:
-        units = [r[0] for r in store.read(
-            "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
-            {"d": dim, "v": value})]
+        units = units_of_dimension_value(store, dim, value)
         if not units:
-            known = sorted(r[0] for r in store.read(
-                "MATCH (u:DataUnit) RETURN DISTINCT u.dimension"))
+            known = sorted(stored_dimensions(store))
             if dim not in known:
                 raise SelectorError(f"bad selector {selector.text!r}: no dimension {dim!r} "
                                     f"in this repository (known: {', '.join(known) or 'none'})")
@@ -57,12 +56,4 @@ def _datasets_of_units(store, unit_keys: list[str]) -> dict[str, str]:
     """Datasets identified by these units or by any unit that is part of them."""
     if not unit_keys:
         return {}
-    rows = store.read_plain(  # keys and type names only: the cheapest read
-        "MATCH (u:DataUnit) WHERE u.key IN $units "
-        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key, d.dataset_type "
-        "UNION "
-        "MATCH (u:DataUnit) WHERE u.key IN $units "
-        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) "
-        "RETURN d.key, d.dataset_type",
-        {"units": unit_keys})
-    return {k: t for k, t in rows}
+    return {k: t for k, t in datasets_of_units(store, unit_keys)}

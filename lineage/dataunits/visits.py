@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lineage.core.conditions import Condition, mask, parse_conditions
+from lineage.dataunits.queries import exposure_telemetry_of_visits, visits_with_properties
 
 if TYPE_CHECKING:  # pandas is imported where a table is made
     import pandas as pd
@@ -15,12 +16,8 @@ def visit_telemetry(store, visit_keys: list[str],
     """visit key -> ``{efd.<topic>.<field>.<stat>: value, efd.<topic>.samples: n}`` from
     the ``DESCRIBES`` edges to its exposures (the summaries over each exposure's samples);
     ``topics`` keeps only whole topics, with or without ``lsst.sal.``, or a CSC (``DIMM``)."""
-    rows = store.read(
-        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
-        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
-        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})
     out: dict[str, dict] = {k: {} for k in visit_keys}
-    for vkey, topic, props in rows:
+    for vkey, topic, props in exposure_telemetry_of_visits(store, visit_keys):
         short = topic[len("lsst.sal."):] if topic.startswith("lsst.sal.") else topic
         if topics and not any(t in (topic, short) or short.startswith(t + ".") or
                               topic.endswith("." + t) for t in topics):
@@ -36,13 +33,8 @@ def visit_telemetry(store, visit_keys: list[str],
 def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
     """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
     import pandas as pd
-    rows = store.read(
-        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
-        + ("AND v.key STARTS WITH $prefix " if instrument else "")
-        + "RETURN v.key, properties(v)",
-        {"prefix": f"unit:visit:{instrument}/"} if instrument else {})
     table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
-             for k, props in rows}
+             for k, props in visits_with_properties(store, instrument)}
     for vkey, columns in visit_telemetry(store, list(table)).items():
         table[vkey].update(columns)
     frame = pd.DataFrame(list(table.values()))

@@ -20,6 +20,7 @@ LSSTComCam), ``AT*`` CSCs the Auxiliary Telescope (LATISS); other CSCs
 from __future__ import annotations
 
 from lineage.core.model import GraphBatch, Rel
+from lineage.ingest.queries import efd_records_overlapping, exposures_overlapping
 from lineage.store.base import Store
 
 SIMONYI_INSTRUMENTS = frozenset({"LSSTCam", "LSSTComCam"})
@@ -64,12 +65,8 @@ def _instrument_of_exposure(key: str) -> str:
 def link_record_to_stored_exposures(batch: GraphBatch, store: Store, record_key: str,
                                     record: dict) -> int:
     """Add DESCRIBES edges from a new record to the stored exposures it overlaps."""
-    rows = store.read(
-        "MATCH (u:DataUnit) WHERE u.dimension = 'exposure' AND u.mjd_begin <= $end "
-        "AND u.mjd_end >= $begin RETURN u.key, u.mjd_begin, u.mjd_end",
-        {"begin": record["mjd_begin"], "end": record["mjd_end"]})
     linked = 0
-    for key, begin, end in rows:
+    for key, begin, end in exposures_overlapping(store, record["mjd_begin"], record["mjd_end"]):
         if describes_instrument(record["topic"], _instrument_of_exposure(key)):
             batch.add_edge(Rel.DESCRIBES, record_key, key, **summary_over(record, begin, end))
             linked += 1
@@ -79,11 +76,8 @@ def link_record_to_stored_exposures(batch: GraphBatch, store: Store, record_key:
 def link_exposure_to_stored_records(batch: GraphBatch, store: Store, exposure_key: str,
                                     instrument: str, mjd_begin: float, mjd_end: float) -> int:
     """Add DESCRIBES edges from the stored EFD records a new exposure overlaps."""
-    rows = store.read(
-        "MATCH (e:EfdRecord) WHERE e.mjd_begin <= $end AND e.mjd_end >= $begin "
-        "RETURN e.key, properties(e)", {"begin": mjd_begin, "end": mjd_end})
     linked = 0
-    for key, record in rows:
+    for key, record in efd_records_overlapping(store, mjd_begin, mjd_end):
         if record.get("topic") and describes_instrument(record["topic"], instrument):
             batch.add_edge(Rel.DESCRIBES, key, exposure_key,
                            **summary_over(record, mjd_begin, mjd_end))

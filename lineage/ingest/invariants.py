@@ -14,7 +14,7 @@ relies on it being a graph of *facts*:
 Each is checked within the file and against what is already stored, so a
 file that would break one is rejected with the keys involved and nothing of
 it is written.  The reads are a few small indexed queries, all in
-:func:`stored_lineage_query`: producers of the file's outputs, the stored
+:mod:`lineage.ingest.queries`: producers of the file's outputs, the stored
 inputs, outputs and task of the file's quanta and, only when the file gives
 a stored dataset a producer or a stored quantum a new input (the only ways a
 new edge can close a cycle through stored edges), a walk down from those
@@ -27,38 +27,12 @@ transaction: two ingests running at the same moment can each pass them.
 from __future__ import annotations
 
 from lineage.core.model import Kind, kind_of_key
+from lineage.ingest.queries import (stored_producers, stored_quantum_inputs,
+                                    stored_quantum_outputs, stored_quantum_tasks, stored_readers)
 
 #: Nodes the stored walk may visit before it gives up (a cycle check that cannot
 #: finish refuses the file rather than store what it could not check).
 MAX_WALK_NODES = 2_000_000
-_CHUNK = 1000
-
-
-def stored_lineage_query(store, question: str, keys: list[str]) -> list[tuple]:
-    """Every Cypher read of the lineage checks, over ``keys`` (chunked); rows as tuples.
-
-    * ``producers``: (dataset key, producing quantum key) of stored datasets;
-    * ``quantum_tasks``: (quantum key, task) of stored quanta;
-    * ``quantum_inputs``: (quantum key, dataset key) of stored ``INPUT_TO`` edges;
-    * ``quantum_outputs``: (quantum key, dataset key) of stored ``PRODUCED`` edges;
-    * ``readers``: (dataset key, quantum key) that read stored datasets (one hop down).
-    """
-    queries = {
-        "producers": "MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.key IN $keys "
-                     "RETURN d.key, q.key",
-        "quantum_tasks": "MATCH (q:Quantum) WHERE q.key IN $keys RETURN q.key, q.task",
-        "quantum_inputs": "MATCH (d:Dataset)-[:INPUT_TO]->(q:Quantum) WHERE q.key IN $keys "
-                          "RETURN q.key, d.key",
-        "quantum_outputs": "MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE q.key IN $keys "
-                           "RETURN q.key, d.key",
-        "readers": "MATCH (d:Dataset)-[:INPUT_TO]->(q:Quantum) WHERE d.key IN $keys "
-                   "RETURN d.key, q.key",
-    }
-    rows: list[tuple] = []
-    keys = sorted(set(keys))
-    for i in range(0, len(keys), _CHUNK):
-        rows.extend(tuple(r) for r in store.read(queries[question], {"keys": keys[i:i + _CHUNK]}))
-    return rows
 
 
 class LineageChecks:
@@ -137,7 +111,7 @@ class LineageChecks:
 
     def _check_stored(self, store, edges: dict) -> None:
         file_outputs = sorted(self.producer)
-        stored_producer = dict(stored_lineage_query(store, "producers", file_outputs))
+        stored_producer = dict(stored_producers(store, file_outputs))
         for d in file_outputs:
             p = stored_producer.get(d)
             if p is not None and p != self.producer[d]:
@@ -146,13 +120,13 @@ class LineageChecks:
                                              f"file says {q} produced it, and a dataset is "
                                              "written by one quantum")
         quanta = sorted(self.quanta)
-        tasks = dict(stored_lineage_query(store, "quantum_tasks", quanta))
+        tasks = dict(stored_quantum_tasks(store, quanta))
         stored_in: dict[str, set] = {}
         stored_out: dict[str, set] = {}
         if tasks:
-            for q, d in stored_lineage_query(store, "quantum_inputs", sorted(tasks)):
+            for q, d in stored_quantum_inputs(store, sorted(tasks)):
                 stored_in.setdefault(q, set()).add(d)
-            for q, d in stored_lineage_query(store, "quantum_outputs", sorted(tasks)):
+            for q, d in stored_quantum_outputs(store, sorted(tasks)):
                 stored_out.setdefault(q, set()).add(d)
         gaining = []  # stored nodes this file gives a new incoming lineage edge
         for q, stored_task in tasks.items():
@@ -181,9 +155,9 @@ class LineageChecks:
         while frontier:
             datasets = [k for k in frontier if kind_of_key(k) == Kind.DATASET]
             quanta = [k for k in frontier if kind_of_key(k) == Kind.QUANTUM]
-            found = stored_lineage_query(store, "readers", datasets) if datasets else []
+            found = stored_readers(store, datasets) if datasets else []
             if quanta:
-                found += stored_lineage_query(store, "quantum_outputs", quanta)
+                found += stored_quantum_outputs(store, quanta)
             frontier = []
             for a, b in found:
                 edges.setdefault(a, set()).add(b)

@@ -27,6 +27,7 @@ import uuid
 from lineage.core.model import quantum_key
 from lineage.ingest.provenance import ProvenanceBuilder, times
 from lineage.ingest.loading import parse_json
+from lineage.ingest.queries import stored_runs
 
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 _STATUS = (("FAIL", "failed"), ("ABORT", "aborted"), ("COMPLETE", "successful"))
@@ -181,6 +182,5 @@ def _dataset(b: ProvenanceBuilder, d) -> str:
 def _stored_runs(b: ProvenanceBuilder, keys: list[str]) -> dict[str, dict]:
     if b.store is None or not keys:
         return {}
-    rows = b.store.read("MATCH (q:Quantum) WHERE q.key IN $keys "
-                        "RETURN q.key, q.ol_events, q.start_utc, q.end_utc", {"keys": keys})
-    return {k: {"ol_events": ev, "start_utc": s, "end_utc": e} for k, ev, s, e in rows}
+    return {k: {"ol_events": ev, "start_utc": s, "end_utc": e}
+            for k, ev, s, e in stored_runs(b.store, keys)}

@@ -36,6 +36,10 @@ from lineage.fetch.datastore import Datastore, DatastoreError, open_uri
 from lineage.fetch.read import read_parquet
 from lineage.dataunits.visits import visit_telemetry
 from lineage.core.progress import progress_bar
+from lineage.lightcurve.queries import (active_contamination, active_flags_of_visits,
+                                        catalogs_in_runs, catalogs_read_to_make,
+                                        config_values_text, instrument_of_visit_dataset,
+                                        producers_of, units_with_properties)
 from lineage.traversal.traverse import collection_members
 
 
@@ -84,10 +88,7 @@ def find_object(store, object_id: int, collection: str, datastore: Datastore,
                 catalog: Catalog = DIA) -> dict:
     """The object's catalog dataset in ``collection``: key, data ID, URI."""
     runs, _ = collection_members(store, collection)
-    rows = store.read(
-        "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
-        "RETURN d.key, d.data_id, d.uri ORDER BY d.data_id, d.key",
-        {"t": catalog.object_type, "runs": runs})
+    rows = catalogs_in_runs(store, catalog.object_type, runs)
     if not rows:
         raise LightcurveError(f"collection {collection!r} has no {catalog.object_type} catalogs")
     for key, data_id, uri in rows:
@@ -99,11 +100,7 @@ def find_object(store, object_id: int, collection: str, datastore: Datastore,
 
 def _epochs(store, object_key: str, object_id: int, datastore: Datastore, catalog: Catalog,
             show_progress: bool) -> pd.DataFrame:
-    inputs = store.read(
-        "MATCH (q:Quantum)-[:PRODUCED]->(:Dataset {key: $k}) "
-        "MATCH (s:Dataset)-[:INPUT_TO]->(q) WHERE s.dataset_type = $t "
-        "RETURN s.key, s.data_id, s.uri ORDER BY s.data_id",
-        {"k": object_key, "t": catalog.source_type})
+    inputs = catalogs_read_to_make(store, object_key, catalog.source_type)
     frames = []
     with progress_bar(f"reading {catalog.source_type} catalogs", len(inputs), "catalogs",
                       show_progress) as advance:
@@ -137,14 +134,7 @@ def _chain(store, sources: list[str], visits: dict[str, str]) -> dict[str, dict]
     seen: dict[str, set] = {s: {s} for s in sources}
     while any(frontier.values()):
         keys = sorted({k for ks in frontier.values() for k, _ in ks})
-        rows = store.read(
-            "UNWIND $keys AS k MATCH (q:Quantum)-[:PRODUCED]->(:Dataset {key: k}) "
-            "OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
-            "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
-            "OPTIONAL MATCH (i:Dataset)-[:INPUT_TO]->(q) "
-            "RETURN k, q.task, q.status, s.key, s.name, c.key, "
-            "collect([i.key, i.dataset_type, i.data_id])", {"keys": keys})
-        made = {r[0]: r[1:] for r in rows}
+        made = {r.dataset: r[1:] for r in producers_of(store, keys)}
         nxt: dict[str, list] = {}
         for source, todo in frontier.items():
             mine = out[source]
@@ -175,26 +165,16 @@ def _one(values: set) -> str:
 
 
 def _visit_conditions(store, instrument_visits: list[str]) -> dict[str, dict]:
-    rows = store.read("MATCH (v:DataUnit) WHERE v.key IN $keys RETURN v.key, properties(v)",
-                      {"keys": instrument_visits})
-    return {k: p for k, p in rows}
+    return {k: p for k, p in units_with_properties(store, instrument_visits)}
 
 
 def _flags(store, visit_keys: list[str], dataset_keys: list[str]) -> tuple[dict, dict]:
     """Active flags on visits (or their exposures), and contamination marks on datasets."""
-    on_units = store.read(
-        "MATCH (f:Flag)-[:FLAGS]->(u:DataUnit) WHERE f.retracted_at IS NULL "
-        "OPTIONAL MATCH (u)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
-        "WITH f, u, v WHERE u.key IN $keys OR v IS NOT NULL "
-        "RETURN coalesce(v.key, u.key), f.key, f.verdict", {"keys": visit_keys})
     flagged: dict[str, set] = {}
-    for vkey, fkey, verdict in on_units:
+    for vkey, fkey, verdict in active_flags_of_visits(store, visit_keys):
         flagged.setdefault(vkey, set()).add(f"{fkey} ({verdict})")
-    marks = store.read(
-        "MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) WHERE d.key IN $keys "
-        "AND f.retracted_at IS NULL RETURN d.key, f.key, c.fraction", {"keys": dataset_keys})
     contamination: dict[str, float] = {}
-    for dkey, _, fraction in marks:
+    for dkey, _, fraction in active_contamination(store, dataset_keys):
         contamination[dkey] = max(contamination.get(dkey, 0.0), float(fraction))
     return flagged, contamination
 
@@ -206,11 +186,7 @@ def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
     obj = find_object(store, int(object_id), collection, datastore, catalog)
     epochs = _epochs(store, obj["key"], int(object_id), datastore, catalog, show_progress)
     sources = sorted(set(epochs["source_dataset"]))
-    instrument = store.read("MATCH (:Dataset {key: $k})-[:IDENTIFIED_BY]->(u:DataUnit) "
-                            "WHERE u.dimension = 'visit' MATCH (u)-[:PART_OF*1..2]->(i:DataUnit) "
-                            "WHERE i.dimension = 'instrument' RETURN i.value LIMIT 1",
-                            {"k": sources[0]})
-    inst = instrument[0][0] if instrument else ""
+    inst = instrument_of_visit_dataset(store, sources[0]) or ""
     visit_key = {v: f"unit:visit:{inst}/{v}" for v in set(epochs["visit"].astype(str))}
     source_visit = dict(zip(epochs["source_dataset"], epochs["visit"].astype(str)))
     chains = _chain(store, sources, source_visit)
@@ -249,5 +225,5 @@ def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
 
 def config_values(store, config_key: str) -> dict:
     """The values of one Config node (the ``config.<task>`` column names its key)."""
-    rows = store.read("MATCH (c:Config {key: $k}) RETURN c.values", {"k": config_key})
-    return json.loads(rows[0][0]) if rows and rows[0][0] else {}
+    text = config_values_text(store, config_key)
+    return json.loads(text) if text else {}

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 
 from lineage.store.base import Store
+from lineage.metrics.queries import (job_metadata, measurements_of_metric, packages_of_software,
+                                     specifications_of_job)
 from lineage.core.units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
 
 # --- lookups ------------------------------------------------------------------
@@ -49,23 +51,14 @@ class Measured:
         return out
 
 
-_MEASUREMENTS = (
-    "MATCH (j:Job)-[:HAS_MEASUREMENT]->(ms:Measurement)-[:OF_METRIC]->(m:Metric {key: $metric}) "
-    "OPTIONAL MATCH (j)-[:RAN_WITH]->(sw:SoftwareVersion) "
-    "OPTIONAL MATCH (j)-[:MEASURED]->(x) "
-    "RETURN j.key, j.date, j.time_scale, ms.key, ms.value, ms.unit, "
-    "ms.value_in_metric_unit, ms.metric_unit, sw.key, sw.name, j.instrument, j.filter_name, "
-    "j.dataset_name, collect(x.key) ORDER BY j.key")
-
-
 def measurements(store: Store, metric: str) -> list[Measured]:
     """Every stored measurement of ``metric`` (``validate_drp.PA1`` or
     ``metric:validate_drp.PA1``), missing values included (value None), by job key."""
     name = metric.removeprefix("metric:")
     out = []
     for (job, date, scale, ms, value, unit, v_metric, m_unit, sw, sw_name, instrument,
-         filter_name, dataset_name, measured) in store.read(_MEASUREMENTS,
-                                                            {"metric": f"metric:{name}"}):
+         filter_name, dataset_name, measured) in measurements_of_metric(store,
+                                                                         f"metric:{name}"):
         out.append(Measured(job, date, scale, name, ms, value, unit or "", v_metric, m_unit, sw,
                             sw_name, instrument, filter_name, dataset_name,
                             tuple(sorted(k for k in measured if k))))
@@ -131,8 +124,7 @@ def software_packages(store: Store, keys) -> dict[str, dict]:
     if not keys:
         return {}
     out = {}
-    for key, packages in store.read("MATCH (s:SoftwareVersion) WHERE s.key IN $keys "
-                                    "RETURN s.key, s.packages", {"keys": keys}):
+    for key, packages in packages_of_software(store, keys):
         if isinstance(packages, str):
             packages = json.loads(packages or "{}")
         out[key] = dict(packages or {})
@@ -205,23 +197,16 @@ class SpecResult:
         return dict(self.__dict__)
 
 
-_SPECS_OF_JOB = (
-    "MATCH (j:Job {key: $job})-[:HAS_MEASUREMENT]->(ms:Measurement)-[:OF_METRIC]->(m:Metric) "
-    "MATCH (s:Specification)-[:SPECIFIES]->(m) "
-    "RETURN s.key, m.key, ms.value, ms.unit, s.operator, s.threshold, s.unit, "
-    "s.metadata_query ORDER BY s.key")
-
-
 def evaluate_specs(store: Store, job: str) -> list[SpecResult]:
     """Every stored specification of the metrics ``job`` measured whose
     metadata query matches the job's metadata, with whether it passed."""
-    rows = store.read("MATCH (j:Job {key: $job}) RETURN j.meta", {"job": job})
-    if not rows:
+    metas = job_metadata(store, job)
+    if not metas:
         raise MetricError(f"no such job: {job}")
-    meta = json.loads(rows[0][0] or "{}")
+    meta = json.loads(metas[0] or "{}")
     out = []
-    for spec, metric, value, unit, op, threshold, t_unit, query in store.read(
-            _SPECS_OF_JOB, {"job": job}):
+    for spec, metric, value, unit, op, threshold, t_unit, query in specifications_of_job(
+            store, job):
         if not meta_matches(json.loads(query or "{}"), meta):
             continue
         passed = None if value is None else compare(value, unit or "", op, threshold, t_unit or "")

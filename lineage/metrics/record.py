@@ -28,6 +28,7 @@ from lineage.core.model import GraphBatch, Rel, collection_key, software_key
 from lineage.core.units import MetricError, canonical_unit, convert, parse_date
 from lineage.ingest.driver import IngestError
 from lineage.ingest.formats.metrics import JobReader
+from lineage.metrics.queries import stored_keys, units_of_metrics
 
 @dataclass(frozen=True)
 class Recorded:
@@ -123,9 +124,7 @@ def _check_units(store, batch: GraphBatch) -> None:
     that metric would fail on it.  (A missing value has nothing to convert.)"""
     given = {p["metric"]: p.get("unit", "") for k, p in batch.nodes.items()
              if k.startswith("measurement:") and p.get("value") is not None}
-    for name, unit in store.read("MATCH (m:Metric) WHERE m.key IN $keys AND m.unit IS NOT NULL "
-                                 "RETURN m.name, m.unit",
-                                 {"keys": [f"metric:{n}" for n in given]}):
+    for name, unit in units_of_metrics(store, [f"metric:{n}" for n in given]):
         try:
             convert(1.0, given.get(name, ""), unit)
         except MetricError as exc:
@@ -148,8 +147,7 @@ def record(store, measurements: Mapping[str, object], job: str | None = None,
     _check_units(store, batch)
     wanted = batch.missing_endpoints()
     if wanted:
-        found = {k for (k,) in store.read("MATCH (n) WHERE n.key IN $keys RETURN n.key",
-                                          {"keys": wanted})}
+        found = stored_keys(store, wanted)
         absent = [k for k in wanted if k not in found]
         if absent:
             raise MetricError(f"not in the repository: {', '.join(absent)} (the job's software "

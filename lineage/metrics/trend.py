@@ -24,6 +24,7 @@ import pandas as pd
 
 from lineage.store.base import Store
 from lineage.metrics.lookup import JobFilter, meta_matches, select, software_packages
+from lineage.metrics.queries import metadata_of_jobs, metric_unit, specifications_of_metric
 from lineage.core.compare import changed_values
 from lineage.core.units import MetricError, convert, job_time, parse_unit
 
@@ -57,9 +58,9 @@ def series_of(row) -> str:
 
 
 def _metric_unit(store: Store, metric: str, rows) -> str:
-    stored = store.read("MATCH (m:Metric {key: $k}) RETURN m.unit", {"k": f"metric:{metric}"})
-    if stored and stored[0][0] is not None:
-        return stored[0][0]
+    stored = metric_unit(store, f"metric:{metric}")
+    if stored is not None:
+        return stored
     units = [r.metric_unit or r.unit for r in rows if r.value is not None]
     return max(set(units), key=units.count) if units else ""
 
@@ -70,13 +71,10 @@ def specifications(store: Store, metric: str, unit: str, jobs=None) -> list[dict
     ``jobs`` (keys), only those whose metadata query matches one of the jobs."""
     metas = None
     if jobs is not None:
-        metas = [json.loads(m or "{}") for (m,) in store.read(
-            "MATCH (j:Job) WHERE j.key IN $keys RETURN j.meta", {"keys": sorted(set(jobs))})]
+        metas = [json.loads(m or "{}") for m in metadata_of_jobs(store, sorted(set(jobs)))]
     out = []
-    for key, op, threshold, t_unit, query in store.read(
-            "MATCH (s:Specification)-[:SPECIFIES]->(:Metric {key: $k}) "
-            "RETURN s.key, s.operator, s.threshold, s.unit, s.metadata_query ORDER BY s.key",
-            {"k": f"metric:{metric}"}):
+    for key, op, threshold, t_unit, query in specifications_of_metric(store,
+                                                                       f"metric:{metric}"):
         item = {"spec": key, "operator": op, "threshold_as_given": threshold,
                 "unit_as_given": t_unit or "", "metadata_query": json.loads(query or "{}")}
         if metas is not None and not any(meta_matches(item["metadata_query"], m) for m in metas):

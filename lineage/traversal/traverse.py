@@ -20,6 +20,8 @@ import networkx as nx
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
+from lineage.traversal.queries import (chained_collections, collection_named,
+                                       datasets_in_collections, feeds_edges, step_query)
 
 DOWN, UP = "down", "up"
 
@@ -28,14 +30,6 @@ MAX_STEPS = 64
 
 #: Most frontier keys sent in one step query (bounds query size on huge blast radii).
 FRONTIER_CHUNK = 5000
-
-_STEP = {
-    (DOWN, Kind.DATASET): "(a)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset)",
-    (UP, Kind.DATASET): "(a)<-[:PRODUCED]-(q:Quantum)<-[:INPUT_TO]-(b:Dataset)",
-    (DOWN, Kind.QUANTUM): "(a)-[:PRODUCED]->(b:Dataset)",
-    (UP, Kind.QUANTUM): "(a)<-[:INPUT_TO]-(b:Dataset)",
-}
-
 
 @dataclass(frozen=True)
 class DatasetRow:
@@ -59,8 +53,7 @@ def _selection(store, selector) -> dict[str, str | None]:
 def type_graph(store) -> nx.DiGraph:
     """Dataset type -> dataset type, one edge where some task read one and wrote the other."""
     g = nx.DiGraph()
-    for a, b, task in store.read_plain("MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) "
-                                 "RETURN a.name, b.name, e.task"):
+    for a, b, task in feeds_edges(store):
         g.add_edge(a, b, task=task)
     return g
 
@@ -90,25 +83,6 @@ def _via_types(store, types, direction: str) -> Via | None:
     return Via(via, onward)
 
 
-def _step_query(direction: str, kind: Kind, with_parents: bool, prune: bool,
-                details_for_some: bool = False) -> str:
-    """One BFS step.  With ``details_for_some``, data ID and run come back only for
-    datasets of the types in ``$want`` (the rest are waypoints: key and type suffice)."""
-    where = "WHERE b.dataset_type IN $via " if prune else ""
-    if details_for_some:
-        details = ("CASE WHEN b.dataset_type IN $want THEN b.data_id END, "
-                   "CASE WHEN b.dataset_type IN $want THEN b.run END")
-    else:
-        details = "b.data_id, b.run"
-    if with_parents:
-        quantum = "q.key" if kind == Kind.DATASET else "null"
-        ret = f"RETURN a.key, {quantum}, b.key, b.dataset_type, {details}"
-    else:
-        ret = f"RETURN DISTINCT b.key, b.dataset_type, {details}"
-    return (f"MATCH (a:{kind.value}) WHERE a.key IN $keys "
-            f"MATCH {_STEP[(direction, kind)]} {where}{ret}")
-
-
 def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | None = None,
         depth: int | None = None, parents: dict | None = None,
         want: list[str] | None = None) -> dict[str, DatasetRow]:
@@ -135,15 +109,10 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
         nxt: dict[str, Kind] = {}
         for kind in (Kind.DATASET, Kind.QUANTUM):
             keys = sorted(k for k, kk in frontier.items() if kk == kind)
-            query = _step_query(direction, kind, parents is not None, via is not None,
-                                want is not None)
             rows = []
             for i in range(0, len(keys), FRONTIER_CHUNK):
-                params = {"keys": keys[i:i + FRONTIER_CHUNK]}
-                if via is not None:
-                    params["via"] = via
-                if want is not None:
-                    params["want"] = want
+                query, params = step_query(direction == DOWN, kind, keys[i:i + FRONTIER_CHUNK],
+                                           parents is not None, via, want)
                 rows.extend(store.read_plain(query, params))  # strings and nulls
             for row in rows:
                 if parents is not None:
@@ -164,12 +133,11 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
 
 def collection_members(store, name: str) -> tuple[list[str], list[str]]:
     """(RUN names, other collections) a collection stands for, chains flattened."""
-    rows = store.read("MATCH (c:Collection {key: $k}) RETURN c.name, c.collection_type",
-                      {"k": f"collection:{name}"})
-    if not rows:
+    top = collection_named(store, name)
+    if top is None:
         raise SelectorError(f"no collection {name!r} in this repository")
     runs, others, seen = [], [], set()
-    todo = [tuple(rows[0])]
+    todo = [tuple(top)]
     while todo:
         cname, ctype = todo.pop()
         if cname in seen:
@@ -178,9 +146,7 @@ def collection_members(store, name: str) -> tuple[list[str], list[str]]:
         if ctype == "RUN":
             runs.append(cname)
         elif ctype == "CHAINED":
-            todo.extend(tuple(r) for r in store.read(
-                "MATCH (:Collection {key: $k})-[:CHAINS]->(c:Collection) "
-                "RETURN c.name, c.collection_type", {"k": f"collection:{cname}"}))
+            todo.extend(tuple(r) for r in chained_collections(store, cname))
         else:
             others.append(cname)
     return sorted(runs), sorted(others)
@@ -191,9 +157,7 @@ def _in_collection(store, rows: list[DatasetRow], collection: str) -> list[Datas
     keep = [r for r in rows if r.run in runs]
     rest = [r.key for r in rows if r.run not in runs]
     if others and rest:
-        tagged = {k for (k,) in store.read(
-            "MATCH (c:Collection)-[:CONTAINS]->(x:Dataset) WHERE c.name IN $names "
-            "AND x.key IN $keys RETURN DISTINCT x.key", {"names": others, "keys": rest})}
+        tagged = datasets_in_collections(store, others, rest)
         keep += [r for r in rows if r.key in tagged]
     return keep
 

@@ -36,6 +36,7 @@ from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                                         load_export, to_time)
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
+from lineage.ingest.queries import stored_datasets
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -343,10 +344,7 @@ class ExportGraph:
         """A dataset ID already stored must be the same dataset (type, run, data ID)."""
         keys = list(self.dataset_ids)
         for i in range(0, len(keys), 1000):
-            rows = self.store.read(
-                "MATCH (d:Dataset) WHERE d.key IN $keys "
-                "RETURN d.key, d.dataset_type, d.run, d.data_id", {"keys": keys[i:i + 1000]})
-            for key, dstype, run, data_id in rows:
+            for key, dstype, run, data_id in stored_datasets(self.store, keys[i:i + 1000]):
                 mine = self.batch.nodes[key]
                 if (dstype, run, data_id) != (mine["dataset_type"], mine["run"], mine["data_id"]):
                     raise IngestError(self.path, f"line {self.dataset_ids[key]}",

@@ -1,0 +1,220 @@
+"""The Cypher of the data-unit lookups (visits, calibrations, regions, selector
+resolution): one function per query, rows as named tuples.
+
+The modules beside this one keep the logic (matching data IDs, validity
+ranges, geometry); the graph is read only here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from lineage.store.base import Store
+
+
+# --- exposures and calibrations (calibs.py) ------------------------------------------
+
+def data_units_with_key(store: Store, key: str) -> list[str]:
+    """``[key]`` if a data unit with that key is stored, else ``[]``."""
+    return [r[0] for r in store.read("MATCH (u:DataUnit {key: $k}) RETURN u.key", {"k": key})]
+
+
+def data_units_of_value(store: Store, dimension: str, value, key_prefix: str) -> list[str]:
+    """Keys of the ``dimension`` units whose value is ``value`` and whose key starts with
+    ``key_prefix`` (``unit:exposure:DemoCam/`` narrows to one instrument)."""
+    return [r[0] for r in store.read("MATCH (u:DataUnit {dimension: $d, value: $v}) "
+                                     "WHERE u.key STARTS WITH $p RETURN u.key",
+                                     {"d": dimension, "v": value, "p": key_prefix})]
+
+
+class ExposureFilterRow(NamedTuple):
+    """An exposure's (or visit's) time span and the filter it was taken through."""
+
+    mjd_begin: float | None
+    mjd_end: float | None
+    physical_filter: str | None
+    filter_band: str | None      # the physical filter's ``band`` property
+    band: str | None             # the band unit the physical filter is part of
+
+
+def exposure_filter(store: Store, key: str) -> ExposureFilterRow:
+    """Time span and filter of the stored exposure or visit ``key``."""
+    return ExposureFilterRow(*store.read(
+        "MATCH (u:DataUnit {key: $k}) "
+        "OPTIONAL MATCH (u)-[:PART_OF]->(f:DataUnit {dimension: 'physical_filter'}) "
+        "OPTIONAL MATCH (f)-[:PART_OF]->(b:DataUnit {dimension: 'band'}) "
+        "RETURN u.mjd_begin, u.mjd_end, f.value, f.band, b.value", {"k": key})[0])
+
+
+def calibration_collection_keys(store: Store) -> list[str]:
+    """Keys of every CALIBRATION collection."""
+    return [r[0] for r in store.read(
+        "MATCH (c:Collection {collection_type: 'CALIBRATION'}) RETURN c.key")]
+
+
+class CollectionChainRow(NamedTuple):
+    """A collection and the collections its chain reaches (up to 10 links down)."""
+
+    key: str
+    collection_type: str
+    chained_keys: list[str]
+    chained_types: list[str]
+
+
+def collection_and_chained(store: Store, name: str) -> CollectionChainRow | None:
+    """The collection named ``name`` with what it chains (None: no such collection)."""
+    rows = store.read("MATCH (c:Collection {name: $n}) "
+                      "OPTIONAL MATCH (c)-[:CHAINS*1..10]->(x:Collection) "
+                      "RETURN c.key, c.collection_type, collect(x.key), "
+                      "collect(x.collection_type)", {"n": name})
+    return CollectionChainRow(*rows[0]) if rows else None
+
+
+class CertifiedRow(NamedTuple):
+    """A dataset certified in a CALIBRATION collection, with its validity range (ISO, TAI)."""
+
+    collection: str     # the collection's name
+    key: str
+    dataset_type: str
+    data_id: str
+    run: str
+    valid_begin: str | None
+    valid_end: str | None
+
+
+def certified_datasets(store: Store, collection_keys: list[str],
+                       types=None) -> list[CertifiedRow]:
+    """Every dataset the collections ``collection_keys`` contain (of ``types`` if given),
+    with the validity range of its ``CONTAINS`` edge."""
+    query = ("MATCH (c:Collection)-[e:CONTAINS]->(d:Dataset) WHERE c.key IN $colls "
+             + ("AND d.dataset_type IN $types " if types else "")
+             + "RETURN c.name, d.key, d.dataset_type, d.data_id, d.run, "
+               "e.valid_begin, e.valid_end")
+    params = {"colls": collection_keys}
+    if types:
+        params["types"] = list(types)
+    return [CertifiedRow(*r) for r in store.read(query, params)]
+
+
+# --- visits (visits.py) ----------------------------------------------------------------
+
+class TelemetryRow(NamedTuple):
+    """One EFD record's summary over an exposure of a visit (the ``DESCRIBES`` edge)."""
+
+    visit: str
+    topic: str
+    summary: dict       # the edge's properties: samples, mean_<field>, min_<field> ...
+
+
+def exposure_telemetry_of_visits(store: Store, visit_keys: list[str]) -> list[TelemetryRow]:
+    """The ``DESCRIBES`` summaries of the exposures of these visits, by EFD record key."""
+    return [TelemetryRow(*r) for r in store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit) WHERE x.dimension = 'exposure' "
+        "MATCH (x)-[:PART_OF]->(v:DataUnit) WHERE v.key IN $keys "
+        "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})]
+
+
+class UnitPropertiesRow(NamedTuple):
+    key: str
+    properties: dict
+
+
+def visits_with_properties(store: Store, instrument: str | None = None
+                           ) -> list[UnitPropertiesRow]:
+    """Every visit (of ``instrument``, if given) with its properties."""
+    return [UnitPropertiesRow(*r) for r in store.read(
+        "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
+        + ("AND v.key STARTS WITH $prefix " if instrument else "")
+        + "RETURN v.key, properties(v)",
+        {"prefix": f"unit:visit:{instrument}/"} if instrument else {})]
+
+
+# --- selector resolution (resolve.py) ------------------------------------------------------
+
+def units_of_dimension_value(store: Store, dimension: str, value) -> list[str]:
+    """Keys of the units of ``dimension`` whose value is ``value`` (any instrument)."""
+    return [r[0] for r in store.read(
+        "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
+        {"d": dimension, "v": value})]
+
+
+def stored_dimensions(store: Store) -> list[str]:
+    """The dimensions of the stored data units (unordered)."""
+    return [r[0] for r in store.read("MATCH (u:DataUnit) RETURN DISTINCT u.dimension")]
+
+
+def datasets_of_units(store: Store, unit_keys: list[str]) -> list:
+    """(dataset key, dataset type) of the datasets identified by these units or by any unit
+    that is part of them (up to 4 levels).  Rows are the engine's plain rows (keys and type
+    names only: the cheapest read, :meth:`Store.read_plain`)."""
+    return store.read_plain(
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(u) RETURN d.key, d.dataset_type "
+        "UNION "
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) "
+        "RETURN d.key, d.dataset_type",
+        {"units": unit_keys})
+
+
+# --- regions (regions.py) ----------------------------------------------------------------------
+
+class RegionRow(NamedTuple):
+    key: str
+    region: str         # the encoded lsst.sphgeom region (hex)
+
+
+def regions_in_declination(store: Store, dimensions, dec_low: float,
+                           dec_high: float) -> list[RegionRow]:
+    """Units of these dimensions with a region whose bounding box meets the declinations
+    ``[dec_low, dec_high]`` (degrees)."""
+    return [RegionRow(*r) for r in store.read(
+        "MATCH (u:DataUnit) WHERE u.dimension IN $dims AND u.region IS NOT NULL "
+        "AND u.dec_max >= $lo AND u.dec_min <= $hi RETURN u.key, u.region",
+        {"dims": list(dimensions), "lo": dec_low, "hi": dec_high})]
+
+
+class OverlapRow(NamedTuple):
+    observation: str    # a visit or visit_detector_region unit
+    tile: str           # a tract or patch unit
+
+
+def overlaps_of_visit(store: Store, visit, key_prefix: str,
+                      detector=None) -> list[OverlapRow]:
+    """``OVERLAPS`` edges of a visit and of its visit-detectors, or (with ``detector``) of
+    that one visit-detector; the visit's key starts with ``key_prefix``."""
+    if detector is None:
+        query = ("MATCH (v:DataUnit {dimension: 'visit', value: $visit}) "
+                 "WHERE v.key STARTS WITH $prefix "
+                 "MATCH (v)-[:OVERLAPS]->(t:DataUnit) RETURN v.key AS obs, t.key AS tile "
+                 "UNION "
+                 "MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
+                 "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region'}) "
+                 "WHERE v.key STARTS WITH $prefix "
+                 "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key AS obs, t.key AS tile")
+        params = {"visit": visit, "prefix": key_prefix}
+    else:
+        query = ("MATCH (v:DataUnit {dimension: 'visit', value: $visit})"
+                 "<-[:PART_OF]-(o:DataUnit {dimension: 'visit_detector_region', "
+                 "value: $detector}) "
+                 "WHERE v.key STARTS WITH $prefix "
+                 "MATCH (o)-[:OVERLAPS]->(t:DataUnit) RETURN o.key, t.key")
+        params = {"visit": visit, "detector": detector, "prefix": key_prefix}
+    return [OverlapRow(*r) for r in store.read(query, params)]
+
+
+def overlaps_of_tract(store: Store, tract, key_prefix: str, patch=None) -> list[OverlapRow]:
+    """``OVERLAPS`` edges to a tract, or (with ``patch``) to that one patch of it; the
+    tract's (or patch's) key starts with ``key_prefix``."""
+    if patch is None:
+        query = ("MATCH (t:DataUnit {dimension: 'tract', value: $tract}) "
+                 "WHERE t.key STARTS WITH $prefix "
+                 "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key")
+        params = {"tract": tract, "prefix": key_prefix}
+    else:
+        query = ("MATCH (:DataUnit {dimension: 'tract', value: $tract})"
+                 "<-[:PART_OF]-(t:DataUnit {dimension: 'patch', value: $patch}) "
+                 "WHERE t.key STARTS WITH $prefix "
+                 "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key")
+        params = {"tract": tract, "patch": patch, "prefix": key_prefix}
+    return [OverlapRow(*r) for r in store.read(query, params)]

@@ -1,0 +1,134 @@
+"""The Cypher of the lineage traversals and of ``lineage show``: one function per
+query, rows as named tuples (the breadth-first step's rows excepted: see
+:func:`step_query`).
+
+:mod:`lineage.traversal.traverse` and :mod:`lineage.traversal.show` keep the
+logic; the graph is read only here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from lineage.core.model import Kind
+from lineage.store.base import Store
+
+#: One lineage step from node ``a`` to dataset ``b``, by (downstream, kind of ``a``).
+_STEP = {
+    (True, Kind.DATASET): "(a)-[:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset)",
+    (False, Kind.DATASET): "(a)<-[:PRODUCED]-(q:Quantum)<-[:INPUT_TO]-(b:Dataset)",
+    (True, Kind.QUANTUM): "(a)-[:PRODUCED]->(b:Dataset)",
+    (False, Kind.QUANTUM): "(a)<-[:INPUT_TO]-(b:Dataset)",
+}
+
+
+class FeedsRow(NamedTuple):
+    """A ``FEEDS`` edge of the type-level graph: some task read one type and wrote the other."""
+
+    read_type: str
+    written_type: str
+    task: str
+
+
+def feeds_edges(store: Store) -> list[FeedsRow]:
+    """Every ``FEEDS`` edge between dataset types."""
+    return [FeedsRow(*r) for r in store.read_plain(
+        "MATCH (a:DatasetType)-[e:FEEDS]->(b:DatasetType) RETURN a.name, b.name, e.task")]
+
+
+def step_query(downstream: bool, kind: Kind, keys: list[str], with_parents: bool,
+               via: list[str] | None = None,
+               want: list[str] | None = None) -> tuple[str, dict]:
+    """(Cypher, parameters) of one breadth-first step from the nodes ``keys`` (all of
+    ``kind``: datasets or quanta), down or up one quantum, to the datasets it reaches.
+
+    Rows: ``[b.key, b.dataset_type, b.data_id, b.run]``, each dataset once; with
+    ``with_parents``, ``[a.key, quantum key (None from a quantum), b.key, ...]`` per
+    edge.  With ``via``, only datasets of those types are reached; with ``want``, data
+    ID and run come back only for datasets of those types (the rest are waypoints:
+    key and type suffice).  Run it with :meth:`Store.read_plain` (strings and nulls
+    only); the rows stay the engine's, as millions of them may come back.
+    """
+    where = "WHERE b.dataset_type IN $via " if via is not None else ""
+    if want is not None:
+        details = ("CASE WHEN b.dataset_type IN $want THEN b.data_id END, "
+                   "CASE WHEN b.dataset_type IN $want THEN b.run END")
+    else:
+        details = "b.data_id, b.run"
+    if with_parents:
+        quantum = "q.key" if kind == Kind.DATASET else "null"
+        ret = f"RETURN a.key, {quantum}, b.key, b.dataset_type, {details}"
+    else:
+        ret = f"RETURN DISTINCT b.key, b.dataset_type, {details}"
+    params: dict = {"keys": keys}
+    if via is not None:
+        params["via"] = via
+    if want is not None:
+        params["want"] = want
+    return (f"MATCH (a:{kind.value}) WHERE a.key IN $keys "
+            f"MATCH {_STEP[(downstream, kind)]} {where}{ret}"), params
+
+
+# --- collections -----------------------------------------------------------------------------
+
+class CollectionRow(NamedTuple):
+    name: str
+    collection_type: str
+
+
+def collection_named(store: Store, name: str) -> CollectionRow | None:
+    """The collection called ``name`` (None: not stored)."""
+    rows = store.read("MATCH (c:Collection {key: $k}) RETURN c.name, c.collection_type",
+                      {"k": f"collection:{name}"})
+    return CollectionRow(*rows[0]) if rows else None
+
+
+def chained_collections(store: Store, name: str) -> list[CollectionRow]:
+    """The collections the chain ``name`` links to directly."""
+    return [CollectionRow(*r) for r in store.read(
+        "MATCH (:Collection {key: $k})-[:CHAINS]->(c:Collection) "
+        "RETURN c.name, c.collection_type", {"k": f"collection:{name}"})]
+
+
+def datasets_in_collections(store: Store, names: list[str], keys: list[str]) -> set[str]:
+    """Those of the datasets ``keys`` that one of the collections ``names`` contains."""
+    return {r[0] for r in store.read(
+        "MATCH (c:Collection)-[:CONTAINS]->(x:Dataset) WHERE c.name IN $names "
+        "AND x.key IN $keys RETURN DISTINCT x.key", {"names": names, "keys": keys})}
+
+
+# --- one node and its neighbours (show.py) --------------------------------------------------
+
+#: The edge pattern from node ``n`` to neighbour ``m`` for each direction.
+_DIRECTION = {"out": "-[e]->", "in": "<-[e]-"}
+
+
+class EdgeCountRow(NamedTuple):
+    rel: str
+    count: int
+
+
+class NeighbourRow(NamedTuple):
+    rel: str
+    key: str
+
+
+def node_properties(store: Store, label: str, key: str) -> dict | None:
+    """The properties of the ``label`` node ``key`` (None: not stored)."""
+    rows = store.read(f"MATCH (n:{label} {{key: $k}}) RETURN properties(n)", {"k": key})
+    return dict(rows[0][0]) if rows else None
+
+
+def neighbour_counts(store: Store, label: str, key: str, direction: str) -> list[EdgeCountRow]:
+    """How many neighbours the node has over each edge type, ``direction`` "out" or "in"."""
+    return [EdgeCountRow(*r) for r in store.read(
+        f"MATCH (n:{label} {{key: $k}}){_DIRECTION[direction]}(m) "
+        f"RETURN type(e), count(m)", {"k": key})]
+
+
+def neighbours(store: Store, label: str, key: str, direction: str,
+               limit: int) -> list[NeighbourRow]:
+    """The node's first ``limit`` neighbours, ``direction`` "out" or "in", by edge type and key."""
+    return [NeighbourRow(*r) for r in store.read(
+        f"MATCH (n:{label} {{key: $k}}){_DIRECTION[direction]}(m) "
+        f"RETURN type(e), m.key ORDER BY type(e), m.key LIMIT {int(limit)}", {"k": key})]
