@@ -24,8 +24,6 @@ from __future__ import annotations
 class Dialect:
     """Standard Cypher: Neo4j and ArcadeDB."""
 
-    name = "cypher"
-
     #: ``Store.read_plain`` may give floats and booleans as their text.
     plain_rows_are_text = False
 
@@ -49,7 +47,6 @@ class Dialect:
 class FalkorDialect(Dialect):
     """FalkorDB: internal ids as refs, no range scan of the key index, text in plain rows."""
 
-    name = "falkordb"
     plain_rows_are_text = True
 
     def ref(self, var: str) -> str:
