@@ -263,3 +263,38 @@ def test_read_plain_equals_read_for_strings_integers_and_nulls(demo_store_ro):
     (value,) = demo_store_ro.read_plain("RETURN 0.25")[0]
     assert value == 0.25 or float(value) == 0.25
     assert demo_store_ro.read_plain("MATCH (d:Dataset) WHERE d.key = 'no such key' RETURN d.key") == []
+
+
+def test_keyset_pages_pass_mixed_case_keys(demo_store_ro):
+    """A page of collections after ``collection:DemoCam/DR2`` starts at ``.../calib`` on every
+    engine (FalkorDB 4.x skips it in a range scan of the key index: its dialect compares a
+    computed value instead), and on the Bolt engines the page query keeps the plain key
+    predicate, which their planners answer from the key index."""
+    from lineage.api import queries
+
+    class Recorder:  # the page query as it would be sent
+        dialect = demo_store_ro.dialect
+        sent: list = []
+
+        def read(self, query, params=None):
+            self.sent.append((query, params))
+            return demo_store_ro.read(query, params)
+
+    recorder = Recorder()
+    keys = sorted(k for (k,) in demo_store_ro.read("MATCH (c:Collection) RETURN c.key"))
+    assert "collection:DemoCam/calib" in keys
+    for after in keys:
+        page = queries.keyset_page(recorder, "Collection", queries.NO_FILTER, 2, after)
+        assert [node.key for node in page] == [k for k in keys if k > after][:3], after
+    page = queries.keyset_page(recorder, "Collection", queries.NO_FILTER, 1,
+                               "collection:DemoCam/DR2")
+    assert page[0].key == "collection:DemoCam/calib"
+    query, params = recorder.sent[-1]
+    if demo_store_ro.engine != "bolt":
+        return
+    assert "WHERE n.key > $after " in query
+    with demo_store_ro.driver.session(database=demo_store_ro.settings.database) as session:
+        plan = session.run("EXPLAIN " + query, params).consume().plan
+    text = str(plan)
+    # Neo4j: NodeIndexSeekByRange; ArcadeDB: NodeIndexRangeScan
+    assert "NodeIndexSeekByRange" in text or "NodeIndexRangeScan" in text, text

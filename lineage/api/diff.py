@@ -30,6 +30,7 @@ import graphene
 import orjson
 
 from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.flags.queries import active_flag_count
 from lineage.api.errors import ApiError, argument
 from lineage.api.pagination import Page, decode_cursor, page_size
 from lineage.api.types import connection
@@ -188,8 +189,7 @@ SPOOL_TTL = 600.0
 def graph_state(store) -> tuple:
     """What a spooled answer must still match: node, edge and active-flag counts (a few
     milliseconds at 3.5 million nodes)."""
-    flags = store.read("MATCH (f:Flag) WHERE f.retracted_at IS NULL RETURN count(f)")
-    return (*store.count(), int(flags[0][0]))
+    return (*store.count(), active_flag_count(store))
 
 
 class Spool:

@@ -26,12 +26,13 @@ FULL = "__full__"
 
 @dataclass(frozen=True)
 class Relation:
-    """Neighbours of nodes with label ``source`` through ``pattern`` (``-[e:REL]->`` or
-    ``<-[e:REL]-``), of label ``target`` (None: any); ``edge`` names the edge properties
-    kept, ``order`` the one the neighbours are sorted by (default: their key)."""
+    """Neighbours of nodes with label ``source`` through ``rel_type`` edges (leaving them if
+    ``outgoing``, else arriving), of label ``target`` (None: any); ``edge`` names the edge
+    properties kept, ``order`` the one the neighbours are sorted by (default: their key)."""
 
     source: str
-    pattern: str
+    rel_type: str
+    outgoing: bool = True
     target: str | None = None
     edge: tuple[str, ...] = ()
     order: str | None = None
@@ -160,20 +161,15 @@ def read_nodes(store, keys) -> list[dict | None]:
             continue
     found = {}
     for label, ks in sorted(by_label.items()):
-        for key, props in store.read(f"MATCH (n:{label}) WHERE n.key IN $keys "
-                                     "RETURN n.key, properties(n)", {"keys": sorted(ks)}):
+        for key, props in store.nodes(label, sorted(ks)).items():
             found[key] = node_props(key, props)
     return [found.get(k) for k in keys]
 
 
 def read_relation(store, rel: Relation, keys) -> dict[str, list[tuple[str, dict]]]:
     """Parent key -> sorted [(neighbour key, edge properties)]."""
-    target = f":{rel.target}" if rel.target else ""
-    edge = ", ".join(f"e.{p}" for p in rel.edge)
-    query = (f"MATCH (a:{rel.source}) WHERE a.key IN $keys "
-             f"MATCH (a){rel.pattern}(b{target}) RETURN a.key, b.key" + (f", {edge}" if edge else ""))
     out: dict[str, list] = defaultdict(list)
-    for row in store.read(query, {"keys": sorted(set(keys))}):
+    for row in store.related(rel.source, rel.rel_type, rel.outgoing, rel.target, rel.edge, keys):
         out[row[0]].append((row[1], dict(zip(rel.edge, row[2:]))))
     for k, items in out.items():
         if rel.order:

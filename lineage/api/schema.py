@@ -19,12 +19,14 @@ from lineage.traversal import traverse as query
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, SelectorError
 from lineage.dataunits.resolve import resolve
+from lineage.api import queries
 from lineage.api.errors import ApiError, argument
 from lineage.api.flags import Contamination, Mutation, TypeCount
 from lineage.api.diff import DiffQuery
 from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.metrics import MetricsQuery
 from lineage.api.loaders import FULL, node_props
+from lineage.api.queries import NodeFilter
 from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
 from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
                                DatasetType, DataUnit, Flag, Node, connection)
@@ -95,47 +97,31 @@ def _page_args(**more):
 
 # --- helpers run in the thread pool -----------------------------------------------------
 
-def _keyset_page(store, label: str, where: list[str], params: dict, first: int,
+def _keyset_page(store, label: str, node_filter: NodeFilter, first: int,
                  after: str | None) -> Page:
-    """Nodes of ``label`` matching ``where``, ordered by key, after the key ``after``."""
-    # `n.key + ''`: not a range scan of the key index, which FalkorDB (4.x) answers wrongly
-    # for mixed-case strings (`> 'collection:DemoCam/DR2'` skips `.../calib`)
-    cond = list(where) + (["n.key + '' > $after"] if after is not None else [])
-    clause = ("WHERE " + " AND ".join(cond) + " ") if cond else ""
-    rows = store.read(f"MATCH (n:{label}) {clause}RETURN n.key, properties(n) "
-                      f"ORDER BY n.key LIMIT {int(first) + 1}", {**params, "after": after}
-                      if after is not None else params)
+    """Nodes of ``label`` passing ``node_filter``, ordered by key, after the key ``after``."""
+    rows = queries.keyset_page(store, label, node_filter, first, after)
     items = [{"key": k, "node": node_props(k, p), FULL: True} for k, p in rows[:first]]
-    count_clause = ("WHERE " + " AND ".join(where) + " ") if where else ""
 
     def count() -> int:
-        return int(store.read(f"MATCH (n:{label}) {count_clause}RETURN count(n)", params)[0][0])
+        return queries.node_count(store, label, node_filter)
     return Page(items, len(rows) > first, after is not None, count)
 
 
 def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
-    where, params = [], {}
+    selected = runs = tagged = None
     if flt.get("selector"):
         with argument("filter.selector"):
-            keys = [k for k in resolve(store, parse_selector(flt["selector"]))
-                    if kind_of_key(k) == Kind.DATASET]
-        where.append("n.key IN $selected")
-        params["selected"] = keys
-    if flt.get("dataset_type"):
-        where.append("n.dataset_type IN $types")
-        params["types"] = list(flt["dataset_type"])
-    if flt.get("run"):
-        where.append("n.run = $run")
-        params["run"] = flt["run"]
+            selected = [k for k in resolve(store, parse_selector(flt["selector"]))
+                        if kind_of_key(k) == Kind.DATASET]
     if flt.get("collection"):
         with argument("filter.collection"):
             runs, others = query.collection_members(store, flt["collection"])
-        tagged = [k for (k,) in store.read(
-            "MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $names "
-            "RETURN DISTINCT d.key", {"names": others})] if others else []
-        where.append("(n.run IN $runs OR n.key IN $tagged)")
-        params.update(runs=runs, tagged=tagged)
-    return _keyset_page(store, "Dataset", where, params, first, after)
+        tagged = queries.tagged_datasets(store, others) if others else []
+    node_filter = queries.dataset_filter(
+        selected, list(flt["dataset_type"]) if flt.get("dataset_type") else None,
+        flt.get("run") or None, runs, tagged)
+    return _keyset_page(store, "Dataset", node_filter, first, after)
 
 
 def _tai_iso(text: str, field: str) -> str:
@@ -149,43 +135,25 @@ def _tai_iso(text: str, field: str) -> str:
     return t.isoformat(timespec="milliseconds")
 
 
-_VISIT_BOUNDS = {  # filter field -> (property, operator)
-    "mjd_from": ("mjd_begin", ">="), "mjd_to": ("mjd_begin", "<="),
-    "seeing_min": ("seeing", ">="), "seeing_max": ("seeing", "<="),
-    "airmass_min": ("airmass", ">="), "airmass_max": ("airmass", "<="),
-}
-
-
 def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
-    where, params = ["n.dimension = 'visit'"], {}
     bands = list(flt.get("bands") or []) + ([flt["band"]] if flt.get("band") else [])
-    if bands:
-        where.append("n.band IN $bands")
-        params["bands"] = bands
-    if flt.get("physical_filter"):
-        where.append("n.physical_filter = $pf")
-        params["pf"] = flt["physical_filter"]
-    if flt.get("day_obs") is not None:
-        where.append("n.day_obs = $day_obs")
-        params["day_obs"] = flt["day_obs"]
-    for name, op in (("time_from", ">="), ("time_to", "<=")):
-        if flt.get(name):
-            where.append(f"n.begin {op} ${name}")
-            params[name] = _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
-    for name, (prop, op) in _VISIT_BOUNDS.items():
-        if flt.get(name) is not None:
-            where.append(f"n.{prop} {op} ${name}")
-            params[name] = float(flt[name])
+    times = {name: _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
+             for name in ("time_from", "time_to") if flt.get(name)}
+    bounds = {name: float(flt[name]) for name in queries.VISIT_BOUNDS
+              if flt.get(name) is not None}
+    chosen = None
     if flt.get("conditions"):
         with argument("filter.conditions"):
-            chosen = select_visits(store, flt["conditions"])
-        where.append("n.key IN $chosen")
-        params["chosen"] = list(chosen["key"]) if not chosen.empty else []
-    return _keyset_page(store, "DataUnit", where, params, first, after)
+            selected = select_visits(store, flt["conditions"])
+        chosen = list(selected["key"]) if not selected.empty else []
+    node_filter = queries.visit_filter(bands, flt.get("physical_filter"), flt.get("day_obs"),
+                                       times.get("time_from"), times.get("time_to"), bounds,
+                                       chosen)
+    return _keyset_page(store, "DataUnit", node_filter, first, after)
 
 
 def _dataset_type_names(store) -> list[str]:
-    return sorted(r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name"))
+    return sorted(queries.dataset_type_names(store))
 
 
 _TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
@@ -337,10 +305,7 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
             return await ctx.loaders.node.load(key)
         if not (dimension and value):
             raise ApiError("dataUnit: give key, or dimension and value")
-        rows = await ctx.run(ctx.store.read,
-                             "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v "
-                             "RETURN u.key, properties(u) ORDER BY u.key",
-                             {"d": dimension, "v": str(value)})
+        rows = await ctx.run(queries.data_units_with_value, ctx.store, dimension, str(value))
         if len(rows) > 1:
             raise ApiError(f"value: {dimension} {value!r} is ambiguous; give key, one of "
                            f"{', '.join(r[0] for r in rows[:5])}")
@@ -405,12 +370,12 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
     async def resolve_dataset_types(root, info, first=None, after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        return await ctx.run(_keyset_page, ctx.store, "DatasetType", [], {}, n, start)
+        return await ctx.run(_keyset_page, ctx.store, "DatasetType", queries.NO_FILTER, n, start)
 
     async def resolve_collections(root, info, first=None, after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        return await ctx.run(_keyset_page, ctx.store, "Collection", [], {}, n, start)
+        return await ctx.run(_keyset_page, ctx.store, "Collection", queries.NO_FILTER, n, start)
 
 
 @contextmanager

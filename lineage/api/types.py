@@ -149,8 +149,8 @@ def _paged_relation(rel: Relation, conn, description: str):
     return paged(conn, resolve, description)
 
 
-def R(source, pattern, target=None, **kw) -> Relation:  # noqa: N802 (reads like a pattern)
-    return Relation(source, pattern, target, **kw)
+def R(source, rel_type, target=None, incoming=False, **kw) -> Relation:  # noqa: N802 (reads like a pattern)
+    return Relation(source, rel_type, not incoming, target, **kw)
 
 
 # --- the node interface -----------------------------------------------------------------
@@ -191,17 +191,17 @@ class Dataset(graphene.ObjectType):
     uri = graphene.String()
     size = graphene.Float(description="Bytes.")
     checksum = graphene.String()
-    of_type = _one(R("Dataset", "-[e:OF_TYPE]->", "DatasetType"), lambda: DatasetType,
+    of_type = _one(R("Dataset", "OF_TYPE", "DatasetType"), lambda: DatasetType,
                    "Its dataset type.")
-    data_units = _many(R("Dataset", "-[e:IDENTIFIED_BY]->", "DataUnit"), lambda: DataUnit,
+    data_units = _many(R("Dataset", "IDENTIFIED_BY", "DataUnit"), lambda: DataUnit,
                        "The data units of its data ID.")
-    produced_by = _one(R("Dataset", "<-[e:PRODUCED]-", "Quantum"), lambda: Quantum,
+    produced_by = _one(R("Dataset", "PRODUCED", "Quantum", incoming=True), lambda: Quantum,
                        "The quantum that wrote it (none for raws and calibrations).")
-    collections = _many(R("Dataset", "<-[e:CONTAINS]-", "Collection"), lambda: Collection,
+    collections = _many(R("Dataset", "CONTAINS", "Collection", incoming=True), lambda: Collection,
                         "Collections that contain it (RUN, TAGGED, CALIBRATION).")
-    flags = _many(R("Dataset", "<-[e:FLAGS]-", "Flag"), lambda: Flag,
+    flags = _many(R("Dataset", "FLAGS", "Flag", incoming=True), lambda: Flag,
                   "Flags that name it directly (contamination: the `contamination` query).")
-    measured_by = _many(R("Dataset", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+    measured_by = _many(R("Dataset", "MEASURED", "Job", incoming=True), lambda: Job, "Metric jobs.")
 
 
 class Quantum(graphene.ObjectType):
@@ -219,13 +219,13 @@ class Quantum(graphene.ObjectType):
     time_scale = graphene.String()
     host = graphene.String()
     peak_memory_mb = graphene.Float()
-    data_units = _many(R("Quantum", "-[e:IDENTIFIED_BY]->", "DataUnit"), lambda: DataUnit,
+    data_units = _many(R("Quantum", "IDENTIFIED_BY", "DataUnit"), lambda: DataUnit,
                        "The data units of its data ID.")
-    software = _one(R("Quantum", "-[e:RAN_WITH]->", "SoftwareVersion"), lambda: SoftwareVersion,
+    software = _one(R("Quantum", "RAN_WITH", "SoftwareVersion"), lambda: SoftwareVersion,
                     "The software version it ran with.")
-    config = _one(R("Quantum", "-[e:CONFIGURED_BY]->", "Config"), lambda: Config,
+    config = _one(R("Quantum", "CONFIGURED_BY", "Config"), lambda: Config,
                   "Its task configuration.")
-    flags = _many(R("Quantum", "<-[e:FLAGS]-", "Flag"), lambda: Flag, "Flags that name it.")
+    flags = _many(R("Quantum", "FLAGS", "Flag", incoming=True), lambda: Flag, "Flags that name it.")
 
 
 class DataUnit(graphene.ObjectType):
@@ -257,15 +257,15 @@ class DataUnit(graphene.ObjectType):
     dec_max = graphene.Float()
     full_name = graphene.String()
     purpose = graphene.String()
-    part_of = _many(R("DataUnit", "-[e:PART_OF]->", "DataUnit"), lambda: DataUnit,
+    part_of = _many(R("DataUnit", "PART_OF", "DataUnit"), lambda: DataUnit,
                     "Units this one implies (visit -> physical_filter, day_obs; patch -> tract).")
-    efd_records = _many(R("DataUnit", "<-[e:DESCRIBES]-", "EfdRecord"), lambda: EfdRecord,
+    efd_records = _many(R("DataUnit", "DESCRIBES", "EfdRecord", incoming=True), lambda: EfdRecord,
                         "Telemetry over this exposure's time span.")
-    flags = _many(R("DataUnit", "<-[e:FLAGS]-", "Flag"), lambda: Flag, "Flags that name it.")
-    measured_by = _many(R("DataUnit", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
-    overlaps = _many(R("DataUnit", "-[e:OVERLAPS]->", "DataUnit"), lambda: DataUnit,
+    flags = _many(R("DataUnit", "FLAGS", "Flag", incoming=True), lambda: Flag, "Flags that name it.")
+    measured_by = _many(R("DataUnit", "MEASURED", "Job", incoming=True), lambda: Job, "Metric jobs.")
+    overlaps = _many(R("DataUnit", "OVERLAPS", "DataUnit"), lambda: DataUnit,
                      "Sky-map patches/tracts its region overlaps (visit, visit-detector).")
-    overlapped_by = _many(R("DataUnit", "<-[e:OVERLAPS]-", "DataUnit"), lambda: DataUnit,
+    overlapped_by = _many(R("DataUnit", "OVERLAPS", "DataUnit", incoming=True), lambda: DataUnit,
                           "Visits and visit-detectors whose regions overlap it (tract, patch).")
 
 
@@ -276,9 +276,9 @@ class DatasetType(graphene.ObjectType):
     name = graphene.String()
     dimensions = graphene.List(graphene.NonNull(graphene.String))
     storage_class = graphene.String()
-    feeds = _many(R("DatasetType", "-[e:FEEDS]->", "DatasetType"), lambda: DatasetType,
+    feeds = _many(R("DatasetType", "FEEDS", "DatasetType"), lambda: DatasetType,
                   "Types some task wrote after reading this one.")
-    fed_by = _many(R("DatasetType", "<-[e:FEEDS]-", "DatasetType"), lambda: DatasetType,
+    fed_by = _many(R("DatasetType", "FEEDS", "DatasetType", incoming=True), lambda: DatasetType,
                    "Types some task read to write this one.")
 
 
@@ -290,12 +290,12 @@ class Collection(graphene.ObjectType):
     collection_type = graphene.String()
     release = graphene.String()
     released_at = graphene.String()
-    children = _many(R("Collection", "-[e:CHAINS]->", "Collection", edge=("position",),
+    children = _many(R("Collection", "CHAINS", "Collection", edge=("position",),
                        order="position"), lambda: Collection,
                      "A chained collection's children, in search order.")
-    parents = _many(R("Collection", "<-[e:CHAINS]-", "Collection"), lambda: Collection,
+    parents = _many(R("Collection", "CHAINS", "Collection", incoming=True), lambda: Collection,
                     "Chained collections this one is a child of.")
-    measured_by = _many(R("Collection", "<-[e:MEASURED]-", "Job"), lambda: Job, "Metric jobs.")
+    measured_by = _many(R("Collection", "MEASURED", "Job", incoming=True), lambda: Job, "Metric jobs.")
 
 
 class SoftwareVersion(graphene.ObjectType):
@@ -304,7 +304,7 @@ class SoftwareVersion(graphene.ObjectType):
     Meta = _meta(interfaces=(Node,))
     name = graphene.String()
     packages = GenericScalar(description="Package -> version.")
-    jobs = _many(R("SoftwareVersion", "<-[e:RAN_WITH]-", "Job"), lambda: Job,
+    jobs = _many(R("SoftwareVersion", "RAN_WITH", "Job", incoming=True), lambda: Job,
                  "Metric jobs run with it.")
 
     def resolve_packages(root, info):
@@ -358,7 +358,7 @@ class EfdRecord(graphene.ObjectType):
     end_tai = graphene.String()
     time_scale = graphene.String()
     samples = graphene.Int()
-    describes = _many(R("EfdRecord", "-[e:DESCRIBES]->", "DataUnit"), lambda: DataUnit,
+    describes = _many(R("EfdRecord", "DESCRIBES", "DataUnit"), lambda: DataUnit,
                       "The exposures it describes.")
 
 
@@ -391,11 +391,11 @@ class Job(graphene.ObjectType):
     instrument = graphene.String()
     filter_name = graphene.String()
     ci_id = graphene.String()
-    software = _one(R("Job", "-[e:RAN_WITH]->", "SoftwareVersion"), lambda: SoftwareVersion,
+    software = _one(R("Job", "RAN_WITH", "SoftwareVersion"), lambda: SoftwareVersion,
                     "The software version it ran with.")
-    measurements = _many(R("Job", "-[e:HAS_MEASUREMENT]->", "Measurement"),
+    measurements = _many(R("Job", "HAS_MEASUREMENT", "Measurement"),
                          lambda: Measurement, "Its measurements.")
-    measured = _many(R("Job", "-[e:MEASURED]->"), lambda: Node,
+    measured = _many(R("Job", "MEASURED"), lambda: Node,
                      "What it measured: datasets, data units, collections.")
     specifications = graphene.List(
         graphene.NonNull(lambda: SpecCheck), required=True, resolver=_job_specifications,
@@ -410,7 +410,7 @@ class Metric(graphene.ObjectType):
     name = graphene.String()
     unit = graphene.String()
     description = graphene.String()
-    specifications = _many(R("Metric", "<-[e:SPECIFIES]-", "Specification"),
+    specifications = _many(R("Metric", "SPECIFIES", "Specification", incoming=True),
                            lambda: Specification, "Thresholds set on it.")
 
 
@@ -421,8 +421,8 @@ class Measurement(graphene.ObjectType):
     metric = graphene.String()
     value = graphene.Float()
     unit = graphene.String()
-    job = _one(R("Measurement", "<-[e:HAS_MEASUREMENT]-", "Job"), lambda: Job, "The job.")
-    of_metric = _one(R("Measurement", "-[e:OF_METRIC]->", "Metric"), lambda: Metric,
+    job = _one(R("Measurement", "HAS_MEASUREMENT", "Job", incoming=True), lambda: Job, "The job.")
+    of_metric = _one(R("Measurement", "OF_METRIC", "Metric"), lambda: Metric,
                      "The metric's definition.")
 
 
@@ -445,7 +445,7 @@ class Flag(graphene.ObjectType):
     retracted_by = graphene.String()
     retraction_reason = graphene.String()
     active = graphene.Boolean(required=True, description="Not retracted.")
-    targets = _many(R("Flag", "-[e:FLAGS]->"), lambda: Node,
+    targets = _many(R("Flag", "FLAGS"), lambda: Node,
                     "What it flags: datasets, quanta, and the data unit a selector named.")
 
     async def resolve_active(root, info):
@@ -471,36 +471,36 @@ def _attach(cls, name, field) -> None:
 
 
 _attach(Dataset, "consumers", _paged_relation(
-    R("Dataset", "-[e:INPUT_TO]->", "Quantum"), QuantumConnection, "Quanta that read it."))
+    R("Dataset", "INPUT_TO", "Quantum"), QuantumConnection, "Quanta that read it."))
 _attach(Quantum, "inputs", _paged_relation(
-    R("Quantum", "<-[e:INPUT_TO]-", "Dataset"), DatasetConnection, "Datasets it read."))
+    R("Quantum", "INPUT_TO", "Dataset", incoming=True), DatasetConnection, "Datasets it read."))
 _attach(Quantum, "outputs", _paged_relation(
-    R("Quantum", "-[e:PRODUCED]->", "Dataset"), DatasetConnection, "Datasets it wrote."))
+    R("Quantum", "PRODUCED", "Dataset"), DatasetConnection, "Datasets it wrote."))
 _attach(DataUnit, "datasets", _paged_relation(
-    R("DataUnit", "<-[e:IDENTIFIED_BY]-", "Dataset"), DatasetConnection,
+    R("DataUnit", "IDENTIFIED_BY", "Dataset", incoming=True), DatasetConnection,
     "Datasets whose data ID names this unit directly."))
 _attach(DataUnit, "quanta", _paged_relation(
-    R("DataUnit", "<-[e:IDENTIFIED_BY]-", "Quantum"), QuantumConnection,
+    R("DataUnit", "IDENTIFIED_BY", "Quantum", incoming=True), QuantumConnection,
     "Quanta whose data ID names this unit directly."))
 _attach(DataUnit, "parts", _paged_relation(
-    R("DataUnit", "<-[e:PART_OF]-", "DataUnit"), DataUnitConnection,
+    R("DataUnit", "PART_OF", "DataUnit", incoming=True), DataUnitConnection,
     "Units that imply this one (a tract's patches, a band's physical filters ...)."))
 _attach(DatasetType, "datasets", _paged_relation(
-    R("DatasetType", "<-[e:OF_TYPE]-", "Dataset"), DatasetConnection, "Datasets of this type."))
+    R("DatasetType", "OF_TYPE", "Dataset", incoming=True), DatasetConnection, "Datasets of this type."))
 _attach(Collection, "datasets", _paged_relation(
-    R("Collection", "-[e:CONTAINS]->", "Dataset"), DatasetConnection,
+    R("Collection", "CONTAINS", "Dataset"), DatasetConnection,
     "Datasets it contains directly (a chained collection: ask its children)."))
 _attach(SoftwareVersion, "quanta", _paged_relation(
-    R("SoftwareVersion", "<-[e:RAN_WITH]-", "Quantum"), QuantumConnection,
+    R("SoftwareVersion", "RAN_WITH", "Quantum", incoming=True), QuantumConnection,
     "Quanta that ran with it."))
 _attach(Config, "quanta", _paged_relation(
-    R("Config", "<-[e:CONFIGURED_BY]-", "Quantum"), QuantumConnection,
+    R("Config", "CONFIGURED_BY", "Quantum", incoming=True), QuantumConnection,
     "Quanta configured by it."))
 _attach(Metric, "measurements", _paged_relation(
-    R("Metric", "<-[e:OF_METRIC]-", "Measurement"), MeasurementConnection,
+    R("Metric", "OF_METRIC", "Measurement", incoming=True), MeasurementConnection,
     "Its measurements."))
 _attach(Flag, "marks", _paged_relation(
-    R("Flag", "<-[e:CONTAMINATED_BY]-", None, edge=("steps", "fraction")), MarkConnection,
+    R("Flag", "CONTAMINATED_BY", None, incoming=True, edge=("steps", "fraction")), MarkConnection,
     "Every dataset and quantum it marks as contaminated (active or not)."))
 
 
@@ -515,7 +515,7 @@ class Specification(graphene.ObjectType):
     unit = graphene.String()
     tags = graphene.List(graphene.NonNull(graphene.String))
     metadata_query = graphene.String(description="JSON: job metadata it applies to.")
-    of_metric = _one(R("Specification", "-[e:SPECIFIES]->", "Metric"), lambda: Metric,
+    of_metric = _one(R("Specification", "SPECIFIES", "Metric"), lambda: Metric,
                      "The metric it sets a threshold on.")
 
 
@@ -531,8 +531,8 @@ class Pipeline(graphene.ObjectType):
     steps = graphene.List(graphene.NonNull(graphene.String))
     subsets = graphene.String(description="JSON: labeled subsets with their tasks.")
     contracts = graphene.List(graphene.NonNull(graphene.String))
-    tasks = _many(R("Pipeline", "-[e:HAS_TASK]->", "Task"), lambda: Task, "Its tasks.")
-    imports = _many(R("Pipeline", "-[e:IMPORTS]->", "Pipeline"), lambda: Pipeline,
+    tasks = _many(R("Pipeline", "HAS_TASK", "Task"), lambda: Task, "Its tasks.")
+    imports = _many(R("Pipeline", "IMPORTS", "Pipeline"), lambda: Pipeline,
                     "The pipelines it imports.")
 
 
@@ -546,9 +546,9 @@ class Task(graphene.ObjectType):
     config = graphene.String(description="JSON: the merged config overrides.")
     subsets = graphene.List(graphene.NonNull(graphene.String))
     steps = graphene.List(graphene.NonNull(graphene.String))
-    reads = _many(R("Task", "-[e:READS]->", "DatasetType"), lambda: DatasetType,
+    reads = _many(R("Task", "READS", "DatasetType"), lambda: DatasetType,
                   "Input dataset types its connections state.")
-    writes = _many(R("Task", "-[e:WRITES]->", "DatasetType"), lambda: DatasetType,
+    writes = _many(R("Task", "WRITES", "DatasetType"), lambda: DatasetType,
                    "Output dataset types its connections state.")
 
 

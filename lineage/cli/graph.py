@@ -258,9 +258,7 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, 
 def status(repo: str, as_json: bool) -> None:
     """Count nodes by kind and edges by type."""
     with Repo(repo) as store:
-        nodes = {k.value: call(store.read, f"MATCH (n:{k.value}) RETURN count(n)")[0][0] for k in Kind}
-        edges = {r.value: call(store.read, f"MATCH ()-[e:{r.value}]->() RETURN count(e)")[0][0]
-                 for r in Rel}
+        nodes, edges = call(store.count_by_label, [k.value for k in Kind], [r.value for r in Rel])
         engine = store.engine
     if as_json:
         print_json({"engine": engine, "nodes": nodes, "edges": edges})

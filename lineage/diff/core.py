@@ -46,6 +46,7 @@ import networkx as nx
 from lineage.core.compare import changed_values
 from lineage.core.progress import progress_bar
 from lineage.traversal.traverse import type_graph
+from lineage.diff import queries
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
 from lineage.diff.stats import PropertyStats, compare_metrics
@@ -223,7 +224,7 @@ class _Differ:
         self.progress = progress
         self.units = DataUnits.load(store)
         self.upstream = Upstream()
-        self.with_flags = bool(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
+        self.with_flags = bool(queries.flag_count(store))
         self.result = DiffResult(a, b, flt, properties=PropertyStats(props))
         self.result.software, self.result.configs = software_and_configs(store)
         self.others_a = other_members(store, a, props)
@@ -233,7 +234,7 @@ class _Differ:
     def types(self) -> tuple[list[str], set[str]]:
         """Dataset types to read, in lineage order, and those some other type is made from."""
         g = type_graph(self.store)
-        names = [n for (n,) in self.store.read("MATCH (t:DatasetType) RETURN t.name ORDER BY t.name")]
+        names = queries.dataset_type_names(self.store)
         g.add_nodes_from(names)
         order = list(nx.lexicographical_topological_sort(g))
         if self.filter.types:

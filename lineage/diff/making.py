@@ -12,15 +12,11 @@ from __future__ import annotations
 import json
 from typing import Collection, NamedTuple
 
+from lineage.diff import queries
 from lineage.diff.releases import Release
 
 #: Datasets per query of :func:`made` (by key).
 DETAIL_CHUNK = 10_000
-
-def _members_query(props: list[str]) -> str:
-    extra = "".join(f", d.{p}" for p in props)
-    return f"MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs RETURN d.key, d.data_id{extra}"
-
 
 def other_members(store, release: Release, props: list[str]) -> dict[str, list]:
     """Datasets of the release's TAGGED and CALIBRATION members outside its RUNs (usually a
@@ -28,26 +24,10 @@ def other_members(store, release: Release, props: list[str]) -> dict[str, list]:
     from the collections (by type, the planner would scan every dataset of the type)."""
     if not release.others:
         return {}
-    extra = "".join(f", d.{p}" for p in props)
     out: dict[str, list] = {}
-    for row in store.read("MATCH (c:Collection) WHERE c.name IN $others "
-                          "MATCH (c)-[:CONTAINS]->(d:Dataset) WHERE NOT d.run IN $runs "
-                          f"RETURN DISTINCT d.dataset_type, d.key, d.data_id{extra} ORDER BY d.key",
-                          {"others": list(release.others), "runs": list(release.runs)}):
+    for row in queries.other_members(store, list(release.others), list(release.runs), props):
         out.setdefault(row[0], []).append(tuple(row[1:]))
     return out
-
-
-_DETAILS = (
-    "UNWIND $keys AS k MATCH (d:Dataset {key: k}) "
-    "OPTIONAL MATCH (q:Quantum)-[:PRODUCED]->(d) "
-    "OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
-    "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
-    "OPTIONAL MATCH (i:Dataset)-[:INPUT_TO]->(q) "
-    "RETURN k, q.key, q.task, s.key, c.key, collect([i.key, i.dataset_type, i.data_id])")
-
-_FLAGS = ("UNWIND $keys AS k MATCH (d:Dataset {key: k})-[:CONTAMINATED_BY]->(f:Flag) "
-          "WHERE f.retracted_at IS NULL RETURN k, f.key")
 
 
 def members(store, release: Release, dataset_type: str, props: list[str],
@@ -59,13 +39,8 @@ def members(store, release: Release, dataset_type: str, props: list[str],
     page (0.75 s per 50,000-dataset page of a 143,000-dataset type at 10^6 datasets, against
     0.72 s for the whole type in one query; sorting it here takes 0.1 s), and the memory is
     bounded by the type anyway (:class:`Making` holds the type).  The read is plain
-    (``Store.read_plain``); property values that come back as text (a float, or a string)
-    are read again with their types."""
-    params = {"t": dataset_type, "runs": list(release.runs)}
-    rows = store.read_plain(_members_query(props), params)
-    if props and any(type(v) is str for row in rows for v in row[2:]):
-        typed = {row[0]: row[2:] for row in store.read(_members_query(props), params)}
-        rows = [[row[0], row[1], *typed.get(row[0], row[2:])] for row in rows]
+    (``Store.read_plain_typed``: the property values keep their types)."""
+    rows = queries.run_members(store, dataset_type, list(release.runs), props)
     rows.sort(key=lambda row: row[0])   # key order: the same answer, page for page, every time
     yield from rows
     if others is None:
@@ -107,29 +82,12 @@ def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
     for i in range(0, len(keys), DETAIL_CHUNK):
         chunk = keys[i:i + DETAIL_CHUNK]
         if with_flags:
-            for k, f in store.read(_FLAGS, {"keys": chunk}):
+            for k, f in queries.active_flags_of(store, chunk):
                 flags.setdefault(k, set()).add(f)
-        for k, q, task, sw, cf, ins in store.read(_DETAILS, {"keys": chunk}):
+        for k, q, task, sw, cf, ins in queries.making_of(store, chunk):
             inputs = {input_name(t, did): ik for ik, t, did in ins if ik is not None}
             out[k] = Made(k, q, task, sw, cf, inputs, frozenset(flags.get(k, ())))
     return out
-
-
-_OF_TYPE = "MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
-# Without labels on the far nodes (the edge kinds imply them: docs/model.md): 30 % faster.
-_SETTINGS = ("MATCH (c)<-[:CONFIGURED_BY]-(q)-[:PRODUCED]->(d:Dataset) "
-             "WHERE d.dataset_type = $t AND d.run IN $runs "
-             "MATCH (q)-[:RAN_WITH]->(s) RETURN q.task, s.key, c.key, count(*)")
-_PRODUCERS = ("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.dataset_type = $t "
-              "AND d.run IN $runs OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
-              "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
-              "RETURN d.key, q.key, q.task, s.key, c.key")
-# The input's name (input_name) made by the engine: a string fewer per row to read.
-_INPUTS = ("MATCH (i)-[:INPUT_TO]->(q)-[:PRODUCED]->(d:Dataset) "
-           "WHERE d.dataset_type = $t AND d.run IN $runs "
-           "RETURN d.key, i.dataset_type + ' ' + i.data_id")
-_TYPE_FLAGS = ("MATCH (f:Flag)<-[:CONTAMINATED_BY]-(d:Dataset) WHERE d.dataset_type = $t "
-               "AND d.run IN $runs AND f.retracted_at IS NULL RETURN d.key, f.key")
 
 
 _EMPTY = frozenset()
@@ -149,24 +107,24 @@ class Making:
         self.flags: dict[str, set] = {}
         if release is None:
             return
-        params = {"t": dataset_type, "runs": list(release.runs)}
-        settings = store.read(_SETTINGS, params)
+        runs = list(release.runs)
+        settings = queries.settings_of_type(store, dataset_type, runs)
         if settings:
-            total = store.read(_OF_TYPE + "RETURN count(d)", params)[0][0]
+            total = queries.count_of_type(store, dataset_type, runs)
             if len(settings) == 1 and settings[0][3] == total:
                 self.uniform = (None,) + tuple(settings[0][:3])
             else:
                 self.each = {k: (q, task, sw, cf) for k, q, task, sw, cf
-                             in store.read_plain(_PRODUCERS, params)}
+                             in queries.producers_of_type(store, dataset_type, runs)}
         if settings or self.each:
             inputs = self.inputs
-            for k, name in store.read_plain(_INPUTS, params):
+            for k, name in queries.inputs_of_type(store, dataset_type, runs):
                 found = inputs.get(k)
                 if found is None:
                     inputs[k] = found = set()
                 found.add(name)
         if with_flags:
-            for k, f in store.read_plain(_TYPE_FLAGS, params):
+            for k, f in queries.active_flags_of_type(store, dataset_type, runs):
                 self.flags.setdefault(k, set()).add(f)
 
     @classmethod
@@ -199,7 +157,6 @@ def _packages(text) -> dict:
 
 def software_and_configs(store) -> tuple[dict, dict]:
     """Every software version's packages and every config's values (a few hundred at most)."""
-    software = {k: _packages(p) for k, p in store.read(
-        "MATCH (s:SoftwareVersion) RETURN s.key, s.packages")}
-    configs = {k: _packages(v) for k, v in store.read("MATCH (c:Config) RETURN c.key, c.values")}
+    software = {k: _packages(p) for k, p in queries.software_packages(store)}
+    configs = {k: _packages(v) for k, v in queries.config_values(store)}
     return software, configs

@@ -11,6 +11,7 @@ histories part; everything below it inherits the difference).
 from __future__ import annotations
 
 from lineage.core.selector import parse_selector
+from lineage.diff import queries
 from lineage.diff.core import _visits, made_changes
 from lineage.diff.making import input_name, made, members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, ReleaseError, parse_data_id, resolve_release
@@ -29,8 +30,7 @@ def _target(store, a, b, selector: str, dataset_type: str | None) -> tuple[str, 
     ``dim=value`` expression with ``dataset_type``, matching one product."""
     sel = parse_selector(selector)
     if sel.keys:
-        rows = store.read("MATCH (d:Dataset {key: $k}) RETURN d.dataset_type, d.data_id",
-                          {"k": sel.keys[0]})
+        rows = queries.dataset_type_and_data_id(store, sel.keys[0])
         if not rows:
             raise ReleaseError(f"--product {selector!r}: no such dataset")
         return rows[0][0], rows[0][1]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lineage.traversal.traverse import collection_members
 from lineage.core.selector import SelectorError, parse_selector
+from lineage.diff import queries
 
 
 class ReleaseError(SelectorError):
@@ -30,20 +31,18 @@ def resolve_release(store, name: str) -> Release:
     name = (name or "").strip()
     if not name:
         raise ReleaseError("empty release name")
-    rows = store.read("MATCH (c:Collection {key: $k}) RETURN c.name", {"k": f"collection:{name}"})
-    if not rows:
-        rows = store.read("MATCH (c:Collection) WHERE c.release = $r RETURN c.name ORDER BY c.name",
-                          {"r": name})
-        if len(rows) > 1:
+    names = queries.collection_names(store, f"collection:{name}")
+    if not names:
+        names = queries.release_collections(store, name)
+        if len(names) > 1:
             raise ReleaseError(f"release {name!r} is ambiguous: collections "
-                               f"{', '.join(r[0] for r in rows)}")
-    if not rows:
-        known = [r[0] for r in store.read(
-            "MATCH (c:Collection) WHERE c.collection_type = 'CHAINED' RETURN c.name ORDER BY c.name")]
+                               f"{', '.join(names)}")
+    if not names:
+        known = queries.chained_collections(store)
         hint = f" (releases here: {', '.join(known)})" if known else ""
         raise ReleaseError(f"no release or collection named {name!r} in this repository{hint}")
-    runs, others = collection_members(store, rows[0][0])
-    return Release(rows[0][0], tuple(runs), tuple(others))
+    runs, others = collection_members(store, names[0])
+    return Release(names[0], tuple(runs), tuple(others))
 
 
 def parse_data_id(text: str) -> dict[str, str]:
@@ -65,10 +64,7 @@ class DataUnits:
 
     @classmethod
     def load(cls, store) -> "DataUnits":
-        rows = store.read("MATCH (u:DataUnit) WHERE u.dimension IN ['visit', 'exposure', "
-                          "'physical_filter'] AND u.band IS NOT NULL "
-                          "RETURN u.dimension, u.value, u.band")
-        return cls({(d, str(v)): b for d, v, b in rows})
+        return cls({(d, str(v)): b for d, v, b in queries.unit_bands(store)})
 
     def full(self, data_id: dict) -> dict:
         """The data ID with its band, if a visit, exposure or physical filter implies one."""

@@ -15,7 +15,7 @@ from collections import Counter
 
 import orjson
 
-from lineage.diff import figures
+from lineage.diff import figures, queries
 
 EXAMPLES_PER_GROUP = 8
 _STATUSES = ("a", "b", "added", "removed", "changed", "unchanged")
@@ -58,10 +58,8 @@ class Sample:
 
 def patch_bounds(store) -> dict:
     """(tract, patch) -> (ra_min, ra_max, dec_min, dec_max) of the patches that have them."""
-    rows = store.read("MATCH (p:DataUnit {dimension: 'patch'})-[:PART_OF]->(t:DataUnit "
-                      "{dimension: 'tract'}) WHERE p.ra_min IS NOT NULL "
-                      "RETURN t.value, p.value, p.ra_min, p.ra_max, p.dec_min, p.dec_max")
-    return {(str(t), str(p)): tuple(float(x) for x in box) for t, p, *box in rows}
+    return {(str(t), str(p)): tuple(float(x) for x in box)
+            for t, p, *box in queries.patch_boxes(store)}
 
 
 # --- what both text formats show --------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lineage.core.units import MetricError, convert
+from lineage.diff import queries
 
 DEFAULT_TOLERANCE = "5%"
 
@@ -191,17 +192,11 @@ class PropertyStats:
         return [c.as_dict() for c in self.comparisons()]
 
 
-_METRIC_VALUES = (
-    "MATCH (j:Job)-[:MEASURED]->(c:Collection) WHERE c.name IN $names "
-    "MATCH (j)-[:HAS_MEASUREMENT]->(ms:Measurement)-[:OF_METRIC]->(m:Metric) "
-    "RETURN DISTINCT j.key, m.name, m.unit, ms.value, ms.unit, ms.value_in_metric_unit")
-
-
 def metric_values(store, names: list[str]) -> dict[str, tuple[str, list[float]]]:
     """metric -> (unit, values) of every job that measured one of the collections
     ``names``, in the metric's unit (a value that does not convert is left out)."""
     out: dict[str, tuple[str, list]] = {}
-    for _, metric, m_unit, value, unit, in_metric in store.read(_METRIC_VALUES, {"names": names}):
+    for _, metric, m_unit, value, unit, in_metric in queries.metric_values_of(store, names):
         if value is None:
             continue
         if in_metric is None:

@@ -360,9 +360,7 @@ def datastore_for(repo: str | os.PathLike | None, override=None) -> Datastore:
 
 def dataset_props(store, keys: list[str]) -> dict[str, dict]:
     """key -> the properties of each dataset (missing keys are absent)."""
-    rows = store.read("MATCH (d:Dataset) WHERE d.key IN $keys RETURN d.key, properties(d)",
-                      {"keys": list(keys)})
-    return {k: dict(p) for k, p in rows}
+    return store.nodes("Dataset", keys)
 
 
 def resolve(store, answer, datastore: Datastore, keep_refused: bool = False) -> list[Artifact]:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from lineage.traversal.traverse import FRONTIER_CHUNK
 from lineage.traversal.traverse import collection_members
+from lineage.flags import queries
 
 
 VERDICTS = ("bad", "suspect")
@@ -59,8 +60,7 @@ def as_of_time(store, as_of: str | None) -> str | None:
     t = parse_time(as_of)
     if t is not None:
         return t
-    rows = store.read("MATCH (c:Collection) WHERE c.release = $r OR c.name = $r "
-                      "RETURN c.name, c.released_at ORDER BY c.name", {"r": as_of})
+    rows = queries.releases_named(store, as_of)
     if not rows:
         raise FlagError(f"--as-of {as_of!r}: not an ISO date or time, and no release or "
                         "collection of that name")
@@ -68,13 +68,8 @@ def as_of_time(store, as_of: str | None) -> str | None:
     if released:
         return parse_time(released) or released
     runs, _ = collection_members(store, name)
-    end = store.read("MATCH (q:Quantum) WHERE q.run IN $runs RETURN max(q.end)", {"runs": runs})
-    if not end or not end[0][0]:
+    end = queries.last_quantum_end(store, runs)
+    if not end:
         raise FlagError(f"--as-of {as_of!r}: the release has no released_at and no quanta")
-    tai = datetime.fromisoformat(end[0][0]).replace(tzinfo=timezone.utc)
+    tai = datetime.fromisoformat(end).replace(tzinfo=timezone.utc)
     return _iso(tai - TAI_MINUS_UTC)
-
-
-def active_clause(var: str = "f") -> str:
-    return (f"{var}.created_at <= $at AND "
-            f"({var}.retracted_at IS NULL OR {var}.retracted_at > $at)")

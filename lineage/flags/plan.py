@@ -9,7 +9,8 @@ from typing import Iterable
 import networkx as nx
 
 from lineage.traversal.traverse import upstream
-from lineage.flags.core import active_clause, as_of_time, chunks
+from lineage.flags import queries
+from lineage.flags.core import as_of_time, chunks
 from lineage.flags.propagation import CALIBRATION_TYPES, data_id_dict
 from lineage.flags.records import find_flag, list_flags, marks
 
@@ -25,14 +26,11 @@ def flagged_datasets(store, keys: Iterable[str] | None = None, as_of=None) -> di
     at = as_of_time(store, as_of) or "9999"
     out: dict[str, list[str]] = defaultdict(list)
     if keys is None:
-        rows = store.read(f"MATCH (f:Flag)-[:FLAGS]->(d:Dataset) WHERE {active_clause()} "
-                          "RETURN d.key, f.key", {"at": at})
+        rows = queries.active_flags_on_datasets(store, at)
     else:
         rows = []
         for chunk in chunks(set(keys)):
-            rows += store.read(f"MATCH (f:Flag)-[:FLAGS]->(d:Dataset) WHERE d.key IN $keys "
-                               f"AND {active_clause()} RETURN d.key, f.key",
-                               {"keys": chunk, "at": at})
+            rows += queries.active_flags_on_datasets(store, at, chunk)
     for d, f in rows:
         out[d].append(f)
     return {k: sorted(v) for k, v in sorted(out.items())}
@@ -51,23 +49,14 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
     for f in flags:
         quanta |= {k for k in marks(store, f) if k.startswith("quantum:")}
     flagged = flagged_datasets(store, as_of=as_of)
-    flagged_quanta = {k for (k,) in store.read(
-        f"MATCH (f:Flag)-[:FLAGS]->(q:Quantum) WHERE {active_clause()} RETURN q.key",
-        {"at": at})}
+    flagged_quanta = set(queries.actively_flagged_quanta(store, at))
     info, inputs, outputs = {}, defaultdict(list), defaultdict(list)
     for chunk in chunks(quanta):
-        for q, task, did, run in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys RETURN q.key, q.task, q.data_id, q.run",
-                {"keys": chunk}):
+        for q, task, did, run in queries.quanta_info(store, chunk):
             info[q] = (task, did, run)
-        for q, d, t, rejected in store.read(
-                "MATCH (q:Quantum) WHERE q.key IN $keys MATCH (d:Dataset)-[e:INPUT_TO]->(q) "
-                "RETURN q.key, d.key, d.dataset_type, coalesce(e.rejected, false)",
-                {"keys": chunk}):
+        for q, d, t, rejected in queries.quanta_inputs(store, chunk):
             inputs[q].append((d, t, bool(rejected)))
-        for q, d in store.read("MATCH (q:Quantum) WHERE q.key IN $keys "
-                               "MATCH (q)-[:PRODUCED]->(d:Dataset) RETURN q.key, d.key",
-                               {"keys": chunk}):
+        for q, d in queries.quanta_outputs(store, chunk):
             outputs[q].append(d)
     producer = {d: q for q, ds in outputs.items() for d in ds}
     order = nx.DiGraph()
@@ -116,8 +105,7 @@ def data_queries(rerun: list[dict], store=None, flagged=()) -> dict:
     visits = set()
     if store is not None and flagged:
         for chunk in chunks(flagged):
-            for (did,) in store.read("MATCH (d:Dataset) WHERE d.key IN $keys RETURN d.data_id",
-                                     {"keys": chunk}):
+            for did in queries.data_ids(store, chunk):
                 d = data_id_dict(did)
                 if "visit" in d and "detector" not in d:
                     visits.add(d["visit"])

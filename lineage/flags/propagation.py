@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lineage.core.model import Kind, kind_of_key
 from lineage.traversal.traverse import MAX_STEPS, type_graph
 from lineage.store.cypher import BATCH_ROWS, Statement
+from lineage.flags import queries
 from lineage.flags.core import chunks
 
 
@@ -34,7 +35,7 @@ FRACTION_DIGITS = 12
 class Propagation:
     """Everything one flag reaches, computed from the graph, not yet written.
 
-    Nodes are named by their *ref* (:meth:`lineage.store.base.Store.ref`: the
+    Nodes are named by their *ref* (:meth:`lineage.store.dialect.Dialect.ref`: the
     key, or the engine's internal id where that is faster to find); ``key``
     holds the keys of the seeds and of the nodes whose details were fetched.
     """
@@ -61,50 +62,16 @@ class Propagation:
         return [r for r in self.steps if r in self.quantum_refs]
 
 
-class _Queries:
-    """The walk's queries for one store (refs are spelled per engine)."""
-
-    def __init__(self, store) -> None:
-        ref, match = store.ref, store.match_ref
-        self.from_datasets = (
-            f"UNWIND $refs AS ref {match('a', 'Dataset', 'ref')} "
-            "MATCH (a)-[e:INPUT_TO]->(q:Quantum)-[:PRODUCED]->(b:Dataset) "
-            "WHERE coalesce(e.rejected, false) = false "
-            f"RETURN ref, {ref('q')} AS qref, q.task, {ref('b')} AS bref, b.dataset_type")
-        self.from_quanta = (
-            f"UNWIND $refs AS ref {match('q', 'Quantum', 'ref')} "
-            "MATCH (q)-[:PRODUCED]->(b:Dataset) "
-            f"RETURN null, ref, q.task, {ref('b')} AS bref, b.dataset_type")
-        # filters sit in the aggregation: a WHERE on the input node makes
-        # FalkorDB's planner start from a scan of every dataset
-        self.input_counts = (
-            f"UNWIND $refs AS ref {match('q', 'Quantum', 'ref')} MATCH (i)-[e:INPUT_TO]->(q) "
-            "RETURN ref, sum(CASE WHEN coalesce(e.rejected, false) "
-            "OR i.dataset_type IN $calib THEN 0 ELSE 1 END)")
-        self.warp_weights = (
-            f"UNWIND $refs AS ref {match('q', 'Quantum', 'ref')} MATCH (w)-[e:INPUT_TO]->(q) "
-            "MATCH (pq:Quantum)-[:PRODUCED]->(w) MATCH (c)-[e2:INPUT_TO]->(pq) "
-            f"RETURN ref, {ref('w')} AS wref, "
-            "coalesce(e.rejected, false) OR w.dataset_type IN $calib, "
-            "sum(CASE WHEN coalesce(e2.rejected, false) OR c.dataset_type IN $calib "
-            "THEN 0 ELSE 1 END)")
-        self.details = (f"UNWIND $refs AS ref {match('d', 'Dataset', 'ref')} "
-                        "RETURN ref, d.key, d.dataset_type, d.data_id, d.run")
-        self.seeds = {label: f"MATCH (n:{label}) WHERE n.key IN $keys "
-                             f"RETURN n.key AS key, {ref('n')} AS ref"
-                      for label in ("Dataset", "Quantum")}
-
-
-def _denominators(store, queries: _Queries, quanta: list, weighted: list):
+def _denominators(store, quanta: list, weighted: list):
     """(science input count per quantum, input weights per weighted quantum)."""
     calib = sorted(CALIBRATION_TYPES)
     science: dict = {}
     weights: dict = defaultdict(dict)
     for chunk in chunks(quanta):
-        for q, n in store.read(queries.input_counts, {"refs": chunk, "calib": calib}):
+        for q, n in queries.science_input_counts(store, chunk, calib):
             science[q] = int(n)
     for chunk in chunks(weighted):
-        for q, w, skip, n in store.read(queries.warp_weights, {"refs": chunk, "calib": calib}):
+        for q, w, skip, n in queries.input_weights(store, chunk, calib):
             if not skip:
                 weights[q][w] = int(n)
     return science, weights
@@ -121,12 +88,11 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
     The input counts of the quanta found at one step are asked for in a
     second thread while the search takes the next step.
     """
-    queries = _Queries(store)
     p = Propagation({})
     for label, kind in (("Dataset", Kind.DATASET), ("Quantum", Kind.QUANTUM)):
         keys = [k for k in seeds if kind_of_key(k) == kind]
         for chunk in chunks(keys):
-            for key, ref in store.read(queries.seeds[label], {"keys": chunk}):
+            for key, ref in queries.seed_refs(store, label, chunk):
                 p.seeds[ref] = seeds[key]
                 p.key[ref] = key
                 p.steps[ref] = 0
@@ -145,11 +111,12 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
             level += 1
             nxt = []
             found = []
-            for query, refs in ((queries.from_datasets,
-                                 [r for r in frontier if r not in p.quantum_refs]),
-                                (queries.from_quanta, [r for r in frontier if r in p.quantum_refs])):
+            for steps_from, refs in ((queries.steps_from_datasets,
+                                      [r for r in frontier if r not in p.quantum_refs]),
+                                     (queries.steps_from_quanta,
+                                      [r for r in frontier if r in p.quantum_refs])):
                 for chunk in chunks(refs):
-                    for a, q, task, b, btype in store.read(query, {"refs": chunk}):
+                    for a, q, task, b, btype in steps_from(store, chunk):
                         if a is not None:
                             p.inputs[q].add(a)
                         p.outputs[q].add(b)
@@ -166,7 +133,7 @@ def propagate(store, seeds: dict[str, str | None]) -> Propagation:
                                 nxt.append(b)
                         p.dataset_type[b] = btype
             if found:
-                pending.append(pool.submit(_denominators, store, queries, found,
+                pending.append(pool.submit(_denominators, store, found,
                                            [q for q in found if p.task[q] in WEIGHTED_TASKS]))
             frontier = nxt
         science: dict = {}
@@ -241,9 +208,8 @@ def data_id_dict(text: str) -> dict[str, str]:
 
 def _details(store, p: Propagation, refs) -> None:
     """Key, data ID and run of datasets (the walk itself carries refs and types only)."""
-    query = _Queries(store).details
     for chunk in chunks([r for r in refs if r not in p.data_id]):
-        for ref, key, dtype, did, run in store.read(query, {"refs": chunk}):
+        for ref, key, dtype, did, run in queries.dataset_details(store, chunk):
             p.key[ref] = key
             p.dataset_type[ref] = dtype
             p.data_id[ref] = did or ""
@@ -287,10 +253,7 @@ def _by_tract_band(store, p: Propagation) -> list[dict]:
     values = sorted({d.get("visit") or d.get("exposure") for d in ids.values()
                      if "band" not in d and (d.get("visit") or d.get("exposure"))})
     if values:
-        for dim, value, band in store.read(
-                "MATCH (u:DataUnit) WHERE u.dimension IN ['visit', 'exposure'] AND u.value IN $v "
-                "MATCH (u)-[:PART_OF*1..3]->(b:DataUnit {dimension: 'band'}) "
-                "RETURN DISTINCT u.dimension, u.value, b.value", {"v": values}):
+        for dim, value, band in queries.bands_of_visits(store, values):
             band_of[(dim, value)] = band
     counts: dict[tuple, int] = defaultdict(int)
     for k in p.datasets:
@@ -309,12 +272,8 @@ def mark_statements(store, p: Propagation, flag_key: str) -> list[Statement]:
     """
     out = []
     for label, refs in (("Dataset", p.datasets), ("Quantum", p.quanta)):
-        query = (f"MATCH (f:Flag {{key: $target}}) UNWIND $rows AS r WITH f, r, r[0] AS ref "
-                 f"{store.match_ref('a', label, 'ref')} "
-                 "MERGE (a)-[e:CONTAMINATED_BY]->(f) SET e.steps = r[1], e.fraction = r[2]")
         steps, fraction = p.steps, p.fraction
         rows = [[r, steps[r], round(fraction.get(r, 0.0), FRACTION_DIGITS)] for r in refs]
         for i in range(0, len(rows), BATCH_ROWS):
-            chunk = rows[i:i + BATCH_ROWS]
-            out.append(Statement(query, {"target": flag_key, "rows": chunk}, len(chunk)))
+            out.append(queries.mark_statement(store, label, flag_key, rows[i:i + BATCH_ROWS]))
     return out

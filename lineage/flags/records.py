@@ -11,7 +11,8 @@ from pathlib import Path
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
-from lineage.flags.core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
+from lineage.flags import queries
+from lineage.flags.core import VERDICTS, FlagError, as_of_time, now_utc
 from lineage.flags.propagation import blast_radius, mark_statements, propagate
 
 
@@ -42,9 +43,7 @@ def targets(store, selector: str) -> tuple[Selector, dict[str, str | None], list
     units = [k for k in sel.keys if kind_of_key(k) == Kind.DATA_UNIT]
     if sel.pairs and len(sel.pairs) == 1:
         dim, value = sel.pairs[0]
-        units += [r[0] for r in store.read(
-            "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
-            {"d": dim, "v": value})]
+        units += queries.unit_keys(store, dim, value)
     return sel, seeds, sorted(units)
 
 
@@ -82,8 +81,7 @@ def _earlier(store, key_prop: str, key: str, by_prop: str, by: str):
 
     Keys belong to who sent them (``by``): two people's keys never collide.
     """
-    rows = store.read(f"MATCH (f:Flag) WHERE f.{key_prop} = $k AND f.{by_prop} = $by "
-                      "RETURN f.key, properties(f)", {"k": key, "by": by})
+    rows = queries.flags_with_request_key(store, key_prop, key, by_prop, by)
     if not rows:
         return None
     # one flag per key is what the API's lock guarantees; should two ever exist
@@ -103,11 +101,8 @@ def stored_blast_radius(store, flag_key: str, top: int = 10) -> dict:
     Gives what :func:`flag` reported when it wrote the flag (unless the flag
     was recomputed since: then its marks now), without walking the graph again.
     """
-    rows = store.read("MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) "
-                      "RETURN x.key, x.dataset_type, x.data_id, x.run, c.steps, c.fraction",
-                      {"f": flag_key})
-    flagged = store.read("MATCH (f:Flag {key: $f})-[:FLAGS]->(d:Dataset) RETURN count(d)",
-                         {"f": flag_key})[0][0]
+    rows = queries.marks_with_nodes(store, flag_key)
+    flagged = queries.flagged_dataset_count(store, flag_key)
     by_type: dict[str, int] = {}
     datasets = quanta = 0
     products = []
@@ -202,8 +197,7 @@ def find_flag(store, flag_id: str) -> dict:
     if not _FLAG_ID_RE.match(uid):
         raise FlagError(f"not a flag id: {flag_id!r} (give flag:<uuid>, a UUID or 8+ of its "
                         "first characters)")
-    rows = store.read("MATCH (f:Flag) WHERE f.key STARTS WITH $p RETURN f.key, properties(f)",
-                      {"p": f"flag:{uid.lower()}"})
+    rows = queries.flags_with_prefix(store, f"flag:{uid.lower()}")
     if not rows:
         raise FlagError(f"no flag {flag_id!r} in this repository")
     if len(rows) > 1:
@@ -262,8 +256,7 @@ def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None, *,
 
 def list_flags(store, as_of: str | None = None, include_retracted: bool = False) -> list[dict]:
     """Flags active now (or at ``as_of``), or every flag with ``include_retracted``."""
-    rows = store.read("MATCH (f:Flag) RETURN f.key, properties(f)")
-    flags = [flag_record(k, p) for k, p in rows]
+    flags = [flag_record(k, p) for k, p in queries.all_flags(store)]
     at = as_of_time(store, as_of)
     if at is not None:
         flags = [f for f in flags if f["created_at"] <= at
@@ -283,10 +276,7 @@ def contamination(store, selector: str, as_of: str | None = None) -> dict:
     key = sel.keys[0]
     label = kind_of_key(key).value
     at = as_of_time(store, as_of) or "9999"
-    rows = store.read(
-        f"MATCH (x:{label} {{key: $k}}) OPTIONAL MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag) "
-        f"WHERE {active_clause()} "
-        "RETURN f.key, f.verdict, c.steps, c.fraction", {"k": key, "at": at})
+    rows = queries.contamination_of(store, label, key, at)
     if not rows:
         raise SelectorError(f"no such node: {key}")
     by = sorted(({"flag": f, "verdict": v, "steps": int(s), "fraction": float(fr)}
@@ -301,15 +291,11 @@ def contamination(store, selector: str, as_of: str | None = None) -> dict:
 
 def marks(store, flag_key: str) -> dict[str, tuple[int, float]]:
     """Every mark of one flag: node key -> (steps, fraction)."""
-    return {k: (int(s), float(f)) for k, s, f in store.read(
-        "MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) RETURN x.key, c.steps, c.fraction",
-        {"f": flag_key})}
+    return {k: (int(s), float(f)) for k, s, f in queries.marks_of_flag(store, flag_key)}
 
 
 def _seeds_of(store, flag_key: str) -> dict[str, str | None]:
-    return {k: t for k, t in store.read(
-        "MATCH (f:Flag {key: $f})-[:FLAGS]->(x) WHERE NOT x:DataUnit "
-        "RETURN x.key, x.dataset_type", {"f": flag_key})}
+    return {k: t for k, t in queries.flag_seeds(store, flag_key)}
 
 
 def recompute(store, flag_id: str, *, before_write=None) -> dict:
@@ -330,9 +316,7 @@ def recompute(store, flag_id: str, *, before_write=None) -> dict:
     new = {k: t for k, t in now_selected.items() if k not in seeds}
     seeds.update(new)
     p = propagate(store, seeds)
-    stale = [k for ref, k in store.read(
-        f"MATCH (x)-[:CONTAMINATED_BY]->(f:Flag {{key: $f}}) RETURN {store.ref('x')} AS ref, x.key AS key",
-        {"f": key}) if ref not in p.steps]
+    stale = [k for ref, k in queries.marked_refs(store, key) if ref not in p.steps]
     batch = GraphBatch(f"recompute {key}")
     for k in stale:
         batch.remove_edge(Rel.CONTAMINATED_BY, k, key)
@@ -359,13 +343,11 @@ def block_input(store, dataset: str, quantum: str, reason: str, by: str,
         raise FlagError("block takes a dataset (UUID or key) and a quantum key")
     if not (reason or "").strip() or not (by or "").strip():
         raise FlagError("--reason and --by are required")
-    if not store.read("MATCH (d:Dataset {key: $d})-[:INPUT_TO]->(q:Quantum {key: $q}) RETURN d.key",
-                      {"d": d[0], "q": q[0]}):
+    if not queries.is_input(store, d[0], q[0]):
         raise FlagError(f"{d[0]} is not an input of {q[0]}")
     batch = GraphBatch(f"block {d[0]} -> {q[0]}")
     batch.add_edge(Rel.INPUT_TO, d[0], q[0], rejected=True, rejected_reason=reason.strip(),
                    rejected_by=by.strip(), rejected_at=now or now_utc(), rejected_time_scale="utc")
     store.write(batch)
-    flags = [k for (k,) in store.read(
-        "MATCH (:Quantum {key: $q})-[:CONTAMINATED_BY]->(f:Flag) RETURN f.key", {"q": q[0]})]
+    flags = queries.flags_marking(store, q[0])
     return {"blocked": [d[0], q[0]], "recomputed": [recompute(store, f) for f in sorted(flags)]}

@@ -7,22 +7,21 @@ from typing import IO, Iterable
 
 from lineage.core.model import GraphBatch, ModelError, Rel
 from lineage.export import records_to_units
+from lineage.flags import queries
 from lineage.flags.core import VERDICTS
 from lineage.flags.records import flag_record, recompute
 
 
 def iter_flag_records(store) -> Iterable[dict]:
     """Flags with their history, their targets and the rejected inputs, in a stable order."""
-    for key, props in sorted(store.read("MATCH (f:Flag) RETURN f.key, properties(f)")):
+    for key, props in sorted(queries.all_flags(store)):
         rec = flag_record(key, props)
         rec.pop("active")
         rec.pop("key")
         yield {"node": key, "kind": "Flag", "props": dict(sorted(rec.items()))}
-    for src, dst in sorted(store.read("MATCH (f:Flag)-[:FLAGS]->(x) RETURN f.key, x.key")):
+    for src, dst in sorted(queries.flag_targets(store)):
         yield {"edge": Rel.FLAGS.value, "src": src, "dst": dst, "props": {}}
-    for src, dst, props in sorted(store.read(
-            "MATCH (d:Dataset)-[e:INPUT_TO]->(q:Quantum) WHERE e.rejected = true "
-            "RETURN d.key, q.key, properties(e)"), key=lambda r: (r[0], r[1])):
+    for src, dst, props in sorted(queries.rejected_inputs(store), key=lambda r: (r[0], r[1])):
         props = {k: v for k, v in dict(props).items() if k.startswith("rejected")}
         yield {"edge": Rel.INPUT_TO.value, "src": src, "dst": dst,
                "props": dict(sorted(props.items()))}

@@ -105,11 +105,7 @@ def stored_props(store: Store, keys) -> dict[str, dict]:
         by_kind.setdefault(kind_of_key(key), []).append(key)
     found: dict[str, dict] = {}
     for kind, group in by_kind.items():
-        for i in range(0, len(group), 2000):
-            for key, props in store.read(f"UNWIND $keys AS k MATCH (n:{kind.value} {{key: k}}) "
-                                         "RETURN n.key, properties(n)",
-                                         {"keys": group[i:i + 2000]}):
-                found[key] = props
+        found.update(store.nodes(kind.value, group))
     return found
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lineage.core.model import GraphBatch, ModelError
 from lineage.store import cypher
+from lineage.store.dialect import STANDARD, Dialect
 
 class StoreError(RuntimeError):
     """An engine failed or refused; the message says which and why."""
@@ -77,6 +78,9 @@ class Store(ABC):
 
     engine: str = "?"
 
+    #: How this engine spells what standard Cypher does not settle (:mod:`lineage.store.dialect`).
+    dialect: Dialect = STANDARD
+
     #: Seconds after which the engine stops one of the library's own reads.
     READ_TIMEOUT = 300.0
 
@@ -92,6 +96,17 @@ class Store(ABC):
         any other kind of value may come back as its text.  For reads of millions of
         rows (the release diff).  Engines without a cheaper way use :meth:`read`."""
         return self.read(query, params)
+
+    def read_plain_typed(self, query: str, params: dict | None, typed_from: int) -> list:
+        """Rows of :meth:`read_plain` whose columns from ``typed_from`` on keep their types
+        (the first column must name the row: a node's key).  Where the engine gave some of
+        them as text, those rows are read again with :meth:`read`."""
+        rows = self.read_plain(query, params)
+        if not self.dialect.plain_rows_are_text \
+                or not any(type(v) is str for row in rows for v in row[typed_from:]):
+            return rows
+        typed = {row[0]: row[typed_from:] for row in self.read(query, params)}
+        return [[*row[:typed_from], *typed.get(row[0], row[typed_from:])] for row in rows]
 
     @abstractmethod
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
@@ -127,25 +142,6 @@ class Store(ABC):
 
     def __exit__(self, *exc):
         self.close()
-
-    # --- node refs -------------------------------------------------------------
-    # One operation that meets tens of thousands of nodes (a flag's walk and
-    # the write of its marks) names them by *ref*: the key here; an engine
-    # whose own ids are found without an index lookup uses those instead.
-    # A ref is good within that operation only (nodes are never deleted, but
-    # an engine may reuse the id of a deleted one).
-
-    def ref(self, var: str) -> str:
-        """The Cypher expression of node ``var``'s ref."""
-        return f"{var}.key"
-
-    def match_ref(self, var: str, label: str, expr: str) -> str:
-        """A ``MATCH`` binding ``var`` to the ``label`` node whose ref is ``expr``.
-
-        ``expr`` must be a variable (``UNWIND $rows AS r WITH r, r[0] AS ref``):
-        FalkorDB seeks by id only then, and scans the label for ``r[0]``.
-        """
-        return f"MATCH ({var}:{label} {{key: {expr}}})"
 
     # --- shared behaviour ----------------------------------------------------
 
@@ -213,6 +209,45 @@ class Store(ABC):
         summary = self.commit(self.prepare(batch))
         summary.seconds = time.perf_counter() - t0
         return summary
+
+    def ping(self) -> int:
+        """How many dataset types are stored: a cheap read that says the engine answers."""
+        return int(self.read("MATCH (t:DatasetType) RETURN count(t)")[0][0])
+
+    def count_by_label(self, labels, rel_types) -> tuple[dict[str, int], dict[str, int]]:
+        """(nodes per label, edges per type) for the ``labels`` and ``rel_types`` given."""
+        nodes = {label: int(self.read(f"MATCH (n:{label}) RETURN count(n)")[0][0])
+                 for label in labels}
+        edges = {rel: int(self.read(f"MATCH ()-[e:{rel}]->() RETURN count(e)")[0][0])
+                 for rel in rel_types}
+        return nodes, edges
+
+    #: Keys per query of :meth:`nodes`.
+    NODES_CHUNK = 2000
+
+    def nodes(self, label: str, keys) -> dict[str, dict]:
+        """key -> stored properties of those of ``keys`` that are ``label`` nodes (by the
+        key index, one seek per key); keys not stored are absent."""
+        keys = list(keys)
+        found: dict[str, dict] = {}
+        for i in range(0, len(keys), self.NODES_CHUNK):
+            for key, props in self.read(f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) "
+                                        "RETURN n.key, properties(n)",
+                                        {"keys": keys[i:i + self.NODES_CHUNK]}):
+                found[key] = dict(props)
+        return found
+
+    def related(self, label: str, rel_type: str, outgoing: bool, target: str | None,
+                edge_props, keys) -> list[tuple]:
+        """Rows ``(key, neighbour key, *edge property values)``: the neighbours of the
+        ``label`` nodes ``keys`` through ``rel_type`` edges (leaving them if ``outgoing``,
+        else arriving), of label ``target`` (None: any)."""
+        pattern = f"-[e:{rel_type}]->" if outgoing else f"<-[e:{rel_type}]-"
+        far = f"(b:{target})" if target else "(b)"
+        edge = "".join(f", e.{p}" for p in edge_props)
+        return self.read(f"MATCH (a:{label}) WHERE a.key IN $keys "
+                         f"MATCH (a){pattern}{far} RETURN a.key, b.key{edge}",
+                         {"keys": sorted(set(keys))})
 
     def count(self) -> tuple[int, int]:
         """(nodes, edges) in the graph."""

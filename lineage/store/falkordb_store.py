@@ -29,6 +29,7 @@ from lineage.core.model import Kind
 from lineage.store import cypher
 from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
                                 StoreError, too_large)
+from lineage.store.dialect import FALKORDB
 from lineage.store.guard import check_user_query
 from lineage.store.falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
                                            query_memory_cap)
@@ -151,6 +152,7 @@ class _BudgetConnection(redis.UnixDomainSocketConnection):
 
 class FalkorStore(Store):
     engine = "falkordb"
+    dialect = FALKORDB
 
     def __init__(self, directory: Path, keep: bool = False) -> None:
         self.server = FalkorServer(directory)
@@ -174,14 +176,6 @@ class FalkorStore(Store):
             finally:
                 self.server.release()
                 self.server = None
-
-    # --- node refs: internal ids, found without an index lookup (3-5x faster) ----
-
-    def ref(self, var: str) -> str:
-        return f"id({var})"
-
-    def match_ref(self, var: str, label: str, expr: str) -> str:
-        return f"MATCH ({var}:{label}) WHERE id({var}) = {expr}"
 
     # --- reads -------------------------------------------------------------------
 
