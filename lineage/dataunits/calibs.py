@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
+from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
 
@@ -117,11 +118,7 @@ def _calibration_collections(store, collection: str | None) -> list[str]:
     return sorted(set(found))
 
 
-def _parse_data_id(text: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in (text or "").split(",") if "=" in part)
-
-
-def _matches(data_id: dict[str, str], wanted: dict[str, str]) -> bool:
+def _matches(data_id: DataId, wanted: dict[str, str]) -> bool:
     return all(data_id[d] == v for d, v in wanted.items() if d in data_id)
 
 
@@ -156,6 +153,6 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
         lo = tai_mjd(vb) if vb else float("-inf")
         hi = tai_mjd(ve) if ve else float("inf")
         inside = lo <= begin < hi if begin == end else lo < end and begin < hi
-        if inside and _matches(_parse_data_id(data_id), wanted):
+        if inside and _matches(DataId.parse(data_id), wanted):
             out.append(Calibration(dstype, data_id, vb, ve, coll, run, key))
     return sorted(out, key=lambda c: (c.dataset_type, c.data_id, c.collection, c.key))

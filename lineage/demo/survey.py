@@ -38,8 +38,9 @@ from lineage.ingest.efd_link import summary_over
 from lineage.ingest.formats.efd import efd_record
 from lineage.ingest.verify_defs import add_spec
 from lineage.metrics.record import job_batch
+from lineage.core.dataid import DataId, format_data_id
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                                format_data_id, quantum_key, software_key, unit_key)
+                                quantum_key, software_key, unit_key)
 
 _NAMESPACE = uuid.UUID("6f1bd3a2-6d5f-4c1e-9a55-2b1c4d0f7e11")
 
@@ -293,7 +294,7 @@ class _Builder:
 def dataset_path(dstype: str, data_id: str, run: str) -> str:
     """Where the demo's datastore keeps a dataset (``datastore/`` + this; tables are Parquet)."""
     suffix = ".parq" if STORAGE_CLASSES.get(dstype) == "DataFrame" else ".fits"
-    return f"{run}/{dstype}/{data_id.replace(',', '_').replace('=', '')}{suffix}"
+    return f"{run}/{dstype}/{DataId.parse(data_id).path()}{suffix}"
 
 
 def _u(dimension, *values):

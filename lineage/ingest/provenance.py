@@ -11,8 +11,9 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
+from lineage.core.dataid import format_data_id
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                                format_data_id, software_key, unit_key)
+                                software_key, unit_key)
 from lineage.ingest.driver import IngestError
 from lineage.ingest.invariants import LineageChecks
 

@@ -30,8 +30,9 @@ import datetime
 import warnings
 from pathlib import Path
 
+from lineage.core.dataid import format_data_id
 from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
-                                format_data_id, unit_key)
+                                unit_key)
 from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                                         load_export, to_time)
