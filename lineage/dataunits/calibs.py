@@ -14,11 +14,11 @@ restrict the match.  Ranges are half-open, ``[begin, end)``, as in the Butler.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.core.time import tai_mjd
 
 
 class CalibError(ValueError):
@@ -49,20 +49,12 @@ class Exposure:
     mjd_end: float | None
 
 
-@lru_cache(maxsize=4096)
-def tai_mjd(text: str, scale: str = "tai") -> float:
-    """TAI MJD of an ISO time (in ``scale``) or of an MJD number."""
-    from astropy.time import Time
+def _tai_mjd(text: str, scale: str = "tai") -> float:
+    """:func:`lineage.core.time.tai_mjd`; a CalibError says when the text is not a time."""
     try:
-        value = float(text)
-        t = Time(value, format="mjd", scale=scale)
-    except ValueError:
-        try:
-            t = Time(text, scale=scale)
-        except ValueError:
-            raise CalibError(f"not a time: {text!r} (give ISO, e.g. 2013-06-17T13:34:45, "
-                             "or an MJD)") from None
-    return float(t.tai.mjd)
+        return tai_mjd(text, scale)
+    except ValueError as exc:
+        raise CalibError(str(exc)) from None
 
 
 def find_exposure(store, selector: str) -> tuple[Exposure, str | None]:
@@ -131,7 +123,7 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
     chain holding some) or every CALIBRATION collection; of ``types`` if given."""
     exposure, detector = find_exposure(store, exposure_selector)
     if at is not None:
-        begin = end = tai_mjd(str(at), scale)
+        begin = end = _tai_mjd(str(at), scale)
     elif exposure.mjd_begin is not None:
         begin = exposure.mjd_begin
         end = exposure.mjd_end if exposure.mjd_end is not None else begin
@@ -150,8 +142,8 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
         params["types"] = list(types)
     out = []
     for coll, key, dstype, data_id, run, vb, ve in store.read(query, params):
-        lo = tai_mjd(vb) if vb else float("-inf")
-        hi = tai_mjd(ve) if ve else float("inf")
+        lo = _tai_mjd(vb) if vb else float("-inf")
+        hi = _tai_mjd(ve) if ve else float("inf")
         inside = lo <= begin < hi if begin == end else lo < end and begin < hi
         if inside and _matches(DataId.parse(data_id), wanted):
             out.append(Calibration(dstype, data_id, vb, ve, coll, run, key))

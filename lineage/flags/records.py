@@ -11,7 +11,8 @@ from pathlib import Path
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
-from lineage.flags.core import VERDICTS, FlagError, active_clause, as_of_time, now_utc
+from lineage.core.time import now_utc_stamp
+from lineage.flags.core import VERDICTS, FlagError, active_clause, as_of_time
 from lineage.flags.propagation import blast_radius, mark_statements, propagate
 
 
@@ -176,7 +177,7 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     if dry_run:
         return report
     key = f"flag:{uuid.uuid4()}"
-    created = now or now_utc()
+    created = now or now_utc_stamp()
     batch = GraphBatch(f"flag {sel.text}")
     batch.add_node(key, verdict=verdict, reason=reason.strip(), by=by.strip(),
                    authority=(authority or by).strip(), selector=sel.text, created_at=created,
@@ -246,7 +247,7 @@ def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None, *,
     if record.get("retracted_at"):
         raise FlagError(f"{record['key']} was already retracted at {record['retracted_at']} "
                         f"by {record.get('retracted_by')}")
-    at = now or now_utc()
+    at = now or now_utc_stamp()
     batch = GraphBatch(f"unflag {record['key']}")
     batch.add_node(record["key"], retracted_at=at, retracted_by=by.strip(),
                    retraction_reason=reason.strip(), **idem)
@@ -364,7 +365,7 @@ def block_input(store, dataset: str, quantum: str, reason: str, by: str,
         raise FlagError(f"{d[0]} is not an input of {q[0]}")
     batch = GraphBatch(f"block {d[0]} -> {q[0]}")
     batch.add_edge(Rel.INPUT_TO, d[0], q[0], rejected=True, rejected_reason=reason.strip(),
-                   rejected_by=by.strip(), rejected_at=now or now_utc(), rejected_time_scale="utc")
+                   rejected_by=by.strip(), rejected_at=now or now_utc_stamp(), rejected_time_scale="utc")
     store.write(batch)
     flags = [k for (k,) in store.read(
         "MATCH (:Quantum {key: $q})-[:CONTAMINATED_BY]->(f:Flag) RETURN f.key", {"q": q[0]})]
