@@ -78,8 +78,9 @@ class DataId(Mapping):
                      for name, value in self.pairs)
 
     def path(self) -> str:
-        """A file-name form: ``band=r,patch=5`` -> ``bandr_patch5``."""
-        return "_".join(f"{name}{value}" for name, value in self.pairs)
+        """A file-name form: ``band=r,patch=5`` -> ``bandr_patch5`` (no ``=`` left, not
+        even inside a value)."""
+        return "_".join(f"{name}{value}" for name, value in self.pairs).replace("=", "")
 
 
 def format_data_id(data_id: Mapping) -> str:
