@@ -31,7 +31,7 @@ class DataId(Mapping):
     @classmethod
     def of(cls, mapping: Mapping) -> "DataId":
         """From a mapping of dimension -> value; values become their text (``visit=903342``)."""
-        return cls(tuple((str(name), str(value)) for name, value in mapping.items()))
+        return cls._of_dict({str(name): str(value) for name, value in mapping.items()})
 
     @classmethod
     def parse(cls, text: str | None, strict: bool = False) -> "DataId":
@@ -48,7 +48,16 @@ class DataId(Mapping):
                 values[name] = value
             elif strict:
                 raise ValueError(f"data ID {text!r}: {part!r} is not name=value")
-        return cls(tuple(values.items()))
+        return cls._of_dict(values)
+
+    @classmethod
+    def _of_dict(cls, values: dict) -> "DataId":
+        """From a dict of text that nobody else holds, without copying it (parsing every
+        row of a traversal to sort it must stay cheap)."""
+        data_id = object.__new__(cls)
+        object.__setattr__(data_id, "pairs", tuple(values.items()))
+        object.__setattr__(data_id, "_values", values)
+        return data_id
 
     def __getitem__(self, name: str) -> str:
         return self._values[name]
