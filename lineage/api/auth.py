@@ -40,9 +40,9 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
+from lineage.core.time import now_utc_stamp
 from lineage.api.errors import AccessDenied, ApiError
 
 TOKENS_FILE = "api-tokens.json"
@@ -127,10 +127,6 @@ def secure_state_dir(directory: str | os.PathLike) -> list[str]:
         if msg:
             done.append(msg)
     return done
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -229,7 +225,7 @@ class TokenStore:
                 token_id = secrets.token_hex(4)
             secret = secrets.token_urlsafe(32)
             salt = secrets.token_hex(16)
-            record = TokenRecord(token_id, name, role, salt, _digest(salt, secret), _now())
+            record = TokenRecord(token_id, name, role, salt, _digest(salt, secret), now_utc_stamp())
             records[token_id] = record
             self._write(records)
         return record, f"{_PREFIX}{token_id}_{secret}"
@@ -245,7 +241,7 @@ class TokenStore:
                 raise ApiError(f"no API token with id {token_id!r} (see `lineage token list`)")
             if record.revoked_at:
                 raise ApiError(f"token {record.id} was already revoked at {record.revoked_at}")
-            record.revoked_at = _now()
+            record.revoked_at = now_utc_stamp()
             self._write(records)
         return record
 
@@ -384,7 +380,7 @@ class AuditLog:
                 self._write(record)
                 return True
             w[2] += 1
-            w[3] = w[3] or _now()
+            w[3] = w[3] or now_utc_stamp()
             return False
 
     def _summaries(self, now: float, force: bool) -> None:
@@ -453,7 +449,7 @@ class AuditLog:
 
 def _write_line(path: Path, record: dict) -> None:
     """One JSON line, appended with one ``write`` and flushed to disk."""
-    data = (json.dumps({"at": _now(), **record}, sort_keys=True, default=str) + "\n").encode()
+    data = (json.dumps({"at": now_utc_stamp(), **record}, sort_keys=True, default=str) + "\n").encode()
     fd = _open_private(path, os.O_RDWR | os.O_APPEND)
     try:
         size = os.fstat(fd).st_size

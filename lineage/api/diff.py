@@ -24,11 +24,11 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from datetime import datetime, timezone
 
 import graphene
 import orjson
 
+from lineage.core.time import now_utc_iso
 from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
 from lineage.flags.queries import active_flag_count
 from lineage.api.errors import ApiError, argument
@@ -198,7 +198,7 @@ class Spool:
 
     def __init__(self, state: tuple) -> None:
         self.state, self.made = state, time.monotonic()
-        self.computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.computed_at = now_utc_iso()
         self.file = tempfile.TemporaryFile(prefix="lineage-diff-")
         self.offsets = array("Q", [0])     # where each change starts; the last: the end
         self.head: dict = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import datetime
 
 import graphene
 
@@ -18,6 +17,7 @@ from lineage import flags as flagging
 from lineage.traversal import traverse as query
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, SelectorError
+from lineage.core.time import ZoneError, iso_ms
 from lineage.dataunits.resolve import resolve
 from lineage.api import queries
 from lineage.api.errors import ApiError, argument
@@ -126,13 +126,12 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
 
 def _tai_iso(text: str, field: str) -> str:
     try:
-        t = datetime.fromisoformat(text.strip())
+        return iso_ms(text.strip(), "tai")
+    except ZoneError:
+        raise ApiError(f"filter.{field}: visit times are TAI as stored; give the time "
+                       "without a zone") from None
     except ValueError:
         raise ApiError(f"filter.{field}: {text!r} is not an ISO date or time") from None
-    if t.tzinfo is not None:
-        raise ApiError(f"filter.{field}: visit times are TAI as stored; give the time "
-                       "without a zone")
-    return t.isoformat(timespec="milliseconds")
 
 
 def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:

@@ -19,7 +19,7 @@ from enum import Enum
 __all__ = [
     "Kind", "Rel", "EDGE_ENDPOINTS", "Node", "Edge", "GraphBatch", "ModelError",
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
-    "dataset_type_key", "software_key", "config_key", "format_data_id",
+    "dataset_type_key", "software_key", "config_key",
     "package_set_key",
     "pipeline_key", "task_key",
 ]
@@ -188,11 +188,6 @@ def pipeline_key(name: str) -> str:
 def task_key(pipeline: str, label: str) -> str:
     """``task:<pipeline name>/<label>``: one task label of one resolved pipeline."""
     return f"task:{pipeline}/{label}"
-
-
-def format_data_id(data_id: dict) -> str:
-    """Canonical text of a data ID: sorted ``k=v`` pairs joined by commas."""
-    return ",".join(f"{k}={data_id[k]}" for k in sorted(data_id))
 
 
 # --- nodes, edges, batches ---------------------------------------------------

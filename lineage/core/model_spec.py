@@ -35,6 +35,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from lineage.core.model import GraphBatch, Kind, kind_of_key
+from lineage.core.time import day_obs_date, iso_date
 
 __all__ = ["Prop", "Problem", "NODE_SPECS", "UNIT_SPECS", "SHARED", "GENERIC", "ERA",
            "check_batch", "check_value", "changed_properties", "identity_conflicts",
@@ -62,7 +63,6 @@ _INTEGER_TEXT = re.compile(r"^[0-9]{1,19}$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOPIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 _CHECKSUM = re.compile(r"^([A-Za-z0-9_-]{1,32}:)?[0-9a-fA-F]{8,128}$")
-_ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)([T ][0-9:.]+)?(Z|[+-]\d\d:?\d\d)?$")
 #: URI schemes a dataset's ``uri`` may use besides a path inside the datastore.
 REMOTE_SCHEMES = frozenset({"s3", "gs", "https", "http"})
 #: The demo's way of naming a file below the repository's datastore.
@@ -147,18 +147,8 @@ def _integer_text(text: str) -> str | None:
     return None if _INTEGER_TEXT.match(text) else "this dimension's value is a non-negative integer"
 
 
-def _day_obs_date(value) -> datetime.date | None:
-    text = str(value)
-    if not re.match(r"^\d{8}$", text):
-        return None
-    try:
-        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        return None
-
-
 def _day_obs(value) -> str | None:
-    date = _day_obs_date(value)
+    date = day_obs_date(value)
     if date is None:
         return "day_obs is a real date written YYYYMMDD"
     if not ERA[0] <= date < ERA[1]:
@@ -166,18 +156,8 @@ def _day_obs(value) -> str | None:
     return None
 
 
-def _iso_date(text: str) -> datetime.date | None:
-    m = _ISO.match(text)
-    if not m:
-        return None
-    try:
-        return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
-
-
 def _time(text: str) -> str | None:
-    date = _iso_date(text)
+    date = iso_date(text)
     if date is None:
         return "a time is ISO 8601 text (2023-07-06T04:56:01.913)"
     if not ERA[0] <= date < ERA[1]:
@@ -508,7 +488,7 @@ def _instant(v) -> float | None:
     """Seconds on one axis for an ISO time or an MJD (None when neither)."""
     if _is_number(v):
         return float(v) * 86400.0
-    if not isinstance(v, str) or _iso_date(v) is None:
+    if not isinstance(v, str) or iso_date(v) is None:
         return None
     text = re.sub(r"(Z|[+-]\d\d:?\d\d)$", "", v).replace(" ", "T")
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
@@ -538,7 +518,7 @@ def _cross_field(key: str, props: dict, where: str) -> list[Problem]:
                            warning=late <= CLOCK_SLACK_S))
     day_obs, begin = props.get("day_obs"), props.get("begin")
     if day_obs is not None and isinstance(begin, str):
-        date, when = _day_obs_date(day_obs), _iso_date(begin)
+        date, when = day_obs_date(day_obs), iso_date(begin)
         if date and when and abs((when - date).days) > 1:
             simulated = props.get("has_simulated") is True
             out.append(Problem(key, "day_obs", day_obs,

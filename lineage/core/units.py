@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import operator as _op
-from datetime import datetime, timezone
 
 import astropy.units as u
 from astropy.time import Time
+
+from lineage.core.time import parse_iso
 
 
 #: Comparison operators of lsst.verify threshold specifications.
@@ -88,22 +89,11 @@ def parse_date(text: str) -> Time:
     """An ISO date (``2018-07-30T18:25:52+00:00``, ``2017-04-24T00:33:41Z``) as a
     UTC astropy Time; a date without a zone is taken as UTC."""
     try:
-        when = datetime.fromisoformat(str(text).strip())
+        when = parse_iso(str(text).strip(), "utc")
     except ValueError:
         raise MetricError(f"not an ISO date: {text!r}") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
     t = Time(when, scale="utc")
     t.precision = 6
-    return t
-
-
-def job_time(date: str | None, time_scale: str | None) -> Time | None:
-    """A stored job's ``date`` in its ``time_scale`` (``utc`` unless said) as a Time."""
-    if not date:
-        return None
-    t = Time(str(date).replace(" ", "T").rstrip("Z"), format="isot",
-             scale=(time_scale or "utc").lower())
     return t
 
 

@@ -14,13 +14,14 @@ restrict the match.  Ranges are half-open, ``[begin, end)``, as in the Butler.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
+from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
 from lineage.dataunits.queries import (calibration_collection_keys, certified_datasets,
                                        collection_and_chained, data_units_of_value,
                                        data_units_with_key, exposure_filter)
+from lineage.core.time import tai_mjd
 
 
 class CalibError(ValueError):
@@ -51,20 +52,12 @@ class Exposure:
     mjd_end: float | None
 
 
-@lru_cache(maxsize=4096)
-def tai_mjd(text: str, scale: str = "tai") -> float:
-    """TAI MJD of an ISO time (in ``scale``) or of an MJD number."""
-    from astropy.time import Time
+def _tai_mjd(text: str, scale: str = "tai") -> float:
+    """:func:`lineage.core.time.tai_mjd`; a CalibError says when the text is not a time."""
     try:
-        value = float(text)
-        t = Time(value, format="mjd", scale=scale)
-    except ValueError:
-        try:
-            t = Time(text, scale=scale)
-        except ValueError:
-            raise CalibError(f"not a time: {text!r} (give ISO, e.g. 2013-06-17T13:34:45, "
-                             "or an MJD)") from None
-    return float(t.tai.mjd)
+        return tai_mjd(text, scale)
+    except ValueError as exc:
+        raise CalibError(str(exc)) from None
 
 
 def find_exposure(store, selector: str) -> tuple[Exposure, str | None]:
@@ -111,11 +104,7 @@ def _calibration_collections(store, collection: str | None) -> list[str]:
     return sorted(set(found))
 
 
-def _parse_data_id(text: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in (text or "").split(",") if "=" in part)
-
-
-def _matches(data_id: dict[str, str], wanted: dict[str, str]) -> bool:
+def _matches(data_id: DataId, wanted: dict[str, str]) -> bool:
     return all(data_id[d] == v for d, v in wanted.items() if d in data_id)
 
 
@@ -128,7 +117,7 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
     chain holding some) or every CALIBRATION collection; of ``types`` if given."""
     exposure, detector = find_exposure(store, exposure_selector)
     if at is not None:
-        begin = end = tai_mjd(str(at), scale)
+        begin = end = _tai_mjd(str(at), scale)
     elif exposure.mjd_begin is not None:
         begin = exposure.mjd_begin
         end = exposure.mjd_end if exposure.mjd_end is not None else begin
@@ -141,9 +130,9 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
     out = []
     for coll, key, dstype, data_id, run, vb, ve in certified_datasets(
             store, _calibration_collections(store, collection), types):
-        lo = tai_mjd(vb) if vb else float("-inf")
-        hi = tai_mjd(ve) if ve else float("inf")
+        lo = _tai_mjd(vb) if vb else float("-inf")
+        hi = _tai_mjd(ve) if ve else float("inf")
         inside = lo <= begin < hi if begin == end else lo < end and begin < hi
-        if inside and _matches(_parse_data_id(data_id), wanted):
+        if inside and _matches(DataId.parse(data_id), wanted):
             out.append(Calibration(dstype, data_id, vb, ve, coll, run, key))
     return sorted(out, key=lambda c: (c.dataset_type, c.data_id, c.collection, c.key))

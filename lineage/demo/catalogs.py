@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lineage.demo.survey import SurveySpec, dataset_path, plan_survey
+from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch
 
 OBJECTS_PER_PATCH = 6
@@ -71,10 +72,6 @@ def dia_objects(spec: SurveySpec) -> list[DiaObject]:
     return objects
 
 
-def _data_id(text: str) -> dict[str, str]:
-    return dict(pair.split("=", 1) for pair in text.split(","))
-
-
 def catalog_tables(spec: SurveySpec, units: list[GraphBatch]) -> dict[str, pa.Table]:
     """The contents of every ``dia_source`` and ``dia_object`` dataset of ``units`` (the demo's
     graph): datastore path -> table."""
@@ -91,7 +88,7 @@ def catalog_tables(spec: SurveySpec, units: list[GraphBatch]) -> dict[str, pa.Ta
                 patch_tables.append(props)
             if dstype != "dia_source":
                 continue
-            run, did = props["run"], _data_id(props["data_id"])
+            run, did = props["run"], DataId.parse(props["data_id"], strict=True)
             v, det = visits[int(did["visit"])], int(did["detector"])
             ra0, ra1, dec0, dec1 = v.boxes[det]
             rng = random.Random(f"{spec.seed}-{run}-{v.id}-{det}")
@@ -106,7 +103,7 @@ def catalog_tables(spec: SurveySpec, units: list[GraphBatch]) -> dict[str, pa.Ta
                 [list(c) for c in zip(*rows)] if rows else [[] for _ in SOURCE_SCHEMA],
                 schema=SOURCE_SCHEMA)
     for props in patch_tables:
-        did = _data_id(props["data_id"])
+        did = DataId.parse(props["data_id"], strict=True)
         mine = [o for o in objects if (o.tract, o.patch) == (int(did["tract"]), int(did["patch"]))]
         tables[dataset_path("dia_object", props["data_id"], props["run"])] = pa.table({
             "diaObjectId": [o.id for o in mine], "ra": [o.ra for o in mine],

@@ -23,6 +23,7 @@ import numpy as np
 
 from lineage.demo.catalogs import dia_objects
 from lineage.demo.survey import SurveySpec, dataset_path, plan_survey
+from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch
 
 PIXELS = 100
@@ -71,7 +72,7 @@ def write_images(spec: SurveySpec, units: list[GraphBatch], root: Path,
         for props in batch.nodes.values():
             if props.get("dataset_type") not in types:
                 continue
-            did = dict(p.split("=", 1) for p in props["data_id"].split(","))
+            did = DataId.parse(props["data_id"], strict=True)
             visit, det = visits[int(did["visit"])], int(did["detector"])
             target = Path(root) / dataset_path(props["dataset_type"], props["data_id"],
                                                props["run"])

@@ -38,8 +38,10 @@ from lineage.ingest.efd_link import summary_over
 from lineage.ingest.formats.efd import efd_record
 from lineage.ingest.verify_defs import add_spec
 from lineage.metrics.record import job_batch
+from lineage.core.dataid import DataId, format_data_id
+from lineage.core.time import mjd_to_iso
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                                format_data_id, quantum_key, software_key, unit_key)
+                                quantum_key, software_key, unit_key)
 
 _NAMESPACE = uuid.UUID("6f1bd3a2-6d5f-4c1e-9a55-2b1c4d0f7e11")
 
@@ -147,13 +149,6 @@ def _checksum(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _mjd_to_isot(mjd: float) -> str:
-    # MJD 40587 is 1970-01-01; plain arithmetic keeps the time in the scale it came in.
-    from datetime import datetime, timedelta
-    t = datetime(1970, 1, 1) + timedelta(days=mjd - 40587.0)
-    return t.isoformat(timespec="milliseconds")
-
-
 @dataclass
 class Visit:
     id: int
@@ -206,7 +201,7 @@ def plan_survey(spec: SurveySpec) -> Survey:
     for i in range(spec.visits):
         night, slot = divmod(i, spec.visits_per_night)
         mjd_night = base_mjd + night + 0.05
-        day_obs = int(_mjd_to_isot(base_mjd + night)[:10].replace("-", ""))
+        day_obs = int(mjd_to_iso(base_mjd + night)[:10].replace("-", ""))
         seq = slot + 1
         vid = day_obs * 100000 + seq
         band = bands[(i * 7 + night) % len(bands)]
@@ -276,7 +271,7 @@ class _Builder:
         wall = rng.uniform(5, 300)
         self.batch.add_node(key, task=label, task_class=TASKS[label][0], data_id=did,
                             run=run, status="successful",
-                            start=_mjd_to_isot(mjd), end=_mjd_to_isot(mjd + wall / 86400),
+                            start=mjd_to_iso(mjd), end=mjd_to_iso(mjd + wall / 86400),
                             time_scale="tai", host=f"sdfmilan{rng.randint(1, 250):03d}",
                             peak_memory_mb=round(rng.uniform(400, 6000), 1))
         for u in units:
@@ -293,7 +288,7 @@ class _Builder:
 def dataset_path(dstype: str, data_id: str, run: str) -> str:
     """Where the demo's datastore keeps a dataset (``datastore/`` + this; tables are Parquet)."""
     suffix = ".parq" if STORAGE_CLASSES.get(dstype) == "DataFrame" else ".fits"
-    return f"{run}/{dstype}/{data_id.replace(',', '_').replace('=', '')}{suffix}"
+    return f"{run}/{dstype}/{DataId.parse(data_id).path()}{suffix}"
 
 
 def _u(dimension, *values):
@@ -357,14 +352,14 @@ def _static_unit(survey: Survey) -> GraphBatch:
             key = b.dataset("bias", {"instrument": INSTRUMENT, "detector": d, "epoch": epoch},
                             calib_run, [det])
             b.batch.add_edge(Rel.CONTAINS, collection_key(calib), key,
-                             valid_begin=_mjd_to_isot(t0), valid_end=_mjd_to_isot(t1),
+                             valid_begin=mjd_to_iso(t0), valid_end=mjd_to_iso(t1),
                              time_scale="tai")
             for pf in PHYSICAL_FILTERS.values():
                 key = b.dataset("flat", {"instrument": INSTRUMENT, "detector": d,
                                          "physical_filter": pf, "epoch": epoch},
                                 calib_run, [det, _u("physical_filter", INSTRUMENT, pf)])
                 b.batch.add_edge(Rel.CONTAINS, collection_key(calib), key,
-                                 valid_begin=_mjd_to_isot(t0), valid_end=_mjd_to_isot(t1),
+                                 valid_begin=mjd_to_iso(t0), valid_end=mjd_to_iso(t1),
                                  time_scale="tai")
     return b.batch
 
@@ -398,7 +393,7 @@ def _raw_unit(survey: Survey, visits: list[Visit]) -> GraphBatch:
         pf = PHYSICAL_FILTERS[v.band]
         day = b.unit("day_obs", v.day_obs, (INSTRUMENT,), part_of=(_u("instrument", INSTRUMENT),))
         pfk = _u("physical_filter", INSTRUMENT, pf)
-        begin, end = _mjd_to_isot(v.mjd_begin), _mjd_to_isot(v.mjd_begin + v.exposure_time / 86400)
+        begin, end = mjd_to_iso(v.mjd_begin), mjd_to_iso(v.mjd_begin + v.exposure_time / 86400)
         record = dict(band=v.band, physical_filter=pf, day_obs=v.day_obs, begin=begin, end=end,
                       time_scale="tai", mjd_begin=v.mjd_begin,
                       mjd_end=v.mjd_begin + v.exposure_time / 86400,

@@ -44,11 +44,12 @@ from typing import Callable, NamedTuple
 import networkx as nx
 
 from lineage.core.compare import changed_values
+from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
 from lineage.traversal.traverse import type_graph
 from lineage.diff import queries
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
-from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, parse_data_id, resolve_release
+from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, resolve_release
 from lineage.diff.stats import PropertyStats, compare_metrics
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,7 +104,7 @@ def _visit_of(data_id: dict) -> str | None:
 
 def _visits(names) -> list[str]:
     """Visits (or exposures) of inputs named by :func:`.making.input_name`."""
-    out = {_visit_of(parse_data_id(split_input(name)[1])) for name in names} - {None}
+    out = {_visit_of(DataId.parse(split_input(name)[1])) for name in names} - {None}
     return sorted(out, key=lambda v: (len(v), v))
 
 
@@ -329,7 +330,7 @@ class _Differ:
             return None
         found = self._places.get(did, _UNKNOWN)
         if found is _UNKNOWN:
-            data_id = self.units.full(parse_data_id(did))
+            data_id = self.units.full(DataId.parse(did))
             found = None
             if self.filter.passes(t, data_id):
                 found = (data_id.get("tract", "-"), data_id.get("band", "-"),

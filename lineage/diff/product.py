@@ -10,11 +10,12 @@ histories part; everything below it inherits the difference).
 
 from __future__ import annotations
 
+from lineage.core.dataid import DataId
 from lineage.core.selector import parse_selector
 from lineage.diff import queries
 from lineage.diff.core import _visits, made_changes
 from lineage.diff.making import input_name, made, members, software_and_configs, split_input
-from lineage.diff.releases import DataUnits, ReleaseError, parse_data_id, resolve_release
+from lineage.diff.releases import DataUnits, ReleaseError, resolve_release
 
 #: Steps walked upstream at most (the demo pipeline is 8 deep).
 MAX_DEPTH = 32
@@ -22,7 +23,7 @@ MAX_DEPTH = 32
 
 def _find(store, release, dataset_type: str, pairs: dict, units: DataUnits) -> list[tuple]:
     return [(key, did) for key, did in members(store, release, dataset_type, [])
-            if all(units.full(parse_data_id(did)).get(k) == v for k, v in pairs.items())]
+            if all(units.full(DataId.parse(did)).get(k) == v for k, v in pairs.items())]
 
 
 def _target(store, a, b, selector: str, dataset_type: str | None) -> tuple[str, str]:

@@ -45,16 +45,6 @@ def resolve_release(store, name: str) -> Release:
     return Release(names[0], tuple(runs), tuple(others))
 
 
-def parse_data_id(text: str) -> dict[str, str]:
-    """``"band=r,patch=5,tract=9813"`` -> dict (the canonical form of ``model.format_data_id``)."""
-    if not text:
-        return {}
-    try:
-        return dict([pair.split("=", 1) for pair in text.split(",")])
-    except ValueError:   # not canonical: keep the pairs there are
-        return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
-
-
 @dataclass
 class DataUnits:
     """Implied dimensions the diff groups and filters by: the band of a visit,

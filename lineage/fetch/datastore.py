@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 
 import fsspec
 
+from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
                                    shown)
@@ -147,10 +148,6 @@ def _join(root: str, rel: str, what: str = "path") -> str:
         real_inside(base, path, what)
         return path
     return remote_join(root, rel, what)
-
-
-def _data_id_path(data_id: str) -> str:
-    return data_id.replace(",", "_").replace("=", "")
 
 
 class Datastore:
@@ -268,7 +265,7 @@ class FileDatastore(Datastore):
         dstype = props.get("dataset_type", "")
         fields = {**props, "dataset_type": dstype, "run": props.get("run", ""),
                   "data_id": props.get("data_id", ""),
-                  "data_id_path": _data_id_path(str(props.get("data_id", ""))),
+                  "data_id_path": DataId.parse(str(props.get("data_id", ""))).path(),
                   "uuid": key.split(":", 1)[1],
                   "suffix": ".parq" if props.get("storage_class") == "DataFrame" else ".fits"}
         for name in {f for _, f, _, _ in string.Formatter().parse(self.template) if f}:

@@ -26,9 +26,9 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
+from lineage.core.time import now_utc_iso
 from lineage.core.progress import progress_bar
 from lineage.fetch.confine import UnsafePath, safe_join, shown
 from lineage.fetch.datastore import (Artifact, DatastoreError, RefusedPath, is_local, local_path, open_uri,
@@ -221,7 +221,7 @@ def write_manifest(to: Path, results: list[dict], source: str) -> Path:
     try:
         with os.fdopen(fd, "w") as out:
             out.write(json.dumps({
-                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "written": now_utc_iso(),
                 "datastore": source, "count": len(results),
                 "bytes": sum(r.get("bytes", 0) for r in results),
                 "failed": sum(r["status"] in FAILED for r in results),

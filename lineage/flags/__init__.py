@@ -39,7 +39,7 @@ recompute, block), :mod:`.plan` (reprocessing plans, inputs with flags
 marked) and :mod:`.transfer` (export and import).
 """
 
-from lineage.flags.core import VERDICTS, FlagError, as_of_time, now_utc, parse_time
+from lineage.flags.core import VERDICTS, FlagError, as_of_time
 from lineage.flags.plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
 from lineage.flags.propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
                                        blast_radius, propagate)
@@ -49,7 +49,7 @@ from lineage.flags.records import (IdempotencyConflict, block_input, check_idemp
 from lineage.flags.transfer import export_flags, import_flags, iter_flag_records
 
 __all__ = [
-    "VERDICTS", "FlagError", "as_of_time", "now_utc", "parse_time", "data_queries",
+    "VERDICTS", "FlagError", "as_of_time", "data_queries",
     "flagged_datasets", "inputs_for", "reprocessing_plan", "CALIBRATION_TYPES",
     "FRACTION_DIGITS", "WEIGHTED_TASKS", "Propagation", "blast_radius", "propagate",
     "block_input", "contamination", "find_flag", "flag", "list_flags", "marks", "recompute",

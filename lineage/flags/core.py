@@ -3,17 +3,13 @@ the rule for "active at a time"."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
+from lineage.core.time import parse_utc_stamp, utc_stamp_of_tai
 from lineage.traversal.traverse import FRONTIER_CHUNK
 from lineage.traversal.traverse import collection_members
 from lineage.flags import queries
 
 
 VERDICTS = ("bad", "suspect")
-
-#: TAI - UTC since 2017-01-01 (quantum times are TAI, flag times UTC).
-TAI_MINUS_UTC = timedelta(seconds=37)
 
 
 class FlagError(ValueError):
@@ -26,27 +22,7 @@ def chunks(keys, size=FRONTIER_CHUNK):
         yield keys[i:i + size]
 
 
-# --- times ---------------------------------------------------------------------
-
-def now_utc() -> str:
-    return _iso(datetime.now(timezone.utc))
-
-
-def _iso(t: datetime) -> str:
-    """One fixed format, so stored times compare correctly as strings in every engine."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> str | None:
-    """An ISO date or time (UTC unless it says otherwise) in the stored format; None if not one."""
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return _iso(t)
-
+# --- times (flag times are UTC stamps, quantum times TAI: lineage.core.time) -----------
 
 def as_of_time(store, as_of: str | None) -> str | None:
     """The UTC time an ``--as-of`` value stands for: an ISO date/time, or a release.
@@ -57,7 +33,7 @@ def as_of_time(store, as_of: str | None) -> str | None:
     """
     if as_of is None:
         return None
-    t = parse_time(as_of)
+    t = parse_utc_stamp(as_of)
     if t is not None:
         return t
     rows = queries.releases_named(store, as_of)
@@ -66,10 +42,9 @@ def as_of_time(store, as_of: str | None) -> str | None:
                         "collection of that name")
     name, released = rows[0]
     if released:
-        return parse_time(released) or released
+        return parse_utc_stamp(released) or released
     runs, _ = collection_members(store, name)
     end = queries.last_quantum_end(store, runs)
     if not end:
         raise FlagError(f"--as-of {as_of!r}: the release has no released_at and no quanta")
-    tai = datetime.fromisoformat(end).replace(tzinfo=timezone.utc)
-    return _iso(tai - TAI_MINUS_UTC)
+    return utc_stamp_of_tai(end)

@@ -8,10 +8,11 @@ from typing import Iterable
 
 import networkx as nx
 
+from lineage.core.dataid import DataId
 from lineage.traversal.traverse import upstream
 from lineage.flags import queries
 from lineage.flags.core import as_of_time, chunks
-from lineage.flags.propagation import CALIBRATION_TYPES, data_id_dict
+from lineage.flags.propagation import CALIBRATION_TYPES
 from lineage.flags.records import find_flag, list_flags, marks
 
 
@@ -98,7 +99,7 @@ def data_queries(rerun: list[dict], store=None, flagged=()) -> dict:
     expression excluding flagged visits that every rerun should carry."""
     per_task: dict[str, list[str]] = defaultdict(list)
     for e in rerun:
-        parts = [f"{k}={_expr_value(v)}" for k, v in sorted(data_id_dict(e["data_id"]).items())]
+        parts = [f"{k}={_expr_value(v)}" for k, v in DataId.parse(e["data_id"]).items()]
         expr = "(" + " AND ".join(parts) + ")"
         if expr not in per_task[e["task"]]:
             per_task[e["task"]].append(expr)
@@ -106,7 +107,7 @@ def data_queries(rerun: list[dict], store=None, flagged=()) -> dict:
     if store is not None and flagged:
         for chunk in chunks(flagged):
             for did in queries.data_ids(store, chunk):
-                d = data_id_dict(did)
+                d = DataId.parse(did)
                 if "visit" in d and "detector" not in d:
                     visits.add(d["visit"])
     out = {task: " OR ".join(sorted(exprs)) for task, exprs in sorted(per_task.items())}

@@ -11,6 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.traversal.traverse import MAX_STEPS, type_graph
 from lineage.store.cypher import BATCH_ROWS, Statement
@@ -202,10 +203,6 @@ def _dependency_order(p: Propagation) -> list:
     return order
 
 
-def data_id_dict(text: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in (text or "").split(",") if "=" in part)
-
-
 def _details(store, p: Propagation, refs) -> None:
     """Key, data ID and run of datasets (the walk itself carries refs and types only)."""
     for chunk in chunks([r for r in refs if r not in p.data_id]):
@@ -247,7 +244,7 @@ def blast_radius(store, p: Propagation, top: int = 10, by_tract_band: bool = Tru
 
 
 def _by_tract_band(store, p: Propagation) -> list[dict]:
-    ids = {k: data_id_dict(p.data_id.get(k, "")) for k in p.datasets}
+    ids = {k: DataId.parse(p.data_id.get(k, "")) for k in p.datasets}
     # the band of visit- and exposure-level datasets comes from their visit
     band_of = {}
     values = sorted({d.get("visit") or d.get("exposure") for d in ids.values()

@@ -11,8 +11,9 @@ from pathlib import Path
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
+from lineage.core.time import now_utc_stamp
 from lineage.flags import queries
-from lineage.flags.core import VERDICTS, FlagError, as_of_time, now_utc
+from lineage.flags.core import VERDICTS, FlagError, as_of_time
 from lineage.flags.propagation import blast_radius, mark_statements, propagate
 
 
@@ -171,7 +172,7 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     if dry_run:
         return report
     key = f"flag:{uuid.uuid4()}"
-    created = now or now_utc()
+    created = now or now_utc_stamp()
     batch = GraphBatch(f"flag {sel.text}")
     batch.add_node(key, verdict=verdict, reason=reason.strip(), by=by.strip(),
                    authority=(authority or by).strip(), selector=sel.text, created_at=created,
@@ -240,7 +241,7 @@ def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None, *,
     if record.get("retracted_at"):
         raise FlagError(f"{record['key']} was already retracted at {record['retracted_at']} "
                         f"by {record.get('retracted_by')}")
-    at = now or now_utc()
+    at = now or now_utc_stamp()
     batch = GraphBatch(f"unflag {record['key']}")
     batch.add_node(record["key"], retracted_at=at, retracted_by=by.strip(),
                    retraction_reason=reason.strip(), **idem)
@@ -347,7 +348,7 @@ def block_input(store, dataset: str, quantum: str, reason: str, by: str,
         raise FlagError(f"{d[0]} is not an input of {q[0]}")
     batch = GraphBatch(f"block {d[0]} -> {q[0]}")
     batch.add_edge(Rel.INPUT_TO, d[0], q[0], rejected=True, rejected_reason=reason.strip(),
-                   rejected_by=by.strip(), rejected_at=now or now_utc(), rejected_time_scale="utc")
+                   rejected_by=by.strip(), rejected_at=now or now_utc_stamp(), rejected_time_scale="utc")
     store.write(batch)
     flags = queries.flags_marking(store, q[0])
     return {"blocked": [d[0], q[0]], "recomputed": [recompute(store, f) for f in sorted(flags)]}

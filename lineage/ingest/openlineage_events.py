@@ -25,6 +25,7 @@ import json
 import uuid
 
 from lineage.core.model import quantum_key
+from lineage.core.time import iso_ms
 from lineage.ingest.provenance import ProvenanceBuilder, times
 from lineage.ingest.loading import parse_json
 from lineage.ingest.queries import stored_runs
@@ -130,7 +131,7 @@ def build(b: ProvenanceBuilder, events: list) -> dict[str, int]:
                                           "any": [], "inputs": {}, "outputs": {}, "facets": {}})
         kind = e.eventType.value if e.eventType is not None else "OTHER"
         r["types"].add(kind)
-        t = _utc(e.eventTime)
+        t = iso_ms(e.eventTime, "utc")  # naive UTC text: comparable as text
         r["any"].append(t)
         if kind == "START":
             r["start"].append(t)
@@ -163,15 +164,6 @@ def build(b: ProvenanceBuilder, events: list) -> dict[str, int]:
                   ol_events=sorted(types), error=error.message if error else None, **when)
     return {"events": len(events), "runs": len(runs),
             "datasets": len({k for r in runs.values() for k in (*r["inputs"], *r["outputs"])})}
-
-
-def _utc(text: str) -> str:
-    """An event time as naive UTC ISO text (comparable as text)."""
-    from datetime import datetime, timezone
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    return dt.isoformat(timespec="milliseconds")
 
 
 def _dataset(b: ProvenanceBuilder, d) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 
+from lineage.core.dataid import format_data_id
+from lineage.core.time import ZoneError, parse_iso, span_props
 from lineage.core.model import (GraphBatch, Rel, collection_key, config_key, dataset_key, dataset_type_key,
-                                format_data_id, software_key, unit_key)
+                                software_key, unit_key)
 from lineage.ingest.driver import IngestError
 from lineage.ingest.invariants import LineageChecks
 
@@ -37,20 +38,16 @@ def times(start: str | None, end: str | None, scale: str) -> dict:
     text in ``scale``; a UTC offset in the text is allowed only for UTC.
     ValueError says what is wrong."""
     from astropy.time import Time
-    out = {}
+    ends = {}
     for name, text in (("start", start), ("end", end)):
         if text is None:
+            ends[name] = None
             continue
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if dt.tzinfo is not None:
-            if scale != "utc":
-                raise ValueError(f"{name} {text!r} has a UTC offset but time_scale is {scale}")
-            dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-        t = Time(dt, scale=scale)
-        out[name], out[f"{name}_utc"] = t.tai.isot, t.utc.isot
-    if out:
-        out["time_scale"] = "tai"
-    return out
+        try:
+            ends[name] = Time(parse_iso(text, scale), scale=scale)
+        except ZoneError:
+            raise ValueError(f"{name} {text!r} has a UTC offset but time_scale is {scale}") from None
+    return span_props(ends["start"], ends["end"], ("start", "end"), precision=3, with_mjd=False)
 
 
 class ProvenanceBuilder:

@@ -41,7 +41,8 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from lineage.core.model import format_data_id, package_set_key, quantum_key
+from lineage.core.dataid import format_data_id
+from lineage.core.model import package_set_key, quantum_key
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder, times
 

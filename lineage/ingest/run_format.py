@@ -12,7 +12,8 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from lineage.core.model import format_data_id, quantum_key
+from lineage.core.dataid import format_data_id
+from lineage.core.model import quantum_key
 from lineage.ingest.provenance import ProvenanceBuilder, times
 
 FORMAT = "survey-lineage/run"

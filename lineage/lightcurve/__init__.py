@@ -35,6 +35,7 @@ from lineage.fetch.confine import UnsafePath
 from lineage.fetch.datastore import Datastore, DatastoreError, open_uri
 from lineage.fetch.read import read_parquet
 from lineage.dataunits.visits import visit_telemetry
+from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
 from lineage.lightcurve.queries import (active_contamination, active_flags_of_visits,
                                         catalogs_in_runs, catalogs_read_to_make,
@@ -109,7 +110,7 @@ def _epochs(store, object_key: str, object_id: int, datastore: Datastore, catalo
             advance()
             if rows.empty:
                 continue
-            ids = dict(p.split("=", 1) for p in data_id.split(","))
+            ids = DataId.parse(data_id, strict=True)
             wrong = rows[(rows["visit"].astype(str) != ids.get("visit")) |
                          (rows["detector"].astype(str) != ids.get("detector"))]
             if not wrong.empty:
@@ -151,7 +152,7 @@ def _chain(store, sources: list[str], visits: dict[str, str]) -> dict[str, dict]
                     if ikey is None or ikey in seen[source]:
                         continue
                     seen[source].add(ikey)
-                    ids = dict(p.split("=", 1) for p in (idata or "").split(",") if "=" in p)
+                    ids = DataId.parse(idata)
                     same = visits[source] in (ids.get("visit"), ids.get("exposure"))
                     mine["datasets"].setdefault(itype, set()).add(ikey)
                     nxt.setdefault(source, []).append((ikey, same))

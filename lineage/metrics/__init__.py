@@ -5,9 +5,9 @@ lookups over stored jobs (:mod:`.lookup`), recording a job's measurements
 
 from lineage.metrics.lookup import (JobFilter, Measured, SpecResult, evaluate_specs, jobs_where, measurements,
                                     meta_matches, select, software_packages)
-from lineage.core.units import (OPERATORS, MetricError, canonical_unit, compare, convert, job_time,
+from lineage.core.units import (OPERATORS, MetricError, canonical_unit, compare, convert,
                                 parse_date, parse_unit)
 
 __all__ = ["MetricError", "OPERATORS", "parse_unit", "canonical_unit", "convert", "compare",
-           "job_time", "parse_date", "Measured", "JobFilter", "SpecResult", "measurements",
+           "parse_date", "Measured", "JobFilter", "SpecResult", "measurements",
            "select", "jobs_where", "evaluate_specs", "meta_matches", "software_packages"]

@@ -19,9 +19,10 @@ import json
 from dataclasses import dataclass, field
 
 from lineage.store.base import Store
+from lineage.core.time import stored_time
 from lineage.metrics.queries import (job_metadata, measurements_of_metric, packages_of_software,
                                      specifications_of_job)
-from lineage.core.units import OPERATORS, MetricError, _as_time, compare, job_time, parse_unit
+from lineage.core.units import OPERATORS, MetricError, _as_time, compare, parse_unit
 
 # --- lookups ------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class JobFilter:
     def keeps(self, row: Measured, packages: dict[str, dict]) -> bool:
         if self.since is not None or self.until is not None:
             start, end = _as_time(self.since), _as_time(self.until)
-            when = job_time(row.date, row.time_scale)
+            when = stored_time(row.date, row.time_scale)
             if when is None or (start is not None and when < start) \
                     or (end is not None and when >= end):
                 return False
@@ -137,7 +138,7 @@ def select(store: Store, metric: str, where: JobFilter = JobFilter()) -> list[Me
     rows = measurements(store, metric)
     packages = software_packages(store, (r.software for r in rows)) if where.software else {}
     kept = [r for r in rows if where.keeps(r, packages)]
-    when = {r.job: job_time(r.date, r.time_scale) for r in kept}
+    when = {r.job: stored_time(r.date, r.time_scale) for r in kept}
     return sorted(kept, key=lambda r: (when[r.job] is None,
                                        when[r.job].tai.mjd if when[r.job] is not None else 0,
                                        r.job))

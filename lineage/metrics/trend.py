@@ -26,7 +26,8 @@ from lineage.store.base import Store
 from lineage.metrics.lookup import JobFilter, meta_matches, select, software_packages
 from lineage.metrics.queries import metadata_of_jobs, metric_unit, specifications_of_metric
 from lineage.core.compare import changed_values
-from lineage.core.units import MetricError, convert, job_time, parse_unit
+from lineage.core.time import stored_time
+from lineage.core.units import MetricError, convert, parse_unit
 
 
 def package_changes(before: dict[str, str], after: dict[str, str]) -> list[dict]:
@@ -102,7 +103,7 @@ def trend(store: Store, metric: str, where: JobFilter = JobFilter(),
     packages = software_packages(store, (r.software for r in rows))
     records = []
     for r in rows:
-        when = job_time(r.date, r.time_scale)
+        when = stored_time(r.date, r.time_scale)
         try:
             value = math.nan if r.value is None else convert(r.value, r.unit, target)
         except MetricError as exc:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
+from lineage.core.time import now_utc_iso
 from lineage.store.base import Store, StoreError
 
 CONFIG_NAME = "lineage.json"
@@ -45,7 +45,7 @@ def init_repo(path: str | os.PathLike, store: str = EMBEDDED) -> Path:
     config.write_text(json.dumps({
         "format_version": FORMAT_VERSION,
         "store": store,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": now_utc_iso(),
     }, indent=2) + "\n")
     with open_store(root) as s:
         s.ensure_schema()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
@@ -162,15 +163,6 @@ def _in_collection(store, rows: list[DatasetRow], collection: str) -> list[Datas
     return keep
 
 
-def natural_data_id(data_id: str) -> tuple:
-    """Sort key for a data ID: numbers as numbers (patch=2 before patch=10)."""
-    out = []
-    for pair in data_id.split(","):
-        name, _, value = pair.partition("=")
-        out.append((name, (0, int(value), "") if value.isdigit() else (1, 0, value)))
-    return tuple(out)
-
-
 def _prune_seeds(seeds: dict[str, str | None], via: Via | None) -> dict[str, str | None]:
     """Seeds (key -> type), without datasets whose type cannot lead to the types asked for."""
     if via is None:
@@ -197,7 +189,7 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)
-    rows.sort(key=lambda r: (r.dataset_type, natural_data_id(r.data_id), r.run, r.key))
+    rows.sort(key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run, r.key))
     return rows[:limit] if limit is not None else rows
 
 

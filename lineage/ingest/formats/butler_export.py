@@ -27,11 +27,12 @@ patches in the file or already stored (``OVERLAPS``).
 from __future__ import annotations
 
 import datetime
-import warnings
 from pathlib import Path
 
+from lineage.core.dataid import format_data_id
+from lineage.core.time import span_props, tai_iso
 from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
-                                format_data_id, unit_key)
+                                unit_key)
 from lineage.dataunits.regions import add_overlaps, region_props
 from lineage.ingest.butler_yaml import (Export, Line, Region, Timespan, check_references, dataset_uuid, field,
                                         load_export, to_time)
@@ -66,33 +67,6 @@ def read(path: Path, context: IngestContext) -> Parsed:
     graph = ExportGraph(export, context.store)
     graph.add_all()
     return graph.finish()
-
-
-def tai_iso(t) -> str:
-    t = t.tai
-    t.precision = 9
-    return t.isot
-
-
-def time_props(begin, end) -> dict:
-    """``begin``/``end`` in TAI (ISO), their TAI MJDs and UTC copies; None stays out."""
-    from astropy.utils.exceptions import AstropyWarning
-    from erfa import ErfaWarning
-    out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ErfaWarning)  # dates past the leap-second table
-        warnings.simplefilter("ignore", AstropyWarning)
-        for name, t in (("begin", begin), ("end", end)):
-            if t is None:
-                continue
-            out[name] = tai_iso(t)
-            out[f"mjd_{name}"] = float(t.tai.mjd)
-            utc = t.utc
-            utc.precision = 9
-            out[f"{name}_utc"] = utc.isot
-    if out:
-        out["time_scale"] = "tai"
-    return out
 
 
 class ExportGraph:
@@ -217,7 +191,7 @@ class ExportGraph:
                 props[name] = tai_iso(to_time(value))
             else:
                 props[name] = value
-        props.update(time_props(times.get("begin"), times.get("end")))
+        props.update(span_props(times.get("begin"), times.get("end")))
         return props
 
     def add_collection(self, entry: Line) -> None:
@@ -226,7 +200,7 @@ class ExportGraph:
         if ctype not in ("RUN", "TAGGED", "CHAINED", "CALIBRATION"):
             raise self.error(entry, f"collection {name!r}: unknown collection_type {ctype!r}")
         try:
-            times = time_props(to_time(entry.get("timespan_begin")),
+            times = span_props(to_time(entry.get("timespan_begin")),
                                to_time(entry.get("timespan_end")))
         except ValueError as exc:
             raise self.error(entry, f"collection {name!r}: {exc}") from None
@@ -307,7 +281,7 @@ class ExportGraph:
                                         "with an EMPTY validity range (valid at no time)")
                     continue
                 try:
-                    times = time_props(to_time(span.begin), to_time(span.end))
+                    times = span_props(to_time(span.begin), to_time(span.end))
                 except ValueError as exc:
                     raise self.error(vr, f"validity range: {exc}") from None
                 valid = {f"valid_{k}" if k in ("begin", "end") else k: v

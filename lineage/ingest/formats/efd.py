@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from astropy.time import Time
 
 from lineage.core.model import GraphBatch
+from lineage.core.time import tai_stamp_to_time, utc_ns_to_time
 from lineage.ingest.efd_link import csc_of, link_record_to_stored_exposures
 from lineage.ingest import loading
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
@@ -57,18 +57,6 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 def is_tai_stamp(field: str) -> bool:
     return field not in UTC_STAMP_FIELDS and bool(_TAI_STAMP_RE.match(field))
-
-
-def utc_ns_to_time(ns) -> Time:
-    """Integer UTC nanoseconds since the epoch as an astropy Time (exact: seconds + fraction)."""
-    ns = np.asarray(ns, dtype=np.int64)
-    seconds, rest = np.divmod(ns, 1_000_000_000)
-    return Time(seconds.astype(float), rest / 1e9, format="unix", scale="utc")
-
-
-def tai_stamp_to_time(stamp) -> Time:
-    """A SAL stamp (TAI seconds since 1970-01-01 TAI) as an astropy Time."""
-    return Time(stamp, format="unix_tai", scale="tai")
 
 
 # --- reading the formats into (topic, frame) pairs -----------------------------------------
