@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 import astropy.units as u
 from astropy.time import Time
 
+from lineage.core.errors import UserError
+
 
 #: Comparison operators of lsst.verify threshold specifications.
 OPERATORS = {"<": _op.lt, "<=": _op.le, ">": _op.gt, ">=": _op.ge, "==": _op.eq, "!=": _op.ne}
@@ -21,7 +23,7 @@ OPERATORS = {"<": _op.lt, "<=": _op.le, ">": _op.gt, ">=": _op.ge, "==": _op.eq,
 REL_TOLERANCE = 1e-9
 
 
-class MetricError(ValueError):
+class MetricError(UserError):
     """A metric query or comparison that cannot be made (unknown unit or operator,
     units that do not convert); the message names what is wrong."""
 

@@ -18,9 +18,10 @@ from functools import lru_cache
 
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.core.errors import UserError
 
 
-class CalibError(ValueError):
+class CalibError(UserError):
     """A lookup that cannot be answered; the message says why."""
 
 

@@ -40,6 +40,7 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
                                    shown)
 from lineage.store.repo import read_config
+from lineage.core.errors import LineageError
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.
 DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
@@ -58,7 +59,7 @@ FORMATTERS = {"FitsExposureFormatter": "fits", "FitsImageFormatter": "fits",
               "JsonFormatter": "json", "YamlFormatter": "yaml", "AstropyTableFormatter": "ecsv"}
 
 
-class DatastoreError(OSError):
+class DatastoreError(LineageError, OSError):
     """A dataset whose file cannot be found, read or trusted; the message names both."""
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from lineage.traversal.traverse import FRONTIER_CHUNK
 from lineage.traversal.traverse import collection_members
+from lineage.core.errors import UserError
 
 
 VERDICTS = ("bad", "suspect")
@@ -15,7 +16,7 @@ VERDICTS = ("bad", "suspect")
 TAI_MINUS_UTC = timedelta(seconds=37)
 
 
-class FlagError(ValueError):
+class FlagError(UserError):
     """A flag operation that cannot be done as asked; the message says why."""
 
 

@@ -37,9 +37,10 @@ from lineage.fetch.read import read_parquet
 from lineage.dataunits.visits import visit_telemetry
 from lineage.core.progress import progress_bar
 from lineage.traversal.traverse import collection_members
+from lineage.core.errors import UserError
 
 
-class LightcurveError(ValueError):
+class LightcurveError(UserError):
     """An object that cannot be traced; the message says why."""
 
 
