@@ -43,12 +43,12 @@ def option_name(field: str) -> str:
 def call(fn, *args, **kwargs):
     """Call into the library, turning its errors (:class:`LineageError`, and OSError for
     the files a command names) into one-line messages; a user error that names its field
-    starts with the field's option (``--as-of: ...``)."""
+    starts with the field's option (``--as-of 'x': not an ISO date ...``)."""
     try:
         return fn(*args, **kwargs)
     except (LineageError, OSError) as exc:
         field = getattr(exc, "field", None)
-        raise CliError(f"{option_name(field)}: {exc}" if field else str(exc)) from None
+        raise CliError(f"{option_name(field)} {exc}" if field else str(exc)) from None
 
 
 class Repo:

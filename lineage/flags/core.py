@@ -63,15 +63,16 @@ def as_of_time(store, as_of: str | None) -> str | None:
     rows = store.read("MATCH (c:Collection) WHERE c.release = $r OR c.name = $r "
                       "RETURN c.name, c.released_at ORDER BY c.name", {"r": as_of})
     if not rows:
-        raise FlagError(f"--as-of {as_of!r}: not an ISO date or time, and no release or "
-                        "collection of that name")
+        raise FlagError(f"{as_of!r}: not an ISO date or time, and no release or collection of "
+                        "that name", field="as_of")
     name, released = rows[0]
     if released:
         return parse_time(released) or released
     runs, _ = collection_members(store, name)
     end = store.read("MATCH (q:Quantum) WHERE q.run IN $runs RETURN max(q.end)", {"runs": runs})
     if not end or not end[0][0]:
-        raise FlagError(f"--as-of {as_of!r}: the release has no released_at and no quanta")
+        raise FlagError(f"{as_of!r}: the release has no released_at and no quanta",
+                        field="as_of")
     tai = datetime.fromisoformat(end[0][0]).replace(tzinfo=timezone.utc)
     return _iso(tai - TAI_MINUS_UTC)
 
