@@ -215,9 +215,9 @@ class TokenStore:
         """A new token: its record and the token text (shown once, never stored)."""
         name = (name or "").strip()
         if not name:
-            raise ApiError("--name must say whose token it is")
+            raise ApiError("must say whose token it is", field="name")
         if role not in ROLES:
-            raise ApiError(f"--role {role!r}: must be one of {', '.join(ROLES)}")
+            raise ApiError(f"{role!r}: must be one of {', '.join(ROLES)}", field="role")
         with self._locked():
             records = self._read()
             token_id = secrets.token_hex(4)

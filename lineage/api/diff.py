@@ -29,7 +29,7 @@ import graphene
 import orjson
 
 from lineage.core.time import now_utc_iso
-from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.flags.queries import active_flag_count
 from lineage.api.errors import ApiError, argument
 from lineage.api.pagination import Page, decode_cursor, page_size
@@ -343,12 +343,10 @@ class DiffQuery(graphene.ObjectType):
         if cursor is not None and not cursor.isdigit():
             raise ApiError(f"after: {after!r} is not a cursor of releaseDiff changes")
         start = int(cursor) + 1 if cursor is not None else 0
-        try:
+        with argument("tolerance"):
             tol = Tolerance.parse(tolerance or ())
-        except ToleranceError as exc:
-            raise ApiError(f"tolerance: {exc}") from None
         f = dict(filter or {})
-        with argument("filter"):
+        with argument("filter", within="filter"):
             flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
         spools = ctx.cache.setdefault("release_diffs", DiffSpools())
         with argument("releaseDiff"):

@@ -39,7 +39,7 @@ from graphql import (ExecutionResult, GraphQLError, GraphQLSchema, OperationDefi
 from graphql import execute as graphql_execute
 
 from lineage.api import limits
-from lineage.api.errors import is_user_error
+from lineage.api.errors import client_message, is_user_error
 
 log = logging.getLogger("lineage.api")
 
@@ -66,9 +66,8 @@ def format_error(error: GraphQLError) -> dict:
     else:
         out = error.formatted
         if original is not None:
-            out["message"] = str(original)
-            code = getattr(original, "code", None) or (
-                "FORBIDDEN" if type(original).__name__ == "AccessDenied" else "BAD_INPUT")
+            out["message"] = client_message(original)
+            code = getattr(original, "code", None) or "BAD_INPUT"
             out.setdefault("extensions", {})["code"] = code
     if error.path:
         out["path"] = list(error.path)

@@ -37,9 +37,8 @@ from contextlib import nullcontext
 import graphene
 
 from lineage import flags as flagging
-from lineage.core.selector import SelectorError
 from lineage.api.auth import MutationLock, require
-from lineage.api.errors import AccessDenied, ApiError
+from lineage.api.errors import AccessDenied, ApiError, argument
 from lineage.api.loaders import FULL
 from lineage.api.types import Dataset, Flag, Node
 
@@ -135,15 +134,6 @@ class RecomputePayload(graphene.ObjectType):
     newly_flagged = graphene.Int(required=True)
 
 
-def _input_error(exc: Exception) -> ApiError:
-    """A flags-library message about a command-line option, named as the input field."""
-    msg = str(exc)
-    m = re.match(r"^--([a-z-]+)\b\s*(.*)$", msg)
-    if m:
-        return ApiError(f"input.{m.group(1)}: {m.group(2).lstrip(':').strip()}")
-    return ApiError(f"input: {msg}")
-
-
 def _time_left(ctx) -> float | None:
     deadline = getattr(ctx, "deadline", None)
     return None if deadline is None else deadline - time.monotonic()
@@ -234,22 +224,14 @@ class Mutation(graphene.ObjectType):
                 raise ApiError(f"input.evidence: {evidence!r} is not a URI (scheme:...); the "
                                "server reads no files")
             dry_run = bool(args.get("dry_run"))
-            key = args.get("idempotency_key")
-            try:
-                key = None if dry_run else flagging.check_idempotency_key(key)
-            except flagging.FlagError as exc:
-                raise ApiError(f"input.idempotencyKey: {exc}") from None
-            try:
+            with argument("input.selector", within="input"):
+                key = None if dry_run else flagging.check_idempotency_key(
+                    args.get("idempotency_key"))
                 with _key_lock(ctx, key):
                     report = flagging.flag(ctx.store, args["selector"], args["verdict"],
                                            args["reason"], evidence, ctx.principal.name,
                                            args.get("authority") or "", dry_run,
                                            idempotency_key=key, before_write=before_write)
-            except flagging.IdempotencyConflict as exc:
-                raise ApiError(f"input.idempotencyKey: {exc}") from None
-            except (flagging.FlagError, SelectorError) as exc:
-                raise _input_error(exc) if str(exc).startswith("--") else \
-                    ApiError(f"input.selector: {exc}") from None
             radius = report["blast_radius"]
             replayed = bool(report.get("replayed"))
             payload = {
@@ -274,21 +256,11 @@ class Mutation(graphene.ObjectType):
         ctx = info.context
 
         def work(before_write):
-            try:
+            with argument("id"):
                 key = flagging.check_idempotency_key(idempotency_key)
-            except flagging.FlagError as exc:
-                raise ApiError(f"idempotencyKey: {exc}") from None
-            try:
                 with _key_lock(ctx, key):
                     record = flagging.unflag(ctx.store, id, reason, ctx.principal.name,
                                              idempotency_key=key, before_write=before_write)
-            except flagging.IdempotencyConflict as exc:
-                raise ApiError(f"idempotencyKey: {exc}") from None
-            except flagging.FlagError as exc:
-                msg = str(exc)
-                if msg.startswith("--"):
-                    raise _input_error(exc) from None
-                raise ApiError(f"id: {msg}") from None
             replayed = bool(record.pop("replayed", False))
             return {**record, FULL: True}, {"flag": record["key"], "replayed": replayed}
 
@@ -301,10 +273,8 @@ class Mutation(graphene.ObjectType):
         ctx = info.context
 
         def work(before_write):
-            try:
+            with argument("id"):
                 report = flagging.recompute(ctx.store, id, before_write=before_write)
-            except flagging.FlagError as exc:
-                raise ApiError(f"id: {exc}") from None
             return ({"flag": {"key": report["flag"]}, "marked": report["marked"],
                      "removed": report["removed"], "newly_flagged": report["newly_flagged"]},
                     {"flag": report["flag"], "marked": report["marked"]})

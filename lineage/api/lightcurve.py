@@ -13,7 +13,7 @@ import math
 import graphene
 
 from lineage.fetch.datastore import Datastore, datastore_for, make_datastore
-from lineage.lightcurve import LightcurveError, lightcurve
+from lineage.lightcurve import lightcurve
 from lineage.api.errors import ApiError, argument
 from lineage.api.types import Dataset
 
@@ -135,16 +135,13 @@ class LightcurveQuery(graphene.ObjectType):
         ctx = info.context
         where = datastore_of(ctx.settings)
         if where is None:
-            raise ApiError("lightcurve: this server has no datastore directory "
-                           "(lineage serve --datastore DIR)")
+            raise ApiError("lightcurve: this server has no datastore directory (its "
+                           "operator gives one when starting it)")
         if not str(object).strip().lstrip("-").isdigit():
             raise ApiError(f"object: {object!r} is not an integer object ID")
         with argument("object"):
-            try:
-                frame = await ctx.run(lightcurve, ctx.store, int(object), collection,
-                                      where, topics or None)
-            except LightcurveError as exc:
-                raise ApiError(f"object: {exc}") from None
+            frame = await ctx.run(lightcurve, ctx.store, int(object), collection, where,
+                                  topics or None)
         return {"object": str(int(object)), "collection": collection,
                 "catalog": frame.attrs["catalog"],
                 "epochs": [_epoch(r) for r in frame.to_dict("records")]}

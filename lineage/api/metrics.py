@@ -13,7 +13,6 @@ import graphene
 
 from lineage.metrics import JobFilter, jobs_where
 from lineage.metrics.trend import trend
-from lineage.api.errors import metrics_call
 from lineage.api.types import Job, Measurement, SoftwareVersion
 
 
@@ -114,16 +113,16 @@ class MetricsQuery(graphene.ObjectType):
 
     async def resolve_jobs(root, info, metric, op, value, unit="", since=None, until=None,
                            filter=None):
-        rows = await metrics_call(info.context, jobs_where, info.context.store, metric, op,
-                                   value, unit, where=_filter(filter, since, until))
+        rows = await info.context.run(jobs_where, info.context.store, metric, op, value, unit,
+                                      where=_filter(filter, since, until))
         return [{"job": r.job, "measurement": r.measurement, "value": r.value, "unit": r.unit,
                  "date": r.date, "time_scale": r.time_scale, "software": r.software}
                 for r in rows]
 
     async def resolve_metric_trend(root, info, metric, unit=None, since=None, until=None,
                                    filter=None):
-        frame = await metrics_call(info.context, trend, info.context.store, metric,
-                                    _filter(filter, since, until), unit)
+        frame = await info.context.run(trend, info.context.store, metric,
+                                       _filter(filter, since, until), unit)
         points = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
         return {"metric": frame.attrs["metric"], "unit": frame.attrs["unit"], "points": points,
                 "specifications": frame.attrs["specifications"]}

@@ -31,6 +31,7 @@ from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
                      OperationDefinitionNode, parse, print_ast)
 from lineage.api.schema import build_schema
 from lineage.core.data_files import data_dir
+from lineage.core.errors import UserError
 
 #: The source checkout's ``graphql/`` (it exists only in a checkout).
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
@@ -80,8 +81,8 @@ class SavedOperation:
         for name, text in raw.items():
             if name not in self.variables:
                 known = ", ".join(sorted(self.variables)) or "none"
-                raise ValueError(f"--var {name}: {self.name} has no variable ${name} "
-                                 f"(it takes: {known})")
+                raise UserError(f"{name}: {self.name} has no variable ${name} (it takes: "
+                                f"{known})", field="var")
             t = self.variables[name]
             inner = t.type if isinstance(t, NonNullTypeNode) else t
             if isinstance(inner, ListTypeNode):

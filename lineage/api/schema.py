@@ -9,14 +9,13 @@ lists of datasets and visits).
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import graphene
 
 from lineage import flags as flagging
 from lineage.traversal import traverse as query
 from lineage.core.model import Kind, kind_of_key
-from lineage.core.selector import parse_selector, SelectorError
+from lineage.core.selector import parse_selector
 from lineage.core.time import ZoneError, iso_ms
 from lineage.dataunits.resolve import resolve
 from lineage.api import queries
@@ -348,7 +347,7 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
                             after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        with _as_of_errors("asOf"):
+        with argument("asOf"):
             rows = await ctx.run(flagging.list_flags, ctx.store, as_of, include_retracted)
         records = [{"key": f["key"], "node": {**f, FULL: True}, FULL: True} for f in rows]
         return page_of_list(records, n, start)
@@ -363,7 +362,7 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
         ctx = info.context
         with argument("dataset"):
             parse_selector(dataset)
-        with _as_of_errors("dataset"):
+        with argument("dataset"):
             return await ctx.run(flagging.contamination, ctx.store, dataset, as_of)
 
     async def resolve_dataset_types(root, info, first=None, after=None):
@@ -375,20 +374,6 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
         return await ctx.run(_keyset_page, ctx.store, "Collection", queries.NO_FILTER, n, start)
-
-
-@contextmanager
-def _as_of_errors(field: str):
-    """Errors of the flags library, named after the argument they are about."""
-    try:
-        yield
-    except ApiError:
-        raise
-    except (flagging.FlagError, SelectorError) as exc:
-        msg = str(exc)
-        if msg.startswith("--as-of "):
-            raise ApiError("asOf: " + msg[len("--as-of "):]) from None
-        raise ApiError(f"{field}: {msg}") from None
 
 
 def kind_of_key_safe(key: str):

@@ -16,7 +16,6 @@ import graphene
 from graphene.types.generic import GenericScalar
 
 from lineage.core.model import Kind, kind_of_key
-from lineage.api.errors import metrics_call
 from lineage.api.loaders import FULL, Relation
 from lineage.metrics import evaluate_specs
 from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
@@ -376,7 +375,7 @@ class SpecCheck(graphene.ObjectType):
 
 
 async def _job_specifications(root, info):
-    results = await metrics_call(info.context, evaluate_specs, info.context.store, root["key"])
+    results = await info.context.run(evaluate_specs, info.context.store, root["key"])
     return [r.as_dict() for r in results]
 
 

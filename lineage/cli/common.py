@@ -11,12 +11,8 @@ from pathlib import Path
 
 import click
 
-from lineage import flags as flagging
-from lineage.core.model import ModelError
-from lineage.ingest.driver import IngestError
+from lineage.core.errors import LineageError
 from lineage.store.repo import open_store
-from lineage.core.selector import SelectorError
-from lineage.store.base import StoreError
 
 DEFAULT_REPO = "lineage-repo"
 
@@ -26,20 +22,33 @@ repo_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
-class UserError(click.ClickException):
+class CliError(click.ClickException):
+    """An error the user can fix: printed as one line, exit status 2."""
+
     exit_code = 2
 
     def show(self, file=None) -> None:
         click.echo(f"lineage: error: {self.format_message()}", err=True)
 
 
+#: The command modules' name for :class:`CliError`, until they import it by that name.
+UserError = CliError
+
+
+def option_name(field: str) -> str:
+    """The command-line option of a library field: ``as_of`` -> ``--as-of``."""
+    return "--" + field.replace("_", "-")
+
+
 def call(fn, *args, **kwargs):
-    """Call into the library, turning its user-facing errors into one-line messages."""
+    """Call into the library, turning its errors (:class:`LineageError`, and OSError for
+    the files a command names) into one-line messages; a user error that names its field
+    starts with the field's option (``--as-of 'x': not an ISO date ...``)."""
     try:
         return fn(*args, **kwargs)
-    except (StoreError, ModelError, SelectorError, flagging.FlagError, IngestError,
-            OSError) as exc:
-        raise UserError(str(exc)) from None
+    except (LineageError, OSError) as exc:
+        field = getattr(exc, "field", None)
+        raise CliError(f"{option_name(field)} {exc}" if field else str(exc)) from None
 
 
 class Repo:
@@ -79,7 +88,7 @@ def pairs(option: str, items) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise UserError(f"{option} {item!r}: expected NAME=VALUE")
+            raise CliError(f"{option} {item!r}: expected NAME=VALUE")
         out[name] = value
     return out
 

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
+from lineage.core.errors import UserError
+
 __all__ = [
     "Kind", "Rel", "EDGE_ENDPOINTS", "Node", "Edge", "GraphBatch", "ModelError",
     "kind_of_key", "unit_key", "dataset_key", "quantum_key", "collection_key",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A node or edge that does not fit the model; the message names the field."""
 
 

@@ -1,6 +1,9 @@
-"""Text checks shared by the selector and condition parsers (no imports of the library)."""
+"""Text checks shared by the selector and condition parsers (of the library, only its
+error root)."""
 
 from __future__ import annotations
+
+from lineage.core.errors import UserError
 
 #: Longest selector (and visit condition text) accepted, in characters.  Real ones are
 #: tens of characters; the parsers are linear, the cap keeps messages and lookups small.
@@ -10,7 +13,7 @@ _IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 _IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 
 
-class SelectorError(ValueError):
+class SelectorError(UserError):
     """A selector that cannot be parsed or matches nothing; the message says which."""
 
 

@@ -13,6 +13,7 @@ import astropy.units as u
 from astropy.time import Time
 
 from lineage.core.time import parse_iso
+from lineage.core.errors import UserError
 
 
 #: Comparison operators of lsst.verify threshold specifications.
@@ -22,7 +23,7 @@ OPERATORS = {"<": _op.lt, "<=": _op.le, ">": _op.gt, ">=": _op.ge, "==": _op.eq,
 REL_TOLERANCE = 1e-9
 
 
-class MetricError(ValueError):
+class MetricError(UserError):
     """A metric query or comparison that cannot be made (unknown unit or operator,
     units that do not convert); the message names what is wrong."""
 

@@ -22,9 +22,10 @@ from lineage.dataunits.queries import (calibration_collection_keys, certified_da
                                        collection_and_chained, data_units_of_value,
                                        data_units_with_key, exposure_filter)
 from lineage.core.time import tai_mjd
+from lineage.core.errors import UserError
 
 
-class CalibError(ValueError):
+class CalibError(UserError):
     """A lookup that cannot be answered; the message says why."""
 
 
@@ -122,7 +123,7 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
         begin = exposure.mjd_begin
         end = exposure.mjd_end if exposure.mjd_end is not None else begin
     else:
-        raise CalibError(f"{exposure.key} has no time (mjd_begin); give --at")
+        raise CalibError(f"is needed: {exposure.key} has no time (mjd_begin)", field="at")
     wanted = {"instrument": exposure.instrument, "physical_filter": exposure.physical_filter,
               "band": exposure.band, "detector": detector,
               exposure.key.split(":")[1]: exposure.key.rsplit("/", 1)[1]}

@@ -33,21 +33,23 @@ def _target(store, a, b, selector: str, dataset_type: str | None) -> tuple[str, 
     if sel.keys:
         rows = queries.dataset_type_and_data_id(store, sel.keys[0])
         if not rows:
-            raise ReleaseError(f"--product {selector!r}: no such dataset")
+            raise ReleaseError(f"{selector!r}: no such dataset", field="product")
         return rows[0][0], rows[0][1]
     if not sel.pairs:
-        raise ReleaseError(f"--product {selector!r}: give a dataset UUID or dim=value pairs")
+        raise ReleaseError(f"{selector!r}: give a dataset UUID or dim=value pairs",
+                           field="product")
     if not dataset_type:
-        raise ReleaseError("--product with dim=value pairs needs --type (e.g. --type deepCoadd)")
+        raise ReleaseError("is needed with a product of dim=value pairs (e.g. deepCoadd)",
+                           field="type")
     units, pairs = DataUnits.load(store), dict(sel.pairs)
     found = {did for r in (a, b) for _, did in _find(store, r, dataset_type, pairs, units)}
     if not found:
-        raise ReleaseError(f"--product {selector!r}: no {dataset_type} matches in "
-                           f"{a.name} or {b.name}")
+        raise ReleaseError(f"{selector!r}: no {dataset_type} matches in {a.name} or {b.name}",
+                           field="product")
     if len(found) > 1:
         sample = ", ".join(sorted(found)[:3])
-        raise ReleaseError(f"--product {selector!r}: {len(found)} {dataset_type} datasets match "
-                           f"({sample} ...); name one")
+        raise ReleaseError(f"{selector!r}: {len(found)} {dataset_type} datasets match "
+                           f"({sample} ...); name one", field="product")
     return dataset_type, found.pop()
 
 

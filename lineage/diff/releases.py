@@ -84,7 +84,8 @@ class DiffFilter:
         if where:
             sel = parse_selector(where)
             if not sel.pairs:
-                raise ReleaseError(f"--where {where!r}: expected dim=value[,dim=value...]")
+                raise ReleaseError(f"{where!r}: expected dim=value[,dim=value...]",
+                                   field="where")
             pairs = sel.pairs
         return cls(tuple(types or ()), tuple(str(t) for t in tracts or ()),
                    tuple(bands or ()), tuple(pairs))

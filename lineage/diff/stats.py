@@ -20,12 +20,13 @@ import numpy as np
 
 from lineage.core.units import MetricError, convert
 from lineage.diff import queries
+from lineage.core.errors import UserError
 
 DEFAULT_TOLERANCE = "5%"
 
 
-class ToleranceError(ValueError):
-    pass
+class ToleranceError(UserError):
+    """A tolerance that cannot be parsed; the message quotes it."""
 
 
 @dataclass(frozen=True)

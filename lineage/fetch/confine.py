@@ -29,11 +29,13 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from lineage.core.errors import UserError
+
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class UnsafePath(ValueError):
+class UnsafePath(UserError):
     """A path or URI that would leave its folder: ``what``, the value, and why."""
 
     def __init__(self, what: str, value, reason: str) -> None:

@@ -41,6 +41,7 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.fetch.confine import (UnsafePath, check_relative, inside, real_inside, remote_inside, remote_join,
                                    shown)
 from lineage.store.repo import read_config
+from lineage.core.errors import LineageError, UserError
 
 #: Path of a dataset without ``uri`` or ``path`` property, under the root.
 DEFAULT_TEMPLATE = "{run}/{dataset_type}/{data_id_path}{suffix}"
@@ -59,8 +60,12 @@ FORMATTERS = {"FitsExposureFormatter": "fits", "FitsImageFormatter": "fits",
               "JsonFormatter": "json", "YamlFormatter": "yaml", "AstropyTableFormatter": "ecsv"}
 
 
-class DatastoreError(OSError):
+class DatastoreError(LineageError, OSError):
     """A dataset whose file cannot be found, read or trusted; the message names both."""
+
+
+class DatastoreNotGiven(DatastoreError, UserError):
+    """A repository with no datastore directory (one on a Bolt server), and no root given."""
 
 
 class RefusedPath(DatastoreError):
@@ -348,8 +353,8 @@ def datastore_for(repo: str | os.PathLike | None, override=None) -> Datastore:
     if override:
         return make_datastore(override, Path.cwd())
     if repo is None or "://" in str(repo):
-        raise DatastoreError("a repository on a Bolt server has no datastore directory: "
-                             "give --datastore ROOT")
+        raise DatastoreNotGiven("is needed: a repository on a Bolt server has no datastore "
+                                "directory", field="datastore")
     root = Path(repo)
     config = read_config(root)
     return make_datastore(config.get("datastore") or "datastore", root)

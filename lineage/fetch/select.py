@@ -31,8 +31,8 @@ def select(store, text: str, direction: str | None = None, types=None, depth=Non
     types = list(types) if types else None
     if is_answer_file(text):
         if direction or depth:
-            raise SelectorError(f"{text} is a file of datasets: --downstream, --upstream and "
-                                "--depth apply to a selector")
+            raise SelectorError(f"applies to a selector, and {text} is a file of datasets",
+                                field=f"{direction}stream" if direction else "depth")
         keys = read_answer_file(text)
     elif direction:
         return [r.key for r in query.traverse(store, text, direction, types, depth, collection)]

@@ -7,12 +7,13 @@ from lineage.core.time import parse_utc_stamp, utc_stamp_of_tai
 from lineage.traversal.traverse import FRONTIER_CHUNK
 from lineage.traversal.traverse import collection_members
 from lineage.flags import queries
+from lineage.core.errors import UserError
 
 
 VERDICTS = ("bad", "suspect")
 
 
-class FlagError(ValueError):
+class FlagError(UserError):
     """A flag operation that cannot be done as asked; the message says why."""
 
 
@@ -38,13 +39,14 @@ def as_of_time(store, as_of: str | None) -> str | None:
         return t
     rows = queries.releases_named(store, as_of)
     if not rows:
-        raise FlagError(f"--as-of {as_of!r}: not an ISO date or time, and no release or "
-                        "collection of that name")
+        raise FlagError(f"{as_of!r}: not an ISO date or time, and no release or collection of "
+                        "that name", field="as_of")
     name, released = rows[0]
     if released:
         return parse_utc_stamp(released) or released
     runs, _ = collection_members(store, name)
     end = queries.last_quantum_end(store, runs)
     if not end:
-        raise FlagError(f"--as-of {as_of!r}: the release has no released_at and no quanta")
+        raise FlagError(f"{as_of!r}: the release has no released_at and no quanta",
+                        field="as_of")
     return utc_stamp_of_tai(end)

@@ -25,7 +25,7 @@ _FLAG_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
 def _evidence(evidence: str) -> dict:
     evidence = (evidence or "").strip()
     if not evidence:
-        raise FlagError("--evidence is required: a URI or a file")
+        raise FlagError("is required: a URI or a file", field="evidence")
     path = Path(evidence).expanduser()
     if "://" not in evidence and path.is_file():
         data = path.read_bytes()
@@ -34,7 +34,8 @@ def _evidence(evidence: str) -> dict:
                 "evidence_bytes": len(data)}
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", evidence) and not Path(evidence).exists():
         return {"evidence": evidence}
-    raise FlagError(f"--evidence {evidence!r}: no such file, and not a URI (scheme:...)")
+    raise FlagError(f"{evidence!r}: no such file, and not a URI (scheme:...)",
+                    field="evidence")
 
 
 def targets(store, selector: str) -> tuple[Selector, dict[str, str | None], list[str]]:
@@ -63,11 +64,11 @@ def check_idempotency_key(key: str | None) -> str | None:
     if key is None:
         return None
     if not isinstance(key, str):
-        raise FlagError("idempotency key: must be text")
+        raise FlagError("idempotency key: must be text", field="idempotency_key")
     text = key.strip()
     if not text or len(text) > MAX_IDEMPOTENCY_KEY or not text.isprintable():
         raise FlagError(f"idempotency key {key[:40]!r}: must be 1 to {MAX_IDEMPOTENCY_KEY} "
-                        "printable characters (a UUID is a good key)")
+                        "printable characters (a UUID is a good key)", field="idempotency_key")
     return text
 
 
@@ -93,7 +94,8 @@ def _earlier(store, key_prop: str, key: str, by_prop: str, by: str):
 def _conflict(key: str, flag_key: str, what: str) -> IdempotencyConflict:
     return IdempotencyConflict(
         f"idempotency key {key!r} was already used for {what} {flag_key} with other "
-        "arguments; a retry must repeat the same arguments, a new request needs a new key")
+        "arguments; a retry must repeat the same arguments, a new request needs a new key",
+        field="idempotency_key")
 
 
 def stored_blast_radius(store, flag_key: str, top: int = 10) -> dict:
@@ -141,11 +143,11 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     raise to write nothing (the API checks its deadline there).
     """
     if verdict not in VERDICTS:
-        raise FlagError(f"--verdict {verdict!r}: must be one of {', '.join(VERDICTS)}")
+        raise FlagError(f"{verdict!r}: must be one of {', '.join(VERDICTS)}", field="verdict")
     if not (reason or "").strip():
-        raise FlagError("--reason must say why")
+        raise FlagError("must say why", field="reason")
     if not (by or "").strip():
-        raise FlagError("--by must name who flags")
+        raise FlagError("must name who flags", field="by")
     idem = {}
     if idempotency_key is not None and not dry_run:
         idempotency_key = check_idempotency_key(idempotency_key)
@@ -222,9 +224,9 @@ def unflag(store, flag_id: str, reason: str, by: str, now: str | None = None, *,
     """
     record = find_flag(store, flag_id)
     if not (reason or "").strip():
-        raise FlagError("--reason must say why the flag is retracted")
+        raise FlagError("must say why the flag is retracted", field="reason")
     if not (by or "").strip():
-        raise FlagError("--by must name who retracts")
+        raise FlagError("must name who retracts", field="by")
     idem = {}
     if idempotency_key is not None:
         idempotency_key = check_idempotency_key(idempotency_key)
@@ -342,8 +344,10 @@ def block_input(store, dataset: str, quantum: str, reason: str, by: str,
     if len(d) != 1 or kind_of_key(d[0]) != Kind.DATASET or len(q) != 1 \
             or kind_of_key(q[0]) != Kind.QUANTUM:
         raise FlagError("block takes a dataset (UUID or key) and a quantum key")
-    if not (reason or "").strip() or not (by or "").strip():
-        raise FlagError("--reason and --by are required")
+    if not (reason or "").strip():
+        raise FlagError("is required", field="reason")
+    if not (by or "").strip():
+        raise FlagError("is required", field="by")
     if not queries.is_input(store, d[0], q[0]):
         raise FlagError(f"{d[0]} is not an input of {q[0]}")
     batch = GraphBatch(f"block {d[0]} -> {q[0]}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from lineage.core.model import GraphBatch, ModelError
 from lineage.core.progress import progress_bar
 from lineage.store.base import Store, StoreError
 from lineage.ingest import check_unit, stored_changes
+from lineage.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,16 @@ log = logging.getLogger(__name__)
 KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics")
 
 
-class IngestError(ValueError):
+class IngestError(UserError):
     """An input file that cannot be ingested.  ``str()`` names the file, the
-    place in it (line, record or field) and what is wrong."""
+    place in it (line, record or field) and what is wrong; ``file`` is the path and
+    ``line`` the line number when ``where`` is ``line N``."""
 
     def __init__(self, path, where: str, what: str) -> None:
         self.path, self.where, self.what = str(path), where, what
-        super().__init__(f"{path}: {where}: {what}" if where else f"{path}: {what}")
+        line = re.match(r"line (\d+)\b", where or "")
+        super().__init__(f"{path}: {where}: {what}" if where else f"{path}: {what}",
+                         file=self.path, line=int(line.group(1)) if line else None)
 
 
 @dataclass

@@ -42,9 +42,10 @@ from lineage.lightcurve.queries import (active_contamination, active_flags_of_vi
                                         config_values_text, instrument_of_visit_dataset,
                                         producers_of, units_with_properties)
 from lineage.traversal.traverse import collection_members
+from lineage.core.errors import UserError
 
 
-class LightcurveError(ValueError):
+class LightcurveError(UserError):
     """An object that cannot be traced; the message says why."""
 
 

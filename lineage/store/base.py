@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from lineage.core.model import GraphBatch, ModelError
 from lineage.store import cypher
 from lineage.store.dialect import STANDARD, Dialect
+from lineage.core.errors import LineageError
 
-class StoreError(RuntimeError):
+class StoreError(LineageError, RuntimeError):
     """An engine failed or refused; the message says which and why."""
 
 

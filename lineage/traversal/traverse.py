@@ -215,7 +215,7 @@ def explain(store, selector, target: str, direction: str = DOWN,
     """One shortest lineage path (dataset and quantum keys) from the selector to ``target``."""
     target_sel = parse_selector(target)
     if len(target_sel.keys) != 1 or kind_of_key(target_sel.keys[0]) != Kind.DATASET:
-        raise SelectorError(f"--explain takes one dataset key or UUID, not {target!r}")
+        raise SelectorError(f"takes one dataset key or UUID, not {target!r}", field="explain")
     target_key = target_sel.keys[0]
     if not store.existing_keys([target_key]):
         raise SelectorError(f"no such node: {target_key}")
