@@ -24,6 +24,8 @@ import datetime as _dt
 import re
 from functools import lru_cache
 
+from lineage.core.errors import UserError
+
 #: TAI - UTC since 2017-01-01: flags turn a TAI quantum end into UTC with it, without astropy.
 TAI_MINUS_UTC = _dt.timedelta(seconds=37)
 
@@ -33,7 +35,7 @@ UTC_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ISO_DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)([T ][0-9:.]+)?(Z|[+-]\d\d:?\d\d)?$")
 
 
-class ZoneError(ValueError):
+class ZoneError(UserError):
     """A time with a zone or UTC offset in a scale that has none (TAI, TT)."""
 
 
