@@ -34,7 +34,6 @@ LAYER = {
     "lineage.demo": "7",
     "lineage.cli": "8",
     "lineage.api": "8",
-    "lineage.output": "8",      # terminal tables of the command line
 }
 
 #: The package ``lineage`` itself is the facade above every layer: ``lineage.get`` imports

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
+from lineage.cli.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
 from lineage.store.repo import open_store, read_config
 
@@ -125,7 +125,7 @@ def token_create(repo, name, role, as_json):
     if as_json:
         print_json({**record.public(), "token": text})
         return
-    console.print(f"token {record.id} for {record.name} (role {record.role}); "
+    console().print(f"token {record.id} for {record.name} (role {record.role}); "
                   "keep it, it is not shown again:")
     click.echo(text)
 
@@ -156,7 +156,7 @@ def token_revoke(token_id, repo):
         record = TokenStore(_repo_dir(repo)).revoke(token_id)
     except ApiError as exc:
         raise UserError(str(exc)) from None
-    console.print(f"revoked {record.id} ({record.name}) at {record.revoked_at}")
+    console().print(f"revoked {record.id} ({record.name}) at {record.revoked_at}")
 
 
 @cli.command("query")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
+from lineage.cli.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
 
 FORMATS = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
@@ -85,7 +85,7 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
         if not as_json and not (output and fmt):
             for s in sections(result.summary(), sample):
                 for line in s.get("lines", []):
-                    console.print(line, highlight=False)
+                    console().print(line, highlight=False)
                 if s.get("headers") and s["rows"]:
                     table(s["title"], s["headers"], s["rows"])
 
@@ -99,9 +99,9 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     if as_json:
         print_json(answer)
         return
-    console.print(f"{answer['dataset_type']} {answer['data_id']}", highlight=False)
+    console().print(f"{answer['dataset_type']} {answer['data_id']}", highlight=False)
     if answer.get("only_in"):
-        console.print(f"only in {answer['only_in']}: nothing to compare", highlight=False)
+        console().print(f"only in {answer['only_in']}: nothing to compare", highlight=False)
         return
     ins = answer["inputs"]
     rows = [(x, "yes", "yes") for x in ins["both"]] + [(x, "yes", "") for x in ins["only_a"]] + \
@@ -109,11 +109,11 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     table("Inputs side by side", ["input", answer["a"]["release"], answer["b"]["release"]], rows)
     for side in ("a", "b"):
         s = answer[side]
-        console.print(f"{s['release']}: {s['key']} made by {s.get('task')} with {s.get('software')}, "
+        console().print(f"{s['release']}: {s['key']} made by {s.get('task')} with {s.get('software')}, "
                       f"{s.get('config')}", highlight=False)
     first = answer["first_divergence"]
     if first is None:
-        console.print("the two lineages do not diverge", highlight=False)
+        console().print("the two lineages do not diverge", highlight=False)
         return
     groups: dict[tuple, list] = {}
     for d in answer["divergences"]:
@@ -125,5 +125,5 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
                                                    f" {ids[0]}"), text)
            for (depth, task, dtype, text), ids in groups.items()],
           caption=f"{len(answer['divergences'])} of {answer['quanta_compared']} quanta differ")
-    console.print(f"first divergence: {first['task']} on {first['data_id']} "
+    console().print(f"first divergence: {first['task']} on {first['data_id']} "
                   f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
+from lineage.cli.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
 from lineage.core.progress import progress_bar
 
@@ -228,7 +228,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
         print_json(results)
     else:
         copied = sum(r.get("copied", False) for r in results)
-        console.print(f"{len(results) - len(failed)} datasets in the cache {cache.root} "
+        console().print(f"{len(results) - len(failed)} datasets in the cache {cache.root} "
                       f"({copied} copied now, {len(results) - len(failed) - copied} there "
                       f"already); cache holds {_human(cache.usage().bytes)}")
     if failed:
@@ -267,7 +267,7 @@ def cache_evict(cache_dir, to_size, max_size):
     except ValueError as exc:
         raise UserError(str(exc)) from None
     freed = cache.evict(target)
-    console.print(f"freed {_human(freed)}; cache holds {_human(cache.usage().bytes)}")
+    console().print(f"freed {_human(freed)}; cache holds {_human(cache.usage().bytes)}")
 
 
 @cache_group.command("clear")
@@ -275,4 +275,4 @@ def cache_evict(cache_dir, to_size, max_size):
 def cache_clear(cache_dir):
     """Empty the cache."""
     freed = _cache(cache_dir).clear()
-    console.print(f"freed {_human(freed)}")
+    console().print(f"freed {_human(freed)}")

@@ -11,7 +11,7 @@ import click
 
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
-from lineage.output import console, counts_table, dataset_rows_table, node_view, print_json, table
+from lineage.cli.output import console, counts_table, dataset_rows_table, node_view, print_json, table
 from lineage.store.repo import CONFIG_NAME, EMBEDDED, init_repo, open_store, read_config
 from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 from lineage.cli.common import (Repo, UserError, call, check_plot_suffix, cli, json_option, pairs,
@@ -29,7 +29,7 @@ from lineage.core.model import Kind, Rel
 def init(directory: str, store: str) -> None:
     """Create a lineage repository in DIRECTORY."""
     root = call(init_repo, directory, store)
-    console.print(f"created repository [bold]{root}[/bold] (store: {store})")
+    console().print(f"created repository [bold]{root}[/bold] (store: {store})")
 
 
 @cli.command()
@@ -82,7 +82,7 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
                     "coadds": [r.as_dict() for r in rows]})
         return
     survey = plan_survey(spec)
-    console.print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
+    console().print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
                   f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
                   f"{report.nodes_created} nodes and {report.edges_created} edges new "
                   f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
@@ -195,7 +195,7 @@ def export(repo: str, fmt: str, output: str) -> None:
         with out, progress_bar("export", nodes + edges, "records", output != "-") as advance:
             call(write_jsonl, store, out, advance)
     if output != "-":
-        console.print(f"wrote {nodes} nodes and {edges} edges to {output}")
+        console().print(f"wrote {nodes} nodes and {edges} edges to {output}")
 
 
 @cli.command()
@@ -215,7 +215,7 @@ def copy(source: str, target: str, merge: bool) -> None:
         t0 = time.perf_counter()
         n = call(copy_graph, src, dst, True)
         secs = time.perf_counter() - t0
-    console.print(f"copied {n} nodes and edges from {source} ({src.engine}) to {target} "
+    console().print(f"copied {n} nodes and edges from {source} ({src.engine}) to {target} "
                   f"({dst.engine}) in {secs:.1f} s")
 
 
@@ -283,7 +283,7 @@ def engine_start(repo: str) -> None:
     """Start the embedded engine and keep it running until `lineage engine stop`."""
     store = call(open_store, repo, keep=True)
     store.close()
-    console.print(f"embedded engine of {repo} is running")
+    console().print(f"embedded engine of {repo} is running")
 
 
 @engine.command("stop")
@@ -293,7 +293,7 @@ def engine_stop(repo: str) -> None:
     from lineage.store.falkordb_server import FalkorServer
     call(read_config, Path(repo))
     ran = call(FalkorServer(Path(repo)).stop)
-    console.print("stopped" if ran else "was not running")
+    console().print("stopped" if ran else "was not running")
 
 
 @engine.command("status")
@@ -305,14 +305,14 @@ def engine_status(repo: str) -> None:
     server = FalkorServer(Path(repo))
     pid, owner = call(server.owner)
     if call(server.answering):
-        console.print(f"running (pid {server.pid()}, socket {server.socket_path})")
+        console().print(f"running (pid {server.pid()}, socket {server.socket_path})")
     elif owner == "ours":
-        console.print(f"not answering (pid {pid}); `lineage engine stop` stops it")
+        console().print(f"not answering (pid {pid}); `lineage engine stop` stops it")
     elif owner == "foreign":
-        console.print(f"not running (its PID file names process {pid}, which is not this "
+        console().print(f"not running (its PID file names process {pid}, which is not this "
                       "engine: a stale file, removed at the next start)")
     else:
-        console.print("not running")
+        console().print("not running")
 
 
 # --- calibrations and sky overlaps (docs/ingest.md) ----------------------------------

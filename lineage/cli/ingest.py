@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
+from lineage.cli.output import console, print_json, table
 from lineage.ingest.driver import KINDS
 from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
 from lineage.ingest.driver import ingest
@@ -52,25 +52,25 @@ def _ingest_view(summary) -> None:
           fold=("holds", "file"))
     for f in summary.files:
         for reason in f.skipped:
-            console.print(f"[yellow]skipped[/yellow] {Path(f.path).name}: {reason}",
+            console().print(f"[yellow]skipped[/yellow] {Path(f.path).name}: {reason}",
                           highlight=False)
     for f in summary.files:
         for text in f.warnings:
-            console.print(f"[yellow]warning[/yellow] {Path(f.path).name}: {text}", highlight=False)
+            console().print(f"[yellow]warning[/yellow] {Path(f.path).name}: {text}", highlight=False)
         verb = "would update" if f.status == "checked" else "updated"
         for text in f.updated[:UPDATES_SHOWN]:
-            console.print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: {text}", highlight=False)
+            console().print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: {text}", highlight=False)
         if len(f.updated) > UPDATES_SHOWN:
-            console.print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: ... and "
+            console().print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: ... and "
                           f"{len(f.updated) - UPDATES_SHOWN} more changes (--json lists all)",
                           highlight=False)
     for f in summary.rejected:
-        console.print(f"[red]rejected[/red] {f.error}", highlight=False)
+        console().print(f"[red]rejected[/red] {f.error}", highlight=False)
     t = summary.totals()
     dry = any(f.status == "checked" for f in summary.files)
     updated = (f", {t['updated_values']} stored values {'would change' if dry else 'changed'}"
                if t["updated_values"] else "")
-    console.print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
+    console().print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
                   f"edges added{updated}, {t['skipped_records']} records skipped, "
                   f"{t['rejected']} files rejected", highlight=False)
 

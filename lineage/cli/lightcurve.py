@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
+from lineage.cli.output import console, print_json, table
 from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
 from lineage.dataunits.visits import select_visits, visit_table
 
@@ -171,4 +171,4 @@ def _comparison_view(result: dict, as_json: bool) -> None:
     table("Datasets downstream", ["dataset type", a["conditions"], b["conditions"]],
           [(t, a["downstream"].get(t, 0), b["downstream"].get(t, 0)) for t in types],
           f"{len(result['overlap'])} visits in both selections")
-    console.print()
+    console().print()

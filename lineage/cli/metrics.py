@@ -8,7 +8,7 @@ import re
 import click
 
 from lineage.metrics import JobFilter, MetricError, evaluate_specs, jobs_where
-from lineage.output import print_json, table
+from lineage.cli.output import print_json, table
 from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
 from lineage.cli.common import pairs
 
