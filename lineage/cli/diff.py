@@ -8,20 +8,23 @@ from pathlib import Path
 import click
 
 from lineage.cli.output import console, print_json, table
-from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
+from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.diff.product import explain_product
+from lineage.diff.report import (JsonWriter, Sample, changes_text, html, markdown, patch_bounds,
+                                 sections)
 
 FORMATS = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
 def _tolerance(ctx, param, value):
-    from lineage.diff import Tolerance, ToleranceError
     try:
         return Tolerance.parse(value)
     except ToleranceError as exc:
         raise UserError(f"--tolerance: {exc}") from None
 
 
-@cli.command("diff")
+@click.command("diff")
 @click.argument("release_a")
 @click.argument("release_b")
 @repo_option
@@ -51,8 +54,6 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
     datasets added, removed and changed, by type and by tract/band; for changed products
     which inputs, visits, software packages, config keys and flags differ; metric and
     property distributions with a tolerance for "scientifically equivalent"."""
-    from lineage.diff import DiffFilter, diff_releases
-    from lineage.diff.report import JsonWriter, Sample, html, markdown, patch_bounds, sections
     if output and fmt is None:
         fmt = FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
@@ -91,8 +92,6 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
 
 
 def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
-    from lineage.diff.product import explain_product
-    from lineage.diff.report import changes_text
     if len(types) > 1:
         raise UserError("--product takes one --type")
     answer = call(explain_product, store, a, b, product, types[0] if types else None)

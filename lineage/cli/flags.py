@@ -8,7 +8,7 @@ import click
 
 from lineage import flags as flagging
 from lineage.cli.output import console, counts_table, print_json, table
-from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
+from lineage.cli.common import Repo, UserError, call, json_option, repo_option
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:
@@ -24,7 +24,7 @@ def _blast_radius_view(title: str, radius: dict) -> None:
           f"{radius['quanta']} quanta contaminated")
 
 
-@cli.command("flag")
+@click.command("flag")
 @click.argument("selector")
 @repo_option
 @click.option("--verdict", required=True, metavar="bad|suspect", help="bad or suspect.")
@@ -53,7 +53,7 @@ def flag_command(selector, repo, verdict, reason, evidence, by, authority, dry_r
         console().print(f"wrote [bold]{report['flag']}[/bold] at {report['created_at']} (UTC)")
 
 
-@cli.command("unflag")
+@click.command("unflag")
 @click.argument("flag_id")
 @repo_option
 @click.option("--reason", required=True, help="Why the flag is retracted.")
@@ -69,7 +69,7 @@ def unflag_command(flag_id, repo, reason, by, as_json):
         console().print(f"retracted {record['key']} at {record['retracted_at']} (UTC)")
 
 
-@cli.command("contaminated")
+@click.command("contaminated")
 @click.argument("selector")
 @repo_option
 @click.option("--as-of", default=None, metavar="TIME|RELEASE",
@@ -91,7 +91,7 @@ def contaminated_command(selector, repo, as_of, as_json):
           [(m["flag"], m["verdict"], m["steps"], f"{m['fraction']:.4f}") for m in answer["by"]])
 
 
-@cli.group("flags")
+@click.group("flags")
 def flags_group() -> None:
     """List, move, plan around and inspect flags."""
 
