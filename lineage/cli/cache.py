@@ -63,8 +63,8 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
     else:
         copied = sum(r.get("copied", False) for r in results)
         console().print(f"{len(results) - len(failed)} datasets in the cache {cache.root} "
-                      f"({copied} copied now, {len(results) - len(failed) - copied} there "
-                      f"already); cache holds {human_bytes(cache.usage().bytes)}")
+                        f"({copied} copied now, {len(results) - len(failed) - copied} there "
+                        f"already); cache holds {human_bytes(cache.usage().bytes)}")
     if failed:
         name_failures([r["error"] for r in failed], "not cached")
         raise UserError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")

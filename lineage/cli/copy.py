@@ -31,4 +31,4 @@ def copy(source: str, target: str, merge: bool) -> None:
         n = call(copy_graph, src, dst, True)
         secs = time.perf_counter() - t0
     console().print(f"copied {n} nodes and edges from {source} ({src.engine}) to {target} "
-                  f"({dst.engine}) in {secs:.1f} s")
+                    f"({dst.engine}) in {secs:.1f} s")

@@ -64,11 +64,11 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
         return
     survey = plan_survey(spec)
     console().print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
-                  f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
-                  f"{report.nodes_created} nodes and {report.edges_created} edges new "
-                  f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
-                  + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else "")
-                  + (f", {written} calexp images" if written else ""))
+                    f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
+                    f"{report.nodes_created} nodes and {report.edges_created} edges new "
+                    f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
+                    + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else "")
+                    + (f", {written} calexp images" if written else ""))
     dataset_rows_table(f"Which coadds used visit {v}?", rows,
                        f"{len(rows)} coadds, answered in {ms:.1f} ms; "
                        f"try: lineage downstream visit={v} --count --repo {repo}")

@@ -109,7 +109,7 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     for side in ("a", "b"):
         s = answer[side]
         console().print(f"{s['release']}: {s['key']} made by {s.get('task')} with {s.get('software')}, "
-                      f"{s.get('config')}", highlight=False)
+                        f"{s.get('config')}", highlight=False)
     first = answer["first_divergence"]
     if first is None:
         console().print("the two lineages do not diverge", highlight=False)
@@ -125,4 +125,4 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
            for (depth, task, dtype, text), ids in groups.items()],
           caption=f"{len(answer['divergences'])} of {answer['quanta_compared']} quanta differ")
     console().print(f"first divergence: {first['task']} on {first['data_id']} "
-                  f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)
+                    f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)

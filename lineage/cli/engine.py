@@ -48,6 +48,6 @@ def engine_status(repo: str) -> None:
         console().print(f"not answering (pid {pid}); `lineage engine stop` stops it")
     elif owner == "foreign":
         console().print(f"not running (its PID file names process {pid}, which is not this "
-                      "engine: a stale file, removed at the next start)")
+                        "engine: a stale file, removed at the next start)")
     else:
         console().print("not running")

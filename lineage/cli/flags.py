@@ -84,7 +84,7 @@ def contaminated_command(selector, repo, as_of, as_json):
         return
     if not answer["by"]:
         console().print(f"{answer['key']}: not contaminated"
-                      + (f" as of {as_of}" if as_of else ""))
+                        + (f" as of {as_of}" if as_of else ""))
         return
     table(f"{answer['key']}: contaminated ({answer['verdict']})",
           ["flag", "verdict", "steps", "fraction"],
@@ -214,7 +214,7 @@ def flags_block(dataset, quantum, repo, reason, by, as_json):
         print_json(report)
     else:
         console().print(f"blocked {dataset} -> {quantum}; recomputed "
-                      f"{len(report['recomputed'])} flags")
+                        f"{len(report['recomputed'])} flags")
 
 
 @flags_group.command("export")
@@ -247,7 +247,7 @@ def flags_import(path, repo, as_json):
         print_json(report)
     else:
         console().print(f"imported {report['flags']} flags ({report['edges']} edges) from {path}; "
-                      "contamination recomputed")
+                        "contamination recomputed")
 
 
 # --- the GraphQL API (docs/api.md) ---------------------------------------------------

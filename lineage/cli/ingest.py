@@ -50,7 +50,7 @@ def _ingest_view(summary) -> None:
     for f in summary.files:
         for reason in f.skipped:
             console().print(f"[yellow]skipped[/yellow] {Path(f.path).name}: {reason}",
-                          highlight=False)
+                            highlight=False)
     for f in summary.files:
         for text in f.warnings:
             console().print(f"[yellow]warning[/yellow] {Path(f.path).name}: {text}", highlight=False)
@@ -59,8 +59,8 @@ def _ingest_view(summary) -> None:
             console().print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: {text}", highlight=False)
         if len(f.updated) > UPDATES_SHOWN:
             console().print(f"[cyan]{verb}[/cyan] {Path(f.path).name}: ... and "
-                          f"{len(f.updated) - UPDATES_SHOWN} more changes (--json lists all)",
-                          highlight=False)
+                            f"{len(f.updated) - UPDATES_SHOWN} more changes (--json lists all)",
+                            highlight=False)
     for f in summary.rejected:
         console().print(f"[red]rejected[/red] {f.error}", highlight=False)
     t = summary.totals()
@@ -68,8 +68,8 @@ def _ingest_view(summary) -> None:
     updated = (f", {t['updated_values']} stored values {'would change' if dry else 'changed'}"
                if t["updated_values"] else "")
     console().print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
-                  f"edges added{updated}, {t['skipped_records']} records skipped, "
-                  f"{t['rejected']} files rejected", highlight=False)
+                    f"edges added{updated}, {t['skipped_records']} records skipped, "
+                    f"{t['rejected']} files rejected", highlight=False)
 
 
 #: Changed values listed per file (``--json`` lists every one).

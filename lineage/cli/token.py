@@ -42,7 +42,7 @@ def token_create(repo, name, role, as_json):
         print_json({**record.public(), "token": text})
         return
     console().print(f"token {record.id} for {record.name} (role {record.role}); "
-                  "keep it, it is not shown again:")
+                    "keep it, it is not shown again:")
     click.echo(text)
 
 
