@@ -46,8 +46,10 @@ QUERY = ["downstream", "visit=2026030100001", "--type", "deepCoadd", "--repo", "
 def time_help(checkout: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     start = time.time()
+    # run in the checkout: ``-m`` and ``-c`` put the working directory first on sys.path,
+    # so from anywhere else every checkout would time the one the command was started in
     subprocess.run([sys.executable, "-m", "lineage.cli", "--help"], env=env, check=True,
-                   capture_output=True)
+                   capture_output=True, cwd=checkout)
     return time.time() - start
 
 
@@ -55,7 +57,7 @@ def time_query(checkout: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     start = time.time()
     done = subprocess.run([sys.executable, "-c", PROBE, *QUERY], env=env, capture_output=True,
-                          text=True)
+                          text=True, cwd=checkout)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{checkout}: the query probe failed:\n{done.stderr}")

@@ -42,15 +42,16 @@ def _cwd(path):
 
 @contextmanager
 def _console_width(columns: int):
-    """Rich's console is made once, at import, with the width of ``COLUMNS`` then; a
+    """Rich's console is made once, on first use, with the width of ``COLUMNS`` then; a
     subprocess would read the ``COLUMNS`` it is given."""
-    from lineage.output import console
-    old = console._width
-    console.width = columns
+    from lineage.cli.output import console
+    shared = console()
+    old = shared._width
+    shared.width = columns
     try:
         yield
     finally:
-        console._width = old
+        shared._width = old
 
 
 def run(*args, env: dict | None = None, cwd=None, check: bool = False, input=None) -> Ran:

@@ -1,4 +1,4 @@
-"""What every ``lineage`` command shares: the group, options, errors, the repository.
+"""What every ``lineage`` command shares: options, errors, the repository.
 
 Every command takes ``--repo DIR`` (or ``LINEAGE_REPO``; a Bolt URI works
 too).  Errors the user can fix print one line, ``lineage: error: ...``, and
@@ -65,12 +65,6 @@ class Repo:
     def __exit__(self, *exc):
         if self.store is not None:
             call(self.store.close)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="survey-lineage")
-def cli() -> None:
-    """Provenance and lineage for survey data: which coadds used this visit?"""
 
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

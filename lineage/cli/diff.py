@@ -7,21 +7,24 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
-from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
+from lineage.cli.output import console, print_json, table
+from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.diff.product import explain_product
+from lineage.diff.report import (JsonWriter, Sample, changes_text, html, markdown, patch_bounds,
+                                 sections)
 
 FORMATS = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
 def _tolerance(ctx, param, value):
-    from lineage.diff import Tolerance, ToleranceError
     try:
         return Tolerance.parse(value)
     except ToleranceError as exc:
         raise UserError(f"--tolerance: {exc}") from None
 
 
-@cli.command("diff")
+@click.command("diff")
 @click.argument("release_a")
 @click.argument("release_b")
 @repo_option
@@ -51,8 +54,6 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
     datasets added, removed and changed, by type and by tract/band; for changed products
     which inputs, visits, software packages, config keys and flags differ; metric and
     property distributions with a tolerance for "scientifically equivalent"."""
-    from lineage.diff import DiffFilter, diff_releases
-    from lineage.diff.report import JsonWriter, Sample, html, markdown, patch_bounds, sections
     if output and fmt is None:
         fmt = FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
@@ -85,23 +86,21 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
         if not as_json and not (output and fmt):
             for s in sections(result.summary(), sample):
                 for line in s.get("lines", []):
-                    console.print(line, highlight=False)
+                    console().print(line, highlight=False)
                 if s.get("headers") and s["rows"]:
                     table(s["title"], s["headers"], s["rows"])
 
 
 def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
-    from lineage.diff.product import explain_product
-    from lineage.diff.report import changes_text
     if len(types) > 1:
         raise UserError("--product takes one --type")
     answer = call(explain_product, store, a, b, product, types[0] if types else None)
     if as_json:
         print_json(answer)
         return
-    console.print(f"{answer['dataset_type']} {answer['data_id']}", highlight=False)
+    console().print(f"{answer['dataset_type']} {answer['data_id']}", highlight=False)
     if answer.get("only_in"):
-        console.print(f"only in {answer['only_in']}: nothing to compare", highlight=False)
+        console().print(f"only in {answer['only_in']}: nothing to compare", highlight=False)
         return
     ins = answer["inputs"]
     rows = [(x, "yes", "yes") for x in ins["both"]] + [(x, "yes", "") for x in ins["only_a"]] + \
@@ -109,11 +108,11 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     table("Inputs side by side", ["input", answer["a"]["release"], answer["b"]["release"]], rows)
     for side in ("a", "b"):
         s = answer[side]
-        console.print(f"{s['release']}: {s['key']} made by {s.get('task')} with {s.get('software')}, "
-                      f"{s.get('config')}", highlight=False)
+        console().print(f"{s['release']}: {s['key']} made by {s.get('task')} with {s.get('software')}, "
+                        f"{s.get('config')}", highlight=False)
     first = answer["first_divergence"]
     if first is None:
-        console.print("the two lineages do not diverge", highlight=False)
+        console().print("the two lineages do not diverge", highlight=False)
         return
     groups: dict[tuple, list] = {}
     for d in answer["divergences"]:
@@ -125,5 +124,5 @@ def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
                                                    f" {ids[0]}"), text)
            for (depth, task, dtype, text), ids in groups.items()],
           caption=f"{len(answer['divergences'])} of {answer['quanta_compared']} quanta differ")
-    console.print(f"first divergence: {first['task']} on {first['data_id']} "
-                  f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)
+    console().print(f"first divergence: {first['task']} on {first['data_id']} "
+                    f"({first['depth']} steps up): {changes_text(first['changes'])}", highlight=False)

@@ -1,19 +1,27 @@
-"""From graph answers to files (docs/fetch.md): fetch, cache prefetch/status/evict/clear, cutout."""
+"""``lineage fetch``: from graph answers to files (docs/fetch.md), and the options and
+dataset selection it shares with ``lineage cache prefetch``."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
-from lineage.cli.common import Repo, UserError, call, cli, json_option, pairs, repo_option
-from lineage.core.progress import progress_bar
+from lineage.api.local import run_local
+from lineage.api.saved import SavedOperations
+from lineage.cli.common import Repo, UserError, call, json_option, pairs, repo_option
+from lineage.cli.output import print_json, table
+from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
+from lineage.fetch.select import keep_only, select
+from lineage.fetch.transfer import FetchError, fetch, plan
+
 
 SAVED_PREFIX = "graphql:"
 
 
-def _human(n: int | None) -> str:
+def human_bytes(n: int | None) -> str:
     if n is None:
         return "?"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -49,10 +57,6 @@ def query_options(command):
 
 
 def _saved_answer(store, repo: str, name: str, variables) -> dict:
-    import asyncio
-
-    from lineage.api.local import run_local
-    from lineage.api.saved import SavedOperations
     repo_dir = None if "://" in repo else Path(repo)
     saved = SavedOperations.default(repo_dir if repo_dir and repo_dir.is_dir() else None)
     try:
@@ -69,8 +73,6 @@ def _saved_answer(store, repo: str, name: str, variables) -> dict:
 def artifacts_of(store, repo, query_text, direction, types, depth, collection, variables,
                  datastore):
     """The artifacts a QUERY names, in a repository's datastore."""
-    from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
-    from lineage.fetch.select import keep_only, select
     types = [t for group in types for t in group.split(",") if t] or None
     where = call(datastore_for, repo, datastore)
     if query_text.startswith(SAVED_PREFIX):
@@ -90,7 +92,7 @@ def artifacts_of(store, repo, query_text, direction, types, depth, collection, v
 NAMED = 50
 
 
-def _name_failures(errors: list[str], what: str | None = None) -> None:
+def name_failures(errors: list[str], what: str | None = None) -> None:
     """One line on standard error per dataset not fetched / not cached."""
     for message in errors[:NAMED]:
         click.echo(f"lineage: {what}: {message}" if what else f"lineage: {message}", err=True)
@@ -100,7 +102,6 @@ def _name_failures(errors: list[str], what: str | None = None) -> None:
 
 def _shown(where) -> str:
     """A datastore as messages show it: a local root below the working directory, relative."""
-    import os
     text = where.describe()
     if os.path.isabs(text) and Path(text).is_relative_to(Path.cwd()):
         return os.path.relpath(text)
@@ -109,16 +110,16 @@ def _shown(where) -> str:
 
 def _plan_view(plan, title: str, where) -> None:
     from rich.markup import escape
-    rows = [(escape(t), n, _human(b)) for t, (n, b) in plan.by_type.items()]
+    rows = [(escape(t), n, human_bytes(b)) for t, (n, b) in plan.by_type.items()]
     rows.append(("[bold]total[/bold]", f"[bold]{plan.count}[/bold]",
-                 f"[bold]{_human(plan.bytes)}[/bold]"))
+                 f"[bold]{human_bytes(plan.bytes)}[/bold]"))
     caption = f"from {_shown(where)}; bytes as the graph records them" + (
         f"; {plan.unknown_size} of unknown size" if plan.unknown_size else "") + (
         f"; {len(plan.refused)} refused" if plan.refused else "")
     table(title, ["dataset type", "datasets", "bytes"], rows, caption)
 
 
-@cli.command("fetch")
+@click.command("fetch")
 @query_options
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="Directory to put the files in (created; run again to resume).")
@@ -133,7 +134,6 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     """Download (or link) the files of the datasets QUERY names into a directory, checking
     checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
     or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
-    from lineage.fetch.transfer import FetchError, fetch, plan
     with Repo(repo) as store:
         artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
                                         collection, variables, datastore)
@@ -149,7 +149,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
             _plan_view(p, f"Would fetch into {to}", where)
         refused = [a.error for a in artifacts if a.error]
         if refused:
-            _name_failures(refused)
+            name_failures(refused)
             raise UserError(f"{len(refused)} of {len(artifacts)} datasets would be refused; "
                             f"first: {refused[0]}")
         return
@@ -169,110 +169,9 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
             entry[0] += 1
             entry[1] += r.get("bytes", 0)
         table(f"Fetched into {to}", ["status", "datasets", "bytes"],
-              [(s, n, _human(b)) for s, (n, b) in sorted(counts.items())],
+              [(s, n, human_bytes(b)) for s, (n, b) in sorted(counts.items())],
               f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
     if error:
-        _name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
+        name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
                         for r in results if "error" in r])
         raise UserError(error)
-
-
-@cli.group("cache")
-def cache_group() -> None:
-    """The shared local cache of datastore files and cutouts (LINEAGE_CACHE)."""
-
-
-cache_option = click.option("--cache", "cache_dir", envvar="LINEAGE_CACHE", default=None,
-                            type=click.Path(file_okay=False),
-                            help="Cache directory (default: LINEAGE_CACHE or ~/.cache/lineage).")
-
-
-def _cache(cache_dir, max_size=None):
-    from lineage.fetch.cache import Cache
-    try:
-        return Cache(cache_dir, max_size)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-@cache_group.command("prefetch")
-@query_options
-@cache_option
-@click.option("--max-size", default=None, help="Set the cache's size limit (e.g. 20G).")
-@click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True)
-@json_option
-def cache_prefetch(query_text, repo, direction, types, depth, collection, variables, datastore,
-                   cache_dir, max_size, workers, as_json):
-    """Put the files of the datasets QUERY names into the cache, for offline use."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lineage.fetch.transfer import failure
-    cache = _cache(cache_dir, max_size)
-    with Repo(repo) as store:
-        artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,
-                                    collection, variables, datastore)
-    results = []
-    with progress_bar("caching", len(artifacts), "datasets", not as_json) as advance:
-        def one(a):
-            try:
-                path, copied = cache.fill(a)
-                out = {"key": a.key, "path": str(path), "copied": copied}
-            except Exception as exc:  # noqa: BLE001  (reported per dataset)
-                out = {"key": a.key, "error": failure(a, exc)}
-            advance()
-            return out
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one, artifacts))
-    failed = [r for r in results if "error" in r]
-    if as_json:
-        print_json(results)
-    else:
-        copied = sum(r.get("copied", False) for r in results)
-        console.print(f"{len(results) - len(failed)} datasets in the cache {cache.root} "
-                      f"({copied} copied now, {len(results) - len(failed) - copied} there "
-                      f"already); cache holds {_human(cache.usage().bytes)}")
-    if failed:
-        _name_failures([r["error"] for r in failed], "not cached")
-        raise UserError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")
-
-
-@cache_group.command("status")
-@cache_option
-@json_option
-def cache_status(cache_dir, as_json):
-    """What the cache holds and its size limit."""
-    cache = _cache(cache_dir)
-    usage = cache.usage()
-    if as_json:
-        print_json({"root": str(cache.root), "max_bytes": cache.max_bytes, "files": usage.files,
-                    "bytes": usage.bytes, "by_kind": usage.by_kind})
-        return
-    table(f"Cache {cache.root}", ["kind", "entries", "bytes"],
-          [(k, v["files"], _human(v["bytes"])) for k, v in usage.by_kind.items()]
-          + [("[bold]total[/bold]", usage.files, _human(usage.bytes))],
-          f"limit {_human(cache.max_bytes) if cache.max_bytes else 'none'}")
-
-
-@cache_group.command("evict")
-@cache_option
-@click.option("--to", "to_size", default=None,
-              help="Evict least recently used entries down to this size (default: the limit).")
-@click.option("--max-size", default=None, help="Set the cache's size limit first (e.g. 20G).")
-def cache_evict(cache_dir, to_size, max_size):
-    """Remove least recently used entries until the cache fits its limit (or --to SIZE)."""
-    from lineage.fetch.cache import parse_size
-    cache = _cache(cache_dir, max_size)
-    try:
-        target = parse_size(to_size) if to_size else None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    freed = cache.evict(target)
-    console.print(f"freed {_human(freed)}; cache holds {_human(cache.usage().bytes)}")
-
-
-@cache_group.command("clear")
-@cache_option
-def cache_clear(cache_dir):
-    """Empty the cache."""
-    freed = _cache(cache_dir).clear()
-    console.print(f"freed {_human(freed)}")

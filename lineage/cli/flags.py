@@ -7,8 +7,8 @@ import json
 import click
 
 from lineage import flags as flagging
-from lineage.output import console, counts_table, print_json, table
-from lineage.cli.common import Repo, UserError, call, cli, json_option, repo_option
+from lineage.cli.output import console, counts_table, print_json, table
+from lineage.cli.common import Repo, UserError, call, json_option, repo_option
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:
@@ -24,7 +24,7 @@ def _blast_radius_view(title: str, radius: dict) -> None:
           f"{radius['quanta']} quanta contaminated")
 
 
-@cli.command("flag")
+@click.command("flag")
 @click.argument("selector")
 @repo_option
 @click.option("--verdict", required=True, metavar="bad|suspect", help="bad or suspect.")
@@ -48,12 +48,12 @@ def flag_command(selector, repo, verdict, reason, evidence, by, authority, dry_r
     _blast_radius_view(f"{verb} {selector} as {verdict}: blast radius",
                        report["blast_radius"])
     if dry_run:
-        console.print("dry run: nothing written")
+        console().print("dry run: nothing written")
     else:
-        console.print(f"wrote [bold]{report['flag']}[/bold] at {report['created_at']} (UTC)")
+        console().print(f"wrote [bold]{report['flag']}[/bold] at {report['created_at']} (UTC)")
 
 
-@cli.command("unflag")
+@click.command("unflag")
 @click.argument("flag_id")
 @repo_option
 @click.option("--reason", required=True, help="Why the flag is retracted.")
@@ -66,10 +66,10 @@ def unflag_command(flag_id, repo, reason, by, as_json):
     if as_json:
         print_json(record)
     else:
-        console.print(f"retracted {record['key']} at {record['retracted_at']} (UTC)")
+        console().print(f"retracted {record['key']} at {record['retracted_at']} (UTC)")
 
 
-@cli.command("contaminated")
+@click.command("contaminated")
 @click.argument("selector")
 @repo_option
 @click.option("--as-of", default=None, metavar="TIME|RELEASE",
@@ -83,15 +83,15 @@ def contaminated_command(selector, repo, as_of, as_json):
         print_json(answer)
         return
     if not answer["by"]:
-        console.print(f"{answer['key']}: not contaminated"
-                      + (f" as of {as_of}" if as_of else ""))
+        console().print(f"{answer['key']}: not contaminated"
+                        + (f" as of {as_of}" if as_of else ""))
         return
     table(f"{answer['key']}: contaminated ({answer['verdict']})",
           ["flag", "verdict", "steps", "fraction"],
           [(m["flag"], m["verdict"], m["steps"], f"{m['fraction']:.4f}") for m in answer["by"]])
 
 
-@cli.group("flags")
+@click.group("flags")
 def flags_group() -> None:
     """List, move, plan around and inspect flags."""
 
@@ -159,7 +159,7 @@ def flags_plan(repo, flag_ids, output, as_json):
     table("Data-ID expressions", ["task", "expression"],
           [(t, e if len(e) < 160 else e[:157] + "...") for t, e in plan["data_queries"].items()])
     if output:
-        console.print(f"wrote the plan to {output}")
+        console().print(f"wrote the plan to {output}")
 
 
 @flags_group.command("inputs")
@@ -196,7 +196,7 @@ def flags_recompute(flag_id, repo, as_json):
     if as_json:
         print_json(report)
     else:
-        console.print(f"{report['flag']}: {report['marked']} marks, {report['removed']} removed")
+        console().print(f"{report['flag']}: {report['marked']} marks, {report['removed']} removed")
 
 
 @flags_group.command("block")
@@ -213,8 +213,8 @@ def flags_block(dataset, quantum, repo, reason, by, as_json):
     if as_json:
         print_json(report)
     else:
-        console.print(f"blocked {dataset} -> {quantum}; recomputed "
-                      f"{len(report['recomputed'])} flags")
+        console().print(f"blocked {dataset} -> {quantum}; recomputed "
+                        f"{len(report['recomputed'])} flags")
 
 
 @flags_group.command("export")
@@ -226,7 +226,7 @@ def flags_export(repo, output):
     with Repo(repo) as store, click.open_file(output, "w") as out:
         n = call(flagging.export_flags, store, out)
     if output != "-":
-        console.print(f"wrote {n} records to {output}")
+        console().print(f"wrote {n} records to {output}")
 
 
 @flags_group.command("import")
@@ -246,8 +246,8 @@ def flags_import(path, repo, as_json):
     if as_json:
         print_json(report)
     else:
-        console.print(f"imported {report['flags']} flags ({report['edges']} edges) from {path}; "
-                      "contamination recomputed")
+        console().print(f"imported {report['flags']} flags ({report['edges']} edges) from {path}; "
+                        "contamination recomputed")
 
 
 # --- the GraphQL API (docs/api.md) ---------------------------------------------------

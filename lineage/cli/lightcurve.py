@@ -1,5 +1,5 @@
-"""Lightcurve provenance and selection by conditions (docs/lightcurves.md):
-lightcurve, visits."""
+"""``lineage lightcurve``: every epoch of a DIA object with its provenance
+(docs/lightcurves.md), and the table files and columns it shares with ``lineage visits``."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from pathlib import Path
 
 import click
 
-from lineage.output import console, print_json, table
-from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
-from lineage.dataunits.visits import select_visits, visit_table
+from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.output import print_json, table
+from lineage.core.figures import draw_lightcurve
+from lineage.fetch.datastore import datastore_for
+from lineage.lightcurve import LightcurveError, lightcurve
+
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".parq")
 
 
-def _table_suffix(ctx, param, value):
+def check_table_suffix(ctx, param, value):
     if value is not None and Path(value).suffix.lower() not in TABLE_SUFFIXES:
         raise click.BadParameter(f"{value}: the table must end in {', '.join(TABLE_SUFFIXES)}")
     return value
 
 
-def _write_table(frame, path: str) -> None:
+def write_table(frame, path: str) -> None:
     if Path(path).suffix.lower() == ".csv":
         frame.to_csv(path, index=False)
     else:
@@ -29,7 +32,7 @@ def _write_table(frame, path: str) -> None:
     click.echo(f"wrote {path} ({len(frame)} rows, {len(frame.columns)} columns)", err=True)
 
 
-def _records(frame) -> list[dict]:
+def frame_records(frame) -> list[dict]:
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
             for r in frame.to_dict("records")]
 
@@ -38,7 +41,7 @@ def _short(key: str) -> str:
     return key.split(":", 1)[1][:8] if key and ":" in key else (key or "")
 
 
-@cli.command("lightcurve")
+@click.command("lightcurve")
 @click.argument("object_id", metavar="OBJECT", type=int)
 @click.option("--collection", required=True, help="The release or run collection to read.")
 @repo_option
@@ -48,7 +51,7 @@ def _short(key: str) -> str:
 @click.option("--topic", "topics", multiple=True,
               help="Only this EFD topic's telemetry (repeatable; e.g. ESS.temperature).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              callback=_table_suffix, help="Write every column to a CSV or Parquet file.")
+              callback=check_table_suffix, help="Write every column to a CSV or Parquet file.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               callback=check_plot_suffix, help="Draw flux against time (PNG, SVG or PDF).")
 @click.option("--colour-by", "--color-by", "colour_by", default="seeing", show_default=True,
@@ -58,8 +61,6 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
                        colour_by, as_json):
     """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
     conditions, telemetry, software and config of each step, flags."""
-    from lineage.fetch.datastore import datastore_for
-    from lineage.lightcurve import LightcurveError, lightcurve
     where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
         try:
@@ -71,19 +72,18 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
         raise UserError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
                         "sky, or an efd.* column)")
     if output:
-        call(_write_table, frame, output)
+        call(write_table, frame, output)
     if plot_file:
-        from lineage.core.figures import draw_lightcurve
         call(draw_lightcurve, frame, plot_file, colour_by,
              f"DIA object {object_id} in {collection}")
         click.echo(f"wrote {plot_file}", err=True)
     if as_json:
         print_json({"object": object_id, "collection": collection,
-                    "catalog": frame.attrs.get("catalog"), "epochs": _records(frame)})
+                    "catalog": frame.attrs.get("catalog"), "epochs": frame_records(frame)})
         return
     efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")][:1]
     columns = ["MJD (TAI)", "band", "flux (nJy)", "err", "visit", "det", "seeing", "airmass",
-               *[_efd_label(c) for c in efd], "source", "software", "flagged"]
+               *[efd_label(c) for c in efd], "source", "software", "flagged"]
     steps = sorted(c for c in frame.columns if c.startswith("software."))
     rows = []
     for _, r in frame.iterrows():
@@ -101,74 +101,7 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
           fold=("software",))
 
 
-@cli.command("visits")
-@click.argument("conditions", required=False, default="")
-@repo_option
-@click.option("--versus", default=None, metavar="CONDITIONS",
-              help="Compare with the visits of these conditions (e.g. good vs moderate seeing).")
-@click.option("--type", "types", multiple=True,
-              help="With --versus: count only these downstream dataset types.")
-@click.option("--instrument", default=None, help="Only this instrument's visits.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              callback=_table_suffix, help="Write the visits to a CSV or Parquet file.")
-@json_option
-def visits_command(conditions, repo, versus, types, instrument, output, as_json):
-    """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
-    "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
-    Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
-    from lineage.lightcurve.compare import compare
-    types = [t for group in types for t in group.split(",") if t] or None
-    with Repo(repo) as store:
-        if versus:
-            if not conditions:
-                raise UserError("--versus compares two selections: give CONDITIONS too")
-            result = call(compare, store, conditions, versus, types, instrument)
-        else:
-            frame = call(select_visits, store, conditions, instrument) if conditions else \
-                call(visit_table, store, instrument)
-    if versus:
-        _comparison_view(result, as_json)
-        return
-    if output:
-        call(_write_table, frame, output)
-    if as_json:
-        print_json(_records(frame))
-        return
-    efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")]
-    columns = ["visit", "band", "seeing", "airmass", "sky", "begin (TAI)",
-               *[_efd_label(c) for c in efd]]
-    rows = [(r["visit"], r.get("band"), r.get("seeing"), r.get("airmass"), r.get("sky"),
-             r.get("begin"), *[_fmt(r.get(c)) for c in efd]) for _, r in frame.iterrows()]
-    table(f"Visits{' where ' + conditions if conditions else ''}", columns, rows,
-          f"{len(frame)} visits" + ("; telemetry: mean over each exposure" if efd else ""),
-          fold=tuple(_efd_label(c) for c in efd))
-
-
-def _efd_label(column: str) -> str:
+def efd_label(column: str) -> str:
     """``efd.ESS.temperature.temperatureItem0.mean`` -> ``temperature.temperatureItem0``."""
     parts = column.split(".")
     return f"{parts[-3].removeprefix('logEvent_')}.{parts[-2]}"
-
-
-def _fmt(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:.3f}"
-
-
-def _comparison_view(result: dict, as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-        return
-    a, b = result["a"], result["b"]
-    names = sorted(n for n in set(a["median"]) & set(b["median"])
-                   if n in ("seeing", "airmass", "sky", "exposure_time") or
-                   (n.startswith("efd.") and n.endswith(".mean")))
-    table("Median conditions", ["", a["conditions"], b["conditions"]],
-          [("visits", a["visits"], b["visits"]),
-           *[(_efd_label(n) if n.startswith("efd.") else n, _fmt(a["median"][n]),
-              _fmt(b["median"][n])) for n in names]], "telemetry: mean over each exposure")
-    types = sorted(set(a["downstream"]) | set(b["downstream"]))
-    table("Datasets downstream", ["dataset type", a["conditions"], b["conditions"]],
-          [(t, a["downstream"].get(t, 0), b["downstream"].get(t, 0)) for t in types],
-          f"{len(result['overlap'])} visits in both selections")
-    console.print()

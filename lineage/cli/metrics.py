@@ -8,14 +8,17 @@ import re
 import click
 
 from lineage.metrics import JobFilter, MetricError, evaluate_specs, jobs_where
-from lineage.output import print_json, table
-from lineage.cli.common import Repo, UserError, call, check_plot_suffix, cli, json_option, repo_option
+from lineage.cli.output import print_json, table
+from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.common import pairs
+from lineage.core.figures import draw_metric_trend
+from lineage.metrics.record import record
+from lineage.metrics.trend import trend
 
 _QUERY_RE = re.compile(r"^\s*(\S+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*(.*?)\s*$")
 
 
-@cli.group("metrics")
+@click.group("metrics")
 def metrics_group() -> None:
     """Metric jobs (SQuaSH / lsst.verify): threshold lookups, specifications, trends,
     recording a job's measurements."""
@@ -121,12 +124,10 @@ def trend_command(metric, unit, since, until, instrument, filter_name, dataset, 
                   plot_file, repo, as_json):
     """METRIC across jobs in time order, per series (dataset / instrument / filter), with the
     software changes between consecutive jobs: where did it regress, and with what?"""
-    from lineage.metrics.trend import trend
     where = _job_filter(since, until, instrument, filter_name, dataset, software)
     with Repo(repo) as store:
         frame = _metric_call(trend, store, metric, where, unit)
     if plot_file:
-        from lineage.core.figures import draw_metric_trend
         call(draw_metric_trend, frame, plot_file, f"{frame.attrs['metric']} across jobs")
         click.echo(f"wrote {plot_file}", err=True)
     if as_json:
@@ -165,7 +166,6 @@ def record_command(measurements, job, date, instrument, filter_name, dataset_nam
                    packages, measured, repo, as_json):
     """Record one job's measurements, as a task publishing its metrics by name:
     lineage metrics record validate_drp.PA1="12.1 mmag" --job ci/42 --software w.2026.20."""
-    from lineage.metrics.record import record
     values = pairs("METRIC=VALUE", measurements)
     with Repo(repo) as store:
         done = _metric_call(record, store, values, job=job, software=software,

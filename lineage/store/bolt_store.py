@@ -1,6 +1,9 @@
 """The Bolt engine: Neo4j 5 (or any server speaking Bolt, e.g. ArcadeDB)
 through the official ``neo4j`` driver.
 
+The driver is imported by the methods that use it, so importing this module (as
+:mod:`lineage.store.repo` does) costs nothing until a Bolt store is opened.
+
 An ingest unit is one explicit transaction: committed whole or rolled back.
 Transient errors (deadlocks, leader switches) are retried by the driver's
 managed transactions.  Credentials come from the URI's settings object and
@@ -13,9 +16,6 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import neo4j
-from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable
-
 from lineage.core.model import Kind
 from lineage.store import cypher
 from lineage.store.base import (MAX_RESULT_BYTES, MAX_RESULT_ROWS, ReadOnlyViolation, ResultTooLarge, Store,
@@ -25,6 +25,7 @@ from lineage.store.guard import check_user_query
 
 def _approx_size(value) -> int:
     """Bytes a result value takes, roughly (its text; 8 per number), without recursion."""
+    import neo4j
     size, stack = 0, [value]
     while stack:
         v = stack.pop()
@@ -91,6 +92,8 @@ class BoltStore(Store):
     engine = "bolt"
 
     def __init__(self, settings: BoltSettings) -> None:
+        import neo4j
+        from neo4j.exceptions import Neo4jError, ServiceUnavailable
         self.settings = settings
         try:
             self.driver = neo4j.GraphDatabase.driver(
@@ -112,6 +115,8 @@ class BoltStore(Store):
     # --- reads -------------------------------------------------------------------
 
     def read(self, query: str, params: dict | None = None) -> list[tuple]:
+        import neo4j
+        from neo4j.exceptions import DriverError, Neo4jError
         @neo4j.unit_of_work(timeout=self.READ_TIMEOUT)
         def work(tx):
             return [tuple(r.values()) for r in tx.run(query, params or {})]
@@ -125,6 +130,8 @@ class BoltStore(Store):
 
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
                   max_rows: int = MAX_RESULT_ROWS, max_bytes: int = MAX_RESULT_BYTES):
+        import neo4j
+        from neo4j.exceptions import ClientError, DriverError, Neo4jError
         # checked here, before anything is sent: ArcadeDB applies schema commands outside
         # the transaction, so "refused" after the fact would be too late
         check_user_query(query, params)
@@ -178,6 +185,7 @@ class BoltStore(Store):
         return out
 
     def ensure_schema(self) -> None:
+        from neo4j.exceptions import ClientError
         with self._session() as s:
             for statement in self.schema_statements():
                 try:
@@ -190,6 +198,7 @@ class BoltStore(Store):
     # --- writes ------------------------------------------------------------------
 
     def _execute_unit(self, statements):
+        from neo4j.exceptions import DriverError, Neo4jError
         def work(tx):
             nodes = edges = 0
             for st in statements:

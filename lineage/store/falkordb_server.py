@@ -28,13 +28,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING
 
 from lineage.core.environment import positive_number
 from lineage.store.base import StoreError
+
+if TYPE_CHECKING:  # the client is imported where it is used: importing this module is cheap
+    import redis
 
 #: Compact the append-only file at shutdown when its incremental part is larger.
 COMPACT_ABOVE_BYTES = 4 * 1024 * 1024
@@ -273,6 +273,7 @@ class FalkorServer:
         """A server of ours answering on our socket while the PID file names no live
         server of ours (the file was lost or overwritten): rewrite the PID file and
         return its PID, so that no second server is ever started on the same files."""
+        import redis
         if not self._socket_real.exists():
             return None
         try:
@@ -290,12 +291,16 @@ class FalkorServer:
 
     def client(self, **kw) -> redis.Redis:
         """A plain client for control commands (no retries: a closed socket is an answer)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
         return redis.Redis(unix_socket_path=self.socket_path, retry=Retry(NoBackoff(), 0), **kw)
 
     def state(self) -> str:
         """``"up"`` (answers), ``"busy"`` (alive: loading its log, or not answering),
         ``"silent"`` (alive but refusing connections) or ``"down"`` (not running; a PID
         file naming another process is stale)."""
+        import redis
         pid, owner = self.owner()
         if owner != "ours" and self._adopt() is None:
             return "down"
@@ -395,6 +400,7 @@ class FalkorServer:
         uses CPU for :func:`engine_wait` seconds (stopped, deadlocked, swapped out)
         raises :class:`StoreError` naming the repository and what to do.  After
         :data:`TELL_AFTER` seconds a line on stderr says what the command waits for."""
+        import redis
         wait = engine_wait()
         start = last_sign = time.monotonic()
         told, cpu = "", None
@@ -521,6 +527,7 @@ class FalkorServer:
 
     def _wait_up(self, timeout: float) -> bool:
         """True once the server answers a graph query; False if it is wedged."""
+        import redis
         deadline = time.monotonic() + timeout
         idle = _IdleWatch()
         while time.monotonic() < deadline:
@@ -558,6 +565,7 @@ class FalkorServer:
         Replaying ingest queries at start-up costs as much as the ingest did;
         loading a snapshot costs a fraction of that.
         """
+        import redis
         client = self.client(socket_timeout=timeout)
         try:
             client.bgrewriteaof()
@@ -575,6 +583,7 @@ class FalkorServer:
         return sum(p.stat().st_size for p in (self.dir / "appendonlydir").glob("*.incr.aof"))
 
     def _shutdown(self) -> None:
+        import redis
         pid = self.pid()
         if self._incremental_bytes() > COMPACT_ABOVE_BYTES:
             try:

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from pathlib import Path
-
-import redis
-from falkordb import FalkorDB
-from falkordb.query_result import QueryResult
+from typing import TYPE_CHECKING
 
 from lineage.core.model import Kind
 from lineage.store import cypher
@@ -33,6 +31,9 @@ from lineage.store.dialect import FALKORDB
 from lineage.store.guard import check_user_query
 from lineage.store.falkordb_server import (GRAPH, MEMORY_ENV, PROCESS_MEMORY_ENV, FalkorServer, format_bytes,
                                            query_memory_cap)
+
+if TYPE_CHECKING:  # the client is imported where it is used: importing this module is cheap
+    import redis
 
 _STAT_RE = re.compile(r"^(Nodes created|Relationships created): (\d+)")
 
@@ -141,13 +142,21 @@ class _BudgetSocket:
         return getattr(self._sock, name)
 
 
-class _BudgetConnection(redis.UnixDomainSocketConnection):
-    def __init__(self, *args, reply_budget: int = MAX_RESULT_BYTES, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.reply_budget = reply_budget
+@cache
+def _budget_connection():
+    """The connection class whose sockets are :class:`_BudgetSocket` (made on first use, as
+    it derives from the client's)."""
+    import redis
 
-    def _connect(self):
-        return _BudgetSocket(super()._connect(), self.reply_budget)
+    class _BudgetConnection(redis.UnixDomainSocketConnection):
+        def __init__(self, *args, reply_budget: int = MAX_RESULT_BYTES, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.reply_budget = reply_budget
+
+        def _connect(self):
+            return _BudgetSocket(super()._connect(), self.reply_budget)
+
+    return _BudgetConnection
 
 
 class FalkorStore(Store):
@@ -155,6 +164,7 @@ class FalkorStore(Store):
     dialect = FALKORDB
 
     def __init__(self, directory: Path, keep: bool = False) -> None:
+        from falkordb import FalkorDB
         self.server = FalkorServer(directory)
         self.server.acquire(keep=keep)
         try:
@@ -180,6 +190,7 @@ class FalkorStore(Store):
     # --- reads -------------------------------------------------------------------
 
     def _ro_query(self, query: str, params: dict | None, *flags) -> list:
+        import redis
         try:
             reply = self.redis.execute_command(
                 "GRAPH.RO_QUERY", GRAPH, _header(params) + query, *flags,
@@ -196,6 +207,7 @@ class FalkorStore(Store):
 
     def read(self, query: str, params: dict | None = None) -> list[tuple]:
         """Rows of a library query, parsed by :func:`_rows` (scalars, lists, maps)."""
+        from falkordb.query_result import QueryResult
         reply = self._ro_query(query, params, "--compact")
         if len(reply) < 3:
             return []
@@ -215,11 +227,13 @@ class FalkorStore(Store):
 
     def read_only(self, query: str, params: dict | None = None, timeout: float = 30.0,
                   max_rows: int = MAX_RESULT_ROWS, max_bytes: int = MAX_RESULT_BYTES):
+        import redis
+        from falkordb.query_result import QueryResult
         check_user_query(query, params)
         refused = ReadOnlyViolation("refused: the query writes to the graph; "
                                     "`lineage cypher` runs read-only queries")
         # a connection of its own, whose reads stop at the byte budget
-        pool = redis.ConnectionPool(connection_class=_BudgetConnection,
+        pool = redis.ConnectionPool(connection_class=_budget_connection(),
                                     path=self.server.socket_path, reply_budget=max_bytes,
                                     socket_timeout=timeout + 60, decode_responses=True)
         client = redis.Redis(connection_pool=pool)
@@ -264,6 +278,7 @@ class FalkorStore(Store):
 
     def _memory_cap(self) -> int:
         """The running engine's per-query memory cap (bytes; 0: none)."""
+        import redis
         try:
             return int(self.redis.execute_command("GRAPH.CONFIG", "GET", "QUERY_MEM_CAPACITY")[1])
         except (redis.RedisError, IndexError, TypeError, ValueError):
@@ -272,6 +287,7 @@ class FalkorStore(Store):
     # --- schema ------------------------------------------------------------------
 
     def _index_exists_ok(self, query: str) -> None:
+        import redis
         try:
             self.graph.query(query)
         except redis.ResponseError as exc:
@@ -279,6 +295,7 @@ class FalkorStore(Store):
                 raise StoreError(f"falkordb: {exc}") from exc
 
     def ensure_schema(self) -> None:
+        import redis
         created = False
         existing_indexes = self._indexed()
         for kind in Kind:
@@ -307,6 +324,7 @@ class FalkorStore(Store):
             self.server.compact()
 
     def _indexed(self) -> set[tuple[str, str]]:
+        import redis
         try:
             rows = self.graph.ro_query("CALL db.indexes() YIELD label, properties "
                                        "RETURN label, properties").result_set
@@ -315,6 +333,7 @@ class FalkorStore(Store):
         return {(label, prop) for label, props in rows for prop in props}
 
     def _constraints(self) -> list[dict]:
+        import redis
         try:
             return self.graph.list_constraints()
         except redis.ResponseError:
@@ -336,6 +355,7 @@ class FalkorStore(Store):
         return _header(params) + " ".join(clauses) + f" RETURN done{len(clauses) - 1}"
 
     def _execute_unit(self, encoded: str):
+        import redis
         if not encoded:
             return 0, 0
         try:
@@ -354,6 +374,7 @@ class FalkorStore(Store):
         return nodes, edges
 
     def clear(self) -> None:
+        import redis
         try:
             self.graph.query("MATCH (n) DETACH DELETE n")
         except redis.ResponseError as exc:

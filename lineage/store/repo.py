@@ -15,6 +15,8 @@ from pathlib import Path
 
 from lineage.core.time import now_utc_iso
 from lineage.store.base import Store, StoreError
+from lineage.store.bolt_store import BoltSettings, BoltStore
+from lineage.store.falkordb_store import FalkorStore
 
 CONFIG_NAME = "lineage.json"
 FORMAT_VERSION = 1
@@ -38,7 +40,6 @@ def init_repo(path: str | os.PathLike, store: str = EMBEDDED) -> Path:
     if root.exists() and not root.is_dir():
         raise RepoError(f"{root} exists and is not a directory")
     if store != EMBEDDED:  # reach the server before writing anything
-        from lineage.store.bolt_store import BoltSettings, BoltStore
         with BoltStore(BoltSettings.parse(store)) as s:
             s.ensure_schema()
     root.mkdir(parents=True, exist_ok=True)
@@ -72,12 +73,9 @@ def read_config(root: Path) -> dict:
 def open_store(target: str | os.PathLike, keep: bool = False) -> Store:
     """A store for a repository directory or a Bolt URI."""
     if _is_uri(str(target)):
-        from lineage.store.bolt_store import BoltSettings, BoltStore
         return BoltStore(BoltSettings.parse(str(target)))
     root = Path(target)
     store = read_config(root).get("store", EMBEDDED)
     if store == EMBEDDED:
-        from lineage.store.falkordb_store import FalkorStore
         return FalkorStore(root, keep=keep)
-    from lineage.store.bolt_store import BoltSettings, BoltStore
     return BoltStore(BoltSettings.parse(store))

@@ -1,17 +1,22 @@
-"""Output for people (rich tables) and for scripts (JSON on standard output)."""
+"""Output for people (rich tables) and for scripts (JSON on standard output).
+
+rich is imported on the first table or message, not with this module, so a command that
+only prints JSON (and ``lineage --help``) never loads it."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from functools import cache
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-# Piped output (logs, docs) gets wide lines instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160)))
+@cache
+def console():
+    """The one rich console of the process, made on first use.  Piped output (logs, docs)
+    gets wide lines instead of rich's 80-column default."""
+    from rich.console import Console
+    return Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160)))
 
 
 def print_json(data) -> None:
@@ -22,13 +27,15 @@ def table(title: str, columns: list[str], rows, caption: str | None = None,
           fold: tuple[str, ...] | None = None) -> None:
     """A table; columns in ``fold`` wrap when space runs out, the others never do
     (all fold when ``fold`` is None)."""
+    from rich.markup import escape
+    from rich.table import Table
     t = Table(title=escape(title), caption=caption, show_lines=False, header_style="bold cyan")
     for c in columns:
         wraps = fold is None or c in fold
         t.add_column(c, overflow="fold", no_wrap=not wraps)
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
-    console.print(t)
+    console().print(t)
 
 
 def dataset_rows_table(title: str, rows, caption: str | None = None) -> None:

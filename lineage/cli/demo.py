@@ -1,0 +1,74 @@
+"""``lineage demo``: build the demo survey into a repository and ask one question of it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from lineage.cli.common import Repo, call, json_option, repo_option
+from lineage.cli.output import console, dataset_rows_table, print_json
+from lineage.demo.catalogs import write_catalogs
+from lineage.demo.images import record_files, write_images
+from lineage.demo.survey import SurveySpec, default_visit, generate, plan_survey
+from lineage.ingest import write_units
+from lineage.store.repo import CONFIG_NAME, init_repo
+from lineage.traversal import traverse as query
+
+
+@click.command()
+@repo_option
+@click.option("--visits", type=click.IntRange(min=1), default=None,
+              help="Number of visits (default 100).")
+@click.option("--detectors", type=click.IntRange(min=1), default=None,
+              help="Detectors per visit (default 20).")
+@click.option("--small", is_flag=True, help="A tiny survey (14 visits x 6 detectors).")
+@click.option("--nodes", type=click.IntRange(min=1000), default=None,
+              help="Size the survey for about this many nodes (benchmarks: 1000000).")
+@click.option("--visit", "visit", type=int, default=None,
+              help="The visit to ask about (default: one processed in every release).")
+@click.option("--images", is_flag=True,
+              help="Also write a small FITS image for every calexp (docs/fetch.md).")
+@json_option
+def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
+         as_json: bool) -> None:
+    """Build the demo survey into a repository and ask which coadds used one visit."""
+    spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
+    if visits:
+        spec = replace(spec, visits=visits)
+    if detectors:
+        spec = replace(spec, detectors=detectors)
+    if not (Path(repo) / CONFIG_NAME).exists() and "://" not in repo:
+        call(init_repo, repo)
+    units = list(generate(spec))
+    total = sum(len(u) for u in units)
+    catalogs = written = 0
+    if "://" not in repo:  # the files live in the repository's datastore directory
+        catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
+        if images:
+            written = call(write_images, spec, units, Path(repo) / "datastore")
+        call(record_files, units, Path(repo) / "datastore")  # real sizes and checksums
+    with Repo(repo) as store:
+        report = call(write_units, store, units, "demo survey", total, not as_json)
+        v = visit or default_visit(spec)
+        t0 = time.perf_counter()
+        rows = call(query.downstream, store, f"visit={v}", types=["deepCoadd"])
+        ms = (time.perf_counter() - t0) * 1000
+    if as_json:
+        print_json({"visit": v, "nodes_created": report.nodes_created,
+                    "edges_created": report.edges_created, "catalog_files": catalogs,
+                    "image_files": written,
+                    "coadds": [r.as_dict() for r in rows]})
+        return
+    survey = plan_survey(spec)
+    console().print(f"demo survey in [bold]{repo}[/bold]: {len(survey.visits)} visits x "
+                    f"{spec.detectors} detectors, releases {', '.join(spec.releases)}; "
+                    f"{report.nodes_created} nodes and {report.edges_created} edges new "
+                    f"({report.entities_in / max(report.seconds, 1e-9):,.0f} nodes+edges/s)"
+                    + (f"; {catalogs} DIA catalogs in {repo}/datastore" if catalogs else "")
+                    + (f", {written} calexp images" if written else ""))
+    dataset_rows_table(f"Which coadds used visit {v}?", rows,
+                       f"{len(rows)} coadds, answered in {ms:.1f} ms; "
+                       f"try: lineage downstream visit={v} --count --repo {repo}")

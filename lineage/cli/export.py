@@ -1,0 +1,31 @@
+"""``lineage export``: every node and edge of a graph as JSON lines (docs/engines.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lineage.cli.common import Repo, UserError, call, repo_option
+from lineage.cli.output import console
+from lineage.core.progress import progress_bar
+from lineage.export import write_jsonl
+
+
+@click.command()
+@repo_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              help="File to write (default: standard output).")
+def export(repo: str, fmt: str, output: str) -> None:
+    """Write every node and edge of the graph (JSON lines, stable order)."""
+    if output != "-" and not Path(output).resolve().parent.is_dir():
+        raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
+    with Repo(repo) as store:
+        nodes, edges = call(store.count)
+        # atomic: a failed export never replaces a good file with half of one
+        out = call(click.open_file, output, "w", atomic=output != "-")
+        with out, progress_bar("export", nodes + edges, "records", output != "-") as advance:
+            call(write_jsonl, store, out, advance)
+    if output != "-":
+        console().print(f"wrote {nodes} nodes and {edges} edges to {output}")

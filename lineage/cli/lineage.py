@@ -1,0 +1,99 @@
+"""``lineage downstream|upstream|show``: the lineage questions of docs/lineage.md.
+
+``downstream`` and ``upstream`` are one command made for each direction; ``--explain``
+describes the nodes of a path as ``show`` does, so the three live together."""
+
+from __future__ import annotations
+
+import click
+
+from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.output import counts_table, dataset_rows_table, node_view, print_json, table
+from lineage.core.figures import draw, lineage_tree
+from lineage.traversal import traverse as query
+from lineage.traversal.show import show as show_node
+
+
+def _lineage_command(direction: str):
+    @click.argument("selector")
+    @repo_option
+    @click.option("--type", "types", multiple=True,
+                  help="Dataset types to return (repeat or comma-separate).")
+    @click.option("--depth", type=click.IntRange(min=1), default=None,
+                  help="At most this many processing steps (quanta) away.")
+    @click.option("--collection", default=None, help="Only datasets in this collection.")
+    @click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N rows.")
+    @click.option("--count", "count_only", is_flag=True, help="Only counts, by dataset type.")
+    @click.option("--explain", "target", default=None,
+                  help="Show one path from SELECTOR to this dataset instead.")
+    @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+                  callback=check_plot_suffix,
+                  help="Also draw how each dataset was reached (PNG, SVG or PDF by extension).")
+    @json_option
+    def command(selector, repo, types, depth, collection, limit, count_only, target, plot_file,
+                as_json):
+        types = [t for group in types for t in group.split(",") if t] or None
+        with Repo(repo) as store:
+            if target:
+                path = call(query.explain, store, selector, target, direction, depth)
+                if as_json:
+                    print_json({"from": selector, "to": target, "path": path})
+                elif not path:
+                    raise UserError(f"no lineage path from {selector} to {target}")
+                else:
+                    view = [(i, k.split(":", 1)[0], _describe(store, k)) for i, k in enumerate(path)]
+                    table(f"Lineage path {selector} -> {target}", ["#", "kind", "node"], view)
+                return
+            if count_only:
+                counts = call(query.count, store, selector, direction, types, depth, collection)
+                if as_json:
+                    print_json({"selector": selector, "direction": direction, "counts": counts,
+                                "total": sum(counts.values())})
+                else:
+                    counts_table(f"{direction.capitalize()}stream of {selector}", counts)
+                return
+            tree = {} if plot_file else None
+            rows = call(query.traverse, store, selector, direction, types, depth, collection,
+                        limit, tree)
+        if plot_file:
+            call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
+                 f"{direction.capitalize()}stream of {selector}")
+            click.echo(f"wrote {plot_file}", err=True)
+        if as_json:
+            print_json([r.as_dict() for r in rows])
+        else:
+            dataset_rows_table(f"{direction.capitalize()}stream of {selector}", rows,
+                               f"{len(rows)} datasets")
+    command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
+                       f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
+    return command
+
+
+def _describe(store, key: str) -> str:
+    view = show_node(store, key, limit=0)
+    p = view["properties"]
+    if view["kind"] == "Dataset":
+        return f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
+    if view["kind"] == "Quantum":
+        return f"{p.get('task')} {p.get('data_id')}"
+    return key
+
+
+downstream = click.command("downstream")(_lineage_command(query.DOWN))
+upstream = click.command("upstream")(_lineage_command(query.UP))
+
+
+@click.command()
+@click.argument("key")
+@repo_option
+@click.option("--limit", type=click.IntRange(min=0), default=25, show_default=True,
+              help="Neighbours shown per direction.")
+@json_option
+def show(key: str, repo: str, limit: int, as_json: bool) -> None:
+    """Show one node (a key or dataset UUID) with its neighbours."""
+    with Repo(repo) as store:
+        view = call(show_node, store, key, limit)
+    if as_json:
+        print_json(view)
+    else:
+        node_view(view)

@@ -1,0 +1,33 @@
+"""``lineage overlaps``: sky-map regions a visit overlaps, or the visits on a region
+(docs/ingest.md)."""
+
+from __future__ import annotations
+
+import click
+
+from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.cli.output import print_json, table
+from lineage.core.selector import parse_selector
+from lineage.dataunits.regions import overlaps_of
+
+
+@click.command("overlaps")
+@click.argument("selector")
+@repo_option
+@json_option
+def overlaps_command(selector, repo, as_json):
+    """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
+    or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
+    sel = call(parse_selector, selector)
+    if not sel.pairs:
+        raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")
+    with Repo(repo) as store:
+        try:
+            rows = call(overlaps_of, store, dict(sel.pairs))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        print_json([{"observation": o, "sky_map_unit": t} for o, t in rows])
+        return
+    table(f"overlaps of {selector}", ["observation", "overlaps"], rows,
+          f"{len(rows)} overlaps")
