@@ -37,6 +37,45 @@ FLAG_MESSAGES_ALLOWED = {
     "lineage/ingest/pipeline_ir.py": "--var",
 }
 
+#: Raises of Python's own exception classes in the library, and why none reaches a user:
+#: the rest raise a LineageError, the one class each interface catches.
+BUILTIN_RAISES_ALLOWED = {
+    "lineage/ingest/provenance.py ValueError": "caught by its callers and reported as the "
+                                               "ingest error of the file and record",
+    "lineage/ingest/butler_yaml.py ValueError": "caught by the Butler export reader, which "
+                                                "names the file and record",
+    "lineage/ingest/rubin_translator.py ValueError": "astro_metadata_translator's protocol; "
+                                                     "the header ingest reports it per file",
+    "lineage/ingest/rubin_translator.py KeyError": "astro_metadata_translator's protocol",
+    "lineage/ingest/loading.py TypeError": "a programming error: an unsafe YAML loader",
+    "lineage/store/falkordb_store.py TypeError": "a programming error: an unsupported "
+                                                 "parameter type",
+    "lineage/flags/propagation.py RuntimeError": "a bug in the graph: never expected",
+    "lineage/demo/survey.py ValueError": "a demo survey definition that cannot be built",
+    "lineage/api/process.py RuntimeError": "tests and scripts starting a server",
+}
+
+_BUILTIN = {"ValueError", "KeyError", "TypeError", "RuntimeError", "OSError", "IOError",
+            "LookupError", "IndexError", "Exception"}
+
+
+def test_the_library_raises_only_lineage_errors():
+    """A ValueError or KeyError raised for a user would escape both interfaces' one catch."""
+    found = set()
+    for path, _, tree in _modules():
+        rel = str(path.relative_to(PACKAGE.parent))
+        if rel.startswith("lineage/cli/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                    and isinstance(node.exc.func, ast.Name) and node.exc.func.id in _BUILTIN:
+                found.add(f"{rel} {node.exc.func.id}")
+    assert not found - set(BUILTIN_RAISES_ALLOWED), (
+        "raise a LineageError (core/errors.py) instead, or list it with why: "
+        f"{sorted(found - set(BUILTIN_RAISES_ALLOWED))}")
+    assert not set(BUILTIN_RAISES_ALLOWED) - found, "no longer raised: drop from the list"
+
+
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
 
 

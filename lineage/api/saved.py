@@ -31,7 +31,7 @@ from graphql import (GraphQLError, ListTypeNode, NamedTypeNode, NonNullTypeNode,
                      OperationDefinitionNode, parse, print_ast)
 from lineage.api.schema import build_schema
 from lineage.core.data_files import data_dir
-from lineage.core.errors import UserError
+from lineage.core.errors import UnknownName, UserError
 
 #: The source checkout's ``graphql/`` (it exists only in a checkout).
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "graphql"
@@ -133,7 +133,7 @@ def _read_file(path: Path, folder: Path, mtime_ns: int, size: int, inode: int) -
     try:
         doc = parse(text)
     except GraphQLError as exc:
-        raise ValueError(f"{path}: not GraphQL: {exc.message}") from None
+        raise UserError(f"{path}: not GraphQL: {exc.message}", file=str(path)) from None
     lines = text.splitlines()
     for d in doc.definitions:
         if isinstance(d, OperationDefinitionNode) and d.name:
@@ -183,4 +183,4 @@ class SavedOperations:
         if name in ops:
             return ops[name]
         known = ", ".join(ops) or "none"
-        raise KeyError(f"no saved operation {name!r} (saved: {known})")
+        raise UnknownName(f"no saved operation {name!r} (saved: {known})")

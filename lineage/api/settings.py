@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from lineage.core.errors import UserError
 
 #: How reads are allowed: no token from loopback clients (default), never a token, always one.
 READ_ACCESS = ("loopback", "open", "token")
@@ -64,18 +65,18 @@ class ApiSettings:
 
     def __post_init__(self) -> None:
         if self.read_access not in READ_ACCESS:
-            raise ValueError(f"read access {self.read_access!r} is not one of "
+            raise UserError(f"read access {self.read_access!r} is not one of "
                              f"{', '.join(READ_ACCESS)}")
         if not 1 <= self.default_page_size <= self.max_page_size:
-            raise ValueError("default page size must be between 1 and the maximum page size")
+            raise UserError("default page size must be between 1 and the maximum page size")
         if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
+            raise UserError("must be positive", field="timeout")
         for name in ("threads", "request_threads", "max_body_bytes", "max_query_chars",
                      "max_tokens", "max_fields", "max_aliases", "max_same_name", "max_fragments",
                      "max_variables_chars", "max_variables_depth", "max_operation_name",
                      "cache_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
         hosts = self.allowed_hosts
         if isinstance(hosts, str):
             hosts = hosts.replace(",", " ").split()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
-from lineage.cli.common import Repo, UserError, json_option
+from lineage.cli.common import Repo, CliError, call, json_option
 from lineage.cli.fetch import artifacts_of, human_bytes, name_failures, query_options
 from lineage.cli.output import console, print_json, table
 from lineage.core.progress import progress_bar
@@ -26,10 +26,7 @@ cache_option = click.option("--cache", "cache_dir", envvar="LINEAGE_CACHE", defa
 
 
 def _cache(cache_dir, max_size=None):
-    try:
-        return Cache(cache_dir, max_size)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    return call(Cache, cache_dir, max_size)
 
 
 @cache_group.command("prefetch")
@@ -67,7 +64,7 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
                         f"already); cache holds {human_bytes(cache.usage().bytes)}")
     if failed:
         name_failures([r["error"] for r in failed], "not cached")
-        raise UserError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")
+        raise CliError(f"{len(failed)} datasets not cached; first: {failed[0]['error']}")
 
 
 @cache_group.command("status")
@@ -95,10 +92,7 @@ def cache_status(cache_dir, as_json):
 def cache_evict(cache_dir, to_size, max_size):
     """Remove least recently used entries until the cache fits its limit (or --to SIZE)."""
     cache = _cache(cache_dir, max_size)
-    try:
-        target = parse_size(to_size) if to_size else None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    target = call(parse_size, to_size) if to_size else None
     freed = cache.evict(target)
     console().print(f"freed {human_bytes(freed)}; cache holds {human_bytes(cache.usage().bytes)}")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.cli.common import Repo, call, json_option, repo_option
 from lineage.cli.output import print_json, table
-from lineage.dataunits.calibs import CalibError, valid_calibrations
+from lineage.dataunits.calibs import valid_calibrations
 
 
 @click.command("calibs")
@@ -24,10 +24,7 @@ def calibs_command(selector, repo, collection, types, at, scale, as_json):
     """Calibrations valid for an exposure: SELECTOR is exposure=N or visit=N, optionally
     with instrument= and detector= (or a data-unit key)."""
     with Repo(repo) as store:
-        try:
-            rows = call(valid_calibrations, store, selector, at, collection, types, scale)
-        except CalibError as exc:
-            raise UserError(str(exc)) from None
+        rows = call(valid_calibrations, store, selector, at, collection, types, scale)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return

@@ -31,10 +31,6 @@ class CliError(click.ClickException):
         click.echo(f"lineage: error: {self.format_message()}", err=True)
 
 
-#: The command modules' name for :class:`CliError`, until they import it by that name.
-UserError = CliError
-
-
 def option_name(field: str) -> str:
     """The command-line option of a library field: ``as_of`` -> ``--as-of``."""
     return "--" + field.replace("_", "-")

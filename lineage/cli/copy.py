@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lineage.cli.common import Repo, UserError, call
+from lineage.cli.common import Repo, CliError, call
 from lineage.cli.output import console
 from lineage.export import copy_graph
 from lineage.store.repo import CONFIG_NAME, init_repo
@@ -26,7 +26,7 @@ def copy(source: str, target: str, merge: bool) -> None:
         call(init_repo, target)
     with Repo(source) as src, Repo(target) as dst:
         if not merge and call(dst.count) != (0, 0):
-            raise UserError(f"{target} is not empty; use --merge to copy into it anyway")
+            raise CliError(f"{target} is not empty; use --merge to copy into it anyway")
         t0 = time.perf_counter()
         n = call(copy_graph, src, dst, True)
         secs = time.perf_counter() - t0

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from lineage.cli.output import console, print_json, table
-from lineage.cli.common import Repo, UserError, call, json_option, repo_option
-from lineage.diff import DiffFilter, Tolerance, ToleranceError, diff_releases
+from lineage.cli.common import Repo, CliError, call, json_option, repo_option
+from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.diff.product import explain_product
 from lineage.diff.report import (JsonWriter, Sample, changes_text, html, markdown, patch_bounds,
                                  sections)
@@ -18,10 +18,7 @@ FORMATS = {".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".h
 
 
 def _tolerance(ctx, param, value):
-    try:
-        return Tolerance.parse(value)
-    except ToleranceError as exc:
-        raise UserError(f"--tolerance: {exc}") from None
+    return call(Tolerance.parse, value)
 
 
 @click.command("diff")
@@ -57,7 +54,7 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
     if output and fmt is None:
         fmt = FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
-            raise UserError(f"{output}: the report must end in {', '.join(sorted(FORMATS))} "
+            raise CliError(f"{output}: the report must end in {', '.join(sorted(FORMATS))} "
                             "(or give --format)")
     with Repo(repo) as store:
         if product:
@@ -93,7 +90,7 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
 
 def _explain(store, a: str, b: str, product: str, types, as_json: bool) -> None:
     if len(types) > 1:
-        raise UserError("--product takes one --type")
+        raise CliError("--product takes one --type")
     answer = call(explain_product, store, a, b, product, types[0] if types else None)
     if as_json:
         print_json(answer)

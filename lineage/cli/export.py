@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, repo_option
+from lineage.cli.common import Repo, CliError, call, repo_option
 from lineage.cli.output import console
 from lineage.core.progress import progress_bar
 from lineage.export import write_jsonl
@@ -20,7 +20,7 @@ from lineage.export import write_jsonl
 def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
     if output != "-" and not Path(output).resolve().parent.is_dir():
-        raise UserError(f"cannot write {output}: {Path(output).parent} is not a directory")
+        raise CliError(f"cannot write {output}: {Path(output).parent} is not a directory")
     with Repo(repo) as store:
         nodes, edges = call(store.count)
         # atomic: a failed export never replaces a good file with half of one

@@ -11,7 +11,7 @@ import click
 
 from lineage.api.local import run_local
 from lineage.api.saved import SavedOperations
-from lineage.cli.common import Repo, UserError, call, json_option, pairs, repo_option
+from lineage.cli.common import Repo, CliError, call, json_option, pairs, repo_option
 from lineage.cli.output import print_json, table
 from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
 from lineage.fetch.select import keep_only, select
@@ -59,14 +59,11 @@ def query_options(command):
 def _saved_answer(store, repo: str, name: str, variables) -> dict:
     repo_dir = None if "://" in repo else Path(repo)
     saved = SavedOperations.default(repo_dir if repo_dir and repo_dir.is_dir() else None)
-    try:
-        op = saved.get(name)
-        values = op.coerce(pairs("--var", variables))
-    except (KeyError, ValueError) as exc:
-        raise UserError(exc.args[0]) from None
+    op = call(saved.get, name)
+    values = call(op.coerce, pairs("--var", variables))
     body = asyncio.run(run_local(store, op.document, values, op.name, repo_dir))
     if body.get("errors"):
-        raise UserError("; ".join(e["message"] for e in body["errors"]))
+        raise CliError("; ".join(e["message"] for e in body["errors"]))
     return body.get("data") or {}
 
 
@@ -82,7 +79,7 @@ def artifacts_of(store, repo, query_text, direction, types, depth, collection, v
     else:
         keys = call(select, store, query_text, direction, types, depth, collection)
     if not keys:
-        raise UserError(f"{query_text}: no datasets")
+        raise CliError(f"{query_text}: no datasets")
     # a dataset whose path or run would lead outside its folder is refused by name; the
     # others are still fetched
     return call(resolve, store, keys, where, keep_refused=True), where
@@ -150,7 +147,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
         refused = [a.error for a in artifacts if a.error]
         if refused:
             name_failures(refused)
-            raise UserError(f"{len(refused)} of {len(artifacts)} datasets would be refused; "
+            raise CliError(f"{len(refused)} of {len(artifacts)} datasets would be refused; "
                             f"first: {refused[0]}")
         return
     error = None
@@ -159,7 +156,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     except FetchError as exc:   # the others were fetched: show them, then fail
         results, error = exc.results, str(exc)
     except OSError as exc:      # e.g. --to names a file
-        raise UserError(str(exc)) from None
+        raise CliError(str(exc)) from None
     if as_json:
         print_json(results)
     else:
@@ -174,4 +171,4 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     if error:
         name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
                         for r in results if "error" in r])
-        raise UserError(error)
+        raise CliError(error)

@@ -8,7 +8,7 @@ import click
 
 from lineage import flags as flagging
 from lineage.cli.output import console, counts_table, print_json, table
-from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, json_option, repo_option
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:
@@ -240,7 +240,7 @@ def flags_import(path, repo, as_json):
         with click.open_file(path, "r") as f:
             text = f.read()
     except OSError as exc:
-        raise UserError(f"{path}: {exc.strerror}") from None
+        raise CliError(f"{path}: {exc.strerror}") from None
     with Repo(repo) as store:
         report = call(flagging.import_flags, store, io.StringIO(text), path)
     if as_json:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.output import print_json, table
 from lineage.core.figures import draw_lightcurve
 from lineage.fetch.datastore import datastore_for
-from lineage.lightcurve import LightcurveError, lightcurve
+from lineage.lightcurve import lightcurve
 
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".parq")
@@ -63,13 +63,10 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
     conditions, telemetry, software and config of each step, flags."""
     where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
-        try:
-            frame = call(lightcurve, store, object_id, collection, where, list(topics) or None,
-                         show_progress=not as_json)
-        except LightcurveError as exc:
-            raise UserError(str(exc)) from None
+        frame = call(lightcurve, store, object_id, collection, where, list(topics) or None,
+                     show_progress=not as_json)
     if colour_by not in frame.columns:
-        raise UserError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
+        raise CliError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
                         "sky, or an efd.* column)")
     if output:
         call(write_table, frame, output)

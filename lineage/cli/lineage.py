@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.output import counts_table, dataset_rows_table, node_view, print_json, table
 from lineage.core.figures import draw, lineage_tree
 from lineage.traversal import traverse as query
@@ -39,7 +39,7 @@ def _lineage_command(direction: str):
                 if as_json:
                     print_json({"from": selector, "to": target, "path": path})
                 elif not path:
-                    raise UserError(f"no lineage path from {selector} to {target}")
+                    raise CliError(f"no lineage path from {selector} to {target}")
                 else:
                     view = [(i, k.split(":", 1)[0], _describe(store, k)) for i, k in enumerate(path)]
                     table(f"Lineage path {selector} -> {target}", ["#", "kind", "node"], view)

@@ -7,9 +7,9 @@ import re
 
 import click
 
-from lineage.metrics import JobFilter, MetricError, evaluate_specs, jobs_where
+from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.cli.output import print_json, table
-from lineage.cli.common import Repo, UserError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.common import pairs
 from lineage.core.figures import draw_metric_trend
 from lineage.metrics.record import record
@@ -45,13 +45,6 @@ def _job_filter(since, until, instrument, filter_name, dataset, software) -> Job
     return JobFilter(instrument, filter_name, dataset, software, since, until)
 
 
-def _metric_call(fn, *args, **kwargs):
-    try:
-        return call(fn, *args, **kwargs)
-    except MetricError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _number(value) -> str:
     return "missing" if value is None or (isinstance(value, float) and math.isnan(value)) \
         else f"{value:.6g}"
@@ -69,15 +62,15 @@ def jobs_command(query, since, until, instrument, filter_name, dataset, software
     usage = "write METRIC OP VALUE [UNIT], e.g. 'validate_drp.PA1 > 15 mmag' (OP: < <= > >= == !=)"
     m = _QUERY_RE.match(query)
     if not m:
-        raise UserError(f"{query!r}: {usage}")
+        raise CliError(f"{query!r}: {usage}")
     metric, op, value, unit = m.groups()
     try:
         threshold = float(value)
     except ValueError:
-        raise UserError(f"{query!r}: {value!r} is not a number; {usage}") from None
+        raise CliError(f"{query!r}: {value!r} is not a number; {usage}") from None
     where = _job_filter(since, until, instrument, filter_name, dataset, software)
     with Repo(repo) as store:
-        rows = _metric_call(jobs_where, store, metric, op, threshold, unit, where=where)
+        rows = call(jobs_where, store, metric, op, threshold, unit, where=where)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
@@ -100,7 +93,7 @@ def job_command(job, repo, as_json):
     decide which apply)."""
     key = job if job.startswith("job:") else f"job:{job}"
     with Repo(repo) as store:
-        results = _metric_call(evaluate_specs, store, key)
+        results = call(evaluate_specs, store, key)
     if as_json:
         print_json({"job": key, "specifications": [r.as_dict() for r in results]})
         return
@@ -126,7 +119,7 @@ def trend_command(metric, unit, since, until, instrument, filter_name, dataset, 
     software changes between consecutive jobs: where did it regress, and with what?"""
     where = _job_filter(since, until, instrument, filter_name, dataset, software)
     with Repo(repo) as store:
-        frame = _metric_call(trend, store, metric, where, unit)
+        frame = call(trend, store, metric, where, unit)
     if plot_file:
         call(draw_metric_trend, frame, plot_file, f"{frame.attrs['metric']} across jobs")
         click.echo(f"wrote {plot_file}", err=True)
@@ -168,7 +161,7 @@ def record_command(measurements, job, date, instrument, filter_name, dataset_nam
     lineage metrics record validate_drp.PA1="12.1 mmag" --job ci/42 --software w.2026.20."""
     values = pairs("METRIC=VALUE", measurements)
     with Repo(repo) as store:
-        done = _metric_call(record, store, values, job=job, software=software,
+        done = call(record, store, values, job=job, software=software,
                             measured=list(measured), date=date, instrument=instrument,
                             filter_name=filter_name, dataset_name=dataset_name,
                             packages=pairs("--package", packages) or None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, json_option, repo_option
 from lineage.cli.output import print_json, table
 from lineage.core.selector import parse_selector
 from lineage.dataunits.regions import overlaps_of
@@ -20,12 +20,9 @@ def overlaps_command(selector, repo, as_json):
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
     sel = call(parse_selector, selector)
     if not sel.pairs:
-        raise UserError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")
+        raise CliError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")
     with Repo(repo) as store:
-        try:
-            rows = call(overlaps_of, store, dict(sel.pairs))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+        rows = call(overlaps_of, store, dict(sel.pairs))
     if as_json:
         print_json([{"observation": o, "sky_map_unit": t} for o, t in rows])
         return

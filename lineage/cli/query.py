@@ -9,7 +9,7 @@ import click
 
 from lineage.api.local import run_local
 from lineage.api.saved import SavedOperations
-from lineage.cli.common import Repo, UserError, call, pairs, repo_option
+from lineage.cli.common import Repo, CliError, call, pairs, repo_option
 from lineage.cli.output import print_json, table
 
 
@@ -30,16 +30,10 @@ def query_command(name, repo, variables, list_only):
               [(o.name, o.kind, ", ".join(f"${k}: {v}" for k, v in o.info()["variables"].items()),
                 o.info()["source"], o.description) for o in ops], f"{len(ops)} operations")
         return
-    try:
-        op = saved.get(name)
-    except KeyError as exc:
-        raise UserError(exc.args[0]) from None
-    try:
-        values = op.coerce(pairs("--var", variables))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    op = call(saved.get, name)
+    values = call(op.coerce, pairs("--var", variables))
     with Repo(repo) as store:
         body = asyncio.run(run_local(store, op.document, values, op.name, repo_dir))
     print_json(body)
     if body.get("errors"):
-        raise UserError("; ".join(e["message"] for e in body["errors"]))
+        raise CliError("; ".join(e["message"] for e in body["errors"]))

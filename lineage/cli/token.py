@@ -7,15 +7,14 @@ from pathlib import Path
 import click
 
 from lineage.api.auth import TokenStore
-from lineage.api.errors import ApiError
-from lineage.cli.common import UserError, call, json_option, repo_option
+from lineage.cli.common import CliError, call, json_option, repo_option
 from lineage.cli.output import console, print_json, table
 from lineage.store.repo import read_config
 
 
 def _repo_dir(repo: str) -> Path:
     if "://" in repo:
-        raise UserError("API tokens live in a repository directory; give --repo DIR "
+        raise CliError("API tokens live in a repository directory; give --repo DIR "
                         "(a repository may point at a Bolt server: lineage init DIR --store ...)")
     call(read_config, Path(repo))
     return Path(repo)
@@ -34,10 +33,7 @@ def token() -> None:
 @json_option
 def token_create(repo, name, role, as_json):
     """Create a token; it is shown once and stored only hashed."""
-    try:
-        record, text = TokenStore(_repo_dir(repo)).create(name, role)
-    except ApiError as exc:
-        raise UserError(str(exc)) from None
+    record, text = call(TokenStore(_repo_dir(repo)).create, name, role)
     if as_json:
         print_json({**record.public(), "token": text})
         return
@@ -65,8 +61,5 @@ def token_list(repo, as_json):
 @repo_option
 def token_revoke(token_id, repo):
     """Revoke a token by id (a running server refuses it from its next request)."""
-    try:
-        record = TokenStore(_repo_dir(repo)).revoke(token_id)
-    except ApiError as exc:
-        raise UserError(str(exc)) from None
+    record = call(TokenStore(_repo_dir(repo)).revoke, token_id)
     console().print(f"revoked {record.id} ({record.name}) at {record.revoked_at}")

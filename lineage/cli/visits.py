@@ -7,7 +7,7 @@ import math
 
 import click
 
-from lineage.cli.common import Repo, UserError, call, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, json_option, repo_option
 from lineage.cli.lightcurve import check_table_suffix, efd_label, frame_records, write_table
 from lineage.cli.output import console, print_json, table
 from lineage.dataunits.visits import select_visits, visit_table
@@ -33,7 +33,7 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
     with Repo(repo) as store:
         if versus:
             if not conditions:
-                raise UserError("--versus compares two selections: give CONDITIONS too")
+                raise CliError("--versus compares two selections: give CONDITIONS too")
             result = call(compare, store, conditions, versus, types, instrument)
         else:
             frame = call(select_visits, store, conditions, instrument) if conditions else \

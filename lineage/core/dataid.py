@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from lineage.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class DataId(Mapping):
             if sep:
                 values[name] = value
             elif strict:
-                raise ValueError(f"data ID {text!r}: {part!r} is not name=value")
+                raise UserError(f"data ID {text!r}: {part!r} is not name=value")
         return cls._of_dict(values)
 
     @classmethod

@@ -7,6 +7,7 @@ them into its own error (a store error, an ingest error) in one line.
 from __future__ import annotations
 
 import os
+from lineage.core.errors import UserError
 
 
 def positive_number(name: str, default: float) -> float:
@@ -18,7 +19,7 @@ def positive_number(name: str, default: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number") from None
+        raise UserError(f"{name}={text!r} is not a number") from None
     if not value > 0:
-        raise ValueError(f"{name}={text!r} must be a positive number")
+        raise UserError(f"{name}={text!r} must be a positive number")
     return value

@@ -35,3 +35,11 @@ class UserError(LineageError, ValueError):
         self.field = field
         self.file = file
         self.line = line
+
+
+class UnknownName(UserError, KeyError):
+    """A name the user gave that names nothing (a saved operation, a table column): a
+    user error, and a KeyError for code that looks names up."""
+
+    def __str__(self) -> str:   # the message, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""

@@ -11,11 +11,15 @@ so.
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
+    import networkx as nx
 
 
 def lineage_tree(rows, parents: dict, seeds, max_nodes: int = 250) -> nx.DiGraph:
     """The BFS tree of a traversal as a DiGraph (datasets only; quanta on the edges)."""
+    import networkx as nx
     keep = sorted(rows, key=lambda r: (r.steps, r.dataset_type, r.data_id))[:max_nodes]
     g = nx.DiGraph(truncated=len(rows) > len(keep), total=len(rows))
     for r in keep:
@@ -41,6 +45,7 @@ def _pyplot():
 
 def draw(g: nx.DiGraph, path: str, title: str) -> None:
     """Write a PNG (or anything matplotlib saves, by extension) of a lineage tree."""
+    import networkx as nx
     plt = _pyplot()
 
     types = sorted({d["dataset_type"] for _, d in g.nodes(data=True)})

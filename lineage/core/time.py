@@ -140,7 +140,7 @@ def tai_mjd(text: str, scale: str = "tai") -> float:
         try:
             t = Time(text, scale=scale)
         except ValueError:
-            raise ValueError(f"not a time: {text!r} (give ISO, e.g. 2013-06-17T13:34:45, "
+            raise UserError(f"not a time: {text!r} (give ISO, e.g. 2013-06-17T13:34:45, "
                              "or an MJD)") from None
     return float(t.tai.mjd)
 

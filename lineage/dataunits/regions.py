@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from lineage.core.errors import UserError
 from lineage.core.model import GraphBatch, Rel
 from lineage.dataunits.queries import overlaps_of_tract, overlaps_of_visit, regions_in_declination
 
@@ -107,11 +108,11 @@ def overlaps_of(store, pairs: dict[str, str]) -> list[tuple[str, str]]:
         scope, known = pairs.get("skymap", ""), {"tract", "patch", "skymap"}
         prefix = f"unit:{which}:{scope}/" if scope else f"unit:{which}:"
     else:
-        raise ValueError("give visit=V[,detector=D][,instrument=I] or "
+        raise UserError("give visit=V[,detector=D][,instrument=I] or "
                          "tract=T[,patch=P][,skymap=S]")
     extra = set(pairs) - known
     if extra:
-        raise ValueError(f"cannot combine {', '.join(sorted(extra))} with {which}")
+        raise UserError(f"cannot combine {', '.join(sorted(extra))} with {which}")
     if "visit" in pairs:
         rows = overlaps_of_visit(store, pairs["visit"], prefix, pairs.get("detector"))
     else:

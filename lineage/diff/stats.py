@@ -44,10 +44,10 @@ class Tolerance:
         try:
             value = float(text.rstrip("%"))
         except ValueError:
-            raise ToleranceError(f"tolerance {text!r}: expected a number or a percentage "
-                                 "(0.5, 5%)") from None
+            raise ToleranceError(f"{text!r}: expected a number or a percentage (0.5, 5%)",
+                                 field="tolerance") from None
         if not value >= 0 or math.isinf(value):
-            raise ToleranceError(f"tolerance {text!r}: must be a finite number >= 0")
+            raise ToleranceError(f"{text!r}: must be a finite number >= 0", field="tolerance")
         return (value / 100 if relative else value), relative
 
     @classmethod

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from lineage.core.errors import UserError
 from lineage.fetch.confine import UnsafePath, safe_join
 from lineage.fetch.datastore import Artifact, DatastoreError, RefusedPath
 from lineage.fetch.transfer import _copy, verify
@@ -53,7 +54,7 @@ def parse_size(text) -> int:
         return int(text)
     m = _SIZE_RE.match(str(text))
     if not m:
-        raise ValueError(f"size {text!r}: expected bytes or a number with K, M, G or T")
+        raise UserError(f"size {text!r}: expected bytes or a number with K, M, G or T")
     return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
 
 

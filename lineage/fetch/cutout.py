@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from lineage.core.errors import UserError
 from lineage.fetch.cache import Cache
 from lineage.fetch.datastore import Artifact
 from lineage.fetch.open import _opener
@@ -27,7 +28,7 @@ def _image_hdu(hdul, hdu):
     for i, h in enumerate(hdul):
         if h.header.get("NAXIS", 0) >= 2:
             return h, i
-    raise ValueError("no image HDU (NAXIS >= 2) in the file")
+    raise UserError("no image HDU (NAXIS >= 2) in the file")
 
 
 def _header(artifact: Artifact, hdu, cache: Cache | None, stats, opener):
@@ -80,7 +81,7 @@ def _parsed(text: str):
 def _pixels(size, wcs) -> tuple[int, int]:
     """(ny, nx) pixels of a cutout size: an int, a pair, or an angle (astropy Quantity)."""
     if size is None:
-        raise ValueError("a sky cutout needs size= (pixels, (ny, nx) or an angle)")
+        raise UserError("a sky cutout needs size= (pixels, (ny, nx) or an angle)")
     if hasattr(size, "unit"):
         from astropy.wcs.utils import proj_plane_pixel_scales
         scales = proj_plane_pixel_scales(wcs.celestial)  # degrees per pixel (x, y)
@@ -107,14 +108,14 @@ def pixel_box(header, box=None, sky=None, size=None, wcs=None) -> tuple[int, int
             sky = SkyCoord(float(sky[0]), float(sky[1]), unit="deg")
         x, y = (float(v) for v in wcs.celestial.world_to_pixel(sky))
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise ValueError(f"the cutout lies outside the {nx} x {ny} image "
+            raise UserError(f"the cutout lies outside the {nx} x {ny} image "
                              f"({sky.to_string('decimal')} is not on its projection)")
         hy, hx = _pixels(size, wcs)
         # the box of hy x hx pixels centred on (x, y), as astropy's Cutout2D places it
         x0, y0 = math.ceil(round(x - hx / 2, 6)), math.ceil(round(y - hy / 2, 6))
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x0 + hx, nx), min(y0 + hy, ny)
     if y0 >= y1 or x0 >= x1:
-        raise ValueError(f"the cutout lies outside the {nx} x {ny} image")
+        raise UserError(f"the cutout lies outside the {nx} x {ny} image")
     return y0, y1, x0, x1
 
 

@@ -28,6 +28,7 @@ import json
 
 import numpy as np
 
+from lineage.core.errors import UnknownName, UserError
 from lineage.fetch.cache import Cache
 from lineage.fetch.cutout import cutout
 from lineage.fetch.open import ReadStats, _artifact, _named, _opener
@@ -113,7 +114,7 @@ def _slice_bounds(rows, total: int) -> tuple[int, int]:
     if isinstance(rows, tuple):
         rows = slice(*rows)
     if not isinstance(rows, slice) or rows.step not in (None, 1):
-        raise ValueError("rows: give a slice (or (start, stop)) with step 1")
+        raise UserError("rows: give a slice (or (start, stop)) with step 1")
     start, stop, _ = rows.indices(total)
     return start, max(0, stop - start)
 
@@ -144,7 +145,7 @@ def _fits_table(f, h, columns, rows):
     from astropy.io import fits
     from astropy.table import Table
     if not isinstance(h, fits.BinTableHDU):
-        raise ValueError(f"HDU {h.name!r} is not a binary table: columns/rows select table parts")
+        raise UserError(f"HDU {h.name!r} is not a binary table: columns/rows select table parts")
     nrows, width = h.header["NAXIS2"], h.header["NAXIS1"]
     start, length = _slice_bounds(rows if rows is not None else slice(None), nrows)
     plain = h.header.get("PCOUNT", 0) == 0 and not any(
@@ -160,5 +161,5 @@ def _fits_table(f, h, columns, rows):
     names = list(columns) if columns is not None else table.colnames
     missing = [c for c in names if c not in table.colnames]
     if missing:
-        raise KeyError(f"no column {missing[0]!r} (columns: {', '.join(table.colnames)})")
+        raise UnknownName(f"no column {missing[0]!r} (columns: {', '.join(table.colnames)})")
     return table[names]

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lineage.core.errors import UserError
 from lineage.core.time import now_utc_iso
 from lineage.core.progress import progress_bar
 from lineage.fetch.confine import UnsafePath, safe_join, shown
@@ -247,7 +248,7 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
     done, the manifest records the failures, and :class:`FetchError` names the first.
     """
     if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        raise UserError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     artifacts = list(artifacts)

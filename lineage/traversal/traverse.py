@@ -14,8 +14,7 @@ type-level graph of ``FEEDS`` edges.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
@@ -23,6 +22,9 @@ from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
                                        datasets_in_collections, feeds_edges, step_query)
+
+if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
+    import networkx as nx
 
 DOWN, UP = "down", "up"
 
@@ -53,6 +55,7 @@ def _selection(store, selector) -> dict[str, str | None]:
 
 def type_graph(store) -> nx.DiGraph:
     """Dataset type -> dataset type, one edge where some task read one and wrote the other."""
+    import networkx as nx
     g = nx.DiGraph()
     for a, b, task in feeds_edges(store):
         g.add_edge(a, b, task=task)
@@ -74,6 +77,7 @@ def _via_types(store, types, direction: str) -> Via | None:
     """The :class:`Via` of a search for ``types`` (None: every type)."""
     if not types:
         return None
+    import networkx as nx
     g = type_graph(store)
     via = set(types)
     for t in types:
