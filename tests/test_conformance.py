@@ -270,7 +270,7 @@ def test_keyset_pages_pass_mixed_case_keys(demo_store_ro):
     engine (FalkorDB 4.x skips it in a range scan of the key index: its dialect compares a
     computed value instead), and on the Bolt engines the page query keeps the plain key
     predicate, which their planners answer from the key index."""
-    from lineage.api import queries
+    from lineage.store.base import NO_FILTER
 
     class Recorder:  # the page query as it would be sent
         dialect = demo_store_ro.dialect
@@ -281,13 +281,13 @@ def test_keyset_pages_pass_mixed_case_keys(demo_store_ro):
             return demo_store_ro.read(query, params)
 
     recorder = Recorder()
+    keyset_page = type(demo_store_ro).keyset_page   # the store's method, sending through recorder
     keys = sorted(k for (k,) in demo_store_ro.read("MATCH (c:Collection) RETURN c.key"))
     assert "collection:DemoCam/calib" in keys
     for after in keys:
-        page = queries.keyset_page(recorder, "Collection", queries.NO_FILTER, 2, after)
+        page = keyset_page(recorder, "Collection", NO_FILTER, 2, after)
         assert [node.key for node in page] == [k for k in keys if k > after][:3], after
-    page = queries.keyset_page(recorder, "Collection", queries.NO_FILTER, 1,
-                               "collection:DemoCam/DR2")
+    page = keyset_page(recorder, "Collection", NO_FILTER, 1, "collection:DemoCam/DR2")
     assert page[0].key == "collection:DemoCam/calib"
     query, params = recorder.sent[-1]
     if demo_store_ro.engine != "bolt":

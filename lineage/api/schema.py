@@ -18,14 +18,15 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
 from lineage.core.time import ZoneError, iso_ms
 from lineage.dataunits.resolve import resolve
-from lineage.api import queries
+from lineage.dataunits import queries as unit_queries
+from lineage.traversal import queries as lineage_queries
 from lineage.api.errors import ApiError, argument
 from lineage.api.flags import Contamination, Mutation, TypeCount
 from lineage.api.diff import DiffQuery
 from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.metrics import MetricsQuery
 from lineage.api.loaders import FULL, node_props
-from lineage.api.queries import NodeFilter
+from lineage.store.base import NO_FILTER, NodeFilter
 from lineage.api.pagination import Page, decode_cursor, page_of_list, page_size
 from lineage.api.types import (NODE_TYPES, Collection, DataUnitConnection, Dataset, DatasetConnection,
                                DatasetType, DataUnit, Flag, Node, connection)
@@ -99,11 +100,11 @@ def _page_args(**more):
 def _keyset_page(store, label: str, node_filter: NodeFilter, first: int,
                  after: str | None) -> Page:
     """Nodes of ``label`` passing ``node_filter``, ordered by key, after the key ``after``."""
-    rows = queries.keyset_page(store, label, node_filter, first, after)
+    rows = store.keyset_page(label, node_filter, first, after)
     items = [{"key": k, "node": node_props(k, p), FULL: True} for k, p in rows[:first]]
 
     def count() -> int:
-        return queries.node_count(store, label, node_filter)
+        return store.count_where(label, node_filter)
     return Page(items, len(rows) > first, after is not None, count)
 
 
@@ -116,8 +117,8 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
     if flt.get("collection"):
         with argument("filter.collection"):
             runs, others = query.collection_members(store, flt["collection"])
-        tagged = queries.tagged_datasets(store, others) if others else []
-    node_filter = queries.dataset_filter(
+        tagged = lineage_queries.tagged_datasets(store, others) if others else []
+    node_filter = lineage_queries.dataset_filter(
         selected, list(flt["dataset_type"]) if flt.get("dataset_type") else None,
         flt.get("run") or None, runs, tagged)
     return _keyset_page(store, "Dataset", node_filter, first, after)
@@ -137,21 +138,21 @@ def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
     bands = list(flt.get("bands") or []) + ([flt["band"]] if flt.get("band") else [])
     times = {name: _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
              for name in ("time_from", "time_to") if flt.get(name)}
-    bounds = {name: float(flt[name]) for name in queries.VISIT_BOUNDS
+    bounds = {name: float(flt[name]) for name in unit_queries.VISIT_BOUNDS
               if flt.get(name) is not None}
     chosen = None
     if flt.get("conditions"):
         with argument("filter.conditions"):
             selected = select_visits(store, flt["conditions"])
         chosen = list(selected["key"]) if not selected.empty else []
-    node_filter = queries.visit_filter(bands, flt.get("physical_filter"), flt.get("day_obs"),
+    node_filter = unit_queries.visit_filter(bands, flt.get("physical_filter"), flt.get("day_obs"),
                                        times.get("time_from"), times.get("time_to"), bounds,
                                        chosen)
     return _keyset_page(store, "DataUnit", node_filter, first, after)
 
 
 def _dataset_type_names(store) -> list[str]:
-    return sorted(queries.dataset_type_names(store))
+    return sorted(lineage_queries.dataset_type_names(store))
 
 
 _TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
@@ -303,7 +304,7 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
             return await ctx.loaders.node.load(key)
         if not (dimension and value):
             raise ApiError("dataUnit: give key, or dimension and value")
-        rows = await ctx.run(queries.data_units_with_value, ctx.store, dimension, str(value))
+        rows = await ctx.run(unit_queries.data_units_with_value, ctx.store, dimension, str(value))
         if len(rows) > 1:
             raise ApiError(f"value: {dimension} {value!r} is ambiguous; give key, one of "
                            f"{', '.join(r[0] for r in rows[:5])}")
@@ -368,12 +369,12 @@ class Query(LightcurveQuery, MetricsQuery, DiffQuery, graphene.ObjectType):
     async def resolve_dataset_types(root, info, first=None, after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        return await ctx.run(_keyset_page, ctx.store, "DatasetType", queries.NO_FILTER, n, start)
+        return await ctx.run(_keyset_page, ctx.store, "DatasetType", NO_FILTER, n, start)
 
     async def resolve_collections(root, info, first=None, after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        return await ctx.run(_keyset_page, ctx.store, "Collection", queries.NO_FILTER, n, start)
+        return await ctx.run(_keyset_page, ctx.store, "Collection", NO_FILTER, n, start)
 
 
 def kind_of_key_safe(key: str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from lineage.store.base import Store
+from lineage.store.base import KeyedNode, NodeFilter, Store
 
 
 # --- exposures and calibrations (calibs.py) ------------------------------------------
@@ -218,3 +218,51 @@ def overlaps_of_tract(store: Store, tract, key_prefix: str, patch=None) -> list[
                  "MATCH (o:DataUnit)-[:OVERLAPS]->(t) RETURN o.key, t.key")
         params = {"tract": tract, "patch": patch, "prefix": key_prefix}
     return [OverlapRow(*r) for r in store.read(query, params)]
+
+
+# --- visit listings and lookups by value (the API's visits pages, dataUnit) -----------
+
+#: Visit filter fields that bound a property: field -> (property, operator).
+VISIT_BOUNDS = {
+    "mjd_from": ("mjd_begin", ">="), "mjd_to": ("mjd_begin", "<="),
+    "seeing_min": ("seeing", ">="), "seeing_max": ("seeing", "<="),
+    "airmass_min": ("airmass", ">="), "airmass_max": ("airmass", "<="),
+}
+
+
+def visit_filter(bands: list[str] | None = None, physical_filter: str | None = None,
+                 day_obs: int | None = None, time_from: str | None = None,
+                 time_to: str | None = None, bounds: dict | None = None,
+                 chosen: list[str] | None = None) -> NodeFilter:
+    """Visits in ``bands``, with ``physical_filter``, of ``day_obs``, beginning between
+    ``time_from`` and ``time_to`` (TAI, as stored), within ``bounds`` (a
+    :data:`VISIT_BOUNDS` field -> its value) and among the keys ``chosen``; None: any."""
+    conditions, params = ["n.dimension = 'visit'"], {}
+    if bands:
+        conditions.append("n.band IN $bands")
+        params["bands"] = bands
+    if physical_filter:
+        conditions.append("n.physical_filter = $pf")
+        params["pf"] = physical_filter
+    if day_obs is not None:
+        conditions.append("n.day_obs = $day_obs")
+        params["day_obs"] = day_obs
+    for name, op, value in (("time_from", ">=", time_from), ("time_to", "<=", time_to)):
+        if value:
+            conditions.append(f"n.begin {op} ${name}")
+            params[name] = value
+    for name, (prop, op) in VISIT_BOUNDS.items():
+        if (bounds or {}).get(name) is not None:
+            conditions.append(f"n.{prop} {op} ${name}")
+            params[name] = bounds[name]
+    if chosen is not None:
+        conditions.append("n.key IN $chosen")
+        params["chosen"] = chosen
+    return NodeFilter(conditions, params)
+
+
+def data_units_with_value(store, dimension: str, value: str) -> list[KeyedNode]:
+    """The data units of ``dimension`` with ``value``, in key order."""
+    return [KeyedNode(*r) for r in store.read(
+        "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v "
+        "RETURN u.key, properties(u) ORDER BY u.key", {"d": dimension, "v": value})]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from lineage.core.errors import LineageError
 from lineage.core.model import GraphBatch, ModelError
 from lineage.store import cypher
 from lineage.store.dialect import STANDARD, Dialect
-from lineage.core.errors import LineageError
 
 class StoreError(LineageError, RuntimeError):
     """An engine failed or refused; the message says which and why."""
@@ -72,6 +73,27 @@ class WriteSummary:
     nodes_created: int = 0
     edges_created: int = 0
     seconds: float = 0.0
+
+
+
+class NodeFilter(NamedTuple):
+    """Conditions on a page's node ``n`` (all must hold) and their parameters; the
+    capabilities' ``queries.py`` make them (``traversal.queries.dataset_filter``)."""
+    conditions: list
+    params: dict
+
+
+NO_FILTER = NodeFilter([], {})
+
+
+class KeyedNode(NamedTuple):
+    """A node: its key and stored properties."""
+    key: str
+    props: dict
+
+
+def _where(conditions: list) -> str:
+    return ("WHERE " + " AND ".join(conditions) + " ") if conditions else ""
 
 
 class Store(ABC):
@@ -249,6 +271,25 @@ class Store(ABC):
         return self.read(f"MATCH (a:{label}) WHERE a.key IN $keys "
                          f"MATCH (a){pattern}{far} RETURN a.key, b.key{edge}",
                          {"keys": sorted(set(keys))})
+
+    def keyset_page(self, label: str, node_filter: NodeFilter, first: int,
+                    after: str | None) -> list[KeyedNode]:
+        """Up to ``first + 1`` nodes of ``label`` passing ``node_filter`` whose key sorts
+        after ``after`` (None: from the start), in key order (the extra one says a page
+        follows).  The ``key > $after`` predicate is the dialect's: indexed where the engine
+        answers it correctly."""
+        conditions, params = list(node_filter.conditions), dict(node_filter.params)
+        if after is not None:
+            conditions.append(self.dialect.key_after("n", "after"))
+            params["after"] = after
+        return [KeyedNode(*r) for r in self.read(
+            f"MATCH (n:{label}) {_where(conditions)}RETURN n.key, properties(n) "
+            f"ORDER BY n.key LIMIT {int(first) + 1}", params)]
+
+    def count_where(self, label: str, node_filter: NodeFilter) -> int:
+        """Nodes of ``label`` passing ``node_filter``."""
+        return int(self.read(f"MATCH (n:{label}) {_where(node_filter.conditions)}"
+                             "RETURN count(n)", node_filter.params)[0][0])
 
     def count(self) -> tuple[int, int]:
         """(nodes, edges) in the graph."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from lineage.core.model import Kind
-from lineage.store.base import Store
+from lineage.store.base import NodeFilter, Store
 
 #: One lineage step from node ``a`` to dataset ``b``, by (downstream, kind of ``a``).
 _STEP = {
@@ -132,3 +132,38 @@ def neighbours(store: Store, label: str, key: str, direction: str,
     return [NeighbourRow(*r) for r in store.read(
         f"MATCH (n:{label} {{key: $k}}){_DIRECTION[direction]}(m) "
         f"RETURN type(e), m.key ORDER BY type(e), m.key LIMIT {int(limit)}", {"k": key})]
+
+
+# --- dataset listings (the API's datasets pages) ---------------------------------------
+
+def dataset_filter(selected: list[str] | None = None, types: list[str] | None = None,
+                   run: str | None = None, runs: list[str] | None = None,
+                   tagged: list[str] | None = None) -> NodeFilter:
+    """Datasets among the keys ``selected``, of ``types``, of ``run``, and (when ``runs`` is
+    given) of the RUN collections ``runs`` or among the keys ``tagged``; None: any."""
+    conditions, params = [], {}
+    if selected is not None:
+        conditions.append("n.key IN $selected")
+        params["selected"] = selected
+    if types is not None:
+        conditions.append("n.dataset_type IN $types")
+        params["types"] = types
+    if run is not None:
+        conditions.append("n.run = $run")
+        params["run"] = run
+    if runs is not None:
+        conditions.append("(n.run IN $runs OR n.key IN $tagged)")
+        params.update(runs=runs, tagged=tagged or [])
+    return NodeFilter(conditions, params)
+
+
+def tagged_datasets(store, collections: list[str]) -> list[str]:
+    """Keys of the datasets the (TAGGED, CALIBRATION) ``collections`` contain."""
+    return [r[0] for r in store.read(
+        "MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $names "
+        "RETURN DISTINCT d.key", {"names": collections})]
+
+
+def dataset_type_names(store) -> list[str]:
+    """Names of every stored dataset type."""
+    return [r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name")]
