@@ -19,11 +19,12 @@ def data_units_with_key(store: Store, key: str) -> list[str]:
     return [r[0] for r in store.read("MATCH (u:DataUnit {key: $k}) RETURN u.key", {"k": key})]
 
 
-def data_units_of_value(store: Store, dimension: str, value, key_prefix: str) -> list[str]:
-    """Keys of the ``dimension`` units whose value is ``value`` and whose key starts with
-    ``key_prefix`` (``unit:exposure:DemoCam/`` narrows to one instrument)."""
-    return [r[0] for r in store.read("MATCH (u:DataUnit {dimension: $d, value: $v}) "
-                                     "WHERE u.key STARTS WITH $p RETURN u.key",
+def data_units_of_value(store: Store, dimension: str, value, key_prefix: str = "") -> list[str]:
+    """Keys of the ``dimension`` units whose value is ``value``, of any instrument or sky
+    map, or only those whose key starts with ``key_prefix`` (``unit:exposure:DemoCam/``)."""
+    where = "WHERE u.key STARTS WITH $p " if key_prefix else ""
+    return [r[0] for r in store.read(f"MATCH (u:DataUnit {{dimension: $d, value: $v}}) "
+                                     f"{where}RETURN u.key",
                                      {"d": dimension, "v": value, "p": key_prefix})]
 
 
@@ -130,13 +131,6 @@ def visits_with_properties(store: Store, instrument: str | None = None
 
 
 # --- selector resolution (resolve.py) ------------------------------------------------------
-
-def units_of_dimension_value(store: Store, dimension: str, value) -> list[str]:
-    """Keys of the units of ``dimension`` whose value is ``value`` (any instrument)."""
-    return [r[0] for r in store.read(
-        "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
-        {"d": dimension, "v": value})]
-
 
 def stored_dimensions(store: Store) -> list[str]:
     """The dimensions of the stored data units (unordered)."""

@@ -6,7 +6,7 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import Selector
 from lineage.core.text import SelectorError
 from lineage.dataunits.queries import (datasets_of_units, stored_dimensions,
-                                       units_of_dimension_value)
+                                       data_units_of_value)
 from lineage.dataunits.visits import select_visits
 
 
@@ -38,7 +38,7 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
         return dict(sorted(found.items()))
     result: dict[str, str] | None = None
     for dim, value in selector.pairs:
-        units = units_of_dimension_value(store, dim, value)
+        units = data_units_of_value(store, dim, value)
         if not units:
             known = sorted(stored_dimensions(store))
             if dim not in known:

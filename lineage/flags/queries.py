@@ -70,13 +70,6 @@ def last_quantum_end(store, runs: list[str]) -> str | None:
 
 # --- targets ----------------------------------------------------------------------------
 
-def unit_keys(store, dimension: str, value: str) -> list[str]:
-    """Keys of the data units of ``dimension`` with ``value``."""
-    return [r[0] for r in store.read(
-        "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v RETURN u.key",
-        {"d": dimension, "v": value})]
-
-
 class Seed(NamedTuple):
     """A dataset or quantum a flag names directly (dataset type None for a quantum)."""
     key: str

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.dataunits.queries import data_units_of_value
 from lineage.dataunits.resolve import resolve
 from lineage.core.time import now_utc_stamp
 from lineage.flags import queries
@@ -45,7 +46,7 @@ def targets(store, selector: str) -> tuple[Selector, dict[str, str | None], list
     units = [k for k in sel.keys if kind_of_key(k) == Kind.DATA_UNIT]
     if sel.pairs and len(sel.pairs) == 1:
         dim, value = sel.pairs[0]
-        units += queries.unit_keys(store, dim, value)
+        units += data_units_of_value(store, dim, value)
     return sel, seeds, sorted(units)
 
 
