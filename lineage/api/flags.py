@@ -40,12 +40,9 @@ from lineage import flags as flagging
 from lineage.api.auth import MutationLock, require
 from lineage.api.errors import AccessDenied, ApiError, argument
 from lineage.api.loaders import FULL
-from lineage.api.types import Dataset, Flag, Node
-
-
-class TypeCount(graphene.ObjectType):
-    dataset_type = graphene.String(required=True)
-    count = graphene.Int(required=True)
+from lineage.api.pagination import decode_cursor, page_args, page_of_list, page_size
+from lineage.api.types import Dataset, Flag, Node, TypeCount, connection
+from lineage.core.selector import parse_selector
 
 
 class ContaminationMark(graphene.ObjectType):
@@ -280,3 +277,48 @@ class Mutation(graphene.ObjectType):
                     {"flag": report["flag"], "marked": report["marked"]})
 
         return await _audited(info, "recomputeFlag", "admin", {"id": id}, work)
+
+
+# --- the query fields -----------------------------------------------------------------------
+
+FlagConnection = connection("Flag", Flag, "A page of flags, oldest first.")
+
+
+class FlagsQuery(graphene.ObjectType):
+    """Flags and contamination."""
+
+    flags = graphene.Field(
+        FlagConnection, required=True,
+        **page_args(as_of=graphene.String(description="Active at this UTC time or release."),
+                     include_retracted=graphene.Boolean(default_value=False)),
+        description="Flags active now (or as of a time or release), oldest first.")
+    flag = graphene.Field(Flag, id=graphene.String(required=True,
+                                                   description="flag:<uuid>, UUID or 8+ chars."),
+                          description="One flag with its history.")
+    contamination = graphene.Field(
+        Contamination, required=True,
+        dataset=graphene.String(required=True, description="Dataset UUID, dataset or quantum key."),
+        as_of=graphene.String(description="Flags active at this UTC time or release."),
+        description="Is this dataset (or quantum) contaminated, by which flags, how much.")
+
+    async def resolve_flags(root, info, as_of=None, include_retracted=False, first=None,
+                            after=None):
+        ctx = info.context
+        n, start = page_size(first, ctx.settings), decode_cursor(after)
+        with argument("asOf"):
+            rows = await ctx.run(flagging.list_flags, ctx.store, as_of, include_retracted)
+        records = [{"key": f["key"], "node": {**f, FULL: True}, FULL: True} for f in rows]
+        return page_of_list(records, n, start)
+
+    async def resolve_flag(root, info, id):
+        ctx = info.context
+        with argument("id"):
+            record = await ctx.run(flagging.find_flag, ctx.store, id)
+        return {**record, FULL: True}
+
+    async def resolve_contamination(root, info, dataset, as_of=None):
+        ctx = info.context
+        with argument("dataset"):
+            parse_selector(dataset)
+        with argument("dataset"):
+            return await ctx.run(flagging.contamination, ctx.store, dataset, as_of)

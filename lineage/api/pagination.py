@@ -14,7 +14,11 @@ import binascii
 from dataclasses import dataclass
 from typing import Callable
 
+import graphene
+
 from lineage.api.errors import ApiError
+from lineage.api.loaders import FULL, node_props
+from lineage.store.base import NodeFilter
 
 _PREFIX = "lineage:"
 
@@ -67,3 +71,21 @@ def page_of_list(items: list, first: int, after: str | None, key=lambda x: x["ke
             raise ApiError("after: the cursor's item is no longer in this answer; start again")
     n = len(items)
     return Page(items[start:start + first], start + first < n, start > 0, total=n)
+
+
+def page_args(**more):
+    """The ``first`` and ``after`` arguments of a paged field, and ``more``."""
+    return dict(first=graphene.Int(description="Page size (at most the server's maximum)."),
+                after=graphene.String(description="Cursor of the item to start after."), **more)
+
+
+def keyset_page(store, label: str, node_filter: NodeFilter, first: int,
+                after: str | None) -> Page:
+    """Nodes of ``label`` passing ``node_filter``, ordered by key, after the key ``after``
+    (run in the server's thread pool)."""
+    rows = store.keyset_page(label, node_filter, first, after)
+    items = [{"key": k, "node": node_props(k, p), FULL: True} for k, p in rows[:first]]
+
+    def count() -> int:
+        return store.count_where(label, node_filter)
+    return Page(items, len(rows) > first, after is not None, count)

@@ -51,6 +51,12 @@ def _meta(**kw):
 
 # --- connections ------------------------------------------------------------------
 
+
+class TypeCount(graphene.ObjectType):
+    dataset_type = graphene.String(required=True)
+    count = graphene.Int(required=True)
+
+
 class PageInfo(graphene.ObjectType):
     has_next_page = graphene.Boolean(required=True)
     has_previous_page = graphene.Boolean(required=True)
