@@ -98,6 +98,8 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
     (dataset, quantum) it was first reached from, for path reconstruction.
     With ``want``, only datasets of those types carry their data ID and run.
     """
+    if direction not in (DOWN, UP):
+        raise SelectorError(f"direction must be {DOWN!r} or {UP!r}, not {direction!r}")
     if depth is not None and depth < 1:
         raise SelectorError(f"depth must be at least 1, not {depth}")
     limit = MAX_STEPS if depth is None else depth
