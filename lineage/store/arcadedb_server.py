@@ -39,9 +39,13 @@ def _package_dir() -> Path:
 class ArcadeServer:
     """One ArcadeDB server process with the Bolt plugin, rooted in ``directory``."""
 
-    def __init__(self, directory: Path, heap: str = "2g") -> None:
+    def __init__(self, directory: Path, heap: str = "2g",
+                 properties: dict[str, str] | None = None) -> None:
+        """``properties``: more ArcadeDB server settings (``-Dname=value``), e.g. the
+        tests' ``arcadedb.server.restoreImportAllowLocalUrls``."""
         self.dir = Path(directory)
         self.heap = heap
+        self.properties = dict(properties or {})
         self.bolt_port = _free_port()
         self.http_port = _free_port()
         self.password = secrets.token_urlsafe(16)
@@ -66,6 +70,7 @@ class ArcadeServer:
             "-Darcadedb.server.httpIncomingHost=127.0.0.1",
             f"-Darcadedb.server.httpIncomingPort={self.http_port}",
             f"-Darcadedb.server.defaultDatabases={DATABASE}[root]",
+            *(f"-D{name}={value}" for name, value in self.properties.items()),
             "com.arcadedb.server.ArcadeDBServer",
         ]
         self.log = open(self.dir / "server.out", "wb")
