@@ -40,12 +40,15 @@ class ArcadeServer:
     """One ArcadeDB server process with the Bolt plugin, rooted in ``directory``."""
 
     def __init__(self, directory: Path, heap: str = "2g",
-                 properties: dict[str, str] | None = None) -> None:
+                 properties: dict[str, str] | None = None,
+                 jvm_options: tuple[str, ...] = ()) -> None:
         """``properties``: more ArcadeDB server settings (``-Dname=value``), e.g. the
-        tests' ``arcadedb.server.restoreImportAllowLocalUrls``."""
+        tests' ``arcadedb.server.restoreImportAllowLocalUrls``; ``jvm_options``: more
+        options for the Java VM (``-XX:+UseSerialGC``)."""
         self.dir = Path(directory)
         self.heap = heap
         self.properties = dict(properties or {})
+        self.jvm_options = tuple(jvm_options)
         self.bolt_port = _free_port()
         self.http_port = _free_port()
         self.password = secrets.token_urlsafe(16)
@@ -60,7 +63,7 @@ class ArcadeServer:
         java = pkg / "jre" / "bin" / "java"
         self.dir.mkdir(parents=True, exist_ok=True)
         args = [
-            str(java), f"-Xmx{self.heap}", "-cp", f"{pkg / 'jars'}/*",
+            str(java), f"-Xmx{self.heap}", *self.jvm_options, "-cp", f"{pkg / 'jars'}/*",
             f"-Darcadedb.server.rootPath={self.dir}",
             f"-Darcadedb.server.databaseDirectory={self.dir / 'databases'}",
             f"-Darcadedb.server.rootPassword={self.password}",
