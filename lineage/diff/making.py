@@ -14,6 +14,7 @@ from typing import Collection, NamedTuple
 
 from lineage.diff import queries
 from lineage.diff.releases import Release
+from lineage.flags.queries import active_contamination
 
 #: Datasets per query of :func:`made` (by key).
 DETAIL_CHUNK = 10_000
@@ -82,8 +83,8 @@ def made(store, keys: list[str], with_flags: bool) -> dict[str, Made]:
     for i in range(0, len(keys), DETAIL_CHUNK):
         chunk = keys[i:i + DETAIL_CHUNK]
         if with_flags:
-            for k, f in queries.active_flags_of(store, chunk):
-                flags.setdefault(k, set()).add(f)
+            for mark in active_contamination(store, chunk):
+                flags.setdefault(mark.dataset, set()).add(mark.flag)
         for k, q, task, sw, cf, ins in queries.making_of(store, chunk):
             inputs = {input_name(t, did): ik for ik, t, did in ins if ik is not None}
             out[k] = Made(k, q, task, sw, cf, inputs, frozenset(flags.get(k, ())))

@@ -126,17 +126,6 @@ def making_of(store, keys: list[str]) -> list[DatasetMaking]:
         {"keys": keys})]
 
 
-class DatasetFlag(NamedTuple):
-    """A dataset and a flag (not retracted) that marks it."""
-    key: str
-    flag: str
-
-
-def active_flags_of(store, keys: list[str]) -> list[DatasetFlag]:
-    return [DatasetFlag(*r) for r in store.read(
-        "UNWIND $keys AS k MATCH (d:Dataset {key: k})-[:CONTAMINATED_BY]->(f:Flag) "
-        "WHERE f.retracted_at IS NULL RETURN k, f.key", {"keys": keys})]
-
 
 class Setting(NamedTuple):
     """A task, software version and config that made ``count`` datasets."""

@@ -375,3 +375,20 @@ def bands_of_visits(store, values: list[str]) -> list[UnitBand]:
         "MATCH (u:DataUnit) WHERE u.dimension IN ['visit', 'exposure'] AND u.value IN $v "
         "MATCH (u)-[:PART_OF*1..3]->(b:DataUnit {dimension: 'band'}) "
         "RETURN DISTINCT u.dimension, u.value, b.value", {"v": values})]
+
+
+# --- contamination of given datasets (release diffs, lightcurves) -------------------------
+
+class ContaminationRow(NamedTuple):
+    """A dataset, a flag (not retracted) that marks it, and the mark's fraction."""
+    dataset: str
+    flag: str
+    fraction: float
+
+
+def active_contamination(store, dataset_keys: list[str]) -> list[ContaminationRow]:
+    """The marks of flags not retracted on these datasets (by the key index, one seek per
+    key)."""
+    return [ContaminationRow(*r) for r in store.read(
+        "UNWIND $keys AS k MATCH (d:Dataset {key: k})-[c:CONTAMINATED_BY]->(f:Flag) "
+        "WHERE f.retracted_at IS NULL RETURN k, f.key, c.fraction", {"keys": dataset_keys})]

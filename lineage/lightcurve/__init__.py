@@ -37,7 +37,8 @@ from lineage.fetch.read import read_parquet
 from lineage.dataunits.visits import visit_telemetry
 from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
-from lineage.lightcurve.queries import (active_contamination, active_flags_of_visits,
+from lineage.flags.queries import active_contamination
+from lineage.lightcurve.queries import (active_flags_of_visits,
                                         catalogs_in_runs, catalogs_read_to_make,
                                         config_values_text, instrument_of_visit_dataset,
                                         producers_of, units_with_properties)

@@ -86,19 +86,6 @@ def active_flags_of_visits(store: Store, visit_keys: list[str]) -> list[VisitFla
         "RETURN coalesce(v.key, u.key), f.key, f.verdict", {"keys": visit_keys})]
 
 
-class ContaminationRow(NamedTuple):
-    dataset: str
-    flag: str
-    fraction: float
-
-
-def active_contamination(store: Store, dataset_keys: list[str]) -> list[ContaminationRow]:
-    """Contamination marks on these datasets by flags not retracted."""
-    return [ContaminationRow(*r) for r in store.read(
-        "MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) WHERE d.key IN $keys "
-        "AND f.retracted_at IS NULL RETURN d.key, f.key, c.fraction", {"keys": dataset_keys})]
-
-
 def instrument_of_visit_dataset(store: Store, dataset_key: str) -> str | None:
     """The instrument of the visit that identifies the dataset (None: no visit)."""
     rows = store.read("MATCH (:Dataset {key: $k})-[:IDENTIFIED_BY]->(u:DataUnit) "
