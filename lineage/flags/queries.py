@@ -362,16 +362,16 @@ def dataset_details(store, refs: list) -> list[DatasetDetails]:
         "RETURN ref, d.key, d.dataset_type, d.data_id, d.run", {"refs": refs})]
 
 
-class UnitBand(NamedTuple):
-    """The band of a visit or exposure."""
+class VisitBand(NamedTuple):
+    """The band unit a visit or exposure is part of (through its physical filter)."""
     dimension: str
     value: str
     band: str
 
 
-def bands_of_visits(store, values: list[str]) -> list[UnitBand]:
+def bands_of_visits(store, values: list[str]) -> list[VisitBand]:
     """The bands of the visits and exposures with ``values``."""
-    return [UnitBand(*r) for r in store.read(
+    return [VisitBand(*r) for r in store.read(
         "MATCH (u:DataUnit) WHERE u.dimension IN ['visit', 'exposure'] AND u.value IN $v "
         "MATCH (u)-[:PART_OF*1..3]->(b:DataUnit {dimension: 'band'}) "
         "RETURN DISTINCT u.dimension, u.value, b.value", {"v": values})]
