@@ -280,10 +280,11 @@ def upstream(store, selector, **kw) -> list[DatasetRow]:
 
 
 def count(store, selector, direction: str = DOWN, types=None, depth=None,
-          collection=None) -> dict[str, int]:
-    """How many datasets of each type a traversal reaches (the blast radius)."""
+          collection=None, **options) -> dict[str, int]:
+    """How many datasets of each type a traversal reaches (the blast radius); ``options``
+    are :func:`traverse`'s ``at``, ``max_per_step`` and ``max_nodes``."""
     counts: dict[str, int] = {}
-    for row in traverse(store, selector, direction, types, depth, collection):
+    for row in traverse(store, selector, direction, types, depth, collection, **options):
         counts[row.dataset_type] = counts.get(row.dataset_type, 0) + 1
     return dict(sorted(counts.items()))
 
