@@ -55,6 +55,7 @@ def _lineage_command(direction: str):
             if count_only:
                 counts = call(query.count, store, selector, direction, types, depth, collection,
                               at=at, max_nodes=max_nodes)
+                _say_truncated(counts, max_nodes)
                 if as_json:
                     print_json({"selector": selector, "direction": direction, "counts": counts,
                                 "total": sum(counts.values())})
@@ -64,8 +65,7 @@ def _lineage_command(direction: str):
             tree = {} if plot_file else None
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
                         limit, tree, at=at, max_nodes=max_nodes)
-        if rows.truncated:
-            click.echo(f"truncated: --max-nodes {max_nodes} stopped the search", err=True)
+        _say_truncated(rows, max_nodes)
         if plot_file:
             call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
                  f"{direction.capitalize()}stream of {selector}")
@@ -78,6 +78,12 @@ def _lineage_command(direction: str):
     command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
                        f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
     return command
+
+
+def _say_truncated(answer, max_nodes) -> None:
+    """Say on stderr that ``--max-nodes`` cut the answer (it is not the whole lineage)."""
+    if answer.truncated:
+        click.echo(f"truncated: --max-nodes {max_nodes} stopped the search", err=True)
 
 
 def _describe(store, key: str) -> str:

@@ -279,14 +279,23 @@ def upstream(store, selector, **kw) -> list[DatasetRow]:
     return traverse(store, selector, UP, **kw)
 
 
+class Counts(dict):
+    """Dataset type -> datasets a traversal reached; ``truncated``: its caps cut it."""
+
+    def __init__(self, counts, truncated: bool = False) -> None:
+        super().__init__(counts)
+        self.truncated = truncated
+
+
 def count(store, selector, direction: str = DOWN, types=None, depth=None,
-          collection=None, **options) -> dict[str, int]:
+          collection=None, **options) -> Counts:
     """How many datasets of each type a traversal reaches (the blast radius); ``options``
     are :func:`traverse`'s ``at``, ``max_per_step`` and ``max_nodes``."""
     counts: dict[str, int] = {}
-    for row in traverse(store, selector, direction, types, depth, collection, **options):
+    rows = traverse(store, selector, direction, types, depth, collection, **options)
+    for row in rows:
         counts[row.dataset_type] = counts.get(row.dataset_type, 0) + 1
-    return dict(sorted(counts.items()))
+    return Counts(sorted(counts.items()), rows.truncated)
 
 
 def explain(store, selector, target: str, direction: str = DOWN,
