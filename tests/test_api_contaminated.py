@@ -138,6 +138,9 @@ def test_filters_by_type_verdict_and_fraction(flagged):
         none: marks(verdict: "suspect", first: 1) { totalCount } } }""", {"id": key})["flag"]
     assert {e["node"]["key"] for e in data["contaminated"]["edges"]} == {
         e["node"]["key"] for e in coadds if e["flag"]["key"] == key}
+    for args, field in (('verdict: "awful"', "verdict"), ("minFraction: -1", "minFraction")):
+        assert error(client, '{ flag(id: "%s") { marks(%s) { totalCount } } }' % (key, args)
+                     ).startswith(field + ": ")
     marks = flags.marks(store, key)
     assert data["all"]["totalCount"] == len(marks) and data["none"]["totalCount"] == 0
     assert sorted(e["node"]["key"] for e in data["marks"]["edges"]) == sorted(
@@ -164,7 +167,7 @@ def test_dataset_contamination_is_batched(flagged):
                 [(m["flag"], m["steps"], m["fraction"]) for m in want["by"]]
     assert any(e["node"]["contamination"]["contaminated"] for e in edges)
     # one query for the whole page, not one per dataset
-    assert reads[60] - reads[2] <= 2, reads
+    assert reads[60] - reads[2] <= 3, reads
 
 
 Q_UNIT = """query($v: String!, $types: [String!]) { dataUnit(dimension: "visit", value: $v) {

@@ -339,6 +339,8 @@ async def _flag_marks(root, info, types=None, verdict=None, min_fraction=None, f
     ctx = info.context
     n, start = page_size(first, ctx.settings), decode_cursor(after)
     types = await _check_types(info, types)
+    with argument("verdict"):
+        flagging.check_mark_filters(verdict, min_fraction)
     items = await ctx.loaders.relation(FLAG_MARKS).load(root["key"])
     if verdict is not None and (await full_node(root, info)).get("verdict") != verdict:
         items = []

@@ -311,6 +311,14 @@ def contamination_of_datasets(store, keys: list[str], as_of: str | None = None) 
     return [_contamination_record(k, as_of, marks[k]) for k in keys]
 
 
+def check_mark_filters(verdict: str | None, min_fraction: float | None) -> None:
+    """Refuse a verdict that is not one, a fraction outside 0..1 (None: no filter)."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise FlagError(f"{verdict!r}: must be one of {', '.join(VERDICTS)}", field="verdict")
+    if min_fraction is not None and not 0 <= min_fraction <= 1:
+        raise FlagError(f"must be between 0 and 1, not {min_fraction}", field="min_fraction")
+
+
 def contaminated(store, as_of: str | None = None, flag_id: str | None = None,
                  types: list[str] | None = None, verdict: str | None = None,
                  min_fraction: float | None = None) -> list[dict]:
@@ -319,10 +327,7 @@ def contaminated(store, as_of: str | None = None, flag_id: str | None = None,
     by flags of ``verdict``, marked with at least ``min_fraction``: one row per dataset and
     flag, with the mark (steps, fraction) and the flag's verdict and reason, sorted by
     dataset type, data ID, run, then flag."""
-    if verdict is not None and verdict not in VERDICTS:
-        raise FlagError(f"{verdict!r}: must be one of {', '.join(VERDICTS)}", field="verdict")
-    if min_fraction is not None and not 0 <= min_fraction <= 1:
-        raise FlagError(f"must be between 0 and 1, not {min_fraction}", field="min_fraction")
+    check_mark_filters(verdict, min_fraction)
     at = as_of_time(store, as_of)
     flag_key = find_flag(store, flag_id)["key"] if flag_id is not None else None
     rows = queries.contaminated_datasets(
