@@ -22,15 +22,17 @@ from .conftest import ENGINES, SMALL, EngineFactory
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 
-#: When the test flags are written (UTC): after both demo releases (DR2 ends 2026-04-13).
+#: When the test flags are written (UTC): after both demo releases (DR1 ran 2026-03-11..14,
+#: DR2 2026-04-10..13, TAI), and one between them.
 FLAGGED_AT = "2026-05-01T00:00:00.000000Z"
+BETWEEN_RELEASES = "2026-03-20T00:00:00.000000Z"
 EVIDENCE = "https://jira.example.org/DM-20"
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def flagged(request, tmp_path_factory, small_units):
-    """(test client, store, {flag key: visit}) over the small demo with two visits flagged bad
-    and one suspect."""
+    """(test client, store, {flag key: (visit, verdict)}) over the small demo with three
+    visits flagged bad (one of them between the releases) and one suspect."""
     from fastapi.testclient import TestClient
 
     from lineage.api.app import create_app
@@ -41,9 +43,11 @@ def flagged(request, tmp_path_factory, small_units):
     visits = sorted(v for (v,) in store.read(
         "MATCH (u:DataUnit {dimension: 'visit'}) RETURN u.value"))
     made = {}
-    for visit, verdict in ((visits[0], "bad"), (visits[5], "bad"), (visits[9], "suspect")):
+    for visit, verdict, when in ((visits[0], "bad", FLAGGED_AT), (visits[5], "bad", FLAGGED_AT),
+                                 (visits[9], "suspect", FLAGGED_AT),
+                                 (visits[2], "bad", BETWEEN_RELEASES)):
         report = flags.flag(store, f"visit={visit}", verdict, f"trail on {visit}", EVIDENCE,
-                            "alice", now=FLAGGED_AT)
+                            "alice", now=when)
         made[report["flag"]] = (visit, verdict)
     app = create_app(store=store, settings=ApiSettings())
     with TestClient(app, client=("127.0.0.1", 40000)) as client:
@@ -198,9 +202,19 @@ def test_downstream_and_upstream_of_data_units_and_flags(flagged):
 
 def test_as_of_hides_later_flags_and_later_outputs(flagged):
     client, store, made = flagged
-    assert _rows(client, asOf="2026-04-30T00:00:00Z") == []     # before the flags
-    assert _rows(client, asOf="DR2") == []                      # a release before them too
+    assert _rows(client, asOf="2026-03-15T00:00:00Z") == []     # before every flag
     assert len(_rows(client, asOf="2026-06-01")) == len(_rows(client))
+    # the flag written between the releases: as of a time before DR2, it was active and
+    # contaminated what existed (DR1 and the visit's own raws), not yet DR2's outputs
+    early = next(f for f in made if flags.find_flag(store, f)["created_at"] == BETWEEN_RELEASES)
+    now = [e for e in _rows(client) if e["flag"]["key"] == early]
+    then = _rows(client, asOf="2026-04-01")
+    assert {e["flag"]["key"] for e in then} == {early}
+    in_dr2 = {k for (k,) in store.read("MATCH (d:Dataset) WHERE d.key IN $k AND "
+                                       "d.run = 'DemoCam/runs/DR2' RETURN d.key",
+                                       {"k": [e["node"]["key"] for e in now]})}
+    assert in_dr2 and then == [e for e in now if e["node"]["key"] not in in_dr2]
+    assert _rows(client, asOf="DR2") == now     # the release: everything it made existed
     visit = next(iter(made.values()))[0]
     q = """query($from: String!, $asOf: String) { lineage(from: $from, asOf: $asOf,
              types: ["deepCoadd"], first: 500) { edges { node { run } } } }"""

@@ -39,7 +39,7 @@ import graphene
 from lineage import flags as flagging
 from lineage.api.auth import MutationLock, require
 from lineage.api.errors import AccessDenied, ApiError, argument
-from lineage.api.lineage import LineageConnection, _check_types, lineage_args, lineage_page
+from lineage.api.lineage import LineageConnection, check_types, lineage_args, lineage_page
 from lineage.api.loaders import FULL
 from lineage.api.pagination import decode_cursor, page_args, page_of_list, page_size
 from lineage.api.types import (FLAG_MARKS, Dataset, Flag, MarkConnection, Node, TypeCount,
@@ -319,7 +319,7 @@ async def _contaminated_page(info, flag=None, types=None, verdict=None, min_frac
                              as_of=None, first=None, after=None):
     ctx = info.context
     n, start = page_size(first, ctx.settings), decode_cursor(after)
-    types = await _check_types(info, types)
+    types = await check_types(info, types)
     with argument("asOf"):
         rows = await ctx.run(flagging.contaminated, ctx.store, as_of, flag, types, verdict,
                              min_fraction)
@@ -338,7 +338,7 @@ async def _flag_marks(root, info, types=None, verdict=None, min_fraction=None, f
     fraction, the marked node's type (datasets of ``types`` only: quanta drop out)."""
     ctx = info.context
     n, start = page_size(first, ctx.settings), decode_cursor(after)
-    types = await _check_types(info, types)
+    types = await check_types(info, types)
     with argument("verdict"):
         flagging.check_mark_filters(verdict, min_fraction)
     items = await ctx.loaders.relation(FLAG_MARKS).load(root["key"])

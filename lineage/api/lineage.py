@@ -91,7 +91,7 @@ def _dataset_type_names(store) -> list[str]:
 _TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
 
 
-async def _check_types(info, types) -> list[str] | None:
+async def check_types(info, types) -> list[str] | None:
     """The ``types`` argument, checked against the repository's dataset types."""
     if not types:
         return None
@@ -147,7 +147,7 @@ async def _traverse(info, from_, direction, types, depth, collection, as_of=None
     if isinstance(from_, str):
         with argument(field):
             parse_selector(from_)
-    types = await _check_types(info, types)
+    types = await check_types(info, types)
     if collection:
         with argument("collection"):
             await ctx.run(query.collection_members, ctx.store, collection)
@@ -250,7 +250,7 @@ class LineageQuery(graphene.ObjectType):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
         if filter and filter.get("dataset_type"):
-            await _check_types(info, filter["dataset_type"])
+            await check_types(info, filter["dataset_type"])
         return await ctx.run(_datasets_page, ctx.store, dict(filter or {}), n, start)
 
     async def resolve_lineage(root, info, from_, direction=query.DOWN, **args):
