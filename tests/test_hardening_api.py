@@ -400,7 +400,9 @@ def test_nested_introspection_is_refused(client):
     two = "types { fields { type { fields { type { name } } } } }"
     r = client.post("/graphql", json={"query": f"{{ __schema {{ a: {two} b: {two} c: {two} }} }}"})
     assert r.status_code == 400 and code(r) == "QUERY_TOO_EXPENSIVE", r.text
-    assert message(r).startswith("query too expensive: estimated cost 11")  # 11298 today
+    # 11298 with the session-6 schema, 12524 with issue #20's fields: the schema's means move
+    cost = int(message(r).split("estimated cost ")[1].split(",")[0])
+    assert 10_000 < cost < 20_000, message(r)
     assert "the limit is 10000" in message(r)
     assert client.post("/graphql", json={"query": f"{{ __schema {{ {two} }} }}"}
                        ).status_code == 200

@@ -1,5 +1,6 @@
 """The data-unit fields of the root query: one data unit by key or by dimension and
-value, and pages of visits filtered by band, time, seeing, airmass and conditions.
+value, and pages of visits filtered by band, time, seeing, airmass and conditions; and
+lineage from a data unit (``DataUnit.downstream``, ``DataUnit.upstream``).
 """
 
 from __future__ import annotations
@@ -7,13 +8,16 @@ from __future__ import annotations
 import graphene
 
 from lineage.api.errors import ApiError, argument
+from lineage.api.lineage import LineageConnection, lineage_args, lineage_page
 from lineage.api.loaders import node_props
 from lineage.api.pagination import Page, decode_cursor, keyset_page, page_args, page_size
-from lineage.api.types import DataUnit, DataUnitConnection
+from lineage.api.types import DataUnit, DataUnitConnection, _attach
 from lineage.core.model import Kind, kind_of_key
+from lineage.core.selector import Selector
 from lineage.core.time import ZoneError, iso_ms
 from lineage.dataunits import queries as unit_queries
 from lineage.dataunits.visits import select_visits
+from lineage.traversal import traverse as query
 
 
 class VisitFilter(graphene.InputObjectType):
@@ -71,6 +75,21 @@ def _kind_of_key_or_none(key: str):
     except ValueError:
         return None
 
+
+def _lineage_from_unit(direction: str):
+    async def resolve(root, info, **args):
+        selector = Selector(text=root["key"], keys=(root["key"],))
+        return await lineage_page(info, selector, direction, "dataUnit", **args)
+    return resolve
+
+
+_attach(DataUnit, "downstream", graphene.Field(
+    LineageConnection, required=True, resolver=_lineage_from_unit(query.DOWN), **lineage_args(),
+    description="Datasets downstream of the datasets this unit identifies (a visit's raws "
+                "and calexps ...), as `lineage(from: \"visit=...\")` answers."))
+_attach(DataUnit, "upstream", graphene.Field(
+    LineageConnection, required=True, resolver=_lineage_from_unit(query.UP), **lineage_args(),
+    description="Datasets upstream of the datasets this unit identifies (a patch's coadds ...)."))
 
 
 # --- the fields ---------------------------------------------------------------------------

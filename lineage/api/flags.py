@@ -39,10 +39,13 @@ import graphene
 from lineage import flags as flagging
 from lineage.api.auth import MutationLock, require
 from lineage.api.errors import AccessDenied, ApiError, argument
+from lineage.api.lineage import LineageConnection, check_types, lineage_args, lineage_page
 from lineage.api.loaders import FULL
 from lineage.api.pagination import decode_cursor, page_args, page_of_list, page_size
-from lineage.api.types import Dataset, Flag, Node, TypeCount, connection
+from lineage.api.types import (FLAG_MARKS, Dataset, Flag, MarkConnection, Node, TypeCount,
+                               _attach, connection, full_node, paged)
 from lineage.core.selector import parse_selector
+from lineage.traversal import traverse as query
 
 
 class ContaminationMark(graphene.ObjectType):
@@ -279,6 +282,121 @@ class Mutation(graphene.ObjectType):
         return await _audited(info, "recomputeFlag", "admin", {"id": id}, work)
 
 
+# --- what flags contaminate ----------------------------------------------------------------
+
+ContaminatedConnection = connection(
+    "Contaminated", Dataset,
+    "A page of contaminated datasets: one edge per dataset and active flag marking it, sorted "
+    "by dataset type, data ID, run, then flag.",
+    flag=graphene.Field(Flag, required=True, description="The flag.",
+                        resolver=lambda edge, info: info.context.loaders.node.load(edge["flag"])),
+    verdict=graphene.String(required=True, description="The flag's verdict: bad or suspect."),
+    reason=graphene.String(description="Why it was flagged (the flag's reason)."),
+    steps=graphene.Int(required=True, description="Quanta between it and a flagged dataset "
+                                                  "(0: flagged itself)."),
+    fraction=graphene.Float(required=True, description="How much of it the flag reaches (0..1): "
+                                                       "the share of its inputs, weighted as "
+                                                       "docs/flags.md says, that came from "
+                                                       "flagged data."))
+
+
+def _mark_filters() -> dict:
+    """The filters of ``contaminated`` fields and of ``Flag.marks``."""
+    return dict(
+        types=graphene.List(graphene.NonNull(graphene.String),
+                            description="Only datasets of these types."),
+        verdict=graphene.String(description="Only by flags of this verdict: bad or suspect."),
+        min_fraction=graphene.Float(description="Only marks of at least this fraction (0..1)."))
+
+
+def _contaminated_args() -> dict:
+    return dict(as_of=graphene.String(description="Flags active, and datasets that existed, at "
+                                                  "this UTC time or release."),
+                **_mark_filters())
+
+
+async def _contaminated_page(info, flag=None, types=None, verdict=None, min_fraction=None,
+                             as_of=None, first=None, after=None):
+    ctx = info.context
+    n, start = page_size(first, ctx.settings), decode_cursor(after)
+    types = await check_types(info, types)
+    with argument("asOf"):
+        rows = await ctx.run(flagging.contaminated, ctx.store, as_of, flag, types, verdict,
+                             min_fraction)
+    records = [{**r, "key": f"{r['dataset']['key']}|{r['flag']}", "node": r["dataset"],
+                FULL: True} for r in rows]
+    return page_of_list(records, n, start)
+
+
+async def _flag_contaminated(root, info, **args):
+    return await _contaminated_page(info, root["key"], **args)
+
+
+async def _flag_marks(root, info, types=None, verdict=None, min_fraction=None, first=None,
+                      after=None):
+    """The flag's marks (active or not), filtered: by the flag's verdict, the mark's
+    fraction, the marked node's type (datasets of ``types`` only: quanta drop out)."""
+    ctx = info.context
+    n, start = page_size(first, ctx.settings), decode_cursor(after)
+    types = await check_types(info, types)
+    with argument("verdict"):
+        flagging.check_mark_filters(verdict, min_fraction)
+    items = await ctx.loaders.relation(FLAG_MARKS).load(root["key"])
+    if verdict is not None and (await full_node(root, info)).get("verdict") != verdict:
+        items = []
+    if min_fraction is not None:
+        items = [(k, e) for k, e in items if (e.get("fraction") or 0) >= min_fraction]
+    records = [{"key": k, "node": None, FULL: True, **e} for k, e in items]
+    if types:
+        nodes = await ctx.loaders.node.load_many([r["key"] for r in records])
+        records = [{**r, "node": node} for r, node in zip(records, nodes)
+                   if node and node.get("dataset_type") in types]
+    return page_of_list(records, n, start)
+
+
+_attach(Flag, "marks", paged(
+    MarkConnection, _flag_marks, "Every dataset and quantum it marks as contaminated (active "
+    "or not); with filters, only the marks that pass them all.", **_mark_filters()))
+_attach(Flag, "contaminated", paged(
+    ContaminatedConnection, _flag_contaminated,
+    "The datasets it contaminates (when it is active: now, or at `asOf`), with the marks.",
+    **_contaminated_args()))
+
+
+async def _dataset_contamination(root, info, as_of=None):
+    """Is this dataset contaminated: every dataset of a request asked together, in one query
+    per ``asOf`` value."""
+    ctx = info.context
+
+    async def fetch(keys):
+        with argument("asOf"):
+            return await ctx.run(flagging.contamination_of_datasets, ctx.store, keys, as_of)
+    return await ctx.loaders.batched(("Dataset.contamination", as_of), fetch).load(root["key"])
+
+
+def _lineage_from_flag(direction: str):
+    async def resolve(root, info, **args):
+        ctx = info.context
+        with argument("id"):
+            selector = await ctx.run(flagging.flagged_selector, ctx.store, root["key"])
+        return await lineage_page(info, selector, direction, "id", **args)
+    return resolve
+
+
+_attach(Dataset, "contamination", graphene.Field(
+    lambda: Contamination, required=True, resolver=_dataset_contamination,
+    as_of=graphene.String(description="Flags active at this UTC time or release."),
+    description="Is it contaminated, by which active flags, how much (batched: one query for "
+                "every dataset of the request)."))
+_attach(Flag, "downstream", graphene.Field(
+    LineageConnection, required=True, resolver=_lineage_from_flag(query.DOWN), **lineage_args(),
+    description="Datasets downstream of what it flags (its datasets and quanta): what was made "
+                "from them, whether the marks reach them or not."))
+_attach(Flag, "upstream", graphene.Field(
+    LineageConnection, required=True, resolver=_lineage_from_flag(query.UP), **lineage_args(),
+    description="Datasets upstream of what it flags: what they were made from."))
+
+
 # --- the query fields -----------------------------------------------------------------------
 
 FlagConnection = connection("Flag", Flag, "A page of flags, oldest first.")
@@ -300,6 +418,11 @@ class FlagsQuery(graphene.ObjectType):
         dataset=graphene.String(required=True, description="Dataset UUID, dataset or quantum key."),
         as_of=graphene.String(description="Flags active at this UTC time or release."),
         description="Is this dataset (or quantum) contaminated, by which flags, how much.")
+    contaminated = graphene.Field(
+        ContaminatedConnection, required=True, **page_args(**_contaminated_args()),
+        description="Every dataset contaminated by active flags (now, or at `asOf`), with the "
+                    "flag, its verdict and reason, and the mark's steps and fraction: one edge "
+                    "per dataset and flag.")
 
     async def resolve_flags(root, info, as_of=None, include_retracted=False, first=None,
                             after=None):
@@ -315,6 +438,9 @@ class FlagsQuery(graphene.ObjectType):
         with argument("id"):
             record = await ctx.run(flagging.find_flag, ctx.store, id)
         return {**record, FULL: True}
+
+    async def resolve_contaminated(root, info, **args):
+        return await _contaminated_page(info, **args)
 
     async def resolve_contamination(root, info, dataset, as_of=None):
         ctx = info.context

@@ -3,7 +3,9 @@ downstream and upstream answers, a shortest path, blast radius, dataset types an
 collections.
 
 Each resolver calls the library (:mod:`lineage.traversal.traverse`,
-:mod:`lineage.core.selector`) in the server's thread pool.
+:mod:`lineage.core.selector`) in the server's thread pool.  Every lineage field
+(``Query.lineage``, ``DataUnit.downstream``, ``Flag.upstream`` ...) takes the
+arguments of :func:`lineage_args` and answers with :func:`lineage_page`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import time
 
 import graphene
 
+from lineage import flags as flagging
 from lineage.api.errors import ApiError, argument
 from lineage.api.loaders import FULL
 from lineage.api.pagination import (Page, decode_cursor, keyset_page, page_args, page_of_list,
                                     page_size)
 from lineage.api.types import (Collection, Dataset, DatasetConnection, DatasetType, Node, TypeCount,
-                               connection)
+                               _attach, connection, decode_global_id)
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
 from lineage.dataunits.resolve import resolve
@@ -56,6 +59,9 @@ class BlastRadius(graphene.ObjectType):
 LineageConnection = connection(
     "Lineage", Dataset, "A page of a lineage answer, sorted by dataset type, data ID, run.",
     steps=graphene.Int(required=True, description="Fewest quanta between it and the start."))
+_attach(LineageConnection, "truncated", graphene.Field(
+    graphene.Boolean, required=True, resolver=lambda page, info: page.truncated,
+    description="True when maxPerStep or maxNodes cut the search: more lies beyond."))
 DatasetTypeConnection = connection("DatasetType", DatasetType, "A page of dataset types.")
 CollectionConnection = connection("Collection", Collection, "A page of collections.")
 
@@ -85,7 +91,7 @@ def _dataset_type_names(store) -> list[str]:
 _TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
 
 
-async def _check_types(info, types) -> list[str] | None:
+async def check_types(info, types) -> list[str] | None:
     """The ``types`` argument, checked against the repository's dataset types."""
     if not types:
         return None
@@ -129,19 +135,61 @@ def _direction(value) -> str:
     return value or query.DOWN
 
 
-async def _traverse(info, from_, direction, types, depth, collection):
+async def _traverse(info, from_, direction, types, depth, collection, as_of=None,
+                    max_per_step=None, max_nodes=None, field="from"):
+    """The traversal's rows (:class:`lineage.traversal.traverse.Lineage`), its arguments
+    checked first; ``from_`` is selector text or a Selector, ``field`` its argument."""
     ctx = info.context
     direction = _direction(direction)
     _check_depth(depth)
-    with argument("from"):
-        parse_selector(from_)
-    types = await _check_types(info, types)
+    with argument("maxNodes"):
+        query.check_caps(max_per_step, max_nodes)
+    if isinstance(from_, str):
+        with argument(field):
+            parse_selector(from_)
+    types = await check_types(info, types)
     if collection:
         with argument("collection"):
             await ctx.run(query.collection_members, ctx.store, collection)
-    with argument("from"):
+    at = None
+    if as_of is not None:
+        with argument("asOf"):
+            at = await ctx.run(flagging.as_of_time, ctx.store, as_of)
+    with argument(field):
         return await ctx.run(query.traverse, ctx.store, from_, direction, types, depth,
-                             collection)
+                             collection, at=at, max_per_step=max_per_step, max_nodes=max_nodes)
+
+
+def lineage_args(**more) -> dict:
+    """The arguments of every lineage field: a page, types, depth, collection, as of, caps."""
+    return page_args(
+        depth=graphene.Int(description="At most this many steps (quanta)."),
+        types=graphene.List(graphene.NonNull(graphene.String),
+                            description="Only these dataset types."),
+        collection=graphene.String(description="Only datasets in this collection."),
+        as_of=graphene.String(description="Only what existed at this UTC time or release "
+                                          "(a dataset exists once the quantum that wrote it "
+                                          "has ended: docs/lineage.md)."),
+        max_per_step=graphene.Int(description="At most this many new datasets per step "
+                                              "(`truncated` says when it cut the search)."),
+        max_nodes=graphene.Int(description="At most this many datasets reached in all, every "
+                                           "type (`truncated` says when it cut the search)."),
+        **more)
+
+
+async def lineage_page(info, from_, direction, field="from", depth=None, types=None,
+                       collection=None, as_of=None, max_per_step=None, max_nodes=None,
+                       first=None, after=None) -> Page:
+    """One page of a lineage answer (a LineageConnection), ``truncated`` when capped."""
+    n, start = page_size(first, info.context.settings), decode_cursor(after)
+    rows = await _traverse(info, from_, direction, types, depth, collection, as_of,
+                           max_per_step, max_nodes, field)
+    records = [{"key": r.key, "steps": r.steps, FULL: True,
+                "node": {"key": r.key, "dataset_type": r.dataset_type,
+                         "data_id": r.data_id, "run": r.run}} for r in rows]
+    page = page_of_list(records, n, start)
+    page.truncated = rows.truncated
+    return page
 
 
 # --- the fields ---------------------------------------------------------------------------
@@ -149,8 +197,10 @@ async def _traverse(info, from_, direction, types, depth, collection):
 class LineageQuery(graphene.ObjectType):
     """Nodes, datasets, lineage answers, dataset types and collections."""
 
-    node = graphene.Field(Node, key=graphene.String(required=True),
-                          description="Any node by key (or a dataset by UUID); null if absent.")
+    node = graphene.Field(Node, id=graphene.ID(description="Its global ID (a node's `id`)."),
+                          key=graphene.String(description="Its key (or a dataset's UUID)."),
+                          description="Any node by global ID or by key (give one); null if "
+                                      "absent.")
     dataset = graphene.Field(Dataset, id=graphene.String(required=True,
                                                          description="UUID or dataset:<uuid>."),
                              description="One dataset; null if absent.")
@@ -159,15 +209,11 @@ class LineageQuery(graphene.ObjectType):
                               description="Datasets matching a filter, in key order.")
     lineage = graphene.Field(
         LineageConnection, required=True,
-        **page_args(**{
+        **lineage_args(**{
             "from_": graphene.String(required=True, name="from",
                                      description="Selector: dataset UUID, node key or data-unit "
                                                  "expression (visit=2026030100001)."),
-            "direction": graphene.Argument(Direction, default_value=query.DOWN),
-            "depth": graphene.Int(description="At most this many steps (quanta)."),
-            "types": graphene.List(graphene.NonNull(graphene.String),
-                                   description="Only these dataset types."),
-            "collection": graphene.String(description="Only datasets in this collection.")}),
+            "direction": graphene.Argument(Direction, default_value=query.DOWN)}),
         description="Datasets downstream (or upstream) of a selector, with their step counts.")
     lineage_path = graphene.List(
         graphene.NonNull(Node), required=True,
@@ -191,8 +237,11 @@ class LineageQuery(graphene.ObjectType):
                                  description="Every collection, in key (name) order.")
 
 
-    async def resolve_node(root, info, key):
-        return await info.context.loaders.node.load(_node_key(key, "key"))
+    async def resolve_node(root, info, id=None, key=None):
+        if (id is None) == (key is None):
+            raise ApiError("id: give a node's global ID (or its key, as `key`), not both")
+        node_key = decode_global_id(id) if id is not None else _node_key(key, "key")
+        return await info.context.loaders.node.load(node_key)
 
     async def resolve_dataset(root, info, id):
         return await info.context.loaders.node.load(_dataset_key(id, "id"))
@@ -201,17 +250,11 @@ class LineageQuery(graphene.ObjectType):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
         if filter and filter.get("dataset_type"):
-            await _check_types(info, filter["dataset_type"])
+            await check_types(info, filter["dataset_type"])
         return await ctx.run(_datasets_page, ctx.store, dict(filter or {}), n, start)
 
-    async def resolve_lineage(root, info, from_, direction=query.DOWN, depth=None, types=None,
-                              collection=None, first=None, after=None):
-        n, start = page_size(first, info.context.settings), decode_cursor(after)
-        rows = await _traverse(info, from_, direction, types, depth, collection)
-        records = [{"key": r.key, "steps": r.steps, FULL: True,
-                    "node": {"key": r.key, "dataset_type": r.dataset_type,
-                             "data_id": r.data_id, "run": r.run}} for r in rows]
-        return page_of_list(records, n, start)
+    async def resolve_lineage(root, info, from_, direction=query.DOWN, **args):
+        return await lineage_page(info, from_, direction, **args)
 
     async def resolve_lineage_path(root, info, from_, to, direction=query.DOWN, depth=None):
         ctx = info.context

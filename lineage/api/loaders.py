@@ -138,12 +138,22 @@ class Loaders:
         self.ctx = ctx
         self.node = NodeLoader(self)
         self._relations: dict[Relation, DataLoader] = {}
+        self._batched: dict[object, DataLoader] = {}
 
     def relation(self, rel: Relation) -> DataLoader:
         loader = self._relations.get(rel)
         if loader is None:
             loader = DataLoader(functools.partial(self._load_relation, rel))
             self._relations[rel] = loader
+        return loader
+
+    def batched(self, name, fetch) -> DataLoader:
+        """The request's loader called ``name`` (any hashable: a field and its arguments),
+        made with ``fetch(keys) -> values`` (a coroutine) the first time it is asked for:
+        every row's lookup of one field in one request goes to the store together."""
+        loader = self._batched.get(name)
+        if loader is None:
+            loader = self._batched[name] = DataLoader(fetch)
         return loader
 
     async def _load_relation(self, rel: Relation, keys: list[str]) -> list[list]:

@@ -57,6 +57,7 @@ class Page:
     has_previous: bool
     count: Callable[[], int] | None = None
     total: int | None = None
+    truncated: bool = False   # a lineage answer: the fan-out caps cut the search
 
 
 def page_of_list(items: list, first: int, after: str | None, key=lambda x: x["key"]) -> Page:

@@ -10,12 +10,15 @@ paged connection (``consumers(first, after)``) where there may be many.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 import graphene
 from graphene.types.generic import GenericScalar
 
-from lineage.core.model import Kind, kind_of_key
+from lineage.core.model import Kind, ModelError, kind_of_key
+from lineage.api.errors import ApiError
 from lineage.api.loaders import FULL, Relation
 from lineage.metrics import evaluate_specs
 from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
@@ -160,9 +163,29 @@ def R(source, rel_type, target=None, incoming=False, **kw) -> Relation:  # noqa:
 
 # --- the node interface -----------------------------------------------------------------
 
+def global_id(key: str) -> str:
+    """A node's global ID (Relay): base64 of ``Kind:key``, e.g. of ``Dataset:dataset:<uuid>``."""
+    return base64.urlsafe_b64encode(f"{kind_of_key(key).value}:{key}".encode()).decode()
+
+
+def decode_global_id(text: str) -> str:
+    """The node key a global ID stands for; an :class:`ApiError` naming ``id`` if it is not
+    one this API gave out."""
+    try:
+        kind, sep, key = base64.urlsafe_b64decode(text.encode("ascii")).decode().partition(":")
+        if sep and kind_of_key(key).value == kind:
+            return key
+    except (binascii.Error, UnicodeError, ValueError, ModelError):
+        pass
+    raise ApiError(f"id: {text!r} is not a global node ID (a node's `id` field, base64 of "
+                   "Kind:key)")
+
+
 class Node(graphene.Interface):
     """Any node of the graph, by its key (unique in the whole graph; its prefix names the kind)."""
 
+    id = graphene.ID(required=True, description="Global ID (Relay): opaque, from the kind and "
+                                                "key; `node(id:)` takes it.")
     key = graphene.ID(required=True, description="The node's key, e.g. dataset:<uuid>.")
     kind = graphene.String(required=True, description="Node kind: Dataset, Quantum, DataUnit ...")
     properties = GenericScalar(required=True, description="Every stored property, as JSON.")
@@ -170,6 +193,9 @@ class Node(graphene.Interface):
     @classmethod
     def resolve_type(cls, instance, info):
         return TYPE_OF_KIND[kind_of_key(instance["key"])]
+
+    def resolve_id(root, info):
+        return global_id(root["key"])
 
     def resolve_kind(root, info):
         return kind_of_key(root["key"]).value
@@ -504,9 +530,8 @@ _attach(Config, "quanta", _paged_relation(
 _attach(Metric, "measurements", _paged_relation(
     R("Metric", "OF_METRIC", "Measurement", incoming=True), MeasurementConnection,
     "Its measurements."))
-_attach(Flag, "marks", _paged_relation(
-    R("Flag", "CONTAMINATED_BY", None, incoming=True, edge=("steps", "fraction")), MarkConnection,
-    "Every dataset and quantum it marks as contaminated (active or not)."))
+#: A flag's marks: ``Flag.marks`` (with its filters) is made in :mod:`lineage.api.flags`.
+FLAG_MARKS = R("Flag", "CONTAMINATED_BY", None, incoming=True, edge=("steps", "fraction"))
 
 
 class Specification(graphene.ObjectType):

@@ -10,6 +10,7 @@ import click
 from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.output import counts_table, dataset_rows_table, node_view, print_json, table
 from lineage.core.figures import draw, lineage_tree
+from lineage.flags import as_of_time
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
 
@@ -23,6 +24,10 @@ def _lineage_command(direction: str):
                   help="At most this many processing steps (quanta) away.")
     @click.option("--collection", default=None, help="Only datasets in this collection.")
     @click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N rows.")
+    @click.option("--as-of", default=None,
+                  help="Only what existed at this UTC time or release (docs/lineage.md).")
+    @click.option("--max-nodes", type=click.IntRange(min=1), default=None,
+                  help="Stop the search once it has reached N datasets (every type).")
     @click.option("--count", "count_only", is_flag=True, help="Only counts, by dataset type.")
     @click.option("--explain", "target", default=None,
                   help="Show one path from SELECTOR to this dataset instead.")
@@ -30,10 +35,13 @@ def _lineage_command(direction: str):
                   callback=check_plot_suffix,
                   help="Also draw how each dataset was reached (PNG, SVG or PDF by extension).")
     @json_option
-    def command(selector, repo, types, depth, collection, limit, count_only, target, plot_file,
-                as_json):
+    def command(selector, repo, types, depth, collection, limit, as_of, max_nodes, count_only,
+                target, plot_file, as_json):
         types = [t for group in types for t in group.split(",") if t] or None
         with Repo(repo) as store:
+            at = call(as_of_time, store, as_of)
+            if target and (at or max_nodes):
+                raise CliError("--explain takes neither --as-of nor --max-nodes")
             if target:
                 path = call(query.explain, store, selector, target, direction, depth)
                 if as_json:
@@ -45,7 +53,9 @@ def _lineage_command(direction: str):
                     table(f"Lineage path {selector} -> {target}", ["#", "kind", "node"], view)
                 return
             if count_only:
-                counts = call(query.count, store, selector, direction, types, depth, collection)
+                counts = call(query.count, store, selector, direction, types, depth, collection,
+                              at=at, max_nodes=max_nodes)
+                _say_truncated(counts, max_nodes)
                 if as_json:
                     print_json({"selector": selector, "direction": direction, "counts": counts,
                                 "total": sum(counts.values())})
@@ -54,7 +64,8 @@ def _lineage_command(direction: str):
                 return
             tree = {} if plot_file else None
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
-                        limit, tree)
+                        limit, tree, at=at, max_nodes=max_nodes)
+        _say_truncated(rows, max_nodes)
         if plot_file:
             call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
                  f"{direction.capitalize()}stream of {selector}")
@@ -67,6 +78,12 @@ def _lineage_command(direction: str):
     command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
                        f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
     return command
+
+
+def _say_truncated(answer, max_nodes) -> None:
+    """Say on stderr that ``--max-nodes`` cut the answer (it is not the whole lineage)."""
+    if answer.truncated:
+        click.echo(f"truncated: --max-nodes {max_nodes} stopped the search", err=True)
 
 
 def _describe(store, key: str) -> str:

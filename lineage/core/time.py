@@ -120,6 +120,12 @@ def utc_stamp_of_tai(text: str) -> str:
     return utc_stamp(tai - TAI_MINUS_UTC)
 
 
+def tai_iso_of_utc_stamp(stamp: str) -> str:
+    """The TAI ISO time (microseconds, no zone) of a UTC stamp, by :data:`TAI_MINUS_UTC`: the
+    form stored quantum times compare with as text (``as of`` a time, in lineage)."""
+    return (parse_iso(stamp) + TAI_MINUS_UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
 def now_utc_iso() -> str:
     """Now, UTC, as ISO text to the second with its offset (``2026-03-01T12:00:00+00:00``):
     when a file (repository config, fetch manifest) or an answer was written."""

@@ -43,16 +43,20 @@ from lineage.flags.core import VERDICTS, FlagError, as_of_time
 from lineage.flags.plan import data_queries, flagged_datasets, inputs_for, reprocessing_plan
 from lineage.flags.propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGHTED_TASKS, Propagation,
                                        blast_radius, propagate)
-from lineage.flags.records import (IdempotencyConflict, block_input, check_idempotency_key, contamination,
-                                   find_flag, flag, list_flags, marks, recompute, stored_blast_radius,
-                                   targets, unflag)
+from lineage.flags.records import (IdempotencyConflict, block_input, check_idempotency_key,
+                                   check_mark_filters, contaminated, contamination,
+                                   contamination_of_datasets, find_flag, flag, flagged_selector,
+                                   list_flags, marks, recompute, stored_blast_radius, targets,
+                                   unflag)
 from lineage.flags.transfer import export_flags, import_flags, iter_flag_records
 
 __all__ = [
     "VERDICTS", "FlagError", "as_of_time", "data_queries",
     "flagged_datasets", "inputs_for", "reprocessing_plan", "CALIBRATION_TYPES",
     "FRACTION_DIGITS", "WEIGHTED_TASKS", "Propagation", "blast_radius", "propagate",
-    "block_input", "contamination", "find_flag", "flag", "list_flags", "marks", "recompute",
+    "block_input", "check_mark_filters", "contaminated", "contamination",
+    "contamination_of_datasets",
+    "find_flag", "flag", "flagged_selector", "list_flags", "marks", "recompute",
     "targets", "unflag", "export_flags", "import_flags", "iter_flag_records",
     "IdempotencyConflict", "check_idempotency_key", "stored_blast_radius",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from lineage.store.cypher import Statement
+from lineage.traversal.queries import existed_at
 
 
 def _active(var: str = "f") -> str:
@@ -392,3 +393,60 @@ def active_contamination(store, dataset_keys: list[str]) -> list[ContaminationRo
     return [ContaminationRow(*r) for r in store.read(
         "UNWIND $keys AS k MATCH (d:Dataset {key: k})-[c:CONTAMINATED_BY]->(f:Flag) "
         "WHERE f.retracted_at IS NULL RETURN k, f.key, c.fraction", {"keys": dataset_keys})]
+
+
+# --- what flags contaminate (the API's contaminated, Dataset.contamination) -----------------
+
+class ContaminatedRow(NamedTuple):
+    """A dataset a flag active at the time asked marks: the dataset, the flag, the mark."""
+    dataset: str
+    dataset_type: str | None
+    data_id: str | None
+    run: str | None
+    flag: str
+    verdict: str
+    reason: str | None
+    steps: int
+    fraction: float
+
+
+def contaminated_datasets(store, at: str, flag_key: str | None = None,
+                          types: list[str] | None = None, verdict: str | None = None,
+                          min_fraction: float | None = None,
+                          ended_by: str | None = None) -> list[ContaminatedRow]:
+    """Every mark on a dataset by a flag active at ``at`` (by the flag ``flag_key`` only, if
+    given), of ``types``, with the flag's ``verdict``, of at least ``min_fraction``; with
+    ``ended_by`` (TAI ISO), only datasets that existed then
+    (:func:`lineage.traversal.queries.existed_at`)."""
+    flag = "(f:Flag {key: $flag})" if flag_key is not None else "(f:Flag)"
+    conditions = [_active()]
+    params: dict = {"at": at, "flag": flag_key, "types": types, "verdict": verdict,
+                    "min_fraction": min_fraction, "ended_by": ended_by}
+    if types is not None:
+        conditions.append("x.dataset_type IN $types")
+    if verdict is not None:
+        conditions.append("f.verdict = $verdict")
+    if min_fraction is not None:
+        conditions.append("c.fraction >= $min_fraction")
+    existed = existed_at("x", "x, c, f") if ended_by is not None else ""
+    return [ContaminatedRow(*r) for r in store.read(
+        f"MATCH (x:Dataset)-[c:CONTAMINATED_BY]->{flag} WHERE {' AND '.join(conditions)} "
+        f"{existed}RETURN x.key, x.dataset_type, x.data_id, x.run, f.key, f.verdict, "
+        "f.reason, c.steps, c.fraction", {k: v for k, v in params.items() if v is not None})]
+
+
+class MarkOn(NamedTuple):
+    """A mark on one of the datasets asked about, by a flag active at the time asked."""
+    dataset: str
+    flag: str
+    verdict: str
+    steps: int
+    fraction: float
+
+
+def marks_on_datasets(store, keys: list[str], at: str) -> list[MarkOn]:
+    """The marks of flags active at ``at`` on the datasets ``keys`` (one seek per key)."""
+    return [MarkOn(*r) for r in store.read(
+        "UNWIND $keys AS k MATCH (x:Dataset {key: k})-[c:CONTAMINATED_BY]->(f:Flag) "
+        f"WHERE {_active()} RETURN k, f.key, f.verdict, c.steps, c.fraction",
+        {"keys": keys, "at": at})]

@@ -8,11 +8,12 @@ import re
 import uuid
 from pathlib import Path
 
+from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.queries import data_units_of_value
 from lineage.dataunits.resolve import resolve
-from lineage.core.time import now_utc_stamp
+from lineage.core.time import now_utc_stamp, tai_iso_of_utc_stamp
 from lineage.flags import queries
 from lineage.flags.core import VERDICTS, FlagError, as_of_time
 from lineage.flags.propagation import blast_radius, mark_statements, propagate
@@ -283,14 +284,63 @@ def contamination(store, selector: str, as_of: str | None = None) -> dict:
     rows = queries.contamination_of(store, label, key, at)
     if not rows:
         raise SelectorError(f"no such node: {key}")
+    return _contamination_record(key, as_of, [(f, v, s, fr) for f, v, s, fr in rows
+                                              if f is not None])
+
+
+def _contamination_record(key: str, as_of: str | None, marks: list[tuple]) -> dict:
+    """What :func:`contamination` answers for one node marked by ``marks`` (flag, verdict,
+    steps, fraction) of active flags."""
     by = sorted(({"flag": f, "verdict": v, "steps": int(s), "fraction": float(fr)}
-                 for f, v, s, fr in rows if f is not None),
+                 for f, v, s, fr in marks),
                 key=lambda m: (-m["fraction"], m["steps"], m["flag"]))
     return {"key": key, "contaminated": bool(by), "as_of": as_of,
             "max_fraction": max((m["fraction"] for m in by), default=0.0),
             "verdict": "bad" if any(m["verdict"] == "bad" for m in by) else
                        ("suspect" if by else None),
             "by": by}
+
+
+def contamination_of_datasets(store, keys: list[str], as_of: str | None = None) -> list[dict]:
+    """:func:`contamination` of many datasets at once (in the order of ``keys``), in one
+    query: for pages of datasets (the API batches a request's lookups into one call)."""
+    at = as_of_time(store, as_of) or "9999"
+    marks: dict[str, list[tuple]] = {k: [] for k in keys}
+    for key, flag_key, verdict, steps, fraction in queries.marks_on_datasets(store, keys, at):
+        marks[key].append((flag_key, verdict, steps, fraction))
+    return [_contamination_record(k, as_of, marks[k]) for k in keys]
+
+
+def check_mark_filters(verdict: str | None, min_fraction: float | None) -> None:
+    """Refuse a verdict that is not one, a fraction outside 0..1 (None: no filter)."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise FlagError(f"{verdict!r}: must be one of {', '.join(VERDICTS)}", field="verdict")
+    if min_fraction is not None and not 0 <= min_fraction <= 1:
+        raise FlagError(f"must be between 0 and 1, not {min_fraction}", field="min_fraction")
+
+
+def contaminated(store, as_of: str | None = None, flag_id: str | None = None,
+                 types: list[str] | None = None, verdict: str | None = None,
+                 min_fraction: float | None = None) -> list[dict]:
+    """Every dataset contaminated by flags active now (or at ``as_of``: then only datasets
+    that existed, the traversals' rule), by one flag (``flag_id``) or all, of ``types``,
+    by flags of ``verdict``, marked with at least ``min_fraction``: one row per dataset and
+    flag, with the mark (steps, fraction) and the flag's verdict and reason, sorted by
+    dataset type, data ID, run, then flag."""
+    check_mark_filters(verdict, min_fraction)
+    at = as_of_time(store, as_of)
+    flag_key = find_flag(store, flag_id)["key"] if flag_id is not None else None
+    rows = queries.contaminated_datasets(
+        store, at or "9999", flag_key, list(types) if types else None, verdict, min_fraction,
+        tai_iso_of_utc_stamp(at) if at is not None else None)
+    out = [{"dataset": {"key": r.dataset, "dataset_type": r.dataset_type or "",
+                        "data_id": r.data_id or "", "run": r.run or ""},
+            "flag": r.flag, "verdict": r.verdict, "reason": r.reason, "steps": int(r.steps),
+            "fraction": float(r.fraction)} for r in rows]
+    out.sort(key=lambda m: (m["dataset"]["dataset_type"],
+                            DataId.parse(m["dataset"]["data_id"]).sort_key(),
+                            m["dataset"]["run"], m["dataset"]["key"], m["flag"]))
+    return out
 
 
 def marks(store, flag_key: str) -> dict[str, tuple[int, float]]:
@@ -300,6 +350,16 @@ def marks(store, flag_key: str) -> dict[str, tuple[int, float]]:
 
 def _seeds_of(store, flag_key: str) -> dict[str, str | None]:
     return {k: t for k, t in queries.flag_seeds(store, flag_key)}
+
+
+def flagged_selector(store, flag_id: str) -> Selector:
+    """The datasets and quanta a flag names, as a selector: lineage from a flag starts
+    from its targets."""
+    key = find_flag(store, flag_id)["key"]
+    seeds = _seeds_of(store, key)
+    if not seeds:
+        raise FlagError(f"{key} names no dataset or quantum")
+    return Selector(text=key, keys=tuple(sorted(seeds)))
 
 
 def recompute(store, flag_id: str, *, before_write=None) -> dict:

@@ -37,8 +37,8 @@ def feeds_edges(store: Store) -> list[FeedsRow]:
 
 
 def step_query(downstream: bool, kind: Kind, keys: list[str], with_parents: bool,
-               via: list[str] | None = None,
-               want: list[str] | None = None) -> tuple[str, dict]:
+               via: list[str] | None = None, want: list[str] | None = None,
+               ended_by: str | None = None) -> tuple[str, dict]:
     """(Cypher, parameters) of one breadth-first step from the nodes ``keys`` (all of
     ``kind``: datasets or quanta), down or up one quantum, to the datasets it reaches.
 
@@ -46,10 +46,17 @@ def step_query(downstream: bool, kind: Kind, keys: list[str], with_parents: bool
     ``with_parents``, ``[a.key, quantum key (None from a quantum), b.key, ...]`` per
     edge.  With ``via``, only datasets of those types are reached; with ``want``, data
     ID and run come back only for datasets of those types (the rest are waypoints:
-    key and type suffice).  Run it with :meth:`Store.read_plain` (strings and nulls
-    only); the rows stay the engine's, as millions of them may come back.
+    key and type suffice).  With ``ended_by`` (a TAI ISO time), a step down from datasets
+    passes only through quanta that had ended by then (:func:`existed_at`).  Run it with
+    :meth:`Store.read_plain` (strings and nulls only); the rows stay the engine's, as
+    millions of them may come back.
     """
-    where = "WHERE b.dataset_type IN $via " if via is not None else ""
+    conditions = []
+    if via is not None:
+        conditions.append("b.dataset_type IN $via")
+    if ended_by is not None and downstream and kind == Kind.DATASET:
+        conditions.append(_ENDED_BY.format(q="q"))
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     if want is not None:
         details = ("CASE WHEN b.dataset_type IN $want THEN b.data_id END, "
                    "CASE WHEN b.dataset_type IN $want THEN b.run END")
@@ -65,8 +72,36 @@ def step_query(downstream: bool, kind: Kind, keys: list[str], with_parents: bool
         params["via"] = via
     if want is not None:
         params["want"] = want
+    if ended_by is not None:
+        params["ended_by"] = ended_by
     return (f"MATCH (a:{kind.value}) WHERE a.key IN $keys "
             f"MATCH {_STEP[(downstream, kind)]} {where}{ret}"), params
+
+
+# --- as of a time: what existed then -----------------------------------------------------
+
+#: Quantum ``q`` had ended by ``$ended_by`` (TAI ISO text, compared as text with the stored
+#: ``end``, TAI as every quantum time); a quantum with no recorded end is kept.
+_ENDED_BY = "({q}.end IS NULL OR {q}.end <= $ended_by)"
+
+
+def existed_at(var: str, carried: str) -> str:
+    """The clauses keeping the dataset ``var`` only if it existed at ``$ended_by``: no quantum
+    wrote it (a raw, a calibration) or the one that did had ended by then.  ``carried`` names
+    the variables the query still needs after them (``var`` among them)."""
+    return (f"OPTIONAL MATCH (maker:Quantum)-[:PRODUCED]->({var}) "
+            f"WITH {carried}, maker WHERE maker IS NULL OR {_ENDED_BY.format(q='maker')} ")
+
+
+def made_after(store: Store, kind: Kind, keys: list[str], ended_by: str) -> set[str]:
+    """Those of the datasets or quanta (``kind``) ``keys`` that did not exist at ``ended_by``
+    (TAI ISO): quanta that ended later, datasets such a quantum wrote."""
+    if kind == Kind.QUANTUM:
+        query = "MATCH (q:Quantum) WHERE q.key IN $keys AND q.end > $ended_by RETURN q.key"
+    else:
+        query = ("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.key IN $keys "
+                 "AND q.end > $ended_by RETURN d.key")
+    return {r[0] for r in store.read(query, {"keys": keys, "ended_by": ended_by})}
 
 
 # --- collections -----------------------------------------------------------------------------

@@ -9,6 +9,19 @@ variable-length match enumerates paths, which explodes where catalogs fan
 in and out).  When the caller asks for some dataset types only, the search
 never leaves the dataset types that can lead to them, read from the small
 type-level graph of ``FEEDS`` edges.
+
+Two options bound or date a search.  *Caps* (``max_per_step``, ``max_nodes``)
+stop it early: a step admits at most ``max_per_step`` new datasets, the search
+at most ``max_nodes`` datasets in all (every type it reaches, the waypoints
+to the types asked for included: the caps bound the work), each step's
+datasets taken in key order so a capped answer is the same every time; the
+answer says it was ``truncated``.  *As of* a time (``at``, a UTC stamp), the
+search sees only what existed then: a dataset a quantum wrote exists once
+that quantum has ended (quantum times are TAI), raws and calibrations (no
+quantum wrote them) always; a seed that did not exist is dropped, and a step
+down passes only through quanta that had ended.  Upstream of a dataset that
+existed, everything existed (its inputs were read before it was written), so
+steps up need no test.
 """
 
 from __future__ import annotations
@@ -19,9 +32,11 @@ from typing import TYPE_CHECKING
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.core.time import tai_iso_of_utc_stamp
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
-                                       datasets_in_collections, feeds_edges, step_query)
+                                       datasets_in_collections, feeds_edges, made_after,
+                                       step_query)
 
 if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
     import networkx as nx
@@ -46,6 +61,27 @@ class DatasetRow:
         return {"key": self.key, "uuid": self.key.split(":", 1)[1],
                 "dataset_type": self.dataset_type, "data_id": self.data_id, "run": self.run,
                 "steps": self.steps}
+
+
+class Reached(dict):
+    """Dataset key -> :class:`DatasetRow` of a search; ``truncated``: its caps cut it."""
+
+    truncated: bool = False
+
+
+class Lineage(list):
+    """The :class:`DatasetRow` answer of a traversal; ``truncated``: its caps cut it."""
+
+    def __init__(self, rows, truncated: bool = False) -> None:
+        super().__init__(rows)
+        self.truncated = truncated
+
+
+def check_caps(max_per_step: int | None, max_nodes: int | None) -> None:
+    """Refuse a cap below 1 (None: no cap)."""
+    for name, value in (("max_per_step", max_per_step), ("max_nodes", max_nodes)):
+        if value is not None and value < 1:
+            raise SelectorError(f"must be at least 1, not {value}", field=name)
 
 
 def _selection(store, selector) -> dict[str, str | None]:
@@ -90,38 +126,52 @@ def _via_types(store, types, direction: str) -> Via | None:
 
 def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | None = None,
         depth: int | None = None, parents: dict | None = None,
-        want: list[str] | None = None) -> dict[str, DatasetRow]:
+        want: list[str] | None = None, ended_by: str | None = None,
+        max_per_step: int | None = None, max_nodes: int | None = None) -> Reached:
     """Every dataset reachable from ``seeds`` (key -> dataset type, None for a quantum)
     in at most ``depth`` steps, with its step count.
 
     With a ``parents`` dict, records for each dataset reached the
     (dataset, quantum) it was first reached from, for path reconstruction.
     With ``want``, only datasets of those types carry their data ID and run.
+    With ``ended_by`` (TAI ISO), steps down pass only through quanta ended by then.
+    ``max_per_step`` and ``max_nodes`` cap the search (module docstring).
     """
     if direction not in (DOWN, UP):
         raise SelectorError(f"direction must be {DOWN!r} or {UP!r}, not {direction!r}")
     if depth is not None and depth < 1:
         raise SelectorError(f"depth must be at least 1, not {depth}")
+    check_caps(max_per_step, max_nodes)
+    capped = max_per_step is not None or max_nodes is not None
     limit = MAX_STEPS if depth is None else depth
     # A seed reached from another seed is a result too (a calexp is downstream
     # of the raw of the same visit); it is only never expanded twice.
     seen: set[str] = set()
     expanded: set[str] = set(seeds)
-    found: dict[str, DatasetRow] = {}
+    found = Reached()
     frontier = {k: kind_of_key(k) for k, t in seeds.items()
                 if via is None or kind_of_key(k) != Kind.DATASET or t in via.onward}
     step = 0
     while frontier and step < limit:
         step += 1
         nxt: dict[str, Kind] = {}
+        admitted = 0   # new datasets this step
         for kind in (Kind.DATASET, Kind.QUANTUM):
             keys = sorted(k for k, kk in frontier.items() if kk == kind)
             rows = []
             for i in range(0, len(keys), FRONTIER_CHUNK):
                 query, params = step_query(direction == DOWN, kind, keys[i:i + FRONTIER_CHUNK],
-                                           parents is not None, via, want)
+                                           parents is not None, via, want, ended_by)
                 rows.extend(store.read_plain(query, params))  # strings and nulls
+            if capped:  # the same datasets every time: taken in key order
+                rows.sort(key=lambda r: tuple("" if v is None else v for v in r))
             for row in rows:
+                if capped and ((max_per_step is not None and admitted >= max_per_step)
+                               or (max_nodes is not None and len(found) >= max_nodes)):
+                    if (row[2] if parents is not None else row[0]) not in seen:
+                        found.truncated = True
+                        break
+                    continue
                 if parents is not None:
                     a, q, row = row[0], row[1], row[2:]
                 key = row[0]
@@ -131,10 +181,12 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
                 if parents is not None:
                     parents[key] = (a, q)
                 found[key] = DatasetRow(key, row[1] or "", row[2] or "", row[3] or "", step)
+                admitted += 1
                 if key not in expanded and (via is None or row[1] in via.onward):
                     expanded.add(key)
                     nxt[key] = Kind.DATASET
-        frontier = nxt
+        full = max_nodes is not None and len(found) >= max_nodes
+        frontier = {} if full and found.truncated else nxt
     return found
 
 
@@ -177,26 +229,46 @@ def _prune_seeds(seeds: dict[str, str | None], via: Via | None) -> dict[str, str
     return {k: t for k, t in seeds.items() if kind_of_key(k) != Kind.DATASET or t in keep}
 
 
+def _existing(store, seeds: dict[str, str | None], ended_by: str) -> dict[str, str | None]:
+    """The seeds that existed at ``ended_by`` (TAI ISO)."""
+    gone: set[str] = set()
+    for kind in (Kind.DATASET, Kind.QUANTUM):
+        keys = [k for k in seeds if kind_of_key(k) == kind]
+        for i in range(0, len(keys), FRONTIER_CHUNK):
+            gone |= made_after(store, kind, keys[i:i + FRONTIER_CHUNK], ended_by)
+    return {k: t for k, t in seeds.items() if k not in gone}
+
+
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
              collection: str | None = None, limit: int | None = None,
-             tree: dict | None = None) -> list[DatasetRow]:
+             tree: dict | None = None, *, at: str | None = None,
+             max_per_step: int | None = None, max_nodes: int | None = None) -> Lineage:
     """Datasets downstream (or upstream) of a selector, sorted by type then data ID.
 
+    ``at`` (a UTC stamp: ``lineage.flags.as_of_time`` reads a time or a release) asks
+    what existed then; ``max_per_step`` and ``max_nodes`` cap the search, and the answer
+    says whether they cut it (``truncated``; module docstring).
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
     first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
     """
+    check_caps(max_per_step, max_nodes)
     via = _via_types(store, types, direction)
     selection = _selection(store, selector)
+    ended_by = tai_iso_of_utc_stamp(at) if at is not None else None
+    if ended_by is not None:
+        selection = _existing(store, selection, ended_by)
     seeds = _prune_seeds(selection, via)
     parents = None if tree is None else tree.setdefault("parents", {})
     if tree is not None:
         tree["seeds"] = {k: selection[k] for k in seeds}
-    found = bfs(store, seeds, direction, via, depth, parents, want=list(types) if types else None)
+    found = bfs(store, seeds, direction, via, depth, parents,
+                want=list(types) if types else None, ended_by=ended_by,
+                max_per_step=max_per_step, max_nodes=max_nodes)
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)
     rows.sort(key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run, r.key))
-    return rows[:limit] if limit is not None else rows
+    return Lineage(rows[:limit] if limit is not None else rows, found.truncated)
 
 
 def downstream(store, selector, **kw) -> list[DatasetRow]:
@@ -207,13 +279,23 @@ def upstream(store, selector, **kw) -> list[DatasetRow]:
     return traverse(store, selector, UP, **kw)
 
 
+class Counts(dict):
+    """Dataset type -> datasets a traversal reached; ``truncated``: its caps cut it."""
+
+    def __init__(self, counts, truncated: bool = False) -> None:
+        super().__init__(counts)
+        self.truncated = truncated
+
+
 def count(store, selector, direction: str = DOWN, types=None, depth=None,
-          collection=None) -> dict[str, int]:
-    """How many datasets of each type a traversal reaches (the blast radius)."""
+          collection=None, **options) -> Counts:
+    """How many datasets of each type a traversal reaches (the blast radius); ``options``
+    are :func:`traverse`'s ``at``, ``max_per_step`` and ``max_nodes``."""
     counts: dict[str, int] = {}
-    for row in traverse(store, selector, direction, types, depth, collection):
+    rows = traverse(store, selector, direction, types, depth, collection, **options)
+    for row in rows:
         counts[row.dataset_type] = counts.get(row.dataset_type, 0) + 1
-    return dict(sorted(counts.items()))
+    return Counts(sorted(counts.items()), rows.truncated)
 
 
 def explain(store, selector, target: str, direction: str = DOWN,
