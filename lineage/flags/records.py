@@ -8,6 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
+from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.queries import data_units_of_value
@@ -291,6 +292,31 @@ def contamination(store, selector: str, as_of: str | None = None) -> dict:
             "verdict": "bad" if any(m["verdict"] == "bad" for m in by) else
                        ("suspect" if by else None),
             "by": by}
+
+
+def contaminated(store, types=None, verdict: str | None = None, min_fraction: float = 0.0,
+                 as_of: str | None = None) -> list[dict]:
+    """Every dataset contaminated by a flag active now (or at ``as_of``): one row per dataset
+    and flag (``key, dataset_type, data_id, run, steps, fraction, flag, verdict, reason``),
+    of the dataset ``types`` given (None: every type), by flags of that ``verdict``, with
+    at least ``min_fraction``; sorted by dataset type, data ID, run, key and flag.  The
+    flagged datasets themselves are in it (steps 0, fraction 1)."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise FlagError(f"{verdict!r}: must be one of {', '.join(VERDICTS)}", field="verdict")
+    rows = []
+    for f in list_flags(store, as_of):
+        if verdict is not None and f["verdict"] != verdict:
+            continue
+        for key, dtype, data_id, run, steps, fraction in queries.marks_with_nodes(store, f["key"]):
+            if kind_of_key(key) != Kind.DATASET or (types and dtype not in types) \
+                    or float(fraction) < min_fraction:
+                continue
+            rows.append({"key": key, "dataset_type": dtype, "data_id": data_id, "run": run,
+                         "steps": int(steps), "fraction": float(fraction), "flag": f["key"],
+                         "verdict": f["verdict"], "reason": f.get("reason")})
+    rows.sort(key=lambda r: (r["dataset_type"], DataId.parse(r["data_id"]).sort_key(),
+                             r["run"], r["key"], r["flag"]))
+    return rows
 
 
 def marks(store, flag_key: str) -> dict[str, tuple[int, float]]:
