@@ -224,6 +224,7 @@ class Repository:
         from astropy.time import Time   # heavy: loaded with the first lightcurve
         for row in rows:
             row["time"] = Time(row["mjd_tai"], format="mjd", scale="tai")
+            row["time"].format = "isot"
         return Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
 
     def metric_jobs(self, metric: str, operator: str, value: float, unit: str = "",
@@ -250,7 +251,8 @@ class Repository:
                      dataset: str | None = None, software: str | None = None) -> Result:
         """``metric`` across jobs in time order, per series, with the software changes
         between consecutive jobs (``changes``, ``changed``); ``date`` is a time in its own
-        scale; values in ``unit`` (default: the metric's)."""
+        scale; values in ``unit`` (default: the metric's).  The specifications that apply
+        to the metric are in the result's ``specifications``."""
         where = JobFilter(instrument, filter_name, dataset, software, since, until)
         frame = trend(self.store, metric, where, unit)
         result = Result([_dated(r) for r in _records(frame)],
