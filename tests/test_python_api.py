@@ -252,3 +252,35 @@ def test_a_result_with_missing_values_masks_them():
     assert list(table["n"].mask) == [False, True] and list(table["name"].mask) == [False, True]
     frame = rows.to_pandas()
     assert frame["when"].isna().tolist() == [False, True]
+
+
+def test_contaminated_lists_the_marks_of_active_flags(demo_store):
+    """``flags.records.contaminated`` (under ``Repository.contaminated``) on every engine."""
+    from lineage.flags import flag, marks, unflag
+    from lineage.flags.records import contaminated
+    report = flag(demo_store, SELECTOR, "suspect", "focus", "https://example.org/1", "drb",
+                  now="2026-03-02T00:00:00.000000Z")
+    rows = contaminated(demo_store)
+    marked = {k: v for k, v in marks(demo_store, report["flag"]).items()
+              if k.startswith("dataset:")}
+    assert {r["key"]: (r["steps"], r["fraction"]) for r in rows} == marked
+    assert len(rows) == len(marked) and {r["verdict"] for r in rows} == {"suspect"}
+    assert [r["dataset_type"] for r in rows] == sorted(r["dataset_type"] for r in rows)
+    assert contaminated(demo_store, verdict="bad") == []
+    assert contaminated(demo_store, as_of="2026-03-01") == []
+    unflag(demo_store, report["flag"], "wrong", "drb", now="2026-03-03T00:00:00.000000Z")
+    assert contaminated(demo_store) == []
+    assert len(contaminated(demo_store, as_of="2026-03-02T12:00:00")) == len(rows)
+
+
+def test_a_repository_over_bolt_answers_as_the_embedded_one(repo, shared_demo, arcadedb_server,
+                                                            monkeypatch):
+    """``Repository("bolt://...")``: the small demo in an ArcadeDB database, over Bolt."""
+    from .conftest import SHARED_DATABASE
+    shared_demo.get("arcadedb")
+    monkeypatch.setenv("LINEAGE_BOLT_PASSWORD", arcadedb_server.password)
+    uri = arcadedb_server.settings.uri.replace("bolt://", "bolt://root@") + "/" + SHARED_DATABASE
+    with lineage.Repository(uri) as bolt:
+        assert bolt.downstream(SELECTOR, types="deepCoadd") == \
+            repo.downstream(SELECTOR, types="deepCoadd")
+        assert bolt.count(SELECTOR) == repo.count(SELECTOR)
