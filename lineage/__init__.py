@@ -19,3 +19,8 @@ def __getattr__(name):
         from lineage.results import Result
         return Result
     raise AttributeError(f"module 'lineage' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazy names too, so a notebook completes ``lineage.Rep``."""
+    return sorted([*globals(), "Repository", "Result"])

@@ -31,10 +31,11 @@ from lineage.fetch.datastore import datastore_for, resolve
 from lineage.fetch.read import get as read_dataset
 from lineage.fetch.select import select
 from lineage.fetch.transfer import fetch as fetch_artifacts
-from lineage.flags import (contamination as flag_contamination, flag as write_flag, list_flags,
-                           reprocessing_plan, unflag as retract_flag)
+from lineage.flags import (contamination as flag_contamination, flag as write_flag, inputs_for,
+                           list_flags, reprocessing_plan, unflag as retract_flag)
 from lineage.flags.records import contaminated as contaminated_datasets
 from lineage.lightcurve import lightcurve as lightcurve_of
+from lineage.lightcurve.compare import compare as compare_selections
 from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.metrics.trend import trend
 from lineage.results import Result
@@ -142,6 +143,15 @@ class Repository:
                 row[name] = stored_time(row.get(name), row.get("time_scale"))
         return Result(rows, f"Visits{' where ' + conditions if conditions else ''}")
 
+    def compare_visits(self, conditions: str, versus: str, types=None,
+                       instrument: str | None = None) -> dict:
+        """Two selections of visits side by side (``"seeing < 0.7"`` versus ``"seeing >=
+        0.7"``): how many, the medians of their conditions, the datasets downstream of
+        each by type (only ``types``, if given), the visits in both; as ``lineage visits
+        CONDITIONS --versus VERSUS --json``."""
+        return compare_selections(self.store, conditions, versus, self._types(types),
+                                  instrument)
+
     # --- flags ------------------------------------------------------------------------------
 
     def flag(self, selector: str, verdict: str, reason: str, evidence: str, by: str,
@@ -190,6 +200,19 @@ class Repository:
                       "Contaminated datasets",
                       ["dataset_type", "data_id", "run", "steps", "fraction", "flag",
                        "verdict", "reason", "uuid"])
+
+    def inputs(self, selector: str, types=None, without_flagged: bool = False) -> Result:
+        """Every input upstream of a product, flagged ones marked (``flagged``, ``flags``),
+        to rebuild it with them or, with ``without_flagged``, without them:
+        ``dataset_type, data_id, run, steps, flagged, flags, uuid``."""
+        rows = [r for r in inputs_for(self.store, selector, self._types(types))
+                if not (without_flagged and r["flagged"])]
+        return Result(({"dataset_type": r["dataset_type"],
+                        "data_id": DataId.parse(r["data_id"]), "run": r["run"],
+                        "steps": r["steps"], "flagged": r["flagged"], "flags": r["flags"],
+                        "uuid": r["uuid"]} for r in rows),
+                      f"Inputs of {selector}",
+                      ["dataset_type", "data_id", "run", "steps", "flagged", "flags", "uuid"])
 
     def plan(self, flags=None) -> dict:
         """The quanta to rerun without the flagged inputs, in dependency order (of the

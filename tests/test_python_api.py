@@ -284,3 +284,19 @@ def test_a_repository_over_bolt_answers_as_the_embedded_one(repo, shared_demo, a
         assert bolt.downstream(SELECTOR, types="deepCoadd") == \
             repo.downstream(SELECTOR, types="deepCoadd")
         assert bolt.count(SELECTOR) == repo.count(SELECTOR)
+
+
+def test_compare_visits_and_inputs(repo, demo_repo):
+    both = repo.compare_visits("seeing < 0.7", "seeing >= 0.7", types="calexp")
+    cli = _json("visits", "seeing < 0.7", "--versus", "seeing >= 0.7", "--type", "calexp",
+                "--repo", str(demo_repo), "--json")
+    assert both == cli and both["a"]["visits"] + both["b"]["visits"] == SMALL.visits
+    coadd = repo.downstream(SELECTOR, types="deepCoadd")[0]
+    inputs = repo.inputs(coadd["uuid"], types="calexp")
+    cli_inputs = _json("flags", "inputs", coadd["uuid"], "--type", "calexp", "--repo",
+                       str(demo_repo), "--json")
+    assert [(r["uuid"], r["flagged"]) for r in inputs] == \
+        [(r["uuid"], r["flagged"]) for r in cli_inputs]
+    assert str(VISIT) in {r["data_id"]["visit"] for r in inputs}
+    assert inputs.to_pandas()["flagged"].dtype == bool
+    assert "Repository" in dir(lineage)
