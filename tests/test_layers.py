@@ -34,6 +34,8 @@ LAYER = {
     "lineage.demo": "7",
     "lineage.cli": "8",
     "lineage.api": "8",
+    "lineage.repository": "8",  # lineage.Repository: the library's questions for notebooks
+    "lineage.results": "8",     # its answers as rows, DataFrames and Tables
 }
 
 #: The package ``lineage`` itself is the facade above every layer: ``lineage.get`` imports

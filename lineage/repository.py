@@ -1,0 +1,353 @@
+"""``lineage.Repository``: the questions of the command line as methods, for notebooks.
+
+Open a repository as the command line does (a directory, or a ``bolt://`` URI)
+and ask::
+
+    import lineage
+    with lineage.Repository("lineage-repo") as repo:
+        coadds = repo.downstream("visit=2026030100001", types=["deepCoadd"])
+        coadds.to_pandas()
+
+Each method calls the library function its command calls (``downstream`` is
+:func:`lineage.traversal.traverse.traverse`, ``flag`` is
+:func:`lineage.flags.flag` ...), so an answer here is the answer there.
+Listings come back as a :class:`~lineage.results.Result` (rows with data IDs as
+mappings and times as astropy ``Time``; ``.to_pandas()``, ``.to_table()``);
+single answers (a node, a flag report, a plan, a diff summary) as the dict the
+command's ``--json`` prints.  Errors are the library's own
+(:mod:`lineage.core.errors`): a :class:`~lineage.core.errors.UserError` for
+input to fix, whose ``field`` names the argument.
+"""
+
+from __future__ import annotations
+
+from lineage.core.dataid import DataId
+from lineage.core.errors import UnknownName
+from lineage.core.text import SelectorError
+from lineage.core.time import stored_time
+from lineage.dataunits.visits import select_visits, visit_table
+from lineage.diff import DiffFilter, Tolerance, diff_releases
+from lineage.fetch.datastore import datastore_for, resolve
+from lineage.fetch.read import get as read_dataset
+from lineage.fetch.select import select
+from lineage.fetch.transfer import fetch as fetch_artifacts
+from lineage.flags import (contamination as flag_contamination, flag as write_flag, inputs_for,
+                           list_flags, reprocessing_plan, unflag as retract_flag)
+from lineage.flags.records import contaminated as contaminated_datasets
+from lineage.lightcurve import lightcurve as lightcurve_of
+from lineage.lightcurve.compare import compare as compare_selections
+from lineage.metrics import JobFilter, evaluate_specs, jobs_where
+from lineage.metrics.trend import trend
+from lineage.results import Result
+from lineage.store.repo import open_store
+from lineage.traversal import traverse as query
+from lineage.traversal.queries import dataset_type_names
+from lineage.traversal.show import show as show_node
+
+DEFAULT_REPO = "lineage-repo"
+
+
+class Repository:
+    """A lineage repository, open for questions.
+
+    ``path_or_uri`` is what ``--repo`` takes: a repository directory (the embedded
+    engine starts when needed) or a ``bolt://`` URI.  Use it in a ``with`` block,
+    or call :meth:`close` when done.  A directory that is not a repository raises
+    :class:`~lineage.store.repo.RepoError`, naming it.
+    """
+
+    def __init__(self, path_or_uri=DEFAULT_REPO) -> None:
+        self.target = str(path_or_uri)
+        self.store = open_store(self.target)
+
+    def close(self) -> None:
+        """Close the connection (and stop the embedded engine if no one else uses it)."""
+        self.store.close()
+
+    def __enter__(self) -> "Repository":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Repository({self.target!r})"
+
+    # --- lineage ----------------------------------------------------------------------------
+
+    def downstream(self, selector: str, types=None, depth: int | None = None,
+                   collection: str | None = None, limit: int | None = None) -> Result:
+        """Datasets downstream of ``selector`` (a dataset UUID, a node key, ``visit=...``,
+        ``tract=9813,patch=5,band=r`` or ``visit[seeing < 0.6 arcsec]``), sorted by type
+        then data ID: ``dataset_type, data_id, run, steps, uuid``.  ``types``: only these
+        dataset types (a name or a list; an unknown name is an error); ``depth``: at
+        most this many processing steps away; ``collection``: only datasets in it."""
+        return self._traverse(selector, query.DOWN, types, depth, collection, limit)
+
+    def upstream(self, selector: str, types=None, depth: int | None = None,
+                 collection: str | None = None, limit: int | None = None) -> Result:
+        """Datasets upstream of ``selector``: what it was made from (as :meth:`downstream`)."""
+        return self._traverse(selector, query.UP, types, depth, collection, limit)
+
+    def _traverse(self, selector, direction, types, depth, collection, limit) -> Result:
+        rows = query.traverse(self.store, selector, direction, self._types(types), depth,
+                              collection, limit)
+        return Result(({"dataset_type": r.dataset_type, "data_id": DataId.parse(r.data_id),
+                        "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1]}
+                       for r in rows),
+                      f"{direction.capitalize()}stream of {selector}",
+                      ["dataset_type", "data_id", "run", "steps", "uuid"])
+
+    def count(self, selector: str, direction: str = query.DOWN, types=None,
+              depth: int | None = None, collection: str | None = None) -> Result:
+        """How many datasets of each type lie ``direction`` (``"down"`` or ``"up"``) of
+        ``selector`` (the blast radius): ``dataset_type, datasets``."""
+        counts = query.count(self.store, selector, direction, self._types(types), depth,
+                             collection)
+        return Result(({"dataset_type": t, "datasets": n} for t, n in counts.items()),
+                      f"{direction.capitalize()}stream of {selector}",
+                      ["dataset_type", "datasets"])
+
+    def explain(self, selector: str, target: str, direction: str = query.DOWN,
+                depth: int | None = None) -> Result:
+        """One shortest lineage path from ``selector`` to the dataset ``target`` (UUID or
+        key), one row per node: ``kind, key, dataset_type, data_id, run, task``.  Empty
+        when no path leads there."""
+        path = query.explain(self.store, selector, target, direction, depth)
+        rows = []
+        for key in path:
+            view = show_node(self.store, key, limit=0)
+            props = view["properties"]
+            rows.append({"kind": view["kind"], "key": key,
+                         "dataset_type": props.get("dataset_type"),
+                         "data_id": DataId.parse(props.get("data_id")),
+                         "run": props.get("run"), "task": props.get("task")})
+        return Result(rows, f"Lineage path {selector} -> {target}",
+                      ["kind", "key", "dataset_type", "data_id", "run", "task"])
+
+    def show(self, key: str, limit: int = 25) -> dict:
+        """One node (a key or dataset UUID): ``{key, kind, properties, out, in}`` with at
+        most ``limit`` neighbours per direction, as ``lineage show --json``."""
+        return show_node(self.store, key, limit)
+
+    def visits(self, conditions: str = "", instrument: str | None = None) -> Result:
+        """Visits by observing conditions and telemetry (``"seeing < 0.6 arcsec and
+        airmass < 1.2"``; empty: every visit), one row each with its conditions, the
+        telemetry summaries of its exposure (``efd.*`` columns), and ``begin``/``end`` as
+        TAI times."""
+        frame = select_visits(self.store, conditions, instrument) if conditions else \
+            visit_table(self.store, instrument)
+        rows = _records(frame)
+        for row in rows:
+            for name in ("begin", "end"):
+                row[name] = stored_time(row.get(name), row.get("time_scale"))
+        return Result(rows, f"Visits{' where ' + conditions if conditions else ''}")
+
+    def compare_visits(self, conditions: str, versus: str, types=None,
+                       instrument: str | None = None) -> dict:
+        """Two selections of visits side by side (``"seeing < 0.7"`` versus ``"seeing >=
+        0.7"``): how many, the medians of their conditions, the datasets downstream of
+        each by type (only ``types``, if given), the visits in both; as ``lineage visits
+        CONDITIONS --versus VERSUS --json``."""
+        return compare_selections(self.store, conditions, versus, self._types(types),
+                                  instrument)
+
+    # --- flags ------------------------------------------------------------------------------
+
+    def flag(self, selector: str, verdict: str, reason: str, evidence: str, by: str,
+             authority: str = "", dry_run: bool = False) -> dict:
+        """Flag what ``selector`` names as ``"bad"`` or ``"suspect"`` and mark everything
+        downstream as contaminated; with ``dry_run`` nothing is written.  ``evidence`` is a
+        URI or a file (recorded with its SHA-256).  The report, as ``lineage flag --json``:
+        ``{selector, verdict, dry_run, blast_radius, flag, created_at}``."""
+        return write_flag(self.store, selector, verdict, reason, evidence, by, authority,
+                          dry_run)
+
+    def unflag(self, flag_id: str, reason: str, by: str) -> dict:
+        """Retract a flag (key, UUID or a unique prefix of 8+ characters); the retraction is
+        recorded on the flag, nothing is deleted.  The flag's record."""
+        return retract_flag(self.store, flag_id, reason, by)
+
+    def flags(self, as_of: str | None = None, include_retracted: bool = False) -> Result:
+        """Flags active now, or at ``as_of`` (an ISO date or time in UTC, or a release
+        name), or every flag with ``include_retracted``; ``created_at`` and
+        ``retracted_at`` as UTC times."""
+        rows = list_flags(self.store, as_of, include_retracted)
+        for row in rows:
+            for name in ("created_at", "retracted_at"):
+                row[name] = stored_time(row.get(name), "utc")
+        return Result(rows, "Flags" + (f" as of {as_of}" if as_of else ""))
+
+    def contamination(self, selector: str, as_of: str | None = None) -> dict:
+        """Is one dataset or quantum contaminated, by which flags, how much: ``{key,
+        contaminated, max_fraction, verdict, by: [{flag, verdict, steps, fraction}]}``."""
+        return flag_contamination(self.store, selector, as_of)
+
+    def contaminated(self, types=None, verdict: str | None = None, min_fraction: float = 0.0,
+                     as_of: str | None = None) -> Result:
+        """Every dataset contaminated by an active flag, one row per dataset and flag:
+        ``dataset_type, data_id, run, steps, fraction, flag, verdict, reason, uuid``.  The
+        fraction is the share of the dataset's science inputs that come from flagged data
+        (docs/flags.md).  ``types``: only these dataset types; ``verdict``: only flags of
+        it; ``min_fraction``: at least this much."""
+        rows = contaminated_datasets(self.store, as_of, None, self._types(types), verdict,
+                                     min_fraction or None)
+        return Result(({"dataset_type": r["dataset"]["dataset_type"],
+                        "data_id": DataId.parse(r["dataset"]["data_id"]),
+                        "run": r["dataset"]["run"], "steps": r["steps"],
+                        "fraction": r["fraction"], "flag": r["flag"], "verdict": r["verdict"],
+                        "reason": r["reason"], "uuid": r["dataset"]["key"].split(":", 1)[1]}
+                       for r in rows),
+                      "Contaminated datasets",
+                      ["dataset_type", "data_id", "run", "steps", "fraction", "flag",
+                       "verdict", "reason", "uuid"])
+
+    def inputs(self, selector: str, types=None, without_flagged: bool = False) -> Result:
+        """Every input upstream of a product, flagged ones marked (``flagged``, ``flags``),
+        to rebuild it with them or, with ``without_flagged``, without them:
+        ``dataset_type, data_id, run, steps, flagged, flags, uuid``."""
+        rows = [r for r in inputs_for(self.store, selector, self._types(types))
+                if not (without_flagged and r["flagged"])]
+        return Result(({"dataset_type": r["dataset_type"],
+                        "data_id": DataId.parse(r["data_id"]), "run": r["run"],
+                        "steps": r["steps"], "flagged": r["flagged"], "flags": r["flags"],
+                        "uuid": r["uuid"]} for r in rows),
+                      f"Inputs of {selector}",
+                      ["dataset_type", "data_id", "run", "steps", "flagged", "flags", "uuid"])
+
+    def plan(self, flags=None) -> dict:
+        """The quanta to rerun without the flagged inputs, in dependency order (of the
+        given flag ids, or of every active flag), as ``lineage flags plan --json``:
+        ``{rerun, dropped, excluded_datasets, data_queries, ...}``."""
+        return reprocessing_plan(self.store, list(flags) if flags else None)
+
+    # --- releases, lightcurves, metrics -------------------------------------------------------
+
+    def diff(self, release_a: str, release_b: str, types=(), tracts=(), bands=(),
+             where: str | None = None, properties=("size",), tolerance=()) -> dict:
+        """What differs between two releases (collection or release names), as ``lineage
+        diff --json`` summarises it: ``{a, b, filter, totals, by_type, by_tract_band,
+        reasons, steps, visits, properties, metrics}``.  ``types``, ``tracts``, ``bands``
+        and ``where`` (``dim=value,...``) filter the datasets; ``tolerance`` is a list such
+        as ``["5%", "validate_drp.PA1=0.5"]``."""
+        flt = DiffFilter.make(self._types(types) or (), tracts, bands, where)
+        result = diff_releases(self.store, release_a, release_b, flt, None, properties, True,
+                               Tolerance.parse(tolerance), progress=False)
+        return result.summary()
+
+    def lightcurve(self, object_id: int, collection: str, datastore: str | None = None,
+                   topics=None) -> Result:
+        """Every epoch of a DIA object in ``collection``, in time order, with its provenance
+        (images, visit, conditions, telemetry, software and config of each step, flags);
+        ``time`` is the epoch as a TAI time (``mjd_tai`` its MJD).  ``datastore``: where
+        the catalogs are (default: the repository's)."""
+        where = datastore_for(self.target, datastore)
+        frame = lightcurve_of(self.store, object_id, collection, where,
+                              list(topics) if topics else None)
+        rows = _records(frame)
+        from astropy.time import Time   # heavy: loaded with the first lightcurve
+        for row in rows:
+            row["time"] = Time(row["mjd_tai"], format="mjd", scale="tai")
+            row["time"].format = "isot"
+        return Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
+
+    def metric_jobs(self, metric: str, operator: str, value: float, unit: str = "",
+                    since=None, until=None, instrument: str | None = None,
+                    filter_name: str | None = None, dataset: str | None = None,
+                    software: str | None = None) -> Result:
+        """Jobs whose measurement of ``metric`` satisfies ``operator value unit`` (units
+        convert: 15 mas is 0.015 arcsec), e.g. ``metric_jobs("validate_drp.PA1", ">", 15,
+        "mmag")``, of the jobs the filters keep; ``date`` is a time in its own scale."""
+        where = JobFilter(instrument, filter_name, dataset, software, since, until)
+        rows = [_dated(r.as_dict()) for r in jobs_where(self.store, metric, operator, value,
+                                                        unit, where=where)]
+        return Result(rows, f"Jobs where {metric} {operator} {value:g} {unit}".rstrip())
+
+    def metric_job(self, job: str) -> Result:
+        """One job's specifications (``ci_demo/9`` or ``job:ci_demo/9``): which thresholds it
+        passes (``passed`` None: no value)."""
+        key = job if job.startswith("job:") else f"job:{job}"
+        return Result((r.as_dict() for r in evaluate_specs(self.store, key)),
+                      f"Specifications of {key}")
+
+    def metric_trend(self, metric: str, unit: str | None = None, since=None, until=None,
+                     instrument: str | None = None, filter_name: str | None = None,
+                     dataset: str | None = None, software: str | None = None) -> Result:
+        """``metric`` across jobs in time order, per series, with the software changes
+        between consecutive jobs (``changes``, ``changed``); ``date`` is a time in its own
+        scale; values in ``unit`` (default: the metric's).  The specifications that apply
+        to the metric are in the result's ``specifications``."""
+        where = JobFilter(instrument, filter_name, dataset, software, since, until)
+        frame = trend(self.store, metric, where, unit)
+        result = Result([_dated(r) for r in _records(frame)],
+                        f"{frame.attrs['metric']} ({frame.attrs['unit']}) across jobs")
+        result.specifications = frame.attrs["specifications"]
+        return result
+
+    # --- data ------------------------------------------------------------------------------
+
+    def fetch(self, selector: str, to, direction: str | None = None, types=None,
+              depth: int | None = None, collection: str | None = None,
+              datastore: str | None = None, dry_run: bool = False, mode: str = "copy",
+              workers: int = 4) -> Result:
+        """Copy (``mode`` ``"copy"``, ``"link"`` or ``"symlink"``) the files of the datasets
+        ``selector`` names into the directory ``to``, checking checksums and writing
+        ``to/manifest.json``; with ``direction`` (``"down"``/``"up"``) the datasets
+        downstream or upstream of it.  One row per dataset: ``status, key, path, bytes``
+        ...; with ``dry_run`` nothing is copied and the rows are the files that would be
+        (``key, uri, size, checksum, relpath`` ...).  A dataset not fetched raises
+        :class:`~lineage.fetch.transfer.FetchError` after the others are done."""
+        where = datastore_for(self.target, datastore)
+        keys = select(self.store, selector, direction, self._types(types), depth, collection)
+        if not keys:
+            raise SelectorError(f"{selector}: no datasets")
+        artifacts = resolve(self.store, keys, where, keep_refused=True)
+        if dry_run:
+            return Result((_parsed(a.as_dict()) for a in artifacts), f"Would fetch into {to}")
+        return Result((_parsed(r) for r in fetch_artifacts(artifacts, to, mode, workers, False,
+                                                           where.describe())),
+                      f"Fetched into {to}")
+
+    def get(self, dataset, **selection):
+        """A dataset (UUID, key, or a row of a result) as a Python object, reading only
+        what ``selection`` asks for: Parquet as a DataFrame (``columns=``, ``rows=``,
+        ``where=``), FITS tables as an astropy Table, FITS images whole or as a cutout
+        (``box=`` or ``sky=`` with ``size=``) (:func:`lineage.fetch.read.get`)."""
+        if isinstance(dataset, dict) and "uuid" in dataset:
+            dataset = dataset["uuid"]
+        return read_dataset(dataset, store=self.store, repo=self.target, **selection)
+
+    # --- shared --------------------------------------------------------------------------
+
+    def _types(self, types) -> list[str] | None:
+        """``types`` (a name, or names) as a list, each checked against the repository's
+        dataset types: a name it does not know is an :class:`UnknownName` (field
+        ``types``), so a wrong case does not silently answer nothing."""
+        if not types:
+            return None
+        names = [types] if isinstance(types, str) else list(types)
+        known = set(dataset_type_names(self.store))
+        unknown = [t for t in names if t not in known]
+        if unknown:
+            raise UnknownName(f"no dataset type {unknown[0]!r} in this repository (known: "
+                              f"{', '.join(sorted(known))})", field="types")
+        return names
+
+
+def _records(frame) -> list[dict]:
+    """A DataFrame's rows as dicts, NaN as None."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def _parsed(row: dict) -> dict:
+    """A row with its ``data_id`` text (if any) as a :class:`DataId`."""
+    if isinstance(row.get("data_id"), str):
+        row["data_id"] = DataId.parse(row["data_id"])
+    return row
+
+
+def _dated(row: dict) -> dict:
+    """A metric job row with its ``date`` as a time in its ``time_scale``."""
+    row["date"] = stored_time(row.get("date"), row.get("time_scale"))
+    return row
