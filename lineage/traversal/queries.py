@@ -69,6 +69,12 @@ def step_query(downstream: bool, kind: Kind, keys: list[str], with_parents: bool
             f"MATCH {_STEP[(downstream, kind)]} {where}{ret}"), params
 
 
+def quantum_tasks(store: Store, keys: list[str]) -> dict[str, str]:
+    """quantum key -> the task that ran it, of the quanta ``keys`` (for pictures)."""
+    return {k: t for k, t in store.read_plain(
+        "MATCH (q:Quantum) WHERE q.key IN $keys RETURN q.key, q.task", {"keys": keys})}
+
+
 # --- collections -----------------------------------------------------------------------------
 
 class CollectionRow(NamedTuple):

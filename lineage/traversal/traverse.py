@@ -21,7 +21,8 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
-                                       datasets_in_collections, feeds_edges, step_query)
+                                       datasets_in_collections, feeds_edges, quantum_tasks,
+                                       step_query)
 
 if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
     import networkx as nx
@@ -183,7 +184,8 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     """Datasets downstream (or upstream) of a selector, sorted by type then data ID.
 
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
-    first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
+    first reached from), ``tree["seeds"]`` (key -> type) and ``tree["tasks"]`` (quantum
+    key -> task, of those quanta and of quantum seeds), for pictures.
     """
     via = _via_types(store, types, direction)
     selection = _selection(store, selector)
@@ -192,6 +194,10 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     if tree is not None:
         tree["seeds"] = {k: selection[k] for k in seeds}
     found = bfs(store, seeds, direction, via, depth, parents, want=list(types) if types else None)
+    if tree is not None:
+        quanta = {q or a for a, q in parents.values()} | set(seeds)
+        tree["tasks"] = quantum_tasks(store, sorted(k for k in quanta
+                                                    if kind_of_key(k) == Kind.QUANTUM))
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)

@@ -1,0 +1,113 @@
+"""What can be checked of a picture without eyes: its title, legend, the texts on it and
+where things are drawn (matplotlib artists), on the small demo in the real engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineage.core.figures import FAN_OUT, lineage_figure, lineage_tree
+from lineage.demo import default_visit
+from lineage.traversal import traverse as query
+
+from .conftest import SMALL
+
+
+def _figure_of(store, selector, direction, **kw):
+    tree: dict = {}
+    rows = query.traverse(store, selector, direction, tree=tree, **kw)
+    g = lineage_tree(rows, tree, direction)
+    return rows, g, lineage_figure(g, f"{direction}stream of {selector}")
+
+
+def _texts(fig, gid=None) -> list[str]:
+    ax = fig.axes[0]
+    return [t.get_text() for t in ax.texts if gid is None or t.get_gid() == gid]
+
+
+def _legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_lineage_picture_of_visit_and_detector(demo_store_ro):
+    """The visit+detector selector: a tree from the raw, every step labelled with its
+    task, arrows left to right, each type in the legend with its count in the answer,
+    fan-outs over FAN_OUT summarised, and the selector as the title."""
+    import matplotlib.pyplot as plt
+    selector = f"visit={default_visit(SMALL)},detector=1"
+    rows, g, fig = _figure_of(demo_store_ro, selector, query.DOWN)
+    try:
+        assert fig.axes[0].get_title() == f"downstream of {selector}"
+        tasks = set(_texts(fig, "task"))
+        assert {"isr", "calibrate", "makeWarp", "assembleCoadd"} <= tasks
+        counts = {}
+        for r in rows:
+            counts[r.dataset_type] = counts.get(r.dataset_type, 0) + 1
+        legend = _legend(fig)
+        assert all(f"{t} ({n})" in legend for t, n in counts.items()
+                   if any(d["dataset_type"] == t for _, d in g.nodes(data=True)))
+        # data flows left to right: every arrow ends right of where it starts
+        for u, v in g.edges:
+            assert g.nodes[v]["pos"][0] > g.nodes[u]["pos"][0]
+        # one tree from the selection: every node but the tops hangs from one parent
+        assert all(g.in_degree(n) == 1 for n, d in g.nodes(data=True) if d["layer"] > 0)
+        # no parent shows more than FAN_OUT children of a type; the rest are one summary
+        for n in g.nodes:
+            by_type: dict = {}
+            for c in g.successors(n):
+                by_type.setdefault(g.nodes[c]["dataset_type"], []).append(c)
+            for kids in by_type.values():
+                assert len(kids) <= FAN_OUT
+        summaries = [d for _, d in g.nodes(data=True) if d["kind"] == "more"]
+        assert summaries, "the small demo's forced sources fan out past FAN_OUT"
+        texts = _texts(fig)
+        for d in summaries:
+            assert any(t.startswith(f"+{d['count']} more {d['dataset_type']}") for t in texts)
+        drawn = {n for n, d in g.nodes(data=True) if d["kind"] != "more"}
+        hidden = sum(d["count"] + d["beyond"] for d in summaries)
+        assert len(drawn & {r.key for r in rows}) + hidden == len(rows)
+    finally:
+        plt.close(fig)
+
+
+def test_lineage_picture_upstream_flows_left_to_right(demo_store_ro):
+    """Upstream the selection is on the right and the arrows still follow the data."""
+    import matplotlib.pyplot as plt
+    coadd = query.downstream(demo_store_ro, f"visit={default_visit(SMALL)}",
+                             types=["deepCoadd"])[0]
+    rows, g, fig = _figure_of(demo_store_ro, coadd.key, query.UP)
+    try:
+        assert {"assembleCoadd", "makeWarp", "calibrate", "isr"} <= set(_texts(fig, "task"))
+        tops = [n for n in g.nodes if g.in_degree(n) == 0]
+        assert tops == [coadd.key] and g.nodes[coadd.key]["kind"] == "seed"
+        for u, v in g.edges:     # edges point away from the selection: to the left
+            assert g.nodes[v]["pos"][0] < g.nodes[u]["pos"][0]
+        assert "selected" in _legend(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_lineage_picture_names_the_tasks_of_skipped_steps(demo_store_ro):
+    """With --type, the datasets between are not drawn; the edge names every task
+    between, in the order the data went through them."""
+    import matplotlib.pyplot as plt
+    rows, g, fig = _figure_of(demo_store_ro, f"visit={default_visit(SMALL)},detector=1",
+                              query.DOWN, types=["deepCoadd"])
+    try:
+        chains = {d["task"] for *_, d in g.edges(data=True)}
+        assert chains == {"makeWarp \u2192 assembleCoadd"}
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("fan_out", [1, 2])
+def test_lineage_tree_small_fan_out_keeps_every_dataset_counted(demo_store_ro, fan_out):
+    tree: dict = {}
+    rows = query.traverse(demo_store_ro, f"visit={default_visit(SMALL)}", query.DOWN,
+                          depth=3, tree=tree)
+    g = lineage_tree(rows, tree, query.DOWN, fan_out=fan_out)
+    drawn = {n for n, d in g.nodes(data=True) if d["kind"] != "more"} & {r.key for r in rows}
+    hidden = sum(d["count"] + d["beyond"] for _, d in g.nodes(data=True) if d["kind"] == "more")
+    # hidden seeds (tops) are not in the answer: count only answer rows
+    hidden -= sum(d["count"] for n, d in g.nodes(data=True)
+                  if d["kind"] == "more" and g.in_degree(n) == 0)
+    assert len(drawn) + hidden == len(rows)
