@@ -3,7 +3,10 @@ where things are drawn (matplotlib artists), on the small demo in the real engin
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from astropy.time import Time
 
 from lineage.core.figures import FAN_OUT, lineage_figure, lineage_tree
 from lineage.demo import default_visit
@@ -111,3 +114,46 @@ def test_lineage_tree_small_fan_out_keeps_every_dataset_counted(demo_store_ro, f
     hidden -= sum(d["count"] for n, d in g.nodes(data=True)
                   if d["kind"] == "more" and g.in_degree(n) == 0)
     assert len(drawn) + hidden == len(rows)
+
+
+# --- the metric trend -------------------------------------------------------------------
+
+def test_trend_draws_the_specifications_that_apply(store, real_data):
+    """The real lsst.verify job (CFHT, filter r) carries PA1 specifications for gri and
+    for uzy with empty metadata queries: only the gri ones apply to it; the undated-filter
+    squash job gets both.  Each drawn threshold is named in the legend; the x range is the
+    jobs' own dates."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from lineage.core.figures import metric_trend_figure
+    from lineage.ingest.driver import ingest
+    from lineage.metrics import JobFilter
+    from lineage.metrics.trend import trend
+    assert not ingest(store, "metrics", [real_data("metrics", "squash_rest_api")],
+                      show_progress=False).rejected
+    gri = {"validate_drp.PA1.design_gri": 5.0, "validate_drp.PA1.minimum_gri": 8.0,
+           "validate_drp.PA1.stretch_gri": 3.0}
+    uzy = {"validate_drp.PA1.design_uzy": 7.5, "validate_drp.PA1.minimum_uzy": 12.0,
+           "validate_drp.PA1.stretch_uzy": 4.5}
+    for where, expected in ((JobFilter(filter_name="r"), gri), (JobFilter(), gri | uzy)):
+        frame = trend(store, "validate_drp.PA1", where)
+        fig = metric_trend_figure(frame, "validate_drp.PA1 across jobs")
+        try:
+            ax = fig.axes[0]
+            assert ax.get_title() == "validate_drp.PA1 across jobs"
+            lines = [ln for ln in ax.lines if ln.get_gid() == "specification"]
+            assert sorted(ln.get_ydata()[0] for ln in lines) == sorted(expected.values())
+            legend = [t.get_text() for t in ax.get_legend().get_texts()]
+            for name, threshold in expected.items():
+                label = next(t for t in legend if t.startswith(name + " "))
+                assert f"<= {threshold:g} mmag" in label
+                assert label.endswith("(for (all) only)") == (name in uzy and len(frame) > 1)
+            # the x range: the jobs' dates with a little room (4 %, at least 12 h) each side
+            first, last = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
+            lo, hi = (Time(x, format="mjd", scale="tai").utc.datetime
+                      for x in (frame["mjd_tai"].min(), frame["mjd_tai"].max()))
+            assert first < lo and hi < last
+            assert (last - first) - (hi - lo) <= max(0.1 * (hi - lo), timedelta(days=1.01))
+        finally:
+            plt.close(fig)

@@ -13,6 +13,7 @@ picture of its shape rather than a wall of dots.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from lineage.core.dataid import DataId
@@ -298,11 +299,26 @@ def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = ""
     plt.close(fig)
 
 
+#: Lines of the specification thresholds on a metric trend: a colour each, then a style.
+SPEC_COLOURS = ("firebrick", "darkorange", "purple", "teal", "saddlebrown", "olive")
+SPEC_STYLES = ("--", "-.", ":")
+
+
 def draw_metric_trend(frame, path: str, title: str = "") -> None:
+    """Write the picture of :func:`metric_trend_figure`."""
+    plt = _pyplot()
+    fig = metric_trend_figure(frame, title)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def metric_trend_figure(frame, title: str = ""):
     """A metric across jobs in time order (:func:`lineage.metrics.trend.trend`): one line
-    and marker shape per series, points coloured by software version, a dotted line where the software
-    changed (labelled with the packages), specification thresholds as dashed lines, and
-    jobs whose value is missing as crosses on the axis."""
+    and marker shape per series, points coloured by software version, a dotted line where
+    the software changed (labelled with the packages), the thresholds of the specifications
+    that apply to these jobs as lines named in the legend (with the series they apply to
+    when not all), jobs whose value is missing as crosses on the axis; the x range is the
+    jobs' own dates.  Threshold lines are the lines with gid ``specification``."""
     plt = _pyplot()
     from astropy.time import Time
     unit = frame.attrs.get("unit", "")
@@ -339,13 +355,28 @@ def draw_metric_trend(frame, path: str, title: str = "") -> None:
             ax.annotate(label, (row["when"], 1), xycoords=("data", "axes fraction"),
                         xytext=(-3, -4), textcoords="offset points", fontsize=8, color="0.25",
                         rotation=90, ha="right", va="top")
-    for spec in frame.attrs.get("specifications", []):
-        if spec.get("threshold") is not None:
-            ax.axhline(spec["threshold"], color="firebrick", ls="--", lw=1)
-            ax.annotate(f"{spec['spec'].removeprefix('spec:')} {spec['operator']} "
-                        f"{spec['threshold']:g} {unit}", (0, spec["threshold"]),
-                        xycoords=("axes fraction", "data"), xytext=(3, 3),
-                        textcoords="offset points", fontsize=8, color="firebrick")
+    series_of_job = dict(zip(frame["job"], frame["series"]))
+    every_series = set(frame["series"])
+    for n, spec in enumerate(frame.attrs.get("specifications", [])):
+        label = f"{spec['spec'].removeprefix('spec:')} {spec['operator']} "
+        applies_to = sorted({series_of_job[j] for j in spec.get("jobs", ()) if j in series_of_job})
+        only = f" (for {', '.join(applies_to)} only)" if applies_to and \
+            set(applies_to) != every_series else ""
+        if spec.get("threshold") is None:
+            handles.append(Line2D([], [], ls="", label=f"{label}{spec['threshold_as_given']} "
+                                  f"{spec['unit_as_given']}: not drawn, {spec['note']}"))
+            continue
+        style = dict(color=SPEC_COLOURS[n % len(SPEC_COLOURS)],
+                     ls=SPEC_STYLES[n // len(SPEC_COLOURS) % len(SPEC_STYLES)], lw=1.2)
+        ax.axhline(spec["threshold"], gid="specification", **style)
+        handles.append(Line2D([], [], label=f"{label}{spec['threshold']:g} {unit}{only}",
+                              **style))
+    # the x range is the jobs' own dates (a little either side), whatever else is drawn
+    dates = frame["when"].dropna()
+    if len(dates):
+        first, last = dates.min(), dates.max()
+        pad = max((last - first) * 0.04, timedelta(hours=12))
+        ax.set_xlim(first - pad, last + pad)
     ax.set_ylabel(f"{frame.attrs.get('metric', 'value')} ({unit})" if unit
                   else frame.attrs.get("metric", "value"))
     ax.set_xlabel("job date (UTC)")
@@ -354,5 +385,4 @@ def draw_metric_trend(frame, path: str, title: str = "") -> None:
               bbox_to_anchor=(1.01, 1))
     fig.autofmt_xdate()
     ax.set_title(title, fontsize=11)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    return fig
