@@ -29,6 +29,10 @@ DISTINCT_COLOURS = ("#0067A5", "#F38400", "#008856", "#BE0032", "#875692", "#F3C
                     "#848482", "#F99379", "#2B3D26", "#DCD300", "#B3446C", "#654522",
                     "#E25822", "#F6A600")
 
+#: Marker shapes, one for each run of five types: Kelly's colours that are alike (the
+#: two purples, the two oranges) are five or more apart, so they differ in shape too.
+TYPE_MARKERS = "osD^v"
+
 #: A parent's children of one dataset type drawn one by one up to this many.
 FAN_OUT = 5
 
@@ -180,6 +184,7 @@ def lineage_figure(g: nx.DiGraph, title: str):
                    key=lambda t: (min(d["layer"] for _, d in g.nodes(data=True)
                                       if d["dataset_type"] == t), t))
     colour = {t: DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)] for i, t in enumerate(order)}
+    marker = {t: TYPE_MARKERS[i // 5 % len(TYPE_MARKERS)] for i, t in enumerate(order)}
     fig, ax = plt.subplots(figsize=(2.7 * max(layers - 1, 1) + 5.5,
                                     min(60.0, 0.24 * rows + 1.6)))
     bundles: dict = {}
@@ -191,9 +196,9 @@ def lineage_figure(g: nx.DiGraph, title: str):
         if d["task"]:
             bundles.setdefault((u, d["task"]), []).append(pos[v])
     for (u, task), ends in bundles.items():
-        # 60 % of the way to the children: a parent's bundles have drawn apart there
-        x = pos[u][0] + 0.5 * (ends[0][0] - pos[u][0])
-        y = pos[u][1] + 0.6 * (sum(p[1] for p in ends) / len(ends) - pos[u][1])
+        # halfway along the bundle's flattest edge: on a line, and level for the text
+        end = min(ends, key=lambda p: abs(p[1] - pos[u][1]))
+        x, y = (pos[u][0] + end[0]) / 2, (pos[u][1] + end[1]) / 2
         ax.text(x, y, task.replace(" \u2192 ", " \u2192\n"), fontsize=6.5, ha="center",
                 va="center", color="0.15", gid="task", zorder=3,
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
@@ -211,7 +216,7 @@ def lineage_figure(g: nx.DiGraph, title: str):
             if kind != "more":
                 style["c"] = [colour[t]]
             ax.scatter([pos[n][0] for n in nodes], [pos[n][1] for n in nodes], zorder=2,
-                       **style)
+                       marker=marker[t], **style)
     for n, d in g.nodes(data=True):
         if d["kind"] == "more":
             text = f"+{d['count']} more {d['dataset_type']}"
@@ -229,7 +234,7 @@ def lineage_figure(g: nx.DiGraph, title: str):
                 f"{layer} step{'s' if layer > 1 else ''} {'down' if down else 'up'}",
                 ha="center", va="bottom", fontsize=8.5, color="0.3")
     counts = g.graph["counts"]
-    handles = [Line2D([], [], ls="", marker="o", color=colour[t],
+    handles = [Line2D([], [], ls="", marker=marker[t], color=colour[t],
                       label=f"{t} ({counts[t]})" if t in counts else t) for t in order]
     handles += [Line2D([], [], ls="", marker="o", mfc="0.8", mec="black", mew=1.6,
                        label="selected"),
@@ -299,9 +304,9 @@ def draw_lightcurve(frame, path: str, colour_by: str = "seeing", title: str = ""
     plt.close(fig)
 
 
-#: Lines of the specification thresholds on a metric trend: a colour each, then a style.
-SPEC_COLOURS = ("firebrick", "darkorange", "purple", "teal", "saddlebrown", "olive")
-SPEC_STYLES = ("--", "-.", ":")
+#: Colours of the specification thresholds on a metric trend, one each in turn.
+SPEC_COLOURS = ("firebrick", "darkorange", "purple", "teal", "saddlebrown", "olive",
+                "crimson", "navy")
 
 
 def draw_metric_trend(frame, path: str, title: str = "") -> None:
@@ -366,8 +371,9 @@ def metric_trend_figure(frame, title: str = ""):
             handles.append(Line2D([], [], ls="", label=f"{label}{spec['threshold_as_given']} "
                                   f"{spec['unit_as_given']}: not drawn, {spec['note']}"))
             continue
-        style = dict(color=SPEC_COLOURS[n % len(SPEC_COLOURS)],
-                     ls=SPEC_STYLES[n // len(SPEC_COLOURS) % len(SPEC_STYLES)], lw=1.2)
+        # dashed where it applies to every series, dotted where to some
+        style = dict(color=SPEC_COLOURS[n % len(SPEC_COLOURS)], ls=":" if only else "--",
+                     lw=1.2)
         ax.axhline(spec["threshold"], gid="specification", **style)
         handles.append(Line2D([], [], label=f"{label}{spec['threshold']:g} {unit}{only}",
                               **style))

@@ -76,8 +76,8 @@ def sky_figure(by_patch: dict, bounds: dict):
     heights = [width * (e[3] - e[2]) / max(e[1] - e[0], 1e-9) for e in
                (extent[r[0]] for r in rows)]
     fig, axes = plt.subplots(len(rows), len(bands), squeeze=False, layout="constrained",
-                             figsize=(width * len(bands) + 1.8, sum(h + 0.6 for h in heights)
-                                      + 0.6), gridspec_kw={"height_ratios": heights})
+                             figsize=(width * len(bands) + 1.8, sum(h + 0.2 for h in heights)
+                                      + 0.7), gridspec_kw={"height_ratios": heights})
     cmap = plt.get_cmap("viridis")
     for row, (skymap, label, kinds) in enumerate(rows):
         boxes = {(t, p): box for (sm, t, p), box in bounds.items() if sm == skymap}

@@ -148,14 +148,17 @@ def sections(summary: dict, sample: Sample | None) -> list[dict]:
         rows = [_comparison_row(c) for c in summary[key] if c["a"]["n"] or c["b"]["n"]]
         lines = []
         if key == "metrics" and _filter_text(summary["filter"]):
-            lines.append("Jobs that measured a band, tract or other unit the filter leaves "
-                         "out are not counted; dataset types do not apply to metrics.")
+            lines.append("Jobs that measured a band, tract or unit the filter leaves out are "
+                         "not counted (dataset types do not apply).")
         if any(c.get("tiny_sample") for c in summary[key]):
-            lines.append(f"A comparison on fewer than {TINY_SAMPLE} values a side rests on a "
-                         "tiny sample (marked): its verdict and p-values are a hint, not a test.")
+            lines.append(f"Fewer than {TINY_SAMPLE} values a side is a tiny sample (marked): its "
+                         "verdict and p-values are a hint, not a test.")
+        if key == "metrics" and rows:
+            lines.append("KS D (p): Kolmogorov-Smirnov distance (p-value); MW p: Mann-Whitney U "
+                         "p-value (scipy.stats, two-sided).")
         out.append({"title": title, "figure": figure, "lines": lines, "headers": [
-            "quantity", "unit", "median A (n)", "median B (n)", "shift", "shift %", "KS D",
-            "KS p", "Mann-Whitney p", "tolerance", "verdict", "note"], "rows": rows,
+            "quantity", "unit", "median A (n)", "median B (n)", "shift", "shift %", "KS D (p)",
+            "MW p", "tolerance", "verdict", "note"], "rows": rows,
             "empty": f"No {title.lower()} recorded for these releases"
                      + (" and this filter." if _filter_text(summary["filter"]) else ".")})
     if sample is not None:
@@ -189,12 +192,11 @@ def _any(counts: dict) -> bool:
 def _comparison_row(c: dict) -> list:
     verdict = {True: "equivalent", False: "differs", None: "n/a"}[c["equivalent"]]
     rel = c["relative_shift"]
-    note = f"{TINY_SAMPLE_NOTE} (n={c['a']['n']} and {c['b']['n']})" \
-        if c.get("tiny_sample") else ""
+    ks = "" if c["ks"] is None else f"{_num(c['ks'], 3)} ({_num(c['ks_p'], 3) or '-'})"
     return [c["name"], c["unit"], f"{_num(c['a']['median'])} ({c['a']['n']})",
             f"{_num(c['b']['median'])} ({c['b']['n']})", _num(c["shift"]),
-            "" if rel is None else f"{rel * 100:+.2f}", _num(c["ks"], 3), _num(c["ks_p"], 3),
-            _num(c["mann_whitney_p"], 3), c["tolerance"], verdict, note]
+            "" if rel is None else f"{rel * 100:+.2f}", ks, _num(c["mann_whitney_p"], 3),
+            c["tolerance"], verdict, TINY_SAMPLE_NOTE if c.get("tiny_sample") else ""]
 
 
 # --- Markdown ----------------------------------------------------------------------
