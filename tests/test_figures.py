@@ -148,7 +148,10 @@ def test_trend_draws_the_specifications_that_apply(store, real_data):
             for name, threshold in expected.items():
                 label = next(t for t in legend if t.startswith(name + " "))
                 assert f"<= {threshold:g} mmag" in label
-                assert label.endswith("(for (all) only)") == (name in uzy and len(frame) > 1)
+                some = name in uzy and len(frame) > 1
+                assert label.endswith("(for (all) only)") == some
+                line = next(ln for ln in lines if ln.get_ydata()[0] == threshold)
+                assert line.get_linestyle() == (":" if some else "--")
             # the x range: the jobs' dates with a little room (4 %, at least 12 h) each side
             first, last = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
             lo, hi = (Time(x, format="mjd", scale="tai").utc.datetime
