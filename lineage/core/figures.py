@@ -113,8 +113,8 @@ def lineage_tree(rows, tree: dict, direction: str = "down", fan_out: int = FAN_O
             if hidden and g.number_of_nodes() < max_nodes:
                 more = f"more:{parent}:{dataset_type}:{task}"
                 g.add_node(more, dataset_type=dataset_type, data_id="", run="", layer=layer,
-                           kind="more",
-                           count=len(hidden), beyond=sum(subtree(c) - (c in by_key) for c in hidden))
+                           kind="more", count=len(hidden),
+                           beyond=sum(subtree(c) - (c in by_key) for c in hidden))
                 if parent is not None:
                     g.add_edge(parent, more, task=task)
     _place(g)

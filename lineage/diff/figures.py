@@ -49,9 +49,9 @@ def changed_on_sky(by_patch: dict, bounds: dict) -> bytes | None:
 def sky_figure(by_patch: dict, bounds: dict):
     """Per band (columns), each patch coloured by the fraction of its products that differ:
     a row per sky map for each of "any difference" and "inputs differ" (added, removed, or
-    made from other inputs) where some patch has one, each sky map on its own axes.  ``by_patch``: (skymap, tract, patch, band) ->
-    counts; ``bounds``: (skymap, tract, patch) -> (ra0, ra1, dec0, dec1).  None when no
-    patch has both."""
+    made from other inputs) where some patch has one, each sky map on its own axes.
+    ``by_patch``: (skymap, tract, patch, band) -> counts; ``bounds``: (skymap, tract,
+    patch) -> (ra0, ra1, dec0, dec1).  None when no patch has both."""
     skymaps = sorted({m for m, *_ in by_patch} & {m for m, *_ in bounds})
     if not skymaps:
         return None
