@@ -118,11 +118,11 @@ def test_plot_draws_png(demo_repo, tmp_path):
     with open_store(demo_repo) as store:
         tree = {}
         found = query.traverse(store, f"visit={visit}", depth=2, tree=tree)
-        g = lineage_tree(found, tree["parents"], tree["seeds"])
+        g = lineage_tree(found, tree, query.DOWN)
     # every drawn dataset hangs from the selection: one path back to a seed
     seeds = [n for n, d in g.nodes(data=True) if g.in_degree(n) == 0]
     assert seeds and all(d["layer"] == 0 or g.in_degree(n) == 1 for n, d in g.nodes(data=True))
-    assert {r.key for r in found} <= set(g.nodes)
+    assert {n for n, d in g.nodes(data=True) if d["kind"] == "dataset"} <= {r.key for r in found}
 
 
 def test_type_filter_comma_and_repeat(demo_repo):

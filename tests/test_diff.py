@@ -201,6 +201,93 @@ def test_statistics_and_tolerance(demo_store):
     assert raw["equivalent"] is True and raw["ks"] == 0.0 and raw["a"] == raw["b"]
 
 
+def test_every_table_follows_the_filter(demo_store, truth):
+    """A filter applies to every table: no all-zero rows for the types read only to reach
+    the filtered ones, the steps table counts the filtered products only, and metrics of
+    jobs about another band are left out (the demo's jobs measured band r)."""
+    from lineage.diff.report import sections
+    result, _ = _run(demo_store, DR1, DR2, DiffFilter.make(types=["deepCoadd"], bands=["g"]))
+    summary = result.summary()
+    assert list(summary["by_type"]) == ["deepCoadd"]
+    g_coadds = {i for i in truth.products("DR2") if i[0] == "deepCoadd" and _band(i[1]) == "g"}
+    assert [(s["task"], s["products_compared"]) for s in summary["steps"]] == \
+        [("assembleCoadd", len(g_coadds & set(truth.products("DR1"))))]
+    assert summary["metrics"] == []
+    for section in sections(summary, None):
+        if section["title"] in ("By dataset type", "By tract and band"):
+            assert section["rows"] and all(any(row[-6:]) for row in section["rows"])
+    r_band, _ = _run(demo_store, DR1, DR2, DiffFilter.make(types=["deepCoadd"], bands=["r"]))
+    assert {m.name for m in r_band.metrics} == {m.name for m in
+                                                 _run(demo_store, DR1, DR2)[0].metrics}
+    other_tract, _ = _run(demo_store, DR1, DR2, DiffFilter.make(tracts=["9813"]))
+    assert {m.a.n for m in other_tract.metrics} == {1}   # one job a release measured 9813
+
+
+def test_two_sample_tests_are_scipys_and_tiny_samples_are_marked(demo_store):
+    """p-values are scipy's own on the same values; a comparison on fewer than
+    TINY_SAMPLE values a side says so in the JSON, the tables and the HTML."""
+    from scipy import stats as scipy_stats
+
+    from lineage.diff.report import TINY_SAMPLE_NOTE, html, sections
+    from lineage.diff.stats import TINY_SAMPLE
+    result, _ = _run(demo_store, DR1, DR2, DiffFilter.make(types=["calexp"]))
+    assert result.metrics
+    for m in result.metrics:
+        ks = scipy_stats.ks_2samp(m.values_a, m.values_b)
+        mw = scipy_stats.mannwhitneyu(m.values_a, m.values_b, alternative="two-sided")
+        assert m.tests.ks == ks.statistic and m.tests.ks_p == ks.pvalue
+        assert m.tests.mann_whitney_p == mw.pvalue
+        assert m.tiny_sample == (min(len(m.values_a), len(m.values_b)) < TINY_SAMPLE)
+    summary = result.summary()
+    pa1 = next(c for c in summary["metrics"] if c["name"] == "validate_drp.PA1")
+    assert pa1["tiny_sample"] is True and pa1["ks_p"] is not None
+    calexp = next(c for c in summary["properties"] if c["name"] == "calexp.size")
+    assert calexp["tiny_sample"] is False and 0 <= calexp["mann_whitney_p"] <= 1
+    tables = {s["title"]: s for s in sections(summary, None)}
+    metric_rows = {row[0]: row for row in tables["Metrics"]["rows"]}
+    assert metric_rows["validate_drp.PA1"][-1] == TINY_SAMPLE_NOTE
+    assert metric_rows["validate_drp.PA1"][6] == f"{pa1['ks']:.3g} ({pa1['ks_p']:.3g})"
+    assert metric_rows["validate_drp.PA1"][7] == f"{pa1['mann_whitney_p']:.3g}"
+    assert any("tiny sample" in line for line in tables["Metrics"]["lines"])
+    assert tables["Dataset properties"]["rows"][0][-1] == ""
+    page = html(result)
+    assert f'<td class="warn">{TINY_SAMPLE_NOTE}</td>' in page and "Mann-Whitney" in page
+
+
+def test_sky_figure_keys_patches_by_sky_map(demo_store):
+    """The sky picture draws each sky map on its own rows (the same tract and patch
+    numbers in another sky map are other places), and leaves out a kind of difference no
+    patch has."""
+    import matplotlib.pyplot as plt
+
+    from lineage.diff.figures import sky_figure
+    from lineage.diff.report import patch_bounds
+    result, _ = _run(demo_store, DR1, DR2, DiffFilter.make(types=["deepCoadd"], bands=["r"]))
+    bounds = patch_bounds(demo_store)
+    assert {k[0] for k in result.by_patch} == {k[0] for k in bounds} == {"demo_rings"}
+    # a second sky map with the same tract and patch numbers elsewhere on the sky
+    by_patch = dict(result.by_patch)
+    by_patch.update({("other", t, p, b): {"unchanged": 3, "inputs": 1, "changed": 1}
+                     for (_, t, p, b) in result.by_patch})
+    bounds.update({("other", t, p): (r0 + 90, r1 + 90, d0 - 30, d1 - 30)
+                   for (_, t, p), (r0, r1, d0, d1) in bounds.items()})
+    fig = sky_figure(by_patch, bounds)
+    try:
+        labels = [ax.get_ylabel().split("\n")[:2] for ax in fig.axes if ax.get_ylabel()
+                  and "Dec" in ax.get_ylabel()]
+        # demo_rings: the r coadds changed config only, so no "inputs differ" row
+        assert labels == [["demo_rings:", "any difference"], ["other:", "any difference"],
+                          ["other:", "inputs differ"]]
+        panels = [ax for ax in fig.axes if ax.patches]
+        assert {round(ax.get_xlim()[0]) for ax in panels} == \
+            {round(max(b[1] for k, b in bounds.items() if k[0] == m)) for m in ("demo_rings",
+                                                                               "other")}
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert titles == ["band r"]     # one column title, not one per row
+    finally:
+        plt.close(fig)
+
+
 def test_interpreter_settings_are_put_back(demo_store):
     """A diff turns the cyclic collector off and shortens the thread switch interval while
     it runs (lineage/diff/core.py: _bulk_work); both come back after it, nested or failed."""

@@ -10,6 +10,7 @@ import click
 from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
 from lineage.cli.output import counts_table, dataset_rows_table, node_view, print_json, table
 from lineage.core.figures import draw, lineage_tree
+from lineage.core.selector import parse_selector
 from lineage.flags import as_of_time
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
@@ -65,10 +66,11 @@ def _lineage_command(direction: str):
             tree = {} if plot_file else None
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
                         limit, tree, at=at, max_nodes=max_nodes)
+            title = _plot_title(store, selector, tree) if plot_file else ""
         _say_truncated(rows, max_nodes)
         if plot_file:
-            call(draw, lineage_tree(rows, tree["parents"], tree["seeds"]), plot_file,
-                 f"{direction.capitalize()}stream of {selector}")
+            call(draw, lineage_tree(rows, tree, direction), plot_file,
+                 f"{direction.capitalize()}stream of {title}")
             click.echo(f"wrote {plot_file}", err=True)
         if as_json:
             print_json([r.as_dict() for r in rows])
@@ -84,6 +86,14 @@ def _say_truncated(answer, max_nodes) -> None:
     """Say on stderr that ``--max-nodes`` cut the answer (it is not the whole lineage)."""
     if answer.truncated:
         click.echo(f"truncated: --max-nodes {max_nodes} stopped the search", err=True)
+
+
+def _plot_title(store, selector: str, tree: dict) -> str:
+    """What a picture is of: the selector's data ID as typed, or for one selected node
+    (a UUID or key) its type and data ID."""
+    if len(tree["seeds"]) == 1 and parse_selector(selector).keys:
+        return _describe(store, next(iter(tree["seeds"])))
+    return selector
 
 
 def _describe(store, key: str) -> str:

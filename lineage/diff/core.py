@@ -117,7 +117,8 @@ class DiffResult:
     filter: DiffFilter
     by_type: dict = field(default_factory=lambda: defaultdict(Counter))   # type -> Counter
     by_tract_band: dict = field(default_factory=lambda: defaultdict(Counter))  # "tract/band"
-    by_patch: dict = field(default_factory=lambda: defaultdict(Counter))  # (tract, patch, band)
+    by_patch: dict = field(default_factory=lambda: defaultdict(Counter))
+    #                                      (skymap, tract, patch, band)
     #                                      (with "inputs": changed products whose inputs differ)
     reasons: dict = field(default_factory=lambda: defaultdict(Counter))  # type -> reasons
     steps: dict = field(default_factory=lambda: defaultdict(Counter))    # task -> changes
@@ -324,8 +325,8 @@ class _Differ:
     WHERE_CACHE = 500_000
 
     def _where(self, t: str, did: str) -> tuple | None:
-        """Where a dataset is counted, ``(tract, band, patch, visit)`` (its implied band
-        included), or None if the filter leaves it out."""
+        """Where a dataset is counted, ``(tract, band, patch, visit, skymap)`` (its implied
+        band included), or None if the filter leaves it out."""
         if self.filter.types and t not in self.filter.types:
             return None
         found = self._places.get(did, _UNKNOWN)
@@ -334,7 +335,7 @@ class _Differ:
             found = None
             if self.filter.passes(t, data_id):
                 found = (data_id.get("tract", "-"), data_id.get("band", "-"),
-                         data_id.get("patch"), _visit_of(data_id))
+                         data_id.get("patch"), _visit_of(data_id), data_id.get("skymap", "-"))
             if len(self._places) >= self.WHERE_CACHE:
                 self._places.clear()
             self._places[did] = found
@@ -373,14 +374,13 @@ class _Tally:
 
     def finish(self) -> None:
         r, t = self.result, self.t
-        by_type = r.by_type[t]
-        for what, wheres in self.lists.items():
-            for (tract, band, patch, _), n in Counter(wheres).items():
+        for what, wheres in self.lists.items():   # a type the filter leaves out gets no row
+            for (tract, band, patch, _, skymap), n in Counter(wheres).items():
                 if what != "inputs":
-                    by_type[what] += n
+                    r.by_type[t][what] += n
                     r.by_tract_band[f"{tract}/{band}"][what] += n
                 if tract != "-" and patch is not None:
-                    r.by_patch[tract, patch, band][what] += n
+                    r.by_patch[skymap, tract, patch, band][what] += n
         if self.produced:   # visits processed by each release (raws are in both)
             for side, visits in (("a", r.visits_a), ("b", r.visits_b)):
                 visits.update({w[3] for w in self.lists.get(side, ())} - {None})
@@ -415,13 +415,15 @@ class _Compare:
         above = self.upstream.above(ins_b)
         setting_a, setting_b = ma.setting(key_a), mb.setting(key_b)
         task = setting_b[1] or setting_a[1]
+        # the steps table counts only the products the filter keeps, as every table does
+        counted = task if where is not None else None
         if (setting_a[2:] == setting_b[2:] and ma.flags.get(key_a) == mb.flags.get(key_b)
                 and ma.inputs.get(key_a, _EMPTY) == ins_b):
-            if task is not None:
-                self.steps[task]["compared"] += 1
+            if counted is not None:
+                self.steps[counted]["compared"] += 1
             own, record = _EMPTY, None
         else:
-            own, record = self._product(did, ma.of(key_a), mb.of(key_b), task)
+            own, record = self._product(did, ma.of(key_a), mb.of(key_b), task, counted)
         if where is None:
             return above | own
         if above:
@@ -447,16 +449,18 @@ class _Compare:
             self.tally.add(where, "unchanged")
         return above | own
 
-    def _product(self, did: str, ma: Made, mb: Made, task: str | None) -> tuple[frozenset, dict]:
+    def _product(self, did: str, ma: Made, mb: Made, task: str | None,
+                 counted: str | None) -> tuple[frozenset, dict]:
         """What changed in the making of one product: its own changes (task, kind) and
-        the detail record (only the ``_BASE`` keys when nothing changed)."""
+        the detail record (only the ``_BASE`` keys when nothing changed); counted in the
+        steps table under ``counted`` (None: a product the filter leaves out)."""
         record = {"status": CHANGED, "dataset_type": self.t, "data_id": did,
                   "a": ma.key, "b": mb.key}
         changes = made_changes(ma, mb, self.differ.result.software, self.differ.result.configs,
                                self.changes_cache)
         record.update(changes)
-        if task is not None:
-            step = self.steps[task]
+        if counted is not None:
+            step = self.steps[counted]
             step["compared"] += 1
             if "inputs" in changes:
                 step["inputs"] += 1
@@ -518,5 +522,5 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     if tolerance is not None and result.properties:
         result.properties.tolerance = tolerance
     if metrics:
-        result.metrics = compare_metrics(store, ra, rb, tolerance)
+        result.metrics = compare_metrics(store, ra, rb, tolerance, flt)
     return result

@@ -43,7 +43,8 @@ def unit_bands(store) -> list[UnitBand]:
 
 
 class PatchBox(NamedTuple):
-    """A patch of a tract and its sky box (degrees)."""
+    """A patch of a tract of a sky map and its sky box (degrees)."""
+    skymap: object
     tract: object
     patch: object
     ra_min: float
@@ -53,11 +54,13 @@ class PatchBox(NamedTuple):
 
 
 def patch_boxes(store) -> list[PatchBox]:
-    """The patches that have a sky box."""
+    """The patches that have a sky box, with their sky map ("-" for a tract of none)."""
     return [PatchBox(*r) for r in store.read(
         "MATCH (p:DataUnit {dimension: 'patch'})-[:PART_OF]->(t:DataUnit "
         "{dimension: 'tract'}) WHERE p.ra_min IS NOT NULL "
-        "RETURN t.value, p.value, p.ra_min, p.ra_max, p.dec_min, p.dec_max")]
+        "OPTIONAL MATCH (t)-[:PART_OF]->(m:DataUnit {dimension: 'skymap'}) "
+        "RETURN coalesce(m.value, '-'), t.value, p.value, p.ra_min, p.ra_max, p.dec_min, "
+        "p.dec_max")]
 
 
 def flag_count(store) -> int:
@@ -216,3 +219,17 @@ def metric_values_of(store, collections: list[str]) -> list[MetricValue]:
         "MATCH (j)-[:HAS_MEASUREMENT]->(ms:Measurement)-[:OF_METRIC]->(m:Metric) "
         "RETURN DISTINCT j.key, m.name, m.unit, ms.value, ms.unit, ms.value_in_metric_unit",
         {"names": collections})]
+
+
+class JobUnit(NamedTuple):
+    """A data unit a job MEASURED (its tract, band, instrument ...)."""
+    job: str
+    dimension: str
+    value: str
+
+
+def units_measured(store, jobs: list[str]) -> list[JobUnit]:
+    """The data units the jobs ``jobs`` measured."""
+    return [JobUnit(*r) for r in store.read(
+        "MATCH (j:Job)-[:MEASURED]->(u:DataUnit) WHERE j.key IN $keys "
+        "RETURN j.key, u.dimension, u.value", {"keys": jobs})]

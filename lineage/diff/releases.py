@@ -105,3 +105,13 @@ class DiffFilter:
         if self.bands and data_id.get("band") not in self.bands:
             return False
         return all(data_id.get(k) == v for k, v in self.pairs)
+
+    def passes_units(self, units: dict[str, set[str]]) -> bool:
+        """Whether a job that measured ``units`` (dimension -> values) is about what the
+        filter keeps: it is left out only when it measured a filtered dimension (band,
+        tract, a ``where`` dimension) and none of the allowed values; a job that names
+        none measured the whole release and is kept.  Dataset types do not apply."""
+        checks = [("band", self.bands), ("tract", self.tracts)]
+        checks += [(k, (v,)) for k, v in self.pairs]
+        return all(not units.get(dim) or units[dim] & set(allowed)
+                   for dim, allowed in checks if allowed)

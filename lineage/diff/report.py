@@ -16,8 +16,12 @@ from collections import Counter
 import orjson
 
 from lineage.diff import figures, queries
+from lineage.diff.stats import TINY_SAMPLE
 
 EXAMPLES_PER_GROUP = 8
+
+#: How a comparison on a tiny sample is marked in the tables.
+TINY_SAMPLE_NOTE = "tiny sample"
 _STATUSES = ("a", "b", "added", "removed", "changed", "unchanged")
 
 
@@ -57,9 +61,10 @@ class Sample:
 
 
 def patch_bounds(store) -> dict:
-    """(tract, patch) -> (ra_min, ra_max, dec_min, dec_max) of the patches that have them."""
-    return {(str(t), str(p)): tuple(float(x) for x in box)
-            for t, p, *box in queries.patch_boxes(store)}
+    """(skymap, tract, patch) -> (ra_min, ra_max, dec_min, dec_max) of the patches that
+    have them (tract and patch numbers repeat across sky maps)."""
+    return {(str(m), str(t), str(p)): tuple(float(x) for x in box)
+            for m, t, p, *box in queries.patch_boxes(store)}
 
 
 # --- what both text formats show --------------------------------------------------
@@ -113,11 +118,11 @@ def sections(summary: dict, sample: Sample | None) -> list[dict]:
     out.append({"title": "By dataset type", "figure": "counts",
                 "headers": ["dataset type", *_STATUSES],
                 "rows": [[k, *[v.get(s, 0) for s in _STATUSES]]
-                         for k, v in summary["by_type"].items()]})
+                         for k, v in summary["by_type"].items() if _any(v)]})
     out.append({"title": "By tract and band", "figure": "sky",
                 "headers": ["tract", "band", *_STATUSES],
                 "rows": [[*k.split("/", 1), *[v.get(s, 0) for s in _STATUSES]]
-                         for k, v in summary["by_tract_band"].items()]})
+                         for k, v in summary["by_tract_band"].items() if _any(v)]})
     rows = []
     for s in summary["steps"]:
         sw = "; ".join(f"{x['a']}\u2192{x['b']} ({x['products']}): " + ", ".join(
@@ -140,10 +145,22 @@ def sections(summary: dict, sample: Sample | None) -> list[dict]:
                 "empty": "No product in both releases changed."})
     for title, key, figure in (("Metrics", "metrics", "metrics"),
                                ("Dataset properties", "properties", None)):
-        out.append({"title": title, "figure": figure, "headers": [
-            "quantity", "unit", "median A (n)", "median B (n)", "shift", "shift %", "KS",
-            "tolerance", "verdict"], "rows": [_comparison_row(c) for c in summary[key]],
-            "empty": f"No {title.lower()} recorded for these releases."})
+        rows = [_comparison_row(c) for c in summary[key] if c["a"]["n"] or c["b"]["n"]]
+        lines = []
+        if key == "metrics" and _filter_text(summary["filter"]):
+            lines.append("Jobs that measured a band, tract or unit the filter leaves out are "
+                         "not counted (dataset types do not apply).")
+        if any(c.get("tiny_sample") for c in summary[key]):
+            lines.append(f"Fewer than {TINY_SAMPLE} values a side is a tiny sample (marked): its "
+                         "verdict and p-values are a hint, not a test.")
+        if key == "metrics" and rows:
+            lines.append("KS D (p): Kolmogorov-Smirnov distance (p-value); MW p: Mann-Whitney U "
+                         "p-value (scipy.stats, two-sided).")
+        out.append({"title": title, "figure": figure, "lines": lines, "headers": [
+            "quantity", "unit", "median A (n)", "median B (n)", "shift", "shift %", "KS D (p)",
+            "MW p", "tolerance", "verdict", "note"], "rows": rows,
+            "empty": f"No {title.lower()} recorded for these releases"
+                     + (" and this filter." if _filter_text(summary["filter"]) else ".")})
     if sample is not None:
         rows = []
         for (status, dtype), records in sorted(sample.groups.items()):
@@ -167,12 +184,19 @@ def _filter_text(f: dict) -> str:
     return "; ".join(parts)
 
 
+def _any(counts: dict) -> bool:
+    """A row with something in it (all-zero rows are not shown)."""
+    return any(counts.get(s, 0) for s in _STATUSES)
+
+
 def _comparison_row(c: dict) -> list:
     verdict = {True: "equivalent", False: "differs", None: "n/a"}[c["equivalent"]]
     rel = c["relative_shift"]
+    ks = "" if c["ks"] is None else f"{_num(c['ks'], 3)} ({_num(c['ks_p'], 3) or '-'})"
     return [c["name"], c["unit"], f"{_num(c['a']['median'])} ({c['a']['n']})",
             f"{_num(c['b']['median'])} ({c['b']['n']})", _num(c["shift"]),
-            "" if rel is None else f"{rel * 100:+.2f}", _num(c["ks"], 3), c["tolerance"], verdict]
+            "" if rel is None else f"{rel * 100:+.2f}", ks, _num(c["mann_whitney_p"], 3),
+            c["tolerance"], verdict, TINY_SAMPLE_NOTE if c.get("tiny_sample") else ""]
 
 
 # --- Markdown ----------------------------------------------------------------------
@@ -208,6 +232,7 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-al
 th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; margin: 0.5em 0; } .verdict-differs { color: #b2182b; font-weight: bold; }
 .verdict-equivalent { color: #1a7837; } p.note { color: #666; font-size: 0.85em; }
+td.warn { color: #8a5a00; background: #fff4d6; }
 """
 
 
@@ -245,6 +270,8 @@ def html(result, sample: Sample | None = None, bounds: dict | None = None) -> st
                 cls = ' class="n"' if isinstance(x, (int, float)) else ""
                 if x in ("differs", "equivalent"):
                     cls = f' class="verdict-{x}"'
+                elif isinstance(x, str) and x.startswith(TINY_SAMPLE_NOTE):
+                    cls = ' class="warn"'
                 cells.append(f"<td{cls}>{e(str(x))}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table>")

@@ -6,8 +6,12 @@ by default), per-release distributions and their differences.  Two runs of
 the same processing at two sites are *scientifically equivalent* on a
 quantity when the medians differ by no more than its tolerance: relative
 (``5%``, of release A's median) or absolute in the quantity's unit
-(``validate_drp.PA1=0.5``).  The two-sample Kolmogorov-Smirnov distance is
-given too, for a look at the shapes.
+(``validate_drp.PA1=0.5``).  Two-sample tests from ``scipy.stats`` say whether the
+two sets of values could come from one distribution: Kolmogorov-Smirnov (its distance,
+the largest gap between the two cumulative distributions, and its p-value) and
+Mann-Whitney U (its p-value: does one release tend to have larger values).  With fewer
+than :data:`TINY_SAMPLE` values on a side the medians and tests say little, and the
+comparison says so (``tiny_sample``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import numpy as np
 
 from lineage.core.units import MetricError, convert
 from lineage.diff import queries
+from lineage.diff.releases import DiffFilter
 from lineage.core.errors import UserError
 
 DEFAULT_TOLERANCE = "5%"
+
+#: Fewer values than this on a side: a median or a two-sample test rests on a tiny sample.
+TINY_SAMPLE = 5
 
 
 class ToleranceError(UserError):
@@ -95,15 +103,31 @@ class Distribution:
         return dict(self.__dict__)
 
 
-def ks_distance(a, b) -> float | None:
-    """The two-sample Kolmogorov-Smirnov statistic (largest gap between the CDFs)."""
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    if not len(a) or not len(b):
-        return None
-    grid = np.concatenate([a, b])
-    gap = np.abs(np.searchsorted(a, grid, side="right") / len(a)
-                 - np.searchsorted(b, grid, side="right") / len(b))
-    return float(gap.max())
+@dataclass(frozen=True)
+class TwoSample:
+    """Two-sample tests of the finite values of A and B (None where a side has none):
+    the Kolmogorov-Smirnov distance and p-value, and the Mann-Whitney U p-value."""
+
+    ks: float | None = None
+    ks_p: float | None = None
+    mann_whitney_p: float | None = None
+
+    @classmethod
+    def of(cls, a, b) -> "TwoSample":
+        from scipy import stats   # loads with the first comparison (start-up time)
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if not len(a) or not len(b):
+            return cls()
+        ks = stats.ks_2samp(a, b)
+        mw = stats.mannwhitneyu(a, b, alternative="two-sided")
+        return cls(float(ks.statistic), _finite(ks.pvalue), _finite(mw.pvalue))
+
+
+def _finite(x) -> float | None:
+    """A p-value, or None where the test has none (every value the same on both sides)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 @dataclass
@@ -115,7 +139,7 @@ class Comparison:
     unit: str
     a: Distribution
     b: Distribution
-    ks: float | None
+    tests: TwoSample
     tolerance: str
     shift: float | None = None          # median B - median A
     relative_shift: float | None = None
@@ -127,7 +151,7 @@ class Comparison:
     def make(cls, name, kind, unit, values_a, values_b, tolerance: Tolerance,
              keep_values: bool = False) -> "Comparison":
         da, db = Distribution.of(values_a), Distribution.of(values_b)
-        c = cls(name, kind, unit, da, db, ks_distance(values_a, values_b), tolerance.text(name))
+        c = cls(name, kind, unit, da, db, TwoSample.of(values_a, values_b), tolerance.text(name))
         c.judge(tolerance)
         if keep_values:
             c.values_a, c.values_b = [float(x) for x in values_a], [float(x) for x in values_b]
@@ -144,8 +168,15 @@ class Comparison:
         tol, relative = tolerance.of(self.name)
         self.equivalent = abs(self.shift) <= (tol * abs(da.median) if relative else tol)
 
+    @property
+    def tiny_sample(self) -> bool:
+        """Fewer than :data:`TINY_SAMPLE` values on a side (and some on both)."""
+        return bool(self.a.n and self.b.n) and min(self.a.n, self.b.n) < TINY_SAMPLE
+
     def as_dict(self) -> dict:
         out = dict(self.__dict__)
+        out.pop("tests")
+        out.update(self.tests.__dict__, tiny_sample=self.tiny_sample)
         out["a"], out["b"] = self.a.as_dict(), self.b.as_dict()
         if self.kind != "metric":
             out.pop("values_a"), out.pop("values_b")
@@ -178,13 +209,13 @@ class PropertyStats:
             if len(a) or len(b):
                 # summarised now; the tolerance is applied when asked (it may be set later)
                 self._done.append((dataset_type, prop, Distribution.of(a), Distribution.of(b),
-                                   ks_distance(a, b)))
+                                   TwoSample.of(a, b)))
 
     def comparisons(self) -> list[Comparison]:
         out = []
-        for t, prop, da, db, ks in self._done:
+        for t, prop, da, db, tests in self._done:
             name = f"{t}.{prop}"
-            c = Comparison(name, "property", "", da, db, ks, "")
+            c = Comparison(name, "property", "", da, db, tests, "")
             c.judge(self.tolerance)
             out.append(c)
         return out
@@ -193,11 +224,19 @@ class PropertyStats:
         return [c.as_dict() for c in self.comparisons()]
 
 
-def metric_values(store, names: list[str]) -> dict[str, tuple[str, list[float]]]:
+def metric_values(store, names: list[str],
+                  flt: DiffFilter | None = None) -> dict[str, tuple[str, list[float]]]:
     """metric -> (unit, values) of every job that measured one of the collections
-    ``names``, in the metric's unit (a value that does not convert is left out)."""
+    ``names`` (and that the filter keeps: :meth:`DiffFilter.passes_units`), in the
+    metric's unit (a value that does not convert is left out)."""
     out: dict[str, tuple[str, list]] = {}
-    for _, metric, m_unit, value, unit, in_metric in queries.metric_values_of(store, names):
+    rows = queries.metric_values_of(store, names)
+    if flt:
+        units: dict[str, dict[str, set]] = {}
+        for job, dimension, value in queries.units_measured(store, sorted({r.job for r in rows})):
+            units.setdefault(job, {}).setdefault(dimension, set()).add(str(value))
+        rows = [r for r in rows if flt.passes_units(units.get(r.job, {}))]
+    for _, metric, m_unit, value, unit, in_metric in rows:
         if value is None:
             continue
         if in_metric is None:
@@ -209,11 +248,13 @@ def metric_values(store, names: list[str]) -> dict[str, tuple[str, list[float]]]
     return out
 
 
-def compare_metrics(store, a, b, tolerance: Tolerance | None = None) -> list[Comparison]:
-    """Metric distributions of releases ``a`` and ``b`` (:class:`~.releases.Release`)."""
+def compare_metrics(store, a, b, tolerance: Tolerance | None = None,
+                    flt: DiffFilter | None = None) -> list[Comparison]:
+    """Metric distributions of releases ``a`` and ``b`` (:class:`~.releases.Release`), of
+    the jobs the filter keeps."""
     tolerance = tolerance or Tolerance.parse()
-    va = metric_values(store, [a.name, *a.runs])
-    vb = metric_values(store, [b.name, *b.runs])
+    va = metric_values(store, [a.name, *a.runs], flt)
+    vb = metric_values(store, [b.name, *b.runs], flt)
     out = []
     for metric in sorted(set(va) | set(vb)):
         unit = (va.get(metric) or vb.get(metric))[0]

@@ -62,10 +62,10 @@ def job_metadata(store: Store, job_key: str) -> list[str | None]:
     return [r[0] for r in store.read("MATCH (j:Job {key: $job}) RETURN j.meta", {"job": job_key})]
 
 
-def metadata_of_jobs(store: Store, job_keys: list[str]) -> list[str | None]:
-    """The metadata (JSON text, or None) of each stored job of ``job_keys``."""
-    return [r[0] for r in store.read("MATCH (j:Job) WHERE j.key IN $keys RETURN j.meta",
-                                     {"keys": job_keys})]
+def metadata_of_jobs(store: Store, job_keys: list[str]) -> dict[str, str | None]:
+    """job key -> its metadata (JSON text, or None), of each stored job of ``job_keys``."""
+    return {r[0]: r[1] for r in store.read("MATCH (j:Job) WHERE j.key IN $keys "
+                                           "RETURN j.key, j.meta", {"keys": job_keys})}
 
 
 class JobSpecificationRow(NamedTuple):

@@ -11,8 +11,8 @@ packages whose version differs from the series' previous job
 (``pipe_tasks: g1a2b3c -> g9f8e7d``), ``step`` the value's change from the
 previous job with a value, and ``specifications`` (in ``attrs``) the
 thresholds of the metric that apply to these jobs (lsst.verify metadata
-queries), in the same unit, so a plot or a CI check can show
-where a change crossed one.
+queries, and the bands a specification's name ends with), in the same unit,
+so a plot or a CI check can show where a change crossed one.
 """
 
 from __future__ import annotations
@@ -66,20 +66,49 @@ def _metric_unit(store: Store, metric: str, rows) -> str:
     return max(set(units), key=units.count) if units else ""
 
 
+#: Band letters a specification's name may end with (validate_drp's ``PA1.design_gri``).
+_BANDS = "ugrizy"
+
+
+def bands_of_spec(spec: str) -> set[str] | None:
+    """The bands a specification's name restricts it to: ``validate_drp.PA1.design_gri``
+    -> {g, r, i}, ``...cfht_design_g`` -> {g}; None when the name names none.  lsst.verify's
+    files often leave that restriction out of the metadata query."""
+    last = spec.rsplit(".", 1)[-1]
+    suffix = last.rsplit("_", 1)[-1] if "_" in last else ""
+    if suffix and len(set(suffix)) == len(suffix) and set(suffix) <= set(_BANDS):
+        return set(suffix)
+    return None
+
+
+def applies(spec: dict, meta: dict) -> bool:
+    """Whether a specification (its ``spec`` key and ``metadata_query``) applies to a job
+    with metadata ``meta``: the query matches, and a band the name restricts it to is the
+    job's filter (a job whose filter is not one band letter cannot be told apart: kept)."""
+    if not meta_matches(spec["metadata_query"], meta):
+        return False
+    bands, band = bands_of_spec(spec["spec"]), meta.get("filter_name")
+    return bands is None or not isinstance(band, str) or band not in _BANDS or band in bands
+
+
 def specifications(store: Store, metric: str, unit: str, jobs=None) -> list[dict]:
     """The threshold specifications of ``metric``, their thresholds in ``unit``
     (``threshold`` None, with a ``note``, where the unit does not convert); with
-    ``jobs`` (keys), only those whose metadata query matches one of the jobs."""
+    ``jobs`` (keys), only those that apply to one of the jobs (:func:`applies`), each
+    with ``jobs``: the keys of those it applies to."""
     metas = None
     if jobs is not None:
-        metas = [json.loads(m or "{}") for m in metadata_of_jobs(store, sorted(set(jobs)))]
+        metas = {k: json.loads(m or "{}") for k, m in
+                 metadata_of_jobs(store, sorted(set(jobs))).items()}
     out = []
     for key, op, threshold, t_unit, query in specifications_of_metric(store,
                                                                        f"metric:{metric}"):
         item = {"spec": key, "operator": op, "threshold_as_given": threshold,
                 "unit_as_given": t_unit or "", "metadata_query": json.loads(query or "{}")}
-        if metas is not None and not any(meta_matches(item["metadata_query"], m) for m in metas):
-            continue
+        if metas is not None:
+            item["jobs"] = sorted(k for k, m in metas.items() if applies(item, m))
+            if not item["jobs"]:
+                continue
         try:
             item["threshold"] = convert(float(threshold), t_unit or "", unit)
         except (MetricError, TypeError, ValueError):

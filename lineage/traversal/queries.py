@@ -104,6 +104,12 @@ def made_after(store: Store, kind: Kind, keys: list[str], ended_by: str) -> set[
     return {r[0] for r in store.read(query, {"keys": keys, "ended_by": ended_by})}
 
 
+def quantum_tasks(store: Store, keys: list[str]) -> dict[str, str]:
+    """quantum key -> the task that ran it, of the quanta ``keys`` (for pictures)."""
+    return {k: t for k, t in store.read_plain(
+        "MATCH (q:Quantum) WHERE q.key IN $keys RETURN q.key, q.task", {"keys": keys})}
+
+
 # --- collections -----------------------------------------------------------------------------
 
 class CollectionRow(NamedTuple):

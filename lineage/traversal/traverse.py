@@ -36,7 +36,7 @@ from lineage.core.time import tai_iso_of_utc_stamp
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
                                        datasets_in_collections, feeds_edges, made_after,
-                                       step_query)
+                                       quantum_tasks, step_query)
 
 if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
     import networkx as nx
@@ -249,7 +249,8 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     what existed then; ``max_per_step`` and ``max_nodes`` cap the search, and the answer
     says whether they cut it (``truncated``; module docstring).
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
-    first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
+    first reached from), ``tree["seeds"]`` (key -> type) and ``tree["tasks"]`` (quantum
+    key -> task, of those quanta and of quantum seeds), for pictures.
     """
     check_caps(max_per_step, max_nodes)
     via = _via_types(store, types, direction)
@@ -264,6 +265,10 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     found = bfs(store, seeds, direction, via, depth, parents,
                 want=list(types) if types else None, ended_by=ended_by,
                 max_per_step=max_per_step, max_nodes=max_nodes)
+    if tree is not None:
+        quanta = {q or a for a, q in parents.values()} | set(seeds)
+        tree["tasks"] = quantum_tasks(store, sorted(k for k in quanta
+                                                    if kind_of_key(k) == Kind.QUANTUM))
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)
