@@ -20,6 +20,7 @@ from lineage.api.types import (Collection, Dataset, DatasetConnection, DatasetTy
                                connection)
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.dataunits.names import check_names, unknown_name
 from lineage.dataunits.resolve import resolve
 from lineage.store.base import NO_FILTER
 from lineage.traversal import queries as lineage_queries
@@ -68,8 +69,11 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
         with argument("filter.selector"):
             selected = [k for k in resolve(store, parse_selector(flt["selector"]))
                         if kind_of_key(k) == Kind.DATASET]
+    with argument("filter", within="filter"):
+        check_names(store, "dataset type", flt.get("dataset_type"), "dataset_type")
+        check_names(store, "collection", flt.get("run"), "run")
     if flt.get("collection"):
-        with argument("filter.collection"):
+        with argument("filter.collection", within="filter"):
             runs, others = query.collection_members(store, flt["collection"])
         tagged = lineage_queries.tagged_datasets(store, others) if others else []
     node_filter = lineage_queries.dataset_filter(
@@ -97,8 +101,7 @@ async def _check_types(info, types) -> list[str] | None:
         cache["dataset_types"] = (known, time.monotonic())
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise ApiError(f"types: no dataset type {unknown[0]!r} in this repository "
-                       f"(known: {', '.join(known) or 'none'})")
+        raise unknown_name("dataset type", unknown[0], known, "types")
     return list(types)
 
 

@@ -32,7 +32,12 @@ class CliError(click.ClickException):
 
 
 def option_name(field: str) -> str:
-    """The command-line option of a library field: ``as_of`` -> ``--as-of``."""
+    """The command-line option of a library field: the running command's option that fills
+    the parameter ``field`` (``types`` is ``--type``), else ``as_of`` -> ``--as-of``."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context else ():
+        if param.name == field and isinstance(param, click.Option):
+            return param.opts[0]
     return "--" + field.replace("_", "-")
 
 

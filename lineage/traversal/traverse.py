@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.dataunits.names import check_names, unknown
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
                                        datasets_in_collections, feeds_edges, step_query)
@@ -138,11 +139,12 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
     return found
 
 
-def collection_members(store, name: str) -> tuple[list[str], list[str]]:
-    """(RUN names, other collections) a collection stands for, chains flattened."""
+def collection_members(store, name: str, field: str = "collection") -> tuple[list[str], list[str]]:
+    """(RUN names, other collections) a collection stands for, chains flattened; an unknown
+    ``name`` is an error about the argument ``field``."""
     top = collection_named(store, name)
     if top is None:
-        raise SelectorError(f"no collection {name!r} in this repository")
+        raise unknown(store, "collection", name, field)
     runs, others, seen = [], [], set()
     todo = [tuple(top)]
     while todo:
@@ -185,6 +187,7 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
     first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
     """
+    check_names(store, "dataset type", types, "types")
     via = _via_types(store, types, direction)
     selection = _selection(store, selector)
     seeds = _prune_seeds(selection, via)
