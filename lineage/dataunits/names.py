@@ -17,7 +17,7 @@ from functools import partial
 
 from lineage.core.errors import UnknownName
 from lineage.dataunits.queries import (collection_names, dataset_type_names,
-                                       dimension_values, stored_dimensions)
+                                       dimension_values, metric_names, stored_dimensions)
 
 #: What a user may name (the noun the message uses) -> the query listing the known names.
 KNOWN = {
@@ -26,6 +26,7 @@ KNOWN = {
     "dimension": stored_dimensions,
     "band": partial(dimension_values, dimension="band"),
     "instrument": partial(dimension_values, dimension="instrument"),
+    "metric": metric_names,
 }
 
 #: Dimensions whose values are a short vocabulary to suggest from when a selector names a

@@ -279,3 +279,8 @@ def dimension_values(store: Store, dimension: str) -> list[str]:
     bands, instruments or sky maps of the repository."""
     return [r[0] for r in store.read("MATCH (u:DataUnit) WHERE u.dimension = $d "
                                      "RETURN DISTINCT u.value", {"d": dimension})]
+
+
+def metric_names(store: Store) -> list[str]:
+    """Every metric's name (unordered): ``validate_drp.PA1``."""
+    return [r[0] for r in store.read("MATCH (m:Metric) RETURN m.name")]
