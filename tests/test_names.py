@@ -69,6 +69,8 @@ def test_known_names_on_every_engine(demo_store_ro):
      "--type 'deepCoad': no such dataset type; did you mean deepCoadd"),
     (["diff", "DemoCam/DR1", "DemoCam/DR2", "--band", "R"],
      "--band 'R': no such band; did you mean r?"),
+    (["diff", "DemoCam/DR1", "DemoCam/DR2", "--where", "bnd=r"],
+     "--where 'bnd': no such dimension; did you mean band?"),
     (["lightcurve", "12", "--collection", "democam/DR2"],
      "--collection 'democam/DR2': no such collection; did you mean DemoCam/DR2"),
     (["visits", "--instrument", "democam"],
@@ -141,6 +143,9 @@ def _error(client, query: str) -> str:
     ('{ releaseDiff(a: "DemoCam/DR1", b: "DemoCam/DR2", filter: {bands: ["G"]}) '
      '{ a } }',
      "filter.bands: 'G': no such band; did you mean g?"),
+    ('{ releaseDiff(a: "DemoCam/DR1", b: "DemoCam/DR2", filter: {where: "Tract=9813"}) '
+     '{ a } }',
+     "filter.where: 'Tract': no such dimension; did you mean tract?"),
     ('{ metricTrend(metric: "validate_drp.pa1") { metric } }',
      "metric: 'validate_drp.pa1': no such metric; did you mean validate_drp.PA1?"),
 ])

@@ -29,7 +29,6 @@ import graphene
 import orjson
 
 from lineage.core.time import now_utc_iso
-from lineage.dataunits.names import check_names
 from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.flags.queries import active_flag_count
 from lineage.api.errors import ApiError, argument
@@ -349,8 +348,7 @@ class DiffQuery(graphene.ObjectType):
         f = dict(filter or {})
         with argument("filter", within="filter"):
             flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
-            await ctx.run(check_names, ctx.store, "dataset type", flt.types, "types")
-            await ctx.run(check_names, ctx.store, "band", flt.bands, "bands")
+            await ctx.run(flt.check_known, ctx.store)
         spools = ctx.cache.setdefault("release_diffs", DiffSpools())
         with argument("releaseDiff"):
             return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start, spools)

@@ -46,7 +46,6 @@ import networkx as nx
 from lineage.core.compare import changed_values
 from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
-from lineage.dataunits.names import check_names
 from lineage.traversal.traverse import type_graph
 from lineage.diff import queries
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
@@ -508,8 +507,7 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     false."""
     ra, rb = resolve_release(store, a), resolve_release(store, b)
     flt = flt or DiffFilter()
-    check_names(store, "dataset type", flt.types, "types")
-    check_names(store, "band", flt.bands, "bands")
+    flt.check_known(store)
     props = [p for p in properties or () if _IDENT.match(p)]
     bad = [p for p in properties or () if not _IDENT.match(p)]
     if bad:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lineage.traversal.traverse import collection_members
+from lineage.dataunits.names import check_names
 from lineage.core.selector import SelectorError, parse_selector
 from lineage.diff import queries
 
@@ -92,6 +93,13 @@ class DiffFilter:
 
     def __bool__(self) -> bool:
         return bool(self.types or self.tracts or self.bands or self.pairs)
+
+    def check_known(self, store) -> None:
+        """Raise :class:`UnknownName` for a dataset type, band or ``where`` dimension the
+        repository does not know (it would filter every dataset out)."""
+        check_names(store, "dataset type", self.types, "types")
+        check_names(store, "band", self.bands, "bands")
+        check_names(store, "dimension", [dimension for dimension, _ in self.pairs], "where")
 
     def as_dict(self) -> dict:
         return {"types": list(self.types), "tracts": list(self.tracts), "bands": list(self.bands),
