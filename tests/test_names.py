@@ -69,6 +69,8 @@ def test_known_names_on_every_engine(demo_store_ro):
      "--type 'deepCoad': no such dataset type; did you mean deepCoadd"),
     (["diff", "DemoCam/DR1", "DemoCam/DR2", "--band", "R"],
      "--band 'R': no such band; did you mean r?"),
+    (["diff", "democam/dr1", "DemoCam/DR2"],
+     "no release or collection 'democam/dr1'; did you mean DemoCam/DR1?"),
     (["diff", "DemoCam/DR1", "DemoCam/DR2", "--where", "bnd=r"],
      "--where 'bnd': no such dimension; did you mean band?"),
     (["lightcurve", "12", "--collection", "democam/DR2"],

@@ -23,12 +23,6 @@ def release_collections(store, release: str) -> list[str]:
         "MATCH (c:Collection) WHERE c.release = $r RETURN c.name ORDER BY c.name", {"r": release})]
 
 
-def chained_collections(store) -> list[str]:
-    """Names of the CHAINED collections, in order."""
-    return [r[0] for r in store.read(
-        "MATCH (c:Collection) WHERE c.collection_type = 'CHAINED' RETURN c.name ORDER BY c.name")]
-
-
 class UnitBand(NamedTuple):
     """The band a visit, exposure or physical filter implies."""
     dimension: str
