@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
-from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.names import check_names, unknown
+from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.dataunits.resolve import resolve
 from lineage.traversal.queries import (chained_collections, collection_named,
                                        datasets_in_collections, feeds_edges, step_query)
@@ -75,11 +75,13 @@ class Via(list):
 
 
 def _via_types(store, types, direction: str) -> Via | None:
-    """The :class:`Via` of a search for ``types`` (None: every type)."""
+    """The :class:`Via` of a search for ``types`` (None: every type); a type that names
+    nothing is an error (a type some task reads or writes is in the graph: no query)."""
     if not types:
         return None
     import networkx as nx
     g = type_graph(store)
+    check_names(store, "dataset type", [t for t in types if t not in g], "types")
     via = set(types)
     for t in types:
         if t in g:
@@ -187,7 +189,6 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
     first reached from) and ``tree["seeds"]`` (key -> type), for pictures.
     """
-    check_names(store, "dataset type", types, "types")
     via = _via_types(store, types, direction)
     selection = _selection(store, selector)
     seeds = _prune_seeds(selection, via)
