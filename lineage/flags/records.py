@@ -8,9 +8,9 @@ import re
 import uuid
 from pathlib import Path
 
-from lineage.core.errors import UnknownName
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.core.errors import UnknownName
 from lineage.dataunits.queries import data_units_of_value
 from lineage.dataunits.resolve import resolve
 from lineage.core.time import now_utc_stamp
