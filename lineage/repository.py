@@ -22,9 +22,9 @@ input to fix, whose ``field`` names the argument.
 from __future__ import annotations
 
 from lineage.core.dataid import DataId
-from lineage.core.errors import UnknownName
 from lineage.core.text import SelectorError
 from lineage.core.time import stored_time
+from lineage.dataunits.names import check_names
 from lineage.dataunits.visits import select_visits, visit_table
 from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.fetch.datastore import datastore_for, resolve
@@ -41,7 +41,6 @@ from lineage.metrics.trend import trend
 from lineage.results import Result
 from lineage.store.repo import open_store
 from lineage.traversal import traverse as query
-from lineage.traversal.queries import dataset_type_names
 from lineage.traversal.show import show as show_node
 
 DEFAULT_REPO = "lineage-repo"
@@ -321,16 +320,12 @@ class Repository:
 
     def _types(self, types) -> list[str] | None:
         """``types`` (a name, or names) as a list, each checked against the repository's
-        dataset types: a name it does not know is an :class:`UnknownName` (field
+        dataset types: a name it does not know is an :class:`~lineage.core.errors.UnknownName` (field
         ``types``), so a wrong case does not silently answer nothing."""
         if not types:
             return None
         names = [types] if isinstance(types, str) else list(types)
-        known = set(dataset_type_names(self.store))
-        unknown = [t for t in names if t not in known]
-        if unknown:
-            raise UnknownName(f"no dataset type {unknown[0]!r} in this repository (known: "
-                              f"{', '.join(sorted(known))})", field="types")
+        check_names(self.store, "dataset type", names, "types")
         return names
 
 

@@ -167,6 +167,16 @@ def test_graphiql_page_health_and_openapi(client):
     assert "/health" in paths and "/queries" in paths and "/graphql" not in paths
 
 
+def test_no_page_loads_from_the_internet(client):
+    """FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN: not served, so no
+    page of the API breaks offline; the OpenAPI document they would show stays."""
+    for route in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(route, headers={"accept": "text/html"}).status_code == 404, route
+    assert client.get("/openapi.json").status_code == 200
+    page = client.get("/graphql", headers={"accept": "text/html"}).text
+    assert not re.findall(r'(?:src|href)="https?://', page)
+
+
 def test_saved_operations(client, demo_repo):
     from lineage.traversal import traverse as query
     listed = {o["name"]: o for o in client.get("/queries").json()}

@@ -152,7 +152,7 @@ def test_show_and_cypher(demo_repo):
     (["upstream", "vist=1"], "no dimension 'vist'"),
     (["show", "dataset:00000000-0000-0000-0000-000000000000"], "no such node"),
     (["downstream", f"visit={default_visit(SMALL)}", "--collection", "nope"],
-     "no collection 'nope'"),
+     "--collection 'nope': no such collection"),
     (["cypher", "CREATE (:Flag {key: 'flag:x'})"], "refused: the query writes"),
     (["cypher", "MATCH (n RETURN n"], "falkordb"),
     (["cypher", "UNWIND range(1, 100000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x)",

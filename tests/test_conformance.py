@@ -16,6 +16,7 @@ from lineage.traversal import traverse as query
 from lineage.traversal.show import show
 from lineage.demo import default_visit
 from lineage.core.model import GraphBatch, ModelError, Rel
+from lineage.core.errors import UnknownName
 from lineage.core.selector import SelectorError
 from lineage.store.base import StoreError
 from lineage.store.cypher import Statement
@@ -198,7 +199,7 @@ def test_explain_path_is_lineage(demo_store_ro):
 def test_unknown_selectors(demo_store_ro):
     with pytest.raises(SelectorError, match="no visit '999'"):
         query.downstream(demo_store_ro, "visit=999")
-    with pytest.raises(SelectorError, match="no dimension 'vist'"):
+    with pytest.raises(UnknownName, match="no dimension 'vist'"):
         query.downstream(demo_store_ro, "vist=1")
     with pytest.raises(SelectorError, match="no such node"):
         query.downstream(demo_store_ro, "dataset:00000000-0000-0000-0000-000000000000")

@@ -17,8 +17,9 @@ from collections import defaultdict
 
 import pytest
 
+from lineage.core.errors import UnknownName
 from lineage.demo import (CONFIGS, RELEASE_CHANGES, SOFTWARE, plan_survey, release_runs)
-from lineage.diff import DiffFilter, ReleaseError, Tolerance, diff_releases
+from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.ingest import write_units
 from lineage.core.model import Rel
 
@@ -306,9 +307,10 @@ def test_interpreter_settings_are_put_back(demo_store):
 
 
 def test_unknown_release_is_named(demo_store):
-    with pytest.raises(ReleaseError, match="DR9"):
+    with pytest.raises(UnknownName, match="no release or collection 'DemoCam/DR9'; "
+                                          "did you mean DemoCam/DR"):
         diff_releases(demo_store, DR1, "DemoCam/DR9")
-    with pytest.raises(ReleaseError, match="nosuchType"):
+    with pytest.raises(UnknownName, match="'nosuchType': no such dataset type"):
         diff_releases(demo_store, DR1, DR2, DiffFilter.make(types=["nosuchType"]))
 
 

@@ -23,6 +23,7 @@ from lineage.demo import RELEASE_CHANGES, plan_survey
 from lineage.demo.catalogs import write_catalogs
 from lineage.fetch.datastore import FileDatastore
 from lineage.lightcurve import LightcurveError, lightcurve
+from lineage.core.errors import UnknownName
 from lineage.core.selector import SelectorError
 
 from lineage.ingest import write_units
@@ -124,7 +125,7 @@ def test_lightcurve_errors(demo_store, datastore, tmp_path):
     locate = FileDatastore(datastore)
     with pytest.raises(LightcurveError, match="object 12 is in none of the .* 'DemoCam/DR2'"):
         lightcurve(store, 12, DR2, locate)
-    with pytest.raises(SelectorError, match="no collection 'DR9'"):
+    with pytest.raises(UnknownName, match="'DR9': no such collection"):
         lightcurve(store, 12, "DR9", locate)
     # a corrupted catalog is named, and nothing is half-read
     obj = _objects_by_epochs(datastore, "DR1")[0]

@@ -225,8 +225,8 @@ def test_flag_workflow_on_its_own_repository(tmp_path):
 
 
 def test_errors_are_the_librarys_own(repo, tmp_path):
-    with pytest.raises(UnknownName, match="no dataset type 'deepcoadd' in this repository "
-                                          r"\(known: .*deepCoadd") as wrong_case:
+    with pytest.raises(UnknownName, match="'deepcoadd': no such dataset type; "
+                                          r"did you mean deepCoadd\?") as wrong_case:
         repo.downstream(SELECTOR, types=["deepcoadd"])
     assert wrong_case.value.field == "types"
     with pytest.raises(UnknownName, match="'coadd'"):

@@ -5,7 +5,9 @@
   shipped in the package, no external URL);
 * ``GET /health``: the engine answers;
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
-* ``/openapi.json`` and ``/docs``: the OpenAPI document of the non-GraphQL routes.
+* ``/openapi.json``: the OpenAPI document of the non-GraphQL routes.  FastAPI's
+  ``/docs`` and ``/redoc`` pages are not served: they load their scripts from a CDN,
+  so they break offline, and ``/openapi.json`` says all they would.
 
 Every request is checked before a route sees it: its ``Host`` (and ``Origin``
 when sent) must name this server (:func:`host_allowed`: DNS rebinding), a POST
@@ -349,7 +351,8 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                   description="Provenance and lineage of survey data. The GraphQL endpoint is "
                               "`/graphql` (its schema: `graphql/schema.graphql`); this document "
                               "covers the other routes.",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # CDN pages: no page that breaks offline
     app.mount("/graphiql", StaticFiles(directory=ASSETS), name="graphiql")
     app.add_middleware(HostCheck, settings=settings)
 

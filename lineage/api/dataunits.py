@@ -16,6 +16,7 @@ from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import Selector
 from lineage.core.time import ZoneError, iso_ms
 from lineage.dataunits import queries as unit_queries
+from lineage.dataunits.names import check_names
 from lineage.dataunits.visits import select_visits
 from lineage.traversal import traverse as query
 
@@ -53,6 +54,9 @@ def _tai_iso(text: str, field: str) -> str:
 
 
 def _visits_page(store, flt: dict, first: int, after: str | None) -> Page:
+    with argument("filter", within="filter"):
+        check_names(store, "band", flt.get("band"), "band")
+        check_names(store, "band", flt.get("bands"), "bands")
     bands = list(flt.get("bands") or []) + ([flt["band"]] if flt.get("band") else [])
     times = {name: _tai_iso(flt[name], name.replace("_f", "F").replace("_t", "T"))
              for name in ("time_from", "time_to") if flt.get(name)}
@@ -116,6 +120,8 @@ class DataUnitsQuery(graphene.ObjectType):
         if len(rows) > 1:
             raise ApiError(f"value: {dimension} {value!r} is ambiguous; give key, one of "
                            f"{', '.join(r[0] for r in rows[:5])}")
+        if not rows:   # null for a value no unit has; an error for a dimension none has
+            await ctx.run(check_names, ctx.store, "dimension", dimension, "dimension")
         return node_props(*rows[0]) if rows else None
 
     async def resolve_visits(root, info, filter=None, first=None, after=None):

@@ -348,6 +348,7 @@ class DiffQuery(graphene.ObjectType):
         f = dict(filter or {})
         with argument("filter", within="filter"):
             flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
+            await ctx.run(flt.check_known, ctx.store)
         spools = ctx.cache.setdefault("release_diffs", DiffSpools())
         with argument("releaseDiff"):
             return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start, spools)

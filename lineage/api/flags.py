@@ -48,11 +48,21 @@ from lineage.core.selector import parse_selector
 from lineage.traversal import traverse as query
 
 
+#: What a contamination fraction is a fraction of (lineage.flags.propagation, docs/flags.md).
+FRACTION_HELP = ("How much of what this product was made from comes from the flagged data, "
+                 "0 to 1, traced back step by step: each step's output gets the mean of its "
+                 "science inputs' fractions (an input the flag does not reach counts 0; a coadd "
+                 "weights each warp by its calexps, so its fraction is the share of its input "
+                 "calexps that are flagged; a contaminated calibration counts in full). 1: "
+                 "flagged itself, or made only from flagged data. A share of inputs, not of "
+                 "pixels, area or sources; one flag's, never a sum over flags.")
+
+
 class ContaminationMark(graphene.ObjectType):
     flag = graphene.Field(Flag, required=True)
     verdict = graphene.String(required=True)
     steps = graphene.Int(required=True)
-    fraction = graphene.Float(required=True)
+    fraction = graphene.Float(required=True, description=FRACTION_HELP)
 
     async def resolve_flag(root, info):
         return await info.context.loaders.node.load(root["flag"])
@@ -64,7 +74,10 @@ class Contamination(graphene.ObjectType):
     key = graphene.ID(required=True)
     contaminated = graphene.Boolean(required=True)
     verdict = graphene.String(description="bad if any flag says bad, else suspect, else null.")
-    max_fraction = graphene.Float(required=True)
+    max_fraction = graphene.Float(
+        required=True, description="The largest fraction of one active flag (see "
+                                   "ContaminationMark.fraction; fractions of two flags are not "
+                                   "added: they may overlap).")
     as_of = graphene.String()
     by = graphene.List(graphene.NonNull(ContaminationMark), required=True)
     node = graphene.Field(Node, required=True)
@@ -108,7 +121,7 @@ class FlagInput(graphene.InputObjectType):
 class AffectedProduct(graphene.ObjectType):
     dataset = graphene.Field(Dataset, required=True)
     steps = graphene.Int(required=True)
-    fraction = graphene.Float(required=True)
+    fraction = graphene.Float(required=True, description=FRACTION_HELP)
 
 
 class FlagBlastRadius(graphene.ObjectType):

@@ -23,6 +23,8 @@ from lineage.api.types import (Collection, Dataset, DatasetConnection, DatasetTy
                                _attach, connection, decode_global_id)
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.dataunits.names import check_names, unknown_name
+from lineage.dataunits.queries import dataset_type_names
 from lineage.dataunits.resolve import resolve
 from lineage.store.base import NO_FILTER
 from lineage.traversal import queries as lineage_queries
@@ -74,8 +76,11 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
         with argument("filter.selector"):
             selected = [k for k in resolve(store, parse_selector(flt["selector"]))
                         if kind_of_key(k) == Kind.DATASET]
+    with argument("filter", within="filter"):
+        check_names(store, "dataset type", flt.get("dataset_type"), "dataset_type")
+        check_names(store, "collection", flt.get("run"), "run")
     if flt.get("collection"):
-        with argument("filter.collection"):
+        with argument("filter.collection", within="filter"):
             runs, others = query.collection_members(store, flt["collection"])
         tagged = lineage_queries.tagged_datasets(store, others) if others else []
     node_filter = lineage_queries.dataset_filter(
@@ -85,7 +90,7 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
 
 
 def _dataset_type_names(store) -> list[str]:
-    return sorted(lineage_queries.dataset_type_names(store))
+    return sorted(dataset_type_names(store))
 
 
 _TYPES_TTL = 30.0  # seconds a server trusts its list of dataset types
@@ -103,8 +108,7 @@ async def check_types(info, types) -> list[str] | None:
         cache["dataset_types"] = (known, time.monotonic())
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise ApiError(f"types: no dataset type {unknown[0]!r} in this repository "
-                       f"(known: {', '.join(known) or 'none'})")
+        raise unknown_name("dataset type", unknown[0], known, "types")
     return list(types)
 
 
@@ -249,8 +253,6 @@ class LineageQuery(graphene.ObjectType):
     async def resolve_datasets(root, info, filter=None, first=None, after=None):
         ctx = info.context
         n, start = page_size(first, ctx.settings), decode_cursor(after)
-        if filter and filter.get("dataset_type"):
-            await check_types(info, filter["dataset_type"])
         return await ctx.run(_datasets_page, ctx.store, dict(filter or {}), n, start)
 
     async def resolve_lineage(root, info, from_, direction=query.DOWN, **args):

@@ -32,7 +32,13 @@ class CliError(click.ClickException):
 
 
 def option_name(field: str) -> str:
-    """The command-line option of a library field: ``as_of`` -> ``--as-of``."""
+    """The command-line option of a library field: the running command's option (or
+    argument) that fills the parameter ``field`` (``types`` is ``--type``, ``metric`` is
+    ``METRIC``), else ``as_of`` -> ``--as-of``."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context else ():
+        if param.name == field:
+            return param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
     return "--" + field.replace("_", "-")
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import parse_selector
+from lineage.dataunits.names import check_names, unknown
 from lineage.dataunits.queries import (calibration_collection_keys, certified_datasets,
                                        collection_and_chained, data_units_of_value,
                                        data_units_with_key, exposure_filter)
@@ -96,7 +97,7 @@ def _calibration_collections(store, collection: str | None) -> list[str]:
         return calibration_collection_keys(store)
     chain = collection_and_chained(store, collection)
     if chain is None:
-        raise CalibError(f"no collection {collection!r}")
+        raise unknown(store, "collection", collection, "collection")
     key, ctype, children, types = chain
     found = ([key] if ctype == "CALIBRATION" else []) + \
         [k for k, t in zip(children, types) if t == "CALIBRATION"]
@@ -116,6 +117,7 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
     ``visit=...``, or a unit key), at ``at`` (ISO or MJD in ``scale``) or over the
     exposure's own timespan; from ``collection`` (a CALIBRATION collection or a
     chain holding some) or every CALIBRATION collection; of ``types`` if given."""
+    check_names(store, "dataset type", types, "types")
     exposure, detector = find_exposure(store, exposure_selector)
     if at is not None:
         begin = end = _tai_mjd(str(at), scale)

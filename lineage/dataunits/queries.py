@@ -260,3 +260,27 @@ def data_units_with_value(store, dimension: str, value: str) -> list[KeyedNode]:
     return [KeyedNode(*r) for r in store.read(
         "MATCH (u:DataUnit) WHERE u.dimension = $d AND u.value = $v "
         "RETURN u.key, properties(u) ORDER BY u.key", {"d": dimension, "v": value})]
+
+
+# --- names a user types (names.py) ---------------------------------------------------------
+
+def dataset_type_names(store: Store) -> list[str]:
+    """Every dataset type's name (unordered)."""
+    return [r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name")]
+
+
+def collection_names(store: Store) -> list[str]:
+    """Every collection's name (unordered)."""
+    return [r[0] for r in store.read("MATCH (c:Collection) RETURN c.name")]
+
+
+def dimension_values(store: Store, dimension: str) -> list[str]:
+    """The distinct values of the stored data units of ``dimension`` (unordered): the
+    bands, instruments or sky maps of the repository."""
+    return [r[0] for r in store.read("MATCH (u:DataUnit) WHERE u.dimension = $d "
+                                     "RETURN DISTINCT u.value", {"d": dimension})]
+
+
+def metric_names(store: Store) -> list[str]:
+    """Every metric's name (unordered): ``validate_drp.PA1``."""
+    return [r[0] for r in store.read("MATCH (m:Metric) RETURN m.name")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import Selector
 from lineage.core.text import SelectorError
-from lineage.dataunits.queries import (datasets_of_units, stored_dimensions,
+from lineage.dataunits.names import NAMED_DIMENSIONS, unknown_name
+from lineage.dataunits.queries import (datasets_of_units, dimension_values, stored_dimensions,
                                        data_units_of_value)
 from lineage.dataunits.visits import select_visits
 
@@ -40,10 +41,12 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
     for dim, value in selector.pairs:
         units = data_units_of_value(store, dim, value)
         if not units:
-            known = sorted(stored_dimensions(store))
+            known = stored_dimensions(store)
             if dim not in known:
-                raise SelectorError(f"bad selector {selector.text!r}: no dimension {dim!r} "
-                                    f"in this repository (known: {', '.join(known) or 'none'})")
+                raise unknown_name("dimension", dim, known, selector=selector.text)
+            if dim in NAMED_DIMENSIONS:
+                raise unknown_name(dim, value, dimension_values(store, dim),
+                                   selector=selector.text)
             raise SelectorError(f"no {dim} {value!r} in this repository")
         datasets = _datasets_of_units(store, units)
         result = datasets if result is None else {k: t for k, t in result.items() if k in datasets}

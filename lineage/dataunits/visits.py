@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lineage.core.conditions import Condition, mask, parse_conditions
+from lineage.dataunits.names import check_names
 from lineage.dataunits.queries import exposure_telemetry_of_visits, visits_with_properties
 
 if TYPE_CHECKING:  # pandas is imported where a table is made
@@ -31,8 +32,10 @@ def visit_telemetry(store, visit_keys: list[str],
 
 
 def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
-    """Every visit with its conditions and its exposure's telemetry summaries, one row each."""
+    """Every visit (of ``instrument``, if given) with its conditions and its exposure's
+    telemetry summaries, one row each."""
     import pandas as pd
+    check_names(store, "instrument", instrument, "instrument")
     table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
              for k, props in visits_with_properties(store, instrument)}
     for vkey, columns in visit_telemetry(store, list(table)).items():

@@ -46,6 +46,7 @@ import networkx as nx
 from lineage.core.compare import changed_values
 from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
+from lineage.dataunits.queries import dataset_type_names
 from lineage.traversal.traverse import type_graph
 from lineage.diff import queries
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
@@ -236,13 +237,10 @@ class _Differ:
     def types(self) -> tuple[list[str], set[str]]:
         """Dataset types to read, in lineage order, and those some other type is made from."""
         g = type_graph(self.store)
-        names = queries.dataset_type_names(self.store)
+        names = dataset_type_names(self.store)
         g.add_nodes_from(names)
         order = list(nx.lexicographical_topological_sort(g))
         if self.filter.types:
-            unknown = [t for t in self.filter.types if t not in g]
-            if unknown:
-                raise ReleaseError(f"unknown dataset type {unknown[0]!r}; known: {', '.join(names)}")
             needed = set(self.filter.types)
             for t in self.filter.types:
                 needed |= nx.ancestors(g, t)
@@ -513,11 +511,13 @@ def diff_releases(store, a: str, b: str, flt: DiffFilter | None = None,
     A progress bar (dataset types done) is drawn on a terminal unless ``progress`` is
     false."""
     ra, rb = resolve_release(store, a), resolve_release(store, b)
+    flt = flt or DiffFilter()
+    flt.check_known(store)
     props = [p for p in properties or () if _IDENT.match(p)]
     bad = [p for p in properties or () if not _IDENT.match(p)]
     if bad:
         raise ReleaseError(f"property {bad[0]!r}: not a property name")
-    result = _Differ(store, ra, rb, flt or DiffFilter(), sink or (lambda rec: None),
+    result = _Differ(store, ra, rb, flt, sink or (lambda rec: None),
                      props, progress).run()
     if tolerance is not None and result.properties:
         result.properties.tolerance = tolerance

@@ -23,12 +23,6 @@ def release_collections(store, release: str) -> list[str]:
         "MATCH (c:Collection) WHERE c.release = $r RETURN c.name ORDER BY c.name", {"r": release})]
 
 
-def chained_collections(store) -> list[str]:
-    """Names of the CHAINED collections, in order."""
-    return [r[0] for r in store.read(
-        "MATCH (c:Collection) WHERE c.collection_type = 'CHAINED' RETURN c.name ORDER BY c.name")]
-
-
 class UnitBand(NamedTuple):
     """The band a visit, exposure or physical filter implies."""
     dimension: str
@@ -66,11 +60,6 @@ def patch_boxes(store) -> list[PatchBox]:
 def flag_count(store) -> int:
     """Flags stored, retracted or not."""
     return int(store.read("MATCH (f:Flag) RETURN count(f)")[0][0])
-
-
-def dataset_type_names(store) -> list[str]:
-    """Every dataset type's name, in order."""
-    return [r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name ORDER BY t.name")]
 
 
 class TypeAndDataId(NamedTuple):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lineage.traversal.traverse import collection_members
+from lineage.dataunits.names import KNOWN, check_names, unknown_name
 from lineage.core.selector import SelectorError, parse_selector
 from lineage.diff import queries
 
@@ -27,7 +28,8 @@ class Release:
 
 def resolve_release(store, name: str) -> Release:
     """The release called ``name``: a collection name, else a collection whose
-    ``release`` property is ``name``.  :class:`ReleaseError` names it if neither."""
+    ``release`` property is ``name``; if neither, an :class:`UnknownName` that names the
+    closest collections."""
     name = (name or "").strip()
     if not name:
         raise ReleaseError("empty release name")
@@ -38,9 +40,7 @@ def resolve_release(store, name: str) -> Release:
             raise ReleaseError(f"release {name!r} is ambiguous: collections "
                                f"{', '.join(names)}")
     if not names:
-        known = queries.chained_collections(store)
-        hint = f" (releases here: {', '.join(known)})" if known else ""
-        raise ReleaseError(f"no release or collection named {name!r} in this repository{hint}")
+        raise unknown_name("release or collection", name, KNOWN["collection"](store))
     runs, others = collection_members(store, names[0])
     return Release(names[0], tuple(runs), tuple(others))
 
@@ -92,6 +92,13 @@ class DiffFilter:
 
     def __bool__(self) -> bool:
         return bool(self.types or self.tracts or self.bands or self.pairs)
+
+    def check_known(self, store) -> None:
+        """Raise :class:`UnknownName` for a dataset type, band or ``where`` dimension the
+        repository does not know (it would filter every dataset out)."""
+        check_names(store, "dataset type", self.types, "types")
+        check_names(store, "band", self.bands, "bands")
+        check_names(store, "dimension", [dimension for dimension, _ in self.pairs], "where")
 
     def as_dict(self) -> dict:
         return {"types": list(self.types), "tracts": list(self.tracts), "bands": list(self.bands),

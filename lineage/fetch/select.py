@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lineage.traversal import traverse as query
 from lineage.core.selector import parse_selector, SelectorError
+from lineage.dataunits.names import check_names
 from lineage.dataunits.resolve import resolve
 from lineage.fetch.datastore import dataset_props, read_answer_file
 
@@ -43,6 +44,7 @@ def select(store, text: str, direction: str | None = None, types=None, depth=Non
 
 def keep_only(store, keys: list[str], types=None, collection: str | None = None) -> list[str]:
     """The keys of datasets of these types and in this collection (None: any), in order."""
+    check_names(store, "dataset type", types, "types")
     if not keys or not (types or collection):
         return keys
     props = dataset_props(store, keys)

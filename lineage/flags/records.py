@@ -11,6 +11,7 @@ from pathlib import Path
 from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
+from lineage.core.errors import UnknownName
 from lineage.dataunits.queries import data_units_of_value
 from lineage.dataunits.resolve import resolve
 from lineage.core.time import now_utc_stamp, tai_iso_of_utc_stamp
@@ -375,7 +376,7 @@ def recompute(store, flag_id: str, *, before_write=None) -> dict:
     seeds = _seeds_of(store, key)
     try:
         now_selected = targets(store, record["selector"])[1]
-    except (SelectorError, ModelError):
+    except (SelectorError, UnknownName, ModelError):
         now_selected = {}  # e.g. the units are unknown at an importing site: keep the edges
     new = {k: t for k, t in now_selected.items() if k not in seeds}
     seeds.update(new)

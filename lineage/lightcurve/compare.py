@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lineage.core.conditions import mask, parse_conditions
 from lineage.core.selector import Selector
+from lineage.dataunits.names import check_names
 from lineage.dataunits.visits import visit_table
 from lineage.traversal.traverse import count
 
@@ -12,6 +13,7 @@ def compare(store, a: str, b: str, types: list[str] | None = None,
             instrument: str | None = None) -> dict:
     """Two selections side by side (good vs moderate seeing): visits, medians of their
     conditions, and the datasets downstream of each by type (only of ``types`` if given)."""
+    check_names(store, "dataset type", types, "types")
     table = visit_table(store, instrument)
     out = {}
     for name, text in (("a", a), ("b", b)):

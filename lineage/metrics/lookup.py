@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from lineage.store.base import Store
 from lineage.core.time import stored_time
+from lineage.dataunits.names import check_names
 from lineage.metrics.queries import (job_metadata, measurements_of_metric, packages_of_software,
                                      specifications_of_job)
 from lineage.core.units import OPERATORS, MetricError, _as_time, compare, parse_unit
@@ -54,7 +55,8 @@ class Measured:
 
 def measurements(store: Store, metric: str) -> list[Measured]:
     """Every stored measurement of ``metric`` (``validate_drp.PA1`` or
-    ``metric:validate_drp.PA1``), missing values included (value None), by job key."""
+    ``metric:validate_drp.PA1``), missing values included (value None), by job key; a
+    metric the repository does not know is an :class:`UnknownName`."""
     name = metric.removeprefix("metric:")
     out = []
     for (job, date, scale, ms, value, unit, v_metric, m_unit, sw, sw_name, instrument,
@@ -63,6 +65,8 @@ def measurements(store: Store, metric: str) -> list[Measured]:
         out.append(Measured(job, date, scale, name, ms, value, unit or "", v_metric, m_unit, sw,
                             sw_name, instrument, filter_name, dataset_name,
                             tuple(sorted(k for k in measured if k))))
+    if not out:
+        check_names(store, "metric", name, "metric")
     return out
 
 

@@ -203,8 +203,3 @@ def tagged_datasets(store, collections: list[str]) -> list[str]:
     return [r[0] for r in store.read(
         "MATCH (c:Collection)-[:CONTAINS]->(d:Dataset) WHERE c.name IN $names "
         "RETURN DISTINCT d.key", {"names": collections})]
-
-
-def dataset_type_names(store) -> list[str]:
-    """Names of every stored dataset type."""
-    return [r[0] for r in store.read("MATCH (t:DatasetType) RETURN t.name")]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
+from lineage.dataunits.names import check_names, unknown
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.core.time import tai_iso_of_utc_stamp
 from lineage.dataunits.resolve import resolve
@@ -110,11 +111,13 @@ class Via(list):
 
 
 def _via_types(store, types, direction: str) -> Via | None:
-    """The :class:`Via` of a search for ``types`` (None: every type)."""
+    """The :class:`Via` of a search for ``types`` (None: every type); a type that names
+    nothing is an error (a type some task reads or writes is in the graph: no query)."""
     if not types:
         return None
     import networkx as nx
     g = type_graph(store)
+    check_names(store, "dataset type", [t for t in types if t not in g], "types")
     via = set(types)
     for t in types:
         if t in g:
@@ -190,11 +193,12 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
     return found
 
 
-def collection_members(store, name: str) -> tuple[list[str], list[str]]:
-    """(RUN names, other collections) a collection stands for, chains flattened."""
+def collection_members(store, name: str, field: str = "collection") -> tuple[list[str], list[str]]:
+    """(RUN names, other collections) a collection stands for, chains flattened; an unknown
+    ``name`` is an error about the argument ``field``."""
     top = collection_named(store, name)
     if top is None:
-        raise SelectorError(f"no collection {name!r} in this repository")
+        raise unknown(store, "collection", name, field)
     runs, others, seen = [], [], set()
     todo = [tuple(top)]
     while todo:
