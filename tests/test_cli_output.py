@@ -20,7 +20,7 @@ import pytest
 from astropy.table import Table
 
 from lineage.cli import COMMANDS, commands_of
-from lineage.cli.output import FORMATS
+from lineage.cli.output import FORMATS, json_ready
 from lineage.demo import default_visit
 
 from .cli_runner import run
@@ -145,6 +145,13 @@ def test_csv_ecsv_and_json_are_the_same_rows(demo_repo):
     as_text = [{k: ({d: str(x) for d, x in v.items()} if isinstance(v, dict) else str(v))
                 for k, v in r.items()} for r in rows]
     assert from_csv == as_text
+
+
+def test_data_ids_in_json_are_objects_of_typed_values():
+    assert json_ready([{"data_id": "visit=2026030100001,detector=3,band=r", "run": "r"},
+                       {"nested": {"data_id": "detector=007,exposure=0,x=1\u0663"}}]) == [
+        {"data_id": {"band": "r", "detector": 3, "visit": 2026030100001}, "run": "r"},
+        {"nested": {"data_id": {"detector": "007", "exposure": 0, "x": "1\u0663"}}}]
 
 
 def test_fetch_reads_the_json_of_a_listing(demo_repo, tmp_path):

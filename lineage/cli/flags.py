@@ -7,7 +7,7 @@ import json
 import click
 
 from lineage import flags as flagging
-from lineage.cli.output import Column, console, counts_table, emit, print_json, table
+from lineage.cli.output import Column, console, counts_table, emit, json_ready, print_json, table
 from lineage.cli.common import Repo, CliError, call, format_option, json_option, repo_option
 
 
@@ -143,7 +143,7 @@ def flags_plan(repo, flag_ids, output, fmt):
         plan = call(flagging.reprocessing_plan, store, flag_ids or None)
     if output:
         with click.open_file(output, "w") as out:
-            out.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+            out.write(json.dumps(json_ready(plan), indent=2, sort_keys=True) + "\n")
     if fmt != "table":  # CSV and ECSV: one row per quantum to rerun
         emit(fmt, "", plan["rerun"], [], document=plan)
         return

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from lineage.core.dataid import DataId
+from lineage.core.dataid import data_id_object
 
 #: What ``--format`` takes; ``--json`` is ``--format json``.
 FORMATS = ("table", "csv", "ecsv", "json")
@@ -46,17 +46,6 @@ def console():
     if forced:
         return Console(width=int(forced))
     return Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160)))
-
-
-def data_id_object(text: str) -> dict:
-    """A stored data ID as JSON shows it: ``visit=2026030100001,detector=3`` ->
-    ``{"detector": 3, "visit": 2026030100001}`` (sorted by dimension; a value that is an
-    integer written canonically becomes a number, ``007`` stays text)."""
-    return {name: _typed(value) for name, value in sorted(DataId.parse(text).items())}
-
-
-def _typed(value: str):
-    return int(value) if value.isdigit() and str(int(value)) == value else value
 
 
 def json_ready(document):
