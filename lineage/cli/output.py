@@ -152,6 +152,9 @@ def table(title: str, columns: list[str], rows, caption: str | None = None,
     last, each row stacked as ``field value`` lines."""
     from rich.markup import escape
     cells = [["" if v is None else v for v in row] for row in rows]
+    if not cells:  # nothing to line up: the title and caption say so
+        _stacked(escape(title), caption, columns, cells)
+        return
     width = console().width
     for hoist in (False, True):
         for compact in (False, True):
@@ -219,12 +222,13 @@ def _rich_table(title, caption, headers, body, wraps, compact: bool):
               **({"box": box.SIMPLE_HEAD, "padding": 0, "show_edge": False}
                  if compact else {}))  # compact: one space between columns, no frame
     for i, header in enumerate(headers):
-        longest = max((_text_width(row[i]) for row in body), default=0)
-        if wraps[i]:
-            t.add_column(header, overflow="fold")
+        header_word = max(map(len, header.split()), default=0)
+        if wraps[i]:  # wraps between words, its header's too
+            t.add_column(header, overflow="fold", min_width=header_word)
         else:  # shown whole: as wide as its widest value
+            longest = max((_text_width(row[i]) for row in body), default=0)
             t.add_column(header, no_wrap=True, overflow="fold",
-                         min_width=max(longest, *map(len, header.split())))
+                         min_width=max(longest, header_word))
     for row in body:
         t.add_row(*row)
     return t
@@ -247,7 +251,8 @@ def _stacked(title: str, caption: str | None, columns: list[str], cells: list[li
     """Each row as a block of ``field value`` lines (values wrap, nothing is cut)."""
     from rich.table import Table
     shared = console()
-    shared.print(title, justify="center", style="table.title")
+    if title:
+        shared.print(title, justify="center", style="table.title")
     for n, row in enumerate(cells, 1):
         block = Table.grid(padding=(0, 2))
         block.add_column(style="bold cyan", no_wrap=True)
