@@ -86,6 +86,8 @@ def emit(fmt: str, title: str, records: list[dict], columns: list[Column],
         print_json(records if document is None else document)
     elif fmt == "csv":
         names, rows = flat_rows(records)
+        if not names:  # no rows, so no columns either: nothing to print
+            return
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([["" if v is None else v for v in row] for row in rows])
