@@ -90,8 +90,15 @@ def _assert_whole(text: str, rows: list[dict], width: int) -> None:
             end = next((j for j in range(i, len(lines)) if lines[j].startswith("-- ")),
                        len(lines))
             unit, cells = "\n".join(lines[start:end]), []
-        else:
-            unit, cells = "\n".join(lines[:first] + [lines[i]]), lines[i].replace("│", " ").split()
+        else:  # the row's first line and the lines its wrapped cells continue on
+            end = i + 1
+            while end < len(lines) and lines[end].strip() and not lines[end].startswith("└") \
+                    and not any(u in lines[end] for u in uuid_line):
+                end += 1
+            row_lines = lines[i:end]
+            unit = "\n".join(lines[:first] + [" ".join(
+                " ".join(line.replace("│", " ").split()) for line in row_lines)])
+            cells = lines[i].replace("│", " ").split()
         assert re.search(rf"(^|\s){re.escape(r['run'])}(\s|$)", unit, re.M), (r, unit)
         header = "\n".join(lines[:first])
         for dim, value in r["data_id"].items():
@@ -118,6 +125,17 @@ def test_mixed_dataset_types_stack_rather_than_cut(demo_repo):
     rows = json.loads(run(*args, "--json").stdout)
     assert len({r["dataset_type"] for r in rows}) > 1
     _assert_whole(run(*args, env={"COLUMNS": "80"}).stdout, rows, 80)
+
+
+@pytest.mark.parametrize("width", [120, 100, 80])
+def test_wrapping_columns_never_cut_a_uuid(demo_repo, width):
+    """A table whose every column may wrap (the blast radius of a dry run): rich, shrinking
+    it to fit, would fold the widest column, here the UUIDs, below their length."""
+    args = ["flag", f"visit={VISIT}", "--verdict", "suspect", "--reason", "trail", "--evidence",
+            "https://example.org/e", "--by", "me", "--dry-run", "--repo", demo_repo]
+    radius = json.loads(run(*args, "--json").stdout)["blast_radius"]["most_affected"]
+    rows = [{**r, "uuid": r["key"].split(":", 1)[1]} for r in radius]
+    _assert_whole(run(*args, env={"COLUMNS": str(width)}).stdout, rows, width)
 
 
 def test_csv_ecsv_and_json_are_the_same_rows(demo_repo):

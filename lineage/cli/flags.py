@@ -9,6 +9,7 @@ import click
 from lineage import flags as flagging
 from lineage.cli.output import Column, console, counts_table, emit, json_ready, print_json, table
 from lineage.cli.common import Repo, CliError, call, format_option, json_option, repo_option
+from lineage.core.dataid import data_id_object
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:
@@ -18,7 +19,8 @@ def _blast_radius_view(title: str, radius: dict) -> None:
               [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
     table("Most affected products", ["dataset type", "data ID", "run", "steps", "fraction",
                                      "UUID"],
-          [(r["dataset_type"], r["data_id"], r["run"], r["steps"], f"{r['fraction']:.4f}",
+          [(r["dataset_type"], data_id_object(r["data_id"]), r["run"], r["steps"],
+            f"{r['fraction']:.4f}",
             r["key"].split(":", 1)[1]) for r in radius["most_affected"]],
           f"{radius['flagged']} datasets flagged, {radius['datasets']} datasets and "
           f"{radius['quanta']} quanta contaminated")
@@ -131,6 +133,11 @@ def flags_show(flag_id, repo, fmt):
         emit(fmt, "", [record], [], document=record)
 
 
+#: Characters of a data-ID expression ``flags plan`` shows in its table; a longer one is
+#: named by its size, and is whole in the plan's JSON.
+LONG_EXPRESSION = 400
+
+
 @flags_group.command("plan")
 @repo_option
 @click.option("--flag", "flag_ids", multiple=True, help="Only these flags (default: all active).")
@@ -154,8 +161,14 @@ def flags_plan(repo, flag_ids, output, fmt):
           ["task", "quanta"], list(per_task.items()),
           f"{len(plan['rerun'])} to rerun, {len(plan['dropped'])} dropped (no unflagged "
           f"science inputs left), {len(plan['excluded_datasets'])} flagged datasets excluded")
+    expressions = plan["data_queries"].items()
     table("Data-ID expressions", ["task", "expression"],
-          [(t, e if len(e) < 160 else e[:157] + "...") for t, e in plan["data_queries"].items()])
+          [(t, e if len(e) <= LONG_EXPRESSION else
+            f"[italic]{e.count(' OR ') + 1} data IDs ({len(e):,} characters)[/italic]")
+           for t, e in expressions],
+          f"an expression over {LONG_EXPRESSION} characters is named by its size; every "
+          "expression is whole in -o FILE and --format json"
+          if any(len(e) > LONG_EXPRESSION for _, e in expressions) else None)
     if output:
         console().print(f"wrote the plan to {output}")
 

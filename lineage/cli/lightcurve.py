@@ -37,10 +37,6 @@ def frame_records(frame) -> list[dict]:
             for r in frame.to_dict("records")]
 
 
-def _short(key: str) -> str:
-    return key.split(":", 1)[1][:8] if key and ":" in key else (key or "")
-
-
 @click.command("lightcurve")
 @click.argument("object_id", metavar="OBJECT", type=int)
 @click.option("--collection", required=True, help="The release or run collection to read.")
@@ -88,8 +84,8 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
         software = sorted({str(r[c]) for c in steps})
         rows.append((f"{r['mjd_tai']:.5f}", r["band"], f"{r['flux']:.1f}", f"{r['flux_err']:.1f}",
                      r["visit"], r["detector"], r["seeing"], r["airmass"],
-                     *[f"{r[c]:.2f}" for c in efd], _short(r["source_dataset"]),
-                     ",".join(software),
+                     *[f"{r[c]:.2f}" for c in efd], (r["source_dataset"] or "").split(":", 1)[-1],
+                     ", ".join(software),
                      "[red]visit[/red]" if r["flags"] else
                      "[yellow]input[/yellow]" if r["flagged"] else ""))
     table(f"Lightcurve of DIA object {object_id} in {collection}", columns, rows,

@@ -166,10 +166,10 @@ def table(title: str, columns: list[str], rows, caption: str | None = None,
                 if hoist and not shared:
                     continue
                 kept = [i for i, h in enumerate(headers) if h not in dict(shared)]
-                t = _rich_table(escape(title), caption, [headers[i] for i in kept],
-                                [[row[i] for i in kept] for row in body],
-                                [wraps[i] for i in kept], compact)
-                if _minimum_width(t) <= width:
+                t, ranges = _rich_table(escape(title), caption, [headers[i] for i in kept],
+                                        [[row[i] for i in kept] for row in body],
+                                        [wraps[i] for i in kept], compact)
+                if _fits(t, ranges, width):
                     if shared:
                         t.title = None
                         console().print(escape(title), justify="center", style="table.title")
@@ -218,35 +218,56 @@ def _shared(headers: list[str], body: list[list]) -> list[tuple[str, str]]:
 
 
 def _rich_table(title, caption, headers, body, wraps, compact: bool):
+    """A rich table whose columns are never narrower than their longest word (a value that
+    does not wrap: its whole text), and the (narrowest, widest) text of each column."""
     from rich import box
     from rich.table import Table
     t = Table(title=title, caption=caption, header_style="bold cyan",
               **({"box": box.SIMPLE_HEAD, "padding": 0, "show_edge": False}
                  if compact else {}))  # compact: one space between columns, no frame
-    for i, header in enumerate(headers):
-        header_word = max(map(len, header.split()), default=0)
-        if wraps[i]:  # wraps between words, its header's too
-            t.add_column(header, overflow="fold", min_width=header_word)
-        else:  # shown whole: as wide as its widest value
-            longest = max((_text_width(row[i]) for row in body), default=0)
-            t.add_column(header, no_wrap=True, overflow="fold",
-                         min_width=max(longest, header_word))
+    ranges = [_column_range(header, [row[i] for row in body], wraps[i])
+              for i, header in enumerate(headers)]
+    for header, wrap, (low, _) in zip(headers, wraps, ranges):
+        t.add_column(header, no_wrap=not wrap, overflow="fold", min_width=low)
     for row in body:
         t.add_row(*row)
-    return t
+    return t, ranges
 
 
-def _text_width(markup: str) -> int:
+def _column_range(header: str, cells: list[str], wraps: bool) -> tuple[int, int]:
+    """The narrowest and widest a column's text is: a wrapping column may break between
+    words (its header too), any other holds each value on one line."""
     from rich.text import Text
-    return Text.from_markup(markup).cell_len
+    texts = [Text.from_markup(c) for c in cells]
+    widest = max([len(header), *(t.cell_len for t in texts)])
+    words = [len(w) for w in header.split()]
+    if wraps:
+        words += [len(w) for t in texts for w in t.plain.split()]
+    else:
+        words += [t.cell_len for t in texts]
+    return max(words, default=0), widest
 
 
-def _minimum_width(rich_table) -> int:
-    """The narrowest the table can be without cutting a value (measured on an unbounded
-    line: rich clamps a measurement to the width it is given)."""
+def _fits(rich_table, ranges: list[tuple[int, int]], width: int) -> bool:
+    """Whether the table fits ``width`` without cutting a word; if so, its wrapping columns
+    get fixed widths that do (rich would otherwise narrow the widest columns below their
+    longest word when it shrinks a table to fit)."""
     from rich.measure import Measurement
     shared = console()
-    return Measurement.get(shared, shared.options.update_width(10**6), rich_table).minimum
+    columns = rich_table.columns
+    lows, highs = [low for low, _ in ranges], [high for _, high in ranges]
+    overhead = Measurement.get(shared, shared.options.update_width(10**6), rich_table).minimum \
+        - sum(lows)
+    room = width - overhead
+    if sum(lows) > room:
+        return False
+    if sum(highs) > room:  # share the room above the minimums among the wrapping columns
+        spare = room - sum(lows)
+        stretch = [h - lo if not c.no_wrap else 0 for c, lo, h in zip(columns, lows, highs)]
+        total = sum(stretch) or 1
+        for c, lo, extra in zip(columns, lows, stretch):
+            c.width = lo + spare * extra // total
+    return True
 
 
 def _stacked(title: str, caption: str | None, columns: list[str], cells: list[list]) -> None:
