@@ -271,23 +271,43 @@ def _fits(rich_table, ranges: list[tuple[int, int]], width: int) -> bool:
 
 
 def _stacked(title: str, caption: str | None, columns: list[str], cells: list[list]) -> None:
-    """Each row as a block of ``field value`` lines (values wrap, nothing is cut)."""
-    from rich.table import Table
+    """Each row as a block of ``field value`` lines; a table of two columns (a property and
+    its value) as one such block, its first column naming the lines.  Values wrap between
+    words; a field whose value has a word too long for the line beside it gets the value on
+    the lines below, indented."""
     shared = console()
     if title:
         shared.print(title, justify="center", style="table.title")
-    for n, row in enumerate(cells, 1):
+    text = [[", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, Mapping) else str(v)
+             for v in row] for row in cells]
+    if len(columns) == 2:
+        _field_lines([(name, value) for name, value in text])
+    for n, row in enumerate(text if len(columns) != 2 else [], 1):
+        shared.print(f"[dim]-- {n} of {len(cells)} --[/dim]")
+        _field_lines(list(zip(columns, row)))
+    if caption:
+        shared.print(caption, justify="center", style="table.caption")
+
+
+def _field_lines(fields: list[tuple[str, str]]) -> None:
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+    shared = console()
+    name_width = max((len(Text.from_markup(name).plain) for name, _ in fields), default=0)
+    longest = max((len(w) for _, v in fields for w in Text.from_markup(v).plain.split()),
+                  default=0)
+    if name_width + 2 + longest <= shared.width:
         block = Table.grid(padding=(0, 2))
         block.add_column(style="bold cyan", no_wrap=True)
         block.add_column(overflow="fold")
-        for name, value in zip(columns, row):
-            if isinstance(value, Mapping):
-                value = ", ".join(f"{k}={x}" for k, x in value.items())
-            block.add_row(name, str(value))
-        shared.print(f"[dim]-- {n} of {len(cells)} --[/dim]")
+        for name, value in fields:
+            block.add_row(name, value)
         shared.print(block)
-    if caption:
-        shared.print(caption, justify="center", style="table.caption")
+        return
+    for name, value in fields:
+        shared.print(name, style="bold cyan")
+        shared.print(Padding(value, (0, 0, 0, 2), expand=False), overflow="fold")
 
 
 #: The columns of a listing of datasets (``DatasetRow.as_dict()`` records).
