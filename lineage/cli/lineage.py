@@ -41,7 +41,7 @@ def _lineage_command(direction: str):
                 steps = [{"step": i, "kind": k.split(":", 1)[0], "key": k,
                           "node": _describe(store, k)} for i, k in enumerate(path)]
                 emit(fmt, f"Lineage path {selector} -> {target}", steps,
-                     [Column("#", "step"), Column("kind", "kind"), Column("node", "node")],
+                     [Column("#", "step"), Column("kind", "kind"), Column("node", "node", wrap=True)],
                      document={"from": selector, "to": target, "path": path})
                 return
             if count_only:
