@@ -81,6 +81,8 @@ def contaminated_command(selector, repo, as_of, fmt):
     """Is this dataset or quantum contaminated, by which flags, how much?"""
     with Repo(repo) as store:
         answer = call(flagging.contamination, store, selector, as_of)
+        for mark in answer["by"]:  # why each flag was raised (a few flags: one lookup each)
+            mark["reason"] = call(flagging.find_flag, store, mark["flag"]).get("reason")
     if fmt != "table" or answer["by"]:  # one row per flag that marks it
         emit(fmt, f"{answer['key']}: contaminated ({answer['verdict']})", answer["by"],
              [Column("flag", "flag"), Column("verdict", "verdict"), Column("steps", "steps"),

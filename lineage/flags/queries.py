@@ -171,7 +171,6 @@ class Contamination(NamedTuple):
     verdict: str | None
     steps: int | None
     fraction: float | None
-    reason: str | None
 
 
 def contamination_of(store, label: str, key: str, at: str) -> list[Contamination]:
@@ -180,7 +179,7 @@ def contamination_of(store, label: str, key: str, at: str) -> list[Contamination
     return [Contamination(*r) for r in store.read(
         f"MATCH (x:{label} {{key: $k}}) OPTIONAL MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag) "
         f"WHERE {_active()} "
-        "RETURN f.key, f.verdict, c.steps, c.fraction, f.reason", {"k": key, "at": at})]
+        "RETURN f.key, f.verdict, c.steps, c.fraction", {"k": key, "at": at})]
 
 
 def mark_statement(store, label: str, flag_key: str, rows: list) -> Statement:

@@ -283,8 +283,8 @@ def contamination(store, selector: str, as_of: str | None = None) -> dict:
     rows = queries.contamination_of(store, label, key, at)
     if not rows:
         raise SelectorError(f"no such node: {key}")
-    by = sorted(({"flag": f, "verdict": v, "steps": int(s), "fraction": float(fr),
-                  "reason": why} for f, v, s, fr, why in rows if f is not None),
+    by = sorted(({"flag": f, "verdict": v, "steps": int(s), "fraction": float(fr)}
+                 for f, v, s, fr in rows if f is not None),
                 key=lambda m: (-m["fraction"], m["steps"], m["flag"]))
     return {"key": key, "contaminated": bool(by), "as_of": as_of,
             "max_fraction": max((m["fraction"] for m in by), default=0.0),
