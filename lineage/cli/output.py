@@ -38,14 +38,14 @@ CONDITION_UNITS = {"seeing": "arcsec", "exposure_time": "s", "flux": "nJy", "flu
 @cache
 def console():
     """The one rich console of the process, made on first use.  Its width: LINEAGE_WIDTH if
-    set (tests, or a log read on a known screen), else the terminal's (rich honours
-    COLUMNS); piped output without COLUMNS gets wide lines instead of rich's 80-column
-    default."""
+    set to a number (tests, or a log read on a known screen), else the terminal's (rich
+    honours COLUMNS); piped output without COLUMNS gets 160 columns instead of rich's 80."""
     from rich.console import Console
-    forced = os.environ.get("LINEAGE_WIDTH")
-    if forced:
+    forced, columns = os.environ.get("LINEAGE_WIDTH", ""), os.environ.get("COLUMNS", "")
+    if forced.isdigit():
         return Console(width=int(forced))
-    return Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160)))
+    return Console(width=None if sys.stdout.isatty() else
+                   int(columns) if columns.isdigit() else 160)
 
 
 def json_ready(document):
