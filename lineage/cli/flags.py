@@ -78,7 +78,14 @@ def unflag_command(flag_id, repo, reason, by, as_json):
               help="Flags active at this UTC date/time or release instead of now.")
 @format_option
 def contaminated_command(selector, repo, as_of, fmt):
-    """Is this dataset or quantum contaminated, by which flags, how much?"""
+    """Is this dataset or quantum contaminated, by which flags, how much?
+
+    A flag's fraction is how much of what the product was made from comes from the flagged
+    data, traced back step by step: each step averages its science inputs' fractions (an
+    input the flag does not reach counts 0; a coadd weights its warps by their calexps, so
+    its fraction is the share of its input calexps that are flagged). 1: flagged itself or
+    made only from flagged data. Not a share of pixels or sources; never summed over flags
+    (docs/flags.md, "Fractions")."""
     with Repo(repo) as store:
         answer = call(flagging.contamination, store, selector, as_of)
         for mark in answer["by"]:  # why each flag was raised (a few flags: one lookup each)
