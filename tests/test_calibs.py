@@ -128,6 +128,7 @@ def test_lineage_calibs_command(repo, real_data):
     rows = json.loads(proc.stdout)
     expected = {x for x in expected_from_files(export, exposures, 903342, 10)
                 if x[0] in ("bias", "defects")}
-    assert {(r["dataset_type"], r["data_id"]) for r in rows} == expected
+    # data IDs are objects in JSON: {"detector": 10, "instrument": "HSC"}
+    assert {(r["dataset_type"], _data_id_text(r["data_id"])) for r in rows} == expected
     bad = lineage("calibs", "exposure=903342", "--at", "yesterday-ish")
     assert bad.returncode == 2 and bad.stderr.startswith("lineage: error: not a time")

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 
-from lineage.cli.common import Repo, CliError, call, json_option
+from lineage.cli.common import Repo, CliError, call, format_option, json_option
 from lineage.cli.fetch import artifacts_of, human_bytes, name_failures, query_options
-from lineage.cli.output import console, print_json, table
+from lineage.cli.output import console, emit, print_json, table
 from lineage.core.progress import progress_bar
 from lineage.fetch.cache import Cache, parse_size
 from lineage.fetch.transfer import failure
@@ -69,14 +69,17 @@ def cache_prefetch(query_text, repo, direction, types, depth, collection, variab
 
 @cache_group.command("status")
 @cache_option
-@json_option
-def cache_status(cache_dir, as_json):
+@format_option
+def cache_status(cache_dir, fmt):
     """What the cache holds and its size limit."""
     cache = _cache(cache_dir)
     usage = cache.usage()
-    if as_json:
-        print_json({"root": str(cache.root), "max_bytes": cache.max_bytes, "files": usage.files,
-                    "bytes": usage.bytes, "by_kind": usage.by_kind})
+    if fmt != "table":  # CSV and ECSV: one row per kind of entry
+        emit(fmt, "", [{"kind": k, "files": v["files"], "bytes": v["bytes"]}
+                       for k, v in usage.by_kind.items()], [],
+             document={"root": str(cache.root), "max_bytes": cache.max_bytes,
+                       "files": usage.files, "bytes": usage.bytes, "by_kind": usage.by_kind},
+             units={"bytes": "byte"})
         return
     table(f"Cache {cache.root}", ["kind", "entries", "bytes"],
           [(k, v["files"], human_bytes(v["bytes"])) for k, v in usage.by_kind.items()]

@@ -7,10 +7,12 @@ exit with status 2; no traceback.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
+from lineage.cli.output import FORMATS
 from lineage.core.errors import LineageError
 from lineage.store.repo import open_store
 
@@ -19,7 +21,25 @@ DEFAULT_REPO = "lineage-repo"
 repo_option = click.option(
     "--repo", "repo", envvar="LINEAGE_REPO", default=DEFAULT_REPO, show_default=True,
     help="Repository directory (or a bolt:// URI). Also LINEAGE_REPO.")
+
+#: ``--json`` of a command that changes something and reports on it (a listing takes
+#: :func:`format_option`).
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def format_option(command):
+    """``--format table|csv|ecsv|json`` and ``--json`` (the same as ``--format json``, which
+    scripts and docs use): the command gets one argument, ``fmt``."""
+    @functools.wraps(command)
+    def with_format(*args, fmt=None, as_json=False, **kwargs):
+        if as_json and fmt not in (None, "json"):
+            raise CliError(f"--json and --format {fmt} ask for two formats: give one")
+        return command(*args, fmt="json" if as_json else fmt or "table", **kwargs)
+    with_format = click.option("--json", "as_json", is_flag=True,
+                               help="Print JSON for scripts (--format json).")(with_format)
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                        help="table (default; nothing is cut to fit the terminal), csv, ecsv "
+                             "(astropy, with dtypes and units) or json.")(with_format)
 
 
 class CliError(click.ClickException):

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from lineage.cli.common import Repo, call, json_option, pairs, repo_option
-from lineage.cli.output import print_json, table
+from lineage.cli.common import Repo, call, format_option, pairs, repo_option
+from lineage.cli.output import Column, emit
 from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
 
 
@@ -22,9 +22,9 @@ from lineage.store.base import MAX_RESULT_BYTES, MAX_RESULT_ROWS
               show_default=True, help="Refuse a result with more rows.")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_RESULT_BYTES,
               show_default=True, help="Refuse a result larger than this (as the engine sends it).")
-@json_option
+@format_option
 def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, max_bytes: int,
-           as_json: bool) -> None:
+           fmt: str) -> None:
     """Run a read-only Cypher query.
 
     Refused before anything is sent: writes, schema changes, LOAD CSV and procedures that
@@ -38,7 +38,5 @@ def cypher(cypher_query: str, repo: str, params, timeout: float, max_rows: int, 
             values[name] = raw
     with Repo(repo) as store:
         columns, rows = call(store.read_only, cypher_query, values, timeout, max_rows, max_bytes)
-    if as_json:
-        print_json([dict(zip(columns, r)) for r in rows])
-    else:
-        table("", columns, rows, f"{len(rows)} rows")
+    emit(fmt, "", [dict(zip(columns, r)) for r in rows],
+         [Column(c, c, wrap=True) for c in columns], f"{len(rows)} rows")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lineage.cli.output import console, print_json, table
+from lineage.cli.output import FORMATS as LISTING_FORMATS, console, emit, print_json, table
 from lineage.cli.common import Repo, CliError, call, json_option, repo_option
 from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.diff.product import explain_product
@@ -40,8 +40,9 @@ def _tolerance(ctx, param, value):
               help="Numeric dataset property to compare as a distribution (repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the report here: .json (every detail), .md or .html (self-contained).")
-@click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default=None,
-              help="Report format (default: from the --output suffix).")
+@click.option("--format", "fmt", type=click.Choice([*LISTING_FORMATS, "md", "html"]),
+              default=None, help="Report format (default: from the --output suffix, else "
+              "table); csv and ecsv list every dataset that differs, one row each.")
 @click.option("--examples", default=8, show_default=True,
               help="Detail records shown per status and dataset type (tables, Markdown, HTML).")
 @json_option
@@ -56,6 +57,8 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
         if fmt is None:
             raise CliError(f"{output}: the report must end in {', '.join(sorted(FORMATS))} "
                             "(or give --format)")
+    if fmt in LISTING_FORMATS and fmt != "json" and output:
+        raise CliError(f"--format {fmt} prints to standard output; -o takes .json, .md or .html")
     with Repo(repo) as store:
         if product:
             _explain(store, release_a, release_b, product, types, as_json)
@@ -66,7 +69,9 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
             stream = open(output, "w") if fmt == "json" and output else sys.stdout
         try:
             writer = JsonWriter(stream) if stream else None
-            sample = Sample(examples, writer.detail if writer else None)
+            listed: list[dict] = []  # --format csv|ecsv: every detail record
+            sample = Sample(examples, writer.detail if writer else
+                            listed.append if fmt in ("csv", "ecsv") else None)
             result = call(diff_releases, store, release_a, release_b, flt, sample.detail,
                           properties, True, tolerance)
             if writer:
@@ -80,7 +85,9 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
             Path(output).write_text(text, encoding="utf-8")
         if output:
             click.echo(f"wrote {output}", err=True)
-        if not as_json and not (output and fmt):
+        if fmt in ("csv", "ecsv"):
+            emit(fmt, "", listed, [])
+        elif not as_json and not (output and fmt):
             for s in sections(result.summary(), sample):
                 for line in s.get("lines", []):
                     console().print(line, highlight=False)

@@ -11,8 +11,8 @@ import click
 
 from lineage.api.local import run_local
 from lineage.api.saved import SavedOperations
-from lineage.cli.common import Repo, CliError, call, json_option, pairs, repo_option
-from lineage.cli.output import print_json, table
+from lineage.cli.common import Repo, CliError, call, format_option, pairs, repo_option
+from lineage.cli.output import emit, print_json, table
 from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
 from lineage.fetch.select import keep_only, select
 from lineage.fetch.transfer import FetchError, fetch, plan
@@ -125,9 +125,9 @@ def _plan_view(plan, title: str, where) -> None:
 @click.option("--symlink", "mode", flag_value="symlink", help="Symlink local files.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True,
               help="Parallel transfers.")
-@json_option
+@format_option
 def fetch_command(query_text, repo, direction, types, depth, collection, variables, datastore,
-                  to, dry_run, mode, workers, as_json):
+                  to, dry_run, mode, workers, fmt):
     """Download (or link) the files of the datasets QUERY names into a directory, checking
     checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
     or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
@@ -135,8 +135,11 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
         artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
                                         collection, variables, datastore)
     p = plan(artifacts)
+    as_json = fmt == "json"
     if dry_run:
-        if as_json:
+        if fmt in ("csv", "ecsv"):  # one row per dataset it would fetch
+            emit(fmt, "", [a.as_dict() for a in artifacts], [], units={"size": "byte"})
+        elif as_json:
             print_json({"count": p.count, "bytes": p.bytes, "unknown_size": p.unknown_size,
                         "refused": [{"key": a.key, "error": a.error} for a in p.refused],
                         "by_type": {t: {"datasets": n, "bytes": b}
@@ -157,8 +160,8 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
         results, error = exc.results, str(exc)
     except OSError as exc:      # e.g. --to names a file
         raise CliError(str(exc)) from None
-    if as_json:
-        print_json(results)
+    if fmt != "table":
+        emit(fmt, "", results, [], units={"bytes": "byte"})
     else:
         counts: dict[str, list[int]] = {}
         for r in results:

@@ -7,8 +7,9 @@ import json
 import click
 
 from lineage import flags as flagging
-from lineage.cli.output import console, counts_table, print_json, table
-from lineage.cli.common import Repo, CliError, call, json_option, repo_option
+from lineage.cli.output import Column, console, counts_table, emit, json_ready, print_json, table
+from lineage.cli.common import Repo, CliError, call, format_option, json_option, repo_option
+from lineage.core.dataid import data_id_object
 
 
 def _blast_radius_view(title: str, radius: dict) -> None:
@@ -18,7 +19,8 @@ def _blast_radius_view(title: str, radius: dict) -> None:
               [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
     table("Most affected products", ["dataset type", "data ID", "run", "steps", "fraction",
                                      "UUID"],
-          [(r["dataset_type"], r["data_id"], r["run"], r["steps"], f"{r['fraction']:.4f}",
+          [(r["dataset_type"], data_id_object(r["data_id"]), r["run"], r["steps"],
+            f"{r['fraction']:.4f}",
             r["key"].split(":", 1)[1]) for r in radius["most_affected"]],
           f"{radius['flagged']} datasets flagged, {radius['datasets']} datasets and "
           f"{radius['quanta']} quanta contaminated")
@@ -74,8 +76,8 @@ def unflag_command(flag_id, repo, reason, by, as_json):
 @repo_option
 @click.option("--as-of", default=None, metavar="TIME|RELEASE",
               help="Flags active at this UTC date/time or release instead of now.")
-@json_option
-def contaminated_command(selector, repo, as_of, as_json):
+@format_option
+def contaminated_command(selector, repo, as_of, fmt):
     """Is this dataset or quantum contaminated, by which flags, how much?
 
     A flag's fraction is how much of what the product was made from comes from the flagged
@@ -86,16 +88,18 @@ def contaminated_command(selector, repo, as_of, as_json):
     (docs/flags.md, "Fractions")."""
     with Repo(repo) as store:
         answer = call(flagging.contamination, store, selector, as_of)
-    if as_json:
-        print_json(answer)
+        for mark in answer["by"]:  # why each flag was raised (a few flags: one lookup each)
+            mark["reason"] = call(flagging.find_flag, store, mark["flag"]).get("reason")
+    if fmt != "table" or answer["by"]:  # one row per flag that marks it
+        emit(fmt, f"{answer['key']}: contaminated ({answer['verdict']})", answer["by"],
+             [Column("flag", "flag"), Column("verdict", "verdict"), Column("steps", "steps"),
+              Column("fraction", lambda m: f"{m['fraction']:.4f}"),
+              Column("reason", "reason", wrap=True)], document=answer)
         return
     if not answer["by"]:
         console().print(f"{answer['key']}: not contaminated"
                         + (f" as of {as_of}" if as_of else ""))
         return
-    table(f"{answer['key']}: contaminated ({answer['verdict']})",
-          ["flag", "verdict", "steps", "fraction"],
-          [(m["flag"], m["verdict"], m["steps"], f"{m['fraction']:.4f}") for m in answer["by"]])
 
 
 @click.group("flags")
@@ -108,36 +112,39 @@ def flags_group() -> None:
 @click.option("--as-of", default=None, metavar="TIME|RELEASE",
               help="Flags active at this UTC date/time or release.")
 @click.option("--all", "include_retracted", is_flag=True, help="Retracted flags too.")
-@json_option
-def flags_list(repo, as_of, include_retracted, as_json):
+@format_option
+def flags_list(repo, as_of, include_retracted, fmt):
     """Active flags (now, or as of a time or release)."""
     with Repo(repo) as store:
         rows = call(flagging.list_flags, store, as_of, include_retracted)
-    if as_json:
-        print_json(rows)
-        return
-    table("Flags" + (f" as of {as_of}" if as_of else ""),
-          ["flag", "verdict", "selector", "by", "authority", "created (UTC)", "retracted (UTC)"],
-          [(f["key"], f["verdict"], f["selector"], f["by"], f.get("authority"), f["created_at"],
-            f.get("retracted_at", "")) for f in rows], f"{len(rows)} flags")
+    emit(fmt, "Flags" + (f" as of {as_of}" if as_of else ""), rows,
+         [Column("flag", "key"), Column("verdict", "verdict"), Column("selector", "selector"),
+          Column("reason", "reason", wrap=True), Column("by", "by", wrap=True),
+          Column("authority", "authority", wrap=True), Column("created (UTC)", "created_at"),
+          Column("retracted (UTC)", "retracted_at")], f"{len(rows)} flags")
 
 
 @flags_group.command("show")
 @click.argument("flag_id")
 @repo_option
-@json_option
-def flags_show(flag_id, repo, as_json):
+@format_option
+def flags_show(flag_id, repo, fmt):
     """One flag with its history and how many nodes it marks."""
     with Repo(repo) as store:
         record = call(flagging.find_flag, store, flag_id)
         marks = call(flagging.marks, store, record["key"])
     record["marked_datasets"] = sum(1 for k in marks if k.startswith("dataset:"))
     record["marked_quanta"] = sum(1 for k in marks if k.startswith("quantum:"))
-    if as_json:
-        print_json(record)
-    else:
+    if fmt == "table":
         table(f"Flag {record['key']}", ["property", "value"],
               [(k, v) for k, v in record.items() if k != "key"])
+    else:  # CSV and ECSV: the flag as one row
+        emit(fmt, "", [record], [], document=record)
+
+
+#: Characters of a data-ID expression ``flags plan`` shows in its table; a longer one is
+#: named by its size, and is whole in the plan's JSON.
+LONG_EXPRESSION = 400
 
 
 @flags_group.command("plan")
@@ -145,16 +152,16 @@ def flags_show(flag_id, repo, as_json):
 @click.option("--flag", "flag_ids", multiple=True, help="Only these flags (default: all active).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the plan as JSON to this file.")
-@json_option
-def flags_plan(repo, flag_ids, output, as_json):
+@format_option
+def flags_plan(repo, flag_ids, output, fmt):
     """Quanta to rerun without the flagged inputs, in dependency order (LDF101 e)."""
     with Repo(repo) as store:
         plan = call(flagging.reprocessing_plan, store, flag_ids or None)
     if output:
         with click.open_file(output, "w") as out:
-            out.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
-    if as_json:
-        print_json(plan)
+            out.write(json.dumps(json_ready(plan), indent=2, sort_keys=True) + "\n")
+    if fmt != "table":  # CSV and ECSV: one row per quantum to rerun
+        emit(fmt, "", plan["rerun"], [], document=plan)
         return
     per_task: dict[str, int] = {}
     for e in plan["rerun"]:
@@ -163,8 +170,14 @@ def flags_plan(repo, flag_ids, output, as_json):
           ["task", "quanta"], list(per_task.items()),
           f"{len(plan['rerun'])} to rerun, {len(plan['dropped'])} dropped (no unflagged "
           f"science inputs left), {len(plan['excluded_datasets'])} flagged datasets excluded")
+    expressions = plan["data_queries"].items()
     table("Data-ID expressions", ["task", "expression"],
-          [(t, e if len(e) < 160 else e[:157] + "...") for t, e in plan["data_queries"].items()])
+          [(t, e if len(e) <= LONG_EXPRESSION else
+            f"[italic]{e.count(' OR ') + 1} data IDs ({len(e):,} characters)[/italic]")
+           for t, e in expressions],
+          f"an expression over {LONG_EXPRESSION} characters is named by its size; every "
+          "expression is whole in -o FILE and --format json"
+          if any(len(e) > LONG_EXPRESSION for _, e in expressions) else None)
     if output:
         console().print(f"wrote the plan to {output}")
 
@@ -174,22 +187,21 @@ def flags_plan(repo, flag_ids, output, as_json):
 @repo_option
 @click.option("--type", "types", multiple=True, help="Only these input dataset types.")
 @click.option("--without-flagged", is_flag=True, help="Leave flagged inputs out.")
-@json_option
-def flags_inputs(selector, repo, types, without_flagged, as_json):
+@format_option
+def flags_inputs(selector, repo, types, without_flagged, fmt):
     """Every input of a product, flagged ones marked: rebuild it with or without them (LDF102)."""
     types = [t for group in types for t in group.split(",") if t] or None
     with Repo(repo) as store:
         rows = call(flagging.inputs_for, store, selector, types)
     if without_flagged:
         rows = [r for r in rows if not r["flagged"]]
-    if as_json:
-        print_json(rows)
-        return
     n = sum(r["flagged"] for r in rows)
-    table(f"Inputs of {selector}", ["dataset type", "data ID", "run", "steps", "flagged"],
-          [(r["dataset_type"], r["data_id"], r["run"], r["steps"],
-            "FLAGGED" if r["flagged"] else "") for r in rows],
-          f"{len(rows)} inputs, {n} flagged")
+    emit(fmt, f"Inputs of {selector}", rows,
+         [Column("dataset type", "dataset_type"), Column("data ID", "data_id"),
+          Column("run", "run"), Column("steps", "steps"),
+          Column("flagged", lambda r: "FLAGGED" if r["flagged"] else ""),
+          Column("UUID", lambda r: r["key"].split(":", 1)[1])],
+         f"{len(rows)} inputs, {n} flagged")
 
 
 @flags_group.command("recompute")

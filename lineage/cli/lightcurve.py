@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
-from lineage.cli.output import print_json, table
+from lineage.cli.common import Repo, CliError, call, check_plot_suffix, format_option, repo_option
+from lineage.cli.output import CONDITION_UNITS, emit, table
 from lineage.core.figures import draw_lightcurve
 from lineage.fetch.datastore import datastore_for
 from lineage.lightcurve import lightcurve
@@ -37,10 +37,6 @@ def frame_records(frame) -> list[dict]:
             for r in frame.to_dict("records")]
 
 
-def _short(key: str) -> str:
-    return key.split(":", 1)[1][:8] if key and ":" in key else (key or "")
-
-
 @click.command("lightcurve")
 @click.argument("object_id", metavar="OBJECT", type=int)
 @click.option("--collection", required=True, help="The release or run collection to read.")
@@ -56,15 +52,15 @@ def _short(key: str) -> str:
               callback=check_plot_suffix, help="Draw flux against time (PNG, SVG or PDF).")
 @click.option("--colour-by", "--color-by", "colour_by", default="seeing", show_default=True,
               help="The condition that colours the epochs of the plot (any numeric column).")
-@json_option
+@format_option
 def lightcurve_command(object_id, collection, repo, datastore, topics, output, plot_file,
-                       colour_by, as_json):
+                       colour_by, fmt):
     """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
     conditions, telemetry, software and config of each step, flags."""
     where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
         frame = call(lightcurve, store, object_id, collection, where, list(topics) or None,
-                     show_progress=not as_json)
+                     show_progress=fmt == "table")
     if colour_by not in frame.columns:
         raise CliError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
                         "sky, or an efd.* column)")
@@ -74,9 +70,10 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
         call(draw_lightcurve, frame, plot_file, colour_by,
              f"DIA object {object_id} in {collection}")
         click.echo(f"wrote {plot_file}", err=True)
-    if as_json:
-        print_json({"object": object_id, "collection": collection,
-                    "catalog": frame.attrs.get("catalog"), "epochs": frame_records(frame)})
+    if fmt != "table":  # CSV and ECSV: one row per epoch, every column
+        emit(fmt, "", frame_records(frame), [], units=CONDITION_UNITS,
+             document={"object": object_id, "collection": collection,
+                       "catalog": frame.attrs.get("catalog"), "epochs": frame_records(frame)})
         return
     efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")][:1]
     columns = ["MJD (TAI)", "band", "flux (nJy)", "err", "visit", "det", "seeing", "airmass",
@@ -87,14 +84,14 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
         software = sorted({str(r[c]) for c in steps})
         rows.append((f"{r['mjd_tai']:.5f}", r["band"], f"{r['flux']:.1f}", f"{r['flux_err']:.1f}",
                      r["visit"], r["detector"], r["seeing"], r["airmass"],
-                     *[f"{r[c]:.2f}" for c in efd], _short(r["source_dataset"]),
-                     ",".join(software),
+                     *[f"{r[c]:.2f}" for c in efd], (r["source_dataset"] or "").split(":", 1)[-1],
+                     ", ".join(software),
                      "[red]visit[/red]" if r["flags"] else
                      "[yellow]input[/yellow]" if r["flagged"] else ""))
     table(f"Lightcurve of DIA object {object_id} in {collection}", columns, rows,
           f"{len(frame)} epochs from {frame['source_dataset'].nunique()} catalogs; flagged: its "
           "visit (visit) or a contaminated input such as a template (input); every column "
-          "(images, telemetry, config of each step): --json or -o FILE.csv",
+          "(images, telemetry, config of each step): --format csv|ecsv|json or -o FILE.csv",
           fold=("software",))
 
 

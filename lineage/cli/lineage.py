@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import click
 
-from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
-from lineage.cli.output import counts_table, dataset_rows_table, node_view, print_json, table
+from lineage.cli.common import Repo, CliError, call, check_plot_suffix, format_option, repo_option
+from lineage.cli.output import DATASET_COLUMNS, Column, counts_table, emit, node_view
 from lineage.core.figures import draw, lineage_tree
 from lineage.core.selector import parse_selector
 from lineage.flags import as_of_time
@@ -35,9 +35,9 @@ def _lineage_command(direction: str):
     @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
                   callback=check_plot_suffix,
                   help="Also draw how each dataset was reached (PNG, SVG or PDF by extension).")
-    @json_option
+    @format_option
     def command(selector, repo, types, depth, collection, limit, as_of, max_nodes, count_only,
-                target, plot_file, as_json):
+                target, plot_file, fmt):
         types = [t for group in types for t in group.split(",") if t] or None
         with Repo(repo) as store:
             at = call(as_of_time, store, as_of)
@@ -45,23 +45,24 @@ def _lineage_command(direction: str):
                 raise CliError("--explain takes neither --as-of nor --max-nodes")
             if target:
                 path = call(query.explain, store, selector, target, direction, depth)
-                if as_json:
-                    print_json({"from": selector, "to": target, "path": path})
-                elif not path:
+                if fmt == "table" and not path:
                     raise CliError(f"no lineage path from {selector} to {target}")
-                else:
-                    view = [(i, k.split(":", 1)[0], _describe(store, k)) for i, k in enumerate(path)]
-                    table(f"Lineage path {selector} -> {target}", ["#", "kind", "node"], view)
+                steps = [{"step": i, "kind": k.split(":", 1)[0], "key": k,
+                          "node": _describe(store, k)} for i, k in enumerate(path)]
+                emit(fmt, f"Lineage path {selector} -> {target}", steps,
+                     [Column("#", "step"), Column("kind", "kind"), Column("node", "node", wrap=True)],
+                     document={"from": selector, "to": target, "path": path})
                 return
             if count_only:
                 counts = call(query.count, store, selector, direction, types, depth, collection,
                               at=at, max_nodes=max_nodes)
                 _say_truncated(counts, max_nodes)
-                if as_json:
-                    print_json({"selector": selector, "direction": direction, "counts": counts,
-                                "total": sum(counts.values())})
-                else:
+                if fmt == "table":
                     counts_table(f"{direction.capitalize()}stream of {selector}", counts)
+                else:
+                    emit(fmt, "", [{"dataset_type": t, "datasets": n} for t, n in counts.items()],
+                         [], document={"selector": selector, "direction": direction,
+                                       "counts": counts, "total": sum(counts.values())})
                 return
             tree = {} if plot_file else None
             rows = call(query.traverse, store, selector, direction, types, depth, collection,
@@ -72,11 +73,8 @@ def _lineage_command(direction: str):
             call(draw, lineage_tree(rows, tree, direction), plot_file,
                  f"{direction.capitalize()}stream of {title}")
             click.echo(f"wrote {plot_file}", err=True)
-        if as_json:
-            print_json([r.as_dict() for r in rows])
-        else:
-            dataset_rows_table(f"{direction.capitalize()}stream of {selector}", rows,
-                               f"{len(rows)} datasets")
+        emit(fmt, f"{direction.capitalize()}stream of {selector}", [r.as_dict() for r in rows],
+             DATASET_COLUMNS, f"{len(rows)} datasets")
     command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
                        f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
     return command
@@ -115,12 +113,15 @@ upstream = click.command("upstream")(_lineage_command(query.UP))
 @repo_option
 @click.option("--limit", type=click.IntRange(min=0), default=25, show_default=True,
               help="Neighbours shown per direction.")
-@json_option
-def show(key: str, repo: str, limit: int, as_json: bool) -> None:
+@format_option
+def show(key: str, repo: str, limit: int, fmt: str) -> None:
     """Show one node (a key or dataset UUID) with its neighbours."""
     with Repo(repo) as store:
         view = call(show_node, store, key, limit)
-    if as_json:
-        print_json(view)
-    else:
+    if fmt == "table":
         node_view(view)
+    else:  # CSV and ECSV: a row per property, then per neighbour shown
+        emit(fmt, "", [{"part": "property", "name": k, "value": v}
+                       for k, v in sorted(view["properties"].items())]
+             + [{"part": d, "name": e["rel"], "value": e["key"]}
+                for d in ("out", "in") for e in view[d]["edges"]], [], document=view)

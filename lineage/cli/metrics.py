@@ -8,8 +8,9 @@ import re
 import click
 
 from lineage.metrics import JobFilter, evaluate_specs, jobs_where
-from lineage.cli.output import print_json, table
-from lineage.cli.common import Repo, CliError, call, check_plot_suffix, json_option, repo_option
+from lineage.cli.output import emit, print_json, table
+from lineage.cli.common import (Repo, CliError, call, check_plot_suffix, format_option,
+                                json_option, repo_option)
 from lineage.cli.common import pairs
 from lineage.core.figures import draw_metric_trend
 from lineage.metrics.record import record
@@ -54,9 +55,9 @@ def _number(value) -> str:
 @click.argument("query", metavar='"METRIC OP VALUE [UNIT]"')
 @filter_options
 @repo_option
-@json_option
+@format_option
 def jobs_command(query, since, until, instrument, filter_name, dataset, software, repo,
-                 as_json):
+                 fmt):
     """Jobs whose measurement of METRIC satisfies OP VALUE UNIT (units convert: 15 mas is
     0.015 arcsec), e.g. "validate_drp.PA1 > 15 mmag" --since 2026-02-01."""
     usage = "write METRIC OP VALUE [UNIT], e.g. 'validate_drp.PA1 > 15 mmag' (OP: < <= > >= == !=)"
@@ -71,8 +72,8 @@ def jobs_command(query, since, until, instrument, filter_name, dataset, software
     where = _job_filter(since, until, instrument, filter_name, dataset, software)
     with Repo(repo) as store:
         rows = call(jobs_where, store, metric, op, threshold, unit, where=where)
-    if as_json:
-        print_json([r.as_dict() for r in rows])
+    if fmt != "table":
+        emit(fmt, "", [r.as_dict() for r in rows], [])
         return
     table(f"Jobs where {metric} {op} {threshold:g} {unit}".rstrip(),
           ["job", "date", "value", "unit", "software", "instrument", "filter", "dataset",
@@ -87,15 +88,16 @@ def jobs_command(query, since, until, instrument, filter_name, dataset, software
 @metrics_group.command("job")
 @click.argument("job")
 @repo_option
-@json_option
-def job_command(job, repo, as_json):
+@format_option
+def job_command(job, repo, fmt):
     """One job's specifications: which thresholds it passes (lsst.verify metadata queries
     decide which apply)."""
     key = job if job.startswith("job:") else f"job:{job}"
     with Repo(repo) as store:
         results = call(evaluate_specs, store, key)
-    if as_json:
-        print_json({"job": key, "specifications": [r.as_dict() for r in results]})
+    if fmt != "table":  # CSV and ECSV: one row per specification
+        emit(fmt, "", [r.as_dict() for r in results], [],
+             document={"job": key, "specifications": [r.as_dict() for r in results]})
         return
     verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "missing value"}
     table(f"Specifications of {key}", ["specification", "value", "unit", "threshold", "result"],
@@ -112,9 +114,9 @@ def job_command(job, repo, as_json):
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               callback=check_plot_suffix, help="Draw the trend (PNG, SVG or PDF).")
 @repo_option
-@json_option
+@format_option
 def trend_command(metric, unit, since, until, instrument, filter_name, dataset, software,
-                  plot_file, repo, as_json):
+                  plot_file, repo, fmt):
     """METRIC across jobs in time order, per series (dataset / instrument / filter), with the
     software changes between consecutive jobs: where did it regress, and with what?"""
     where = _job_filter(since, until, instrument, filter_name, dataset, software)
@@ -123,11 +125,12 @@ def trend_command(metric, unit, since, until, instrument, filter_name, dataset, 
     if plot_file:
         call(draw_metric_trend, frame, plot_file, f"{frame.attrs['metric']} across jobs")
         click.echo(f"wrote {plot_file}", err=True)
-    if as_json:
-        print_json({"metric": frame.attrs["metric"], "unit": frame.attrs["unit"],
-                    "specifications": frame.attrs["specifications"],
-                    "jobs": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                              for k, v in r.items()} for r in frame.to_dict("records")]})
+    if fmt != "table":  # CSV and ECSV: one row per job, values in the metric's unit
+        jobs = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                 for k, v in r.items()} for r in frame.to_dict("records")]
+        emit(fmt, "", jobs, [], units={"value": frame.attrs["unit"], "step": frame.attrs["unit"]},
+             document={"metric": frame.attrs["metric"], "unit": frame.attrs["unit"],
+                       "specifications": frame.attrs["specifications"], "jobs": jobs})
         return
     specs = [s for s in frame.attrs["specifications"] if s.get("threshold") is not None]
     table(f"{frame.attrs['metric']} ({frame.attrs['unit']}) across jobs",

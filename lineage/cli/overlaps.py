@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from lineage.cli.common import Repo, CliError, call, json_option, repo_option
-from lineage.cli.output import print_json, table
+from lineage.cli.common import Repo, CliError, call, format_option, repo_option
+from lineage.cli.output import Column, emit
 from lineage.core.selector import parse_selector
 from lineage.dataunits.regions import overlaps_of
 
@@ -14,8 +14,8 @@ from lineage.dataunits.regions import overlaps_of
 @click.command("overlaps")
 @click.argument("selector")
 @repo_option
-@json_option
-def overlaps_command(selector, repo, as_json):
+@format_option
+def overlaps_command(selector, repo, fmt):
     """Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]),
     or the visits and visit-detectors on a tract or patch (tract=T[,patch=P])."""
     sel = call(parse_selector, selector)
@@ -23,8 +23,6 @@ def overlaps_command(selector, repo, as_json):
         raise CliError("give visit=V[,detector=D][,instrument=I] or tract=T[,patch=P][,skymap=S]")
     with Repo(repo) as store:
         rows = call(overlaps_of, store, dict(sel.pairs))
-    if as_json:
-        print_json([{"observation": o, "sky_map_unit": t} for o, t in rows])
-        return
-    table(f"overlaps of {selector}", ["observation", "overlaps"], rows,
-          f"{len(rows)} overlaps")
+    emit(fmt, f"overlaps of {selector}", [{"observation": o, "sky_map_unit": t} for o, t in rows],
+         [Column("observation", "observation"), Column("overlaps", "sky_map_unit")],
+         f"{len(rows)} overlaps")

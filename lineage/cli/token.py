@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from lineage.api.auth import TokenStore
-from lineage.cli.common import CliError, call, json_option, repo_option
-from lineage.cli.output import console, print_json, table
+from lineage.cli.common import CliError, call, format_option, json_option, repo_option
+from lineage.cli.output import Column, console, emit, print_json
 from lineage.store.repo import read_config
 
 
@@ -44,16 +44,14 @@ def token_create(repo, name, role, as_json):
 
 @token.command("list")
 @repo_option
-@json_option
-def token_list(repo, as_json):
+@format_option
+def token_list(repo, fmt):
     """Tokens (never their secrets)."""
     records = [r.public() for r in TokenStore(_repo_dir(repo)).list()]
-    if as_json:
-        print_json(records)
-        return
-    table("API tokens", ["id", "name", "role", "created (UTC)", "revoked (UTC)"],
-          [(r["id"], r["name"], r["role"], r["created_at"], r["revoked_at"] or "")
-           for r in records], f"{len(records)} tokens")
+    emit(fmt, "API tokens", records,
+         [Column("id", "id"), Column("name", "name", wrap=True), Column("role", "role"),
+          Column("created (UTC)", "created_at"), Column("revoked (UTC)", "revoked_at")],
+         f"{len(records)} tokens")
 
 
 @token.command("revoke")

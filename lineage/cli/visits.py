@@ -7,9 +7,9 @@ import math
 
 import click
 
-from lineage.cli.common import Repo, CliError, call, json_option, repo_option
+from lineage.cli.common import Repo, CliError, call, format_option, repo_option
 from lineage.cli.lightcurve import check_table_suffix, efd_label, frame_records, write_table
-from lineage.cli.output import console, print_json, table
+from lineage.cli.output import CONDITION_UNITS, console, emit, table
 from lineage.dataunits.visits import select_visits, visit_table
 from lineage.lightcurve.compare import compare
 
@@ -24,8 +24,8 @@ from lineage.lightcurve.compare import compare
 @click.option("--instrument", default=None, help="Only this instrument's visits.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               callback=check_table_suffix, help="Write the visits to a CSV or Parquet file.")
-@json_option
-def visits_command(conditions, repo, versus, types, instrument, output, as_json):
+@format_option
+def visits_command(conditions, repo, versus, types, instrument, output, fmt):
     """Visits by observing conditions and telemetry, e.g. "seeing < 0.7 arcsec" or
     "efd:ESS.temperature.temperatureItem0 - efd:ESS.temperature.temperatureItem1 > 2 K".
     Their datasets: lineage downstream "visit[CONDITIONS]" --type calexp."""
@@ -39,12 +39,12 @@ def visits_command(conditions, repo, versus, types, instrument, output, as_json)
             frame = call(select_visits, store, conditions, instrument) if conditions else \
                 call(visit_table, store, instrument)
     if versus:
-        _comparison_view(result, as_json)
+        _comparison_view(result, fmt)
         return
     if output:
         call(write_table, frame, output)
-    if as_json:
-        print_json(frame_records(frame))
+    if fmt != "table":
+        emit(fmt, "", frame_records(frame), [], units=CONDITION_UNITS)
         return
     efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")]
     columns = ["visit", "band", "seeing", "airmass", "sky", "begin (TAI)",
@@ -61,14 +61,15 @@ def _fmt(value) -> str:
         else f"{value:.3f}"
 
 
-def _comparison_view(result: dict, as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-        return
+def _comparison_view(result: dict, fmt: str) -> None:
     a, b = result["a"], result["b"]
     names = sorted(n for n in set(a["median"]) & set(b["median"])
                    if n in ("seeing", "airmass", "sky", "exposure_time") or
                    (n.startswith("efd.") and n.endswith(".mean")))
+    if fmt != "table":  # CSV and ECSV: the medians of both selections, one row per quantity
+        emit(fmt, "", [{"quantity": n, "a": a["median"][n], "b": b["median"][n]}
+                       for n in names], [], document=result)
+        return
     table("Median conditions", ["", a["conditions"], b["conditions"]],
           [("visits", a["visits"], b["visits"]),
            *[(efd_label(n) if n.startswith("efd.") else n, _fmt(a["median"][n]),
