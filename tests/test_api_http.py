@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lineage.api.process import served
+from lineage.core.dataid import data_id_object
 from lineage.demo import default_visit
 from lineage.ingest import write_units
 from lineage.store.repo import init_repo, open_store
@@ -232,7 +233,8 @@ def test_real_uvicorn_answers_as_the_cli(demo_repo):
         cli = json.loads(lineage("downstream", VISIT, "--type", "deepCoadd", "--repo",
                                  str(demo_repo), "--json").stdout)
         got = [{"uuid": e["node"]["uuid"], "dataset_type": e["node"]["datasetType"],
-                "data_id": e["node"]["dataId"], "run": e["node"]["run"], "steps": e["steps"]}
+                "data_id": data_id_object(e["node"]["dataId"]),  # the CLI's JSON: an object
+                "run": e["node"]["run"], "steps": e["steps"]}
                for e in body["data"]["lineage"]["edges"]]
         assert got == [{k: r[k] for k in ("uuid", "dataset_type", "data_id", "run", "steps")}
                        for r in cli]
