@@ -154,13 +154,14 @@ def test_demo_images_are_what_astropy_writes():
     from astropy.io import fits
 
     from lineage.demo.catalogs import dia_objects
-    from lineage.demo.images import _fits_bytes, _image
+    from lineage.demo.images import _fits_bytes, _geometry, _image
     from lineage.demo.survey import plan_survey
 
     objects = dia_objects(SMALL)
     for visit in plan_survey(SMALL).visits[:3]:
         for det in list(visit.boxes)[:3]:
-            cards, image, variance = _image(visit, det, objects, random.Random(det))
+            wcs, cards = _geometry(visit, det)
+            image, variance = _image(visit, det, wcs, objects, random.Random(det))
             header = fits.Header.fromstring("".join(cards))
             assert header["VISIT"] == visit.id and header["CTYPE1"] == "RA---TAN"
             written = io.BytesIO()

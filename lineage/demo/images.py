@@ -32,8 +32,9 @@ PIXELS = 100
 FITS_BLOCK = 2880     # a FITS file is a sequence of 2880-byte blocks
 
 
-def _image(visit, det: int, objects, rng: random.Random):
-    """(shared cards, image, variance) of one calexp: its WCS covers the detector's box."""
+def _geometry(visit, det: int):
+    """(WCS, shared cards) of a detector of a visit: a TAN WCS covering the detector's box,
+    the same for the calexps of every release."""
     from astropy.wcs import WCS
     ra0, ra1, dec0, dec1 = visit.boxes[det]
     scale = (dec1 - dec0) / PIXELS                      # degrees per pixel
@@ -42,6 +43,13 @@ def _image(visit, det: int, objects, rng: random.Random):
     wcs.wcs.crval = [(ra0 + ra1) / 2, (dec0 + dec1) / 2]
     wcs.wcs.crpix = [(PIXELS + 1) / 2, (PIXELS + 1) / 2]
     wcs.wcs.cdelt = [-scale, scale]
+    return wcs, _shared_cards(wcs, visit, det)
+
+
+def _image(visit, det: int, wcs, objects, rng: random.Random):
+    """(image, variance) of one calexp: sky noise and the objects in the detector's box."""
+    ra0, ra1, dec0, dec1 = visit.boxes[det]
+    scale = (dec1 - dec0) / PIXELS                      # degrees per pixel
     noise = 10 ** ((22.0 - visit.sky) / 5)
     gen = np.random.default_rng(rng.getrandbits(32))
     image = gen.normal(100.0, noise, (PIXELS, PIXELS)).astype(np.float32)
@@ -55,7 +63,7 @@ def _image(visit, det: int, objects, rng: random.Random):
         flux = (o.mean_flux + o.flux(mid)) / 10.0
         image += (flux / (2 * math.pi * sigma ** 2) *
                   np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))).astype(np.float32)
-    return _shared_cards(wcs, visit, det), image, np.full_like(image, noise ** 2)
+    return image, np.full_like(image, noise ** 2)
 
 
 def _cards(text: str) -> list[str]:
@@ -113,6 +121,7 @@ def write_images(spec: SurveySpec, units: list[GraphBatch], root: Path,
     survey = plan_survey(spec)
     visits = {v.id: v for v in survey.visits}
     objects = dia_objects(spec)
+    geometry = {}       # (visit, detector) -> (WCS, shared cards): one for both releases
     n = 0
     for batch in units:
         for props in batch.nodes.values():
@@ -124,7 +133,10 @@ def write_images(spec: SurveySpec, units: list[GraphBatch], root: Path,
                                                props["run"])
             target.parent.mkdir(parents=True, exist_ok=True)
             rng = random.Random(f"{spec.seed}-{props['run']}-image-{visit.id}-{det}")
-            shared, image, variance = _image(visit, det, objects, rng)
+            if (visit.id, det) not in geometry:
+                geometry[visit.id, det] = _geometry(visit, det)
+            wcs, shared = geometry[visit.id, det]
+            image, variance = _image(visit, det, wcs, objects, rng)
             partial = target.with_name(target.name + ".part")
             partial.write_bytes(_fits_bytes(shared, {"IMAGE": image, "VARIANCE": variance}))
             partial.replace(target)
