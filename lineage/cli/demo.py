@@ -29,10 +29,11 @@ from lineage.traversal import traverse as query
               help="Size the survey for about this many nodes (benchmarks: 1000000).")
 @click.option("--visit", "visit", type=int, default=None,
               help="The visit to ask about (default: one processed in every release).")
-@click.option("--images", is_flag=True,
-              help="Also write a small FITS image for every calexp (docs/fetch.md).")
+@click.option("--images/--no-images", default=None,
+              help="Write a small FITS image for every calexp, so fetch and cutouts work "
+                   "(docs/fetch.md; default: yes, but not with --nodes).")
 @json_option
-def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
+def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool | None,
          as_json: bool) -> None:
     """Build the demo survey into a repository and ask which coadds used one visit."""
     spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
@@ -47,7 +48,7 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool,
     catalogs = written = 0
     if "://" not in repo:  # the files live in the repository's datastore directory
         catalogs = call(write_catalogs, spec, units, Path(repo) / "datastore")
-        if images:
+        if images or (images is None and not nodes):
             written = call(write_images, spec, units, Path(repo) / "datastore")
         call(record_files, units, Path(repo) / "datastore")  # real sizes and checksums
     with Repo(repo) as store:
