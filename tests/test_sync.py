@@ -237,6 +237,18 @@ def test_dry_run_says_what_it_would_read_and_writes_nothing(repo, butler_repo):
     out = json.loads(done.stdout)
     runs = {p["name"]: p["datasets"] for p in out["planned"] if p["what"] == "RUN"}
     assert runs[RUNS[0]] == 61 and out["units"] == [] and out["dry_run"]
+    calib = json.loads(lineage("sync", butler_repo, "--repo", repo, "--dry-run", "--json",
+                               "--collections", f"{CALIB}*").stdout)
+    assert [(p["what"], p["name"]) for p in calib["planned"]] == [
+        ("records", "dimension records and dataset types"), ("RUN", f"{CALIB}/b1"),
+        ("RUN", f"{CALIB}/b2"), ("CALIBRATION", CALIB)]
+    later = json.loads(lineage("sync", butler_repo, "--repo", repo, "--dry-run", "--json",
+                               "--since", "2100-01-01").stdout)
+    assert not [p for p in later["planned"] if p["what"] == "RUN"]
+    assert f"{RUNS[0]}: nothing ingested since 2100-01-01T00:00:00.000" in later["skipped"]
+    bad = lineage("sync", butler_repo, "--repo", repo, "--where", "visit = 1")
+    assert bad.returncode == 2 and bad.stderr.startswith("lineage: error: --where 'visit = 1': "
+                                                         "the Butler refuses it")
     with open_store(repo) as store:
         assert store.count() == (0, 0)
 

@@ -121,6 +121,15 @@ class ButlerSource:
         return [Collection(i.name, i.type.name, i.doc or "", list(i.children or ()),
                            sorted(i.dataset_types or ())) for i in infos]
 
+    def check_where(self, where: str) -> None:
+        """Refuse a Butler query expression the Butler refuses (:class:`SyncError` naming
+        the field ``where``), before anything is read or written."""
+        try:
+            self.butler.query_data_ids([], where=where, limit=1, explain=False)
+        except Exception as exc:  # noqa: BLE001 - InvalidQueryError and the parser's own
+            raise SyncError(f"{where!r}: the Butler refuses it: {_first_line(exc)}",
+                            field="where") from None
+
     def provenance(self, runs) -> dict[str, str]:
         """RUN -> the UUID of its ``run_provenance`` dataset (finalized RUNs only)."""
         from lsst.daf.butler.registry import MissingDatasetTypeError

@@ -151,6 +151,8 @@ class _Plan:
 
 def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
           advance) -> _Plan:
+    if where:
+        source.check_where(where)
     colls = source.collections(patterns)
     advance(1)
     stored = {r.name: r for r in queries.synced_collections(store, [c.name for c in colls])}
