@@ -230,6 +230,29 @@ def test_a_dataset_gone_from_the_butler_is_recorded_and_keeps_its_provenance(tmp
                           "RETURN q.key", {"k": key}) == producer != []
         assert sync(store, str(butler_path), show_progress=False).units == []
 
+        # a whole RUN removed (out of its chain first, as the Butler requires)
+        with Butler.from_config(str(butler_path), writeable=True) as butler:
+            held = {dataset_key(str(r.id)) for r in butler.query_all_datasets(
+                RUNS[2], find_first=False, limit=None)}
+            butler.collections.remove_from_chain(CHAIN, RUNS[2])
+            butler.removeRuns([RUNS[2]])
+        before = store.count()
+        summary = sync(store, str(butler_path), show_progress=False)
+        assert [(p.what, p.name) for p in summary.planned] == [
+            ("records", "dimension records and dataset types"), ("CHAINED", CHAIN),
+            ("gone", RUNS[2])]
+        assert {r.split(" ")[0] for r in summary.removed} == held and len(held) == 27
+        assert store.count() == before                   # marked, nothing deleted
+        marked = store.read("MATCH (c:Collection {key: $k})-[:CONTAINS]->(d:Dataset) "
+                            "RETURN count(d), count(d.butler_removed)",
+                            {"k": collection_key(RUNS[2])})
+        assert marked == [(27, 27)]
+        edge = store.read("MATCH (c:Collection {key: $k})-[e:CHAINS]->(b {name: $run}) "
+                          "RETURN e.butler_removed IS NOT NULL",
+                          {"k": collection_key(CHAIN), "run": RUNS[2]})
+        assert edge == [(True,)]
+        assert sync(store, str(butler_path), show_progress=False).units == []
+
 
 def test_dry_run_says_what_it_would_read_and_writes_nothing(repo, butler_repo):
     done = lineage("sync", butler_repo, "--repo", repo, "--dry-run", "--json")

@@ -26,13 +26,14 @@ leaves the same graph as one clean sync.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lineage.core.model import collection_key
+from lineage.core.model import GraphBatch, Rel, collection_key
 from lineage.core.progress import progress_bar
 from lineage.core.time import now_utc_iso, parse_iso
 from lineage.ingest import provenance_qg
@@ -117,7 +118,7 @@ def sync(store: Store, repo: str, collections=("*",), where: str = "", since=Non
         with progress_bar("sync: check", unit="steps", enabled=show_progress) as advance:
             plan = _plan(store, source, list(collections) or ["*"], where, since, summary,
                          advance)
-        if not dry_run and (plan.runs or plan.collections):
+        if not dry_run and (plan.runs or plan.collections or plan.gone):
             _write(store, source, plan, where, summary, show_progress, on_unit or _nothing)
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -147,6 +148,10 @@ class _Plan:
 
     runs: list[tuple[Collection, dict | None, str | None]] = field(default_factory=list)
     collections: list[tuple[Collection, list, dict]] = field(default_factory=list)
+    #: Collections synced before that the Butler no longer has: (name, their last state).
+    gone: list[tuple[str, dict]] = field(default_factory=list)
+    #: The state each collection was last synced with (None: never).
+    states: dict[str, dict | None] = field(default_factory=dict)
 
 
 def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
@@ -162,7 +167,8 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
         if row is not None and row.butler_repo not in (None, source.name):
             summary.skipped.append(f"{c.name}: synced from another Butler ({row.butler_repo})")
             continue
-        states[c.name] = json.loads(row.butler_state) if row and row.butler_state else None
+        state = json.loads(row.butler_state) if row and row.butler_state else None
+        states[c.name] = None if state and state.get("gone") else state
     runs = [c for c in colls if c.type == "RUN" and c.name in states]
     provenance = source.provenance([r.name for r in runs])
     advance(1)
@@ -172,7 +178,7 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
             if r.name not in recent:
                 summary.skipped.append(f"{r.name}: nothing ingested since {since.utc.isot}")
         runs = [r for r in runs if r.name in recent]
-    plan, why = _Plan(), {}
+    plan, why = _Plan(states=states), {}
     for r in runs:
         state = states[r.name]
         if state is None:
@@ -207,6 +213,13 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
         plan.collections.append((c, entries, state))
         summary.planned.append(Planned(c.type, c.name,
                                        "new" if states[c.name] is None else "changed"))
+    present = {c.name for c in colls}
+    for row in queries.collections_synced_from(store, source.name):
+        state = json.loads(row.butler_state)
+        if row.name not in present and not state.get("gone") and \
+                any(fnmatch.fnmatchcase(row.name, p) for p in patterns):
+            plan.gone.append((row.name, state))
+            summary.planned.append(Planned("gone", row.name, "gone from the Butler"))
     advance(1)
     if plan.runs or plan.collections:
         summary.planned.insert(0, Planned("records", "dimension records and dataset types",
@@ -244,12 +257,13 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
         summary.units.append(outcome)
         on_unit(outcome)
 
-    with progress_bar("sync: dimension records", total=1, unit="units",
-                      enabled=show_progress) as advance:
-        unit(f"{source.name} dimension records",
-             lambda: _build(store, source, "records",
-                            [*source.dimension_entries(), *types.values()]))
-        advance(1)
+    if plan.runs or plan.collections:
+        with progress_bar("sync: dimension records", total=1, unit="units",
+                          enabled=show_progress) as advance:
+            unit(f"{source.name} dimension records",
+                 lambda: _build(store, source, "records",
+                                [*source.dimension_entries(), *types.values()]))
+            advance(1)
     with progress_bar("sync: RUNs", total=len(plan.runs), unit="RUNs",
                       enabled=show_progress) as advance:
         for run, state, provenance in plan.runs:
@@ -259,10 +273,40 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
     with progress_bar("sync: collections", total=len(plan.collections), unit="collections",
                       enabled=show_progress) as advance:
         for collection, entries, state in plan.collections:
-            unit(collection.name, lambda: _with_state(
+            unit(collection.name, lambda: _chain_removals(_with_state(
                 _build(store, source, collection.name, entries), source, collection.name,
-                state))
+                state), collection, plan.states.get(collection.name)))
             advance(1)
+        for name, state in plan.gone:
+            unit(name, lambda: _gone_unit(store, source, name, summary))
+
+
+def _chain_removals(parsed: Parsed, chain: Collection, before: dict | None) -> Parsed:
+    """Children a chain no longer has: their ``CHAINS`` edge is kept (history) and marked
+    ``butler_removed``."""
+    dropped = [c for c in (before or {}).get("children", ()) if c not in chain.children]
+    stamp = now_utc_iso()
+    for child in dropped:
+        parsed.batch.add_node(collection_key(child), name=child)
+        parsed.batch.add_edge(Rel.CHAINS, collection_key(chain.name), collection_key(child),
+                              butler_removed=stamp)
+    if dropped:
+        parsed.counts["children removed"] = len(dropped)
+    return parsed
+
+
+def _gone_unit(store: Store, source: ButlerSource, name: str, summary: SyncSummary) -> Parsed:
+    """A collection the Butler no longer has: its datasets (a RUN's) are marked
+    ``butler_removed``, nothing is deleted, and its state says it is gone."""
+    batch = GraphBatch(f"{source.name}[{name}]")
+    stamp = now_utc_iso()
+    removed = [row.key for row in queries.run_datasets(store, name) if row.removed is None]
+    for key in removed:
+        batch.add_node(key, butler_removed=stamp)
+        summary.removed.append(f"{key} ({name})")
+    batch.add_node(collection_key(name), name=name, butler_removed=stamp,
+                   butler_state=json.dumps({"gone": True}))
+    return Parsed(Path(batch.source), batch, counts={"removed from the Butler": len(removed)})
 
 
 def _build(store: Store, source: ButlerSource, part: str, entries: list) -> Parsed:

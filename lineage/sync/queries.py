@@ -33,3 +33,10 @@ def run_datasets(store: Store, run: str) -> list[RunDatasetRow]:
     return [RunDatasetRow(*r) for r in store.read(
         "MATCH (c:Collection {key: $key})-[:CONTAINS]->(d:Dataset) WHERE d.run = $run "
         "RETURN d.key, d.butler_removed", {"key": collection_key(run), "run": run})]
+
+
+def collections_synced_from(store: Store, source: str) -> list[SyncedCollectionRow]:
+    """Every collection the graph holds from the Butler ``source``."""
+    return [SyncedCollectionRow(*r) for r in store.read(
+        "MATCH (c:Collection) WHERE c.butler_repo = $source "
+        "RETURN c.name, c.butler_repo, c.butler_state", {"source": source})]
