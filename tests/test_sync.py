@@ -25,6 +25,7 @@ from lineage.export import write_jsonl
 from lineage.store.falkordb_server import FalkorServer
 from lineage.store.repo import init_repo, open_store
 from lineage.sync import SyncError, sync
+from lineage.sync.core import RECORDS
 
 from .sync_butler import CALIB, CHAIN, RUNS, VALIDITY, add_run, make_repo
 
@@ -239,7 +240,7 @@ def test_a_dataset_gone_from_the_butler_is_recorded_and_keeps_its_provenance(tmp
         before = store.count()
         summary = sync(store, str(butler_path), show_progress=False)
         assert [(p.what, p.name) for p in summary.planned] == [
-            ("records", "dimension records and dataset types"), ("CHAINED", CHAIN),
+            ("records", RECORDS), ("CHAINED", CHAIN),
             ("gone", RUNS[2])]
         assert {r.split(" ")[0] for r in summary.removed} == held and len(held) == 27
         assert store.count() == before                   # marked, nothing deleted
@@ -260,15 +261,15 @@ def test_dry_run_says_what_it_would_read_and_writes_nothing(repo, butler_repo):
     out = json.loads(done.stdout)
     runs = {p["name"]: p["datasets"] for p in out["planned"] if p["what"] == "RUN"}
     assert runs[RUNS[0]] == 61 and out["units"] == [] and out["dry_run"]
-    calib = json.loads(lineage("sync", butler_repo, "--repo", repo, "--dry-run", "--json",
-                               "--collections", f"{CALIB}*").stdout)
-    assert [(p["what"], p["name"]) for p in calib["planned"]] == [
-        ("records", "dimension records and dataset types"), ("RUN", f"{CALIB}/b1"),
-        ("RUN", f"{CALIB}/b2"), ("CALIBRATION", CALIB)]
-    later = json.loads(lineage("sync", butler_repo, "--repo", repo, "--dry-run", "--json",
-                               "--since", "2100-01-01").stdout)
-    assert not [p for p in later["planned"] if p["what"] == "RUN"]
-    assert f"{RUNS[0]}: nothing ingested since 2100-01-01T00:00:00.000" in later["skipped"]
+    with open_store(repo) as store:
+        calib = sync(store, str(butler_repo), [f"{CALIB}*"], dry_run=True, show_progress=False)
+        later = sync(store, str(butler_repo), since="2100-01-01", dry_run=True,
+                     show_progress=False)
+    assert [(p.what, p.name) for p in calib.planned] == [
+        ("records", RECORDS), ("RUN", f"{CALIB}/b1"), ("RUN", f"{CALIB}/b2"),
+        ("CALIBRATION", CALIB)]
+    assert not [p for p in later.planned if p.what == "RUN"]
+    assert f"{RUNS[0]}: nothing ingested since 2100-01-01T00:00:00.000" in later.skipped
     bad = lineage("sync", butler_repo, "--repo", repo, "--where", "visit = 1")
     assert bad.returncode == 2 and bad.stderr.startswith("lineage: error: --where 'visit = 1': "
                                                          "the Butler refuses it")

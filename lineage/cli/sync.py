@@ -9,6 +9,7 @@ import click
 from lineage.cli.common import Repo, call, json_option, repo_option
 from lineage.cli.output import console, print_json, table
 from lineage.sync import sync
+from lineage.sync.core import UNCHANGED
 
 
 @click.command("sync")
@@ -51,18 +52,25 @@ def _holds(outcome) -> str:
 
 
 def _view(summary) -> None:
+    """One row per thing read (with why, and what its unit wrote), then the collections
+    not read (unchanged ones counted), removals, records left out and rejections."""
+    written = {u.path: u for u in summary.units}
+    rows = []
+    for p in summary.planned:
+        u = written.get(p.name)
+        holds = (", ".join(f"{v} {k}" for k, v in u.counts.items()) if u else
+                 "" if p.datasets is None else f"{p.datasets} datasets")
+        rows.append((p.what, p.name, p.why, u.status if u else "", holds,
+                     u.nodes_created if u else "", u.edges_created if u else ""))
     verb = "would read" if summary.dry_run else "read"
-    table(f"lineage sync {summary.source} ({summary.universe})", ["what", "name", "why",
-                                                                   "datasets"],
-          [(p.what, p.name, p.why, "" if p.datasets is None else p.datasets)
-           for p in summary.planned], fold=("name", "why"))
-    if summary.units:
-        table("written", ["unit", "status", "holds", "new nodes", "new edges", "skipped"],
-              [(u.path, u.status, ", ".join(f"{v} {k}" for k, v in u.counts.items()),
-                u.nodes_created, u.edges_created, len(u.skipped) or "")
-               for u in summary.units], fold=("holds", "unit"))
+    if rows:
+        table(f"lineage sync {summary.source} ({summary.universe})",
+              ["what", "name", "why", "status", "holds", "new nodes", "new edges"], rows,
+              fold=("holds", "why"))
+    unchanged = [s for s in summary.skipped if s.endswith(UNCHANGED)]
     for text in summary.skipped:
-        console().print(f"[yellow]not read[/yellow] {text}", highlight=False)
+        if not text.endswith(UNCHANGED):
+            console().print(f"[yellow]not read[/yellow] {text}", highlight=False)
     for text in summary.removed:
         console().print(f"[magenta]removed from the Butler[/magenta] {text}", highlight=False)
     for u in summary.units:
@@ -71,8 +79,8 @@ def _view(summary) -> None:
     for u in summary.rejected:
         console().print(f"[red]rejected[/red] {u.error}", highlight=False)
     t = summary.totals()
-    console().print(f"{verb} {t['read']} items ({t['datasets_read']} datasets in "
-                    f"{summary.seconds:.1f} s): {t['nodes_created']} nodes and "
+    console().print(f"{summary.source}: {verb} {t['read']} items, {t['datasets_read']} datasets "
+                    f"in {summary.seconds:.1f} s: {t['nodes_created']} nodes and "
                     f"{t['edges_created']} edges added, {t['removed']} datasets removed from "
-                    f"the Butler, {t['skipped']} collections unchanged or skipped, "
+                    f"the Butler, {len(unchanged)} collections unchanged, "
                     f"{t['rejected']} units rejected", highlight=False)

@@ -46,6 +46,13 @@ from lineage.sync.butler import ButlerSource, Collection, SyncError, open_source
 
 #: The kind ``lineage sync``'s units are read as (in their error messages).
 KIND = "Butler"
+#: The name of the unit of dimension records and dataset types.
+RECORDS = "dimension records and dataset types"
+#: The provenance reader's counts as a RUN's summary names them (its overall inputs are
+#: datasets of other RUNs, left out).
+PROVENANCE_COUNTS = {"datasets": "outputs of quanta"}
+#: Why a collection is not read when nothing changed in it.
+UNCHANGED = "unchanged since the last sync"
 
 
 @dataclass
@@ -197,7 +204,7 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
                                                for t in r.dataset_types)
                                            if summary.dry_run else None))
         else:
-            summary.skipped.append(f"{r.name}: unchanged since the last sync")
+            summary.skipped.append(f"{r.name}: {UNCHANGED}")
     for c in colls:
         if c.type == "RUN" or c.name not in states:
             continue
@@ -208,7 +215,7 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
             association, state["associations"] = source.association_entry(c)
             entries.append(association)
         if states[c.name] == state:
-            summary.skipped.append(f"{c.name}: unchanged since the last sync")
+            summary.skipped.append(f"{c.name}: {UNCHANGED}")
             continue
         plan.collections.append((c, entries, state))
         summary.planned.append(Planned(c.type, c.name,
@@ -222,8 +229,7 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
             summary.planned.append(Planned("gone", row.name, "gone from the Butler"))
     advance(1)
     if plan.runs or plan.collections:
-        summary.planned.insert(0, Planned("records", "dimension records and dataset types",
-                                          "read with anything new"))
+        summary.planned.insert(0, Planned("records", RECORDS, "something is new"))
     return plan
 
 
@@ -260,8 +266,8 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
     if plan.runs or plan.collections:
         with progress_bar("sync: dimension records", total=1, unit="units",
                           enabled=show_progress) as advance:
-            unit(f"{source.name} dimension records",
-                 lambda: _build(store, source, "records",
+            unit(RECORDS,
+                 lambda: _build(store, source, RECORDS,
                                 [*source.dimension_entries(), *types.values()]))
             advance(1)
     with progress_bar("sync: RUNs", total=len(plan.runs), unit="RUNs",
@@ -310,10 +316,15 @@ def _gone_unit(store: Store, source: ButlerSource, name: str, summary: SyncSumma
 
 
 def _build(store: Store, source: ButlerSource, part: str, entries: list) -> Parsed:
-    """The export builder's unit of ``entries`` (as if one export file held them)."""
+    """The export builder's unit of ``entries`` (as if one export file held them); its
+    counts without the collection itself and the dataset types of a RUN's datasets."""
     graph = ExportGraph(Export(Path(f"{source.name}[{part}]"), "1.0", None, entries), store)
     graph.add_all()
-    return graph.finish()
+    parsed = graph.finish()
+    parsed.counts.pop("collections", None)
+    if part != RECORDS:
+        parsed.counts.pop("dataset types", None)
+    return parsed
 
 
 def _with_state(parsed: Parsed, source: ButlerSource, name: str, state: dict) -> Parsed:
@@ -337,8 +348,8 @@ def _run_unit(store: Store, source: ButlerSource, context: IngestContext, run: C
         read = provenance_qg.read(source.provenance_uri(run.name), context)
         parsed.batch.update(read.batch)
         parsed.skipped.extend(read.skipped)
-        parsed.counts.update({k if k not in ("datasets", "inputs") else f"provenance {k}": v
-                              for k, v in read.counts.items()})
+        parsed.counts.update({PROVENANCE_COUNTS.get(k, k): v for k, v in read.counts.items()
+                              if k != "inputs"})
     if state is not None and not where:
         gone = [row.key for row in queries.run_datasets(store, run.name)
                 if row.removed is None and row.key.split(":", 1)[1] not in datasets.ids]
