@@ -47,8 +47,8 @@ def sync_command(butler_repo, repo, collections, where, since, dry_run, as_json)
 
 
 def _holds(outcome) -> str:
-    what = ", ".join(f"{v} {k}" for k, v in outcome.counts.items())
-    return f"{what} ({outcome.nodes_created} nodes, {outcome.edges_created} edges added)"
+    what = "".join(f"{v} {k}, " for k, v in outcome.counts.items())
+    return f"{what}{outcome.nodes_created} nodes and {outcome.edges_created} edges added"
 
 
 def _view(summary) -> None:
