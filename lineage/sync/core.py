@@ -134,12 +134,18 @@ def sync(store: Store, repo: str, collections=("*",), where: str = "", since=Non
 
 
 def _since(text: str | None):
-    """``since`` (ISO text, UTC unless it says its zone) as an astropy Time, or None."""
+    """``since`` (ISO text, UTC unless it says its zone) as (an astropy Time, its ISO UTC
+    text), or None."""
     if text is None:
         return None
+    import warnings
     from astropy.time import Time
+    from erfa import ErfaWarning
     try:
-        return Time(parse_iso(str(text), "utc"), scale="utc")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ErfaWarning)  # dates past the leap-second table
+            when = parse_iso(str(text), "utc")
+            return Time(when, scale="utc"), when.isoformat()
     except ValueError:
         raise SyncError(f"{text!r}: not an ISO date or time (UTC)", field="since") from None
 
@@ -180,10 +186,10 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
     provenance = source.provenance([r.name for r in runs])
     advance(1)
     if since is not None:
-        recent = source.runs_ingested_since([r.name for r in runs], since)
+        recent = source.runs_ingested_since([r.name for r in runs], since[0])
         for r in runs:
             if r.name not in recent:
-                summary.skipped.append(f"{r.name}: nothing ingested since {since.utc.isot}")
+                summary.skipped.append(f"{r.name}: nothing ingested since {since[1]} UTC")
         runs = [r for r in runs if r.name in recent]
     plan, why = _Plan(states=states), {}
     for r in runs:
