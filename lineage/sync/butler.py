@@ -83,7 +83,7 @@ def open_source(repo: str) -> "ButlerSource":
         butler = Butler.from_config(str(repo), writeable=False)
     except Exception as exc:  # noqa: BLE001 - daf_butler raises whatever its layers raise
         raise SyncError(f"{name}: not a readable Butler repository: {type(exc).__name__}: "
-                        f"{_first_line(exc)}") from None
+                        f"{first_line(exc)}") from None
     finally:
         quiet.level = level
     universe, known = butler.dimensions, DimensionUniverse()
@@ -95,7 +95,8 @@ def open_source(repo: str) -> "ButlerSource":
     return ButlerSource(name, butler)
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of an exception's message (at most 300 characters), for one-line errors."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else "(no message)"
 
@@ -127,7 +128,7 @@ class ButlerSource:
         try:
             self.butler.query_data_ids([], where=where, limit=1, explain=False)
         except Exception as exc:  # noqa: BLE001 - InvalidQueryError and the parser's own
-            raise SyncError(f"{where!r}: the Butler refuses it: {_first_line(exc)}",
+            raise SyncError(f"{where!r}: the Butler refuses it: {first_line(exc)}",
                             field="where") from None
 
     def provenance(self, runs) -> dict[str, str]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from lineage.core.errors import LineageError
 from lineage.core.model import GraphBatch, Rel, collection_key
 from lineage.core.progress import progress_bar
 from lineage.core.time import now_utc_iso, parse_iso
@@ -42,7 +43,7 @@ from lineage.ingest.driver import FileOutcome, IngestContext, Parsed, ingest_uni
 from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.store.base import Store
 from lineage.sync import queries
-from lineage.sync.butler import ButlerSource, Collection, SyncError, open_source
+from lineage.sync.butler import ButlerSource, Collection, SyncError, first_line, open_source
 
 #: The kind ``lineage sync``'s units are read as (in their error messages).
 KIND = "Butler"
@@ -123,8 +124,14 @@ def sync(store: Store, repo: str, collections=("*",), where: str = "", since=Non
     try:
         summary = SyncSummary(source.name, source.universe, dry_run)
         with progress_bar("sync: check", unit="steps", enabled=show_progress) as advance:
-            plan = _plan(store, source, list(collections) or ["*"], where, since, summary,
-                         advance)
+            try:
+                plan = _plan(store, source, list(collections) or ["*"], where, since, summary,
+                             advance)
+            except LineageError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the registry's errors, one line
+                raise SyncError(f"{source.name}: reading the registry failed: "
+                                f"{type(exc).__name__}: {first_line(exc)}") from None
         if not dry_run and (plan.runs or plan.collections or plan.gone):
             _write(store, source, plan, where, summary, show_progress, on_unit or _nothing)
         summary.seconds = time.perf_counter() - t0
@@ -161,14 +168,16 @@ class _Plan:
 
     runs: list[tuple[Collection, dict | None, str | None]] = field(default_factory=list)
     collections: list[tuple[Collection, list, dict]] = field(default_factory=list)
-    #: Collections synced before that the Butler no longer has: (name, their last state).
-    gone: list[tuple[str, dict]] = field(default_factory=list)
+    #: Collections synced before that the Butler no longer has.
+    gone: list[str] = field(default_factory=list)
     #: The state each collection was last synced with (None: never).
     states: dict[str, dict | None] = field(default_factory=dict)
 
 
 def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
           advance) -> _Plan:
+    """What to read, each with why (into ``summary.planned``), and what not, each with why
+    (``summary.skipped``): the cheap reads of the check phase, nothing written."""
     if where:
         source.check_where(where)
     colls = source.collections(patterns)
@@ -231,7 +240,7 @@ def _plan(store: Store, source: ButlerSource, patterns, where, since, summary,
         state = json.loads(row.butler_state)
         if row.name not in present and not state.get("gone") and \
                 any(fnmatch.fnmatchcase(row.name, p) for p in patterns):
-            plan.gone.append((row.name, state))
+            plan.gone.append(row.name)
             summary.planned.append(Planned("gone", row.name, "gone from the Butler"))
     advance(1)
     if plan.runs or plan.collections:
@@ -289,7 +298,7 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
                 _build(store, source, collection.name, entries), source, collection.name,
                 state), collection, plan.states.get(collection.name)))
             advance(1)
-        for name, state in plan.gone:
+        for name in plan.gone:
             unit(name, lambda: _gone_unit(store, source, name, summary))
 
 
