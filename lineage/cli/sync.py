@@ -65,7 +65,7 @@ def _view(summary) -> None:
     verb = "would read" if summary.dry_run else "read"
     if rows:
         table(f"lineage sync {summary.source} ({summary.universe})",
-              ["what", "name", "why", "status", "holds", "new nodes", "new edges"], rows,
+              ["what", "name", "why", "status", "holds", "nodes", "edges"], rows,
               fold=("holds", "why"))
     unchanged = [s for s in summary.skipped if s.endswith(UNCHANGED)]
     for text in summary.skipped:
