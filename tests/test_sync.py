@@ -277,6 +277,27 @@ def test_dry_run_says_what_it_would_read_and_writes_nothing(repo, butler_repo):
         assert store.count() == (0, 0)
 
 
+def test_where_selects_datasets_and_a_sync_without_it_reads_the_rest(repo, butler_repo):
+    from lsst.daf.butler import Butler
+    where = "instrument = 'Cam1' AND visit = 1"
+    with Butler.from_config(str(butler_repo), writeable=False) as butler:
+        selected = {dataset_key(str(r.id)) for r in butler.query_all_datasets(
+            RUNS[0], find_first=False, where=where, limit=None)}
+    with open_store(repo) as store:
+        first = sync(store, str(butler_repo), [RUNS[0]], where=where, show_progress=False)
+        assert first.datasets_read == len(selected) and 0 < len(selected) < 61
+        stored = {r[0] for r in store.read(
+            "MATCH (c:Collection {key: $k})-[:CONTAINS]->(d:Dataset) WHERE d.path IS NOT NULL "
+            "RETURN d.key", {"k": collection_key(RUNS[0])})}
+        assert stored == selected            # the provenance graph brings the others, no file
+        assert sync(store, str(butler_repo), [RUNS[0]], where=where,
+                    show_progress=False).units == []
+        full = sync(store, str(butler_repo), [RUNS[0]], show_progress=False)
+        assert [(p.name, p.why) for p in full.planned if p.what == "RUN"] == \
+            [(RUNS[0], "synced before with another selection (where)")]
+        assert full.datasets_read == 61 and full.removed == []
+
+
 def _universe_version(repo: Path, version) -> None:
     with sqlite3.connect(repo / "gen3.sqlite3") as db:
         (text,) = db.execute("SELECT value FROM butler_attributes "
