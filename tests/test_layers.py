@@ -25,6 +25,7 @@ LAYER = {
     "lineage.dataunits": "3",   # visits, calibrations, regions, selector resolution
     "lineage.ingest": "4",      # driver, formats/ (the kinds) and their support modules
     "lineage.traversal": "5",   # downstream, upstream, explain, show
+    "lineage.sync": "5",        # lineage sync: a live Butler repository, through ingest's builders
     "lineage.fetch": "6a",
     "lineage.export": "6a",
     "lineage.metrics": "6a",

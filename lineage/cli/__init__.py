@@ -67,6 +67,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "Serve the GraphQL API (/graphql, GraphiQL, /health) over a repository."),
     "show": ("lineage", "Show one node (a key or dataset UUID) with its neighbours."),
     "status": ("status", "Count nodes by kind and edges by type."),
+    "sync": ("sync", ("Bring what the Butler repository BUTLER_REPO holds into the graph; run "
+                      "again, only what is new.")),
     "token": ("token", "API tokens of a repository: create, list, revoke."),
     "unflag": ("flags", "Retract a flag (recorded on it; nothing is deleted)."),
     "upstream": ("lineage",

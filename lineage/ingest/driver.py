@@ -169,10 +169,18 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
 
 
 def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> FileOutcome:
+    kind = module.__name__.rsplit('.', 1)[-1].replace('_', '-')
+    return ingest_unit(lambda: module.read(path, context), path, context, dry_run, kind)
+
+
+def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) -> FileOutcome:
+    """Read (``read()`` gives the :class:`Parsed` unit), check and write one ingest unit,
+    all-or-nothing; ``path`` names it in the outcome and its errors (a file, or what
+    ``lineage sync`` read: a RUN of a Butler), ``kind`` what it was read as."""
     t0 = time.perf_counter()
     outcome = FileOutcome(str(path), "checked" if dry_run else "added")
     try:
-        parsed = module.read(path, context)
+        parsed = read()
         outcome.counts, outcome.skipped = dict(parsed.counts), list(parsed.skipped)
         if not parsed.batch.source:
             parsed.batch.source = str(path)
@@ -198,8 +206,7 @@ def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> File
     except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
         log.debug("reading %s", path, exc_info=True)
         outcome.status, outcome.error = "rejected", (
-            f"{path}: cannot be read as {module.__name__.rsplit('.', 1)[-1].replace('_', '-')} "
-            f"input: {type(exc).__name__}: {_first_line(exc)}")
+            f"{path}: cannot be read as {kind} input: {type(exc).__name__}: {_first_line(exc)}")
     outcome.seconds = time.perf_counter() - t0
     return outcome
 

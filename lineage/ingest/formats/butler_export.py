@@ -247,7 +247,7 @@ class ExportGraph:
                         from None
                 key = dataset_key(uuid)
                 self.batch.add_node(key, dataset_type=dstype, data_id=format_data_id(data_id),
-                                    run=run, path=record.get("path"),
+                                    run=run, path=record.get("path"), uri=record.get("uri"),
                                     formatter=record.get("formatter"), butler_id=butler_id)
                 self.batch.add_edge(Rel.OF_TYPE, key, type_key)
                 self.batch.add_edge(Rel.CONTAINS, run_key, key)
