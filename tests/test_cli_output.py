@@ -138,6 +138,21 @@ def test_wrapping_columns_never_cut_a_uuid(demo_repo, width):
     _assert_whole(run(*args, env={"COLUMNS": str(width)}).stdout, rows, width)
 
 
+def test_headers_of_columns_that_do_not_wrap_are_whole(monkeypatch, capsys):
+    """rich wraps a header as it wraps its column: a narrow column of numbers under the
+    header "new nodes" showed "new n" when a wrapping column took the room."""
+    from lineage.cli import output
+    monkeypatch.setenv("LINEAGE_WIDTH", "90")
+    output.console.cache_clear()
+    try:
+        output.table("t", ["what", "why", "new nodes", "new edges"],
+                     [("RUN", "something is new and a long reason " * 3, 36, 166)], fold=("why",))
+    finally:
+        output.console.cache_clear()
+    shown = capsys.readouterr().out
+    assert "new nodes" in shown and "new edges" in shown and "┃" in shown  # a table, not stacked
+
+
 def test_csv_ecsv_and_json_are_the_same_rows(demo_repo):
     args = ["downstream", f"visit={VISIT}", "--type", "deepCoadd", "--repo", demo_repo]
     rows = json.loads(run(*args, "--format", "json").stdout)

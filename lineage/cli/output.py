@@ -236,15 +236,16 @@ def _rich_table(title, caption, headers, body, wraps, compact: bool):
 
 def _column_range(header: str, cells: list[str], wraps: bool) -> tuple[int, int]:
     """The narrowest and widest a column's text is: a wrapping column may break between
-    words (its header too), any other holds each value on one line."""
+    words (its header too), any other holds each value and its header on one line (rich
+    wraps a column's header as it wraps its cells: ``new nodes`` would be cut to ``new n``)."""
     from rich.text import Text
     texts = [Text.from_markup(c) for c in cells]
     widest = max([len(header), *(t.cell_len for t in texts)])
-    words = [len(w) for w in header.split()]
     if wraps:
-        words += [len(w) for t in texts for w in t.plain.split()]
+        words = [len(w) for w in header.split()] + [len(w) for t in texts
+                                                    for w in t.plain.split()]
     else:
-        words += [t.cell_len for t in texts]
+        words = [len(header)] + [t.cell_len for t in texts]
     return max(words, default=0), widest
 
 

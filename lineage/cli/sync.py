@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from lineage.cli.common import Repo, call, json_option, repo_option
-from lineage.cli.output import console, print_json, table
+from lineage.cli.common import Repo, call, format_option, repo_option
+from lineage.cli.output import Column, console, emit
 from lineage.sync import sync
 from lineage.sync.core import UNCHANGED
 
@@ -23,8 +23,8 @@ from lineage.sync.core import UNCHANGED
               help="Only RUNs with datasets ingested after TIME (ISO, UTC).")
 @click.option("--dry-run", is_flag=True, help="Say what a sync would read; read no dataset, "
                                               "write nothing.")
-@json_option
-def sync_command(butler_repo, repo, collections, where, since, dry_run, as_json):
+@format_option
+def sync_command(butler_repo, repo, collections, where, since, dry_run, fmt):
     """Bring what the Butler repository BUTLER_REPO holds into the graph; run again, only
     what is new.
 
@@ -33,15 +33,15 @@ def sync_command(butler_repo, repo, collections, where, since, dry_run, as_json)
     run_provenance.  Each RUN is written all-or-nothing.  Exit status 1 if a RUN or
     collection was rejected."""
     def line(outcome):
-        if not as_json:
+        if fmt == "table":
             click.echo(f"{outcome.status} {outcome.path}: {_holds(outcome)}", err=True)
     with Repo(repo) as store:
         summary = call(sync, store, butler_repo, collections or ("*",), where, since,
-                       dry_run, not as_json, line)
-    if as_json:
-        print_json(summary.as_dict())
-    else:
+                       dry_run, fmt == "table", line)
+    if fmt == "table":
         _view(summary)
+    else:  # json: the whole summary; csv, ecsv: the table of what was read
+        emit(fmt, "", _read_rows(summary), COLUMNS, document=summary.as_dict())
     if summary.rejected:
         sys.exit(1)
 
@@ -51,22 +51,34 @@ def _holds(outcome) -> str:
     return f"{what}{outcome.nodes_created} nodes and {outcome.edges_created} edges added"
 
 
-def _view(summary) -> None:
-    """One row per thing read (with why, and what its unit wrote), then the collections
-    not read (unchanged ones counted), removals, records left out and rejections."""
+COLUMNS = [Column("what", "what"), Column("name", "name"), Column("why", "why", wrap=True),
+           Column("status", "status"), Column("holds", "holds", wrap=True),
+           Column("nodes", "nodes"), Column("edges", "edges")]
+
+
+def _read_rows(summary) -> list[dict]:
+    """One record per thing read (or to be read, in a dry run): what it is, why it is read,
+    and what its unit wrote."""
     written = {u.path: u for u in summary.units}
     rows = []
     for p in summary.planned:
         u = written.get(p.name)
         holds = (", ".join(f"{v} {k}" for k, v in u.counts.items()) if u else
                  "" if p.datasets is None else f"{p.datasets} datasets")
-        rows.append((p.what, p.name, p.why, u.status if u else "", holds,
-                     u.nodes_created if u else "", u.edges_created if u else ""))
+        rows.append({"what": p.what, "name": p.name, "why": p.why,
+                     "status": u.status if u else None, "holds": holds,
+                     "nodes": u.nodes_created if u else None,
+                     "edges": u.edges_created if u else None})
+    return rows
+
+
+def _view(summary) -> None:
+    """The table of what was read, then the collections not read (unchanged ones counted),
+    removals, records left out and rejections."""
     verb = "would read" if summary.dry_run else "read"
+    rows = _read_rows(summary)
     if rows:
-        table(f"lineage sync {summary.source} ({summary.universe})",
-              ["what", "name", "why", "status", "holds", "nodes", "edges"], rows,
-              fold=("holds", "why"))
+        emit("table", f"lineage sync {summary.source} ({summary.universe})", rows, COLUMNS)
     unchanged = [s for s in summary.skipped if s.endswith(UNCHANGED)]
     for text in summary.skipped:
         if not text.endswith(UNCHANGED):
