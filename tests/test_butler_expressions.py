@@ -85,6 +85,9 @@ def test_a_conjunction_of_equalities_becomes_pairs():
     assert sel.pairs == (("instrument", "HSC"), ("visit", "1228"), ("band", "g"))
     assert sel.expression is None
     assert parse_selector("visit = 1228 OR visit = 1230").expression is not None
+    # the pair syntax keeps its values: a dotted value, a value with a space
+    assert parse_selector("physical_filter=g.x").pairs == (("physical_filter", "g.x"),)
+    assert parse_selector("visit=a b").pairs == (("visit", "a b"),)
 
 
 def test_not_is_the_complement_and_not_equal_the_other_values(demo_store_ro, demo_facts):
@@ -128,6 +131,8 @@ def test_lineage_visits_takes_either_syntax(demo_store_ro, demo_facts):
     good = set(table[table["seeing"] < 0.6]["key"])
     assert set(select_visits(demo_store_ro, "seeing < 0.6 arcsec")["key"]) == good
     assert set(select_visits(demo_store_ro, "visit.seeing < 0.6")["key"]) == good
+    assert found(demo_store_ro, "visit[band = g OR band = r]") == union(
+        demo_store_ro, "visit[band = g]", "visit[band = r]")
     first, last = demo_facts["visits"][0], demo_facts["visits"][2]
     assert len(select_visits(demo_store_ro, f"visit IN ({first}..{last}) AND NOT band = g")) \
         == len(table[(table["visit"].astype(int) <= last) & (table["band"] != "g")])

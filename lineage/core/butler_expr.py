@@ -23,6 +23,7 @@ install the ``butler`` extra.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from lineage.core.text import SelectorError, is_identifier
@@ -89,15 +90,18 @@ class Not:
 def looks_like_butler(text: str) -> bool:
     """Whether ``text`` has what only a Butler expression has, beside the other selector
     and condition syntaxes: quotes, parentheses, OR/NOT/IN, or ``dimension.property``
-    (``efd:`` terms aside)."""
+    compared with something (``efd:`` terms and dotted values aside)."""
     if any(c in "'\"()" for c in text):
         return True
-    for word in text.replace("=", " ").replace("<", " ").replace(">", " ").replace(
-            "!", " ").split():
+    for op in "=<>!":
+        text = text.replace(op, f" {op} ")
+    words = text.split()
+    for i, word in enumerate(words):
         if word.upper() in ("OR", "NOT", "IN"):
             return True
         name, dot, attribute = word.partition(".")
-        if dot and is_identifier(name) and is_identifier(attribute):
+        if dot and is_identifier(name) and is_identifier(attribute) and i + 1 < len(words) \
+                and words[i + 1] in ("=", "<", ">", "!"):
             return True
     return False
 
@@ -224,6 +228,7 @@ def _number(text: str) -> int | float:
         else number
 
 
+@functools.cache
 def _has_string_values(dimension: str) -> bool:
     """Whether the Butler's default dimension universe keys ``dimension`` by a string
     (``band``, ``instrument``, ``physical_filter``, ``skymap``, ``group``)."""
