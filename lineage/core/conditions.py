@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lineage.core.butler_expr import INSTALL_HINT, butler_parser_available, \
+    looks_like_butler, parse_butler_expression
 from lineage.core.text import SelectorError, check_length
 
 if TYPE_CHECKING:  # astropy, numpy and pandas are imported where they are used
@@ -191,7 +193,7 @@ def parse_conditions(text: str) -> list[Condition]:
             if op not in ("=", "==", "!=") or right:
                 raise SelectorError(f"bad condition {part.strip()!r}: {value!r} is not a "
                                     "number") from None
-            number = value
+            number = _unquoted(value)
         if unit:
             import astropy.units as u
             if len(unit) > MAX_UNIT_CHARS:
@@ -204,6 +206,35 @@ def parse_conditions(text: str) -> list[Condition]:
                                     f"{unit!r}") from None
         out.append(Condition(left, right, op, number, unit or ""))
     return out
+
+
+def _unquoted(value: str) -> str:
+    """``'g'`` or ``"g"`` -> ``g`` (as a Butler expression writes a string); others as given."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def parse_visit_selection(text: str):
+    """``text`` as conditions (:func:`parse_conditions`, a list), or, when it is not
+    written in that syntax and has what only a Butler expression has
+    (:func:`looks_like_butler`), as a Butler query expression (its tree,
+    :mod:`lineage.core.butler_expr`): ``band = g OR band = r``, ``visit IN (1..9)``,
+    ``exposure.observation_type = 'science'``.  When it is neither, the error gives
+    both reasons."""
+    try:
+        return parse_conditions(text)
+    except SelectorError as as_conditions:
+        if not looks_like_butler(text):
+            raise
+        if not butler_parser_available():
+            raise SelectorError(f"{as_conditions}; Butler query expressions need daf_butler: "
+                                f"{INSTALL_HINT}") from None
+        try:
+            return parse_butler_expression(text, None)
+        except SelectorError as as_butler:
+            raise SelectorError(f"{as_conditions}; as a Butler expression: {as_butler}") \
+                from None
 
 
 def _efd_column(term: str) -> str:

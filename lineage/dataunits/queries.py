@@ -115,18 +115,22 @@ def exposure_telemetry_of_visits(store: Store, visit_keys: list[str]) -> list[Te
         "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})]
 
 
-class UnitPropertiesRow(NamedTuple):
+class VisitPropertiesRow(NamedTuple):
     key: str
     properties: dict
+    filter_band: str | None     # the band its physical filter is part of
 
 
 def visits_with_properties(store: Store, instrument: str | None = None
-                           ) -> list[UnitPropertiesRow]:
-    """Every visit (of ``instrument``, if given) with its properties."""
-    return [UnitPropertiesRow(*r) for r in store.read(
+                           ) -> list[VisitPropertiesRow]:
+    """Every visit (of ``instrument``, if given) with its properties and its band (through
+    ``PART_OF`` its physical filter, then the band)."""
+    return [VisitPropertiesRow(*r) for r in store.read(
         "MATCH (v:DataUnit) WHERE v.dimension = 'visit' "
         + ("AND v.key STARTS WITH $prefix " if instrument else "")
-        + "RETURN v.key, properties(v)",
+        + "OPTIONAL MATCH (v)-[:PART_OF]->(:DataUnit {dimension: 'physical_filter'})"
+          "-[:PART_OF]->(b:DataUnit {dimension: 'band'}) "
+          "RETURN v.key, properties(v), b.value",
         {"prefix": f"unit:visit:{instrument}/"} if instrument else {})]
 
 
@@ -149,6 +153,46 @@ def datasets_of_units(store: Store, unit_keys: list[str]) -> list:
         "MATCH (d:Dataset)-[:IDENTIFIED_BY]->(:DataUnit)-[:PART_OF*1..4]->(u) "
         "RETURN d.key, d.dataset_type",
         {"units": unit_keys})
+
+
+# --- Butler query expressions (expression.py) --------------------------------------------
+
+def data_units_of_values(store: Store, dimension: str, values: list[str]) -> list[str]:
+    """Keys of the ``dimension`` units whose value is one of ``values`` (stored as text)."""
+    return [r[0] for r in store.read("MATCH (u:DataUnit) WHERE u.dimension = $d "
+                                     "AND u.value IN $vs RETURN u.key",
+                                     {"d": dimension, "vs": values})]
+
+
+def data_units_with_property(store: Store, dimension: str, prop: str) -> list[tuple]:
+    """(key, value of ``prop``) of every ``dimension`` unit; ``prop`` is an identifier
+    (checked by the caller: it is written into the query) or ``value``."""
+    return [tuple(r) for r in store.read(f"MATCH (u:DataUnit) WHERE u.dimension = $d "
+                                         f"RETURN u.key, u.{prop}", {"d": dimension})]
+
+
+def property_names_of_dimension(store: Store, dimension: str, sample: int = 100) -> list[str]:
+    """The property names of (a sample of) the ``dimension`` units, for a message."""
+    rows = store.read("MATCH (u:DataUnit) WHERE u.dimension = $d RETURN keys(u) LIMIT $n",
+                      {"d": dimension, "n": sample})
+    return sorted({name for r in rows for name in r[0]})
+
+
+def all_datasets(store: Store) -> list:
+    """(dataset key, dataset type) of every dataset (plain rows, :meth:`Store.read_plain`)."""
+    return store.read_plain("MATCH (d:Dataset) RETURN d.key, d.dataset_type")
+
+
+def visits_of_units(store: Store, unit_keys: list[str]) -> list[str]:
+    """Keys of the visits that are part of these units (a visit of a band, an instrument,
+    a day) or that they are part of (the visit of an exposure), up to 4 levels."""
+    return [r[0] for r in store.read(
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (v:DataUnit {dimension: 'visit'})-[:PART_OF*1..4]->(u) RETURN v.key AS visit "
+        "UNION "
+        "MATCH (u:DataUnit) WHERE u.key IN $units "
+        "MATCH (u)-[:PART_OF*1..4]->(v:DataUnit {dimension: 'visit'}) RETURN v.key AS visit",
+        {"units": unit_keys})]
 
 
 # --- regions (regions.py) ----------------------------------------------------------------------

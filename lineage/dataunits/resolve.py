@@ -5,6 +5,7 @@ from __future__ import annotations
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.selector import Selector
 from lineage.core.text import SelectorError
+from lineage.dataunits.expression import datasets_matching
 from lineage.dataunits.names import NAMED_DIMENSIONS, unknown_name
 from lineage.dataunits.queries import (datasets_of_units, dimension_values, stored_dimensions,
                                        data_units_of_value)
@@ -37,6 +38,11 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
         if not found:
             raise SelectorError(f"no visit with datasets satisfies {selector.conditions!r}")
         return dict(sorted(found.items()))
+    if selector.expression is not None:
+        found = datasets_matching(store, selector.expression)
+        if not found:
+            raise SelectorError(f"no dataset matches {selector.text!r}")
+        return found
     result: dict[str, str] | None = None
     for dim, value in selector.pairs:
         units = data_units_of_value(store, dim, value)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lineage.core.conditions import Condition, mask, parse_conditions
+from lineage.core.conditions import Condition, mask, parse_visit_selection
+from lineage.dataunits.expression import visits_matching
 from lineage.dataunits.names import check_names
 from lineage.dataunits.queries import exposure_telemetry_of_visits, visits_with_properties
 
@@ -33,11 +34,17 @@ def visit_telemetry(store, visit_keys: list[str],
 
 def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
     """Every visit (of ``instrument``, if given) with its conditions and its exposure's
-    telemetry summaries, one row each."""
+    telemetry summaries, one row each.  A visit that does not store its ``band`` (a Butler
+    export's) gets its physical filter's, and one without ``instrument`` the instrument of
+    its key."""
     import pandas as pd
     check_names(store, "instrument", instrument, "instrument")
-    table = {k: {"key": k, **{n: p for n, p in props.items() if not isinstance(p, list)}}
-             for k, props in visits_with_properties(store, instrument)}
+    table = {}
+    for key, props, band in visits_with_properties(store, instrument):
+        row = table[key] = {"key": key, **{n: p for n, p in props.items()
+                                           if not isinstance(p, list)}}
+        row.setdefault("band", band)
+        row.setdefault("instrument", key.split(":", 2)[-1].split("/")[0])
     for vkey, columns in visit_telemetry(store, list(table)).items():
         table[vkey].update(columns)
     frame = pd.DataFrame(list(table.values()))
@@ -49,9 +56,14 @@ def visit_table(store, instrument: str | None = None) -> pd.DataFrame:
 
 def select_visits(store, conditions: str | list[Condition],
                   instrument: str | None = None) -> pd.DataFrame:
-    """The visits satisfying ``conditions``, with their conditions and telemetry."""
-    conds = parse_conditions(conditions) if isinstance(conditions, str) else conditions
+    """The visits satisfying ``conditions`` (or a Butler query expression,
+    :func:`parse_visit_selection`), with their conditions and telemetry."""
+    selection = parse_visit_selection(conditions) if isinstance(conditions, str) else conditions
     table = visit_table(store, instrument)
     if table.empty:
         return table
-    return table[mask(table, conds)].reset_index(drop=True)
+    if isinstance(selection, list):
+        keep = mask(table, selection)
+    else:
+        keep = table["key"].isin(visits_matching(store, selection, list(table["key"])))
+    return table[keep].reset_index(drop=True)

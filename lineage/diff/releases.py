@@ -82,10 +82,10 @@ class DiffFilter:
     def make(cls, types=(), tracts=(), bands=(), where: str | None = None) -> "DiffFilter":
         pairs = ()
         if where:
-            sel = parse_selector(where)
+            sel = parse_selector(where, field="where")
             if not sel.pairs:
-                raise ReleaseError(f"{where!r}: expected dim=value[,dim=value...]",
-                                   field="where")
+                raise ReleaseError(f"{where!r}: expected dim=value[,dim=value...] (or dim = "
+                                   "value AND ...)", field="where")
             pairs = sel.pairs
         return cls(tuple(types or ()), tuple(str(t) for t in tracts or ()),
                    tuple(bands or ()), tuple(pairs))

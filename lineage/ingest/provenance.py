@@ -22,6 +22,12 @@ INSTRUMENT_SCOPED = frozenset({"exposure", "visit", "detector", "physical_filter
                                "group"})
 
 
+#: The dimension a unit is ``PART_OF`` because its value is unique only within it, as the
+#: Butler-export ingest links them: a visit is part of its instrument, a patch of its tract.
+SCOPE_PARENT = {**{d: "instrument" for d in INSTRUMENT_SCOPED}, "tract": "skymap",
+                "patch": "tract"}
+
+
 def unit_parents(dimension: str, data_id: dict) -> tuple:
     """The parent values of a data unit's key (docs/model.md); KeyError names the missing one."""
     if dimension in INSTRUMENT_SCOPED:
@@ -80,17 +86,25 @@ class ProvenanceBuilder:
     def units(self, owner: str, data_id: dict, where: str) -> None:
         """``IDENTIFIED_BY`` edges from ``owner`` to the data units of ``data_id``
         (instrument and skymap only when nothing more specific names them, as in
-        the demo: they are the parents of the other units' keys)."""
+        the demo: they are the parents of the other units' keys, and those units are
+        ``PART_OF`` them, so ``instrument=X`` selects what they identify)."""
         scoping = {"instrument", "skymap"}
         for dim, value in data_id.items():
             if dim in scoping and set(data_id) - scoping:
                 continue
-            try:
-                key = unit_key(dim, value, unit_parents(dim, data_id))
-            except KeyError as exc:
-                self.fail(f"{where}.data_id", f"{dim} needs {exc.args[0]} in the same data ID")
-            self.batch.add_node(key, dimension=dim, value=str(value))
-            self.batch.add_edge(Rel.IDENTIFIED_BY, owner, key)
+            self.batch.add_edge(Rel.IDENTIFIED_BY, owner, self._unit(dim, data_id, where))
+
+    def _unit(self, dim: str, data_id: dict, where: str) -> str:
+        """The data unit of ``dim`` in ``data_id``, ``PART_OF`` its scope (:data:`SCOPE_PARENT`)."""
+        try:
+            key = unit_key(dim, data_id[dim], unit_parents(dim, data_id))
+        except KeyError as exc:
+            self.fail(f"{where}.data_id", f"{dim} needs {exc.args[0]} in the same data ID")
+        self.batch.add_node(key, dimension=dim, value=str(data_id[dim]))
+        parent = SCOPE_PARENT.get(dim)
+        if parent is not None:
+            self.batch.add_edge(Rel.PART_OF, key, self._unit(parent, data_id, where))
+        return key
 
     def dataset(self, uuid: str, dataset_type: str | None, data_id: dict | None, run: str | None,
                 where: str, **props) -> str:
