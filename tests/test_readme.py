@@ -56,10 +56,14 @@ LINE_TIMEOUT = 300
 COADD = "23167e05-128b-5393-a1e9-324840350ed9"      # deepCoadd tract 9813 patch 5 band u, DR2
 EXPECTED = {
     "lineage demo": ["Which coadds used visit 2026030100001?", "24 coadds", COADD],
-    "lineage downstream visit=2026030100001 --type deepCoadd": [COADD],
+    "lineage downstream visit=2026030100001 --type deepCoadd\n": [COADD],
+    "lineage downstream visit=2026030100001 --type deepCoadd --as-of DR1": ["DemoCam/runs/DR1"],
     "lineage flag visit=2026030100001 --verdict bad --reason \"satellite trail\" "
     "--evidence DRB-42.txt --by drb\n": ["flag:"],
     f"lineage contaminated {COADD}": ["contaminated (bad)", "flag:"],
+    "lineage query CoaddsOfFlaggedVisits": [COADD, "satellite trail"],
+    "lineage downstream \"visit = 2026030100001 AND detector IN (1..3)\"": ["6 datasets"],
+    "python -c \"import lineage; print(lineage.Repository(": ["DemoCam/runs/DR1"],
     "lineage fetch visit=2026030100001 --downstream --type calexp --to my-data\n": ["copied"],
     "lineage cache prefetch visit=2026030100001": ["40 datasets in the cache"],
     "python -c \"import lineage; print(lineage.get(": ["(32, 32)"],
