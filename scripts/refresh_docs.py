@@ -1,0 +1,119 @@
+"""Rerun the shell examples of a page in docs/ and write their real output back.
+
+A page shows commands as fenced blocks whose lines start with ``$ ``; the lines
+after a command, up to the next command or the end of the block, are its output.
+This script runs every command of one page, in order, in a working directory you
+prepare (a demo repository, the real samples next to it as ``../shared/data/real``),
+with ``lineage`` meaning ``python -m lineage.cli`` of this checkout, and replaces
+each output with what the command printed (standard output and error together).
+
+It does not judge: review ``git diff`` afterwards. Outputs the page shortened by
+hand in other ways come back whole, and times, flag IDs and timings change
+from run to run; commands that need a server or a file the page made elsewhere
+fail. An old output shortened with one ``...`` line is shortened the same way
+(``keep_elision``). Blocks marked ``<!-- norefresh -->`` on the line before are left alone.
+
+    python scripts/refresh_docs.py docs/lineage.md --cwd /tmp/demo [--columns 100]
+
+A command line ending in ``\\`` continues on the next line; ``cd DIR`` changes the
+directory of the commands after it; ``--only N`` reruns only the N-th command
+(1-based) and ``--dry-run`` prints the new outputs without writing the page.
+"""
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+PROMPT = "$ "
+SKIP_MARK = "<!-- norefresh -->"
+
+
+def parse_examples(lines):
+    """Return (first line, end line, command text) of every command of the page:
+    the command spans lines[first:first+n], its output up to end (exclusive)."""
+    examples = []
+    in_block = False
+    skip_block = False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("```"):
+            if not in_block:
+                skip_block = index > 0 and lines[index - 1].strip() == SKIP_MARK
+            in_block = not in_block
+            index += 1
+            continue
+        if in_block and not skip_block and line.startswith(PROMPT):
+            first = index
+            command = line[len(PROMPT):]
+            while command.endswith("\\") and index + 1 < len(lines):
+                index += 1
+                command = command[:-1] + " " + lines[index].strip()
+            index += 1
+            output_start = index
+            while index < len(lines) and not lines[index].startswith(PROMPT) and not lines[index].startswith("```"):
+                index += 1
+            examples.append((first, output_start, index, command))
+            continue
+        index += 1
+    return examples
+
+
+def run(command, cwd, columns):
+    """Run one command as a user would at a shell, `lineage` being this checkout's CLI."""
+    env = dict(os.environ, PYTHONPATH=str(CHECKOUT))
+    env.pop("COLUMNS", None)
+    if columns:
+        env["COLUMNS"] = str(columns)
+    script = f'lineage() {{ "{sys.executable}" -m lineage.cli "$@"; }}\n{command}'
+    done = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    return [line.rstrip() for line in done.stdout.rstrip("\n").split("\n")] if done.stdout.strip() else []
+
+
+def keep_elision(old, new):
+    """Shorten a new output as the page shortened the old one: an old output with a
+    line that is ``...`` or starts with ``... (`` keeps that line, the new output's
+    first lines (as many as the old had before it) and its last lines (as many as after)."""
+    marks = [index for index, line in enumerate(old) if line == "..." or line.startswith("... (")]
+    if len(marks) != 1:
+        return new
+    head, tail = marks[0], len(old) - marks[0] - 1
+    if len(new) <= head + tail + 1:
+        return new
+    return new[:head] + [old[head]] + (new[len(new) - tail:] if tail else [])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("page", type=Path)
+    parser.add_argument("--cwd", required=True, type=Path)
+    parser.add_argument("--columns", type=int, default=None)
+    parser.add_argument("--only", type=int, default=None)
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args()
+    lines = args.page.read_text().split("\n")
+    cwd = args.cwd.resolve()
+    replacements = []
+    for number, (first, output_start, end, command) in enumerate(parse_examples(lines), 1):
+        stripped = command.strip()
+        if stripped.startswith("cd "):
+            cwd = (cwd / stripped[3:].strip()).resolve()
+            continue
+        if args.only and number != args.only:
+            continue
+        output = run(command, cwd, args.columns)
+        print(f"--- {number}: $ {command}", file=sys.stderr)
+        print("\n".join(output), file=sys.stderr)
+        replacements.append((output_start, end, keep_elision(lines[output_start:end], output)))
+    if args.dry_run:
+        return
+    for output_start, end, output in reversed(replacements):
+        lines[output_start:end] = output
+    args.page.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
