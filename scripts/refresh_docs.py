@@ -15,9 +15,11 @@ fail. An old output shortened with one ``...`` line is shortened the same way
 
     python scripts/refresh_docs.py docs/lineage.md --cwd /tmp/demo [--columns 100]
 
-A command line ending in ``\\`` continues on the next line; ``cd DIR`` changes the
-directory of the commands after it; ``--only N`` reruns only the N-th command
-(1-based) and ``--dry-run`` prints the new outputs without writing the page.
+A command line ending in ``\\`` (or inside a double quote) continues on the next
+line; ``cd DIR`` changes the directory of the commands after it in its block;
+``--only 1-3,7`` reruns only those commands (numbered from 1 as printed), so a
+section that wants a fresh repository can run in its own ``--cwd``; ``--dry-run``
+prints the new outputs without writing the page.
 """
 import argparse
 import os
@@ -31,11 +33,12 @@ SKIP_MARK = "<!-- norefresh -->"
 
 
 def parse_examples(lines):
-    """Return (first line, end line, command text) of every command of the page:
-    the command spans lines[first:first+n], its output up to end (exclusive)."""
+    """Return (first line, output start, output end, command text, block number) of
+    every command of the page; its output is lines[output start:output end]."""
     examples = []
     in_block = False
     skip_block = False
+    block = 0
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -43,19 +46,23 @@ def parse_examples(lines):
             if not in_block:
                 skip_block = index > 0 and lines[index - 1].strip() == SKIP_MARK
             in_block = not in_block
+            block += in_block
             index += 1
             continue
         if in_block and not skip_block and line.startswith(PROMPT):
             first = index
             command = line[len(PROMPT):]
-            while command.endswith("\\") and index + 1 < len(lines):
+            while (command.endswith("\\") or command.count('"') % 2) and index + 1 < len(lines):
                 index += 1
-                command = command[:-1] + " " + lines[index].strip()
+                if command.endswith("\\"):
+                    command = command[:-1] + " " + lines[index].strip()
+                else:
+                    command = command + "\n" + lines[index]
             index += 1
             output_start = index
             while index < len(lines) and not lines[index].startswith(PROMPT) and not lines[index].startswith("```"):
                 index += 1
-            examples.append((first, output_start, index, command))
+            examples.append((first, output_start, index, command, block))
             continue
         index += 1
     return examples
@@ -91,18 +98,23 @@ def main():
     parser.add_argument("page", type=Path)
     parser.add_argument("--cwd", required=True, type=Path)
     parser.add_argument("--columns", type=int, default=None)
-    parser.add_argument("--only", type=int, default=None)
+    parser.add_argument("--only", default=None, help="command numbers: 1-3,7")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args()
     lines = args.page.read_text().split("\n")
-    cwd = args.cwd.resolve()
+    wanted = set()
+    for part in (args.only.split(",") if args.only else []):
+        first, _, last = part.partition("-")
+        wanted.update(range(int(first), int(last or first) + 1))
     replacements = []
-    for number, (first, output_start, end, command) in enumerate(parse_examples(lines), 1):
+    cwd_block = (0, args.cwd.resolve())
+    for number, (first, output_start, end, command, block) in enumerate(parse_examples(lines), 1):
+        cwd = cwd_block[1] if cwd_block[0] == block else args.cwd.resolve()
         stripped = command.strip()
         if stripped.startswith("cd "):
-            cwd = (cwd / stripped[3:].strip()).resolve()
+            cwd_block = (block, (cwd / stripped[3:].strip()).resolve())
             continue
-        if args.only and number != args.only:
+        if wanted and number not in wanted:
             continue
         output = run(command, cwd, args.columns)
         print(f"--- {number}: $ {command}", file=sys.stderr)
