@@ -83,7 +83,10 @@ def run(command, cwd, columns):
 def keep_elision(old, new):
     """Shorten a new output as the page shortened the old one: an old output with a
     line that is ``...`` or starts with ``... (`` keeps that line, the new output's
-    first lines (as many as the old had before it) and its last lines (as many as after)."""
+    first lines (as many as the old had before it) and its last lines (as many as after).
+    A blank line that ended the old output (a gap before the next command) stays."""
+    if old and not old[-1].strip() and new:
+        new = new + [""]
     marks = [index for index, line in enumerate(old) if line == "..." or line.startswith("... (")]
     if len(marks) != 1:
         return new
