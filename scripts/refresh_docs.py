@@ -15,7 +15,7 @@ fail. An old output shortened with one ``...`` line is shortened the same way
 
     python scripts/refresh_docs.py docs/lineage.md --cwd /tmp/demo [--columns 100]
 
-A command line ending in ``\\`` (or inside a double quote) continues on the next
+A command line ending in ``\\`` (or inside a quote) continues on the next
 line; ``cd DIR`` changes the directory of the commands after it in its block;
 ``--only 1-3,7`` reruns only those commands (numbered from 1 as printed), so a
 section that wants a fresh repository can run in its own ``--cwd``; ``--dry-run``
@@ -30,6 +30,17 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent.parent
 PROMPT = "$ "
 SKIP_MARK = "<!-- norefresh -->"
+
+
+def open_quote(command):
+    """Whether a shell command ends inside a quote (it goes on on the next line)."""
+    quote = None
+    for char in command.replace('\\"', ""):
+        if quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+    return quote is not None
 
 
 def parse_examples(lines):
@@ -52,7 +63,7 @@ def parse_examples(lines):
         if in_block and not skip_block and line.startswith(PROMPT):
             first = index
             command = line[len(PROMPT):]
-            while (command.endswith("\\") or command.count('"') % 2) and index + 1 < len(lines):
+            while (command.endswith("\\") or open_quote(command)) and index + 1 < len(lines):
                 index += 1
                 if command.endswith("\\"):
                     command = command[:-1] + " " + lines[index].strip()
