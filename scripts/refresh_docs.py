@@ -20,6 +20,17 @@ line; ``cd DIR`` changes the directory of the commands after it in its block;
 ``--only 1-3,7`` reruns only those commands (numbered from 1 as printed), so a
 section that wants a fresh repository can run in its own ``--cwd``; ``--dry-run``
 prints the new outputs without writing the page.
+
+How the pages were last refreshed (session 7): docs/lineage.md in a directory
+holding the full demo as ``lineage-repo``, ``hsc`` (``lineage ingest
+butler-export`` of the real exports) and ``qgrepo`` (``scripts/make_provenance_qg.py``);
+docs/ingest.md one fresh repository per section (``--only``), the test inputs
+(``run.json``, ``events.ndjson``) written with ``tests/test_ingest_run.py``'s
+helpers; docs/flags.md and docs/api.md, whose commands name ``/tmp/x`` and
+``/tmp/y``, under ``unshare -m`` with private directories bind-mounted there (and
+``unshare -n`` plus ``lineage serve`` for the ``curl`` lines), so nothing shared
+in /tmp is touched; widths as the page had them (``--columns 80`` for flags.md,
+130 for diff.md, 190 for the lightcurve table, the 160 of a pipe elsewhere).
 """
 import argparse
 import os
@@ -44,8 +55,8 @@ def open_quote(command):
 
 
 def parse_examples(lines):
-    """Return (first line, output start, output end, command text, block number) of
-    every command of the page; its output is lines[output start:output end]."""
+    """Return (output start, output end, command text, block number) of every
+    command of the page; its output is lines[output start:output end]."""
     examples = []
     in_block = False
     skip_block = False
@@ -61,7 +72,6 @@ def parse_examples(lines):
             index += 1
             continue
         if in_block and not skip_block and line.startswith(PROMPT):
-            first = index
             command = line[len(PROMPT):]
             while (command.endswith("\\") or open_quote(command)) and index + 1 < len(lines):
                 index += 1
@@ -73,7 +83,7 @@ def parse_examples(lines):
             output_start = index
             while index < len(lines) and not lines[index].startswith(PROMPT) and not lines[index].startswith("```"):
                 index += 1
-            examples.append((first, output_start, index, command, block))
+            examples.append((output_start, index, command, block))
             continue
         index += 1
     return examples
@@ -122,7 +132,7 @@ def main():
         wanted.update(range(int(first), int(last or first) + 1))
     replacements = []
     cwd_block = (0, args.cwd.resolve())
-    for number, (first, output_start, end, command, block) in enumerate(parse_examples(lines), 1):
+    for number, (output_start, end, command, block) in enumerate(parse_examples(lines), 1):
         cwd = cwd_block[1] if cwd_block[0] == block else args.cwd.resolve()
         stripped = command.strip()
         if stripped.startswith("cd "):
