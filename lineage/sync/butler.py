@@ -11,8 +11,10 @@ no other command should pay.  The calls used, and why each (``limit=None``,
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 from lineage.core.errors import UserError
@@ -63,6 +65,21 @@ def source_name(repo: str) -> str:
     if "://" in text:
         return text.rstrip("/")
     return os.path.abspath(text)
+
+
+def import_ahead() -> threading.Thread:
+    """Start importing daf_butler in a thread (1 to 2 s, mostly Python) while the caller
+    does something that waits, such as starting the engine; :func:`open_source`'s own
+    import then finds it done, or waits for it.  A missing daf_butler is left for
+    :func:`open_source` to report."""
+    def load() -> None:
+        try:
+            importlib.import_module("lsst.daf.butler")
+        except ImportError:
+            pass
+    thread = threading.Thread(target=load, name="lineage-import-butler")
+    thread.start()
+    return thread
 
 
 def open_source(repo: str) -> "ButlerSource":
