@@ -26,6 +26,7 @@ the Python process; the engine runs in its own server process), nodes and edges 
 route stored, and the ratio (b)/(a).
 
     python scripts/bench_sync.py --cache /tmp/bench/sync --repeats 3
+    python scripts/bench_sync.py --cache /tmp/bench/sync --baseline /tmp/base  # before/after
 """
 
 from __future__ import annotations
@@ -206,9 +207,9 @@ MEASURED = ("import resource, subprocess, sys; status = subprocess.call(sys.argv
 
 
 def child(args: list[str], cwd: Path, ok=(0,)) -> tuple[float, float, str]:
-    """Run one command (exit status in ``ok``, else stop with its error): (wall seconds,
-    peak resident MiB of its process, stdout)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LINEAGE_NO_PROGRESS": "1"}
+    """Run one command in the checkout ``cwd`` (exit status in ``ok``, else stop with its
+    error): (wall seconds, peak resident MiB of its process, stdout)."""
+    env = {**os.environ, "PYTHONPATH": str(cwd), "LINEAGE_NO_PROGRESS": "1"}
     env.pop("LINEAGE_REPO", None)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", MEASURED, *args], capture_output=True,
@@ -234,8 +235,9 @@ def graph_size(repo: Path) -> tuple[int, int]:
     return nodes, edges
 
 
-def one_round(butler: Path, work: Path, provenance: list[str]) -> dict:
-    """(a), (b) and (c) once, each into a fresh lineage repository."""
+def one_round(butler: Path, work: Path, provenance: list[str], baseline: Path | None) -> dict:
+    """(a), (b) and (c) once, each into a fresh lineage repository; then (a) and (c) with
+    the ``baseline`` checkout, if one is given."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     synced, exported = work / "synced", work / "exported"
@@ -257,6 +259,13 @@ def one_round(butler: Path, work: Path, provenance: list[str]) -> dict:
     wall, peak, out = child(lineage("sync", str(butler), "--repo", str(synced), "--json"), ROOT)
     result["noop"] = (wall, peak, json.loads(out)["totals"]["units"])
     result["graphs"] = (graph_size(synced), graph_size(exported))
+    if baseline is not None:
+        other = work / "baseline"
+        child(lineage("init", str(other)), baseline)
+        wall, peak, _ = child(lineage("sync", str(butler), "--repo", str(other), "--json"),
+                              baseline)
+        noop = child(lineage("sync", str(butler), "--repo", str(other), "--json"), baseline)
+        result["baseline"] = (wall, peak, noop[0])
     return result
 
 
@@ -272,6 +281,9 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=3,
                         help="finalized isr reruns with provenance besides the test RUNs")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout whose sync is timed in the same rounds "
+                             "(e.g. git worktree add /tmp/base main)")
     args = parser.parse_args()
     base = args.cache or Path(tempfile.mkdtemp(prefix="bench_sync_"))
     butler = build(base / "butler", args.visits, args.detectors, args.bulk_runs,
@@ -283,7 +295,8 @@ def main() -> None:
         "run_provenance")
     rounds = []
     for i in range(args.repeats):
-        rounds.append(one_round(butler, base / "lineage", provenance))
+        rounds.append(one_round(butler, base / "lineage", provenance,
+                                args.baseline.resolve() if args.baseline else None))
         r = rounds[-1]
         say(f"round {i + 1}/{args.repeats}: sync {r['sync'][0]:.1f} s, export "
             f"{r['export'][0]:.1f} s + ingest {r['ingest'][0]:.1f} s, no-op {r['noop'][0]:.2f} s")
@@ -308,6 +321,11 @@ def main() -> None:
     print(f"{'    = export route':<34} {route_wall:>8.2f} {datasets / route_wall:>11,.0f}")
     print(f"{'(c) no-op re-sync':<34} {median('noop'):>8.2f} {'':>11} "
           f"{median('noop', 1):>9.0f}")
+    if args.baseline:
+        print(f"{'(a) sync, baseline checkout':<34} {median('baseline'):>8.2f} "
+              f"{datasets / median('baseline'):>11,.0f} {median('baseline', 1):>9.0f}")
+        print(f"{'(c) no-op, baseline checkout':<34} {median('baseline', 2):>8.2f}")
+        print(f"ratio sync baseline / this = {median('baseline') / sync_wall:.2f}x")
     print(f"ratio export route / sync = {route_wall / sync_wall:.2f}x; "
           f"no-op wrote {rounds[-1]['noop'][2]} units")
     (sn, se), (en, ee) = rounds[-1]["graphs"]
