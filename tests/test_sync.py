@@ -330,3 +330,21 @@ def test_a_butler_that_cannot_be_read_is_one_line_naming_it_and_nothing_is_writt
     with pytest.raises(SyncError, match="not an ISO date"):
         with open_store(repo) as store:
             sync(store, str(butler_repo), since="yesterday", show_progress=False)
+
+
+def test_file_records_read_in_bulk_equal_get_many_uris(butler_repo):
+    """The FileDatastore's own records (``ButlerSource.files``) give every dataset the
+    same file as the public ``get_many_uris``, below the datastore root."""
+    from lineage.sync.butler import open_source
+    source = open_source(str(butler_repo))
+    try:
+        butler = source.butler
+        refs = butler.query_all_datasets(list(RUNS), find_first=False, limit=None)
+        root = butler._datastore.root
+        public = {ref.id: uris.primaryURI.relative_to(root) for ref, uris in
+                  butler.get_many_uris(refs, allow_missing=True).items()}
+        files = source.files(refs)
+        assert files == public
+        assert len(files) > 50 and all(isinstance(p, str) and p for p in files.values())
+    finally:
+        source.close()

@@ -9,6 +9,7 @@ import click
 from lineage.cli.common import Repo, call, format_option, repo_option
 from lineage.cli.output import Column, console, emit
 from lineage.sync import sync
+from lineage.sync.butler import import_ahead
 from lineage.sync.core import UNCHANGED
 
 
@@ -35,6 +36,7 @@ def sync_command(butler_repo, repo, collections, where, since, dry_run, fmt):
     def line(outcome):
         if fmt == "table":
             click.echo(f"{outcome.status} {outcome.path}: {_holds(outcome)}", err=True)
+    import_ahead()  # while the engine starts
     with Repo(repo) as store:
         summary = call(sync, store, butler_repo, collections or ("*",), where, since,
                        dry_run, fmt == "table", line)

@@ -199,14 +199,19 @@ _PLAIN = {str, int, float, bool}
 
 
 _INT64 = (-2**63, 2**63 - 1)
+#: Property names already checked against ``_PROP_NAME_RE`` (a few dozen, seen millions
+#: of times).
+_GOOD_NAMES: set[str] = set()
 
 
-def _plain(value, where: str = ""):
+def _plain(value, where: str = "", name: str | None = None):
     """A value every engine stores and returns unchanged.
 
     numpy/astropy scalars become builtins; floats keep 15 significant digits
     (what FalkorDB returns for a double, so an export is the same from every
-    engine); integers must fit 64 bits and strings must not hold NUL.
+    engine); integers must fit 64 bits and strings must not hold NUL.  Errors
+    name ``where`` and the property ``name`` (the text is made only then: this
+    runs for every value of every unit).
     """
     if type(value) not in _PLAIN:
         if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
@@ -219,10 +224,14 @@ def _plain(value, where: str = ""):
     if t is float and math.isfinite(value):
         return float(f"{value:.15g}")
     if t is int and not _INT64[0] <= value <= _INT64[1]:
-        raise ModelError(f"{where}: integer {value} does not fit in 64 bits")
+        raise ModelError(f"{_place(where, name)}: integer {value} does not fit in 64 bits")
     if t is str and "\x00" in value:
-        raise ModelError(f"{where}: text contains a NUL character")
+        raise ModelError(f"{_place(where, name)}: text contains a NUL character")
     return value
+
+
+def _place(where: str, name: str | None) -> str:
+    return where if name is None else f"{where}: property {name!r}"
 
 
 def _check_props(props: dict, where: str, nan: list | None = None) -> dict:
@@ -233,11 +242,13 @@ def _check_props(props: dict, where: str, nan: list | None = None) -> dict:
     number is required."""
     clean = {}
     for name, value in props.items():
-        if not isinstance(name, str) or not _PROP_NAME_RE.match(name) or name == "key":
-            raise ModelError(f"{where}: bad property name {name!r}")
+        if name not in _GOOD_NAMES:
+            if not isinstance(name, str) or not _PROP_NAME_RE.match(name) or name == "key":
+                raise ModelError(f"{where}: bad property name {name!r}")
+            _GOOD_NAMES.add(name)
         if value is None:
             continue  # a missing value stays missing, never 0 or ""
-        value = _plain(value, f"{where}: property {name!r}")
+        value = _plain(value, where, name)
         if isinstance(value, float) and not math.isfinite(value):
             if math.isnan(value):
                 if nan is not None:
@@ -245,7 +256,7 @@ def _check_props(props: dict, where: str, nan: list | None = None) -> dict:
                 continue
             raise ModelError(f"{where}: property {name!r} is infinite")
         if isinstance(value, (list, tuple)):
-            value = [_plain(v, f"{where}: property {name!r}") for v in value]
+            value = [_plain(v, where, name) for v in value]
             if not all(isinstance(v, Scalar) for v in value):
                 raise ModelError(f"{where}: property {name!r} must be a list of scalars")
             value = list(value)

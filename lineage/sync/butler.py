@@ -11,8 +11,10 @@ no other command should pay.  The calls used, and why each (``limit=None``,
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 from lineage.core.errors import UserError
@@ -63,6 +65,21 @@ def source_name(repo: str) -> str:
     if "://" in text:
         return text.rstrip("/")
     return os.path.abspath(text)
+
+
+def import_ahead() -> threading.Thread:
+    """Start importing daf_butler in a thread (1 to 2 s, mostly Python) while the caller
+    does something that waits, such as starting the engine; :func:`open_source`'s own
+    import then finds it done, or waits for it.  A missing daf_butler is left for
+    :func:`open_source` to report."""
+    def load() -> None:
+        try:
+            importlib.import_module("lsst.daf.butler")
+        except ImportError:
+            pass
+    thread = threading.Thread(target=load, name="lineage-import-butler")
+    thread.start()
+    return thread
 
 
 def open_source(repo: str) -> "ButlerSource":
@@ -199,15 +216,16 @@ class ButlerSource:
         datastore root, else ``uri`` when remote; a local file elsewhere is left out and
         said."""
         refs = self.butler.query_all_datasets(run, find_first=False, where=where, limit=None)
-        uris = self.butler.get_many_uris(refs, allow_missing=True)
+        files = self.files(refs)
         root = getattr(self.butler._datastore, "root", None)  # a FileDatastore's root
         by_type: dict[str, list[Line]] = {}
         skipped = []
         for ref in refs:
-            uri = uris.get(ref)
-            uri = uri.primaryURI if uri is not None else None
+            uri = files.get(ref.id)
             where_file = {}
-            if uri is not None:
+            if isinstance(uri, str):
+                where_file["path"] = uri
+            elif uri is not None:
                 relative = uri.relative_to(root) if root is not None else None
                 if relative:
                     where_file["path"] = relative
@@ -222,6 +240,30 @@ class ButlerSource:
                    for t, records in sorted(by_type.items())]
         return RunDatasets(entries, {str(ref.id) for ref in refs},
                            {t: len(r) for t, r in by_type.items()}, skipped)
+
+    def files(self, refs) -> dict:
+        """Dataset ID -> its file (datasets without one are left out): a path below the
+        datastore root (text), else its URI (a ``ResourcePath``).
+
+        A FileDatastore's own records give the paths in bulk (``export_records``: 50,000
+        in 0.9 s where ``get_many_uris`` takes 1.5 s, building a ``ResourcePath`` for
+        each); any other datastore is asked through ``get_many_uris``.  A dataset split
+        into component files has no single file (as ``get_many_uris`` gives no primary
+        URI for it)."""
+        datastore = self.butler._datastore
+        root = getattr(datastore, "root", None)
+        if root is None or not hasattr(datastore, "export_records"):
+            return {ref.id: uris.primaryURI for ref, uris in
+                    self.butler.get_many_uris(refs, allow_missing=True).items()
+                    if uris.primaryURI is not None}
+        files = {}
+        for data in datastore.export_records(refs).values():
+            for dataset_id, tables in data.records.items():
+                for info in (i for infos in tables.values() for i in infos):
+                    if info.component is None:
+                        absolute = "://" in info.path or info.path.startswith("/")
+                        files[dataset_id] = root.join(info.path) if absolute else info.path
+        return files
 
     def association_entry(self, collection: Collection) -> tuple[Line, str]:
         """The ``associations`` entry of a TAGGED or CALIBRATION collection (each

@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,7 +44,8 @@ from lineage.ingest.driver import FileOutcome, IngestContext, Parsed, ingest_uni
 from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.store.base import Store
 from lineage.sync import queries
-from lineage.sync.butler import ButlerSource, Collection, SyncError, first_line, open_source
+from lineage.sync.butler import (ButlerSource, Collection, RunDatasets, SyncError, first_line,
+                                 open_source)
 
 #: The kind ``lineage sync``'s units are read as (in their error messages).
 KIND = "Butler"
@@ -285,11 +287,23 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
                  lambda: _build(store, source, RECORDS,
                                 [*source.dimension_entries(), *types.values()]))
             advance(1)
+    # While one RUN is checked and written, a second thread reads the next RUN's datasets
+    # from the Butler and builds their entries (the Butler's SQL and the engine's write
+    # run side by side).  The thread is the only one using the Butler in this phase; what
+    # it reads of the store is the RUN's own datasets and the records written before.
     with progress_bar("sync: RUNs", total=len(plan.runs), unit="RUNs",
-                      enabled=show_progress) as advance:
-        for run, state, provenance in plan.runs:
-            unit(run.name, lambda: _run_unit(store, source, context, run, state, provenance,
-                                             where, types, summary))
+                      enabled=show_progress) as advance, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-sync-read") as pool:
+        def read_ahead(i: int) -> Future | None:
+            if i == len(plan.runs):
+                return None
+            run, _, provenance = plan.runs[i]
+            return pool.submit(_run_datasets, store, source, run, provenance, where, types)
+        pending = read_ahead(0)
+        for i, (run, state, provenance) in enumerate(plan.runs):
+            current, pending = pending, read_ahead(i + 1)
+            unit(run.name, lambda: _run_unit(store, context, run, current, state, provenance,
+                                             where, summary, source))
             advance(1)
     with progress_bar("sync: collections", total=len(plan.collections), unit="collections",
                       enabled=show_progress) as advance:
@@ -348,22 +362,32 @@ def _with_state(parsed: Parsed, source: ButlerSource, name: str, state: dict) ->
     return parsed
 
 
-def _run_unit(store: Store, source: ButlerSource, context: IngestContext, run: Collection,
-              state: dict | None, provenance: str | None, where: str, types: dict,
-              summary: SyncSummary) -> Parsed:
-    """One RUN: its datasets, its provenance if it is new, the datasets gone since the
-    last sync, and its new state."""
+def _run_datasets(store: Store, source: ButlerSource, run: Collection, provenance: str | None,
+                  where: str, types: dict) -> tuple[Parsed, RunDatasets, str | None]:
+    """A RUN's datasets as the export builder's unit, what was read of them, and where its
+    ``run_provenance`` is (None without one): every Butler read of the RUN, so that this
+    part can run ahead in a thread."""
     datasets = source.run_datasets(run.name, where)
-    summary.datasets_read += len(datasets.ids)
     entries = [types[t] for t in sorted(datasets.counts) if t in types]
     parsed = _build(store, source, run.name,
                     [source.collection_entry(run), *entries, *datasets.entries])
     parsed.skipped.extend(datasets.skipped)
+    uri = source.provenance_uri(run.name) if provenance is not None else None
+    return parsed, datasets, uri
+
+
+def _run_unit(store: Store, context: IngestContext, run: Collection, read: Future,
+              state: dict | None, provenance: str | None, where: str, summary: SyncSummary,
+              source: ButlerSource) -> Parsed:
+    """One RUN: its datasets (``read``: :func:`_run_datasets`, read ahead), its provenance
+    if it is new, the datasets gone since the last sync, and its new state."""
+    parsed, datasets, uri = read.result()
+    summary.datasets_read += len(datasets.ids)
     if provenance is not None and (state is None or state.get("provenance") != provenance):
-        read = provenance_qg.read(source.provenance_uri(run.name), context)
-        parsed.batch.update(read.batch)
-        parsed.skipped.extend(read.skipped)
-        parsed.counts.update({PROVENANCE_COUNTS.get(k, k): v for k, v in read.counts.items()
+        quanta = provenance_qg.read(uri, context)
+        parsed.batch.update(quanta.batch)
+        parsed.skipped.extend(quanta.skipped)
+        parsed.counts.update({PROVENANCE_COUNTS.get(k, k): v for k, v in quanta.counts.items()
                               if k != "inputs"})
     if state is not None and not where:
         gone = [row.key for row in queries.run_datasets(store, run.name)

@@ -81,6 +81,9 @@ class ExportGraph:
         self.counts: dict[str, int] = {}
         self.dataset_ids: dict[str, int] = {}       # dataset key -> line of its record
         self.calib_ranges: dict[tuple[str, str], tuple] = {}
+        #: (dimension, value, scope values) -> unit key of the data IDs' units added so far
+        #: (datasets share a few units: each is added once, not once per dataset).
+        self.data_id_keys: dict[tuple, str] = {}
 
     # --- helpers --------------------------------------------------------------
 
@@ -109,8 +112,16 @@ class ExportGraph:
         """The units of a data ID's dimensions, minus instrument and sky map when
         another dimension is scoped by them (they are in its key already)."""
         scoped_by = {SCOPE[d][0] for d in data_id if d in SCOPE}
-        return [self.unit(d, v, data_id, entry) for d, v in data_id.items()
-                if d not in scoped_by]
+        keys = []
+        for d, v in data_id.items():
+            if d in scoped_by:
+                continue
+            seen = (d, v, *(data_id.get(p) for p in SCOPE.get(d, ())))
+            key = self.data_id_keys.get(seen)
+            if key is None:
+                key = self.data_id_keys[seen] = self.unit(d, v, data_id, entry)
+            keys.append(key)
+        return keys
 
     # --- the entries ----------------------------------------------------------
 
