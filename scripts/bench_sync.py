@@ -2,7 +2,7 @@
 
 Builds (or, with ``--cache DIR``, reuses) a Butler repository of at least 10^5 datasets:
 
-* the repository of the sync tests (``tests/sync_butler.py``: three RUNs executed with
+* the repository of the sync tests (``lineage/demo/butler.py``: three RUNs executed with
   lsst-pipe-base's mock tasks and finalized with their ``run_provenance``, a failed and a
   blocked quantum, a chain, a CALIBRATION collection), plus ``--reruns`` more finalized
   ``isr`` reruns: the share of datasets with real provenance;
@@ -100,13 +100,13 @@ def build(work: Path, visits: int, detectors: int, bulk_runs: int, file_share: f
         return work / "repo"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    from tests.sync_butler import add_run, make_repo
+    from lineage.demo.butler import add_run, make_butler
     t0 = time.perf_counter()
     say("building the test repository (three RUNs with provenance) ...")
-    repo = make_repo(work)
+    repo = make_butler(work / "repo", work)
     for i in range(reruns):
         say(f"  provenance rerun {i + 1}/{reruns} ({time.perf_counter() - t0:.0f} s)")
-        add_run(repo, f"Cam1/runs/bench/rerun{i + 1}")
+        add_run(repo, work, f"Cam1/runs/bench/rerun{i + 1}")
     add_bulk(repo, visits, detectors, bulk_runs, file_share, t0)
     (work / "done").write_text(settings)
     say(f"built {repo} in {time.perf_counter() - t0:.0f} s")

@@ -55,12 +55,16 @@ LINE_TIMEOUT = 300
 #: their output must contain: what the README says they do.
 COADD = "23167e05-128b-5393-a1e9-324840350ed9"      # deepCoadd tract 9813 patch 5 band u, DR2
 EXPECTED = {
-    "lineage demo": ["Which coadds used visit 2026030100001?", "24 coadds", COADD],
+    "lineage demo\n": ["Which coadds used visit 2026030100001?", "24 coadds", COADD],
     "lineage downstream visit=2026030100001 --type deepCoadd\n": [COADD],
     "lineage downstream visit=2026030100001 --type deepCoadd --as-of DR1": ["DemoCam/runs/DR1"],
     "lineage flag visit=2026030100001 --verdict bad --reason \"satellite trail\" "
     "--evidence DRB-42.txt --by drb\n": ["flag:"],
     f"lineage contaminated {COADD}": ["contaminated (bad)", "flag:"],
+    "lineage demo --butler demo-butler": ["try: lineage sync demo-butler"],
+    "lineage sync demo-butler\n": ["read 12 items, 110 datasets"],
+    "lineage sync demo-butler --json": ['"units": 0', '"nodes_created": 0'],
+    "lineage upstream \"instrument = 'Cam1' AND visit = 1 AND detector = 1\"": ["input_run"],
     "lineage query CoaddsOfFlaggedVisits": [COADD, "satellite trail"],
     "lineage downstream \"visit = 2026030100001 AND detector IN (1..3)\"": ["6 datasets"],
     "python -c \"import lineage; print(lineage.Repository(": ["DemoCam/runs/DR1"],

@@ -1,4 +1,4 @@
-"""`lineage sync` of a real Butler repository (tests/sync_butler.py builds it in-process
+"""`lineage sync` of a real Butler repository (lineage/demo/butler.py builds it in-process
 with lsst-daf-butler and lsst-pipe-base's mock tasks: three finalized RUNs, one failed and
 one blocked quantum, a CHAINED output and a CALIBRATION collection with two validity
 ranges).  The oracles are the Butler's own queries and pipe_base's provenance reader.
@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 
 from lineage.core.model import collection_key, dataset_key, quantum_key
+from lineage.demo.butler import CALIB, CHAIN, RUNS, VALIDITY, add_run, make_butler
 from lineage.export import write_jsonl
 from lineage.store.falkordb_server import FalkorServer
 from lineage.store.repo import init_repo, open_store
 from lineage.sync import SyncError, sync
 from lineage.sync.core import RECORDS
 
-from .sync_butler import CALIB, CHAIN, RUNS, VALIDITY, add_run, make_repo
 
 pytest.importorskip("lsst.pipe.base.quantum_graph")
 
@@ -49,7 +49,7 @@ def butler_repo(tmp_path_factory) -> Path:
             if not (work / "done").exists():
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir()
-                make_repo(work)
+                make_butler(work / "repo", work)
                 (work / "done").write_text("")
             return work / "repo"
         finally:
@@ -165,7 +165,7 @@ def test_a_new_run_is_read_alone(tmp_path, repo, butler_repo):
     with open_store(repo) as store:
         sync(store, str(butler), show_progress=False)
         new = f"{CHAIN}/step1c"
-        add_run(butler, new)
+        add_run(butler, butler.parent, new)
         summary = sync(store, str(butler), show_progress=False)
         read = [(p.what, p.name, p.why) for p in summary.planned]
         assert [r for r in read if r[0] == "RUN"] == [("RUN", new, "new")]
@@ -348,3 +348,38 @@ def test_file_records_read_in_bulk_equal_get_many_uris(butler_repo):
         assert len(files) > 50 and all(isinstance(p, str) and p for p in files.values())
     finally:
         source.close()
+
+
+# --- lineage demo --butler: a repository to try sync on --------------------------------------
+
+def test_demo_butler_is_whole_or_absent(tmp_path):
+    """`lineage demo --butler DIR` refuses a directory with something in it, and a build
+    killed with SIGKILL leaves no DIR (only DIR-partial, which the next build replaces)."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    refused = lineage("demo", "--butler", taken)
+    assert refused.returncode == 2 and "--butler" in refused.stderr and str(taken) in \
+        refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert [p.name for p in taken.iterdir()] == ["keep.txt"]
+
+    target, partial = tmp_path / "demo-butler", tmp_path / "demo-butler-partial"
+    build = subprocess.Popen([sys.executable, "-m", "lineage.cli", "demo", "--butler",
+                              str(target)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (partial / "gen3.sqlite3").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert build.poll() is None, "the build ended before it could be killed"
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait()
+    assert partial.exists() and not target.exists()
+
+    done = lineage("demo", "--butler", target, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["runs"] == list(RUNS)
+    assert not partial.exists() and (target / "butler.yaml").exists()
+    from lsst.daf.butler import Butler
+    with Butler.from_config(str(target)) as butler:
+        assert set(RUNS) <= set(butler.collections.query("*"))
+        assert butler.query_datasets("run_provenance", collections=RUNS[0], explain=False)

@@ -10,6 +10,7 @@ import click
 
 from lineage.cli.common import Repo, call, json_option, repo_option
 from lineage.cli.output import console, dataset_rows_table, print_json
+from lineage.demo.butler import CALIB, CHAIN, RUNS, demo_butler
 from lineage.demo.catalogs import write_catalogs
 from lineage.demo.images import record_files, write_images
 from lineage.demo.survey import SurveySpec, default_visit, generate, plan_survey
@@ -32,10 +33,17 @@ from lineage.traversal import traverse as query
 @click.option("--images/--no-images", default=None,
               help="Write a small FITS image for every calexp, so fetch and cutouts work "
                    "(docs/fetch.md; default: yes, but not with --nodes).")
+@click.option("--butler", "butler", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Instead, build a real Butler repository in this new "
+                                 "directory for `lineage sync` (three pipeline RUNs run by "
+                                 "lsst-pipe-base's mock tasks; the butler extra).")
 @json_option
 def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool | None,
-         as_json: bool) -> None:
+         butler: Path | None, as_json: bool) -> None:
     """Build the demo survey into a repository and ask which coadds used one visit."""
+    if butler is not None:
+        _demo_butler(butler, as_json)
+        return
     spec = SurveySpec.small() if small else SurveySpec.for_nodes(nodes) if nodes else SurveySpec()
     if visits:
         spec = replace(spec, visits=visits)
@@ -73,3 +81,17 @@ def demo(repo: str, visits, detectors, small: bool, nodes, visit, images: bool |
     dataset_rows_table(f"Which coadds used visit {v}?", rows,
                        f"{len(rows)} coadds, answered in {ms:.1f} ms; "
                        f"try: lineage downstream visit={v} --count --repo {repo}")
+
+
+def _demo_butler(path: Path, as_json: bool) -> None:
+    t0 = time.perf_counter()
+    call(demo_butler, path)
+    seconds = time.perf_counter() - t0
+    if as_json:
+        print_json({"butler": str(path), "runs": list(RUNS), "chain": CHAIN,
+                    "calibration": CALIB, "seconds": round(seconds, 1)})
+        return
+    console().print(f"a Butler repository in [bold]{path}[/bold] ({seconds:.0f} s): RUNs "
+                    f"{', '.join(RUNS)} (the first with a failed and a blocked quantum), "
+                    f"each with its run_provenance; the chain {CHAIN}; the calibration "
+                    f"collection {CALIB}; try: lineage sync {path}", highlight=False)
