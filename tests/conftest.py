@@ -5,8 +5,10 @@ optional ``NEO4J_DATABASE``).  No mocks: every test talks to a real server.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -299,33 +301,40 @@ def repo(tmp_path):
     FalkorServer(root).stop()
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """What ``build(work)`` makes in the new directory ``work`` (it returns the path of the
+    thing made), built once per run: under xdist the workers share it (a lock file in the
+    run's base directory, the parent of each worker's); tests only read it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    made = shared / f"{name}.path"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if made.exists():
+                return Path(made.read_text())
+            work = shared / name
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            path = build(work)
+            made.write_text(str(path))
+            return path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 PROVENANCE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_provenance_qg.py"
 
 
 @pytest.fixture(scope="session")
 def provenance_qg(tmp_path_factory) -> Path:
-    """A provenance graph of 18 quanta (one failed, one blocked), made once with
-    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``).
-
-    Made once per run: under xdist the workers share it (a lock file in the run's base
-    directory, the parent of each worker's); tests only read it."""
+    """A provenance graph of 18 quanta (one failed, one blocked), made once per run with
+    lsst-pipe-base's mock tasks in a real Butler repository (``.parent / "repo"``)."""
     pytest.importorskip("lsst.pipe.base.quantum_graph")
-    import fcntl
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    made = shared / "provenance-qg.path"
-    with open(shared / "provenance-qg.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if made.exists():
-                return Path(made.read_text())
-            out = shared / "provenance-qg"
-            out.mkdir()
-            done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)],
-                                  capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, done.stderr
-            path = Path(done.stdout.strip().splitlines()[-1])
-            made.write_text(str(path))
-            return path
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def build(out: Path) -> Path:
+        done = subprocess.run([sys.executable, str(PROVENANCE_SCRIPT), str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return Path(done.stdout.strip().splitlines()[-1])
+    return built_once(tmp_path_factory, "provenance-qg", build)

@@ -6,7 +6,6 @@ Skipped when lsst-pipe-base is absent."""
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -28,6 +27,8 @@ from lineage.store.repo import init_repo, open_store
 from lineage.sync import SyncError, sync
 from lineage.sync.core import RECORDS
 
+from .conftest import built_once
+
 
 pytest.importorskip("lsst.pipe.base.quantum_graph")
 
@@ -37,23 +38,10 @@ ENV.pop("LINEAGE_REPO", None)
 
 @pytest.fixture(scope="session")
 def butler_repo(tmp_path_factory) -> Path:
-    """The Butler repository, built once per run (under xdist the workers share it: a lock
-    in the run's base directory).  Tests only read it; a test that changes a Butler
-    changes a copy (:func:`copy_of`)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    work = shared / "sync-butler"
-    with open(shared / "sync-butler.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not (work / "done").exists():
-                shutil.rmtree(work, ignore_errors=True)
-                work.mkdir()
-                make_butler(work / "repo", work)
-                (work / "done").write_text("")
-            return work / "repo"
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """The Butler repository, built once per run.  Tests only read it; a test that changes
+    a Butler changes a copy (:func:`copy_of`)."""
+    return built_once(tmp_path_factory, "sync-butler",
+                      lambda work: make_butler(work / "repo", work))
 
 
 def copy_of(butler_repo: Path, tmp_path: Path) -> Path:
