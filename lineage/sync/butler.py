@@ -234,8 +234,10 @@ class ButlerSource:
                 else:
                     skipped.append(f"dataset {ref.id} ({ref.datasetType.name}): its file "
                                    f"{uri} is outside the datastore; not recorded")
+            data_id = ref.dataId  # dict(data_id.required), without a Mapping view call
+            required = dict(zip(data_id.dimensions.required, data_id.required_values))
             by_type.setdefault(ref.datasetType.name, []).append(
-                line(dataset_id=[ref.id], data_id=[dict(ref.dataId.required)], **where_file))
+                line(dataset_id=[ref.id], data_id=[required], **where_file))
         entries = [line(type="dataset", dataset_type=t, run=run, records=records)
                    for t, records in sorted(by_type.items())]
         return RunDatasets(entries, {str(ref.id) for ref in refs},
