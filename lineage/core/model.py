@@ -325,14 +325,20 @@ class GraphBatch:
         return key
 
     def add_edge(self, rel: Rel, src: str, dst: str, **props) -> None:
-        rel = Rel(rel)
+        if type(rel) is not Rel:
+            rel = Rel(rel)
         sources, targets = EDGE_ENDPOINTS[rel]
-        where = f"{self.source or 'edge'} {src} -[{rel.value}]-> {dst}"
         if kind_of_key(src) not in sources or kind_of_key(dst) not in targets:
-            raise ModelError(f"{where}: {rel.value} joins "
+            raise ModelError(f"{self._edge_where(rel, src, dst)}: {rel.value} joins "
                              f"{sorted(k.value for k in sources)} to "
                              f"{sorted(k.value for k in targets)}")
-        self.edges.setdefault((rel, src, dst), {}).update(_check_props(props, where))
+        edge = self.edges.setdefault((rel, src, dst), {})
+        if props:  # most edges carry none: no message text to build, nothing to check
+            edge.update(_check_props(props, self._edge_where(rel, src, dst)))
+
+    def _edge_where(self, rel: Rel, src: str, dst: str) -> str:
+        """An edge as error messages name it."""
+        return f"{self.source or 'edge'} {src} -[{rel.value}]-> {dst}"
 
     def remove_edge(self, rel: Rel, src: str, dst: str) -> None:
         """Delete this edge when the unit is written (nothing happens if it is absent)."""
@@ -416,9 +422,15 @@ class GraphBatch:
         return out
 
     def edges_by_shape(self) -> dict[tuple[Rel, Kind, Kind], list[tuple[str, str, dict]]]:
+        """Edges grouped by (rel, source kind, target kind).  A key's kind is worked out
+        once per batch (a dataset is the end of four edges or more, a data unit of
+        thousands), not once per edge end."""
         out: dict[tuple[Rel, Kind, Kind], list] = {}
+        kinds: dict[str, Kind] = {}
         for (rel, src, dst), props in self.edges.items():
-            out.setdefault((rel, kind_of_key(src), kind_of_key(dst)), []).append((src, dst, props))
+            src_kind = kinds.get(src) or kinds.setdefault(src, kind_of_key(src))
+            dst_kind = kinds.get(dst) or kinds.setdefault(dst, kind_of_key(dst))
+            out.setdefault((rel, src_kind, dst_kind), []).append((src, dst, props))
         return out
 
 

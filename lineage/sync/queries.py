@@ -1,5 +1,6 @@
 """The Cypher of ``lineage sync``: what the graph holds of a Butler's collections and of a
-RUN's datasets (the sync state is on the collection nodes, :mod:`lineage.sync.core`)."""
+RUN's datasets (the sync state is on the collection nodes, :mod:`lineage.sync.core`); and
+the SQL its fast read of a Butler registry sends (:meth:`lineage.sync.butler.ButlerSource.sql_rows`)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,21 @@ def collections_synced_from(store: Store, source: str) -> list[SyncedCollectionR
     return [SyncedCollectionRow(*r) for r in store.read(
         "MATCH (c:Collection) WHERE c.butler_repo = $source "
         "RETURN c.name, c.butler_repo, c.butler_state", {"source": source})]
+
+
+# --- SQL of a Butler registry's own schema (ButlerSource.sql_rows; its version check) ---------
+
+#: The collection ID of a RUN (``:run`` its name, ``:type`` CollectionType.RUN's value).
+SQL_RUN_ID = "SELECT collection_id FROM collection WHERE name = :run AND type = :type"
+#: Every dataset type: its ID, name and the table of its datasets' data IDs.
+SQL_DATASET_TYPES = "SELECT id, name, tag_association_table FROM dataset_type"
+#: A RUN's datasets of one type, with the data ID columns ``{columns}`` of ``{tags}``.
+SQL_RUN_DATASETS = ('SELECT d.id{columns} FROM dataset d JOIN "{tags}" t '
+                    "ON t.dataset_id = d.id AND t.collection_id = d.run_id "
+                    "WHERE d.run_id = :run_id AND d.dataset_type_id = :type_id")
+#: The file of every dataset of a RUN that has one (``:primary``: the whole dataset's record).
+SQL_RUN_FILES = ("SELECT f.dataset_id, f.path FROM file_datastore_records f "
+                 "JOIN dataset d ON d.id = f.dataset_id "
+                 "WHERE d.run_id = :run_id AND f.component = :primary")
+#: The registry's manager versions.
+SQL_ATTRIBUTES = "SELECT name, value FROM butler_attributes"
