@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 from lineage import flags
+from lineage.core.errors import UnknownName
 from lineage.core.model import Kind
 from lineage.demo import default_visit
 from lineage.ingest import write_units
@@ -283,3 +284,27 @@ def test_cli_traversals_take_as_of_and_max_nodes(demo_repo):
     assert len(json.loads(out.stdout)) == 7 and "truncated" in out.stderr
     bad = run("upstream", visit, "--repo", str(demo_repo), "--as-of", "soon")
     assert bad.returncode == 2 and "--as-of 'soon'" in bad.stderr
+
+
+def test_flagged_keeps_the_flags_that_name_a_visit(request, tmp_path_factory, small_units):
+    """``flagged: "visit"`` (CoaddsOfFlaggedVisits) leaves out a flag on one dataset that
+    contaminates the same coadds; an unknown dimension is a did-you-mean error."""
+    factory = EngineFactory(ENGINES[0], request, tmp_path_factory)
+    store = factory.new()
+    try:
+        write_units(store, small_units, show_progress=False)
+        visit = default_visit(SMALL)
+        by_visit = flags.flag(store, f"visit={visit}", "bad", "trail", EVIDENCE, "alice",
+                              now=FLAGGED_AT)["flag"]
+        calexp = query.downstream(store, f"visit={visit}", types=["calexp"])[0]
+        by_dataset = flags.flag(store, calexp.key, "bad", "one calexp", EVIDENCE, "alice",
+                                now=FLAGGED_AT)["flag"]
+        every = flags.contaminated(store, types=["deepCoadd"], verdict="bad")
+        of_visits = flags.contaminated(store, types=["deepCoadd"], verdict="bad",
+                                       flagged="visit")
+        assert {r["flag"] for r in every} == {by_visit, by_dataset}
+        assert of_visits == [r for r in every if r["flag"] == by_visit] and of_visits
+        with pytest.raises(UnknownName, match="did you mean visit"):
+            flags.contaminated(store, flagged="vist")
+    finally:
+        factory.close()

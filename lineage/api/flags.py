@@ -329,13 +329,13 @@ def _contaminated_args() -> dict:
 
 
 async def _contaminated_page(info, flag=None, types=None, verdict=None, min_fraction=None,
-                             as_of=None, first=None, after=None):
+                             as_of=None, flagged=None, first=None, after=None):
     ctx = info.context
     n, start = page_size(first, ctx.settings), decode_cursor(after)
     types = await check_types(info, types)
     with argument("asOf"):
         rows = await ctx.run(flagging.contaminated, ctx.store, as_of, flag, types, verdict,
-                             min_fraction)
+                             min_fraction, flagged)
     records = [{**r, "key": f"{r['dataset']['key']}|{r['flag']}", "node": r["dataset"],
                 FULL: True} for r in rows]
     return page_of_list(records, n, start)
@@ -432,7 +432,10 @@ class FlagsQuery(graphene.ObjectType):
         as_of=graphene.String(description="Flags active at this UTC time or release."),
         description="Is this dataset (or quantum) contaminated, by which flags, how much.")
     contaminated = graphene.Field(
-        ContaminatedConnection, required=True, **page_args(**_contaminated_args()),
+        ContaminatedConnection, required=True, **page_args(
+            **_contaminated_args(),
+            flagged=graphene.String(description="Only flags that name a data unit of this "
+                                                "dimension (visit: flagged visits).")),
         description="Every dataset contaminated by active flags (now, or at `asOf`), with the "
                     "flag, its verdict and reason, and the mark's steps and fraction: one edge "
                     "per dataset and flag.")

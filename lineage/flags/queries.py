@@ -413,15 +413,18 @@ class ContaminatedRow(NamedTuple):
 def contaminated_datasets(store, at: str, flag_key: str | None = None,
                           types: list[str] | None = None, verdict: str | None = None,
                           min_fraction: float | None = None,
-                          ended_by: str | None = None) -> list[ContaminatedRow]:
+                          ended_by: str | None = None,
+                          flag_keys: list[str] | None = None) -> list[ContaminatedRow]:
     """Every mark on a dataset by a flag active at ``at`` (by the flag ``flag_key`` only, if
-    given), of ``types``, with the flag's ``verdict``, of at least ``min_fraction``; with
-    ``ended_by`` (TAI ISO), only datasets that existed then
+    given; by one of ``flag_keys``, if given), of ``types``, with the flag's ``verdict``, of
+    at least ``min_fraction``; with ``ended_by`` (TAI ISO), only datasets that existed then
     (:func:`lineage.traversal.queries.existed_at`)."""
     flag = "(f:Flag {key: $flag})" if flag_key is not None else "(f:Flag)"
     conditions = [_active()]
     params: dict = {"at": at, "flag": flag_key, "types": types, "verdict": verdict,
-                    "min_fraction": min_fraction, "ended_by": ended_by}
+                    "min_fraction": min_fraction, "ended_by": ended_by, "flags": flag_keys}
+    if flag_keys is not None:
+        conditions.append("f.key IN $flags")
     if types is not None:
         conditions.append("x.dataset_type IN $types")
     if verdict is not None:
@@ -433,6 +436,13 @@ def contaminated_datasets(store, at: str, flag_key: str | None = None,
         f"MATCH (x:Dataset)-[c:CONTAMINATED_BY]->{flag} WHERE {' AND '.join(conditions)} "
         f"{existed}RETURN x.key, x.dataset_type, x.data_id, x.run, f.key, f.verdict, "
         "f.reason, c.steps, c.fraction", {k: v for k, v in params.items() if v is not None})]
+
+
+def flags_naming(store, dimension: str) -> list[str]:
+    """Keys of the flags that name a data unit of ``dimension`` (a flagged visit ...)."""
+    return [r[0] for r in store.read(
+        "MATCH (f:Flag)-[:FLAGS]->(u:DataUnit {dimension: $d}) RETURN DISTINCT f.key",
+        {"d": dimension})]
 
 
 class MarkOn(NamedTuple):

@@ -12,6 +12,7 @@ from lineage.core.dataid import DataId
 from lineage.core.model import GraphBatch, Kind, ModelError, Rel, kind_of_key
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.core.errors import UnknownName
+from lineage.dataunits.names import check_names
 from lineage.dataunits.queries import data_units_of_value
 from lineage.dataunits.resolve import resolve
 from lineage.core.time import now_utc_stamp, tai_iso_of_utc_stamp
@@ -322,18 +323,24 @@ def check_mark_filters(verdict: str | None, min_fraction: float | None) -> None:
 
 def contaminated(store, as_of: str | None = None, flag_id: str | None = None,
                  types: list[str] | None = None, verdict: str | None = None,
-                 min_fraction: float | None = None) -> list[dict]:
+                 min_fraction: float | None = None,
+                 flagged: str | None = None) -> list[dict]:
     """Every dataset contaminated by flags active now (or at ``as_of``: then only datasets
-    that existed, the traversals' rule), by one flag (``flag_id``) or all, of ``types``,
-    by flags of ``verdict``, marked with at least ``min_fraction``: one row per dataset and
-    flag, with the mark (steps, fraction) and the flag's verdict and reason, sorted by
-    dataset type, data ID, run, then flag."""
+    that existed, the traversals' rule), by one flag (``flag_id``) or all (or those that
+    name a data unit of the dimension ``flagged``: ``visit`` for flagged visits), of
+    ``types``, by flags of ``verdict``, marked with at least ``min_fraction``: one row per
+    dataset and flag, with the mark (steps, fraction) and the flag's verdict and reason,
+    sorted by dataset type, data ID, run, then flag."""
     check_mark_filters(verdict, min_fraction)
     at = as_of_time(store, as_of)
     flag_key = find_flag(store, flag_id)["key"] if flag_id is not None else None
+    naming = None
+    if flagged is not None:
+        check_names(store, "dimension", [flagged], "flagged")
+        naming = queries.flags_naming(store, flagged)
     rows = queries.contaminated_datasets(
         store, at or "9999", flag_key, list(types) if types else None, verdict, min_fraction,
-        tai_iso_of_utc_stamp(at) if at is not None else None)
+        tai_iso_of_utc_stamp(at) if at is not None else None, naming)
     out = [{"dataset": {"key": r.dataset, "dataset_type": r.dataset_type or "",
                         "data_id": r.data_id or "", "run": r.run or ""},
             "flag": r.flag, "verdict": r.verdict, "reason": r.reason, "steps": int(r.steps),
