@@ -24,15 +24,15 @@ from __future__ import annotations
 from lineage.core.dataid import DataId
 from lineage.core.text import SelectorError
 from lineage.core.time import stored_time
-from lineage.dataunits.names import check_names
 from lineage.dataunits.visits import select_visits, visit_table
 from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.fetch.datastore import datastore_for, resolve
 from lineage.fetch.read import get as read_dataset
 from lineage.fetch.select import select
 from lineage.fetch.transfer import fetch as fetch_artifacts
-from lineage.flags import (contamination as flag_contamination, flag as write_flag, inputs_for,
-                           list_flags, reprocessing_plan, unflag as retract_flag)
+from lineage.flags import (as_of_time, contamination as flag_contamination, flag as write_flag,
+                           inputs_for, list_flags, reprocessing_plan,
+                           unflag as retract_flag)
 from lineage.flags.records import contaminated as contaminated_datasets
 from lineage.lightcurve import lightcurve as lightcurve_of
 from lineage.lightcurve.compare import compare as compare_selections
@@ -75,27 +75,37 @@ class Repository:
     # --- lineage ----------------------------------------------------------------------------
 
     def downstream(self, selector: str, types=None, depth: int | None = None,
-                   collection: str | None = None, limit: int | None = None) -> Result:
+                   collection: str | None = None, limit: int | None = None,
+                   as_of: str | None = None, max_nodes: int | None = None) -> Result:
         """Datasets downstream of ``selector`` (a dataset UUID, a node key, ``visit=...``,
         ``tract=9813,patch=5,band=r`` or ``visit[seeing < 0.6 arcsec]``), sorted by type
         then data ID: ``dataset_type, data_id, run, steps, uuid``.  ``types``: only these
         dataset types (a name or a list; an unknown name is an error); ``depth``: at
-        most this many processing steps away; ``collection``: only datasets in it."""
-        return self._traverse(selector, query.DOWN, types, depth, collection, limit)
+        most this many processing steps away; ``collection``: only datasets in it;
+        ``as_of`` (a UTC time or a release name): what existed then (docs/lineage.md);
+        ``max_nodes``: stop the search after this many datasets (the result's
+        ``truncated`` says whether it did)."""
+        return self._traverse(selector, query.DOWN, types, depth, collection, limit, as_of,
+                              max_nodes)
 
     def upstream(self, selector: str, types=None, depth: int | None = None,
-                 collection: str | None = None, limit: int | None = None) -> Result:
+                 collection: str | None = None, limit: int | None = None,
+                 as_of: str | None = None, max_nodes: int | None = None) -> Result:
         """Datasets upstream of ``selector``: what it was made from (as :meth:`downstream`)."""
-        return self._traverse(selector, query.UP, types, depth, collection, limit)
+        return self._traverse(selector, query.UP, types, depth, collection, limit, as_of,
+                              max_nodes)
 
-    def _traverse(self, selector, direction, types, depth, collection, limit) -> Result:
+    def _traverse(self, selector, direction, types, depth, collection, limit, as_of,
+                  max_nodes) -> Result:
         rows = query.traverse(self.store, selector, direction, self._types(types), depth,
-                              collection, limit)
+                              collection, limit, at=as_of_time(self.store, as_of),
+                              max_nodes=max_nodes)
         return Result(({"dataset_type": r.dataset_type, "data_id": DataId.parse(r.data_id),
                         "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1]}
                        for r in rows),
                       f"{direction.capitalize()}stream of {selector}",
-                      ["dataset_type", "data_id", "run", "steps", "uuid"])
+                      ["dataset_type", "data_id", "run", "steps", "uuid"],
+                      truncated=rows.truncated)
 
     def count(self, selector: str, direction: str = query.DOWN, types=None,
               depth: int | None = None, collection: str | None = None) -> Result:
@@ -318,15 +328,15 @@ class Repository:
 
     # --- shared --------------------------------------------------------------------------
 
-    def _types(self, types) -> list[str] | None:
-        """``types`` (a name, or names) as a list, each checked against the repository's
-        dataset types: a name it does not know is an :class:`~lineage.core.errors.UnknownName` (field
-        ``types``), so a wrong case does not silently answer nothing."""
+    @staticmethod
+    def _types(types) -> list[str] | None:
+        """``types`` (a name, or names) as a list.  The library functions check each name
+        against the repository's dataset types: one it does not know is an
+        :class:`~lineage.core.errors.UnknownName` (field ``types``), so a wrong case does
+        not silently answer nothing."""
         if not types:
             return None
-        names = [types] if isinstance(types, str) else list(types)
-        check_names(self.store, "dataset type", names, "types")
-        return names
+        return [types] if isinstance(types, str) else list(types)
 
 
 def _records(frame) -> list[dict]:

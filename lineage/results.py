@@ -30,12 +30,15 @@ class Result(list):
     """Rows (dicts) of one answer, in order, with the names of their columns.
 
     ``columns`` are the keys of the rows, in order (the first row's, then any
-    others').  ``title`` says what was asked.
+    others').  ``title`` says what was asked; ``truncated``, that a cap on the search
+    (``max_nodes``) cut the answer short.
     """
 
-    def __init__(self, rows=(), title: str = "", columns: list[str] | None = None) -> None:
+    def __init__(self, rows=(), title: str = "", columns: list[str] | None = None,
+                 truncated: bool = False) -> None:
         super().__init__(rows)
         self.title = title
+        self.truncated = truncated
         if columns is None:
             columns = []
             for row in self:

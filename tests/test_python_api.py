@@ -306,3 +306,14 @@ def test_compare_visits_and_inputs(repo, demo_repo):
     assert str(VISIT) in {r["data_id"]["visit"] for r in inputs}
     assert inputs.to_pandas()["flagged"].dtype == bool
     assert "Repository" in dir(lineage)
+
+
+def test_downstream_as_of_a_release_and_capped(repo):
+    """``as_of`` and ``max_nodes`` reach the traversal as ``--as-of`` and ``--max-nodes`` do."""
+    now = repo.downstream(SELECTOR, types="deepCoadd")
+    then = repo.downstream(SELECTOR, types="deepCoadd", as_of="DR1")
+    assert {r["run"] for r in now} == {"DemoCam/runs/DR1", "DemoCam/runs/DR2"}
+    assert {r["run"] for r in then} == {"DemoCam/runs/DR1"} and not then.truncated
+    assert [r["uuid"] for r in then] == [r["uuid"] for r in now if r["run"].endswith("DR1")]
+    capped = repo.downstream(SELECTOR, types="deepCoadd", max_nodes=5)
+    assert capped.truncated and len(capped) < len(now)

@@ -332,8 +332,7 @@ async def _contaminated_page(info, flag=None, types=None, verdict=None, min_frac
                              as_of=None, flagged=None, first=None, after=None):
     ctx = info.context
     n, start = page_size(first, ctx.settings), decode_cursor(after)
-    types = await check_types(info, types)
-    with argument("asOf"):
+    with argument("asOf"):  # the library checks the other arguments and names them
         rows = await ctx.run(flagging.contaminated, ctx.store, as_of, flag, types, verdict,
                              min_fraction, flagged)
     records = [{**r, "key": f"{r['dataset']['key']}|{r['flag']}", "node": r["dataset"],

@@ -334,6 +334,7 @@ def contaminated(store, as_of: str | None = None, flag_id: str | None = None,
     check_mark_filters(verdict, min_fraction)
     at = as_of_time(store, as_of)
     flag_key = find_flag(store, flag_id)["key"] if flag_id is not None else None
+    check_names(store, "dataset type", types, "types")
     naming = None
     if flagged is not None:
         check_names(store, "dimension", [flagged], "flagged")
