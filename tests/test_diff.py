@@ -291,15 +291,15 @@ def test_sky_figure_keys_patches_by_sky_map(demo_store):
 
 def test_interpreter_settings_are_put_back(demo_store):
     """A diff turns the cyclic collector off and shortens the thread switch interval while
-    it runs (lineage/diff/core.py: _bulk_work); both come back after it, nested or failed."""
+    it runs (lineage/core/bulk.py: bulk_work); both come back after it, nested or failed."""
     import gc
-    from lineage.diff.core import _bulk_work
+    from lineage.core.bulk import bulk_work
     before = (gc.isenabled(), sys.getswitchinterval())
     _run(demo_store, DR1, DR2, DiffFilter.make(types=["calexp"]))
     assert (gc.isenabled(), sys.getswitchinterval()) == before
     with pytest.raises(RuntimeError):
-        with _bulk_work():
-            with _bulk_work():
+        with bulk_work():
+            with bulk_work():
                 assert not gc.isenabled() and sys.getswitchinterval() < before[1]
             assert not gc.isenabled()   # the outer diff still runs
             raise RuntimeError("a diff that fails")

@@ -3,6 +3,7 @@ checked against the files read independently (tests/butler_files.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -223,7 +224,11 @@ def test_a_dataset_id_stored_as_another_dataset_is_refused(store, real_data, tmp
     before = store.count()
     summary = run(store, clash)
     assert summary.files[0].status == "rejected"
-    assert "already stored as another dataset" in summary.files[0].error
+    error = summary.files[0].error
+    assert "conflicts with what is stored" in error
+    assert "property 'run' is stored as 'HSC/runs/ci_hsc/20240806T180642Z', the file says " \
+        "'HSC/runs/other'" in error
+    assert re.search(r"dataset:[0-9a-f-]{36} \(line \d+\): property 'run'", error), error
     assert store.count() == before
 
 

@@ -306,6 +306,16 @@ class GraphBatch:
         self.origins: dict[str, str] = {}
         #: ``(property, key)`` of NaN values left out of nodes (see ``model_spec``).
         self.nan_props: list[tuple[str, str]] = []
+        #: The kind of each key met so far (a dataset's key is met five times or more,
+        #: a data unit's thousands: its kind is worked out once).
+        self._kinds: dict[str, Kind] = {}
+
+    def kind(self, key: str) -> Kind:
+        """The kind of ``key`` (:func:`kind_of_key`, once per key)."""
+        kind = self._kinds.get(key)
+        if kind is None:
+            kind = self._kinds[key] = kind_of_key(key)
+        return kind
 
     def note_origin(self, key: str, where: str) -> None:
         """Say where in the input ``key`` comes from (the first place said wins)."""
@@ -315,7 +325,7 @@ class GraphBatch:
         return len(self.nodes) + len(self.edges) + len(self.removed_edges)
 
     def add_node(self, key: str, **props) -> str:
-        if kind_of_key(key) == Kind.DATA_UNIT and "value" in props and props["value"] is not None:
+        if self.kind(key) == Kind.DATA_UNIT and "value" in props and props["value"] is not None:
             props["value"] = str(props["value"])  # selectors compare data-unit values as text
         nan: list[str] = []
         clean = _check_props(props, f"{self.source or 'node'} {key}", nan)
@@ -328,7 +338,7 @@ class GraphBatch:
         if type(rel) is not Rel:
             rel = Rel(rel)
         sources, targets = EDGE_ENDPOINTS[rel]
-        if kind_of_key(src) not in sources or kind_of_key(dst) not in targets:
+        if self.kind(src) not in sources or self.kind(dst) not in targets:
             raise ModelError(f"{self._edge_where(rel, src, dst)}: {rel.value} joins "
                              f"{sorted(k.value for k in sources)} to "
                              f"{sorted(k.value for k in targets)}")
@@ -356,6 +366,7 @@ class GraphBatch:
         return out
 
     def update(self, other: "GraphBatch") -> None:
+        self._kinds.update(other._kinds)
         for key, where in other.origins.items():
             self.note_origin(key, where)
         self.nan_props.extend(other.nan_props)
@@ -417,20 +428,17 @@ class GraphBatch:
 
     def nodes_by_kind(self) -> dict[Kind, list[tuple[str, dict]]]:
         out: dict[Kind, list[tuple[str, dict]]] = {}
+        kind = self.kind
         for key, props in self.nodes.items():
-            out.setdefault(kind_of_key(key), []).append((key, props))
+            out.setdefault(kind(key), []).append((key, props))
         return out
 
     def edges_by_shape(self) -> dict[tuple[Rel, Kind, Kind], list[tuple[str, str, dict]]]:
-        """Edges grouped by (rel, source kind, target kind).  A key's kind is worked out
-        once per batch (a dataset is the end of four edges or more, a data unit of
-        thousands), not once per edge end."""
+        """Edges grouped by (rel, source kind, target kind)."""
         out: dict[tuple[Rel, Kind, Kind], list] = {}
-        kinds: dict[str, Kind] = {}
+        kind = self.kind
         for (rel, src, dst), props in self.edges.items():
-            src_kind = kinds.get(src) or kinds.setdefault(src, kind_of_key(src))
-            dst_kind = kinds.get(dst) or kinds.setdefault(dst, kind_of_key(dst))
-            out.setdefault((rel, src_kind, dst_kind), []).append((src, dst, props))
+            out.setdefault((rel, kind(src), kind(dst)), []).append((src, dst, props))
         return out
 
 

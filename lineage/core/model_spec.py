@@ -454,10 +454,11 @@ def _range(spec: Prop, value) -> str | None:
     return None
 
 
-def check_node(key: str, props: dict, where: str = "") -> list[Problem]:
-    """The problems of one node (its properties and the rules between them)."""
+def check_node(key: str, props: dict, where: str = "", kind: Kind | None = None) -> list[Problem]:
+    """The problems of one node (its properties and the rules between them); ``kind`` is
+    the key's, when the caller knows it."""
     problems = []
-    kind = kind_of_key(key)
+    kind = kind or kind_of_key(key)
     dimension = props.get("dimension") if kind == Kind.DATA_UNIT else None
     why = _key_problem(key)
     if why:
@@ -467,7 +468,8 @@ def check_node(key: str, props: dict, where: str = "") -> list[Problem]:
         why = check_value(spec_of(kind, dimension, name), value)
         if why:
             problems.append(Problem(key, name, value, why, where))
-    problems.extend(_cross_field(key, props, where))
+    if not _CROSS_FIELDS.isdisjoint(props):
+        problems.extend(_cross_field(key, props, where))
     return problems
 
 
@@ -498,11 +500,17 @@ def _instant(v) -> float | None:
         return None
 
 
+#: Properties that must come in order (low, high) when a node has both.
+_ORDERED = (("begin", "end"), ("begin_utc", "end_utc"), ("begin_tai", "end_tai"),
+            ("mjd_begin", "mjd_end"), ("start", "end"), ("start_utc", "end_utc"),
+            ("seq_start", "seq_end"), ("dec_min", "dec_max"))
+#: The properties :func:`_cross_field` looks at (most nodes have none of them).
+_CROSS_FIELDS = frozenset({name for pair in _ORDERED for name in pair} | {"day_obs"})
+
+
 def _cross_field(key: str, props: dict, where: str) -> list[Problem]:
     out = []
-    for lo, hi in (("begin", "end"), ("begin_utc", "end_utc"), ("begin_tai", "end_tai"),
-                   ("mjd_begin", "mjd_end"), ("start", "end"), ("start_utc", "end_utc"),
-                   ("seq_start", "seq_end"), ("dec_min", "dec_max")):
+    for lo, hi in _ORDERED:
         a, b = props.get(lo), props.get(hi)
         if a is None or b is None:
             continue
@@ -533,7 +541,7 @@ def check_batch(batch: GraphBatch) -> list[Problem]:
     problems: list[Problem] = []
     origins = getattr(batch, "origins", {})
     for key, props in batch.nodes.items():
-        problems.extend(check_node(key, props, origins.get(key, "")))
+        problems.extend(check_node(key, props, origins.get(key, ""), batch.kind(key)))
     for name, key in getattr(batch, "nan_props", ()):
         kind = kind_of_key(key)
         dim = batch.nodes.get(key, {}).get("dimension")
@@ -568,13 +576,16 @@ def changed_properties(stored: dict, new: dict) -> dict[str, tuple]:
             if name != "key" and not _same(stored.get(name), value)}
 
 
-def identity_conflicts(key: str, changes: dict[str, tuple], dimension=None) -> list[str]:
-    """The changes that would alter what a stored node *is* (its identity properties)."""
+def identity_conflicts(key: str, changes: dict[str, tuple], dimension=None,
+                       origin: str | None = None) -> list[str]:
+    """The changes that would alter what a stored node *is* (its identity properties);
+    ``origin`` says where in the input the node is (``"line 42"``)."""
     kind = kind_of_key(key)
+    named = f"{key} ({origin})" if origin else key
     out = []
     for name, (old, new) in changes.items():
         if old is not None and spec_of(kind, dimension, name).identity:
-            out.append(f"{key}: property {name!r} is stored as {show(old)}, the file says "
+            out.append(f"{named}: property {name!r} is stored as {show(old)}, the file says "
                        f"{show(new)}; it says what the node is and never changes")
     return out
 

@@ -189,6 +189,8 @@ def span_props(begin, end, names: tuple[str, str] = ("begin", "end"), precision:
     """A span's stored properties from astropy Times (None: that end is left out): each end
     in TAI (ISO to ``precision`` decimals of a second), its TAI MJD (``mjd_<name>``, with
     ``with_mjd``) and a UTC copy (``<name>_utc``), plus ``time_scale: "tai"``."""
+    if begin is None and end is None:
+        return {}
     from astropy.utils.exceptions import AstropyWarning
     from erfa import ErfaWarning
     import warnings

@@ -25,24 +25,21 @@ plus the exceptions.  Every added, removed or changed product goes to a
 chunks of keys, was ten times slower: a query per key list costs ~20 us a key
 on FalkorDB.)  At 10^6 datasets a release the time is the interpreter's:
 plain reads (``Store.read_plain``), no cyclic GC and a short switch interval
-while diffs run (:func:`_bulk_work`), and equality tests before any record is
+while diffs run (:func:`lineage.core.bulk.bulk_work`), and equality tests before any record is
 built keep it at ~40 s (docs/benchmarks.md, Release diff).
 """
 
 from __future__ import annotations
 
-import gc
 import re
-import sys
-import threading
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import networkx as nx
 
+from lineage.core.bulk import bulk_work
 from lineage.core.compare import changed_values
 from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
@@ -177,39 +174,6 @@ class DiffResult:
         }
 
 
-_BULK_LOCK = threading.Lock()
-_BULK_USERS = [0, None]   # diffs running; (GC enabled, switch interval) before the first
-
-
-@contextmanager
-def _bulk_work():
-    """While diffs run: no cyclic garbage collection, and a short thread switch interval.
-
-    A diff allocates tens of millions of containers (rows, sets, records) and makes no
-    reference cycles; the collector would walk the whole live heap again and again while
-    it grows (at 10^6 datasets a release: 67 s with it, 48 s without, in one thread).
-    The reader thread gives up the interpreter lock at every socket read and waits for it
-    for up to a switch interval (5 ms) each time: at 0.1 ms the read-ahead overlaps the
-    comparison (48 s -> 36 s).  Both are process-wide, so they are set by the first diff
-    to start and put back by the last to end."""
-    with _BULK_LOCK:
-        if _BULK_USERS[0] == 0:
-            _BULK_USERS[1] = (gc.isenabled(), sys.getswitchinterval())
-            gc.disable()
-            sys.setswitchinterval(1e-4)
-        _BULK_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _BULK_LOCK:
-            _BULK_USERS[0] -= 1
-            if _BULK_USERS[0] == 0:
-                enabled, interval = _BULK_USERS[1]
-                sys.setswitchinterval(interval)
-                if enabled:
-                    gc.enable()
-
-
 class _TypeReads(NamedTuple):
     """What the diff reads of one dataset type: its members and making in A and in B."""
 
@@ -266,7 +230,7 @@ class _Differ:
         order, feeding = self.types()
         pool = ThreadPoolExecutor(1, thread_name_prefix="diff-reader")
         try:
-            with _bulk_work(), progress_bar("diff", total=len(order), unit="dataset types",
+            with bulk_work(), progress_bar("diff", total=len(order), unit="dataset types",
                                             enabled=self.progress) as advance:
                 ahead = pool.submit(self.read_type, order[0]) if order else None
                 for i, t in enumerate(order):

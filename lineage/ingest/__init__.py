@@ -126,7 +126,8 @@ def stored_changes(store: Store, batch: GraphBatch) -> list[str]:
         diff = changed_properties(old, batch.nodes[key])
         if not diff:
             continue
-        conflicts.extend(identity_conflicts(key, diff, old.get("dimension")))
+        conflicts.extend(identity_conflicts(key, diff, old.get("dimension"),
+                                            batch.origins.get(key)))
         changes.extend(f"{key}: {name} {show(a) if a is not None else '(none)'} -> {show(b)}"
                        for name, (a, b) in sorted(diff.items()))
     if conflicts:

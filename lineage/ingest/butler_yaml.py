@@ -220,21 +220,29 @@ def dataset_uuid(value) -> tuple[str, int | None]:
     raise ValueError(f"not a dataset ID: {value!r}")
 
 
-def check_references(export: Export, store) -> None:
-    """Refuse datasets of a dataset type the export does not declare (no ``dataset_type``
-    entry) and that is not stored, and data IDs naming a band that no ``band`` or
-    ``physical_filter`` record of the export defines and that is not stored: the
-    Butler would refuse both on import, and storing them would invent a type or a band."""
-    types, bands = set(), set()
-    for entry in export.data:
-        if entry["type"] == "dataset_type" and isinstance(entry.get("name"), str):
-            types.add(entry["name"])
-        elif entry["type"] == "dimension" and entry.get("element") in ("band", "physical_filter"):
+def defined_bands(entries) -> set[str]:
+    """The bands that the ``band`` and ``physical_filter`` records among ``entries``
+    define."""
+    bands = set()
+    for entry in entries:
+        if entry["type"] == "dimension" and entry.get("element") in ("band", "physical_filter"):
             for record in entry.get("records") or ():
                 if isinstance(record, dict):
                     name = record.get("name") if entry["element"] == "band" else record.get("band")
                     if name is not None:
                         bands.add(str(name))
+    return bands
+
+
+def check_references(export: Export, store, bands: set[str] = frozenset()) -> None:
+    """Refuse datasets of a dataset type the export does not declare (no ``dataset_type``
+    entry) and that is not stored, and data IDs naming a band that no ``band`` or
+    ``physical_filter`` record of the export defines (nor ``bands``, those the caller
+    knows its source defines) and that is not stored: the Butler would refuse both on
+    import, and storing them would invent a type or a band."""
+    types = {entry["name"] for entry in export.data
+             if entry["type"] == "dataset_type" and isinstance(entry.get("name"), str)}
+    bands = defined_bands(export.data) | set(bands)
     wanted: dict[str, tuple[int, str]] = {}  # key -> (line, what)
     for entry in export.data:
         if entry["type"] != "dataset" or not isinstance(entry.get("dataset_type"), str):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from lineage.core.bulk import bulk_work
 from lineage.core.model import GraphBatch, ModelError
 from lineage.core.progress import progress_bar
 from lineage.store.base import Store, StoreError
@@ -63,6 +64,9 @@ class Parsed:
     skipped: list[str] = field(default_factory=list)
     #: What the file holds, counted for the summary (``{"datasets": 120, "runs": 3}``).
     counts: dict[str, int] = field(default_factory=dict)
+    #: The value warnings of ``batch`` when its reader checked its values already
+    #: (``lineage sync`` checks a RUN in its reading thread); None: the driver checks them.
+    warnings: list[str] | None = None
 
 
 @dataclass
@@ -160,8 +164,8 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
     context = IngestContext(store, dict(variables or {}))
     summary = IngestSummary(kind)
     store.ensure_schema()
-    with progress_bar(f"ingest {kind}", total=len(files), unit="files",
-                      enabled=show_progress) as advance:
+    with bulk_work(), progress_bar(f"ingest {kind}", total=len(files), unit="files",
+                                   enabled=show_progress) as advance:
         for path in files:
             summary.files.append(_one_file(module, path, context, dry_run))
             advance(1)
@@ -185,7 +189,9 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
         if not parsed.batch.source:
             parsed.batch.source = str(path)
         outcome.nodes_in, outcome.edges_in = len(parsed.batch.nodes), len(parsed.batch.edges)
-        outcome.warnings = check_unit(parsed.batch)  # every value against its meaning
+        # every value against its meaning
+        outcome.warnings = (check_unit(parsed.batch) if parsed.warnings is None
+                            else list(parsed.warnings))
         outcome.updated = stored_changes(context.store, parsed.batch)
         if dry_run:
             context.store.prepare(parsed.batch)

@@ -117,17 +117,3 @@ def stored_runs(store: Store, quantum_keys: list[str]) -> list[StoredRunRow]:
         "RETURN q.key, q.ol_events, q.start_utc, q.end_utc", {"keys": quantum_keys})]
 
 
-# --- Butler exports (formats/butler_export.py) ----------------------------------------------
-
-class StoredDatasetRow(NamedTuple):
-    key: str
-    dataset_type: str
-    run: str
-    data_id: str
-
-
-def stored_datasets(store: Store, keys: list[str]) -> list[StoredDatasetRow]:
-    """Type, run and data ID of those of ``keys`` that are stored datasets."""
-    return [StoredDatasetRow(*r) for r in store.read(
-        "MATCH (d:Dataset) WHERE d.key IN $keys "
-        "RETURN d.key, d.dataset_type, d.run, d.data_id", {"keys": keys})]

@@ -36,25 +36,30 @@ def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> s
             f"MERGE (a)-[e:{rel.value}]->(b)" + (" SET e += r[2]" if with_props else ""))
 
 
-#: Edges of one shape sharing a target: from this many on, the target is matched once.
-FAN_IN_MIN = 64
+#: Edges of one shape sharing an end (a target, else a source): from this many on, that
+#: end is matched once for all of them.
+SHARED_END_MIN = 64
 
 
-def fan_in_statement(rel: Rel, src: Kind, dst: Kind, props: tuple[str, ...] | None = ()) -> str:
-    """Edges into one node (``$target``).  Rows are source keys (``props`` empty),
-    ``[source key, value, ...]`` for the property names ``props`` every row has, or
-    ``[source key, props map]`` (``props`` None).  Matching the shared target once
-    halves the cost of, say, a flag's contamination marks; naming the properties
-    saves a third more."""
+def shared_end_statement(rel: Rel, src: Kind, dst: Kind, props: tuple[str, ...] | None = (),
+                         shared: str = "target") -> str:
+    """Edges sharing one end, ``$shared``: the ``target`` (a flag's contamination marks, a
+    data unit's datasets) or the ``source`` (a RUN's datasets).  Rows are the other ends'
+    keys (``props`` empty), ``[key, value, ...]`` for the property names ``props`` every
+    row has, or ``[key, props map]`` (``props`` None).  Matching the shared end once
+    halves the cost of the edges; naming the properties saves a third more."""
     if props is None:
-        source, setter = "r[0]", " SET e += r[1]"
+        other, setter = "r[0]", " SET e += r[1]"
     elif props:
-        source = "r[0]"
+        other = "r[0]"
         setter = " SET " + ", ".join(f"e.{name} = r[{i + 1}]" for i, name in enumerate(props))
     else:
-        source, setter = "r", ""
-    return (f"MATCH (b:{dst.value} {{key: $target}}) UNWIND $rows AS r "
-            f"MATCH (a:{src.value} {{key: {source}}}) "
+        other, setter = "r", ""
+    ends = {"target": ("a", "b"), "source": ("b", "a")}[shared]
+    many, one = ends
+    kinds = {"a": src, "b": dst}
+    return (f"MATCH ({one}:{kinds[one].value} {{key: $shared}}) UNWIND $rows AS r "
+            f"MATCH ({many}:{kinds[many].value} {{key: {other}}}) "
             f"MERGE (a)-[e:{rel.value}]->(b)" + setter)
 
 
@@ -81,25 +86,16 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
             yield Statement(query, {"rows": rows}, len(rows))
     for (rel, src, dst), items in sorted(batch.edges_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
-        by_target: dict[str, list] = {}
-        for item in items:
-            by_target.setdefault(item[1], []).append(item)
-        fan_in = {t for t, group in by_target.items() if len(group) >= FAN_IN_MIN}
-        for target in sorted(fan_in):
-            group = by_target[target]
-            for i in range(0, len(group), rows_per_statement):
-                chunk = group[i:i + rows_per_statement]
-                names = tuple(sorted(chunk[0][2]))
-                if all(tuple(sorted(p)) == names for _, _, p in chunk):
-                    rows = ([[s, *(p[n] for n in names)] for s, _, p in chunk] if names
-                            else [s for s, _, _ in chunk])
-                    query = fan_in_statement(rel, src, dst, names)
-                else:
-                    rows = [[s, p] for s, _, p in chunk]
-                    query = fan_in_statement(rel, src, dst, None)
-                yield Statement(query, {"target": target, "rows": rows}, len(rows))
-        if fan_in:
-            items = [item for item in items if item[1] not in fan_in]
+        for end, position in (("target", 1), ("source", 0)):
+            groups: dict[str, list] = {}
+            for item in items:
+                groups.setdefault(item[position], []).append(item)
+            shared = {k for k, group in groups.items() if len(group) >= SHARED_END_MIN}
+            for key in sorted(shared):
+                yield from _shared_end_statements(rel, src, dst, end, key, groups[key],
+                                                  rows_per_statement)
+            if shared:
+                items = [item for item in items if item[position] not in shared]
         for i in range(0, len(items), rows_per_statement):
             chunk = items[i:i + rows_per_statement]
             if any(p for _, _, p in chunk):
@@ -109,6 +105,23 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
                 rows = [[s, d] for s, d, _ in chunk]
                 query = edge_statement(rel, src, dst, with_props=False)
             yield Statement(query, {"rows": rows}, len(rows))
+
+
+def _shared_end_statements(rel: Rel, src: Kind, dst: Kind, end: str, key: str, group: list,
+                           rows_per_statement: int):
+    """The statements of edges sharing the ``end`` (target or source) ``key``."""
+    other = 0 if end == "target" else 1
+    for i in range(0, len(group), rows_per_statement):
+        chunk = group[i:i + rows_per_statement]
+        names = tuple(sorted(chunk[0][2]))
+        if all(tuple(sorted(p)) == names for _, _, p in chunk):
+            rows = ([[item[other], *(item[2][n] for n in names)] for item in chunk] if names
+                    else [item[other] for item in chunk])
+            query = shared_end_statement(rel, src, dst, names, end)
+        else:
+            rows = [[item[other], item[2]] for item in chunk]
+            query = shared_end_statement(rel, src, dst, None, end)
+        yield Statement(query, {"shared": key, "rows": rows}, len(rows))
 
 
 def existing_keys_statements(keys, rows_per_statement: int = BATCH_ROWS):

@@ -28,18 +28,20 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from lineage.core.bulk import bulk_work
 from lineage.core.errors import LineageError
 from lineage.core.model import GraphBatch, Rel, collection_key
 from lineage.core.progress import progress_bar
 from lineage.core.time import now_utc_iso, parse_iso
-from lineage.ingest import provenance_qg
-from lineage.ingest.butler_yaml import Export
+from lineage.ingest import check_unit, provenance_qg
+from lineage.ingest.butler_yaml import Export, defined_bands
 from lineage.ingest.driver import FileOutcome, IngestContext, Parsed, ingest_unit
 from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.store.base import Store
@@ -54,6 +56,9 @@ RECORDS = "dimension records and dataset types"
 #: The provenance reader's counts as a RUN's summary names them (its overall inputs are
 #: datasets of other RUNs, left out).
 PROVENANCE_COUNTS = {"datasets": "outputs of quanta"}
+#: Datasets the reading thread may hold ahead of the writing (read, not yet written): two
+#: RUNs of 50,000 take about 300 MiB.
+READ_AHEAD_DATASETS = 100_000
 #: Why a collection is not read when nothing changed in it.
 UNCHANGED = "unchanged since the last sync"
 
@@ -135,7 +140,9 @@ def sync(store: Store, repo: str, collections=("*",), where: str = "", since=Non
                 raise SyncError(f"{source.name}: reading the registry failed: "
                                 f"{type(exc).__name__}: {first_line(exc)}") from None
         if not dry_run and (plan.runs or plan.collections or plan.gone):
-            _write(store, source, plan, where, summary, show_progress, on_unit or _nothing)
+            with bulk_work():
+                _write(store, source, plan, where, summary, show_progress,
+                       on_unit or _nothing)
         summary.seconds = time.perf_counter() - t0
         return summary
     finally:
@@ -280,40 +287,108 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
         summary.units.append(outcome)
         on_unit(outcome)
 
-    if plan.runs or plan.collections:
-        with progress_bar("sync: dimension records", total=1, unit="units",
+    reader = _Reader(store, source, plan, where, types)
+    try:
+        if plan.runs or plan.collections:
+            with progress_bar("sync: dimension records", total=1, unit="units",
+                              enabled=show_progress) as advance:
+                unit(RECORDS, lambda: _build(store, source, RECORDS,
+                                             [*reader.records.result(), *types.values()]))
+                advance(1)
+        with progress_bar("sync: RUNs", total=len(plan.runs), unit="RUNs",
                           enabled=show_progress) as advance:
-            unit(RECORDS,
-                 lambda: _build(store, source, RECORDS,
-                                [*source.dimension_entries(), *types.values()]))
-            advance(1)
-    # While one RUN is checked and written, a second thread reads the next RUN's datasets
-    # from the Butler and builds their entries (the Butler's SQL and the engine's write
-    # run side by side).  The thread is the only one using the Butler in this phase; what
-    # it reads of the store is the RUN's own datasets and the records written before.
-    with progress_bar("sync: RUNs", total=len(plan.runs), unit="RUNs",
-                      enabled=show_progress) as advance, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-sync-read") as pool:
-        def read_ahead(i: int) -> Future | None:
-            if i == len(plan.runs):
-                return None
-            run, _, provenance = plan.runs[i]
-            return pool.submit(_run_datasets, store, source, run, provenance, where, types)
-        pending = read_ahead(0)
-        for i, (run, state, provenance) in enumerate(plan.runs):
-            current, pending = pending, read_ahead(i + 1)
-            unit(run.name, lambda: _run_unit(store, context, run, current, state, provenance,
-                                             where, summary, source))
-            advance(1)
+            for i, (run, state, provenance) in enumerate(plan.runs):
+                unit(run.name, lambda: _run_unit(store, context, run, reader.runs[i], state,
+                                                 provenance, where, summary, source))
+                reader.written(i)
+                advance(1)
+    finally:
+        reader.stop()
     with progress_bar("sync: collections", total=len(plan.collections), unit="collections",
                       enabled=show_progress) as advance:
         for collection, entries, state in plan.collections:
-            unit(collection.name, lambda: _chain_removals(_with_state(
-                _build(store, source, collection.name, entries), source, collection.name,
-                state), collection, plan.states.get(collection.name)))
+            unit(collection.name, lambda: _collection_unit(store, source, collection, entries,
+                                                           state, plan.states.get(collection.name)))
             advance(1)
         for name in plan.gone:
             unit(name, lambda: _gone_unit(store, source, name, summary))
+
+
+class _Reader:
+    """A thread that reads from the Butler ahead of the main thread, which checks and
+    writes: first the dimension records, then each RUN's datasets, building their entries,
+    so that the Butler's SQL, the Python that builds entries and the engine's writing run
+    side by side.  It is the only thread using the Butler meanwhile.
+
+    It runs ahead by as many RUNs as it likes while the datasets it holds (read, not yet
+    written) are fewer than :data:`READ_AHEAD_DATASETS`, so that small RUNs do not keep it
+    from a large one.  A RUN's data IDs name bands that the records (read first, written
+    first) define.  ``records`` and ``runs[i]`` are futures: a RUN that cannot be read
+    carries its error there, and the main thread rejects that RUN alone."""
+
+    def __init__(self, store: Store, source: ButlerSource, plan: _Plan, where: str,
+                 types: dict) -> None:
+        self.store, self.source, self.plan, self.where, self.types = (store, source, plan,
+                                                                      where, types)
+        self.records: Future = Future()
+        self.runs: list[Future | None] = [Future() for _ in plan.runs]
+        self._held: dict[int, int] = {}          # RUN read, not yet written -> its datasets
+        self._stopped = False
+        self._room = threading.Condition()
+        self._thread = threading.Thread(target=self._read, name="lineage-sync-read",
+                                        daemon=True)
+        self._thread.start()
+
+    def written(self, i: int) -> None:
+        """RUN ``i`` is written: the datasets it held make room for more reading ahead."""
+        self.runs[i] = None    # its entries are written: let them go
+        with self._room:
+            self._held.pop(i, None)
+            self._room.notify()
+
+    def stop(self) -> None:
+        """Stop reading (after the last RUN, or when the main thread gives up) and wait
+        for the thread."""
+        with self._room:
+            self._stopped = True
+            self._room.notify()
+        self._thread.join()
+
+    def _read(self) -> None:
+        bands: set[str] = set()
+        try:
+            records = (self.source.dimension_entries()
+                       if self.plan.runs or self.plan.collections else [])
+            bands = defined_bands(records)
+            self.records.set_result(records)
+        except BaseException as exc:  # noqa: BLE001 - the main thread rejects the unit with it
+            self.records.set_exception(exc)
+        for i, (run, _, provenance) in enumerate(self.plan.runs):
+            with self._room:
+                self._room.wait_for(lambda: self._stopped or
+                                    sum(self._held.values()) < READ_AHEAD_DATASETS)
+                if self._stopped:
+                    return
+            try:
+                datasets = self.source.run_datasets(run.name, self.where)
+                uri = (self.source.provenance_uri(run.name) if provenance is not None
+                       else None)
+                parsed = _run_entries(self.store, self.source, run, datasets, self.types,
+                                      bands)
+            except BaseException as exc:  # noqa: BLE001 - the main thread rejects that RUN
+                self.runs[i].set_exception(exc)
+                continue
+            with self._room:
+                self._held[i] = len(datasets.ids)
+            self.runs[i].set_result((parsed, datasets, uri))
+
+
+def _collection_unit(store: Store, source: ButlerSource, collection: Collection, entries: list,
+                     state: dict, before: dict | None) -> Parsed:
+    """A TAGGED, CALIBRATION or CHAINED collection with its entries and its new state."""
+    parsed = _build(store, source, collection.name, entries)
+    _add_state(parsed.batch, source, collection.name, state)
+    return _chain_removals(parsed, collection, before)
 
 
 def _chain_removals(parsed: Parsed, chain: Collection, before: dict | None) -> Parsed:
@@ -344,10 +419,13 @@ def _gone_unit(store: Store, source: ButlerSource, name: str, summary: SyncSumma
     return Parsed(Path(batch.source), batch, counts={"removed from the Butler": len(removed)})
 
 
-def _build(store: Store, source: ButlerSource, part: str, entries: list) -> Parsed:
-    """The export builder's unit of ``entries`` (as if one export file held them); its
-    counts without the collection itself and the dataset types of a RUN's datasets."""
-    graph = ExportGraph(Export(Path(f"{source.name}[{part}]"), "1.0", None, entries), store)
+def _build(store: Store, source: ButlerSource, part: str, entries: list,
+           bands: set[str] = frozenset()) -> Parsed:
+    """The export builder's unit of ``entries`` (as if one export file held them; its data
+    IDs may name ``bands`` too); its counts without the collection itself and the dataset
+    types of a RUN's datasets."""
+    graph = ExportGraph(Export(Path(f"{source.name}[{part}]"), "1.0", None, entries), store,
+                        bands)
     graph.add_all()
     parsed = graph.finish()
     parsed.counts.pop("collections", None)
@@ -356,36 +434,36 @@ def _build(store: Store, source: ButlerSource, part: str, entries: list) -> Pars
     return parsed
 
 
-def _with_state(parsed: Parsed, source: ButlerSource, name: str, state: dict) -> Parsed:
-    parsed.batch.add_node(collection_key(name), butler_repo=source.name,
-                          butler_state=json.dumps(state, sort_keys=True))
-    return parsed
+def _add_state(batch: GraphBatch, source: ButlerSource, name: str, state: dict) -> None:
+    """The sync state of collection ``name``: which Butler, and what it held."""
+    batch.add_node(collection_key(name), butler_repo=source.name,
+                   butler_state=json.dumps(state, sort_keys=True))
 
 
-def _run_datasets(store: Store, source: ButlerSource, run: Collection, provenance: str | None,
-                  where: str, types: dict) -> tuple[Parsed, RunDatasets, str | None]:
-    """A RUN's datasets as the export builder's unit, what was read of them, and where its
-    ``run_provenance`` is (None without one): every Butler read of the RUN, so that this
-    part can run ahead in a thread."""
-    datasets = source.run_datasets(run.name, where)
+def _run_entries(store: Store, source: ButlerSource, run: Collection, datasets: RunDatasets,
+                 types: dict, bands: set[str]) -> Parsed:
+    """A RUN's datasets (as read from the Butler) as the export builder's unit, its values
+    checked; ``bands`` are those the Butler's records define."""
     entries = [types[t] for t in sorted(datasets.counts) if t in types]
     parsed = _build(store, source, run.name,
-                    [source.collection_entry(run), *entries, *datasets.entries])
+                    [source.collection_entry(run), *entries, *datasets.entries], bands)
     parsed.skipped.extend(datasets.skipped)
-    uri = source.provenance_uri(run.name) if provenance is not None else None
-    return parsed, datasets, uri
+    parsed.warnings = check_unit(parsed.batch)
+    return parsed
 
 
 def _run_unit(store: Store, context: IngestContext, run: Collection, read: Future,
               state: dict | None, provenance: str | None, where: str, summary: SyncSummary,
               source: ButlerSource) -> Parsed:
-    """One RUN: its datasets (``read``: :func:`_run_datasets`, read ahead), its provenance
-    if it is new, the datasets gone since the last sync, and its new state."""
+    """One RUN: its datasets (``read``: built and checked by ``_write``'s reading thread),
+    its provenance if it is new, the datasets gone since the last sync, and its new state
+    (checked here, as they are added)."""
     parsed, datasets, uri = read.result()
     summary.datasets_read += len(datasets.ids)
+    added = GraphBatch(parsed.batch.source)
     if provenance is not None and (state is None or state.get("provenance") != provenance):
         quanta = provenance_qg.read(uri, context)
-        parsed.batch.update(quanta.batch)
+        added.update(quanta.batch)
         parsed.skipped.extend(quanta.skipped)
         parsed.counts.update({PROVENANCE_COUNTS.get(k, k): v for k, v in quanta.counts.items()
                               if k != "inputs"})
@@ -394,13 +472,15 @@ def _run_unit(store: Store, context: IngestContext, run: Collection, read: Futur
                 if row.removed is None and row.key.split(":", 1)[1] not in datasets.ids]
         stamp = now_utc_iso()
         for key in gone:
-            parsed.batch.add_node(key, butler_removed=stamp)
+            added.add_node(key, butler_removed=stamp)
             summary.removed.append(f"{key} ({run.name})")
         if gone:
             parsed.counts["removed from the Butler"] = len(gone)
-    return _with_state(parsed, source, run.name, {"provenance": provenance,
-                                                  "datasets": datasets.counts,
-                                                  "where": where or None})
+    _add_state(added, source, run.name, {"provenance": provenance, "datasets": datasets.counts,
+                                         "where": where or None})
+    parsed.warnings.extend(check_unit(added))
+    parsed.batch.update(added)
+    return parsed
 
 
 __all__ = ["sync", "SyncSummary", "SyncError", "Planned", "KIND"]
