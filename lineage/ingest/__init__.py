@@ -109,8 +109,9 @@ def stored_props(store: Store, keys) -> dict[str, dict]:
     return found
 
 
-def stored_changes(store: Store, batch: GraphBatch) -> list[str]:
-    """What writing ``batch`` would change of the nodes already stored.
+def stored_changes(stored: dict[str, dict], batch: GraphBatch) -> list[str]:
+    """What writing ``batch`` would change of the nodes already stored (``stored``: their
+    properties, :func:`stored_props`).
 
     The rule (``docs/ingest.md``): a property that says what a node *is*
     (identity in ``model_spec``: a dataset's type, run and data ID, a unit's
@@ -120,7 +121,6 @@ def stored_changes(store: Store, batch: GraphBatch) -> list[str]:
     returned as ``"<key>: <property> <old> -> <new>"`` for the summary
     (status ``updated``).  A value the file leaves out is never erased.
     """
-    stored = stored_props(store, batch.nodes)
     changes, conflicts = [], []
     for key, old in stored.items():
         diff = changed_properties(old, batch.nodes[key])

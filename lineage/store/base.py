@@ -193,7 +193,7 @@ class Store(ABC):
         return out
 
     def prepare(self, batch: GraphBatch, known: dict[str, str | None] | None = None,
-                extra: list[cypher.Statement] = ()) -> PreparedUnit:
+                extra: list[cypher.Statement] = (), absent=frozenset()) -> PreparedUnit:
         """Check ``batch`` and build what writes it; nothing is written yet.
 
         Edges must join nodes that are in the batch, in ``known`` (key ->
@@ -213,7 +213,7 @@ class Store(ABC):
         types = {k: t for k, t in present.items() if t}
         earlier_quanta = [k for k in outside if k.startswith("quantum:")]
         batch.derive_type_edges(_TypesOf(types, known), self._quantum_io(earlier_quanta))
-        statements = list(cypher.write_statements(batch)) + list(extra)
+        statements = list(cypher.write_statements(batch, absent=absent)) + list(extra)
         known.update((k, p.get("dataset_type")) for k, p in batch.nodes.items())
         return PreparedUnit(batch.source, len(batch.nodes),
                             len(batch.edges) + sum(st.rows for st in extra),
@@ -226,10 +226,12 @@ class Store(ABC):
         return WriteSummary(unit.source, unit.nodes, unit.edges, nodes, edges,
                             time.perf_counter() - t0)
 
-    def write(self, batch: GraphBatch) -> WriteSummary:
-        """Check and write ``batch`` as one all-or-nothing ingest unit."""
+    def write(self, batch: GraphBatch, absent=frozenset()) -> WriteSummary:
+        """Check and write ``batch`` as one all-or-nothing ingest unit; ``absent``: keys of
+        its nodes the store was found not to hold just before (they are created, not
+        merged; should one appear meanwhile, its key's uniqueness refuses the unit)."""
         t0 = time.perf_counter()
-        summary = self.commit(self.prepare(batch))
+        summary = self.commit(self.prepare(batch, absent=absent))
         summary.seconds = time.perf_counter() - t0
         return summary
 

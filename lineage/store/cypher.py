@@ -25,8 +25,11 @@ class Statement:
     rows: int
 
 
-def node_statement(kind: Kind) -> str:
-    return f"UNWIND $rows AS r MERGE (n:{kind.value} {{key: r.key}}) SET n += r.props"
+def node_statement(kind: Kind, create: bool = False) -> str:
+    """Rows are ``{key, props}``; ``create`` when none of the keys is stored (CREATE costs
+    a fifth less than MERGE, which looks the key up first)."""
+    return (f"UNWIND $rows AS r {'CREATE' if create else 'MERGE'} (n:{kind.value} "
+            "{key: r.key}) SET n += r.props")
 
 
 def edge_statement(rel: Rel, src: Kind, dst: Kind, with_props: bool = True) -> str:
@@ -70,8 +73,11 @@ def remove_edge_statement(rel: Rel, src: Kind, dst: Kind) -> str:
             f"DELETE e")
 
 
-def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
-    """The statements that write ``batch``: removed edges first, then all nodes, then all edges."""
+def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS,
+                     absent=frozenset()):
+    """The statements that write ``batch``: removed edges first, then all nodes (those of
+    the keys ``absent``, known not to be stored, created; the others merged), then all
+    edges."""
     for (rel, src, dst), items in sorted(batch.removed_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
         items.sort()
@@ -80,10 +86,14 @@ def write_statements(batch: GraphBatch, rows_per_statement: int = BATCH_ROWS):
             rows = [[s, d] for s, d in items[i:i + rows_per_statement]]
             yield Statement(query, {"rows": rows}, len(rows))
     for kind, items in sorted(batch.nodes_by_kind().items(), key=lambda kv: kv[0].value):
-        query = node_statement(kind)
-        for i in range(0, len(items), rows_per_statement):
-            rows = [{"key": k, "props": p} for k, p in items[i:i + rows_per_statement]]
-            yield Statement(query, {"rows": rows}, len(rows))
+        new = [item for item in items if item[0] in absent] if absent else []
+        if new:
+            items = [item for item in items if item[0] not in absent]
+        for create, group in ((True, new), (False, items)):
+            query = node_statement(kind, create)
+            for i in range(0, len(group), rows_per_statement):
+                rows = [{"key": k, "props": p} for k, p in group[i:i + rows_per_statement]]
+                yield Statement(query, {"rows": rows}, len(rows))
     for (rel, src, dst), items in sorted(batch.edges_by_shape().items(),
                                          key=lambda kv: tuple(x.value for x in kv[0])):
         for end, position in (("target", 1), ("source", 0)):

@@ -54,6 +54,8 @@ def _literal(value) -> str:
     if t is dict:
         return "{" + ",".join(f"`{k}`:{_literal(v)}" for k, v in value.items()) + "}"
     if t is list or t is tuple:
+        if value and type(value[0]) is dict:  # rows of maps: JSON's keys are not Cypher's
+            return "[" + ",".join(map(_literal, value)) + "]"
         try:  # JSON spells numbers, plain strings, lists, true/false/null as Cypher does
             text = _JSON(value)
         except (TypeError, ValueError):
