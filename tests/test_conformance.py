@@ -113,6 +113,25 @@ def test_failing_statement_rolls_back_whole_unit(store):
     assert store.existing_keys(["dataset:old", "dataset:new", "quantum:q"]) == {"dataset:old"}
 
 
+def test_nodes_said_absent_are_created_and_a_stored_one_refuses_the_unit(store):
+    """``write(absent=...)`` creates those nodes rather than merging them (the ingest
+    driver passes the nodes its stored lookup did not find).  Should one be stored after
+    all (another writer got there first), its key's uniqueness refuses the whole unit."""
+    first = GraphBatch("first")
+    first.add_node("dataset:old", dataset_type="raw", run="r")
+    store.write(first, absent={"dataset:old"})
+    assert store.nodes("Dataset", ["dataset:old"])["dataset:old"]["run"] == "r"
+    late = GraphBatch("late")
+    late.add_node("dataset:old", dataset_type="raw", run="r")
+    late.add_node("dataset:new", dataset_type="calexp", run="r")
+    late.add_node("quantum:q", task="isr")
+    late.add_edge(Rel.PRODUCED, "quantum:q", "dataset:new")
+    with pytest.raises(StoreError):
+        store.write(late, absent={"dataset:old", "dataset:new", "quantum:q"})
+    assert store.count() == (1, 0)
+    assert store.existing_keys(["dataset:old", "dataset:new", "quantum:q"]) == {"dataset:old"}
+
+
 def test_downstream_coadds_of_visit(demo_store_ro, small_units):
     g, props = _graph(small_units)
     visit = default_visit(SMALL)
