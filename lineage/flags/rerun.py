@@ -211,7 +211,7 @@ def step_query(data_ids: list[DataId], exclusions: dict) -> str:
         if len(exclusions) > 1:
             raise FlagError("the flagged visits are of several instruments and some quanta "
                             "have none in their data ID: plan one instrument's flags at a "
-                            "time (--flag)")
+                            "time", field="flag_ids")
         if not exclusions:
             return _cover(unbound)
         by_instrument[next(iter(exclusions))].extend(unbound)
@@ -263,7 +263,7 @@ def tag_datasets(butler: str, tag: str, keys: list[str], flags: list[str]) -> No
     """Create the TAGGED collection ``tag`` in the Butler at ``butler`` (opened writeable)
     holding the datasets ``keys``; refused if the Butler has a collection of that name or
     lacks one of the datasets."""
-    from lsst.daf.butler import Butler, CollectionType
+    from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
     quiet = logging.getLogger("lsst.daf.butler")
     level, quiet.level = quiet.level, logging.CRITICAL
     try:
@@ -274,7 +274,11 @@ def tag_datasets(butler: str, tag: str, keys: list[str], flags: list[str]) -> No
     finally:
         quiet.level = level
     with handle:
-        if handle.collections.query(tag):
+        try:
+            handle.collections.get_info(tag)
+        except MissingCollectionError:
+            pass
+        else:
             raise FlagError(f"{tag}: the Butler already has a collection of that name",
                             field="tag")
         refs = []
@@ -298,12 +302,22 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
 
 
 def _header(document: dict, what: str) -> list[str]:
+    """The start of both scripts: what they are, ``set -eu``, and ``check_quanta``, which
+    stops the script when a step's RUN holds another number of successful quanta of its
+    task than planned (each successful quantum writes one ``TASK_metadata``)."""
+    butler = shlex.quote(document["butler"])
     return ["#!/bin/sh",
             f"# {what}, written by `lineage flags plan --emit {document['emit']}` at "
             f"{document['created_at']} (UTC)",
             f"# flags: {', '.join(document['flags'])}",
             f"# {len(document['steps'])} steps; the quanta each should run are in plan.json.",
-            "set -eu", 'here=$(cd "$(dirname "$0")" && pwd)']
+            "set -eu", 'here=$(cd "$(dirname "$0")" && pwd)', "",
+            "check_quanta() {  # task $1 ran $3 quanta successfully in the RUN $2, as planned",
+            f"  ran=$(butler query-datasets {butler} \"$1_metadata\" --collections \"$2\" "
+            "| grep -c \" $2 \" || true)",
+            '  if [ "$ran" -ne "$3" ]; then',
+            '    echo "step $1: $ran quanta succeeded in $2, the plan says $3" >&2; exit 1',
+            "  fi", "}"]
 
 
 def _shell_word(text: str) -> str:
@@ -314,28 +328,41 @@ def _shell_word(text: str) -> str:
     return f'"{text}"' if shlex.quote(text) != text else text
 
 
-def rerun_script(document: dict, mocked: bool) -> str:
-    """``rerun.sh``: per step, ``pipetask run``, then the aggregator and ``ingest-graph``
-    make its RUN finalized with its provenance graph (``pipetask run`` writes none)."""
+def _script(document: dict, what: str, preamble: list[str], commands) -> str:
+    """A script: the header, ``preamble``, then per step ``commands(step)`` (its lines)
+    and ``check_quanta``; last, what to do next."""
     q = shlex.quote
-    butler, inputs = q(document["butler"]), q(",".join(document["inputs"]))
-    mock = " --mock-storage-classes" if mocked else ""
-    lines = _header(document, "The rerun plan as pipetask commands")
+    lines = _header(document, what) + preamble
     for step in document["steps"]:
-        name = f"{step['step']}-{step['task']}"
         lines += ["", f"# step {step['step']}: {step['task']}, {step['quanta']} quanta",
-                  f"pipetask run -b {butler} -p {q(step['pipeline'])} -i {inputs} "
-                  f"-o {q(document['output'])} --output-run {q(step['output_run'])} "
-                  f"-d {_shell_word(step['data_query'])} --save-qgraph \"$here/{name}.qg\"",
-                  f"butler aggregate-graph \"$here/{name}.qg\" {butler} "
-                  f"-o \"$here/{name}-provenance.qg\"{mock}",
-                  f"butler ingest-graph {butler} \"$here/{name}-provenance.qg\" -t copy"]
+                  *commands(step),
+                  f"check_quanta {q(step['task'])} {q(step['output_run'])} {step['quanta']}"]
     lines += ["", f"echo \"rerun done: now lineage sync {document['butler']} and "
                   "lineage flags plan --done $here/plan.json\""]
     return "\n".join(lines) + "\n"
 
 
+def rerun_script(document: dict, mocked: bool) -> str:
+    """``rerun.sh``: per step, ``pipetask run``, then the aggregator and ``ingest-graph``
+    make its RUN finalized with its provenance graph (``pipetask run`` writes none), then
+    ``check_quanta`` compares the quanta run with the plan's."""
+    q = shlex.quote
+    butler, inputs = q(document["butler"]), q(",".join(document["inputs"]))
+    mock = " --mock-storage-classes" if mocked else ""
+
+    def commands(step: dict) -> list[str]:
+        name = f"{step['step']}-{step['task']}"
+        return [f"pipetask run -b {butler} -p {q(step['pipeline'])} -i {inputs} "
+                f"-o {q(document['output'])} --output-run {q(step['output_run'])} "
+                f"-d {_shell_word(step['data_query'])} --save-qgraph \"$here/{name}.qg\"",
+                f"butler aggregate-graph \"$here/{name}.qg\" {butler} "
+                f"-o \"$here/{name}-provenance.qg\"{mock}",
+                f"butler ingest-graph {butler} \"$here/{name}-provenance.qg\" -t copy"]
+    return _script(document, "The rerun plan as pipetask commands", [], commands)
+
+
 def bps_file(step: dict) -> str:
+    """The name of a step's BPS submit YAML: ``1-assembleCoadd.yaml``."""
     return f"{step['step']}-{step['task']}.yaml"
 
 
@@ -361,20 +388,15 @@ def submit_script(document: dict) -> str:
     """``submit.sh``: ``bps submit`` of each step in order.  BPS returns once a workflow
     is submitted, so before the next step it waits until the step's RUN is in the output
     chain, which BPS's final job (``butler aggregate-graph --update-output-chain``) puts
-    there when the workflow has ended."""
+    there when the workflow has ended, and checks its quanta as ``rerun.sh`` does."""
     q = shlex.quote
-    lines = _header(document, "The rerun plan as BPS submissions")
-    lines += ["", "wait_for_run() {  # until RUN $1 is in the output chain",
-              f"  until butler query-collections {q(document['butler'])} "
-              f"{q(document['output'])} --chains TREE | grep -q \" $1 \"; do "
-              "sleep \"${LINEAGE_BPS_POLL:-60}\"; done", "}"]
-    for step in document["steps"]:
-        lines += ["", f"# step {step['step']}: {step['task']}, {step['quanta']} quanta",
-                  f"bps submit \"$here/{bps_file(step)}\"",
-                  f"wait_for_run {q(step['output_run'])}"]
-    lines += ["", f"echo \"rerun done: now lineage sync {document['butler']} and "
-                  "lineage flags plan --done $here/plan.json\""]
-    return "\n".join(lines) + "\n"
+    wait = ["", "wait_for_run() {  # until RUN $1 is in the output chain",
+            f"  until butler query-collections {q(document['butler'])} "
+            f"{q(document['output'])} --chains TREE | grep -q \" $1 \"; do "
+            "sleep \"${LINEAGE_BPS_POLL:-60}\"; done", "}"]
+    return _script(document, "The rerun plan as BPS submissions", wait,
+                   lambda step: [f"bps submit \"$here/{bps_file(step)}\"",
+                                 f"wait_for_run {q(step['output_run'])}"])
 
 
 # --- after the rerun ------------------------------------------------------------------------
@@ -388,8 +410,8 @@ def read_plan(path: str) -> dict:
     except ValueError as exc:
         raise FlagError(f"{path}: not JSON: {exc}", field="done", file=path) from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise FlagError(f"{path}: not a rerun plan (lineage flags plan --emit writes "
-                        "plan.json)", field="done", file=path)
+        raise FlagError(f"{path}: not a rerun plan (the {PLAN_FILE} written beside a "
+                        "rerun's script)", field="done", file=path)
     return document
 
 
