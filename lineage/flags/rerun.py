@@ -425,7 +425,7 @@ def mark_done(store, document: dict, path: str) -> dict:
     known = store.nodes("Collection", [collection_key(r) for r in runs])
     missing = [r for r in runs if collection_key(r) not in known]
     if missing:
-        raise FlagError(f"{path}: RUN {', '.join(missing)} is not in the graph: lineage sync "
+        raise FlagError(f"{path}: the graph has no RUN {', '.join(missing)}: lineage sync "
                         f"{document['butler']} first", field="done", file=path)
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     for run, task, status, quanta in queries.quanta_of_runs(store, runs):
