@@ -41,6 +41,7 @@ from lineage.core.time import now_utc_stamp
 from lineage.flags import queries
 from lineage.flags.core import FlagError, chunks
 from lineage.flags.plan import _expr_value, reprocessing_plan
+from lineage.flags.records import list_flags
 from lineage.sync.butler import first_line, source_name
 from lineage.traversal.traverse import upstream
 
@@ -61,9 +62,9 @@ def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pip
                output: str | None = None, tag: str | None = None,
                flag_ids=None) -> dict:
     """Write the rerun of the active flags' reprocessing plan (of ``flag_ids`` only, if
-    given) into the new or empty directory ``out_dir``: ``plan.json`` and ``rerun.sh``
-    (``emit`` "pipetask") or one BPS submit YAML per step and ``submit.sh`` ("bps"); the
-    caller writes the document returned, the plan, beside them as ``plan.json``.
+    given) into the new or empty directory ``out_dir``: ``rerun.sh`` (``emit``
+    "pipetask"), or one BPS submit YAML per step and ``submit.sh`` ("bps"); the caller
+    writes the document returned beside them as ``plan.json`` (the command line does).
     ``output`` names the output CHAINED collection (default ``rerun/<UTC time>``), each
     step writing the RUN ``<output>/<task>``; ``tag`` creates that TAGGED collection of the
     rerun's clean inputs in the Butler (it must be writeable) and puts it first among the
@@ -164,13 +165,15 @@ def _check_source(store, plan: dict, butler_name: str) -> None:
 
 
 def excluded_units(store, plan: dict) -> tuple[dict, list[str]]:
-    """What the data queries leave out, per instrument: the flagged visits (a flag naming
-    a visit, or a flagged dataset of one visit) and the flagged detector-visits of other
-    visits: ``{instrument: (visits, [(visit, detector), ...])}``; and the flagged datasets
-    neither covers (a calibration, a coadd), which a data query cannot name."""
+    """What the data queries leave out, per instrument: the visits of every active flag
+    (as the plan drops every flagged input, not only those of its flags) that name a
+    visit or a dataset of one visit, and the flagged detector-visits of other visits:
+    ``{instrument: (visits, [(visit, detector), ...])}``; and the flagged datasets neither
+    covers (a calibration, a coadd), which a data query cannot name."""
     visits: dict[str, set[str]] = defaultdict(set)
     pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for instrument, value in queries.flagged_units(store, plan["flags"], "visit"):
+    active = [f["key"] for f in list_flags(store)]
+    for instrument, value in queries.flagged_units(store, active, "visit"):
         if instrument:
             visits[instrument].add(value)
     flagged = plan["excluded_datasets"]
