@@ -197,3 +197,29 @@ def test_bad_input_is_one_line_naming_it(flagged, tmp_path):
     assert "has no task 'assembleCoadd'" in error(*emit, "--pipeline", other)
     assert "--emit needs --pipeline" in error(*emit)
     assert "not JSON" in error("--done", other)
+
+
+def test_step_queries_are_butler_expressions_of_exactly_the_planned_data_ids():
+    from lsst.daf.butler.queries.expressions.parser import parse_expression
+
+    from lineage.flags.rerun import step_query
+    ids = [DataId.of({"instrument": "Cam1", "detector": d, "visit": v})
+           for d, v in ((1, 5), (3, 5), (1, 6))]
+    exclusions = {"Cam1": (["1", "2"], [("3", "4")]), "Other": (["9"], [])}
+    query = step_query(ids, exclusions)
+    assert query == ("instrument = 'Cam1' AND ((detector = 1 AND visit = 5) OR "
+                     "(detector = 1 AND visit = 6) OR (detector = 3 AND visit = 5)) AND "
+                     "NOT (visit IN (1, 2) OR (visit = 3 AND detector = 4))")
+    assert parse_expression(query) is not None     # daf_butler's own parser reads it
+    coadds = [DataId.of({"band": "r", "skymap": "rings", "tract": 9813, "patch": p})
+              for p in (3, 4)]
+    assert step_query(coadds, {"Cam1": (["1"], [])}) == (
+        "instrument = 'Cam1' AND ((band = 'r' AND patch = 3 AND skymap = 'rings' AND "
+        "tract = 9813) OR (band = 'r' AND patch = 4 AND skymap = 'rings' AND "
+        "tract = 9813)) AND NOT (visit IN (1))")
+    two = ids[:1] + [DataId.of({"instrument": "Other", "detector": 2, "visit": 7})]
+    assert step_query(two, exclusions) == (
+        "(instrument = 'Cam1' AND (detector = 1 AND visit = 5) AND NOT (visit IN (1, 2) OR "
+        "(visit = 3 AND detector = 4))) OR (instrument = 'Other' AND (detector = 2 AND "
+        "visit = 7) AND NOT (visit IN (9)))")
+    assert parse_expression(step_query(two, exclusions)) is not None
