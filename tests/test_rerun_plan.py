@@ -21,7 +21,7 @@ import pytest
 
 from lineage.core.dataid import DataId
 from lineage.core.selector import Selector
-from lineage.demo.butler import COADD_RUN, add_pipeline_run, make_butler, write_coadd_pipeline
+from lineage.demo.butler import add_pipeline_run, make_butler, write_coadd_pipeline
 from lineage.store.falkordb_server import FalkorServer
 from lineage.store.repo import init_repo, open_store
 from lineage.traversal.traverse import upstream

@@ -217,8 +217,12 @@ def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_colle
 
 
 def _write_json(path, document) -> None:
-    with click.open_file(path, "w") as out:
-        out.write(json.dumps(json_ready(document), indent=2, sort_keys=True) + "\n")
+    """A plan (its data IDs as objects) as JSON in the file ``path``."""
+    try:
+        with click.open_file(path, "w") as out:
+            out.write(json.dumps(json_ready(document), indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise CliError(f"-o {path}: {exc.strerror}") from None
 
 
 def _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
