@@ -395,7 +395,7 @@ def submit_script(document: dict) -> str:
     q = shlex.quote
     wait = ["", "wait_for_run() {  # until RUN $1 is in the output chain",
             f"  until butler query-collections {q(document['butler'])} "
-            f"{q(document['output'])} --chains TREE | grep -q \" $1 \"; do "
+            f"{q(document['output'])} --chains TREE 2>/dev/null | grep -q \" $1 \"; do "
             "sleep \"${LINEAGE_BPS_POLL:-60}\"; done", "}"]
     return _script(document, "The rerun plan as BPS submissions", wait,
                    lambda step: [f"bps submit \"$here/{bps_file(step)}\"",
