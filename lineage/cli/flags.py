@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -228,7 +229,6 @@ def _write_json(path, document) -> None:
 def _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
                fmt) -> None:
     """``flags plan --emit``: the rerun's files and plan.json in OUTPUT, and its steps."""
-    from pathlib import Path
     for name, value in (("-o", output), ("--butler", butler), ("--pipeline", pipeline)):
         if not value:
             raise CliError(f"--emit needs {name}")
@@ -237,11 +237,10 @@ def _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_colle
                         output_collection, tag, flag_ids or None)
     _write_json(Path(output) / flagging.PLAN_FILE, document)
     emit(fmt, f"Rerun steps (lineage flags plan --emit {emit_kind})", document["steps"],
-                 [Column("step", "step"), Column("task", "task"), Column("quanta", "quanta"),
-                  Column("output RUN", "output_run"),
-                  Column("data query", "data_query", wrap=True)],
-                 f"inputs {', '.join(document['inputs'])}; output {document['output']}",
-                 document=document)
+         [Column("step", "step"), Column("task", "task"), Column("quanta", "quanta"),
+          Column("output RUN", "output_run"), Column("data query", "data_query", wrap=True)],
+         f"inputs {', '.join(document['inputs'])}; output {document['output']}",
+         document=document)
     if fmt == "table":
         ran = flagging.SCRIPT if emit_kind == "pipetask" else flagging.SUBMIT
         if document["not_excluded"]:
@@ -262,13 +261,13 @@ def _plan_done(repo, path, fmt) -> None:
     if check["done"]:
         _write_json(path, document)
     emit(fmt, f"Rerun of {path}", check["steps"],
-                 [Column("step", "step"), Column("task", "task"), Column("RUN", "run"),
-                  Column("planned", "planned"), Column("ran", "ran"),
-                  Column("other statuses", lambda s: ", ".join(f"{k} {n}" for k, n in
-                                                               s["other"].items())),
-                  Column("as planned", lambda s: "yes" if s["ok"] else "NO")],
-                 f"{check['products']} products, {len(check['flagged_upstream'])} flagged "
-                 "datasets upstream of them", document=check)
+         [Column("step", "step"), Column("task", "task"), Column("RUN", "run"),
+          Column("planned", "planned"), Column("ran", "ran"),
+          Column("other statuses",
+                 lambda s: ", ".join(f"{k} {n}" for k, n in s["other"].items())),
+          Column("as planned", lambda s: "yes" if s["ok"] else "NO")],
+         f"{check['products']} products, {len(check['flagged_upstream'])} flagged datasets "
+         "upstream of them", document=check)
     if fmt == "table":
         console().print(f"plan marked done in {path}" if check["done"] else
                         "the rerun differs from the plan: not marked done")
