@@ -485,15 +485,16 @@ class RunQuanta(NamedTuple):
     quanta: int
 
 
-def quanta_of_runs(store, runs: list[str]) -> list[RunQuanta]:
-    """The quanta of the RUNs ``runs``, counted by RUN, task and status."""
+def quanta_of_runs(store, runs: list[str], tasks: list[str]) -> list[RunQuanta]:
+    """The quanta of the tasks ``tasks`` in the RUNs ``runs``, counted by RUN, task and
+    status (found by task, which is indexed)."""
     return [RunQuanta(*r) for r in store.read(
-        "MATCH (q:Quantum) WHERE q.run IN $runs RETURN q.run, q.task, q.status, count(q)",
-        {"runs": runs})]
+        "MATCH (q:Quantum) WHERE q.task IN $tasks AND q.run IN $runs "
+        "RETURN q.run, q.task, q.status, count(q)", {"runs": runs, "tasks": tasks})]
 
 
-def products_of_runs(store, runs: list[str]) -> list[str]:
-    """Keys of the datasets the quanta of the RUNs ``runs`` wrote."""
+def products_of_runs(store, runs: list[str], tasks: list[str]) -> list[str]:
+    """Keys of the datasets the quanta of the tasks ``tasks`` in the RUNs ``runs`` wrote."""
     return [r[0] for r in store.read(
-        "MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE q.run IN $runs RETURN d.key",
-        {"runs": runs})]
+        "MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE q.task IN $tasks AND q.run IN $runs "
+        "RETURN d.key", {"runs": runs, "tasks": tasks})]

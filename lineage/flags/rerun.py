@@ -431,7 +431,8 @@ def mark_done(store, document: dict, path: str) -> dict:
         raise FlagError(f"{path}: the graph has no RUN {', '.join(missing)}: lineage sync "
                         f"{document['butler']} first", field="done", file=path)
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for run, task, status, quanta in queries.quanta_of_runs(store, runs):
+    tasks = sorted({s["task"] for s in document["steps"]})
+    for run, task, status, quanta in queries.quanta_of_runs(store, runs, tasks):
         counts[(run, task)][status or "unknown"] = quanta
     steps = []
     for step in document["steps"]:
@@ -441,7 +442,7 @@ def mark_done(store, document: dict, path: str) -> dict:
         steps.append({"step": step["step"], "task": step["task"], "run": step["output_run"],
                       "planned": step["quanta"], "ran": ran, "other": others,
                       "ok": ran == step["quanta"] and not others})
-    products = queries.products_of_runs(store, runs)
+    products = queries.products_of_runs(store, runs, tasks)
     flagged_upstream = _flagged_upstream(store, document, products)
     done = all(s["ok"] for s in steps) and bool(products) and not flagged_upstream
     check = {"plan": str(path), "steps": steps, "products": len(products),
