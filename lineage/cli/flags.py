@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import click
 
@@ -150,16 +152,49 @@ LONG_EXPRESSION = 400
 @flags_group.command("plan")
 @repo_option
 @click.option("--flag", "flag_ids", multiple=True, help="Only these flags (default: all active).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the plan as JSON to this file.")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Write the plan as JSON to this file; with --emit, the directory (new or "
+                   "empty) to write the rerun into.")
+@click.option("--emit", "emit_kind", type=click.Choice(flagging.EMITTERS), default=None,
+              help="Write the rerun to run: pipetask (OUTPUT/rerun.sh) or bps (a BPS submit "
+                   "YAML per step and OUTPUT/submit.sh), with OUTPUT/plan.json.")
+@click.option("--butler", metavar="REPO", default=None,
+              help="With --emit: the Butler repository the flagged data was synced from.")
+@click.option("--pipeline", metavar="P.yaml", default=None,
+              help="With --emit: the pipeline YAML that made the contaminated products; "
+                   "each step reruns one of its tasks (P.yaml#label).")
+@click.option("--collection", "output_collection", metavar="NAME", default=None,
+              help="With --emit: the output CHAINED collection; step TASK writes the RUN "
+                   "NAME/TASK (default rerun/<UTC time>).")
+@click.option("--tag", metavar="COLLECTION", default=None,
+              help="With --emit: create this TAGGED collection of the rerun's clean inputs "
+                   "in the Butler (needs a writeable Butler) and read the inputs from it "
+                   "first.")
+@click.option("--done", "done_plan", metavar="PLAN.json", type=click.Path(dir_okay=False),
+              default=None,
+              help="After the rerun and a lineage sync of it: check each step's RUN against "
+                   "the plan (quanta run, nothing flagged upstream of the products) and mark "
+                   "the plan done; exit status 1 if they differ.")
 @format_option
-def flags_plan(repo, flag_ids, output, fmt):
-    """Quanta to rerun without the flagged inputs, in dependency order (LDF101 e)."""
+def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
+               done_plan, fmt):
+    """Quanta to rerun without the flagged inputs, in dependency order (LDF101 e); with
+    --emit, the commands that rerun them; with --done, the check after the rerun."""
+    if done_plan:
+        _plan_done(repo, done_plan, fmt)
+        return
+    if emit_kind:
+        _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
+                   fmt)
+        return
+    for name, value in (("--butler", butler), ("--pipeline", pipeline),
+                        ("--collection", output_collection), ("--tag", tag)):
+        if value:
+            raise CliError(f"{name} goes with --emit")
     with Repo(repo) as store:
         plan = call(flagging.reprocessing_plan, store, flag_ids or None)
     if output:
-        with click.open_file(output, "w") as out:
-            out.write(json.dumps(json_ready(plan), indent=2, sort_keys=True) + "\n")
+        _write_json(output, plan)
     if fmt != "table":  # CSV and ECSV: one row per quantum to rerun
         emit(fmt, "", plan["rerun"], [], document=plan)
         return
@@ -180,6 +215,64 @@ def flags_plan(repo, flag_ids, output, fmt):
           if any(len(e) > LONG_EXPRESSION for _, e in expressions) else None)
     if output:
         console().print(f"wrote the plan to {output}")
+
+
+def _write_json(path, document) -> None:
+    """A plan (its data IDs as objects) as JSON in the file ``path``."""
+    try:
+        with click.open_file(path, "w") as out:
+            out.write(json.dumps(json_ready(document), indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise CliError(f"-o {path}: {exc.strerror}") from None
+
+
+def _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
+               fmt) -> None:
+    """``flags plan --emit``: the rerun's files and plan.json in OUTPUT, and its steps."""
+    for name, value in (("-o", output), ("--butler", butler), ("--pipeline", pipeline)):
+        if not value:
+            raise CliError(f"--emit needs {name}")
+    with Repo(repo) as store:
+        document = call(flagging.emit_rerun, store, butler, pipeline, output, emit_kind,
+                        output_collection, tag, flag_ids or None)
+    _write_json(Path(output) / flagging.PLAN_FILE, document)
+    emit(fmt, f"Rerun steps (lineage flags plan --emit {emit_kind})", document["steps"],
+         [Column("step", "step"), Column("task", "task"), Column("quanta", "quanta"),
+          Column("output RUN", "output_run"), Column("data query", "data_query", wrap=True)],
+         f"inputs {', '.join(document['inputs'])}; output {document['output']}",
+         document=document)
+    if fmt == "table":
+        ran = flagging.SCRIPT if emit_kind == "pipetask" else flagging.SUBMIT
+        if document["not_excluded"]:
+            console().print(f"note: {len(document['not_excluded'])} flagged datasets have no "
+                            "visit, so no data query leaves them out (plan.json "
+                            "not_excluded)")
+        if document["tag"]:
+            console().print(f"tagged {document['tag']['datasets']} clean inputs in "
+                            f"{document['tag']['collection']}")
+        console().print(f"wrote {Path(output) / ran} and {Path(output) / flagging.PLAN_FILE}")
+
+
+def _plan_done(repo, path, fmt) -> None:
+    """``flags plan --done``: the rerun checked against its plan; the plan marked done."""
+    document = call(flagging.read_plan, path)
+    with Repo(repo) as store:
+        check = call(flagging.mark_done, store, document, path)
+    if check["done"]:
+        _write_json(path, document)
+    emit(fmt, f"Rerun of {path}", check["steps"],
+         [Column("step", "step"), Column("task", "task"), Column("RUN", "run"),
+          Column("planned", "planned"), Column("ran", "ran"),
+          Column("other statuses",
+                 lambda s: ", ".join(f"{k} {n}" for k, n in s["other"].items())),
+          Column("as planned", lambda s: "yes" if s["ok"] else "NO")],
+         f"{check['products']} products, {len(check['flagged_upstream'])} flagged datasets "
+         "upstream of them", document=check)
+    if fmt == "table":
+        console().print(f"plan marked done in {path}" if check["done"] else
+                        "the rerun differs from the plan: not marked done")
+    if not check["done"]:
+        sys.exit(1)
 
 
 @flags_group.command("inputs")

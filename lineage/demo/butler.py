@@ -22,6 +22,11 @@ visit 2 is blocked.
   output collection over them; :data:`CALIB`, a CALIBRATION collection certifying
   ``bias2`` of two RUNs for the two :data:`VALIDITY` ranges.  :func:`add_run` adds one
   more finalized RUN.
+* :func:`write_coadd_pipeline` and :func:`add_pipeline_run`: a two-step pipeline YAML
+  (:data:`COADD_PIPELINE`, ``assembleCoadd`` of each detector's calexps over the visits,
+  then ``measure`` of the coadd) run as production into one more finalized RUN, so that a
+  flagged visit contaminates products of many visits; ``pipetask`` reruns the same file
+  (the rerun-plan tests, docs/flags.md).
 
 Needs the ``butler`` extra (lsst-daf-butler and lsst-pipe-base), imported inside the
 functions.  The UUIDs differ every time.
@@ -208,6 +213,60 @@ def add_run(repo: Path, scratch: Path, run: str) -> None:
     quiet()
     with Butler.from_config(str(repo), writeable=True) as butler:
         _rerun_isr(butler, repo, scratch, run, run.rsplit("/", 1)[-1])
+
+
+#: Two steps of mock tasks over many visits (module docstring), as ``pipetask`` reads a
+#: pipeline: each detector's calexps of every visit make its ``deepCoadd``, which
+#: ``measure`` turns into a ``deepCoadd_meas``.
+COADD_PIPELINE = """\
+description: Two steps over many visits (lineage/demo/butler.py), for rerun plans
+tasks:
+  assembleCoadd:
+    class: lsst.pipe.base.tests.mocks.DynamicTestPipelineTask
+    config:
+      python: |
+        from lsst.pipe.base.tests.mocks import DynamicConnectionConfig
+        config.dimensions = ["detector"]
+        config.inputs["calexps"] = DynamicConnectionConfig(
+            dataset_type_name="calexp", dimensions=["visit", "detector"], multiple=True)
+        config.outputs["coadd"] = DynamicConnectionConfig(
+            dataset_type_name="deepCoadd", dimensions=["detector"])
+  measure:
+    class: lsst.pipe.base.tests.mocks.DynamicTestPipelineTask
+    config:
+      python: |
+        from lsst.pipe.base.tests.mocks import DynamicConnectionConfig
+        config.dimensions = ["detector"]
+        config.inputs["coadd"] = DynamicConnectionConfig(
+            dataset_type_name="deepCoadd", dimensions=["detector"])
+        config.outputs["catalog"] = DynamicConnectionConfig(
+            dataset_type_name="deepCoadd_meas", dimensions=["detector"])
+"""
+#: The RUN :func:`add_pipeline_run` writes the coadds into by default, under :data:`CHAIN`.
+COADD_RUN = f"{CHAIN}/coadd"
+
+
+def write_coadd_pipeline(path: Path) -> Path:
+    """:data:`COADD_PIPELINE` written to ``path``; returns ``path``."""
+    path.write_text(COADD_PIPELINE)
+    return path
+
+
+def add_pipeline_run(repo: Path, scratch: Path, pipeline: Path, run: str = COADD_RUN,
+                     inputs: tuple[str, ...] = (RUNS[0],)) -> None:
+    """Run every task of the pipeline YAML ``pipeline`` (mock tasks) on the collections
+    ``inputs`` into ``run``, a new finalized RUN under :data:`CHAIN`, in-process as
+    :func:`make_butler` runs its steps (``pipetask`` would take seconds more per step)."""
+    from lsst.daf.butler import Butler
+    from lsst.pipe.base import Pipeline
+    from lsst.pipe.base.tests.mocks import DirectButlerRepo
+    quiet()
+    name = run.rsplit("/", 1)[-1]
+    with Butler.from_config(str(repo), writeable=True) as butler:
+        helper = DirectButlerRepo(butler, input_chain=f"{name}_in",
+                                  use_import_collections_as_input=list(inputs))
+        helper.pipeline_graph = Pipeline.from_uri(str(pipeline)).to_graph()
+        _finalized_run(helper, repo, scratch, name, run)
 
 
 def demo_butler(path: Path) -> Path:

@@ -36,7 +36,8 @@ reached by two flags stays contaminated by the other after one retraction.
 The package: :mod:`.core` (errors, verdicts, times), :mod:`.propagation`
 (the walk and the fractions), :mod:`.records` (flag, unflag, lookups,
 recompute, block), :mod:`.plan` (reprocessing plans, inputs with flags
-marked) and :mod:`.transfer` (export and import).
+marked), :mod:`.rerun` (the plans as pipetask or BPS files, checked after the rerun) and
+:mod:`.transfer` (export and import).
 """
 
 from lineage.flags.core import VERDICTS, FlagError, as_of_time
@@ -48,6 +49,7 @@ from lineage.flags.records import (IdempotencyConflict, block_input, check_idemp
                                    contamination_of_datasets, find_flag, flag, flagged_selector,
                                    list_flags, marks, recompute, stored_blast_radius, targets,
                                    unflag)
+from lineage.flags.rerun import EMITTERS, PLAN_FILE, SCRIPT, SUBMIT, emit_rerun, mark_done, read_plan
 from lineage.flags.transfer import export_flags, import_flags, iter_flag_records
 
 __all__ = [
@@ -59,4 +61,5 @@ __all__ = [
     "find_flag", "flag", "flagged_selector", "list_flags", "marks", "recompute",
     "targets", "unflag", "export_flags", "import_flags", "iter_flag_records",
     "IdempotencyConflict", "check_idempotency_key", "stored_blast_radius",
+    "EMITTERS", "PLAN_FILE", "SCRIPT", "SUBMIT", "emit_rerun", "mark_done", "read_plan",
 ]

@@ -460,3 +460,41 @@ def marks_on_datasets(store, keys: list[str], at: str) -> list[MarkOn]:
         "UNWIND $keys AS k MATCH (x:Dataset {key: k})-[c:CONTAMINATED_BY]->(f:Flag) "
         f"WHERE {_active()} RETURN k, f.key, f.verdict, c.steps, c.fraction",
         {"keys": keys, "at": at})]
+
+
+# --- rerun plans (lineage.flags.rerun) --------------------------------------------------
+
+class FlaggedUnit(NamedTuple):
+    """A data unit a flag names: its instrument (None if it has none) and value."""
+    instrument: str | None
+    value: str
+
+
+def flagged_units(store, flag_keys: list[str], dimension: str) -> list[FlaggedUnit]:
+    """The data units of ``dimension`` the flags ``flag_keys`` name (a flagged visit)."""
+    return [FlaggedUnit(i, str(v)) for i, v in store.read(
+        "MATCH (f:Flag)-[:FLAGS]->(u:DataUnit {dimension: $d}) WHERE f.key IN $flags "
+        "RETURN DISTINCT u.instrument, u.value", {"d": dimension, "flags": flag_keys})]
+
+
+class RunQuanta(NamedTuple):
+    """How many quanta of one task ended with one status in one RUN."""
+    run: str
+    task: str
+    status: str | None
+    quanta: int
+
+
+def quanta_of_runs(store, runs: list[str], tasks: list[str]) -> list[RunQuanta]:
+    """The quanta of the tasks ``tasks`` in the RUNs ``runs``, counted by RUN, task and
+    status (found by task, which is indexed)."""
+    return [RunQuanta(*r) for r in store.read(
+        "MATCH (q:Quantum) WHERE q.task IN $tasks AND q.run IN $runs "
+        "RETURN q.run, q.task, q.status, count(q)", {"runs": runs, "tasks": tasks})]
+
+
+def products_of_runs(store, runs: list[str], tasks: list[str]) -> list[str]:
+    """Keys of the datasets the quanta of the tasks ``tasks`` in the RUNs ``runs`` wrote."""
+    return [r[0] for r in store.read(
+        "MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE q.task IN $tasks AND q.run IN $runs "
+        "RETURN d.key", {"runs": runs, "tasks": tasks})]
