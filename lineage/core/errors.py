@@ -43,3 +43,10 @@ class UnknownName(UserError, KeyError):
 
     def __str__(self) -> str:   # the message, not KeyError's quoted repr of it
         return str(self.args[0]) if self.args else ""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), for one-line
+    errors that quote what a library raised."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "(no message)"

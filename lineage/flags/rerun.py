@@ -35,6 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from lineage.core.dataid import DataId
+from lineage.core.errors import first_line
 from lineage.core.model import collection_key
 from lineage.core.selector import Selector
 from lineage.core.time import now_utc_stamp
@@ -42,7 +43,7 @@ from lineage.flags import queries
 from lineage.flags.core import FlagError, chunks
 from lineage.flags.plan import _expr_value, reprocessing_plan
 from lineage.flags.records import list_flags
-from lineage.sync.butler import first_line, source_name
+from lineage.sync.butler import source_name
 from lineage.traversal.traverse import upstream
 
 #: What ``--emit`` may be: pipetask commands, or BPS submit files.

@@ -34,7 +34,7 @@ from lineage.core.model import GraphBatch, ModelError
 from lineage.core.progress import progress_bar
 from lineage.store.base import Store, StoreError
 from lineage.ingest import check_unit, stored_changes, stored_props
-from lineage.core.errors import UserError
+from lineage.core.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -214,14 +214,9 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
     except Exception as exc:  # noqa: BLE001 - one file's failure never stops the others
         log.debug("reading %s", path, exc_info=True)
         outcome.status, outcome.error = "rejected", (
-            f"{path}: cannot be read as {kind} input: {type(exc).__name__}: {_first_line(exc)}")
+            f"{path}: cannot be read as {kind} input: {type(exc).__name__}: {first_line(exc)}")
     outcome.seconds = time.perf_counter() - t0
     return outcome
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else "(no message)"
 
 
 def _with_path(message: str, path: Path) -> str:

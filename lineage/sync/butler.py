@@ -18,7 +18,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from lineage.core.errors import UserError
+from lineage.core.errors import UserError, first_line
 from lineage.ingest.butler_yaml import Line, Region, Timespan
 from lineage.sync import queries
 
@@ -122,12 +122,6 @@ def open_source(repo: str) -> "ButlerSource":
                         f"{universe.version} is unknown to this daf_butler (it knows "
                         f"{known.namespace} up to version {known.version})")
     return ButlerSource(name, butler)
-
-
-def first_line(exc: Exception) -> str:
-    """The first line of an exception's message (at most 300 characters), for one-line errors."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else "(no message)"
 
 
 class ButlerSource:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from lineage.core.bulk import bulk_work
-from lineage.core.errors import LineageError
+from lineage.core.errors import LineageError, first_line
 from lineage.core.model import GraphBatch, Rel, collection_key
 from lineage.core.progress import progress_bar
 from lineage.core.time import now_utc_iso, parse_iso
@@ -46,7 +46,7 @@ from lineage.ingest.driver import FileOutcome, IngestContext, Parsed, ingest_uni
 from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.store.base import Store
 from lineage.sync import queries
-from lineage.sync.butler import (ButlerSource, Collection, RunDatasets, SyncError, first_line,
+from lineage.sync.butler import (ButlerSource, Collection, RunDatasets, SyncError,
                                  open_source)
 
 #: The kind ``lineage sync``'s units are read as (in their error messages).
