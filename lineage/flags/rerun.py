@@ -34,6 +34,7 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+from lineage.core.butler_repo import source_name
 from lineage.core.dataid import DataId
 from lineage.core.errors import first_line
 from lineage.core.model import collection_key
@@ -43,7 +44,6 @@ from lineage.flags import queries
 from lineage.flags.core import FlagError, chunks
 from lineage.flags.plan import _expr_value, reprocessing_plan
 from lineage.flags.records import list_flags
-from lineage.sync.butler import source_name
 from lineage.traversal.traverse import upstream
 
 #: What ``--emit`` may be: pipetask commands, or BPS submit files.

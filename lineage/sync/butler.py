@@ -18,6 +18,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
+from lineage.core.butler_repo import source_name
 from lineage.core.errors import UserError, first_line
 from lineage.ingest.butler_yaml import Line, Region, Timespan
 from lineage.sync import queries
@@ -68,15 +69,6 @@ class RunDatasets:
     ids: set[str]                           #: their UUIDs
     counts: dict[str, int]                  #: datasets per dataset type
     skipped: list[str] = field(default_factory=list)
-
-
-def source_name(repo: str) -> str:
-    """The name a Butler is known by in the graph (``butler_repo`` of what it synced):
-    a local repository's absolute path, or the URI as given."""
-    text = str(repo)
-    if "://" in text:
-        return text.rstrip("/")
-    return os.path.abspath(text)
 
 
 def import_ahead() -> threading.Thread:
