@@ -21,7 +21,7 @@ import pytest
 
 from lineage.core.dataid import DataId
 from lineage.core.selector import Selector
-from lineage.demo.butler import add_pipeline_run, make_butler, write_coadd_pipeline
+from lineage.demo.butler import COADD_RUN, add_pipeline_run, make_butler, write_coadd_pipeline
 from lineage.store.falkordb_server import FalkorServer
 from lineage.store.repo import init_repo, open_store
 from lineage.traversal.traverse import upstream
@@ -120,6 +120,14 @@ def test_the_rerun_script_rebuilds_the_contaminated_products_without_the_flagged
             rows = upstream(store, Selector(text=key, keys=(key,)))
             visits = {DataId.parse(r.data_id).get("visit") for r in rows} - {None}
             assert visits == {"2"}, key    # reaches the raws of visit 2, none of visit 1
+
+    # the release diff explains each rebuilt coadd: its flagged inputs were taken out
+    run("diff", COADD_RUN, OUTPUT, "--type", "deepCoadd", "--repo", flagged.root,
+        "-o", flagged.work / "diff.json", check=True)
+    report = json.loads((flagged.work / "diff.json").read_text())
+    reasons = report["summary"]["reasons"]
+    assert reasons["deepCoadd"]["flagged input removed"] == len(REBUILT_DETECTORS), \
+        reasons
 
     checked = run("flags", "plan", "--done", out / "plan.json", "--repo", flagged.root,
                   "--format", "json")

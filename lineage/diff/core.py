@@ -406,6 +406,9 @@ class _Compare:
             for kind in ("inputs", "software", "config", "flags"):
                 if kind in record:
                     self.reasons[kind] += 1
+            if flagged_input_removed(record):
+                record["explained"] = FLAGGED_INPUT_REMOVED
+                self.reasons[FLAGGED_INPUT_REMOVED] += 1
             self.differ.sink(record)
         else:
             self.tally.add(where, "unchanged")
@@ -432,6 +435,20 @@ class _Compare:
         own = frozenset((task, kind) for kind in ("inputs", "software", "config")
                         if kind in changes)
         return own, record
+
+
+#: Why a product changed when it lost inputs and, with them, the flags that marked it.
+FLAGGED_INPUT_REMOVED = "flagged input removed"
+
+
+def flagged_input_removed(changes: dict) -> bool:
+    """Whether a product's changes (:func:`made_changes`) are a flagged input taken out:
+    it lost inputs, and flags active now mark it in release A but not in B.  A flag
+    marks a product only through what it was made from, so in B the flagged data is no
+    longer upstream of it: a rerun without the flagged visit (docs/flags.md, the Data
+    Release Board loop)."""
+    return bool(changes.get("inputs", {}).get("removed")
+                and changes.get("flags", {}).get("removed"))
 
 
 def made_changes(ma: Made, mb: Made, software: dict, configs: dict,

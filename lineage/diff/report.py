@@ -78,8 +78,9 @@ def _num(x, digits: int = 4) -> str:
 
 
 def changes_text(record: dict) -> str:
-    """One line saying what changed in a detail record."""
-    parts = []
+    """One line saying what changed in a detail record (first why, when the diff could
+    say: ``flagged input removed``)."""
+    parts = [record["explained"]] if record.get("explained") else []
     if "inputs" in record:
         i = record["inputs"]
         text = f"inputs +{len(i['added'])} -{len(i['removed'])}"
