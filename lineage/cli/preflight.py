@@ -14,10 +14,24 @@ from lineage.preflight import LEVELS, check_level, preflight
 #: Exit status when the gate (``--fail-on``) fails; errors exit 2 (lineage.cli.common).
 GATE_FAILED = 1
 
+#: Columns of every finding (``--format csv``/``ecsv`` write one row per finding).
 FINDING_COLUMNS = [Column("task", "task"), Column("quantum data ID", "data_id"),
                    Column("finding", "finding"), Column("dataset type", "dataset_type"),
                    Column("dataset data ID", "dataset_data_id"), Column("run", "run"),
-                   Column("detail", "detail", wrap=True)]
+                   Column("UUID", "uuid")]
+
+#: The tables of the text view, one per kind of finding: title, the findings it shows,
+#: and the columns it adds to the first six of :data:`FINDING_COLUMNS`.
+SECTIONS = (
+    ("Inputs flagged or contaminated", LEVELS,
+     [Column("level", "finding"), Column("flag", "flag"), Column("reason", "reason", wrap=True),
+      Column("steps", "steps"), Column("fraction", lambda r: f"{r['fraction']:.4f}")]),
+    ("Inputs the lineage graph has never seen", ("never seen",), []),
+    ("Outputs that already exist", ("exists",), [Column("already in the", "in")]),
+    ("Calibration inputs", ("calibration",),
+     [Column("certified", lambda r: {True: "yes", False: "NO", None: "no time"}[r["certified"]]),
+      Column("for", "exposure"), Column("in", lambda r: ", ".join(r["collections"]))]),
+)
 
 
 @click.command("preflight")
@@ -45,32 +59,32 @@ def preflight_command(graph, repo, fail_on, fmt):
 
 
 def findings(report: dict) -> list[dict]:
-    """One record per finding of every quantum: a flagged input, an input never seen, an
-    output that exists, a calibration input (certified or not)."""
+    """One record per finding of every quantum: a flagged input (one per flag marking it,
+    its finding the input's level), an input never seen, an output that exists, a
+    calibration input."""
     rows = []
     for q in report["quanta"]:
-        def row(kind, item, detail):
-            rows.append({"task": q["task"], "data_id": q["data_id"], "finding": kind,
+        def row(finding, item, **detail):
+            rows.append({"task": q["task"], "data_id": q["data_id"], "finding": finding,
                          "dataset_type": item["dataset_type"],
                          "dataset_data_id": item["data_id"], "run": item["run"],
-                         "uuid": item["uuid"], "detail": detail})
+                         "uuid": item["uuid"], **detail})
         for item in q["flagged_inputs"]:
-            row(item["level"], item, "; ".join(
-                f"{m['verdict']} flag {m['flag'].split(':', 1)[1]} ({m['reason']}), "
-                f"{m['steps']} steps, fraction {m['fraction']:.4f}" for m in item["flags"]))
+            for mark in item["flags"]:
+                row(item["level"], item, flag=mark["flag"], verdict=mark["verdict"],
+                    reason=mark["reason"], steps=mark["steps"], fraction=mark["fraction"])
         for item in q["unknown_inputs"]:
-            row("never seen", item, "input not in the lineage graph")
+            row("never seen", item)
         for item in q["clashes"]:
-            row("exists", item, f"already in the {item['in']}")
+            row("exists", item, **{"in": item["in"]})
         for item in q["calibrations"]:
-            row("calibration", item,
-                {True: f"certified for {item['exposure']} in {', '.join(item['collections'])}",
-                 False: f"NOT certified for {item['exposure']}",
-                 None: "no exposure time to check"}[item["certified"]])
+            row("calibration", item, certified=item["certified"], exposure=item["exposure"],
+                collections=item["collections"])
     return rows
 
 
 def _view(report: dict) -> None:
+    """The summary line, the counts per task, one table per kind of finding, the gate."""
     totals, gate = report["totals"], report["gate"]
     chain = f" (chain {report['output']})" if report["output"] else ""
     console().print(f"pre-flight of {report['file']}: {totals['quanta']} quanta of "
@@ -85,10 +99,14 @@ def _view(report: dict) -> None:
           [[t[f] for f in fields] for t in report["tasks"]]
           + [["[bold]total[/bold]", *(f"[bold]{totals[f]}[/bold]" for f in fields[1:])]])
     rows = findings(report)
-    if rows:
-        table("Findings per quantum", [c.header for c in FINDING_COLUMNS],
-              [[data_id_object(r[c.value]) if c.value == "data_id" else r[c.value]
-                for c in FINDING_COLUMNS] for r in rows], fold=("detail",))
+    for title, kinds, extra in SECTIONS:
+        chosen = [r for r in rows if r["finding"] in kinds]
+        if chosen:
+            columns = FINDING_COLUMNS[:2] + FINDING_COLUMNS[3:6] + extra
+            table(title, [c.header for c in columns],
+                  [[r["task"], data_id_object(r["data_id"]), *(c.of(r) for c in columns[2:])]
+                   for r in chosen],
+                  fold=tuple(c.header for c in columns if c.wrap))
     verdict = ("[red]FAILED[/red]" if gate["failed"] else "[green]passed[/green]") \
         if gate["fail_on"] else "not asked (no --fail-on)"
     worst = gate["worst"] or "none: no input is flagged or contaminated"

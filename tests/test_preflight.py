@@ -1,0 +1,188 @@
+"""`lineage preflight` of predicted quantum graphs that lsst-pipe-base builds over a real Butler
+repository (lineage/demo/butler.py: three finalized RUNs, a CHAINED output, a CALIBRATION
+collection), synced into the graph with `lineage sync` and flagged with lineage/flags.
+
+The predicted graphs: ``step1.qg``, which the demo builder saved before running step 1 (its
+outputs exist now; one of its inputs, the ``src`` of the failed quantum, was never made),
+and ``measure.qg``, a new step over visit 2 that reads ``calexp`` and the calibration
+``bias2`` (make_predicted_graph; not run).  Skipped when lsst-pipe-base is absent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.cli.output import json_ready
+from lineage.core.errors import UserError
+from lineage.demo.butler import CALIB, RUNS, make_butler, make_predicted_graph
+from lineage.flags import flag
+from lineage.preflight import preflight
+from lineage.repository import Repository
+from lineage.store.falkordb_server import FalkorServer
+from lineage.store.repo import init_repo, open_store
+from lineage.sync import sync
+
+from .cli_runner import run
+from .conftest import built_once
+
+pytest.importorskip("lsst.pipe.base.quantum_graph")
+
+EVIDENCE = "https://jira.example.org/browse/DM-1"
+
+
+@pytest.fixture(scope="session")
+def butler_graphs(tmp_path_factory) -> Path:
+    """A directory with the Butler repository ``repo``, the demo builder's predicted graphs
+    (``step1.qg`` ...) and ``measure.qg``; built once per run, only read."""
+    def build(work: Path) -> Path:
+        make_butler(work / "repo", work)
+        make_predicted_graph(work / "repo", work / "measure.qg",
+                             "instrument = 'Cam1' AND visit = 2")
+        return work
+    return built_once(tmp_path_factory, "preflight-butler", build)
+
+
+def synced_repo(root: Path, butler: Path) -> Path:
+    """A new embedded lineage repository at ``root`` after a sync of ``butler``."""
+    init_repo(root)
+    with open_store(root, keep=True) as store:
+        summary = sync(store, str(butler), show_progress=False)
+    assert not summary.rejected
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_repo(tmp_path_factory, butler_graphs):
+    """The synced graph without flags (tests only read it)."""
+    root = synced_repo(tmp_path_factory.mktemp("preflight") / "repo", butler_graphs / "repo")
+    yield root
+    FalkorServer(root).stop()
+
+
+@pytest.fixture
+def flagged_repo(tmp_path, butler_graphs):
+    root = synced_repo(tmp_path / "repo", butler_graphs / "repo")
+    yield root
+    FalkorServer(root).stop()
+
+
+def preflight_cli(graph, repo, *args):
+    return run("preflight", str(graph), "--repo", str(repo), *args,
+               env={"LINEAGE_REPO": None, "COLUMNS": "200"})
+
+
+def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, butler_graphs):
+    done = preflight_cli(butler_graphs / "measure.qg", clean_repo, "--fail-on", "contaminated",
+                         "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["gate"] == {"fail_on": "contaminated", "worst": None, "failed": False}
+    assert [(q["task"], q["data_id"]) for q in report["quanta"]] == [
+        ("measure", {"instrument": "Cam1", "detector": d, "visit": 2}) for d in (1, 3, 4)]
+    assert report["totals"] == {"tasks": 1, "quanta": 3, "unknown_inputs": 0, "bad": 0,
+                                "suspect": 0, "contaminated": 0, "clashes": 0,
+                                "calibrations": 3, "not_certified": 0}
+    for q in report["quanta"]:
+        assert not (q["flagged_inputs"] or q["unknown_inputs"] or q["clashes"])
+        (calibration,) = q["calibrations"]
+        # visit 2 (03:02-03:03 TAI) lies in the second validity range only
+        assert (calibration["dataset_type"], calibration["run"], calibration["certified"],
+                calibration["collections"], calibration["exposure"]) == (
+            "bias2", f"{CALIB}/b2", True, [CALIB], "unit:visit:Cam1/2")
+        assert calibration["data_id"]["detector"] == q["data_id"]["detector"]
+    table = preflight_cli(butler_graphs / "measure.qg", clean_repo)
+    assert table.returncode == 0 and "not asked (no --fail-on)" in table.stdout
+
+
+def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs):
+    graph, measure = butler_graphs / "step1.qg", butler_graphs / "measure.qg"
+    with open_store(flagged_repo) as store:
+        bad = flag(store, "visit=1", "bad", "guider lost lock", EVIDENCE, "DRB")["flag"]
+        report = preflight(store, graph, "bad")
+    assert report["gate"] == {"fail_on": "bad", "worst": "bad", "failed": True}
+    flagged = [(q["task"], f) for q in report["quanta"] for f in q["flagged_inputs"]]
+    # every input of visit 1 (4 raws, 4 post_isr_images, 4 srcs) is named by the flag
+    assert sorted((task, f["dataset_type"]) for task, f in flagged) == sorted(
+        [("isr", "raw")] * 4 + [("calibrate", "post_isr_image")] * 4 + [("consolidate", "src")] * 4)
+    for _, f in flagged:
+        assert "visit=1" in f["data_id"] and f["level"] == "bad"
+        assert f["flags"] == [{"flag": bad, "verdict": "bad", "steps": 0, "fraction": 1.0,
+                               "reason": "guider lost lock"}]
+    # the step already ran: its outputs exist in the output RUN
+    clashes = {(c["dataset_type"], c["data_id"], c["run"], c["in"])
+               for q in report["quanta"] for c in q["clashes"]}
+    assert ("calexp", "detector=1,instrument=Cam1,visit=1", RUNS[0], "output RUN") in clashes
+    assert report["output_run_exists"] and report["totals"]["clashes"] == len(clashes) > 20
+    # consolidate of visit 2 would read the src calibrate failed to make: never seen
+    assert [(q["task"], d["dataset_type"], d["data_id"]) for q in report["quanta"]
+            for d in q["unknown_inputs"]] == [
+        ("consolidate", "src", "detector=2,instrument=Cam1,visit=2")]
+
+    done = preflight_cli(graph, flagged_repo, "--fail-on", "bad", "--json")
+    assert done.returncode == 1, done.stderr
+    with Repository(flagged_repo) as repo:
+        same = json_ready(repo.preflight(graph, "bad"))
+    shown = json.loads(done.stdout)
+    assert {k: v for k, v in shown.items() if k != "seconds"} == \
+        {k: v for k, v in same.items() if k != "seconds"}
+    table = preflight_cli(graph, flagged_repo, "--fail-on", "bad")
+    assert table.returncode == 1 and "gate --fail-on bad: FAILED" in table.stdout
+    assert "Inputs flagged or contaminated" in table.stdout
+    rows = list(csv.DictReader(io.StringIO(
+        preflight_cli(graph, flagged_repo, "--format", "csv").stdout)))
+    assert {(r["finding"], r["flag"], r["reason"], r["fraction"]) for r in rows
+            if r["dataset_type"] == "raw"} == {("bad", bad, "guider lost lock", "1.0")}
+
+    # a suspect flag on one raw of visit 2 contaminates the calexp measure would read
+    with open_store(flagged_repo) as store:
+        ((raw,),) = store.read("MATCH (d:Dataset {dataset_type: 'raw', data_id: $d}) "
+                               "RETURN d.key", {"d": "detector=3,instrument=Cam1,visit=2"})
+        suspect = flag(store, raw, "suspect", "odd bias level", EVIDENCE, "DRB")["flag"]
+        gates = {level: preflight(store, measure, level)["gate"]["failed"]
+                 for level in ("bad", "suspect", "contaminated")}
+        report = preflight(store, measure)
+    assert gates == {"bad": False, "suspect": False, "contaminated": True}
+    (contaminated,) = [f for q in report["quanta"] for f in q["flagged_inputs"]]
+    assert (contaminated["dataset_type"], contaminated["data_id"], contaminated["level"]) == (
+        "calexp", "detector=3,instrument=Cam1,visit=2", "contaminated")
+    assert [(m["flag"], m["steps"], m["fraction"], m["reason"]) for m in contaminated["flags"]] \
+        == [(suspect, 2, 1.0, "odd bias level")]
+    done = preflight_cli(measure, flagged_repo, "--fail-on", "suspect")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, butler_graphs,
+                                                            tmp_path):
+    whole = (butler_graphs / "measure.qg").read_bytes()
+    truncated = tmp_path / "truncated.qg"
+    truncated.write_bytes(whole[:len(whole) // 2])
+    provenance = butler_graphs / "step1-provenance.qg"
+    for path in (truncated, provenance, tmp_path / "absent.qg"):
+        done = preflight_cli(path, clean_repo, "--fail-on", "bad")
+        assert done.returncode == 2 and done.stdout == ""
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"lineage: error: {path}: "), done.stderr
+    with open_store(clean_repo) as store:
+        with pytest.raises(UserError) as error:
+            preflight(store, truncated)
+    assert error.value.file == str(truncated)
+    assert "not a readable predicted quantum graph" in str(error.value)
+    assert "'provenance' graph" in preflight_cli(provenance, clean_repo).stderr
+
+
+def test_the_report_is_the_same_on_every_engine(store, butler_graphs):
+    """The questions pre-flight asks (inputs by key, marks, outputs in the output RUN and
+    chain, validity ranges) on each engine: ArcadeDB over Bolt as well as the embedded one."""
+    assert not sync(store, str(butler_graphs / "repo"), show_progress=False).rejected
+    flag(store, "visit=1", "bad", "guider lost lock", EVIDENCE, "DRB")
+    step1 = preflight(store, butler_graphs / "step1.qg", "bad")
+    assert step1["gate"]["failed"]
+    assert {k: step1["totals"][k] for k in ("quanta", "bad", "unknown_inputs", "clashes")} == {
+        "quanta": 18, "bad": 12, "unknown_inputs": 1, "clashes": 80}
+    measure = preflight(store, butler_graphs / "measure.qg", "contaminated")
+    assert not measure["gate"]["failed"]
+    assert [c["certified"] for q in measure["quanta"] for c in q["calibrations"]] == [True] * 3
