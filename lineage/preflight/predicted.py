@@ -66,7 +66,7 @@ def read_predicted(path) -> PredictedGraph:
         from lsst.pipe.base.quantum_graph import PredictedQuantumGraphReader
     except ImportError:
         raise UserError(f"{path}: reading a predicted quantum graph needs lsst-pipe-base "
-                        "(pip install 'survey-lineage[butler]')", file=str(path)) from None
+                        "(pip install 'survey-lineage[rubin]')", file=str(path)) from None
     if "://" not in str(path) and not Path(path).is_file():
         raise UserError(f"{path}: no such file", file=str(path))
     try:
