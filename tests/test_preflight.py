@@ -10,15 +10,18 @@ and ``measure.qg``, a new step over visit 2 that reads ``calexp`` and the calibr
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from lineage.cli.output import json_ready
 from lineage.core.errors import UserError
-from lineage.demo.butler import CALIB, RUNS, make_butler, make_predicted_graph
+from lineage.demo.butler import CALIB, CHAIN, RUNS, make_butler, make_predicted_graph
 from lineage.flags import flag
 from lineage.preflight import preflight
 from lineage.repository import Repository
@@ -34,14 +37,45 @@ pytest.importorskip("lsst.pipe.base.quantum_graph")
 EVIDENCE = "https://jira.example.org/browse/DM-1"
 
 
+#: The step of make_predicted_graph as a pipeline file for the real ``pipetask``.
+MEASURE_PIPELINE = """\
+description: measure calexps with their bias (lsst-pipe-base mock task)
+tasks:
+  measure:
+    class: lsst.pipe.base.tests.mocks.DynamicTestPipelineTask
+    config:
+      python: |
+        from lsst.pipe.base.tests.mocks import DynamicConnectionConfig
+        config.dimensions = ["visit", "detector"]
+        config.inputs["calexp"] = DynamicConnectionConfig(
+            dataset_type_name="calexp", dimensions=["visit", "detector"])
+        config.prerequisite_inputs["bias"] = DynamicConnectionConfig(
+            dataset_type_name="bias2", dimensions=["instrument", "detector"],
+            is_calibration=True, mock_storage_class=False)
+        config.outputs["measurement"] = DynamicConnectionConfig(
+            dataset_type_name="measurement", dimensions=["visit", "detector"])
+"""
+VISIT_2 = "instrument = 'Cam1' AND visit = 2"
+
+
 @pytest.fixture(scope="session")
 def butler_graphs(tmp_path_factory) -> Path:
     """A directory with the Butler repository ``repo``, the demo builder's predicted graphs
-    (``step1.qg`` ...) and ``measure.qg``; built once per run, only read."""
+    (``step1.qg`` ...), ``measure.qg`` and, when lsst-ctrl-mpexec is installed, the same
+    step saved by ``pipetask qgraph`` as ``pipetask-measure.qg``; built once per run, only
+    read."""
     def build(work: Path) -> Path:
         make_butler(work / "repo", work)
-        make_predicted_graph(work / "repo", work / "measure.qg",
-                             "instrument = 'Cam1' AND visit = 2")
+        make_predicted_graph(work / "repo", work / "measure.qg", VISIT_2)
+        if importlib.util.find_spec("lsst.ctrl.mpexec") is not None:
+            (work / "measure.yaml").write_text(MEASURE_PIPELINE)
+            done = subprocess.run(
+                [sys.executable, "-c", "from lsst.ctrl.mpexec.cli.pipetask import main; main()",
+                 "qgraph", "-b", str(work / "repo"), "-p", str(work / "measure.yaml"),
+                 "-i", f"{CHAIN},{CALIB}", "-o", "Cam1/runs/measure", "-d", VISIT_2,
+                 "--save-qgraph", str(work / "pipetask-measure.qg")],
+                capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
         return work
     return built_once(tmp_path_factory, "preflight-butler", build)
 
@@ -186,3 +220,21 @@ def test_the_report_is_the_same_on_every_engine(store, butler_graphs):
     measure = preflight(store, butler_graphs / "measure.qg", "contaminated")
     assert not measure["gate"]["failed"]
     assert [c["certified"] for q in measure["quanta"] for c in q["calibrations"]] == [True] * 3
+
+
+def test_a_graph_pipetask_saved_reads_the_same(clean_repo, butler_graphs):
+    """``pipetask qgraph --save-qgraph`` (lsst-ctrl-mpexec) of the same step gives the same
+    quanta, inputs and findings as the graph pipe_base's builder wrote in-process."""
+    saved = butler_graphs / "pipetask-measure.qg"
+    if not saved.exists():
+        pytest.skip("lsst-ctrl-mpexec (pipetask) is not installed")
+    with open_store(clean_repo) as store:
+        by_pipetask, in_process = (preflight(store, p) for p in (saved, butler_graphs /
+                                                                 "measure.qg"))
+
+    def essentials(report):
+        return [(q["task"], q["data_id"], q["inputs"], q["flagged_inputs"], q["unknown_inputs"],
+                 q["clashes"], q["calibrations"]) for q in report["quanta"]]
+    assert essentials(by_pipetask) == essentials(in_process)
+    assert by_pipetask["output"] == "Cam1/runs/measure"
+    assert by_pipetask["output_run"].startswith("Cam1/runs/measure/")  # timestamped by pipetask
