@@ -87,8 +87,9 @@ def _view(report: dict) -> None:
     """The summary line, the counts per task, one table per kind of finding, the gate."""
     totals, gate = report["totals"], report["gate"]
     chain = f" (chain {report['output']})" if report["output"] else ""
-    console().print(f"pre-flight of {report['file']}: {totals['quanta']} quanta of "
-                    f"{totals['tasks']} tasks into {report['output_run']}{chain}"
+    tasks = f"{totals['tasks']} task" + ("" if totals["tasks"] == 1 else "s")
+    console().print(f"pre-flight of {report['file']}: {totals['quanta']} quanta of {tasks} "
+                    f"into {report['output_run']}{chain}"
                     + (", which already exists" if report["output_run_exists"] else ""),
                     highlight=False)
     headers = ["task", "quanta", "bad", "suspect", "contaminated", "never seen",
