@@ -9,7 +9,7 @@ import click
 from lineage.cli.common import Repo, call, format_option, repo_option
 from lineage.cli.output import Column, console, emit, table
 from lineage.core.dataid import data_id_object
-from lineage.preflight import LEVELS, check_level, preflight
+from lineage.preflight import LEVELS, preflight
 
 #: Exit status when the gate (``--fail-on``) fails; errors exit 2 (lineage.cli.common).
 GATE_FAILED = 1
@@ -40,18 +40,20 @@ SECTIONS = (
 @click.option("--fail-on", "fail_on", type=click.Choice(LEVELS), default=None,
               help="Exit 1 when an input is at this level or worse (bad > suspect > "
                    "contaminated).")
+@click.option("--rows", default=25, show_default=True, type=click.IntRange(min=0),
+              help="At most this many rows in each table of findings (0: all); "
+                   "--format json or csv lists every finding.")
 @format_option
-def preflight_command(graph, repo, fail_on, fmt):
+def preflight_command(graph, repo, fail_on, rows, fmt):
     """Check the predicted quantum graph GRAPH.qg (pipetask qgraph --save-qgraph) before
     the run: the quanta per task and data ID, inputs the lineage graph has never seen,
     inputs flagged bad or suspect or contaminated (flag, reason, fraction), outputs that
     already exist, and whether each calibration input is certified for its exposure.
     Exit status 1 when --fail-on fails, 2 on an error."""
-    call(check_level, fail_on)
     with Repo(repo) as store:
         report = call(preflight, store, graph, fail_on)
     if fmt == "table":
-        _view(report)
+        _view(report, rows)
     else:  # json: the whole report; csv, ecsv: one row per finding
         emit(fmt, "", findings(report), FINDING_COLUMNS, document=report)
     if report["gate"]["failed"]:
@@ -83,8 +85,9 @@ def findings(report: dict) -> list[dict]:
     return rows
 
 
-def _view(report: dict) -> None:
-    """The summary line, the counts per task, one table per kind of finding, the gate."""
+def _view(report: dict, rows: int) -> None:
+    """The summary line, the counts per task, one table per kind of finding (its first
+    ``rows`` rows; 0: all), the gate."""
     totals, gate = report["totals"], report["gate"]
     chain = f" (chain {report['output']})" if report["output"] else ""
     tasks = f"{totals['tasks']} task" + ("" if totals["tasks"] == 1 else "s")
@@ -99,14 +102,18 @@ def _view(report: dict) -> None:
     table("Per task (distinct datasets)", headers,
           [[t[f] for f in fields] for t in report["tasks"]]
           + [["[bold]total[/bold]", *(f"[bold]{totals[f]}[/bold]" for f in fields[1:])]])
-    rows = findings(report)
+    every = findings(report)
     for title, kinds, extra in SECTIONS:
-        chosen = [r for r in rows if r["finding"] in kinds]
+        chosen = [r for r in every if r["finding"] in kinds]
         if chosen:
+            shown = chosen[:rows] if rows else chosen
             columns = FINDING_COLUMNS[:2] + FINDING_COLUMNS[3:6] + extra
             table(title, [c.header for c in columns],
                   [[r["task"], data_id_object(r["data_id"]), *(c.of(r) for c in columns[2:])]
-                   for r in chosen],
+                   for r in shown],
+                  None if len(shown) == len(chosen) else
+                  f"the first {len(shown)} of {len(chosen)} (--rows 0, or --format json or csv, "
+                  "shows all)",
                   fold=tuple(c.header for c in columns if c.wrap))
     verdict = ("[red]FAILED[/red]" if gate["failed"] else "[green]passed[/green]") \
         if gate["fail_on"] else "not asked (no --fail-on)"

@@ -140,14 +140,13 @@ def _certification(store, graph: PredictedGraph) -> dict[tuple[str, str], dict]:
     out = {}
     for q, d in reads:
         unit = units.get(exposures[q.key]) or {}
-        begin = unit.get("mjd_begin")
-        end = unit.get("mjd_end", begin) if begin is not None else None
+        begin, end = unit.get("mjd_begin"), unit.get("mjd_end")
         if begin is None:
             out[q.key, d.key] = {"certified": None, "collections": [],
                                  "exposure": exposures[q.key]}
             continue
         valid = sorted({c for c, vb, ve in ranges[d.key]
-                        if valid_over(vb, ve, begin, end if end is not None else begin)})
+                        if valid_over(vb, ve, begin, begin if end is None else end)})
         out[q.key, d.key] = {"certified": bool(valid), "collections": valid,
                              "exposure": exposures[q.key]}
     return out
@@ -181,14 +180,13 @@ def _counts(quanta: list[dict]) -> dict:
     """Quanta, and distinct datasets of each finding, over ``quanta``."""
     def distinct(field, keep=lambda item: True):
         return len({item["uuid"] for q in quanta for item in q[field] if keep(item)})
-    counts = {"quanta": len(quanta),
-              "unknown_inputs": distinct("unknown_inputs"),
-              **{level: distinct("flagged_inputs", lambda f, v=level: f["level"] == v)
-                 for level in reversed(LEVELS)},
-              "clashes": distinct("clashes"),
-              "calibrations": distinct("calibrations"),
-              "not_certified": distinct("calibrations", lambda c: c["certified"] is False)}
-    return counts
+
+    def at_level(level):
+        return distinct("flagged_inputs", lambda item: item["level"] == level)
+    return {"quanta": len(quanta), "unknown_inputs": distinct("unknown_inputs"),
+            **{level: at_level(level) for level in reversed(LEVELS)},
+            "clashes": distinct("clashes"), "calibrations": distinct("calibrations"),
+            "not_certified": distinct("calibrations", lambda c: c["certified"] is False)}
 
 
 def _tasks(quanta: list[dict]) -> list[dict]:
