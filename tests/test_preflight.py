@@ -163,8 +163,9 @@ def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs)
     shown = json.loads(done.stdout)
     assert {k: v for k, v in shown.items() if k != "seconds"} == \
         {k: v for k, v in same.items() if k != "seconds"}
-    table = preflight_cli(graph, flagged_repo, "--fail-on", "bad")
+    table = preflight_cli(graph, flagged_repo, "--fail-on", "bad", "--rows", "3")
     assert table.returncode == 1 and "gate --fail-on bad: FAILED" in table.stdout
+    assert f"the first 3 of {report['totals']['clashes']}" in table.stdout
     assert "Inputs flagged or contaminated" in table.stdout
     rows = list(csv.DictReader(io.StringIO(
         preflight_cli(graph, flagged_repo, "--format", "csv").stdout)))
