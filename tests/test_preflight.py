@@ -104,14 +104,15 @@ def flagged_repo(tmp_path, butler_graphs):
     FalkorServer(root).stop()
 
 
-def preflight_cli(graph, repo, *args):
-    return run("preflight", str(graph), "--repo", str(repo), *args,
+def preflight_cli(*args, repo):
+    """``lineage preflight *args --repo REPO`` (in this process)."""
+    return run("preflight", *map(str, args), "--repo", str(repo),
                env={"LINEAGE_REPO": None, "COLUMNS": "200"})
 
 
 def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, butler_graphs):
-    done = preflight_cli(butler_graphs / "measure.qg", clean_repo, "--fail-on", "contaminated",
-                         "--json")
+    done = preflight_cli(butler_graphs / "measure.qg", "--fail-on", "contaminated", "--json",
+                         repo=clean_repo)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["gate"] == {"fail_on": "contaminated", "worst": None, "failed": False}
@@ -128,7 +129,7 @@ def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, butler
                 calibration["collections"], calibration["exposure"]) == (
             "bias2", f"{CALIB}/b2", True, [CALIB], "unit:visit:Cam1/2")
         assert calibration["data_id"]["detector"] == q["data_id"]["detector"]
-    table = preflight_cli(butler_graphs / "measure.qg", clean_repo)
+    table = preflight_cli(butler_graphs / "measure.qg", repo=clean_repo)
     assert table.returncode == 0 and "not asked (no --fail-on)" in table.stdout
 
 
@@ -156,19 +157,19 @@ def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs)
             for d in q["unknown_inputs"]] == [
         ("consolidate", "src", "detector=2,instrument=Cam1,visit=2")]
 
-    done = preflight_cli(graph, flagged_repo, "--fail-on", "bad", "--json")
+    done = preflight_cli(graph, "--fail-on", "bad", "--json", repo=flagged_repo)
     assert done.returncode == 1, done.stderr
     with Repository(flagged_repo) as repo:
         same = json_ready(repo.preflight(graph, "bad"))
     shown = json.loads(done.stdout)
     assert {k: v for k, v in shown.items() if k != "seconds"} == \
         {k: v for k, v in same.items() if k != "seconds"}
-    table = preflight_cli(graph, flagged_repo, "--fail-on", "bad", "--rows", "3")
+    table = preflight_cli(graph, "--fail-on", "bad", "--rows", "3", repo=flagged_repo)
     assert table.returncode == 1 and "gate --fail-on bad: FAILED" in table.stdout
     assert f"the first 3 of {report['totals']['clashes']}" in table.stdout
     assert "Inputs flagged or contaminated" in table.stdout
     rows = list(csv.DictReader(io.StringIO(
-        preflight_cli(graph, flagged_repo, "--format", "csv").stdout)))
+        preflight_cli(graph, "--format", "csv", repo=flagged_repo).stdout)))
     assert {(r["finding"], r["flag"], r["reason"], r["fraction"]) for r in rows
             if r["dataset_type"] == "raw"} == {("bad", bad, "guider lost lock", "1.0")}
 
@@ -186,7 +187,7 @@ def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs)
         "calexp", "detector=3,instrument=Cam1,visit=2", "contaminated")
     assert [(m["flag"], m["steps"], m["fraction"], m["reason"]) for m in contaminated["flags"]] \
         == [(suspect, 2, 1.0, "odd bias level")]
-    done = preflight_cli(measure, flagged_repo, "--fail-on", "suspect")
+    done = preflight_cli(measure, "--fail-on", "suspect", repo=flagged_repo)
     assert done.returncode == 0, done.stderr
 
 
@@ -197,7 +198,7 @@ def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, butler_
     truncated.write_bytes(whole[:len(whole) // 2])
     provenance = butler_graphs / "step1-provenance.qg"
     for path in (truncated, provenance, tmp_path / "absent.qg"):
-        done = preflight_cli(path, clean_repo, "--fail-on", "bad")
+        done = preflight_cli(path, "--fail-on", "bad", repo=clean_repo)
         assert done.returncode == 2 and done.stdout == ""
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"lineage: error: {path}: "), done.stderr
@@ -206,7 +207,7 @@ def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, butler_
             preflight(store, truncated)
     assert error.value.file == str(truncated)
     assert "not a readable predicted quantum graph" in str(error.value)
-    assert "'provenance' graph" in preflight_cli(provenance, clean_repo).stderr
+    assert "'provenance' graph" in preflight_cli(provenance, repo=clean_repo).stderr
 
 
 def test_the_report_is_the_same_on_every_engine(store, butler_graphs):
@@ -233,9 +234,37 @@ def test_a_graph_pipetask_saved_reads_the_same(clean_repo, butler_graphs):
         by_pipetask, in_process = (preflight(store, p) for p in (saved, butler_graphs /
                                                                  "measure.qg"))
 
-    def essentials(report):
-        return [(q["task"], q["data_id"], q["inputs"], q["flagged_inputs"], q["unknown_inputs"],
-                 q["clashes"], q["calibrations"]) for q in report["quanta"]]
     assert essentials(by_pipetask) == essentials(in_process)
     assert by_pipetask["output"] == "Cam1/runs/measure"
     assert by_pipetask["output_run"].startswith("Cam1/runs/measure/")  # timestamped by pipetask
+
+
+def essentials(report):
+    """What two builds of one step must agree on: per quantum, its task, data ID, inputs and
+    findings (the output RUN, and so the output UUIDs, differ)."""
+    return [(q["task"], q["data_id"], q["inputs"], q["flagged_inputs"], q["unknown_inputs"],
+             q["clashes"], q["calibrations"]) for q in report["quanta"]]
+
+
+def test_without_a_saved_graph_it_builds_one(clean_repo, butler_graphs, tmp_path):
+    """--butler --pipeline --input --output --where: pipe_base builds the graph first (the
+    Butler is only read) and the report is that of the saved graph of the same step."""
+    pipeline, saved = tmp_path / "measure.yaml", tmp_path / "built.qg"
+    pipeline.write_text(MEASURE_PIPELINE)
+    building = ["--butler", butler_graphs / "repo", "--pipeline", pipeline,
+                "--input", f"{CHAIN},{CALIB}", "--output", "Cam1/runs/measure"]
+    done = preflight_cli("--where", VISIT_2, *building, "--save-qgraph", saved, "--json",
+                         repo=clean_repo)
+    assert done.returncode == 0, done.stderr
+    built = json.loads(done.stdout)
+    assert built["built_from"]["where"] == VISIT_2 and built["file"] == str(saved)
+    with open_store(clean_repo) as store:
+        assert essentials(preflight(store, saved)) == essentials(
+            preflight(store, butler_graphs / "measure.qg"))
+    assert [q["data_id"] for q in json_ready(built)["quanta"]] == [
+        {"instrument": "Cam1", "detector": d, "visit": 2} for d in (1, 3, 4)]
+    refused = preflight_cli("--where", "visit = = 2", *building, repo=clean_repo)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "no predicted graph" in refused.stderr
+    both = preflight_cli(saved, "--butler", butler_graphs / "repo", repo=clean_repo)
+    assert both.returncode == 2 and "give GRAPH.qg, or --butler" in both.stderr

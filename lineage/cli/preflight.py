@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
-from lineage.cli.common import Repo, call, format_option, repo_option
+from lineage.cli.common import CliError, Repo, call, format_option, repo_option
 from lineage.cli.output import Column, console, emit, table
 from lineage.core.dataid import data_id_object
-from lineage.preflight import LEVELS, preflight
+from lineage.preflight import LEVELS, build_predicted, preflight
 
 #: Exit status when the gate (``--fail-on``) fails; errors exit 2 (lineage.cli.common).
 GATE_FAILED = 1
@@ -35,8 +37,24 @@ SECTIONS = (
 
 
 @click.command("preflight")
-@click.argument("graph", metavar="GRAPH.qg")
+@click.argument("graph", metavar="[GRAPH.qg]", required=False)
 @repo_option
+@click.option("--butler", "butler_repo", default=None, metavar="REPO",
+              help="Without GRAPH.qg: build the predicted graph from this Butler repository "
+                   "(read-only) and --pipeline first.")
+@click.option("--pipeline", default=None, metavar="P.yaml[#subset]",
+              help="With --butler: the pipeline to build the graph of.")
+@click.option("--input", "inputs", multiple=True, metavar="COLLECTION",
+              help="With --butler: a collection the pipeline reads (repeatable, or "
+                   "comma-separated).")
+@click.option("--output", default=None, metavar="CHAIN",
+              help="With --butler: the output chain the run would write.")
+@click.option("--output-run", default=None, metavar="RUN",
+              help="With --butler: the output RUN (default: CHAIN/<UTC time>, as pipetask).")
+@click.option("--where", default="", metavar="EXPR",
+              help="With --butler: only data IDs passing this Butler query expression.")
+@click.option("--save-qgraph", "save_to", default=None, type=click.Path(dir_okay=False),
+              help="With --butler: keep the predicted graph in this file.")
 @click.option("--fail-on", "fail_on", type=click.Choice(LEVELS), default=None,
               help="Exit 1 when an input is at this level or worse (bad > suspect > "
                    "contaminated).")
@@ -44,14 +62,34 @@ SECTIONS = (
               help="At most this many rows in each table of findings (0: all); "
                    "--format json or csv lists every finding.")
 @format_option
-def preflight_command(graph, repo, fail_on, rows, fmt):
+def preflight_command(graph, repo, butler_repo, pipeline, inputs, output, output_run, where,
+                      save_to, fail_on, rows, fmt):
     """Check the predicted quantum graph GRAPH.qg (pipetask qgraph --save-qgraph) before
     the run: the quanta per task and data ID, inputs the lineage graph has never seen,
     inputs flagged bad or suspect or contaminated (flag, reason, fraction), outputs that
     already exist, and whether each calibration input is certified for its exposure.
-    Exit status 1 when --fail-on fails, 2 on an error."""
-    with Repo(repo) as store:
-        report = call(preflight, store, graph, fail_on)
+    Exit status 1 when --fail-on fails, 2 on an error.
+
+    Without GRAPH.qg, --butler REPO --pipeline P.yaml --input C --output CHAIN [--where
+    EXPR] builds the predicted graph with lsst-pipe-base first."""
+    if (graph is None) == (butler_repo is None):
+        raise CliError("give GRAPH.qg, or --butler REPO with --pipeline to build one")
+    building = {"--pipeline": pipeline, "--input": inputs, "--output": output,
+                "--output-run": output_run, "--where": where, "--save-qgraph": save_to}
+    if graph is not None and any(building.values()):
+        raise CliError(f"{', '.join(k for k, v in building.items() if v)}: only with --butler")
+    if butler_repo is not None and pipeline is None:
+        raise CliError("--butler needs --pipeline")
+    with tempfile.TemporaryDirectory(prefix="lineage-preflight-") as scratch:
+        if butler_repo is not None:
+            graph = call(build_predicted, butler_repo, pipeline,
+                         [c for given in inputs for c in given.split(",") if c], output,
+                         save_to or Path(scratch) / "predicted.qg", where, output_run)
+        with Repo(repo) as store:
+            report = call(preflight, store, graph, fail_on)
+    if butler_repo is not None:   # the graph was built here: say from what, and where it is kept
+        report["file"] = save_to
+        report["built_from"] = {"butler": butler_repo, "pipeline": pipeline, "where": where}
     if fmt == "table":
         _view(report, rows)
     else:  # json: the whole report; csv, ecsv: one row per finding
@@ -91,7 +129,11 @@ def _view(report: dict, rows: int) -> None:
     totals, gate = report["totals"], report["gate"]
     chain = f" (chain {report['output']})" if report["output"] else ""
     tasks = f"{totals['tasks']} task" + ("" if totals["tasks"] == 1 else "s")
-    console().print(f"pre-flight of {report['file']}: {totals['quanta']} quanta of {tasks} "
+    built = report.get("built_from")
+    what = report["file"] if built is None else (
+        f"{built['pipeline']} over {built['butler']}" + (f" ({built['where']})" if built["where"]
+                                                         else ""))
+    console().print(f"pre-flight of {what}: {totals['quanta']} quanta of {tasks} "
                     f"into {report['output_run']}{chain}"
                     + (", which already exists" if report["output_run_exists"] else ""),
                     highlight=False)

@@ -12,6 +12,9 @@ output gets a new UUID, so outputs are compared by dataset type and data ID.
 
 A file the reader cannot read (truncated, not a zip, a provenance graph) is a
 :class:`~lineage.core.errors.UserError` naming the file, in one line.
+
+:func:`build_predicted` makes such a file first, from a Butler repository and a pipeline,
+with pipe_base's graph builder, as ``pipetask qgraph --save-qgraph`` does.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 from lineage.core.dataid import format_data_id
 from lineage.core.errors import UserError
 from lineage.core.model import dataset_key, quantum_key
+from lineage.core.time import now_utc_stamp
+from lineage.sync.butler import first_line, open_source
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,45 @@ def read_predicted(path) -> PredictedGraph:
             return _records(path, reader)
     except Exception as exc:  # noqa: BLE001 - the reader's layers (zip, zstd, pydantic,
         # TypeError for a provenance graph) raise anything on a damaged file
-        reason = (str(exc).strip().splitlines() or [""])[0]
         raise UserError(f"{path}: not a readable predicted quantum graph: "
-                        f"{type(exc).__name__}: {reason}".rstrip(": "),
-                        file=str(path)) from None
+                        f"{type(exc).__name__}: {first_line(exc)}", file=str(path)) from None
+
+
+def build_predicted(butler_repo: str, pipeline: str, inputs: list[str], output: str,
+                    path, where: str = "", output_run: str | None = None) -> Path:
+    """Build the predicted quantum graph of ``pipeline`` (a pipeline file, ``P.yaml`` or
+    ``P.yaml#subset``) over the Butler at ``butler_repo`` (opened read-only: nothing is
+    registered or written there), reading the collections ``inputs``, for the data IDs that
+    pass ``where``, its outputs into ``output_run`` (default ``OUTPUT/<UTC time>``, as
+    pipetask names it) under the chain ``output``; write it to ``path`` and return it.
+    The pipeline's task classes are imported, so their packages must be installed."""
+    if not inputs:
+        raise UserError("is needed: the collections the pipeline reads", field="inputs")
+    if not output:
+        raise UserError("is needed: the output chain the run would write", field="output")
+    source = open_source(butler_repo)
+    try:
+        from lsst.pipe.base import Pipeline
+        from lsst.pipe.base.all_dimensions_quantum_graph_builder import (
+            AllDimensionsQuantumGraphBuilder)
+        try:
+            tasks = Pipeline.from_uri(pipeline).to_graph(registry=source.butler.registry)
+        except Exception as exc:  # noqa: BLE001 - YAML, imports, configs raise anything
+            raise UserError(f"{pipeline}: not a usable pipeline: {type(exc).__name__}: "
+                            f"{first_line(exc)}", field="pipeline") from None
+        stamp = now_utc_stamp()[:19].replace("-", "").replace(":", "")   # 20261207T225245
+        run = output_run or f"{output}/{stamp}Z"
+        try:
+            builder = AllDimensionsQuantumGraphBuilder(
+                tasks, source.butler, where=where, input_collections=list(inputs),
+                output_run=run)
+            builder.finish(output=output, attach_datastore_records=False).write(str(path))
+        except Exception as exc:  # noqa: BLE001 - the Butler's queries raise anything
+            raise UserError(f"{pipeline} over {source.name}: no predicted graph: "
+                            f"{type(exc).__name__}: {first_line(exc)}") from None
+    finally:
+        source.close()
+    return Path(path)
 
 
 def _records(path, reader) -> PredictedGraph:
