@@ -4,8 +4,10 @@ collection), synced into the graph with `lineage sync` and flagged with lineage/
 
 The predicted graphs: ``step1.qg``, which the demo builder saved before running step 1 (its
 outputs exist now; one of its inputs, the ``src`` of the failed quantum, was never made),
-and ``measure.qg``, a new step over visit 2 that reads ``calexp`` and the calibration
-``bias2`` (make_predicted_graph; not run).  Skipped when lsst-pipe-base is absent."""
+and a new step over visit 2 that reads ``calexp`` and the calibration ``bias2``
+(:data:`MEASURE_PIPELINE`; not run), built by pipe_base's graph builder (``build_predicted``)
+and by the real ``pipetask qgraph``, both of which only read the Butler.  Skipped when
+lsst-pipe-base is absent."""
 
 from __future__ import annotations
 
@@ -15,15 +17,16 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lineage.cli.output import json_ready
 from lineage.core.errors import UserError
-from lineage.demo.butler import CALIB, CHAIN, RUNS, make_butler, make_predicted_graph
+from lineage.demo.butler import CALIB, CHAIN, RUNS, make_butler
 from lineage.flags import flag
-from lineage.preflight import preflight
+from lineage.preflight import build_predicted, preflight
 from lineage.repository import Repository
 from lineage.store.falkordb_server import FalkorServer
 from lineage.store.repo import init_repo, open_store
@@ -36,8 +39,7 @@ pytest.importorskip("lsst.pipe.base.quantum_graph")
 
 EVIDENCE = "https://jira.example.org/browse/DM-1"
 
-
-#: The step of make_predicted_graph as a pipeline file for the real ``pipetask``.
+#: A new step over the test repository, as a pipeline file (lsst-pipe-base's mock task).
 MEASURE_PIPELINE = """\
 description: measure calexps with their bias (lsst-pipe-base mock task)
 tasks:
@@ -55,29 +57,45 @@ tasks:
         config.outputs["measurement"] = DynamicConnectionConfig(
             dataset_type_name="measurement", dimensions=["visit", "detector"])
 """
+#: The step's data IDs (visit 1 straddles the two validity ranges of the biases, so the
+#: Butler refuses its calibration lookup as ambiguous).
 VISIT_2 = "instrument = 'Cam1' AND visit = 2"
+INPUTS, OUTPUT = [CHAIN, CALIB], "Cam1/runs/measure"
+
+
+@dataclass(frozen=True)
+class Graphs:
+    """The Butler repository and the predicted graph files the tests read."""
+    butler: Path        # the repository
+    step1: Path         # saved by the demo builder before it ran step 1
+    provenance: Path    # step 1's provenance graph (not a predicted one)
+    measure: Path       # the measure step, by pipe_base's builder
+    pipetask: Path      # the measure step, by `pipetask qgraph` (absent without ctrl_mpexec)
 
 
 @pytest.fixture(scope="session")
-def butler_graphs(tmp_path_factory) -> Path:
-    """A directory with the Butler repository ``repo``, the demo builder's predicted graphs
-    (``step1.qg`` ...), ``measure.qg`` and, when lsst-ctrl-mpexec is installed, the same
-    step saved by ``pipetask qgraph`` as ``pipetask-measure.qg``; built once per run, only
-    read."""
+def graphs(tmp_path_factory) -> Graphs:
+    """The Butler repository of tests/test_sync.py (the same one, built once per run for
+    both), and the measure step's predicted graphs; tests only read them."""
+    butler = built_once(tmp_path_factory, "sync-butler",
+                        lambda work: make_butler(work / "repo", work))
+
     def build(work: Path) -> Path:
-        make_butler(work / "repo", work)
-        make_predicted_graph(work / "repo", work / "measure.qg", VISIT_2)
+        (work / "measure.yaml").write_text(MEASURE_PIPELINE)
+        build_predicted(str(butler), str(work / "measure.yaml"), INPUTS, OUTPUT,
+                        work / "measure.qg", VISIT_2, f"{OUTPUT}/run")
         if importlib.util.find_spec("lsst.ctrl.mpexec") is not None:
-            (work / "measure.yaml").write_text(MEASURE_PIPELINE)
             done = subprocess.run(
                 [sys.executable, "-c", "from lsst.ctrl.mpexec.cli.pipetask import main; main()",
-                 "qgraph", "-b", str(work / "repo"), "-p", str(work / "measure.yaml"),
-                 "-i", f"{CHAIN},{CALIB}", "-o", "Cam1/runs/measure", "-d", VISIT_2,
+                 "qgraph", "-b", str(butler), "-p", str(work / "measure.yaml"),
+                 "-i", ",".join(INPUTS), "-o", OUTPUT, "-d", VISIT_2,
                  "--save-qgraph", str(work / "pipetask-measure.qg")],
                 capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stderr
         return work
-    return built_once(tmp_path_factory, "preflight-butler", build)
+    made = built_once(tmp_path_factory, "preflight-graphs", build)
+    return Graphs(butler, butler.parent / "step1.qg", butler.parent / "step1-provenance.qg",
+                  made / "measure.qg", made / "pipetask-measure.qg")
 
 
 def synced_repo(root: Path, butler: Path) -> Path:
@@ -90,16 +108,16 @@ def synced_repo(root: Path, butler: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean_repo(tmp_path_factory, butler_graphs):
+def clean_repo(tmp_path_factory, graphs):
     """The synced graph without flags (tests only read it)."""
-    root = synced_repo(tmp_path_factory.mktemp("preflight") / "repo", butler_graphs / "repo")
+    root = synced_repo(tmp_path_factory.mktemp("preflight") / "repo", graphs.butler)
     yield root
     FalkorServer(root).stop()
 
 
 @pytest.fixture
-def flagged_repo(tmp_path, butler_graphs):
-    root = synced_repo(tmp_path / "repo", butler_graphs / "repo")
+def flagged_repo(tmp_path, graphs):
+    root = synced_repo(tmp_path / "repo", graphs.butler)
     yield root
     FalkorServer(root).stop()
 
@@ -110,8 +128,8 @@ def preflight_cli(*args, repo):
                env={"LINEAGE_REPO": None, "COLUMNS": "200"})
 
 
-def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, butler_graphs):
-    done = preflight_cli(butler_graphs / "measure.qg", "--fail-on", "contaminated", "--json",
+def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, graphs):
+    done = preflight_cli(graphs.measure, "--fail-on", "contaminated", "--json",
                          repo=clean_repo)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -129,12 +147,12 @@ def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, butler
                 calibration["collections"], calibration["exposure"]) == (
             "bias2", f"{CALIB}/b2", True, [CALIB], "unit:visit:Cam1/2")
         assert calibration["data_id"]["detector"] == q["data_id"]["detector"]
-    table = preflight_cli(butler_graphs / "measure.qg", repo=clean_repo)
+    table = preflight_cli(graphs.measure, repo=clean_repo)
     assert table.returncode == 0 and "not asked (no --fail-on)" in table.stdout
 
 
-def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs):
-    graph, measure = butler_graphs / "step1.qg", butler_graphs / "measure.qg"
+def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, graphs):
+    graph, measure = graphs.step1, graphs.measure
     with open_store(flagged_repo) as store:
         bad = flag(store, "visit=1", "bad", "guider lost lock", EVIDENCE, "DRB")["flag"]
         report = preflight(store, graph, "bad")
@@ -191,12 +209,12 @@ def test_flagged_inputs_are_named_and_fail_the_gate(flagged_repo, butler_graphs)
     assert done.returncode == 0, done.stderr
 
 
-def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, butler_graphs,
+def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, graphs,
                                                             tmp_path):
-    whole = (butler_graphs / "measure.qg").read_bytes()
+    whole = graphs.measure.read_bytes()
     truncated = tmp_path / "truncated.qg"
     truncated.write_bytes(whole[:len(whole) // 2])
-    provenance = butler_graphs / "step1-provenance.qg"
+    provenance = graphs.provenance
     for path in (truncated, provenance, tmp_path / "absent.qg"):
         done = preflight_cli(path, "--fail-on", "bad", repo=clean_repo)
         assert done.returncode == 2 and done.stdout == ""
@@ -210,30 +228,28 @@ def test_a_damaged_graph_is_a_one_line_error_naming_the_file(clean_repo, butler_
     assert "'provenance' graph" in preflight_cli(provenance, repo=clean_repo).stderr
 
 
-def test_the_report_is_the_same_on_every_engine(store, butler_graphs):
+def test_the_report_is_the_same_on_every_engine(store, graphs):
     """The questions pre-flight asks (inputs by key, marks, outputs in the output RUN and
     chain, validity ranges) on each engine: ArcadeDB over Bolt as well as the embedded one."""
-    assert not sync(store, str(butler_graphs / "repo"), show_progress=False).rejected
+    assert not sync(store, str(graphs.butler), show_progress=False).rejected
     flag(store, "visit=1", "bad", "guider lost lock", EVIDENCE, "DRB")
-    step1 = preflight(store, butler_graphs / "step1.qg", "bad")
+    step1 = preflight(store, graphs.step1, "bad")
     assert step1["gate"]["failed"]
     assert {k: step1["totals"][k] for k in ("quanta", "bad", "unknown_inputs", "clashes")} == {
         "quanta": 18, "bad": 12, "unknown_inputs": 1, "clashes": 80}
-    measure = preflight(store, butler_graphs / "measure.qg", "contaminated")
+    measure = preflight(store, graphs.measure, "contaminated")
     assert not measure["gate"]["failed"]
     assert [c["certified"] for q in measure["quanta"] for c in q["calibrations"]] == [True] * 3
 
 
-def test_a_graph_pipetask_saved_reads_the_same(clean_repo, butler_graphs):
+def test_a_graph_pipetask_saved_reads_the_same(clean_repo, graphs):
     """``pipetask qgraph --save-qgraph`` (lsst-ctrl-mpexec) of the same step gives the same
     quanta, inputs and findings as the graph pipe_base's builder wrote in-process."""
-    saved = butler_graphs / "pipetask-measure.qg"
+    saved = graphs.pipetask
     if not saved.exists():
         pytest.skip("lsst-ctrl-mpexec (pipetask) is not installed")
     with open_store(clean_repo) as store:
-        by_pipetask, in_process = (preflight(store, p) for p in (saved, butler_graphs /
-                                                                 "measure.qg"))
-
+        by_pipetask, in_process = [preflight(store, p) for p in (saved, graphs.measure)]
     assert essentials(by_pipetask) == essentials(in_process)
     assert by_pipetask["output"] == "Cam1/runs/measure"
     assert by_pipetask["output_run"].startswith("Cam1/runs/measure/")  # timestamped by pipetask
@@ -246,12 +262,12 @@ def essentials(report):
              q["clashes"], q["calibrations"]) for q in report["quanta"]]
 
 
-def test_without_a_saved_graph_it_builds_one(clean_repo, butler_graphs, tmp_path):
+def test_without_a_saved_graph_it_builds_one(clean_repo, graphs, tmp_path):
     """--butler --pipeline --input --output --where: pipe_base builds the graph first (the
     Butler is only read) and the report is that of the saved graph of the same step."""
     pipeline, saved = tmp_path / "measure.yaml", tmp_path / "built.qg"
     pipeline.write_text(MEASURE_PIPELINE)
-    building = ["--butler", butler_graphs / "repo", "--pipeline", pipeline,
+    building = ["--butler", graphs.butler, "--pipeline", pipeline,
                 "--input", f"{CHAIN},{CALIB}", "--output", "Cam1/runs/measure"]
     done = preflight_cli("--where", VISIT_2, *building, "--save-qgraph", saved, "--json",
                          repo=clean_repo)
@@ -260,11 +276,11 @@ def test_without_a_saved_graph_it_builds_one(clean_repo, butler_graphs, tmp_path
     assert built["built_from"]["where"] == VISIT_2 and built["file"] == str(saved)
     with open_store(clean_repo) as store:
         assert essentials(preflight(store, saved)) == essentials(
-            preflight(store, butler_graphs / "measure.qg"))
+            preflight(store, graphs.measure))
     assert [q["data_id"] for q in json_ready(built)["quanta"]] == [
         {"instrument": "Cam1", "detector": d, "visit": 2} for d in (1, 3, 4)]
     refused = preflight_cli("--where", "visit = = 2", *building, repo=clean_repo)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "no predicted graph" in refused.stderr
-    both = preflight_cli(saved, "--butler", butler_graphs / "repo", repo=clean_repo)
+    both = preflight_cli(saved, "--butler", graphs.butler, repo=clean_repo)
     assert both.returncode == 2 and "give GRAPH.qg, or --butler" in both.stderr

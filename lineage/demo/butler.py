@@ -22,8 +22,6 @@ visit 2 is blocked.
   output collection over them; :data:`CALIB`, a CALIBRATION collection certifying
   ``bias2`` of two RUNs for the two :data:`VALIDITY` ranges.  :func:`add_run` adds one
   more finalized RUN.
-* :func:`make_predicted_graph`: a predicted graph of one more step over that repository,
-  not run (the ``lineage preflight`` tests and docs).
 
 Needs the ``butler`` extra (lsst-daf-butler and lsst-pipe-base), imported inside the
 functions.  The UUIDs differ every time.
@@ -210,39 +208,6 @@ def add_run(repo: Path, scratch: Path, run: str) -> None:
     quiet()
     with Butler.from_config(str(repo), writeable=True) as butler:
         _rerun_isr(butler, repo, scratch, run, run.rsplit("/", 1)[-1])
-
-
-def make_predicted_graph(repo: Path, path: Path, where: str = "",
-                         run: str = f"{CHAIN}/measure") -> Path:
-    """A predicted quantum graph of one more step over the repository :func:`make_butler`
-    made, written to ``path`` as ``pipetask qgraph --save-qgraph`` writes it, and not run:
-    ``measure`` {visit, detector} reads ``calexp`` and, as a prerequisite, the calibration
-    ``bias2`` certified in :data:`CALIB` for the visit's time, and writes ``measurement``
-    into ``run`` under :data:`CHAIN`.  ``where`` restricts the data IDs (a Butler query
-    expression); give a visit: visit 1 straddles the two :data:`VALIDITY` ranges, so
-    its calibration lookup is ambiguous and the builder refuses it.  Registers the input
-    chain ``measure_in`` and the dataset types in the repository; returns ``path``."""
-    from lsst.daf.butler import Butler
-    from lsst.pipe.base.all_dimensions_quantum_graph_builder import (
-        AllDimensionsQuantumGraphBuilder)
-    from lsst.pipe.base.tests.mocks import DirectButlerRepo
-    quiet()
-    with Butler.from_config(str(repo), writeable=True) as butler:
-        helper = DirectButlerRepo(butler, input_chain="measure_in",
-                                  use_import_collections_as_input=[CHAIN, CALIB])
-        bias = _connection("bias2", "instrument", "detector")
-        bias.is_calibration, bias.mock_storage_class = True, False
-        helper.add_task("measure", dimensions=_PER_DETECTOR,
-                        inputs={"calexp": _connection("calexp", *_PER_DETECTOR)},
-                        prerequisite_inputs={"bias": bias},
-                        outputs={"measurement": _connection("measurement", *_PER_DETECTOR)})
-        helper.pipeline_graph.resolve(butler.registry)
-        builder = AllDimensionsQuantumGraphBuilder(
-            helper.pipeline_graph, butler, where=where, input_collections=[helper.input_chain],
-            output_run=run)
-        helper.pipeline_graph.register_dataset_types(butler)
-        builder.finish(output=CHAIN).write(str(path))
-    return path
 
 
 def demo_butler(path: Path) -> Path:
