@@ -38,6 +38,7 @@ from lineage.lightcurve import lightcurve as lightcurve_of
 from lineage.lightcurve.compare import compare as compare_selections
 from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.metrics.trend import trend
+from lineage.preflight import preflight as check_predicted_graph
 from lineage.results import Result
 from lineage.store.repo import open_store
 from lineage.traversal import traverse as query
@@ -229,6 +230,16 @@ class Repository:
         given flag ids, or of every active flag), as ``lineage flags plan --json``:
         ``{rerun, dropped, excluded_datasets, data_queries, ...}``."""
         return reprocessing_plan(self.store, list(flags) if flags else None)
+
+    def preflight(self, path, fail_on: str | None = None) -> dict:
+        """Check the predicted quantum graph file ``path`` (``pipetask qgraph
+        --save-qgraph``) before the run, as ``lineage preflight --json`` reports it (data
+        IDs as text here): ``{tasks, totals, quanta, gate, ...}``; each quantum's
+        ``unknown_inputs``, ``flagged_inputs`` (with ``level`` and the flags' ``reason``
+        and ``fraction``), ``clashes`` (outputs that exist) and ``calibrations`` (with
+        ``certified``).  ``fail_on`` (``bad``, ``suspect`` or ``contaminated``) sets
+        ``gate.failed`` when an input is at that level or worse (docs/preflight.md)."""
+        return check_predicted_graph(self.store, path, fail_on)
 
     # --- releases, lightcurves, metrics -------------------------------------------------------
 

@@ -32,6 +32,7 @@ LAYER = {
     "lineage.flags": "6b",
     "lineage.diff": "6b",
     "lineage.lightcurve": "6b",
+    "lineage.preflight": "6b",  # a predicted quantum graph checked against flags, runs, calibrations
     "lineage.demo": "7",
     "lineage.cli": "8",
     "lineage.api": "8",

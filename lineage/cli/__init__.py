@@ -61,6 +61,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "overlaps": ("overlaps",
         ("Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]), or the "
          "visits and visit-detectors on a tract or patch (tract=T[,patch=P]).")),
+    "preflight": ("preflight",
+        ("Check the predicted quantum graph GRAPH.qg (pipetask qgraph --save-qgraph) before the"
+         " run: the quanta per task and data ID, inputs the lineage graph has never seen, inputs"
+         " flagged bad or suspect or contaminated (flag, reason, fraction), outputs that already"
+         " exist, and whether each calibration input is certified for its exposure.")),
     "query": ("query",
               "Run a saved named GraphQL operation (graphql/*.graphql) against a repository."),
     "schema": ("schema", "Print the GraphQL schema (SDL), as graphql/schema.graphql holds it."),

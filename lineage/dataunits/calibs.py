@@ -110,6 +110,16 @@ def _matches(data_id: DataId, wanted: dict[str, str]) -> bool:
     return all(data_id[d] == v for d, v in wanted.items() if d in data_id)
 
 
+def valid_over(valid_begin: str | None, valid_end: str | None, begin: float,
+               end: float) -> bool:
+    """Whether a validity range (ISO, TAI; None: unbounded) holds the time ``begin`` (MJD,
+    TAI) when ``end == begin``, else overlaps the span ``[begin, end)``: the Butler's rule
+    for finding the calibration of an exposure."""
+    lo = _tai_mjd(valid_begin) if valid_begin else float("-inf")
+    hi = _tai_mjd(valid_end) if valid_end else float("inf")
+    return lo <= begin < hi if begin == end else lo < end and begin < hi
+
+
 def valid_calibrations(store, exposure_selector: str, at: str | None = None,
                        collection: str | None = None, types=None,
                        scale: str = "tai") -> list[Calibration]:
@@ -133,9 +143,6 @@ def valid_calibrations(store, exposure_selector: str, at: str | None = None,
     out = []
     for coll, key, dstype, data_id, run, vb, ve in certified_datasets(
             store, _calibration_collections(store, collection), types):
-        lo = _tai_mjd(vb) if vb else float("-inf")
-        hi = _tai_mjd(ve) if ve else float("inf")
-        inside = lo <= begin < hi if begin == end else lo < end and begin < hi
-        if inside and _matches(DataId.parse(data_id), wanted):
+        if valid_over(vb, ve, begin, end) and _matches(DataId.parse(data_id), wanted):
             out.append(Calibration(dstype, data_id, vb, ve, coll, run, key))
     return sorted(out, key=lambda c: (c.dataset_type, c.data_id, c.collection, c.key))

@@ -456,9 +456,11 @@ class MarkOn(NamedTuple):
 
 def marks_on_datasets(store, keys: list[str], at: str) -> list[MarkOn]:
     """The marks of flags active at ``at`` on the datasets ``keys`` (one seek per key)."""
+    # the WITH keeps the filter on the flag after the seek: a WHERE right on the MATCH made
+    # FalkorDB walk every mark of the flag for each key (0.16 s against 0.003 s, 540 keys)
     return [MarkOn(*r) for r in store.read(
         "UNWIND $keys AS k MATCH (x:Dataset {key: k})-[c:CONTAMINATED_BY]->(f:Flag) "
-        f"WHERE {_active()} RETURN k, f.key, f.verdict, c.steps, c.fraction",
+        f"WITH k, c, f WHERE {_active()} RETURN k, f.key, f.verdict, c.steps, c.fraction",
         {"keys": keys, "at": at})]
 
 
