@@ -34,7 +34,6 @@ import os
 import re
 import secrets
 import stat
-import tempfile
 import threading
 import time
 import weakref
@@ -42,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lineage.core.atomic import write_atomic
 from lineage.core.time import now_utc_stamp
 from lineage.api.errors import AccessDenied, ApiError
 
@@ -185,17 +185,7 @@ class TokenStore:
 
     def _write(self, records: dict[str, TokenRecord]) -> None:
         text = json.dumps({"tokens": [asdict(r) for r in records.values()]}, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=".api-tokens-", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text, mode=0o600, durable=True)
 
     def records(self) -> dict[str, TokenRecord]:
         """The records, read again only when the file changed."""

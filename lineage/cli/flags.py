@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lineage import flags as flagging
+from lineage.core.atomic import write_atomic
 from lineage.cli.output import Column, console, counts_table, emit, json_ready, print_json, table
 from lineage.cli.common import Repo, CliError, call, format_option, json_option, repo_option
 from lineage.core.dataid import data_id_object
@@ -218,10 +219,14 @@ def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_colle
 
 
 def _write_json(path, document) -> None:
-    """A plan (its data IDs as objects) as JSON in the file ``path``."""
+    """A plan (its data IDs as objects) as JSON in the file ``path`` (``-``: standard
+    output), written whole or not at all: ``--done`` rewrites a plan in place."""
+    text = json.dumps(json_ready(document), indent=2, sort_keys=True) + "\n"
     try:
-        with click.open_file(path, "w") as out:
-            out.write(json.dumps(json_ready(document), indent=2, sort_keys=True) + "\n")
+        if str(path) == "-":
+            click.echo(text, nl=False)
+        else:
+            write_atomic(Path(path), text)
     except OSError as exc:
         raise CliError(f"-o {path}: {exc.strerror}") from None
 

@@ -30,12 +30,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
+from lineage.core.atomic import write_atomic
 from lineage.core.errors import UserError
 from lineage.fetch.confine import UnsafePath, safe_join
 from lineage.fetch.datastore import Artifact, DatastoreError, RefusedPath
@@ -121,15 +121,7 @@ class Cache:
     def _write_atomic(self, path: Path, data: bytes) -> None:
         self._mkdir(path.parent)
         path = self._confined(str(path.relative_to(self.root)), follow_last=False)
-        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp, 0o664)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data, mode=0o664, suffix=".part")
 
     @staticmethod
     def _touch(path: Path) -> Path | None:

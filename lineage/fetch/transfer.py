@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lineage.core.atomic import write_atomic
 from lineage.core.errors import UserError
 from lineage.core.time import now_utc_iso
 from lineage.core.progress import progress_bar
@@ -218,21 +218,13 @@ def failure(artifact: Artifact, exc: Exception) -> str:
 
 def write_manifest(to: Path, results: list[dict], source: str) -> Path:
     path = to / MANIFEST
-    fd, tmp = tempfile.mkstemp(prefix=MANIFEST + ".", suffix=".tmp", dir=to)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({
-                "written": now_utc_iso(),
-                "datastore": source, "count": len(results),
-                "bytes": sum(r.get("bytes", 0) for r in results),
-                "failed": sum(r["status"] in FAILED for r in results),
-                "refused": sum(r["status"] == "refused" for r in results),
-                "artifacts": results}, indent=2) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps({
+        "written": now_utc_iso(),
+        "datastore": source, "count": len(results),
+        "bytes": sum(r.get("bytes", 0) for r in results),
+        "failed": sum(r["status"] in FAILED for r in results),
+        "refused": sum(r["status"] == "refused" for r in results),
+        "artifacts": results}, indent=2) + "\n")
     return path
 
 

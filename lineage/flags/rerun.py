@@ -34,6 +34,7 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+from lineage.core.atomic import write_atomic
 from lineage.core.butler_repo import source_name
 from lineage.core.dataid import DataId
 from lineage.core.errors import first_line
@@ -300,9 +301,7 @@ def tag_datasets(butler: str, tag: str, keys: list[str], flags: list[str]) -> No
 # --- the files ----------------------------------------------------------------------------
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
-    path.write_text(text)
-    if executable:
-        path.chmod(0o755)
+    write_atomic(path, text, mode=0o755 if executable else 0o644)
 
 
 def _header(document: dict, what: str) -> list[str]:
