@@ -38,8 +38,7 @@ FLAGGED_VISIT, REBUILT_DETECTORS = "1", ("1", "3", "4")
 OUTPUT = "rerun/drb-1"
 
 
-@pytest.fixture(scope="module")
-def flagged(tmp_path_factory):
+def _flagged_setup(tmp_path_factory):
     """A copy of the demo Butler with the coadd pipeline run as production, synced into an
     embedded lineage repository in which visit 1 is flagged bad."""
     base = built_once(tmp_path_factory, "sync-butler",
@@ -54,8 +53,24 @@ def flagged(tmp_path_factory):
     run("sync", butler, "--repo", root, check=True)
     run("flag", f"visit={FLAGGED_VISIT}", "--verdict", "bad", "--reason", "satellite trail",
         "--evidence", "https://example.org/DM-1", "--by", "drb", "--repo", root, check=True)
-    yield SimpleNamespace(butler=butler, pipeline=pipeline, root=root, work=work)
-    FalkorServer(root).stop()
+    return SimpleNamespace(butler=butler, pipeline=pipeline, root=root, work=work)
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory):
+    """The flagged set-up the tests that only emit plans share."""
+    setup = _flagged_setup(tmp_path_factory)
+    yield setup
+    FalkorServer(setup.root).stop()
+
+
+@pytest.fixture
+def flagged_for_rerun(tmp_path_factory):
+    """A flagged set-up of its own for the loop, which reruns into the Butler and marks
+    the plan's quanta superseded in the graph (the shared one stays as it was)."""
+    setup = _flagged_setup(tmp_path_factory)
+    yield setup
+    FalkorServer(setup.root).stop()
 
 
 def _butler_env() -> dict:
@@ -81,7 +96,8 @@ def _provenance_inputs(butler: Path, run_name: str) -> dict[str, list[dict]]:
 
 
 def test_the_rerun_script_rebuilds_the_contaminated_products_without_the_flagged_visit(
-        flagged):
+        flagged_for_rerun):
+    flagged = flagged_for_rerun
     out = flagged.work / "plan"
     emitted = run("flags", "plan", "--emit", "pipetask", "--butler", flagged.butler,
                   "--pipeline", flagged.pipeline, "--collection", OUTPUT, "-o", out,
@@ -138,6 +154,15 @@ def test_the_rerun_script_rebuilds_the_contaminated_products_without_the_flagged
     assert check["done"] and not check["flagged_upstream"]
     marked = json.loads((out / "plan.json").read_text())
     assert marked["status"] == "done" and marked["done"]["products"] == check["products"]
+
+    # the rerun is recorded in the graph: the quanta it replaced are superseded by its
+    # RUNs, and the next plan lists them as such instead of planning them again
+    replaced = {q: s["output_run"] for s in plan["steps"] for q in s["replaces"]}
+    assert check["superseded"] == len(replaced) == 6
+    again = json.loads(run("flags", "plan", "--repo", flagged.root, "--format", "json",
+                           check=True).stdout)
+    assert not set(replaced) & {e["quantum"] for e in again["rerun"]}
+    assert {e["quantum"]: e["by"] for e in again["superseded"]} == replaced
 
     # a plan the rerun does not match is not marked done: exit status 1
     other = json.loads((out / "plan.json").read_text())

@@ -205,7 +205,8 @@ def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_colle
     table("Quanta to rerun, by task (in dependency order of first appearance)",
           ["task", "quanta"], list(per_task.items()),
           f"{len(plan['rerun'])} to rerun, {len(plan['dropped'])} dropped (no unflagged "
-          f"science inputs left), {len(plan['excluded_datasets'])} flagged datasets excluded")
+          f"science inputs left), {len(plan['superseded'])} already rerun (superseded), "
+          f"{len(plan['excluded_datasets'])} flagged datasets excluded")
     expressions = plan["data_queries"].items()
     table("Data-ID expressions", ["task", "expression"],
           [(t, e if len(e) <= LONG_EXPRESSION else
@@ -274,7 +275,9 @@ def _plan_done(repo, path, fmt) -> None:
          f"{check['products']} products, {len(check['flagged_upstream'])} flagged datasets "
          "upstream of them", document=check)
     if fmt == "table":
-        console().print(f"plan marked done in {path}" if check["done"] else
+        console().print(f"plan marked done in {path}; {check['superseded']} quanta it "
+                        "replaced are marked superseded_by its RUNs (the next plan leaves "
+                        "them out)" if check["done"] else
                         "the rerun differs from the plan: not marked done")
     if not check["done"]:
         sys.exit(1)

@@ -329,6 +329,8 @@ NODE_SPECS: dict[Kind, dict[str, Prop]] = {
         "data_id": Prop("text", "canonical data ID", identity=True, max_len=4096),
         "peak_memory_mb": _num("peak memory", "MB", 0, 1e9),
         "host": Prop("text", "host it ran on", max_len=MAX_VALUE),
+        "superseded_by": _name("the RUN of a rerun that rebuilt its outputs without "
+                               "flagged inputs (lineage flags plan --done)"),
     },
     Kind.EFD_RECORD: {
         "topic": Prop("text", "EFD topic", identity=True, max_len=256, check=_topic_problem,

@@ -42,13 +42,19 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
 
     A contaminated quantum whose science inputs are all flagged (or were all
     written by dropped quanta) has nothing left to run on: it is listed under
-    ``dropped`` instead, and its outputs are dropped from later input lists.
+    ``dropped`` instead, and its outputs are dropped from later input lists.  A quantum
+    that a rerun carried out already rebuilt (``superseded_by``, written by
+    :func:`lineage.flags.rerun.mark_done`) is listed under ``superseded``, not planned.
     """
     flags = _active_flag_keys(store, flag_ids, as_of)
     at = as_of_time(store, as_of) or "9999"
     quanta: set[str] = set()
     for f in flags:
         quanta |= {k for k in marks(store, f) if k.startswith("quantum:")}
+    superseded = {}   # quanta a rerun carried out already rebuilt: not planned again
+    for chunk in chunks(quanta):
+        superseded.update(queries.superseded_quanta(store, chunk))
+    quanta -= superseded.keys()
     flagged = flagged_datasets(store, as_of=as_of)
     flagged_quanta = set(queries.actively_flagged_quanta(store, at))
     info, inputs, outputs = {}, defaultdict(list), defaultdict(list)
@@ -86,6 +92,7 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
             entry["order"] = len(rerun)
             rerun.append(entry)
     return {"flags": flags, "rerun": rerun, "dropped": dropped,
+            "superseded": [{"quantum": q, "by": run} for q, run in sorted(superseded.items())],
             "excluded_datasets": sorted(flagged),
             "data_queries": data_queries(rerun, store, flagged)}
 

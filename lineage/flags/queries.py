@@ -235,6 +235,19 @@ def quanta_info(store, keys: list[str]) -> list[QuantumInfo]:
         {"keys": keys})]
 
 
+class SupersededQuantum(NamedTuple):
+    """A quantum whose outputs a rerun rebuilt, and that rerun's RUN."""
+    quantum: str
+    run: str
+
+
+def superseded_quanta(store, keys: list[str]) -> list[SupersededQuantum]:
+    """Those of the quanta ``keys`` that a rerun carried out superseded."""
+    return [SupersededQuantum(*r) for r in store.read(
+        "MATCH (q:Quantum) WHERE q.key IN $keys AND q.superseded_by IS NOT NULL "
+        "RETURN q.key, q.superseded_by", {"keys": keys})]
+
+
 class QuantumInput(NamedTuple):
     """A dataset a quantum read, and whether the quantum rejected it."""
     quantum: str

@@ -38,7 +38,7 @@ from lineage.core.atomic import write_atomic
 from lineage.core.butler_repo import source_name
 from lineage.core.dataid import DataId
 from lineage.core.errors import first_line
-from lineage.core.model import collection_key
+from lineage.core.model import GraphBatch, collection_key
 from lineage.core.selector import Selector
 from lineage.core.time import now_utc_stamp
 from lineage.flags import queries
@@ -448,9 +448,24 @@ def mark_done(store, document: dict, path: str) -> dict:
     check = {"plan": str(path), "steps": steps, "products": len(products),
              "flagged_upstream": flagged_upstream, "done": done}
     if done:
+        check["superseded"] = _record_superseded(store, document, path)
         document["status"] = "done"
         document["done"] = {"at": now_utc_stamp(), "steps": steps, "products": len(products)}
     return check
+
+
+def _record_superseded(store, document: dict, path: str) -> int:
+    """Mark the quanta each step replaced ``superseded_by`` the step's RUN, in one
+    all-or-nothing unit, so the next plan does not list them again (their outputs stay
+    contaminated: that is history).  Marking twice writes the same values."""
+    batch = GraphBatch(f"{path} (rerun carried out)")
+    replaced = {q: step["output_run"] for step in document["steps"]
+                for q in step.get("replaces", ())}
+    for quantum in sorted(store.existing_keys(list(replaced))):   # never a new bare node
+        batch.add_node(quantum, superseded_by=replaced[quantum])
+    if batch.nodes:
+        store.write(batch)
+    return len(batch.nodes)
 
 
 def _flagged_upstream(store, document: dict, products: list[str]) -> list[dict]:
