@@ -284,3 +284,42 @@ def test_without_a_saved_graph_it_builds_one(clean_repo, graphs, tmp_path):
     assert "no predicted graph" in refused.stderr
     both = preflight_cli(saved, "--butler", graphs.butler, repo=clean_repo)
     assert both.returncode == 2 and "give GRAPH.qg, or --butler" in both.stderr
+
+
+def test_graphql_preflight_reads_only_graphs_in_its_directory(flagged_repo, graphs, tmp_path):
+    """``preflight(graph:)`` answers what the command answers, for a file the operator put
+    in the server's pre-flight directory; a path, a missing file, a link out of the
+    directory or a server without the directory is refused, naming the argument."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lineage.api.app import create_app
+    from lineage.api.settings import ApiSettings
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    shutil.copy(graphs.step1, spool / "step1.qg")
+    (spool / "elsewhere.qg").symlink_to(graphs.measure)
+    query = ("query($g: String!, $f: String) { preflight(graph: $g, failOn: $f) "
+             "{ graph gate { failOn worst failed } totals quanta } }")
+    with open_store(flagged_repo) as store:
+        flag(store, "visit=1", "bad", "guider lost lock", EVIDENCE, "DRB")
+        expected = json.loads(json.dumps(preflight(store, graphs.step1, "bad"), default=str))
+        for settings, name, refusal in (
+                (ApiSettings(preflight_dir=spool), "step1.qg", None),
+                (ApiSettings(preflight_dir=spool), "../step1.qg", "graph: '../step1.qg' is not"),
+                (ApiSettings(preflight_dir=spool), "absent.qg", "graph: no absent.qg"),
+                (ApiSettings(preflight_dir=spool), "elsewhere.qg", "graph: no elsewhere.qg"),
+                (ApiSettings(), "step1.qg", "no pre-flight directory")):
+            app = create_app(store=store, settings=settings)
+            with TestClient(app, client=("127.0.0.1", 40000)) as client:
+                body = client.post("/graphql", json={
+                    "query": query, "variables": {"g": name, "f": "bad"}}).json()
+            if refusal is None:
+                assert "errors" not in body, body
+                answer = body["data"]["preflight"]
+                assert answer["gate"] == {"failOn": "bad", "worst": "bad", "failed": True}
+                assert answer["totals"] == expected["totals"]
+                assert answer["quanta"] == expected["quanta"]
+            else:
+                assert body["data"] is None and refusal in body["errors"][0]["message"], body

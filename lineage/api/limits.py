@@ -61,6 +61,7 @@ FIELD_WEIGHTS = {
     ("Dataset", "contamination"): 1,   # batched: one query for every dataset of a request
     ("Query", "flags"): 5,
     ("Query", "lightcurve"): 50,
+    ("Query", "preflight"): 200,   # reads a file and asks the graph about each quantum
     ("Query", "jobs"): 5,
     ("Query", "metricTrend"): 10,
     ("Job", "specifications"): 2,

@@ -1,7 +1,7 @@
 """The GraphQL schema: the root query assembled from one fields module per capability
 (:mod:`lineage.api.lineage`, :mod:`lineage.api.dataunits`, :mod:`lineage.api.flags`,
-:mod:`lineage.api.lightcurve`, :mod:`lineage.api.metrics`, :mod:`lineage.api.diff`) and
-the flag mutations.
+:mod:`lineage.api.lightcurve`, :mod:`lineage.api.metrics`, :mod:`lineage.api.diff`,
+:mod:`lineage.api.preflight`) and the flag mutations.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from lineage.api.flags import FlagsQuery, Mutation
 from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.lineage import LineageQuery
 from lineage.api.metrics import MetricsQuery
+from lineage.api.preflight import PreflightQuery
 from lineage.api.types import NODE_TYPES
 
 
 class Query(LineageQuery, DataUnitsQuery, FlagsQuery, LightcurveQuery, MetricsQuery, DiffQuery,
-            graphene.ObjectType):
+            PreflightQuery, graphene.ObjectType):
     """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs;
-    release diffs."""
+    release diffs; pre-flight of predicted quantum graphs."""
 
 
 def build_schema() -> graphene.Schema:

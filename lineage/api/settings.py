@@ -28,6 +28,9 @@ class ApiSettings:
     state_dir: Path | None = None
     #: Where the repository's files are (lightcurve catalogs); None: ``state_dir/datastore``.
     datastore: Path | None = None
+    #: Where predicted quantum graphs wait for ``preflight(graph:)`` (a client names a file
+    #: in it, never a path); None: no pre-flight through the API.
+    preflight_dir: Path | None = None
     #: Threads that run store reads.
     threads: int = 8
     #: Threads that run requests (parse, validate, measure, execute) off the event loop.

@@ -54,12 +54,15 @@ def worker_app():
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--datastore", type=click.Path(file_okay=False), default=None,
               help="Where the repository's files are (default: REPO/datastore).")
+@click.option("--preflight-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Where predicted quantum graphs (.qg) wait for the preflight(graph:) "
+                   "query, which names a file in it (never a path).")
 @click.option("--allow-host", "allowed_hosts", multiple=True, envvar="LINEAGE_API_ALLOWED_HOSTS",
               help="Another name the server may be called by (Host and Origin headers; "
                    "localhost, loopback addresses and --host always work; `*`: any). "
                    "Repeatable.")
 def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_depth, max_cost,
-          log_level, datastore, allowed_hosts):
+          log_level, datastore, preflight_dir, allowed_hosts):
     """Serve the GraphQL API (/graphql, GraphiQL, /health) over a repository."""
     import uvicorn
 
@@ -69,7 +72,8 @@ def serve(repo, host, port, workers, read_access, timeout, max_page_size, max_de
                            max_depth=max_depth, max_cost=max_cost, timeout=timeout,
                            read_access=read_access, bind_host=host,
                            allowed_hosts=allowed_hosts,
-                           datastore=Path(datastore) if datastore else None)
+                           datastore=Path(datastore) if datastore else None,
+                           preflight_dir=Path(preflight_dir) if preflight_dir else None)
     click.echo(f"lineage API on http://{host}:{port}/graphql (repository {repo}"
                f"{f', {workers} workers' if workers > 1 else ''})", err=True)
     access_log = log_level in ("info", "debug")  # a line per request only when shown
