@@ -256,3 +256,54 @@ def test_step_queries_are_butler_expressions_of_exactly_the_planned_data_ids():
         "(visit = 3 AND detector = 4))) OR (instrument = 'Other' AND (detector = 2 AND "
         "visit = 7) AND NOT (visit IN (9)))")
     assert parse_expression(step_query(two, exclusions)) is not None
+
+
+#: A site configuration for BPS: Parsl's local WMS, one core (what an operator's site YAML
+#: says for their cluster).
+PARSL_LOCAL_SITE = """\
+wmsServiceClass: lsst.ctrl.bps.parsl.ParslService
+computeSite: local
+site:
+  local:
+    class: lsst.ctrl.bps.parsl.sites.Local
+    cores: 1
+"""
+
+
+def test_the_bps_rerun_runs_as_written_on_parsl(flagged_for_rerun):
+    """``--emit bps --bps-include SITE.yaml``: ``submit.sh`` as written submits each step
+    with the real ``bps`` to the Parsl WMS on this machine (lsst-ctrl-bps-parsl), which
+    runs the quanta and BPS's final job (the aggregator, provenance included); a sync
+    then shows the rebuilt coadds clean and ``--done`` marks the plan done."""
+    pytest.importorskip("lsst.ctrl.bps.parsl")
+    flagged = flagged_for_rerun
+    site = flagged.work / "parsl-local.yaml"
+    site.write_text(PARSL_LOCAL_SITE)
+    out = flagged.work / "bps-rerun"
+    run("flags", "plan", "--emit", "bps", "--butler", flagged.butler, "--pipeline",
+        flagged.pipeline, "--collection", "rerun/drb-bps", "--bps-include", site, "-o", out,
+        "--repo", flagged.root, check=True)
+    plan = json.loads((out / "plan.json").read_text())
+    import yaml
+    first = yaml.safe_load((out / "1-assembleCoadd.yaml").read_text())
+    assert first["includeConfigs"] == [str(site)]
+    # BPS's defaults name pipetask and butler by their EUPS directories; a pip install has
+    # both in this interpreter's prefix
+    env = dict(_butler_env(), CTRL_MPEXEC_DIR=sys.prefix, DAF_BUTLER_DIR=sys.prefix,
+               LINEAGE_BPS_POLL="1")
+    done = subprocess.run([str(out / "submit.sh")], capture_output=True, text=True, env=env,
+                          cwd=flagged.work, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    run("sync", flagged.butler, "--repo", flagged.root, check=True)
+    with open_store(flagged.root, keep=True) as store:
+        rebuilt = store.read("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE q.run IN $runs "
+                             "AND d.dataset_type = 'deepCoadd' RETURN d.key",
+                             {"runs": [s["output_run"] for s in plan["steps"]]})
+        assert len(rebuilt) == len(REBUILT_DETECTORS)
+        for (key,) in rebuilt:
+            rows = upstream(store, Selector(text=key, keys=(key,)))
+            assert {DataId.parse(r.data_id).get("visit") for r in rows} - {None} == {"2"}
+    checked = run("flags", "plan", "--done", out / "plan.json", "--repo", flagged.root,
+                  "--format", "json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["done"]

@@ -171,6 +171,10 @@ LONG_EXPRESSION = 400
               help="With --emit: create this TAGGED collection of the rerun's clean inputs "
                    "in the Butler (needs a writeable Butler) and read the inputs from it "
                    "first.")
+@click.option("--bps-include", "bps_includes", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, exists=True),
+              help="With --emit bps: a BPS config each step's YAML includes (includeConfigs), "
+                   "such as the site's: its WMS and compute site. Repeatable.")
 @click.option("--done", "done_plan", metavar="PLAN.json", type=click.Path(dir_okay=False),
               default=None,
               help="After the rerun and a lineage sync of it: check each step's RUN against "
@@ -178,7 +182,7 @@ LONG_EXPRESSION = 400
                    "the plan done; exit status 1 if they differ.")
 @format_option
 def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
-               done_plan, fmt):
+               bps_includes, done_plan, fmt):
     """Quanta to rerun without the flagged inputs, in dependency order (LDF101 e); with
     --emit, the commands that rerun them; with --done, the check after the rerun."""
     if done_plan:
@@ -186,10 +190,11 @@ def flags_plan(repo, flag_ids, output, emit_kind, butler, pipeline, output_colle
         return
     if emit_kind:
         _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
-                   fmt)
+                   bps_includes, fmt)
         return
     for name, value in (("--butler", butler), ("--pipeline", pipeline),
-                        ("--collection", output_collection), ("--tag", tag)):
+                        ("--collection", output_collection), ("--tag", tag),
+                        ("--bps-include", bps_includes)):
         if value:
             raise CliError(f"{name} goes with --emit")
     with Repo(repo) as store:
@@ -233,14 +238,14 @@ def _write_json(path, document) -> None:
 
 
 def _plan_emit(repo, flag_ids, output, emit_kind, butler, pipeline, output_collection, tag,
-               fmt) -> None:
+               bps_includes, fmt) -> None:
     """``flags plan --emit``: the rerun's files and plan.json in OUTPUT, and its steps."""
     for name, value in (("-o", output), ("--butler", butler), ("--pipeline", pipeline)):
         if not value:
             raise CliError(f"--emit needs {name}")
     with Repo(repo) as store:
         document = call(flagging.emit_rerun, store, butler, pipeline, output, emit_kind,
-                        output_collection, tag, flag_ids or None)
+                        output_collection, tag, flag_ids or None, bps_includes)
     _write_json(Path(output) / flagging.PLAN_FILE, document)
     emit(fmt, f"Rerun steps (lineage flags plan --emit {emit_kind})", document["steps"],
          [Column("step", "step"), Column("task", "task"), Column("quanta", "quanta"),

@@ -62,7 +62,7 @@ MOCK_TASKS = "lsst.pipe.base.tests.mocks."
 
 def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pipetask",
                output: str | None = None, tag: str | None = None,
-               flag_ids=None) -> dict:
+               flag_ids=None, bps_includes=()) -> dict:
     """Write the rerun of the active flags' reprocessing plan (of ``flag_ids`` only, if
     given) into the new or empty directory ``out_dir``: ``rerun.sh`` (``emit``
     "pipetask"), or one BPS submit YAML per step and ``submit.sh`` ("bps"); the caller
@@ -70,9 +70,13 @@ def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pip
     ``output`` names the output CHAINED collection (default ``rerun/<UTC time>``), each
     step writing the RUN ``<output>/<task>``; ``tag`` creates that TAGGED collection of the
     rerun's clean inputs in the Butler (it must be writeable) and puts it first among the
-    inputs.  Returns the plan document (what ``plan.json`` holds)."""
+    inputs.  ``bps_includes``: BPS configs each step's YAML includes (``includeConfigs``:
+    the site's WMS and compute site), with ``bps`` only.  Returns the plan document (what
+    ``plan.json`` holds)."""
     if emit not in EMITTERS:
         raise FlagError(f"{emit!r}: emit pipetask or bps", field="emit")
+    if bps_includes and emit != "bps":
+        raise FlagError("BPS includes go with --emit bps", field="bps_include")
     butler_name = source_name(butler)
     if "://" not in butler and not os.path.isdir(butler):
         raise FlagError(f"{butler}: no such Butler repository", field="butler")
@@ -118,13 +122,14 @@ def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pip
                 "excluded": {i: {"visits": v, "detector_visits": [list(p) for p in dv]}
                              for i, (v, dv) in sorted(exclusions.items())},
                 "not_excluded": not_excluded, "steps": steps, "status": "emitted",
+                "bps_includes": [os.path.abspath(f) for f in bps_includes],
                 "done": None, "plan": plan}
     directory.mkdir(parents=True, exist_ok=True)
     if emit == "pipetask":
         _write(directory / SCRIPT, rerun_script(document, mocked), executable=True)
     else:
         for step in steps:
-            _write(directory / bps_file(step), bps_yaml(document, step))
+            _write(directory / bps_file(step), bps_yaml(document, step, mocked, directory))
         _write(directory / SUBMIT, submit_script(document), executable=True)
     return document
 
@@ -359,8 +364,8 @@ def rerun_script(document: dict, mocked: bool) -> str:
                 f"-o {q(document['output'])} --output-run {q(step['output_run'])} "
                 f"-d {_shell_word(step['data_query'])} --save-qgraph \"$here/{name}.qg\"",
                 f"butler aggregate-graph \"$here/{name}.qg\" {butler} "
-                f"-o \"$here/{name}-provenance.qg\"{mock}",
-                f"butler ingest-graph {butler} \"$here/{name}-provenance.qg\" -t copy"]
+                f"-o \"$here/{provenance_file(step)}\"{mock}",
+                f"butler ingest-graph {butler} \"$here/{provenance_file(step)}\" -t copy"]
     return _script(document, "The rerun plan as pipetask commands", [], commands)
 
 
@@ -369,10 +374,18 @@ def bps_file(step: dict) -> str:
     return f"{step['step']}-{step['task']}.yaml"
 
 
-def bps_yaml(document: dict, step: dict) -> str:
+def provenance_file(step: dict) -> str:
+    """The name of the provenance graph the aggregator writes for a step (both scripts
+    ingest it with ``butler ingest-graph``): ``1-assembleCoadd-provenance.qg``."""
+    return f"{step['step']}-{step['task']}-provenance.qg"
+
+
+def bps_yaml(document: dict, step: dict, mocked: bool = False, directory: Path = Path(".")) -> str:
     """One step as a BPS submit YAML: only keys ctrl_bps documents (``pipelineYaml``,
     ``project``, ``campaign``, and under ``payload`` the Butler, input collections, data
-    query and output collections)."""
+    query and output collections; the final job's ``extraAggregateOptions``: the
+    aggregator writes the provenance graph into ``directory``, which ``submit.sh``
+    ingests, and reads pipe_base's mock outputs only with ``--mock-storage-classes``)."""
     import yaml
     submit = {"pipelineYaml": step["pipeline"], "project": "lineage-rerun",
               "campaign": document["output"],
@@ -382,6 +395,11 @@ def bps_yaml(document: dict, step: dict) -> str:
                           "dataQuery": step["data_query"],
                           "output": document["output"],
                           "outputRun": step["output_run"]}}
+    aggregate = f"-o {shlex.quote(str(Path(directory).resolve() / provenance_file(step)))}"
+    submit["finalJob"] = {"extraAggregateOptions": aggregate + (" --mock-storage-classes"
+                                                                if mocked else "")}
+    if document.get("bps_includes"):
+        submit["includeConfigs"] = list(document["bps_includes"])
     comment = (f"# step {step['step']} of the rerun plan (lineage flags plan --emit bps, "
                f"{document['created_at']} UTC): {step['task']}, {step['quanta']} quanta\n")
     return comment + yaml.safe_dump(submit, sort_keys=False, width=10**6)
@@ -391,7 +409,9 @@ def submit_script(document: dict) -> str:
     """``submit.sh``: ``bps submit`` of each step in order.  BPS returns once a workflow
     is submitted, so before the next step it waits until the step's RUN is in the output
     chain, which BPS's final job (``butler aggregate-graph --update-output-chain``) puts
-    there when the workflow has ended, and checks its quanta as ``rerun.sh`` does."""
+    there when the workflow has ended, ingests the provenance graph that job wrote (the
+    RUN's ``run_provenance``, which ``lineage sync`` reads the quanta from), and checks
+    its quanta as ``rerun.sh`` does."""
     q = shlex.quote
     wait = ["", "wait_for_run() {  # until RUN $1 is in the output chain",
             f"  until butler query-collections {q(document['butler'])} "
@@ -399,7 +419,9 @@ def submit_script(document: dict) -> str:
             "sleep \"${LINEAGE_BPS_POLL:-60}\"; done", "}"]
     return _script(document, "The rerun plan as BPS submissions", wait,
                    lambda step: [f"bps submit \"$here/{bps_file(step)}\"",
-                                 f"wait_for_run {q(step['output_run'])}"])
+                                 f"wait_for_run {q(step['output_run'])}",
+                                 f"butler ingest-graph {q(document['butler'])} "
+                                 f"\"$here/{provenance_file(step)}\" -t copy"])
 
 
 # --- after the rerun ------------------------------------------------------------------------
