@@ -134,6 +134,7 @@ def test_a_clean_graph_passes_with_its_calibrations_certified(clean_repo, graphs
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["gate"] == {"fail_on": "contaminated", "worst": None, "failed": False}
+    assert report["calibration_collections"] == [CALIB]   # among its inputs
     assert [(q["task"], q["data_id"]) for q in report["quanta"]] == [
         ("measure", {"instrument": "Cam1", "detector": d, "visit": 2}) for d in (1, 3, 4)]
     assert report["totals"] == {"tasks": 1, "quanta": 3, "unknown_inputs": 0, "bad": 0,
@@ -323,3 +324,13 @@ def test_graphql_preflight_reads_only_graphs_in_its_directory(flagged_repo, grap
                 assert answer["quanta"] == expected["quanta"]
             else:
                 assert body["data"] is None and refusal in body["errors"][0]["message"], body
+
+
+def test_calibrations_are_looked_up_where_the_graph_reads(clean_repo):
+    """Certification counts in the CALIBRATION collections the graph's input collections
+    are or chain to; when the lineage graph knows none of them, in every one."""
+    from lineage.preflight.core import _calibration_collections
+    with open_store(clean_repo) as store:
+        assert _calibration_collections(store, [CHAIN, CALIB]) == {f"collection:{CALIB}"}
+        assert _calibration_collections(store, [CHAIN]) == set()     # the chain holds none
+        assert _calibration_collections(store, ["never/synced"]) == {f"collection:{CALIB}"}

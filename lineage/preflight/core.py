@@ -57,11 +57,14 @@ def preflight(store, path, fail_on: str | None = None) -> dict:
     known = store.nodes("Dataset", inputs)
     levels, marks = _flagged(store, list(known))
     existing = _existing_outputs(store, graph)
-    certified = _certification(store, graph)
+    searched = _calibration_collections(store, graph.input_collections)
+    certified = _certification(store, graph, searched)
     quanta = [_quantum(q, known, levels, marks, existing, certified) for q in graph.quanta]
     report = {
         "file": graph.path, "output_run": graph.output_run, "output": graph.output,
-        "input_collections": graph.input_collections, "user": graph.user,
+        "input_collections": graph.input_collections,
+        "calibration_collections": sorted(k.split(":", 1)[1] for k in searched),
+        "user": graph.user,
         "created": graph.created,
         "output_run_exists": bool(store.nodes("Collection",
                                               [collection_key(graph.output_run)])),
@@ -121,14 +124,31 @@ def _exposure(dimensions: dict) -> str | None:
     return None
 
 
-def _certification(store, graph: PredictedGraph) -> dict[tuple[str, str], dict]:
+def _calibration_collections(store, inputs: list[str]) -> set[str]:
+    """Keys of the CALIBRATION collections the graph's input collections are or chain to:
+    where its quanta look calibrations up.  When the lineage graph knows none of the input
+    collections (not synced), every CALIBRATION collection."""
+    found, known = set(), False
+    for name in inputs:
+        row = collection_and_chained(store, name)
+        if row is None:
+            continue
+        known = True
+        found.update(k for k, kind in zip([row.key, *row.chained_keys],
+                                          [row.collection_type, *row.chained_types])
+                     if kind == "CALIBRATION")
+    return found if known else set(calibration_collection_keys(store))
+
+
+def _certification(store, graph: PredictedGraph,
+                   calibration_collections: set[str]) -> dict[tuple[str, str], dict]:
     """(quantum key, calibration key) -> whether that calibration is certified for the
-    quantum's exposure: ``{certified, collections, exposure}`` (certified None: the quantum
-    names no exposure or visit with a time)."""
+    quantum's exposure in one of ``calibration_collections`` (keys): ``{certified,
+    collections, exposure}`` (certified None: the quantum names no exposure or visit with
+    a time)."""
     reads = [(q, d) for q in graph.quanta for d in q.inputs if d.is_calibration]
     if not reads:
         return {}
-    calibration_collections = set(calibration_collection_keys(store))
     ranges = defaultdict(list)
     for dataset, collection, begin, end in store.related(
             "Dataset", "CONTAINS", False, "Collection", ["valid_begin", "valid_end"],
