@@ -52,7 +52,7 @@ def graph_file(directory: Path | None, name: str) -> Path:
     (a link leading out of the directory counts as none)."""
     if directory is None:
         raise ApiError("preflight: this server has no pre-flight directory (its operator "
-                       "gives one: lineage serve --preflight-dir DIR)")
+                       "gives one when starting it)")
     if not GRAPH_NAME.fullmatch(name):
         raise ApiError(f"graph: {name[:80]!r} is not the name of a .qg file in the pre-flight "
                        "directory (letters, digits, '.', '_', '-'; no path)")

@@ -76,7 +76,8 @@ def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pip
     if emit not in EMITTERS:
         raise FlagError(f"{emit!r}: emit pipetask or bps", field="emit")
     if bps_includes and emit != "bps":
-        raise FlagError("BPS includes go with --emit bps", field="bps_include")
+        raise FlagError("BPS configs to include go with BPS files only (emit bps)",
+                        field="bps_include")
     butler_name = source_name(butler)
     if "://" not in butler and not os.path.isdir(butler):
         raise FlagError(f"{butler}: no such Butler repository", field="butler")
