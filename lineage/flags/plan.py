@@ -51,16 +51,18 @@ def reprocessing_plan(store, flag_ids=None, as_of=None) -> dict:
     quanta: set[str] = set()
     for f in flags:
         quanta |= {k for k in marks(store, f) if k.startswith("quantum:")}
-    superseded = {}   # quanta a rerun carried out already rebuilt: not planned again
+    info, superseded = {}, {}   # superseded: a rerun carried out rebuilt them already
     for chunk in chunks(quanta):
-        superseded.update(queries.superseded_quanta(store, chunk))
+        for q, task, did, run, by in queries.quanta_info(store, chunk):
+            if by is None:
+                info[q] = (task, did, run)
+            else:
+                superseded[q] = by
     quanta -= superseded.keys()
     flagged = flagged_datasets(store, as_of=as_of)
     flagged_quanta = set(queries.actively_flagged_quanta(store, at))
-    info, inputs, outputs = {}, defaultdict(list), defaultdict(list)
+    inputs, outputs = defaultdict(list), defaultdict(list)
     for chunk in chunks(quanta):
-        for q, task, did, run in queries.quanta_info(store, chunk):
-            info[q] = (task, did, run)
         for q, d, t, rejected in queries.quanta_inputs(store, chunk):
             inputs[q].append((d, t, bool(rejected)))
         for q, d in queries.quanta_outputs(store, chunk):

@@ -227,25 +227,13 @@ class QuantumInfo(NamedTuple):
     task: str
     data_id: str
     run: str
+    superseded_by: str | None   #: the RUN of a rerun carried out that rebuilt its outputs
 
 
 def quanta_info(store, keys: list[str]) -> list[QuantumInfo]:
     return [QuantumInfo(*r) for r in store.read(
-        "MATCH (q:Quantum) WHERE q.key IN $keys RETURN q.key, q.task, q.data_id, q.run",
-        {"keys": keys})]
-
-
-class SupersededQuantum(NamedTuple):
-    """A quantum whose outputs a rerun rebuilt, and that rerun's RUN."""
-    quantum: str
-    run: str
-
-
-def superseded_quanta(store, keys: list[str]) -> list[SupersededQuantum]:
-    """Those of the quanta ``keys`` that a rerun carried out superseded."""
-    return [SupersededQuantum(*r) for r in store.read(
-        "MATCH (q:Quantum) WHERE q.key IN $keys AND q.superseded_by IS NOT NULL "
-        "RETURN q.key, q.superseded_by", {"keys": keys})]
+        "MATCH (q:Quantum) WHERE q.key IN $keys "
+        "RETURN q.key, q.task, q.data_id, q.run, q.superseded_by", {"keys": keys})]
 
 
 class QuantumInput(NamedTuple):
