@@ -45,12 +45,13 @@ SHARED_END_MIN = 64
 
 
 def shared_end_statement(rel: Rel, src: Kind, dst: Kind, props: tuple[str, ...] | None = (),
-                         shared: str = "target") -> str:
-    """Edges sharing one end, ``$shared``: the ``target`` (a flag's contamination marks, a
-    data unit's datasets) or the ``source`` (a RUN's datasets).  Rows are the other ends'
-    keys (``props`` empty), ``[key, value, ...]`` for the property names ``props`` every
-    row has, or ``[key, props map]`` (``props`` None).  Matching the shared end once
-    halves the cost of the edges; naming the properties saves a third more."""
+                         end: str = "target") -> str:
+    """Edges sharing one ``end``, the node ``$shared``: the ``target`` (a flag's
+    contamination marks, a data unit's datasets) or the ``source`` (a RUN's datasets).
+    Rows are the other ends' keys (``props`` empty), ``[key, value, ...]`` for the
+    property names ``props`` every row has, or ``[key, props map]`` (``props`` None).
+    Matching the shared end once halves the cost of the edges; naming the properties
+    saves a third more."""
     if props is None:
         other, setter = "r[0]", " SET e += r[1]"
     elif props:
@@ -58,11 +59,9 @@ def shared_end_statement(rel: Rel, src: Kind, dst: Kind, props: tuple[str, ...] 
         setter = " SET " + ", ".join(f"e.{name} = r[{i + 1}]" for i, name in enumerate(props))
     else:
         other, setter = "r", ""
-    ends = {"target": ("a", "b"), "source": ("b", "a")}[shared]
-    many, one = ends
-    kinds = {"a": src, "b": dst}
-    return (f"MATCH ({one}:{kinds[one].value} {{key: $shared}}) UNWIND $rows AS r "
-            f"MATCH ({many}:{kinds[many].value} {{key: {other}}}) "
+    source, target = f"(a:{src.value} {{key: ", f"(b:{dst.value} {{key: "
+    shared, each = (target, source) if end == "target" else (source, target)
+    return (f"MATCH {shared}$shared}}) UNWIND $rows AS r MATCH {each}{other}}}) "
             f"MERGE (a)-[e:{rel.value}]->(b)" + setter)
 
 
