@@ -127,11 +127,11 @@ def emit_rerun(store, butler: str, pipeline: str, out_dir: str, emit: str = "pip
                 "done": None, "plan": plan}
     directory.mkdir(parents=True, exist_ok=True)
     if emit == "pipetask":
-        _write(directory / SCRIPT, rerun_script(document, mocked), executable=True)
+        write_atomic(directory / SCRIPT, rerun_script(document, mocked), mode=0o755)
     else:
         for step in steps:
-            _write(directory / bps_file(step), bps_yaml(document, step, mocked, directory))
-        _write(directory / SUBMIT, submit_script(document), executable=True)
+            write_atomic(directory / bps_file(step), bps_yaml(document, step, mocked, directory))
+        write_atomic(directory / SUBMIT, submit_script(document), mode=0o755)
     return document
 
 
@@ -305,10 +305,6 @@ def tag_datasets(butler: str, tag: str, keys: list[str], flags: list[str]) -> No
 
 
 # --- the files ----------------------------------------------------------------------------
-
-def _write(path: Path, text: str, executable: bool = False) -> None:
-    write_atomic(path, text, mode=0o755 if executable else 0o644)
-
 
 def _header(document: dict, what: str) -> list[str]:
     """The start of both scripts: what they are, ``set -eu``, and ``check_quanta``, which
