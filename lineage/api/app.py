@@ -3,6 +3,8 @@
 * ``POST /graphql`` (and ``GET /graphql?query=...`` for queries): GraphQL;
 * ``GET /graphql`` from a browser: GraphiQL, loaded from ``/graphiql/`` (assets
   shipped in the package, no external URL);
+* ``GET /``: the lineage explorer (docs/explorer.md), loaded from ``/explorer/`` (assets
+  shipped in the package, no external URL), which asks ``/graphql`` for everything;
 * ``GET /health``: the engine answers;
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
 * ``/openapi.json``: the OpenAPI document of the non-GraphQL routes.  FastAPI's
@@ -43,6 +45,7 @@ from lineage.api.settings import ApiSettings
 from lineage.store.repo import open_store
 
 ASSETS = Path(__file__).parent / "graphiql"
+EXPLORER = Path(__file__).parent / "explorer"
 
 
 class Health(BaseModel):
@@ -317,9 +320,9 @@ class Server:
             self.store.close()
 
 
-def _graphiql_page(root_path: str) -> str:
-    base = root_path.rstrip("/")
-    return (ASSETS / "page.html").read_text().replace("{{BASE}}", base)
+def _page(path: Path, root_path: str) -> str:
+    """An HTML page of the package with ``{{BASE}}`` replaced by the server's root path."""
+    return path.read_text().replace("{{BASE}}", root_path.rstrip("/"))
 
 
 def create_app(repo: str | os.PathLike | None = None, *, store=None,
@@ -354,6 +357,7 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                   version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # CDN pages: no page that breaks offline
     app.mount("/graphiql", StaticFiles(directory=ASSETS), name="graphiql")
+    app.mount("/explorer", StaticFiles(directory=EXPLORER), name="explorer")
     app.add_middleware(HostCheck, settings=settings)
 
     def server() -> Server:
@@ -386,7 +390,7 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
     async def graphql_get(request: Request):
         params = request.query_params
         if "query" not in params:
-            return HTMLResponse(_graphiql_page(request.scope.get("root_path", "")))
+            return HTMLResponse(_page(ASSETS / "page.html", request.scope.get("root_path", "")))
         variables = params.get("variables")
         try:
             if variables:
@@ -395,6 +399,11 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
             return exc.response()
         return await server().execute(request, params.get("query"), variables or None,
                                       params.get("operationName"), allow_mutations=False)
+
+    @app.get("/", include_in_schema=False)
+    async def explorer(request: Request):
+        """The lineage explorer (docs/explorer.md): one page; its views are in its URL."""
+        return HTMLResponse(_page(EXPLORER / "index.html", request.scope.get("root_path", "")))
 
     @app.get("/health", response_model=Health, summary="Is the engine answering?")
     async def health():

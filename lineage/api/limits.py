@@ -50,6 +50,7 @@ FIELD_WEIGHTS = {
     ("Query", "lineage"): 50,
     ("Query", "blastRadius"): 50,
     ("Query", "lineagePath"): 50,
+    ("Query", "lineageGraph"): 50,
     ("Query", "contamination"): 5,
     ("Query", "contaminated"): 10,
     ("Flag", "contaminated"): 10,

@@ -1,7 +1,7 @@
 """The GraphQL schema: the root query assembled from one fields module per capability
 (:mod:`lineage.api.lineage`, :mod:`lineage.api.dataunits`, :mod:`lineage.api.flags`,
 :mod:`lineage.api.lightcurve`, :mod:`lineage.api.metrics`, :mod:`lineage.api.diff`,
-:mod:`lineage.api.preflight`) and the flag mutations.
+:mod:`lineage.api.preflight`, :mod:`lineage.api.graph`) and the flag mutations.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import graphene
 from lineage.api.dataunits import DataUnitsQuery
 from lineage.api.diff import DiffQuery
 from lineage.api.flags import FlagsQuery, Mutation
+from lineage.api.graph import GraphQuery
 from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.lineage import LineageQuery
 from lineage.api.metrics import MetricsQuery
@@ -18,7 +19,7 @@ from lineage.api.preflight import PreflightQuery
 from lineage.api.types import NODE_TYPES
 
 
-class Query(LineageQuery, DataUnitsQuery, FlagsQuery, LightcurveQuery, MetricsQuery, DiffQuery,
+class Query(LineageQuery, GraphQuery, DataUnitsQuery, FlagsQuery, LightcurveQuery, MetricsQuery, DiffQuery,
             PreflightQuery, graphene.ObjectType):
     """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs;
     release diffs; pre-flight of predicted quantum graphs."""

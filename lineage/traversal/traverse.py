@@ -130,12 +130,15 @@ def _via_types(store, types, direction: str) -> Via | None:
 def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | None = None,
         depth: int | None = None, parents: dict | None = None,
         want: list[str] | None = None, ended_by: str | None = None,
-        max_per_step: int | None = None, max_nodes: int | None = None) -> Reached:
+        max_per_step: int | None = None, max_nodes: int | None = None,
+        edges: list | None = None) -> Reached:
     """Every dataset reachable from ``seeds`` (key -> dataset type, None for a quantum)
     in at most ``depth`` steps, with its step count.
 
     With a ``parents`` dict, records for each dataset reached the
-    (dataset, quantum) it was first reached from, for path reconstruction.
+    (dataset, quantum) it was first reached from, for path reconstruction; with an
+    ``edges`` list too, every step taken as (node, quantum, dataset), also to datasets
+    reached before (a quantum's other inputs or outputs), for drawing the graph.
     With ``want``, only datasets of those types carry their data ID and run.
     With ``ended_by`` (TAI ISO), steps down pass only through quanta ended by then.
     ``max_per_step`` and ``max_nodes`` cap the search (module docstring).
@@ -177,6 +180,8 @@ def bfs(store, seeds: dict[str, str | None], direction: str = DOWN, via: Via | N
                     continue
                 if parents is not None:
                     a, q, row = row[0], row[1], row[2:]
+                    if edges is not None:
+                        edges.append((a, q, row[0]))
                 key = row[0]
                 if key in seen:
                     continue
@@ -246,15 +251,19 @@ def _existing(store, seeds: dict[str, str | None], ended_by: str) -> dict[str, s
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
              collection: str | None = None, limit: int | None = None,
              tree: dict | None = None, *, at: str | None = None,
-             max_per_step: int | None = None, max_nodes: int | None = None) -> Lineage:
-    """Datasets downstream (or upstream) of a selector, sorted by type then data ID.
+             max_per_step: int | None = None, max_nodes: int | None = None,
+             ordered: bool = True) -> Lineage:
+    """Datasets downstream (or upstream) of a selector, sorted by type then data ID
+    (unless not ``ordered``: a caller that groups them saves the sort).
 
     ``at`` (a UTC stamp: ``lineage.flags.as_of_time`` reads a time or a release) asks
     what existed then; ``max_per_step`` and ``max_nodes`` cap the search, and the answer
     says whether they cut it (``truncated``; module docstring).
     With a ``tree`` dict, fills ``tree["parents"]`` (dataset -> (dataset, quantum) it was
     first reached from), ``tree["seeds"]`` (key -> type) and ``tree["tasks"]`` (quantum
-    key -> task, of those quanta and of quantum seeds), for pictures.
+    key -> task, of those quanta and of quantum seeds), for pictures; when ``tree`` holds
+    an ``"edges"`` list, every step taken is added to it (:func:`bfs`) and ``tasks`` covers
+    their quanta too.
     """
     check_caps(max_per_step, max_nodes)
     via = _via_types(store, types, direction)
@@ -266,17 +275,22 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     parents = None if tree is None else tree.setdefault("parents", {})
     if tree is not None:
         tree["seeds"] = {k: selection[k] for k in seeds}
+    edges = None if tree is None else tree.get("edges")
     found = bfs(store, seeds, direction, via, depth, parents,
                 want=list(types) if types else None, ended_by=ended_by,
-                max_per_step=max_per_step, max_nodes=max_nodes)
+                max_per_step=max_per_step, max_nodes=max_nodes, edges=edges)
     if tree is not None:
         quanta = {q or a for a, q in parents.values()} | set(seeds)
+        if edges:
+            quanta |= {q or a for a, q, _ in edges}
         tree["tasks"] = quantum_tasks(store, sorted(k for k in quanta
                                                     if kind_of_key(k) == Kind.QUANTUM))
     rows = [r for r in found.values() if not types or r.dataset_type in types]
     if collection:
         rows = _in_collection(store, rows, collection)
-    rows.sort(key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run, r.key))
+    if ordered:
+        rows.sort(key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run,
+                                 r.key))
     return Lineage(rows[:limit] if limit is not None else rows, found.truncated)
 
 

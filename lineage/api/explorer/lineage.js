@@ -1,0 +1,339 @@
+// The lineage graph of a node (Query.lineageGraph, drawn with Cytoscape.js and dagre) and
+// the side panel of a dataset, a quantum or a group; the page of any other node.
+import {
+  COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, props, setParams, setReady,
+  table, verdictBadge,
+} from "./core.js";
+
+const GRAPH = `query Graph($from: String!, $direction: Direction, $depth: Int,
+                            $expand: [String!], $asOf: String) {
+  lineageGraph(from: $from, direction: $direction, depth: $depth, expand: $expand,
+               asOf: $asOf) {
+    datasets quanta truncated
+    nodes { id kind memberKind step key datasetType task dataId run count expanded selected
+            contamination { verdict maxFraction datasets flags } }
+    edges { source target count }
+  }
+  datasetTypes(first: 500) { edges { node { name } } }
+}`;
+
+const DATASET = `query Dataset($key: String!, $asOf: String) {
+  node(key: $key) {
+    kind key
+    ... on Dataset {
+      uuid datasetType dataId run uri size checksum
+      collections { name collectionType }
+      producedBy { key task taskClass host start end timeScale status peakMemoryMb
+                   software { key name packages } config { key values } }
+      contamination(asOf: $asOf) { contaminated verdict maxFraction
+                                   by { verdict fraction steps flag { key reason } } }
+      consumers(first: 20) { totalCount edges { node { key task dataId } } }
+    }
+    ... on Quantum {
+      uuid task taskClass dataId run status start end timeScale host peakMemoryMb
+      software { key name packages } config { key values }
+      inputs(first: 100) { totalCount edges { node { key datasetType dataId run } } }
+      outputs(first: 100) { totalCount edges { node { key datasetType dataId run } } }
+    }
+  }
+}`;
+
+const MEMBERS = `query Members($from: String!, $direction: Direction, $types: [String!], $first: Int) {
+  lineage(from: $from, direction: $direction, types: $types, first: $first) {
+    totalCount edges { steps node { key dataId run } }
+  }
+}`;
+
+const NODE = `query Node($key: String!) {
+  node(key: $key) {
+    kind key properties
+    ... on Collection { name collectionType release releasedAt
+                        children { key name collectionType } parents { key name } }
+  }
+}`;
+
+function shortDataId(dataId) {
+  if (!dataId) return "";
+  return dataId.split(",").filter(p => !/^(instrument|skymap)=/.test(p)).join(",");
+}
+
+/** Type -> {colour, shape} of the types drawn, by each type's place among all the
+ *  repository's dataset types (in name order): a type keeps its colour from graph to graph. */
+function typeStyles(nodes, allTypes) {
+  const drawn = new Set(nodes.filter(n => n.memberKind === "dataset").map(n => n.datasetType));
+  const order = [...new Set([...allTypes, ...drawn])].sort();
+  return Object.fromEntries(order.map((t, i) => [t, {
+    colour: COLOURS[i % COLOURS.length], shape: SHAPES[Math.floor(i / 5) % SHAPES.length],
+  }]).filter(([t]) => drawn.has(t)));
+}
+
+function label(n) {
+  const c = n.contamination;
+  const mark = c ? `\n⚠ ${c.verdict} ${Math.round(c.maxFraction * 100)}%` +
+    (n.kind === "group" ? ` (${c.datasets})` : "") : "";
+  if (n.kind === "group") {
+    const what = n.memberKind === "dataset" ? n.datasetType : n.task;
+    return `${what}\n${n.expanded ? "+" : "×"}${n.count.toLocaleString("en")}` +
+      (n.expanded ? " more" : "") + mark;
+  }
+  if (n.memberKind === "quantum") return n.task;
+  return `${n.datasetType}\n${shortDataId(n.dataId)}${mark}`;
+}
+
+const STYLE = [
+  { selector: "node", style: {
+    "label": "data(label)", "text-wrap": "wrap", "text-valign": "bottom", "text-margin-y": 4,
+    "font-size": 11, "color": "#1d2330", "width": 28, "height": 28,
+    "background-color": "data(colour)", "shape": "data(shape)",
+    "border-width": 1, "border-color": "#888" } },
+  { selector: "node[kind = 'quantum'], node[memberKind = 'quantum']", style: {
+    "shape": "round-rectangle", "background-color": "#5c677a", "width": 16, "height": 10,
+    "font-size": 9, "color": "#4a5263", "text-valign": "top", "text-margin-y": -3 } },
+  { selector: "node[kind = 'group']", style: {
+    "width": 40, "height": 40, "border-width": 3, "border-style": "double",
+    "border-color": "#1d2330", "font-weight": "bold" } },
+  { selector: "node[kind = 'group'][memberKind = 'quantum']", style: {
+    "width": 26, "height": 14 } },
+  { selector: "node[?selected]", style: { "border-width": 3, "border-color": "#000",
+    "underlay-color": "#ffd54a", "underlay-opacity": 0.6, "underlay-padding": 5 } },
+  { selector: "node[verdict = 'suspect']", style: { "border-color": "#e68a00",
+    "border-width": 4, "border-style": "dashed", "color": "#8a5200" } },
+  { selector: "node[verdict = 'bad']", style: { "border-color": "#be0032",
+    "border-width": 5, "border-style": "solid", "color": "#7a0019" } },
+  { selector: "node:selected", style: { "overlay-color": "#0067a5", "overlay-opacity": 0.25,
+    "overlay-padding": 6 } },
+  { selector: "edge", style: {
+    "width": "data(width)", "line-color": "#9aa4b5", "target-arrow-color": "#9aa4b5",
+    "target-arrow-shape": "triangle", "curve-style": "bezier", "arrow-scale": 0.8 } },
+];
+
+function elements(graph, styles) {
+  const nodes = graph.nodes.map(n => ({ data: {
+    ...n, id: n.id, label: label(n),
+    colour: n.memberKind === "dataset" ? styles[n.datasetType].colour : "#5c677a",
+    shape: n.memberKind === "dataset" ? styles[n.datasetType].shape : "round-rectangle",
+    verdict: n.contamination?.verdict || "",
+  } }));
+  const edges = graph.edges.map(e => ({ data: {
+    id: `${e.source}->${e.target}`, source: e.source, target: e.target, count: e.count,
+    width: Math.min(1 + Math.log10(e.count) * 1.5, 6),
+  } }));
+  return [...nodes, ...edges];
+}
+
+function legend(graph, styles) {
+  const counts = {};
+  for (const n of graph.nodes) {
+    if (n.memberKind === "dataset") counts[n.datasetType] = (counts[n.datasetType] || 0) + n.count;
+  }
+  return h("div", { class: "legend", "aria-label": "Legend" },
+    Object.entries(styles).map(([t, s]) => h("span", {},
+      h("span", { class: `swatch ${s.shape}`, style: { background: s.colour } }),
+      `${t} (${counts[t].toLocaleString("en")})`)),
+    h("span", {}, h("span", { class: "swatch quantum" }), "quantum (task)"),
+    h("span", {}, h("span", { class: "badge bad" }, "bad"), " ",
+      h("span", { class: "badge suspect" }, "suspect"), " contaminated"),
+    h("span", { class: "muted" }, "double border: a group; click to open, double-click a " +
+      "dataset to centre on it"));
+}
+
+export async function lineageView(params, main, current) {
+  const from = (params.from || "").trim();
+  const dir = params.dir === "up" ? "up" : "down";
+  const depth = params.depth ? Number(params.depth) : null;
+  const expand = params.expand ? params.expand.split(",").filter(Boolean) : [];
+  if (!from) {
+    main.replaceChildren(message("Give a node to start from: search for it above.", "warn"));
+    setReady();
+    return;
+  }
+  const data = await gql(GRAPH, { from, direction: dir.toUpperCase(), depth,
+    expand, asOf: params.asOf || null });
+  if (!current()) return;
+  performance.mark("explorer:graph-answered");
+  const graph = data.lineageGraph;
+  const styles = typeStyles(graph.nodes, data.datasetTypes.edges.map(e => e.node.name));
+  const keep = { from, dir, depth: params.depth, expand, asOf: params.asOf };
+  const depthSelect = h("select", { "aria-label": "Depth", onchange: (e) =>
+    go("lineage", { ...keep, depth: e.target.value, expand: [] }) },
+  h("option", { value: "" }, "all steps"),
+  [1, 2, 3, 4, 6, 8].map(d => h("option", { value: d, selected: depth === d }, `${d} step${d > 1 ? "s" : ""}`)));
+  const contaminated = graph.nodes.reduce((s, n) => s + (n.contamination?.datasets || 0), 0);
+  fill(main,
+    h("h1", {}, `${dir === "down" ? "Downstream" : "Upstream"} of `, h("span", { class: "mono" }, from)),
+    h("div", { class: "controls" },
+      link(dir === "down" ? "⇦ show upstream" : "show downstream ⇨", "lineage",
+        { ...keep, dir: dir === "down" ? "up" : "down", expand: [] }, { id: "flip-direction" }),
+      h("label", {}, "depth ", depthSelect),
+      h("span", { id: "graph-stats" }, `${graph.datasets.toLocaleString("en")} datasets, ` +
+        `${graph.quanta.toLocaleString("en")} quanta`,
+      contaminated ? h("span", { class: "badge bad", style: { marginLeft: "8px" } },
+        `${contaminated.toLocaleString("en")} drawn datasets contaminated`) : null),
+      params.asOf ? h("span", { class: "badge" }, `as of ${params.asOf}`) : null),
+    graph.truncated ? message("The traversal reached its limit of datasets: what is drawn is " +
+      "the nearest part of the lineage.", "warn") : null,
+    graph.nodes.length ? null : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
+    legend(graph, styles),
+    h("div", { id: "graph", role: "img", "aria-label": "Lineage graph" }));
+  const cy = window.cytoscape({
+    container: document.getElementById("graph"), elements: elements(graph, styles),
+    style: STYLE, minZoom: 0.05, maxZoom: 3,
+    layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 60, edgeSep: 8,
+      animate: false, fit: true, padding: 24 },
+  });
+  window.explorerGraph = cy;   // for the browser tests and a curious user's console
+  const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
+  const ctx = { from, dir, keep, expand, asOf: params.asOf };
+  cy.on("tap", "node", (e) => {
+    setParams({ node: e.target.id() });
+    showNode(byId[e.target.id()], ctx);
+  });
+  cy.on("dbltap", "node", (e) => {
+    const n = byId[e.target.id()];
+    if (n.kind === "dataset") go("lineage", { from: n.key, dir });
+  });
+  if (params.node && byId[params.node]) {
+    cy.getElementById(params.node).select();
+    await showNode(byId[params.node], ctx);
+  } else if (params.node) {
+    openPanel(message(`${params.node} is not drawn in this graph.`, "warn"));
+  }
+  setReady();
+}
+
+async function showNode(n, ctx) {
+  if (n.kind === "group") return showGroup(n, ctx);
+  openPanel(message("Loading ..."));
+  return nodePanel(n.key, ctx.asOf).catch(err => openPanel(message(err.message, "error")));
+}
+
+function showGroup(n, ctx) {
+  const what = n.memberKind === "dataset" ? n.datasetType : n.task;
+  const isOpen = ctx.expand.includes(n.id);
+  const toggle = isOpen ? ctx.expand.filter(x => x !== n.id) : [...ctx.expand, n.id];
+  const parts = [
+    h("h2", {}, `${n.expanded ? "The rest of " : ""}${n.count.toLocaleString("en")} ` +
+      `${n.memberKind === "dataset" ? "datasets of type" : "quanta of task"} ${what}`),
+    props([["nearest step from the selection", String(n.step)],
+      ["contaminated", n.contamination ? h("span", {}, verdictBadge(n.contamination.verdict,
+        n.contamination.maxFraction), ` ${n.contamination.datasets} of ${n.count}`) : "none"],
+      ["flags", n.contamination ? n.contamination.flags.map(f =>
+        h("div", {}, link(f, "flag", { id: f }))) : null]]),
+    h("p", {}, h("button", { class: "primary", id: "toggle-group", onclick: () =>
+      go("lineage", { ...ctx.keep, expand: toggle, node: null }) },
+    isOpen ? "Collapse the group" : "Expand the group (the first members)")),
+  ];
+  const p = openPanel(...parts);
+  if (n.memberKind !== "dataset") return;
+  const list = h("div", {}, message("Loading the members ..."));
+  p.append(h("h3", {}, "Members"), list);
+  return gql(MEMBERS, { from: ctx.from, direction: ctx.dir.toUpperCase(),
+    types: [n.datasetType], first: 200 }).then(d => {
+    const rows = d.lineage.edges;
+    list.replaceChildren(
+      h("p", { class: "muted" }, `${d.lineage.totalCount.toLocaleString("en")} ${n.datasetType} ` +
+        `datasets in this lineage${rows.length < d.lineage.totalCount ? `; the first ${rows.length}` : ""}`),
+      table(["data ID", "steps", ""], rows.map(e => [h("span", { class: "mono" },
+        shortDataId(e.node.dataId)), String(e.steps),
+      link("lineage", "lineage", { from: e.node.key, dir: ctx.dir })]), [1]));
+  }).catch(err => list.replaceChildren(message(err.message, "error")));
+}
+
+function connectionTable(conn, what) {
+  const rows = conn.edges.map(e => e.node);
+  return [h("p", { class: "muted" }, `${conn.totalCount} ${what}` +
+    (rows.length < conn.totalCount ? ` (the first ${rows.length})` : "")),
+  table(["type", "data ID", ""], rows.map(d => [d.datasetType, h("span", { class: "mono" },
+    shortDataId(d.dataId)), link("open", "lineage", { from: d.key, dir: "down" })]))];
+}
+
+function provenance(q) {
+  return props([
+    ["task", q.task], ["task class", h("span", { class: "mono" }, q.taskClass || "")],
+    ["host", q.host], ["status", q.status],
+    ["start", q.start ? `${q.start} ${q.timeScale || ""}` : null],
+    ["end", q.end ? `${q.end} ${q.timeScale || ""}` : null],
+    ["peak memory", q.peakMemoryMb ? `${q.peakMemoryMb.toFixed(0)} MB` : null],
+    ["software", q.software ? h("details", {}, h("summary", {}, q.software.name || q.software.key),
+      h("pre", { class: "mono" }, JSON.stringify(q.software.packages, null, 1))) : null],
+    ["config", q.config ? h("details", {}, h("summary", {}, q.config.key),
+      h("pre", { class: "mono" }, JSON.stringify(q.config.values, null, 1))) : null],
+  ]);
+}
+
+/** The panel of a dataset or quantum (by key). */
+export async function nodePanel(key, asOf) {
+  const data = await gql(DATASET, { key, asOf: asOf || null });
+  const n = data.node;
+  if (!n) return openPanel(message(`No node ${key} in this repository.`, "error"));
+  if (n.kind === "Dataset") {
+    const c = n.contamination;
+    return openPanel(
+      h("h2", {}, `${n.datasetType} `, verdictBadge(c.verdict, c.contaminated ? c.maxFraction : null)),
+      props([["data ID", h("span", { class: "mono" }, n.dataId)], ["run", n.run],
+        ["UUID", h("span", { class: "mono", id: "panel-uuid" }, n.uuid)],
+        ["collections", n.collections.map(x => h("div", {}, x.name))],
+        ["URI", h("span", { class: "mono" }, n.uri || "")],
+        ["size", n.size !== null ? h("span", { id: "panel-size" }, `${bytes(n.size)} (${n.size.toLocaleString("en")} bytes)`) : null],
+        ["checksum", h("span", { class: "mono", id: "panel-checksum" }, n.checksum || "")],
+        ["file", n.fileUrl ? h("a", { href: n.fileUrl, download: "", id: "panel-file" }, "fetch the file") : null]]),
+      c.contaminated ? [h("h3", {}, "Contaminated by"), table(["flag", "verdict", "fraction", "steps"],
+        c.by.map(m => [link(m.flag.reason || m.flag.key, "flag", { id: m.flag.key }),
+          verdictBadge(m.verdict), `${(m.fraction * 100).toFixed(1)}%`, String(m.steps)]), [2, 3])] : null,
+      h("h3", {}, "How it was made"),
+      n.producedBy ? [provenance(n.producedBy),
+        h("p", {}, link("the quantum's inputs and outputs", "node", { key: n.producedBy.key }))]
+        : h("p", { class: "muted" }, "No quantum made it: a raw or an input from outside."),
+      h("h3", {}, "Read by"),
+      n.consumers.totalCount ? h("p", {}, `${n.consumers.totalCount} quanta: `,
+        [...new Set(n.consumers.edges.map(e => e.node.task))].join(", "))
+        : h("p", { class: "muted" }, "No quantum read it."),
+      h("p", {}, link("upstream", "lineage", { from: n.key, dir: "up" }), " · ",
+        link("downstream", "lineage", { from: n.key, dir: "down" })));
+  }
+  if (n.kind === "Quantum") {
+    return openPanel(h("h2", {}, `quantum of ${n.task}`),
+      props([["data ID", h("span", { class: "mono" }, n.dataId || "")], ["run", n.run],
+        ["UUID", h("span", { class: "mono" }, n.uuid)]]),
+      provenance(n),
+      h("h3", {}, "Inputs"), connectionTable(n.inputs, "inputs"),
+      h("h3", {}, "Outputs"), connectionTable(n.outputs, "outputs"));
+  }
+  return openPanel(h("h2", {}, n.kind), props([["key", n.key]]),
+    h("p", {}, link("open its page", "node", { key: n.key })));
+}
+
+/** The page of any node by key: a dataset's or quantum's panel content, a collection's
+ *  members, another node's properties. */
+export async function nodeView(params, main, current) {
+  const key = params.key || "";
+  const data = await gql(NODE, { key });
+  if (!current()) return;
+  const n = data.node;
+  if (!n) {
+    main.replaceChildren(message(`No node "${key}" in this repository: search for it above.`, "error"));
+    setReady();
+    return;
+  }
+  const parts = [h("h1", {}, `${n.kind} `, h("span", { class: "mono" }, n.key))];
+  if (n.kind === "Dataset" || n.kind === "Quantum") {
+    parts.push(h("p", {}, link("downstream", "lineage", { from: n.key, dir: "down" }), " · ",
+      link("upstream", "lineage", { from: n.key, dir: "up" })));
+    main.replaceChildren(...parts);
+    await nodePanel(n.key);
+  } else {
+    if (n.kind === "Collection") {
+      parts.push(props([["type", n.collectionType], ["release", n.release],
+        ["released at", n.releasedAt],
+        ["children", n.children.map(c => h("div", {}, link(c.name, "node", { key: c.key }), ` (${c.collectionType})`))],
+        ["in", n.parents.map(c => h("div", {}, link(c.name, "node", { key: c.key })))]]));
+      parts.push(h("p", {}, "Compare with another release: ",
+        link("release diff", "diff", { a: n.name })));
+    }
+    parts.push(h("h2", {}, "Properties"),
+      table(["property", "value"], Object.entries(n.properties || {}).map(([k, v]) =>
+        [k, h("span", { class: "mono" }, typeof v === "string" ? v : JSON.stringify(v))])));
+    main.replaceChildren(...parts);
+  }
+  setReady();
+}

@@ -1,0 +1,2 @@
+// The flags, release diff, lightcurve and metric pages.
+export const PAGES = {};

@@ -1,0 +1,59 @@
+// The home page and the search results.
+import { gql, h, link, message, setReady, table } from "./core.js";
+
+const SEARCH = `query Search($text: String!, $first: Int) {
+  search(text: $text, first: $first) {
+    hits { kind key label datasetType dataId run }
+    truncated message
+  }
+}`;
+
+/** Where a search hit leads: lineage for what has lineage, its own page otherwise. */
+export function hitLink(hit) {
+  switch (hit.kind) {
+    case "flag": return link(hit.label || hit.key, "flag", { id: hit.key });
+    case "collection": case "release":
+      return link(hit.label || hit.key, "node", { key: hit.key });
+    case "dataset": case "quantum":
+      return link(hit.label || hit.key, "lineage", { from: hit.key, dir: "down" });
+    case "datasetType": case "dataset type": case "task":
+      return link(hit.label || hit.key, "node", { key: hit.key });
+    default:   // a visit or another data unit: what was made from it
+      return link(hit.label || hit.key, "lineage", { from: hit.key, dir: "down" });
+  }
+}
+
+export async function searchView(params, main, current) {
+  const text = (params.q || "").trim();
+  if (!text) return homeView(params, main);
+  const data = await gql(SEARCH, { text, first: 100 });
+  if (!current()) return;
+  const result = data.search;
+  const parts = [h("h1", {}, `Search: ${text}`)];
+  if (!result.hits.length) {
+    parts.push(message(result.message || `Nothing matches "${text}".`, "warn"));
+  } else {
+    parts.push(h("p", { class: "muted" }, `${result.hits.length} result` +
+      (result.hits.length === 1 ? "" : "s") + (result.truncated ? " (the first ones)" : "")));
+    parts.push(table(["", "type", "data ID", "run", ""],
+      result.hits.map(hit => [
+        h("span", { class: "badge" }, hit.kind), hit.datasetType || "",
+        h("span", { class: "mono" }, hit.dataId || ""), hit.run || "", hitLink(hit)])));
+  }
+  main.replaceChildren(...parts);
+  setReady();
+}
+
+export async function homeView(params, main) {
+  main.replaceChildren(
+    h("h1", {}, "Lineage explorer"),
+    h("p", {}, "Search for a visit, a data ID (tract=9813,patch=40,band=r), a dataset UUID, " +
+      "a flag, a collection or a release, then follow its lineage: what it was made from, " +
+      "what was made from it, and which flags contaminate it."),
+    h("ul", {},
+      h("li", {}, link("Active flags", "flags"), " and their blast radius"),
+      h("li", {}, link("Release diff", "diff"), " of two collections"),
+      h("li", {}, link("Lightcurve", "lightcurve"), " of a DIA object with its provenance"),
+      h("li", {}, link("Metric trend", "metric"), " across jobs, with specifications")));
+  setReady();
+}
