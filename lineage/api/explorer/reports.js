@@ -1,0 +1,2 @@
+// The release diff, lightcurve and metric trend pages.
+export const REPORT_PAGES = {};
