@@ -68,6 +68,20 @@ def flagger_token(repo: Path, name: str = "browser-test") -> str:
     return text
 
 
+_GRAPHQL = """async ([query, variables, token]) => {
+  const headers = {"Content-Type": "application/json"};
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const answer = await fetch("/graphql", {method: "POST", headers,
+                                          body: JSON.stringify({query, variables})});
+  return await answer.json(); }"""
+
+
+def page_graphql(page, query: str, variables: dict | None = None, token: str | None = None):
+    """The JSON answer to a GraphQL request POSTed by the page itself (its origin, its
+    cookies; with ``Authorization: Bearer token`` when given), as the explorer sends them."""
+    return page.evaluate(_GRAPHQL, [query, variables or {}, token])
+
+
 # --- the readiness contract ------------------------------------------------------------------
 
 _VIEW_STATE = """() => { const m = document.querySelector("main#view");

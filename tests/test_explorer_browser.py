@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from .browser_support import ready_marks, ready_ms, wait_ready
+from lineage.demo import default_visit
+from lineage.ingest import write_units
+from lineage.store.repo import open_store
+
+from .browser_support import flagger_token, page_graphql, ready_marks, ready_ms, wait_ready
+from .conftest import SMALL
 
 
 def test_graphiql_runs_a_query_offline(page, served_demo, page_watch, shot):
@@ -61,3 +66,25 @@ def test_readiness_contract(page, served_demo):
         wait_ready(page, "lineage", timeout=200)
     with pytest.raises(AssertionError, match="within 0.2 s"):
         wait_ready(page, "search", timeout=200, since=1)   # no new render since the last mark
+
+
+FLAG = """mutation($selector: String!, $dry: Boolean!) {
+  flag(input: {selector: $selector, verdict: BAD, reason: "satellite trail",
+               evidence: "https://jira.example.org/browse/DRB-42", dryRun: $dry}) {
+    flag { key by } blastRadius { flagged datasets } } }"""
+
+
+def test_a_flagger_token_flags_from_the_page(page, serve, repo, small_units):
+    """A repository the test builds, served: the page's flag is refused without a token and
+    written with a flagger token made after the server started."""
+    with open_store(repo, keep=True) as store:
+        write_units(store, small_units, show_progress=False)
+    page.goto(f"{serve(repo)}/health")
+    visit = {"selector": f"visit={default_visit(SMALL)}", "dry": False}
+    refused = page_graphql(page, FLAG, visit)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    token = flagger_token(repo, "drb-chair")
+    dry = page_graphql(page, FLAG, {**visit, "dry": True}, token)["data"]["flag"]
+    assert dry["flag"] is None and dry["blastRadius"]["datasets"] > dry["blastRadius"]["flagged"] > 0
+    done = page_graphql(page, FLAG, visit, token)["data"]["flag"]
+    assert done["flag"]["by"] == "drb-chair" and done["blastRadius"] == dry["blastRadius"]
