@@ -214,10 +214,11 @@ def page(page_watch):
 
 @pytest.fixture
 def shot(tmp_path):
-    def save(page, name: str) -> Path:
+    def save(page, name: str, **screenshot_options) -> Path:
+        """``page.screenshot`` (``full_page=True``, ``clip=...``) to ``<name>.png``."""
         folder = os.environ.get("EXPLORER_SCREENSHOTS")
         path = (Path(folder) if folder else tmp_path) / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), **screenshot_options)
         return path
     return save
