@@ -19,6 +19,9 @@ from lineage.demo import SurveySpec, generate
 from lineage.ingest import write_units
 from lineage.store.repo import init_repo, open_store
 
+# the browser tests' fixtures (tests/browser_support.py), one Chromium for the whole session
+from .browser_support import browser, page, page_watch, serve, served_demo, shot  # noqa: F401
+
 ENGINES = ["falkordb", "arcadedb"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
