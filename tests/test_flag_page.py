@@ -115,7 +115,7 @@ def test_blast_radius_by_tract_band_from_marks_and_in_the_flag_payload(page):
 
 
 def test_blast_radius_as_of_and_history_through_a_retraction(page):
-    client, flagger, store = page
+    client, flagger, _ = page
     made = ok(client, FLAG, {"selector": f"visit={default_visit()}", "dry": False},
               flagger)["flag"]
     key = made["flag"]["key"]
