@@ -7,6 +7,8 @@
   shipped in the package, no external URL), which asks ``/graphql`` for everything;
 * ``GET /health``: the engine answers;
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
+* ``GET /datasets/{uuid}/file``: a dataset's file from the server's datastore
+  (:mod:`lineage.api.files`), read as GraphQL reads are (:meth:`Server.principal`);
 * ``/openapi.json``: the OpenAPI document of the non-GraphQL routes.  FastAPI's
   ``/docs`` and ``/redoc`` pages are not served: they load their scripts from a CDN,
   so they break offline, and ``/openapi.json`` says all they would.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import mimetypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -31,7 +34,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -39,9 +42,11 @@ from lineage.api.auth import AuditLog, TokenStore
 from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.errors import AccessDenied
 from lineage.api.execute import run
+from lineage.api.files import NoFile, dataset_file, server_datastore
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
+from lineage.fetch.datastore import RefusedPath
 from lineage.store.repo import open_store
 
 ASSETS = Path(__file__).parent / "graphiql"
@@ -294,6 +299,14 @@ class Server:
         raise AccessDenied("reading needs an API token from this address (send "
                            "`Authorization: Bearer <token>`)")
 
+    def refuse(self, request: Request, error: AccessDenied, query=None,
+               operation_name=None) -> JSONResponse:
+        """The 401 answer to a request refused for its credentials, audited (rate-limited)."""
+        self.audit.refused_request(request, error, query, operation_name)
+        return JSONResponse({"errors": [{"message": str(error),
+                                         "extensions": {"code": "UNAUTHENTICATED"}}]},
+                            status_code=401)
+
     def context(self, principal: Principal) -> RequestContext:
         return RequestContext(CountingStore(self.store), self.settings, self.pool, principal,
                               self.tokens, self.audit, self.cache)
@@ -303,10 +316,7 @@ class Server:
         try:
             principal = self.principal(request)
         except AccessDenied as exc:
-            self.audit.refused_request(request, exc, query, operation_name)  # rate-limited
-            return JSONResponse({"errors": [{"message": str(exc),
-                                             "extensions": {"code": "UNAUTHENTICATED"}}]},
-                                status_code=401)
+            return self.refuse(request, exc, query, operation_name)
         body = await run(self.schema, self.context(principal), query, variables, operation_name,
                          allow_mutations, workers=self.workers)
         status = 200 if "data" in body else 400
@@ -449,5 +459,38 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                                              "extensions": {"code": "NOT_FOUND"}}]},
                                 status_code=404)
         return await s.execute(request, op.document, variables, op.name, allow_mutations=True)
+
+    @app.get("/datasets/{dataset_uuid:path}/file", summary="A dataset's file",
+             description="The file of the dataset with this UUID, from the server's datastore "
+                         "(`Dataset.fileUrl` gives this path when the datastore holds it); "
+                         "read as GraphQL queries are (a token unless the read access "
+                         "allows the caller). 404 with a GraphQL error body for an unknown "
+                         "dataset or a file the datastore does not have, 403 for a dataset "
+                         "whose stored path would lead outside the datastore.",
+             response_class=FileResponse)
+    async def dataset_file_route(dataset_uuid: str, request: Request):
+        s = server()
+        try:
+            s.principal(request)
+        except AccessDenied as exc:
+            return s.refuse(request, exc)
+        try:
+            datastore = server_datastore(s.settings, s.cache)
+            if datastore is None:
+                raise HttpError(404, "this server has no datastore (its operator gives one "
+                                     "when starting it)", "NOT_FOUND")
+            loop = asyncio.get_running_loop()
+            try:
+                _, path = await loop.run_in_executor(s.pool, dataset_file, s.store, datastore,
+                                                     dataset_uuid)
+            except NoFile as exc:
+                raise HttpError(404, str(exc), "NOT_FOUND") from None
+            except RefusedPath as exc:
+                raise HttpError(403, str(exc), "FORBIDDEN") from None
+        except HttpError as exc:
+            return exc.response()
+        return FileResponse(path, filename=path.name,
+                            media_type=mimetypes.guess_type(path.name)[0]
+                            or "application/octet-stream")
 
     return app

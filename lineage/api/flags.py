@@ -124,12 +124,59 @@ class AffectedProduct(graphene.ObjectType):
     fraction = graphene.Float(required=True, description=FRACTION_HELP)
 
 
+class TractBandCount(graphene.ObjectType):
+    tract = graphene.String(description="The tract of their data ID; null: datasets without "
+                                        "one (visit-level datasets, raws, calibrations ...).")
+    band = graphene.String(description="The band of their data ID, or for a dataset of a visit "
+                                       "or exposure without one its visit's band; null: "
+                                       "datasets without a band either way.")
+    datasets = graphene.Int(required=True, description="Contaminated datasets (flagged ones "
+                                                       "too) with this tract and band.")
+
+
 class FlagBlastRadius(graphene.ObjectType):
     flagged = graphene.Int(required=True, description="Datasets flagged directly.")
     datasets = graphene.Int(required=True, description="Datasets contaminated (flagged ones too).")
     quanta = graphene.Int(required=True)
     by_dataset_type = graphene.List(graphene.NonNull(TypeCount), required=True)
+    by_tract_band = graphene.List(
+        graphene.NonNull(TractBandCount), required=True,
+        description="The contaminated datasets counted by the tract and band of their data ID "
+                    "(a null tract or band groups the datasets without one), nulls first.")
     most_affected = graphene.List(graphene.NonNull(AffectedProduct), required=True)
+
+    async def resolve_by_tract_band(radius, info):
+        if "by_tract_band" in radius:
+            return radius["by_tract_band"]
+        # a flag just written reports without them (it writes at once): its marks say, when asked
+        ctx = info.context
+        stored = await ctx.run(flagging.stored_blast_radius, ctx.store, radius["flag"])
+        return stored["by_tract_band"]
+
+
+def _radius_payload(radius: dict, flag_key: str | None) -> dict:
+    """A library blast radius (:func:`lineage.flags.stored_blast_radius`) as FlagBlastRadius
+    resolves it."""
+    out = {"flag": flag_key, "flagged": radius["flagged"], "datasets": radius["datasets"],
+           "quanta": radius["quanta"],
+           "by_dataset_type": [{"dataset_type": t, "count": c}
+                               for t, c in radius["by_dataset_type"].items()],
+           "most_affected": [{"dataset": {k: r[k] for k in ("key", "dataset_type", "data_id",
+                                                            "run")},
+                              "steps": r["steps"], "fraction": r["fraction"]}
+                             for r in radius["most_affected"]]}
+    if "by_tract_band" in radius:
+        out["by_tract_band"] = radius["by_tract_band"]
+    return out
+
+
+class FlagEvent(graphene.ObjectType):
+    """One event of a flag's history, as the flag records it."""
+
+    what = graphene.String(required=True, description="flagged or retracted.")
+    at = graphene.String(required=True, description="UTC.")
+    by = graphene.String()
+    reason = graphene.String()
 
 
 class FlagPayload(graphene.ObjectType):
@@ -251,15 +298,7 @@ class Mutation(graphene.ObjectType):
                 "dry_run": report["dry_run"],
                 "replayed": replayed,
                 "flag": ({"key": report["flag"]} if report.get("flag") else None),
-                "blast_radius": {
-                    "flagged": radius["flagged"], "datasets": radius["datasets"],
-                    "quanta": radius["quanta"],
-                    "by_dataset_type": [{"dataset_type": t, "count": c}
-                                        for t, c in radius["by_dataset_type"].items()],
-                    "most_affected": [{"dataset": {k: r[k] for k in ("key", "dataset_type",
-                                                                     "data_id", "run")},
-                                       "steps": r["steps"], "fraction": r["fraction"]}
-                                      for r in radius["most_affected"]]}}
+                "blast_radius": _radius_payload(radius, report.get("flag"))}
             return payload, {"flag": report.get("flag"), "datasets": radius["datasets"],
                              "dry_run": report["dry_run"], "replayed": replayed}
 
@@ -384,6 +423,38 @@ async def _dataset_contamination(root, info, as_of=None):
         with argument("asOf"):
             return await ctx.run(flagging.contamination_of_datasets, ctx.store, keys, as_of)
     return await ctx.loaders.batched(("Dataset.contamination", as_of), fetch).load(root["key"])
+
+
+async def _flag_blast_radius(root, info, as_of=None):
+    ctx = info.context
+    with argument("asOf"):
+        radius = await ctx.run(flagging.stored_blast_radius, ctx.store, root["key"],
+                               as_of=as_of)
+    return _radius_payload(radius, root["key"])
+
+
+async def _flag_history(root, info):
+    flag = await full_node(root, info)
+    events = [{"what": "flagged", "at": flag.get("created_at"), "by": flag.get("by"),
+               "reason": flag.get("reason")}]
+    if flag.get("retracted_at"):
+        events.append({"what": "retracted", "at": flag["retracted_at"],
+                       "by": flag.get("retracted_by"), "reason": flag.get("retraction_reason")})
+    return events
+
+
+_attach(Flag, "blast_radius", graphene.Field(
+    FlagBlastRadius, required=True, resolver=_flag_blast_radius,
+    as_of=graphene.String(description="What it contaminated at this UTC time or release: "
+                                       "nothing if it was not active then, else what existed."),
+    description="What it contaminates, from its marks (as the flag mutation reported it, or as "
+                "`recomputeFlag` left it): counts by dataset type and by tract and band, and "
+                "the most affected products. Whether it is active now does not matter."))
+_attach(Flag, "history", graphene.Field(
+    graphene.List(graphene.NonNull(FlagEvent)), required=True, resolver=_flag_history,
+    description="What happened to it, oldest first: flagged, then retracted if it was. "
+                "Recomputations are not recorded on the flag (the API's audit log has those "
+                "made through `recomputeFlag`)."))
 
 
 def _lineage_from_flag(direction: str):

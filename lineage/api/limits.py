@@ -55,6 +55,7 @@ FIELD_WEIGHTS = {
     ("Query", "contaminated"): 10,
     ("Flag", "contaminated"): 10,
     ("Flag", "marks"): 2,
+    ("Flag", "blastRadius"): 10,   # reads every mark of the flag
     ("Flag", "downstream"): 50,
     ("Flag", "upstream"): 50,
     ("DataUnit", "downstream"): 50,

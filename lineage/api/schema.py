@@ -10,6 +10,7 @@ import graphene
 
 from lineage.api.dataunits import DataUnitsQuery
 from lineage.api.diff import DiffQuery
+from lineage.api import files  # noqa: F401 (adds Dataset.fileUrl)
 from lineage.api.flags import FlagsQuery, Mutation
 from lineage.api.graph import GraphQuery
 from lineage.api.lightcurve import LightcurveQuery

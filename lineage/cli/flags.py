@@ -19,7 +19,8 @@ def _blast_radius_view(title: str, radius: dict) -> None:
     counts_table(title, radius["by_dataset_type"])
     if "by_tract_band" in radius:
         table("By tract and band", ["tract", "band", "datasets"],
-              [(r["tract"], r["band"], r["datasets"]) for r in radius["by_tract_band"]])
+              [(r["tract"] or "-", r["band"] or "-", r["datasets"])
+               for r in radius["by_tract_band"]])
     table("Most affected products", ["dataset type", "data ID", "run", "steps", "fraction",
                                      "UUID"],
           [(r["dataset_type"], data_id_object(r["data_id"]), r["run"], r["steps"],

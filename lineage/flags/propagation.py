@@ -7,7 +7,7 @@ The fraction rules are in the package docstring (:mod:`lineage.flags`) and
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -239,12 +239,19 @@ def blast_radius(store, p: Propagation, top: int = 10, by_tract_band: bool = Tru
                           for r in products],
     }
     if by_tract_band:
-        out["by_tract_band"] = _by_tract_band(store, p)
+        out["by_tract_band"] = tract_band_counts(store, (p.data_id.get(r, "")
+                                                         for r in p.datasets))
     return out
 
 
-def _by_tract_band(store, p: Propagation) -> list[dict]:
-    ids = {k: DataId.parse(p.data_id.get(k, "")) for k in p.datasets}
+def tract_band_counts(store, data_ids) -> list[dict]:
+    """How many of the datasets with these data IDs (texts, one per dataset) have each
+    tract and band: ``[{"tract", "band", "datasets"}]``, tract and band None when the data
+    ID has none, sorted (None first).  A dataset of a visit or exposure without a band in
+    its data ID gets its visit's band (one query for all of them).  Each distinct data ID
+    is parsed once: a flag's datasets share few of them (types and runs repeat them)."""
+    per_text = Counter(data_ids)
+    ids = {text: DataId.parse(text) for text in per_text}
     # the band of visit- and exposure-level datasets comes from their visit
     band_of = {}
     values = sorted({d.get("visit") or d.get("exposure") for d in ids.values()
@@ -252,13 +259,17 @@ def _by_tract_band(store, p: Propagation) -> list[dict]:
     if values:
         for dim, value, band in queries.bands_of_visits(store, values):
             band_of[(dim, value)] = band
-    counts: dict[tuple, int] = defaultdict(int)
-    for k in p.datasets:
-        d = ids[k]
+    counts: Counter = Counter()
+    for text, n in per_text.items():
+        d = ids[text]
         band = d.get("band") or band_of.get(("visit", d.get("visit"))) or \
-            band_of.get(("exposure", d.get("exposure"))) or "-"
-        counts[(d.get("tract", "-"), band)] += 1
-    return [{"tract": t, "band": b, "datasets": n} for (t, b), n in sorted(counts.items())]
+            band_of.get(("exposure", d.get("exposure")))
+        counts[(d.get("tract"), band)] += n
+    def order(item):
+        (tract, band), _ = item
+        return tract is not None, tract or "", band is not None, band or ""
+    return [{"tract": t, "band": b, "datasets": n}
+            for (t, b), n in sorted(counts.items(), key=order)]
 
 
 def mark_statements(store, p: Propagation, flag_key: str) -> list[Statement]:

@@ -84,12 +84,6 @@ def flag_seeds(store, flag_key: str) -> list[Seed]:
         "RETURN x.key, x.dataset_type", {"f": flag_key})]
 
 
-def flagged_dataset_count(store, flag_key: str) -> int:
-    """Datasets a flag names directly."""
-    return int(store.read("MATCH (f:Flag {key: $f})-[:FLAGS]->(d:Dataset) RETURN count(d)",
-                          {"f": flag_key})[0][0])
-
-
 class FlaggedBy(NamedTuple):
     """A dataset or quantum and an active flag naming it."""
     key: str
@@ -135,10 +129,22 @@ class Mark(NamedTuple):
     fraction: float
 
 
-def marks_with_nodes(store, flag_key: str) -> list[Mark]:
+def marks_with_nodes(store, flag_key: str, ended_by: str | None = None) -> list[Mark]:
+    """Every mark of one flag; with ``ended_by`` (TAI ISO), only on what existed then: a
+    quantum that had ended, a dataset no quantum wrote or whose quantum had ended."""
+    if ended_by is None:
+        return [Mark(*r) for r in store.read(
+            "MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) "
+            "RETURN x.key, x.dataset_type, x.data_id, x.run, c.steps, c.fraction",
+            {"f": flag_key})]
+    # a quantum's own end, a dataset's maker's (a quantum is nobody's product)
     return [Mark(*r) for r in store.read(
         "MATCH (x)-[c:CONTAMINATED_BY]->(f:Flag {key: $f}) "
-        "RETURN x.key, x.dataset_type, x.data_id, x.run, c.steps, c.fraction", {"f": flag_key})]
+        "OPTIONAL MATCH (maker:Quantum)-[:PRODUCED]->(x) "
+        "WITH x, c, coalesce(maker.end, x.end) AS made "
+        "WHERE made IS NULL OR made <= $ended_by "
+        "RETURN x.key, x.dataset_type, x.data_id, x.run, c.steps, c.fraction",
+        {"f": flag_key, "ended_by": ended_by})]
 
 
 class MarkStep(NamedTuple):

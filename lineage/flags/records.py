@@ -18,7 +18,8 @@ from lineage.dataunits.resolve import resolve
 from lineage.core.time import now_utc_stamp, tai_iso_of_utc_stamp
 from lineage.flags import queries
 from lineage.flags.core import VERDICTS, FlagError, as_of_time
-from lineage.flags.propagation import blast_radius, mark_statements, propagate
+from lineage.flags.propagation import (blast_radius, mark_statements, propagate,
+                                       tract_band_counts)
 
 
 _FLAG_ID_RE = re.compile(r"^[0-9a-fA-F-]{8,36}$")
@@ -102,29 +103,45 @@ def _conflict(key: str, flag_key: str, what: str) -> IdempotencyConflict:
         field="idempotency_key")
 
 
-def stored_blast_radius(store, flag_key: str, top: int = 10) -> dict:
-    """The blast radius of a written flag, read from its marks (what it wrote).
+def stored_blast_radius(store, flag_key: str, top: int = 10, as_of: str | None = None) -> dict:
+    """The blast radius of a written flag, read from its marks (what it wrote), by tract
+    and band too (:func:`lineage.flags.propagation.tract_band_counts`).
 
     Gives what :func:`flag` reported when it wrote the flag (unless the flag
     was recomputed since: then its marks now), without walking the graph again.
+    With ``as_of`` (a UTC time or a release), what it contaminated then: nothing if it
+    was not active, else its marks on the datasets and quanta that existed (the rule of
+    :func:`contaminated`).
     """
-    rows = queries.marks_with_nodes(store, flag_key)
-    flagged = queries.flagged_dataset_count(store, flag_key)
+    at = as_of_time(store, as_of)
+    if at is None:
+        rows = queries.marks_with_nodes(store, flag_key)
+    else:
+        record = find_flag(store, flag_key)
+        retracted = record.get("retracted_at")
+        active = record["created_at"] <= at and (not retracted or retracted > at)
+        rows = queries.marks_with_nodes(store, flag_key, tai_iso_of_utc_stamp(at)) \
+            if active else []
     by_type: dict[str, int] = {}
-    datasets = quanta = 0
+    flagged = datasets = quanta = 0
     products = []
+    data_ids = []
     for key, dtype, data_id, run, steps, fraction in rows:
         if kind_of_key(key) == Kind.QUANTUM:
             quanta += 1
             continue
         datasets += 1
+        data_ids.append(data_id or "")
         by_type[dtype or ""] = by_type.get(dtype or "", 0) + 1
-        if int(steps) > 0:  # flagged datasets themselves (step 0) are not "affected products"
+        if int(steps) == 0:  # flagged datasets themselves are not "affected products"
+            flagged += 1
+        else:
             products.append((-float(fraction), int(steps), dtype or "", data_id or "", run or "",
                              key))
     products.sort()
-    return {"flagged": int(flagged), "datasets": datasets, "quanta": quanta,
+    return {"flagged": flagged, "datasets": datasets, "quanta": quanta,
             "by_dataset_type": dict(sorted(by_type.items())),
+            "by_tract_band": tract_band_counts(store, data_ids),
             "most_affected": [{"key": key, "dataset_type": dtype, "data_id": did, "run": run,
                                "steps": steps, "fraction": round(-f, 6)}
                               for f, steps, dtype, did, run, key in products[:top]]}
