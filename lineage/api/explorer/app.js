@@ -1,5 +1,5 @@
 // The explorer's entry point: the router (URL -> view) and the search box.
-import { closePanel, main, message, setLoading, setRouter, showError, go } from "./core.js";
+import { closePanel, go, main, message, setLoading, setReady, setRouter, showError } from "./core.js";
 import { homeView, searchView } from "./search.js";
 import { lineageView, nodeView } from "./lineage.js";
 import { PAGES } from "./pages.js";
@@ -21,7 +21,7 @@ async function route() {
   if (!view) {
     m.replaceChildren(message(`There is no view called "${name}": use the search box or the ` +
       "links above.", "error"));
-    m.dataset.ready = "1";
+    setReady();
     return;
   }
   try {
@@ -29,10 +29,7 @@ async function route() {
   } catch (err) {
     if (ticket === rendering) showError(m, err);
   }
-  if (ticket === rendering && m.dataset.ready !== "1") {
-    m.dataset.ready = "1";
-    performance.mark("explorer:ready");
-  }
+  if (ticket === rendering && m.dataset.ready !== "1") setReady();   // an error was shown
 }
 
 setRouter(route);

@@ -21,7 +21,7 @@ const DATASET = `query Dataset($key: String!, $asOf: String) {
   node(key: $key) {
     kind key
     ... on Dataset {
-      uuid datasetType dataId run uri size checksum
+      uuid datasetType dataId run uri size checksum fileUrl
       collections { name collectionType }
       producedBy { key task taskClass host start end timeScale status peakMemoryMb
                    software { key name packages } config { key values } }

@@ -1,0 +1,130 @@
+"""The lineage explorer at ``/`` in a real browser (Debian's Chromium driven by Playwright)
+over a real ``lineage serve``: offline assets, the lineage graph and its groups, a dataset's
+panel checked against the GraphQL API, shareable URLs, and clear messages for what does not
+exist.  Screenshots go to docs/img/explorer/ when EXPLORER_SCREENSHOTS names it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from lineage.demo import default_visit
+from lineage.traversal.graph import group_id
+
+from .browser_support import page_graphql, ready_marks, wait_ready
+from .conftest import SMALL
+
+VISIT = default_visit(SMALL)
+EXPLORER = Path(__file__).parents[1] / "lineage" / "api" / "explorer"
+
+
+def _graph(page) -> dict:
+    """The drawn graph, from the page's Cytoscape instance: id -> node data."""
+    return page.evaluate("Object.fromEntries(window.explorerGraph.nodes().map("
+                         "n => [n.id(), n.data()]))")
+
+
+def _tap(page, node_id: str) -> None:
+    page.evaluate("id => window.explorerGraph.getElementById(id).emit('tap')", node_id)
+
+
+def test_the_page_and_its_assets_come_from_the_server_only(served_demo):
+    html = httpx.get(f"{served_demo}/").text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/") or a.startswith("data:") for a in assets), assets
+    for asset in assets:
+        if asset.startswith("/explorer/"):
+            assert httpx.get(f"{served_demo}{asset}").status_code == 200, asset
+    for script in EXPLORER.glob("*.js"):   # the modules import only each other
+        for imported in re.findall(r'from "([^"]+)"', script.read_text()):
+            assert imported.startswith("./") and (EXPLORER / imported).exists(), imported
+    readme = (EXPLORER / "vendor" / "README.md").read_text()
+    for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.M):
+        assert hashlib.sha256((EXPLORER / "vendor" / name).read_bytes()).hexdigest() == digest
+    assert len(re.findall(r"^[0-9a-f]{64}  ", readme, re.M)) == 2
+
+
+def test_a_visits_downstream_is_drawn_collapsed_as_the_api_answers(page, served_demo, shot):
+    page.goto(f"{served_demo}/?view=lineage&from=visit%3D{VISIT}&dir=down")
+    wait_ready(page, "lineage")
+    answer = page_graphql(page, """query($from: String!) { lineageGraph(from: $from) {
+        datasets nodes { id kind count } edges { source target } } }""",
+                          {"from": f"visit={VISIT}"})["data"]["lineageGraph"]
+    drawn = _graph(page)
+    assert set(drawn) == {n["id"] for n in answer["nodes"]}
+    assert page.evaluate("window.explorerGraph.edges().length") == len(answer["edges"])
+    groups = [n for n in answer["nodes"] if n["kind"] == "group"]
+    assert groups and all(drawn[g["id"]]["count"] == g["count"] > 8 for g in groups)
+    assert f"{answer['datasets']:,} datasets" in page.locator("#graph-stats").inner_text()
+    legend = page.locator(".legend").inner_text()
+    assert "forced_src" in legend and "quantum (task)" in legend
+    # left to right in processing order: a raw is left of the calexps made from it
+    x = page.evaluate("Object.fromEntries(window.explorerGraph.nodes().map("
+                      "n => [n.data('datasetType') || n.data('task'), n.position('x')]))")
+    assert x["raw"] < x["isr"] < x["calexp"] < x["deepCoadd"]
+    shot(page, "lineage-downstream")
+
+
+def test_a_group_expands_on_click_and_the_url_keeps_it(page, served_demo, shot):
+    gid = group_id("dataset", "forced_src")
+    page.goto(f"{served_demo}/?view=lineage&from=visit%3D{VISIT}&dir=down")
+    wait_ready(page, "lineage")
+    count = _graph(page)[gid]["count"]
+    _tap(page, gid)
+    panel = page.locator("#panel")
+    panel.get_by_text(f"{count} datasets of type forced_src").wait_for()
+    panel.locator("table tbody tr").first.wait_for()     # the members, from the API
+    marks = ready_marks(page)
+    panel.locator("#toggle-group").click()
+    wait_ready(page, "lineage", since=marks)
+    assert f"expand={quote(gid, safe='')}" in page.url
+    drawn = _graph(page)
+    members = [d for d in drawn.values() if d["kind"] == "dataset"
+               and d["datasetType"] == "forced_src"]
+    assert len(members) == 40 and drawn[gid]["count"] == count - 40 and drawn[gid]["expanded"]
+    shot(page, "lineage-expanded")
+    # the same URL, opened anew, draws the same
+    page.goto(page.url)
+    wait_ready(page, "lineage")
+    assert set(_graph(page)) == set(drawn)
+
+
+def test_a_coadds_panel_shows_what_the_api_knows_of_it(page, served_demo, shot):
+    page.goto(f"{served_demo}/")
+    coadd = page_graphql(page, """query($v: String!) { lineage(from: $v, types: ["deepCoadd"],
+        first: 1) { edges { node { key } } } }""", {"v": f"visit={VISIT}"})
+    key = coadd["data"]["lineage"]["edges"][0]["node"]["key"]
+    known = page_graphql(page, """query($k: String!) { node(key: $k) { ... on Dataset {
+        uuid size checksum dataId producedBy { task host } } } }""", {"k": key})["data"]["node"]
+    page.goto(f"{served_demo}/?view=lineage&from={quote(key)}&dir=up&node={quote(key)}")
+    wait_ready(page, "lineage")
+    panel = page.locator("#panel")
+    panel.locator("#panel-uuid").wait_for()
+    assert panel.locator("#panel-uuid").inner_text() == known["uuid"]
+    assert panel.locator("#panel-checksum").inner_text() == known["checksum"]
+    assert f"{int(known['size']):,} bytes" in panel.locator("#panel-size").inner_text()
+    text = panel.inner_text()
+    assert known["producedBy"]["task"] in text and known["producedBy"]["host"] in text
+    shot(page, "dataset-panel")
+    # a quantum's panel lists its inputs and outputs
+    quantum = next(i for i, d in _graph(page).items() if d["kind"] == "quantum")
+    _tap(page, quantum)
+    panel.get_by_role("heading", name="Inputs").wait_for()
+    assert "Outputs" in panel.inner_text()
+
+
+def test_what_does_not_exist_is_said_in_the_page(page, served_demo):
+    page.goto(f"{served_demo}/?view=lineage&from=visit%3D1&dir=down")
+    wait_ready(page, "lineage")
+    assert page.locator("main .message.error").inner_text() == \
+        "from: no visit '1' in this repository"
+    page.goto(f"{served_demo}/?view=node&key=dataset%3A00000000-0000-0000-0000-000000000000")
+    wait_ready(page, "node")
+    assert "No node" in page.locator("main .message.error").inner_text()
+    page.goto(f"{served_demo}/?view=nothing")
+    wait_ready(page)
+    assert 'There is no view called "nothing"' in page.locator("main .message").inner_text()
