@@ -67,6 +67,11 @@ function typeStyles(nodes, allTypes) {
   }]).filter(([t]) => drawn.has(t)));
 }
 
+/** The id of the group a drawn node belongs to (lineage.traversal.graph.group_id). */
+function group(n) {
+  return n.memberKind === "dataset" ? `group:dataset:${n.datasetType}` : `group:quantum:${n.task}`;
+}
+
 function label(n) {
   const c = n.contamination;
   const mark = c ? `\n⚠ ${c.verdict} ${Math.round(c.maxFraction * 100)}%` +
@@ -77,12 +82,13 @@ function label(n) {
       (n.expanded ? " more" : "") + mark;
   }
   if (n.memberKind === "quantum") return n.task;
-  return `${n.datasetType}\n${shortDataId(n.dataId)}${mark}`;
+  return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}${mark}`;
 }
 
 const STYLE = [
   { selector: "node", style: {
-    "label": "data(label)", "text-wrap": "wrap", "text-valign": "bottom", "text-margin-y": 4,
+    "label": "data(label)", "text-wrap": "wrap", "text-max-width": 150, "text-valign": "bottom",
+    "text-margin-y": 4,
     "font-size": 11, "color": "#1d2330", "width": 28, "height": 28,
     "background-color": "data(colour)", "shape": "data(shape)",
     "border-width": 1, "border-color": "#888" } },
@@ -178,10 +184,13 @@ export async function lineageView(params, main, current) {
   const cy = window.cytoscape({
     container: document.getElementById("graph"), elements: elements(graph, styles),
     style: STYLE, minZoom: 0.05, maxZoom: 3,
-    layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 60, edgeSep: 8,
+    layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 90, edgeSep: 8,
       animate: false, fit: true, padding: 24 },
   });
   window.explorerGraph = cy;   // for the browser tests and a curious user's console
+  const opened = expand.length ? cy.nodes().filter(n => n.data("kind") !== "group" &&
+    group(n.data()) === expand[expand.length - 1]) : cy.collection();
+  if (opened.length) cy.fit(opened.closedNeighborhood(), 30);   // the group just opened
   const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
   const ctx = { from, dir, keep, expand, asOf: params.asOf };
   cy.on("tap", "node", (e) => {
