@@ -120,20 +120,20 @@ function blastRadius(radius, asOf) {
       card(radius.flagged, "flagged directly", "radius-flagged"),
       card(radius.quanta, "quanta", "radius-quanta")),
     h("div", { class: "row", style: { alignItems: "flex-start", gap: "24px", flexWrap: "wrap" } },
-      h("div", {}, h("h3", {}, "By dataset type"),
+      h("div", { id: "by-dataset-type" }, h("h3", {}, "By dataset type"),
         radius.byDatasetType.length
           ? table(["dataset type", "datasets"], radius.byDatasetType.map(t =>
             [t.datasetType || "(none)", t.count.toLocaleString("en")]), [1])
           : h("p", { class: "muted" }, "No contaminated datasets.")),
       h("div", {}, h("h3", {}, "By tract and band"), tractBandGrid(radius.byTractBand))),
     h("h3", {}, "Most affected products"),
-    radius.mostAffected.length
+    h("div", { id: "most-affected" }, radius.mostAffected.length
       ? table(["dataset type", "data ID", "steps", "fraction", ""],
         radius.mostAffected.map(p => [p.dataset.datasetType,
           h("span", { class: "mono" }, p.dataset.dataId || ""), String(p.steps),
           fractionBar(p.fraction),
           link("its lineage", "lineage", { from: p.dataset.key, dir: "up", asOf })]), [2])
-      : h("p", { class: "muted" }, "Nothing downstream is contaminated."));
+      : h("p", { class: "muted" }, "Nothing downstream is contaminated.")));
 }
 
 /** `?view=flags[&retracted=1][&asOf=...][&after=cursor]`: the flags, a page at a time. */
@@ -251,6 +251,7 @@ async function flagView(params, main, current) {
         t.datasetType, h("span", { class: "mono" }, t.dataId || ""), t.run || "",
         lineageOf("lineage", t.key)])) : null),
     h("h2", {}, "Blast radius", asOf ? h("span", { class: "muted" }, ` as of ${asOf}`) : null),
+    f.active ? null : h("p", { class: "muted" }, "What it contaminated while it was active."),
     blastRadius(f.blastRadius, asOf),
     h("h2", {}, "History"),
     table(["what", "when (UTC)", "by", "why"], f.history.map(e =>
