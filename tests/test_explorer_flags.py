@@ -47,6 +47,14 @@ def shown_radius(page, within: str) -> dict:
                               key=repr)}
 
 
+def fit_to_view(page) -> None:
+    """Make the window as tall as the view's content (the view scrolls inside the window, so
+    a full-page screenshot is only as tall as the window)."""
+    height = page.evaluate("document.querySelector('header').offsetHeight"
+                           " + document.getElementById('view').scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": min(max(height, 800), 2400)})
+
+
 def api_radius(radius: dict) -> dict:
     return {**radius, "byTractBand": sorted(((c["tract"], c["band"], c["datasets"])
                                              for c in radius["byTractBand"]), key=repr)}
@@ -87,7 +95,8 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, serve, repo, sma
         "data"]["flag"]["blastRadius"]["datasets"]
     assert dry["datasets"] > dry["flagged"] > 0 and dry["byTractBand"]
     assert page.locator("#flag-result #most-affected .bar").count() > 0        # most affected, with fractions
-    shot(page, "flag-form-dry-run", full_page=True)
+    fit_to_view(page)
+    shot(page, "flag-form-dry-run")
     assert page.evaluate("sessionStorage.getItem('lineage-token')") == token
     assert token not in page.url
     marks = ready_marks(page)
@@ -105,13 +114,15 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, serve, repo, sma
     assert page.inner_text("#flag-reason") == "guider failure"
     assert page.get_attribute("#flag-evidence", "href") == "https://jira.example.org/browse/DRB-7"
     assert "flagged" in page.inner_text("main > table:last-of-type")
-    shot(page, "flag-page", full_page=True)
+    fit_to_view(page)
+    shot(page, "flag-page")
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     marks = ready_marks(page)
     page.click("header nav a:has-text('Flags')")
     wait_ready(page, "flags", since=marks)
     assert page.locator(".flag-link").count() == 1 and visit in page.inner_text("main")
-    shot(page, "flags")
+    shot(page, "flags", clip={"x": 0, "y": 0, "width": 1280, "height": 320})
 
     # the flagged visit's lineage marks contaminated nodes
     marks = ready_marks(page)

@@ -128,11 +128,11 @@ function blastRadius(radius, asOf) {
       h("div", {}, h("h3", {}, "By tract and band"), tractBandGrid(radius.byTractBand))),
     h("h3", {}, "Most affected products"),
     h("div", { id: "most-affected" }, radius.mostAffected.length
-      ? table(["dataset type", "data ID", "steps", "fraction", ""],
+      ? table(["dataset type", "data ID", "run", "steps", "fraction", ""],
         radius.mostAffected.map(p => [p.dataset.datasetType,
-          h("span", { class: "mono" }, p.dataset.dataId || ""), String(p.steps),
+          h("span", { class: "mono" }, p.dataset.dataId || ""), p.dataset.run || "", String(p.steps),
           fractionBar(p.fraction),
-          link("its lineage", "lineage", { from: p.dataset.key, dir: "up", asOf })]), [2])
+          link("its lineage", "lineage", { from: p.dataset.key, dir: "up", asOf })]), [3])
       : h("p", { class: "muted" }, "Nothing downstream is contaminated.")));
 }
 
