@@ -15,7 +15,7 @@ from lineage.store.repo import open_store
 from .browser_support import flagger_token, page_graphql, ready_marks, wait_ready
 from .conftest import SMALL
 
-RADIUS = """query($id: String!) { flag(id: $id) { active blastRadius {
+RADIUS = """query($id: String!) { flag(id: $id) { active createdAt blastRadius {
   flagged datasets quanta byDatasetType { datasetType count }
   byTractBand { tract band datasets } } } }"""
 
@@ -160,6 +160,16 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, serve, repo, sma
     page.check("#show-retracted")
     wait_ready(page, "flags", since=marks)
     assert "retracted=1" in page.url and page.locator(".flag-link").count() == 1
+
+    # as of its creation it was active: the list as of then shows it, its URL says when
+    marks = ready_marks(page)
+    page.uncheck("#show-retracted")
+    wait_ready(page, "flags", since=marks)
+    page.fill("#as-of", stored["createdAt"])
+    marks = ready_marks(page)
+    page.click("#as-of-form button")
+    wait_ready(page, "flags", since=marks)
+    assert "asOf=" in page.url and page.locator(".flag-link").count() == 1
 
 
 def test_an_unknown_flag_shows_the_apis_message(page, served_demo):

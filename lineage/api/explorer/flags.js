@@ -140,17 +140,18 @@ function blastRadius(radius, asOf) {
 async function flagsView(params, main, current) {
   const retracted = params.retracted === "1";
   const asOf = params.asOf || null;
-  const data = await gql(FLAGS, { first: PAGE, after: params.after || null, asOf, retracted });
-  if (!current()) return;
-  const flags = data.flags;
   const keep = { retracted: retracted ? "1" : null, asOf };
+  let listing;
+  try {
+    const data = await gql(FLAGS, { first: PAGE, after: params.after || null, asOf, retracted });
+    listing = flagList(data.flags, params.after, keep);
+  } catch (err) {   // a bad asOf or cursor: said in the page, with the controls to fix it
+    if (!(err instanceof ApiError)) throw err;
+    listing = message(err.message, "error");
+  }
+  if (!current()) return;
   const asOfBox = h("input", { type: "text", name: "asOf", id: "as-of", value: asOf || "",
     placeholder: "UTC time or release", size: 24 });
-  const rows = flags.edges.map(({ node: f }) => [
-    h("span", {}, verdictBadge(f.verdict), f.active ? null : [" ", h("span", { class: "badge" }, "retracted")]),
-    h("span", { class: "mono" }, f.selector || ""), f.reason || "", f.by || "",
-    h("span", { class: "mono" }, f.createdAt || ""),
-    link("open", "flag", { id: f.key, asOf }, { class: "flag-link" })]);
   fill(main,
     h("h1", {}, retracted ? "Flags, retracted ones too" : "Active flags",
       asOf ? h("span", { class: "muted" }, ` as of ${asOf}`) : null),
@@ -165,16 +166,30 @@ async function flagsView(params, main, current) {
       asOf ? link("now", "flags", { ...keep, asOf: null }) : null),
       h("button", { class: "primary", id: "flag-something", style: { marginLeft: "auto" },
         onclick: () => go("flag-new") }, "Flag something")),
-    h("p", { class: "muted", id: "flags-count" }, `${flags.totalCount} flag${flags.totalCount === 1 ? "" : "s"}` +
-      ", oldest first" + (params.after ? " (a later page)" : "")),
+    listing);
+  setReady();
+}
+
+/** One page of flags as a table, with the links to the first and the next page. */
+function flagList(flags, after, keep) {
+  const rows = flags.edges.map(({ node: f }) => [
+    h("span", {}, verdictBadge(f.verdict), f.active ? null
+      : [" ", h("span", { class: "badge", title: `retracted ${f.retractedAt}` }, "retracted")]),
+    h("span", { class: "mono" }, f.selector || ""), f.reason || "", f.by || "",
+    h("span", { class: "mono" }, f.createdAt || ""),
+    link("open", "flag", { id: f.key, asOf: keep.asOf }, { class: "flag-link" })]);
+  const none = keep.asOf ? `No flag was active at ${keep.asOf}.`
+    : keep.retracted ? "No flags." : "No active flags.";
+  return [
+    h("p", { class: "muted", id: "flags-count" }, `${flags.totalCount} flag` +
+      `${flags.totalCount === 1 ? "" : "s"}, oldest first${after ? " (a later page)" : ""}`),
     rows.length ? table(["verdict", "selector", "reason", "by", "created (UTC)", ""], rows)
-      : message(asOf ? `No flag was active at ${asOf}.` : "No active flags."),
+      : message(none),
     h("p", { class: "row" },
-      params.after ? link("« first page", "flags", keep) : null,
+      after ? link("« first page", "flags", keep) : null,
       flags.pageInfo.hasNextPage
         ? link("next page »", "flags", { ...keep, after: flags.pageInfo.endCursor }, { id: "next-page" })
-        : null));
-  setReady();
+        : null)];
 }
 
 /** The retract form of an active flag: a reason, then `unflag`, then the page again. */
