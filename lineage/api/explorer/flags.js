@@ -4,7 +4,7 @@
 // (core.js `token`: sessionStorage, never in a URL).  Flagging always shows the dry run's
 // blast radius first; a refusal (no token, a reader's token, a bad selector) is shown in
 // the page with the API's own message.
-import { ApiError, fill, go, gql, h, link, message, props, setReady, table, token,
+import { ApiError, bytes, fill, go, gql, h, link, message, props, setReady, table, token,
   verdictBadge } from "./core.js";
 
 const PAGE = 25;
@@ -247,7 +247,8 @@ async function flagView(params, main, current) {
     props([
       ["verdict", f.verdict], ["selector", h("span", { class: "mono" }, f.selector || "")],
       ["evidence", evidenceValue(f.evidence)],
-      ["evidence SHA-256", f.evidenceSha256 ? h("span", { class: "mono" }, f.evidenceSha256) : null],
+      ["evidence SHA-256", f.evidenceSha256 ? h("span", {}, h("span", { class: "mono" }, f.evidenceSha256),
+        f.evidenceBytes ? ` (${bytes(f.evidenceBytes)})` : null) : null],
       ["flagged by", f.by], ["authority", f.authority],
       ["created (UTC)", f.createdAt],
       ["retracted (UTC)", f.retractedAt ? `${f.retractedAt} by ${f.retractedBy || "?"}: ` +
@@ -315,6 +316,7 @@ async function flagNewView(params, main) {
         " would contaminate"), blastRadius(data.flag.blastRadius));
       writeButton.disabled = false;
     } catch (err) {
+      checked = null;
       fill(result, message(refusal(err), "error"));
     }
   }
@@ -341,7 +343,8 @@ async function flagNewView(params, main) {
     h("h1", {}, "Flag something"),
     h("p", { class: "muted" }, "Everything made from what you flag is marked contaminated. The " +
       "dry run shows what that is before anything is written."),
-    h("form", { class: "stack", id: "flag-form", onsubmit: dryRun },
+    h("form", { class: "stack", id: "flag-form", onsubmit: dryRun,
+      oninput: () => { writeButton.disabled = JSON.stringify(input()) !== checked; } },
       field("Selector: what is bad", inputs.selector), field("Verdict", inputs.verdict),
       field("Reason", inputs.reason), field("Evidence (a URI)", inputs.evidence),
       field("Authority", inputs.authority), tokenField(),
