@@ -175,7 +175,8 @@ export async function lineageView(params, main, current) {
         `${graph.quanta.toLocaleString("en")} quanta`,
       contaminated ? h("span", { class: "badge bad", style: { marginLeft: "8px" } },
         `${contaminated.toLocaleString("en")} drawn datasets contaminated`) : null),
-      params.asOf ? h("span", { class: "badge" }, `as of ${params.asOf}`) : null),
+      params.asOf ? h("span", { class: "badge" }, `as of ${params.asOf}`) : null,
+      link(`flag ${from}`, "flag-new", { selector: from }, { id: "flag-selection" })),
     graph.truncated ? message("The traversal reached its limit of datasets: what is drawn is " +
       "the nearest part of the lineage.", "warn") : null,
     graph.nodes.length ? null : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
@@ -298,7 +299,8 @@ export async function nodePanel(key, asOf) {
         [...new Set(n.consumers.edges.map(e => e.node.task))].join(", "))
         : h("p", { class: "muted" }, "No quantum read it."),
       h("p", {}, link("upstream", "lineage", { from: n.key, dir: "up" }), " · ",
-        link("downstream", "lineage", { from: n.key, dir: "down" })));
+        link("downstream", "lineage", { from: n.key, dir: "down" }), " · ",
+        link("flag it", "flag-new", { selector: n.uuid })));
   }
   if (n.kind === "Quantum") {
     return openPanel(h("h2", {}, `quantum of ${n.task}`),
