@@ -1,7 +1,7 @@
 // The lineage graph of a node (Query.lineageGraph, drawn with Cytoscape.js and dagre) and
 // the side panel of a dataset, a quantum or a group; the page of any other node.
 import {
-  COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, props, setParams, setReady,
+  BASE, COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, props, setParams, setReady,
   table, verdictBadge,
 } from "./core.js";
 
@@ -51,6 +51,25 @@ const NODE = `query Node($key: String!) {
                         children { key name collectionType } parents { key name } }
   }
 }`;
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`could not load ${src} from the server`));
+    document.head.append(script);
+  });
+}
+
+let graphLibrary = null;
+
+/** Cytoscape.js and its dagre layout (vendor/), run once, the first time a graph is drawn. */
+function loadGraphLibrary() {
+  graphLibrary ??= loadScript(`${BASE}/explorer/vendor/cytoscape.min.js`)
+    .then(() => loadScript(`${BASE}/explorer/vendor/cytoscape-dagre.min.js`));
+  return graphLibrary;
+}
 
 function shortDataId(dataId) {
   if (!dataId) return "";
@@ -153,8 +172,8 @@ export async function lineageView(params, main, current) {
     setReady();
     return;
   }
-  const data = await gql(GRAPH, { from, direction: dir.toUpperCase(), depth,
-    expand, asOf: params.asOf || null });
+  const [data] = await Promise.all([gql(GRAPH, { from, direction: dir.toUpperCase(), depth,
+    expand, asOf: params.asOf || null }), loadGraphLibrary()]);
   if (!current()) return;
   performance.mark("explorer:graph-answered");
   const graph = data.lineageGraph;
