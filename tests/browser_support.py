@@ -139,6 +139,7 @@ class PageWatch:
     def __init__(self, context) -> None:
         self.requests: list[str] = []
         self.errors: list[str] = []
+        self.expected: list[str] = []   # console errors a test provokes on purpose
         context.on("request", lambda request: self.requests.append(request.url))
         context.on("page", self.watch)
 
@@ -151,8 +152,18 @@ class PageWatch:
         """A console error, except the browser's own request for /favicon.ico (a page that
         names no icon gets it refused with a 404; the page did not ask for it)."""
         where = message.location.get("url") or "?"
-        if message.type == "error" and urlsplit(where).path != "/favicon.ico":
-            self.errors.append(f"console error: {message.text} ({where})")
+        if message.type != "error" or urlsplit(where).path == "/favicon.ico":
+            return
+        expected = next((e for e in self.expected if e in message.text), None)
+        if expected is not None:
+            self.expected.remove(expected)   # once each
+            return
+        self.errors.append(f"console error: {message.text} ({where})")
+
+    def expect_console_error(self, text: str) -> None:
+        """The next console error holding ``text`` is the test's own doing (the browser
+        logs a refused request, 401, as an error): it does not fail the test."""
+        self.expected.append(text)
 
     def outside(self) -> list[str]:
         return [url for url in self.requests if left_loopback(url)]

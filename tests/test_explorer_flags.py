@@ -60,8 +60,8 @@ def api_radius(radius: dict) -> dict:
                                              for c in radius["byTractBand"]), key=repr)}
 
 
-def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, serve, repo, small_units,
-                                                          shot):
+def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, page_watch, serve, repo,
+                                                          small_units, shot):
     with open_store(repo, keep=True) as store:
         write_units(store, small_units, show_progress=False)
     base = serve(repo)
@@ -84,6 +84,13 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, serve, repo, sma
     page.click("#dry-run")
     page.wait_for_selector("#flag-result .message.error")
     assert page.inner_text("#flag-result") == f"Refused: {refused['message']}"
+    assert page.is_disabled("#flag-it")
+    # a token the server does not know: refused (401), the API's reason in the page
+    page.fill("#token", "not-a-token")
+    page_watch.expect_console_error("401")
+    page.click("#dry-run")
+    page.wait_for_selector("#flag-result .message.error")
+    assert page.inner_text("#flag-result") == "Refused: invalid API token"
     assert page.is_disabled("#flag-it")
 
     # with a flagger's token: the dry run's blast radius, then the write
