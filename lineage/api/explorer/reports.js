@@ -40,10 +40,13 @@ function collectionSelect(name, collections, chosen) {
     others.length ? h("optgroup", { label: "Other collections" }, others.map(option)) : null);
 }
 
-/** A number for a table: `digits` significant digits, "" for null. */
+/** A number for a table: `digits` significant digits (whole numbers above that, with
+ *  thousands separators), "" for null. */
 function num(x, digits = 4) {
   if (x === null || x === undefined) return "";
-  if (Number.isInteger(x)) return x.toLocaleString("en-US");
+  if (Number.isInteger(x) || Math.abs(x) >= 10 ** digits) {
+    return Math.round(x).toLocaleString("en-US");
+  }
   return Number(x.toPrecision(digits)).toString();
 }
 
@@ -263,8 +266,10 @@ function changesTable(d, params) {
     h("span", { class: `badge ${c.status === "removed" ? "bad" : c.status === "added" ? "ok" : ""}` },
       c.status),
     c.datasetType, h("span", { class: "mono" }, c.dataId),
-    h("span", {}, c.a ? link("A", "lineage", { from: c.a, dir: "up" }, { title: c.a }) : "",
-      c.a && c.b ? " " : "", c.b ? link("B", "lineage", { from: c.b, dir: "up" }, { title: c.b }) : ""),
+    h("span", { style: { whiteSpace: "nowrap" } },
+      c.a ? link("in A", "lineage", { from: c.a, dir: "up" }, { title: c.a }) : "",
+      c.a && c.b ? " \u00b7 " : "",
+      c.b ? link("in B", "lineage", { from: c.b, dir: "up" }, { title: c.b }) : ""),
     changeText(c)]);
   const keep = { a: params.a, b: params.b, tolerance: params.tolerance, types: params.types,
     bands: params.bands, tracts: params.tracts };
@@ -338,9 +343,9 @@ async function diffView(params, main, current) {
     h("h2", {}, "Visits"),
     props([[`dropped (${d.visitsDropped.length})`, h("span", {}, visitLinks(d.visitsDropped))],
       [`added (${d.visitsAdded.length})`, h("span", {}, visitLinks(d.visitsAdded))]]),
-    comparisonTable("Metrics", d.metrics),
-    comparisonTable("Dataset properties", d.properties),
-    changesTable(d, params));
+    ...comparisonTable("Metrics", d.metrics),
+    ...comparisonTable("Dataset properties", d.properties),
+    ...changesTable(d, params));
   setReady();
 }
 
