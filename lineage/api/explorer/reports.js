@@ -4,7 +4,7 @@
 // and draws its plots as inline SVG (no chart library: a scatter with error bars and a
 // line chart with threshold lines are a few dozen lines each).  Inputs change the URL
 // (go()), never the page directly, so every page is shareable.
-import { COLOURS, gql, go, h, link, message, props, setReady, table, verdictBadge } from "./core.js";
+import { COLOURS, gql, go, h, link, message, props, setReady, table } from "./core.js";
 
 // --- shared: collections, numbers, SVG plots ------------------------------------------
 
@@ -156,11 +156,27 @@ function plotLegend(frame, entries) {
   frame.svg.append(g);
 }
 
-/** How a flag or contamination reads in a table ("" when clean). */
-function contaminationBadge(epoch) {
+/** The epoch's flags ("flag:<uuid> (bad)") as [key, verdict]. */
+function epochFlags(epoch) {
+  return epoch.flags.map(text => {
+    const [, key, verdict] = /^(\S+)(?: \((\w+)\))?$/.exec(text) || [null, text, null];
+    return [key, verdict];
+  });
+}
+
+/** How an epoch reads in the table: its visit's flags (linked to their pages), else the
+ *  share of a flagged input (a template, say) that reaches it; "" when clean. */
+function flaggedCell(epoch) {
+  const flags = epochFlags(epoch);
+  if (flags.length) {
+    return h("span", {}, flags.map(([key, verdict]) => link(h("span",
+      { class: `badge ${verdict || "bad"}` }, `visit ${verdict || "flagged"}`), "flag",
+    { id: key }, { title: key })));
+  }
   if (!epoch.flagged && !epoch.contamination) return "";
-  if (epoch.flags.length) return verdictBadge("bad", null);
-  return verdictBadge("suspect", epoch.contamination);
+  return h("span", { class: "badge suspect", style: { whiteSpace: "nowrap" },
+    title: "a flagged input (such as a template) " +
+    "reaches it" }, `input ${Math.round(epoch.contamination * 100)}%`);
 }
 
 // --- release diff ------------------------------------------------------------------------
@@ -408,8 +424,12 @@ function lightcurvePlot(epochs, onEpoch) {
     "ugrizy".indexOf(p) - "ugrizy".indexOf(q));
   const entries = bands.map(b => ({ label: `${b || "?"} band`,
     draw: (lx, ly) => s("circle", { cx: lx, cy: ly, r: 4, fill: bandColour(b, others) }) }));
-  if (epochs.some(e => e.flagged || e.contamination > 0)) {
-    entries.push({ label: "contaminated", draw: (lx, ly) => s("circle", { cx: lx, cy: ly, r: 7,
+  if (epochs.some(e => e.flags.length)) {
+    entries.push({ label: "flagged visit", draw: (lx, ly) => s("rect", { x: lx - 7, y: ly - 7,
+      width: 14, height: 14, fill: "none", stroke: "#be0032", "stroke-width": 2 }) });
+  }
+  if (epochs.some(e => !e.flags.length && (e.flagged || e.contamination > 0))) {
+    entries.push({ label: "flagged input", draw: (lx, ly) => s("circle", { cx: lx, cy: ly, r: 7,
       fill: "none", stroke: "#be0032", "stroke-width": 2 }) });
   }
   const frame = plotFrame({ legend: entries.map(e => e.label),
@@ -420,10 +440,13 @@ function lightcurvePlot(epochs, onEpoch) {
   const { x, y, plot } = frame;
   for (const e of epochs) {
     const cx = x(e.mjdTai - mjd0), cy = y(e.flux), colour = bandColour(e.band, others);
-    const marked = e.flagged || e.contamination > 0;
+    const visitFlagged = e.flags.length > 0;
+    const marked = visitFlagged || e.flagged || e.contamination > 0;
     const title = s("title", {}, `visit ${e.visit} det ${e.detector}, ${e.band}: ` +
       `${num(e.flux)} \u00b1 ${num(e.fluxErr)} nJy at MJD ${e.mjdTai.toFixed(5)}` +
-      (marked ? ` \u2014 contaminated (${Math.round(e.contamination * 100)}%)` : "") +
+      (visitFlagged ? ` \u2014 its visit is flagged: ${e.flags.join(", ")}`
+        : marked ? ` \u2014 a flagged input reaches it (${Math.round(e.contamination * 100)}%)`
+          : "") +
       "; click for its lineage");
     plot.append(s("g", { class: "point epoch", "data-visit": e.visit,
       "data-source": e.sourceDataset?.key || "", tabindex: 0,
@@ -431,7 +454,10 @@ function lightcurvePlot(epochs, onEpoch) {
     title,
     s("line", { x1: cx, x2: cx, y1: y(e.flux - e.fluxErr), y2: y(e.flux + e.fluxErr),
       stroke: colour, "stroke-width": 1.3 }),
-    marked ? s("circle", { cx, cy, r: 8, fill: "none", stroke: "#be0032", "stroke-width": 2 }) : null,
+    visitFlagged ? s("rect", { x: cx - 8, y: cy - 8, width: 16, height: 16, fill: "none",
+      stroke: "#be0032", "stroke-width": 2 })
+      : marked ? s("circle", { cx, cy, r: 8, fill: "none", stroke: "#be0032", "stroke-width": 2 })
+        : null,
     s("circle", { cx, cy, r: 4, fill: colour, stroke: "#fff", "stroke-width": 0.8 })));
   }
   plotLegend(frame, entries);
@@ -497,8 +523,8 @@ async function lightcurveView(params, main, current) {
   const shortField = f => f.split(".").slice(-1)[0];
   main.replaceChildren(...head,
     h("p", {}, `${epochs.length} epochs in ${lc.collection}` +
-      (contaminated ? `, ${contaminated} contaminated (a flagged visit, or a flagged input such ` +
-        "as a template: ringed in red)" : ", none contaminated") + ". ",
+      (contaminated ? `, ${contaminated} contaminated (marked in red: a flagged visit, or a ` +
+        "flagged input such as a template)" : ", none contaminated") + ". ",
     lc.catalog ? ["Object catalog: ", link(lc.catalog.dataId || lc.catalog.key, "lineage",
       { from: lc.catalog.key, dir: "up" }), "."] : null),
     h("p", { class: "muted" }, "Click an epoch for the lineage of the catalog it was read from."),
@@ -511,7 +537,7 @@ async function lightcurveView(params, main, current) {
       return [e.mjdTai.toFixed(5), e.band || "", num(e.flux), num(e.fluxErr),
         link(e.visit, "lineage", { from: `visit=${e.visit}`, dir: "down" }), e.detector,
         num(e.seeing, 3), num(e.airmass, 4), ...telemetryFields.map(f => num(tel[f], 3)),
-        softwareOf(e), contaminationBadge(e),
+        softwareOf(e), flaggedCell(e),
         e.sourceDataset ? link("lineage", "lineage", { from: e.sourceDataset.key, dir: "up" },
           { class: "epoch-link", title: e.sourceDataset.key }) : ""];
     }), [0, 2, 3, 5, 6, 7, ...telemetryFields.map((_, i) => 8 + i)]),
