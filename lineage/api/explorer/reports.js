@@ -4,7 +4,7 @@
 // and draws its plots as inline SVG (no chart library: a scatter with error bars and a
 // line chart with threshold lines are a few dozen lines each).  Inputs change the URL
 // (go()), never the page directly, so every page is shareable.
-import { COLOURS, gql, go, h, link, message, props, setReady, table } from "./core.js";
+import { COLOURS, fill, gql, go, h, link, message, props, setReady, table } from "./core.js";
 
 // --- shared: collections, numbers, SVG plots ------------------------------------------
 
@@ -516,23 +516,39 @@ async function lightcurveView(params, main, current) {
     return setReady();
   }
   const toLineage = e => e.sourceDataset && go("lineage", { from: e.sourceDataset.key, dir: "up" });
+  // epochs of one night sit within minutes of each other: a night can be shown on its own
+  const nightOf = e => Math.floor(e.mjdTai);
+  const nights = [...new Set(epochs.map(nightOf))];
+  const night = nights.includes(Number(params.night)) ? Number(params.night) : null;
+  const shown = night === null ? epochs : epochs.filter(e => nightOf(e) === night);
+  const keep = { object, collection };
+  const nightLinks = nights.length < 2 ? null : h("p", { class: "row" }, "Night (MJD): ",
+    night === null ? h("b", {}, `all (${epochs.length})`) : link(`all (${epochs.length})`,
+      "lightcurve", keep),
+    nights.map(n => {
+      const label = `${n} (${epochs.filter(e => nightOf(e) === n).length})`;
+      return n === night ? h("b", {}, label) : link(label, "lightcurve", { ...keep, night: n });
+    }));
   const contaminated = epochs.filter(e => e.flagged || e.contamination > 0).length;
   const softwareOf = e => [...new Set(e.steps.map(st => st.software).filter(Boolean))].join(", ");
   const telemetryFields = [...new Set(epochs.flatMap(e =>
     e.telemetry.map(t => `${t.topic}.${t.field}`)))];
   const shortField = f => f.split(".").slice(-1)[0];
-  main.replaceChildren(...head,
+  fill(main, ...head,
     h("p", {}, `${epochs.length} epochs in ${lc.collection}` +
       (contaminated ? `, ${contaminated} contaminated (marked in red: a flagged visit, or a ` +
         "flagged input such as a template)" : ", none contaminated") + ". ",
     lc.catalog ? ["Object catalog: ", link(lc.catalog.dataId || lc.catalog.key, "lineage",
       { from: lc.catalog.key, dir: "up" }), "."] : null),
     h("p", { class: "muted" }, "Click an epoch for the lineage of the catalog it was read from."),
-    lightcurvePlot(epochs, toLineage),
-    h("h2", {}, "Epochs"),
+    nightLinks,
+    params.night && night === null ? message(`No epoch in night ${params.night}: all nights ` +
+      "are shown.", "warn") : null,
+    lightcurvePlot(shown, toLineage),
+    h("h2", {}, night === null ? "Epochs" : `Epochs of night ${night}`),
     table(["MJD (TAI)", "band", "flux (nJy)", "err", "visit", "det", "seeing (\")", "airmass",
       ...telemetryFields.map(f => `${shortField(f)} (mean)`), "software", "flagged", "source"],
-    epochs.map(e => {
+    shown.map(e => {
       const tel = Object.fromEntries(e.telemetry.map(t => [`${t.topic}.${t.field}`, t.mean]));
       return [e.mjdTai.toFixed(5), e.band || "", num(e.flux), num(e.fluxErr),
         link(e.visit, "lineage", { from: `visit=${e.visit}`, dir: "down" }), e.detector,
@@ -541,7 +557,7 @@ async function lightcurveView(params, main, current) {
         e.sourceDataset ? link("lineage", "lineage", { from: e.sourceDataset.key, dir: "up" },
           { class: "epoch-link", title: e.sourceDataset.key }) : ""];
     }), [0, 2, 3, 5, 6, 7, ...telemetryFields.map((_, i) => 8 + i)]),
-    h("h2", {}, "Telemetry during the exposures"), telemetrySummary(epochs));
+    h("h2", {}, "Telemetry during the exposures"), telemetrySummary(shown));
   setReady();
 }
 
