@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from lineage import flags as flagging
+from lineage.demo import RELEASE_CHANGES, plan_survey
 from lineage.demo.catalogs import write_catalogs
 from lineage.ingest import write_units
 from lineage.store.repo import init_repo, open_store
@@ -27,6 +28,7 @@ from .conftest import SMALL
 DR1, DR2 = "DemoCam/DR1", "DemoCam/DR2"
 METRIC = "validate_drp.PA1"
 READY_MS = 60_000   # the first release diff is computed by the server (a few seconds)
+DROPPED = plan_survey(SMALL).visits[RELEASE_CHANGES.dropped_visit_index].id
 
 
 def _object_with_most_epochs(datastore) -> tuple[int, list[int]]:
@@ -41,8 +43,10 @@ def _object_with_most_epochs(datastore) -> tuple[int, list[int]]:
 
 @pytest.fixture(scope="module")
 def demo_repo(tmp_path_factory, small_units):
-    """The small demo with its catalogs in REPO/datastore and the middle visit of the chosen
-    object's lightcurve flagged bad (this module's own demo_repo, used by served_demo)."""
+    """The small demo with its catalogs in REPO/datastore, the middle visit of the chosen
+    object's lightcurve flagged bad, and the visit DR2 dropped flagged too (so DR2's
+    products lost a flagged input: "flagged input removed" in the diff).  This module's own
+    demo_repo, used by served_demo."""
     from lineage.store.falkordb_server import FalkorServer
     root = tmp_path_factory.mktemp("reports") / "repo"
     init_repo(root)
@@ -52,6 +56,7 @@ def demo_repo(tmp_path_factory, small_units):
         write_units(store, small_units, show_progress=False)
         flagging.flag(store, f"visit={visits[len(visits) // 2]}", "bad", "satellite trail",
                       "jira:DRB-1", "test")
+        flagging.flag(store, f"visit={DROPPED}", "bad", "tracking error", "jira:DRB-2", "test")
     yield root
     FalkorServer(root).stop()
 
@@ -86,7 +91,8 @@ def _number(text: str) -> int:
 DIFF = """query($a: String!, $b: String!, $after: String) {
   releaseDiff(a: $a, b: $b, first: 50, after: $after) {
     totals { a b added removed changed unchanged }
-    steps { task }
+    steps { task } visitsDropped
+    reasons { datasetType reason products }
     changes { totalCount pageInfo { endCursor } edges { node { dataId a b } } } } }"""
 
 
@@ -101,6 +107,11 @@ def test_diff_page_matches_the_api_and_pages_its_changes(page, served_demo, shot
         == truth["totals"]["a"]
     steps = page.locator("h2:has-text('What changed in the processing') + table tbody tr td:first-child")
     assert steps.all_inner_texts() == [s["task"] for s in truth["steps"]]
+    assert truth["visitsDropped"] == [str(DROPPED)]
+    reasons = page.locator("h2:has-text('Why products changed') + table tbody tr")
+    assert [r.locator("td").all_inner_texts() for r in reasons.all()] == \
+        [[r["datasetType"], r["reason"], f"{r['products']:,}"] for r in truth["reasons"]]
+    assert any(r["reason"] == "flagged input removed" for r in truth["reasons"])
     total = truth["changes"]["totalCount"]
     assert f"Changes 1\u201350 of {total:,}" in page.inner_text("main")
     rows = page.locator("h2#changes ~ table tbody tr")

@@ -193,12 +193,13 @@ const DIFF = `query Diff($a: String!, $b: String!, $tolerance: [String!], $filte
     visitsDropped visitsAdded
     metrics { ...quantity }
     properties { ...quantity }
+    reasons { datasetType reason products }
     changes {
       totalCount
       pageInfo { hasNextPage endCursor }
       edges { cursor node { status datasetType dataId a b inputsAdded inputsRemoved
         visitsAdded visitsDropped software { ...setting } config { ...setting }
-        flagsAdded flagsRemoved upstream } }
+        flagsAdded flagsRemoved upstream explained } }
     }
   }
 }
@@ -217,7 +218,7 @@ function pairs(items) {
 
 /** One line saying what changed in a product (as the HTML report's "what changed"). */
 function changeText(c) {
-  const parts = [];
+  const parts = c.explained ? [c.explained] : [];
   if (c.inputsAdded.length || c.inputsRemoved.length) {
     let text = `inputs +${c.inputsAdded.length} -${c.inputsRemoved.length}`;
     if (c.visitsDropped.length) text += ` (visits dropped: ${c.visitsDropped.join(", ")})`;
@@ -359,6 +360,10 @@ async function diffView(params, main, current) {
     h("h2", {}, "Visits"),
     props([[`dropped (${d.visitsDropped.length})`, h("span", {}, visitLinks(d.visitsDropped))],
       [`added (${d.visitsAdded.length})`, h("span", {}, visitLinks(d.visitsAdded))]]),
+    h("h2", {}, "Why products changed"),
+    d.reasons.length ? table(["dataset type", "reason", "products"],
+      d.reasons.map(r => [r.datasetType, r.reason, num(r.products)]), [2])
+      : message("No product in both releases changed."),
     ...comparisonTable("Metrics", d.metrics),
     ...comparisonTable("Dataset properties", d.properties),
     ...changesTable(d, params));
