@@ -198,7 +198,7 @@ def test_lightcurve_form_says_where_object_ids_are(page, served_demo, chosen_obj
     obj, _ = chosen_object
     page.goto(f"{served_demo}/?view=lightcurve&collection={DR2}")
     wait_ready(page, "lightcurve")
-    catalogs = page.locator("main ul li a")
+    catalogs = page.locator("main .catalogs a")
     assert catalogs.count() > 0 and "tract=" in catalogs.first.inner_text()
     page.fill("input[name=object]", str(obj))
     page.get_by_role("button", name="Show").click()

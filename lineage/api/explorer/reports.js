@@ -308,8 +308,8 @@ async function diffView(params, main, current) {
   const releases = collections.filter(c => c.release);
   const a = params.a || "", b = params.b || "";
   const form = paramForm("diff", [
-    h("label", {}, "A ", collectionSelect("a", collections, a || releases[0]?.name)),
-    h("label", {}, "B ", collectionSelect("b", collections, b || releases[1]?.name)),
+    h("label", {}, "A ", collectionSelect("a", collections, a || releases.at(-2)?.name)),
+    h("label", {}, "B ", collectionSelect("b", collections, b || releases.at(-1)?.name)),
     h("label", {}, "tolerance ", h("input", { name: "tolerance", value: params.tolerance || "",
       placeholder: "5% or NAME=VALUE, ...", size: 22 })),
     h("label", {}, "types ", h("input", { name: "types", value: params.types || "",
@@ -406,14 +406,20 @@ async function objectHelp(collection) {
   if (collection) {
     try {
       const found = (await gql(CATALOGS, { collection })).datasets;
-      if (found.edges.length) {
-        parts.push(h("p", {}, `The dia_object catalogs of ${collection} (${found.totalCount}):`),
-          h("ul", { class: "mono" }, found.edges.map(e => h("li", {},
-            link(e.node.dataId, "lineage", { from: e.node.key, dir: "up" })))));
+      const byUnits = new Intl.Collator("en", { numeric: true });
+      const catalogs = found.edges.map(e => e.node)
+        .sort((x, y) => byUnits.compare(x.dataId || "", y.dataId || ""));
+      if (catalogs.length) {
+        parts.push(h("p", {}, `The dia_object catalogs of ${collection}` +
+          (found.totalCount > catalogs.length ? ` (${catalogs.length} of ${found.totalCount})`
+            : ` (${catalogs.length})`) + ", each linked to its lineage: ",
+        h("span", { class: "mono catalogs" }, catalogs.flatMap((c, i) => [i ? " \u00b7 " : "",
+          link(c.dataId || c.key, "lineage", { from: c.key, dir: "up" })]))));
       }
     } catch { /* an unknown collection is reported by the lightcurve itself */ }
   }
-  parts.push(h("p", { class: "muted" }, "In a repository made by `lineage demo`, object IDs are " +
+  parts.push(h("p", { class: "muted" }, "In a repository made by ", h("code", {}, "lineage demo"),
+    ", object IDs are " +
     "tract \u00d7 10\u2077 + patch \u00d7 10\u2074 + n (n from 0): e.g. ",
   link("98130070005", "lightcurve", { object: "98130070005", collection: collection || "DemoCam/DR2" }),
   " is object 5 of tract 9813, patch 7."));
@@ -491,7 +497,7 @@ async function lightcurveView(params, main, current) {
   const collections = await allCollections();
   if (!current()) return;
   const object = (params.object || "").trim();
-  const collection = params.collection || collections.find(c => c.release)?.name || "";
+  const collection = params.collection || collections.filter(c => c.release).at(-1)?.name || "";
   const form = paramForm("lightcurve", [
     h("label", {}, "DIA object ", h("input", { name: "object", value: object, required: true,
       inputmode: "numeric", placeholder: "e.g. 98130070005", size: 16 })),
