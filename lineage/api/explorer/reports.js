@@ -58,11 +58,11 @@ function formValues(form) {
 }
 
 /** A GET-like form whose submit goes to `view` with its fields as URL parameters. */
-function paramForm(view, fields, button, extra = {}) {
+function paramForm(view, fields, button) {
   return h("form", {
     class: "controls", onsubmit: (event) => {
       event.preventDefault();
-      go(view, { ...extra, ...formValues(event.target) });
+      go(view, formValues(event.target));
     },
   }, fields, h("button", { class: "primary", type: "submit" }, button));
 }
@@ -108,8 +108,9 @@ function extent(values, pad = 0.05) {
 }
 
 /** A plot frame: axes with ticks and labels, room on the right for a legend of these
- *  labels; returns {svg, x, y, plot} where x and y map data to pixels and `plot` is the
- *  group to draw marks into.  xTicks/xFormat let a time axis choose its own ticks. */
+ *  labels; returns {svg, x, y, plot, left, right, top, bottom}: x and y map data to
+ *  pixels, `plot` is the group to draw marks into, the rest the plot area's edges in
+ *  pixels.  xTicks/xFormat let a time axis choose its own ticks. */
 function plotFrame({ xDomain, yDomain, xLabel, yLabel, width = 1000, height = 380,
   legend = [], xTicks = null, xFormat = String, yFormat = String }) {
   const legendWidth = 44 + 7 * Math.max(8, ...legend.map(label => label.length));
@@ -341,7 +342,7 @@ async function diffView(params, main, current) {
   }
   if (!current()) return;
   const t = d.totals;
-  const card = (label, value, cls) => h("div", { class: `card ${cls || ""}`, dataset: { count: label } },
+  const card = (label, value) => h("div", { class: "card", dataset: { count: label } },
     h("div", { class: "muted" }, label), h("div", { class: "big" }, num(value)));
   main.replaceChildren(...head,
     h("h2", {}, "Summary"),
@@ -416,7 +417,9 @@ async function objectHelp(collection) {
         h("span", { class: "mono catalogs" }, catalogs.flatMap((c, i) => [i ? " \u00b7 " : "",
           link(c.dataId || c.key, "lineage", { from: c.key, dir: "up" })]))));
       }
-    } catch { /* an unknown collection is reported by the lightcurve itself */ }
+    } catch (err) {
+      parts.push(message(err.message, "error"));
+    }
   }
   parts.push(h("p", { class: "muted" }, "In a repository made by ", h("code", {}, "lineage demo"),
     ", object IDs are " +
