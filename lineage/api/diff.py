@@ -120,10 +120,21 @@ class DiffChange(graphene.ObjectType):
     flags_removed = graphene.List(graphene.NonNull(graphene.String), required=True)
     upstream = graphene.List(graphene.NonNull(graphene.String), required=True,
                              description="Changes above it: 'software of calibrate' ...")
+    explained = graphene.String(description="Why, when the diff can say: 'flagged input "
+                                            "removed'.")
 
 
 DiffChangeConnection = connection("DiffChange", DiffChange,
                                   "A page of the products that differ, in the diff's order.")
+
+
+class DiffReason(graphene.ObjectType):
+    """How many products of a dataset type changed for one reason (inputs, software,
+    config, flags, flagged input removed, upstream software (calibrate) ...)."""
+
+    dataset_type = graphene.String(required=True)
+    reason = graphene.String(required=True)
+    products = graphene.Int(required=True)
 
 
 class ReleaseDiff(graphene.ObjectType):
@@ -137,6 +148,8 @@ class ReleaseDiff(graphene.ObjectType):
     visits_added = graphene.List(graphene.NonNull(graphene.String), required=True)
     metrics = graphene.List(graphene.NonNull(QuantityComparison), required=True)
     properties = graphene.List(graphene.NonNull(QuantityComparison), required=True)
+    reasons = graphene.List(graphene.NonNull(DiffReason), required=True,
+                            description="Why products in both releases changed.")
     changes = graphene.Field(DiffChangeConnection, required=True,
                              description="The page chosen by releaseDiff's first/after.")
     computed_at = graphene.String(required=True,
@@ -167,7 +180,8 @@ def _change(r: dict) -> dict:
             "visits_dropped": i.get("visits_dropped", []), "software": _setting(r.get("software")),
             "config": _setting(r.get("config")), "flags_added": f.get("added", []),
             "flags_removed": f.get("removed", []),
-            "upstream": [f"{u['change']} of {u['task']}" for u in r.get("upstream", [])]}
+            "upstream": [f"{u['change']} of {u['task']}" for u in r.get("upstream", [])],
+            "explained": r.get("explained")}
 
 
 def _quantity(c: dict) -> dict:
@@ -296,7 +310,9 @@ def _spool(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, state) 
                    "config": [_setting(x) for x in st["config"]]} for st in s["steps"]],
         "visits_dropped": s["visits"]["dropped"], "visits_added": s["visits"]["added"],
         "metrics": [_quantity(c) for c in s["metrics"]],
-        "properties": [_quantity(c) for c in s["properties"]]})
+        "properties": [_quantity(c) for c in s["properties"]],
+        "reasons": [{"dataset_type": t, "reason": reason, "products": n}
+                    for t, counts in s["reasons"].items() for reason, n in counts.items()]})
     return spool
 
 
