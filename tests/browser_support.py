@@ -191,8 +191,11 @@ def serve():
         yield lambda repo, *serve_args: servers.enter_context(served(repo, extra_args=serve_args))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium, for one test module: Playwright's sync API keeps an event loop running
+    in the thread while it is open, so a test of another module that calls asyncio.run()
+    (the command line does) must not run inside it."""
     if not CHROMIUM.exists():
         if in_ci():
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
