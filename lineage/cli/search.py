@@ -17,10 +17,13 @@ from lineage.search import DEFAULT_FIRST, MAX_FIRST, search
               show_default=True, help="At most this many hits.")
 @format_option
 def search_command(text, repo, first, fmt):
-    """What TEXT names: a visit (2026030100001 or visit=2026030100001), a data ID
-    (tract=9813,patch=40,band=r, after a dataset type and a space to keep only that type), a
-    dataset UUID or node key, a flag (flag:<uuid>, or 8+ first characters), a collection or
-    release (DR2), a dataset type or a task."""
+    """What TEXT names: a visit, a data ID, a dataset UUID or key, a flag, a collection or
+    release, a dataset type or a task.
+
+    A visit is 2026030100001 or visit=2026030100001; a data ID tract=9813,patch=40,band=r,
+    after a dataset type and a space to keep only that type (deepCoadd tract=9813,...); a
+    flag flag:<uuid> or 8+ first characters of its UUID; a collection or release its name
+    or part of it (DR2)."""
     with Repo(repo) as store:
         answer = call(search, store, text, first)
     hits = [{"kind": h.kind, "key": h.key, "label": h.label, "dataset_type": h.dataset_type,
