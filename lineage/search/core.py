@@ -242,13 +242,21 @@ def _datasets(store, selector, dataset_type: str | None, wanted: int,
         return [], 0
     except UserError as exc:       # an unknown dimension or band, with the closest names
         raise SearchError(str(exc), field="text") from None
-    keys = [k for k, t in found.items() if kind_of_key(k) == Kind.DATASET
-            and (dataset_type is None or t == dataset_type)]
-    rows = sorted(queries.dataset_summaries(store, keys),
+    by_type: dict[str, list[str]] = {}
+    for key, type_name in found.items():
+        if kind_of_key(key) == Kind.DATASET and dataset_type in (None, type_name):
+            by_type.setdefault(type_name, []).append(key)
+    # only the types the page reaches are read and sorted (a broad data ID matches thousands)
+    page: list[str] = []
+    for type_name in sorted(by_type):
+        if len(page) >= wanted:
+            break
+        page += by_type[type_name]
+    rows = sorted(queries.dataset_summaries(store, page),
                   key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run,
                                  r.key))
     return [Hit(Kind.DATASET.value, r.key, f"{r.dataset_type} {r.data_id}", r.dataset_type,
-                r.data_id, r.run) for r in rows[:wanted]], len(rows)
+                r.data_id, r.run) for r in rows[:wanted]], sum(map(len, by_type.values()))
 
 
 def _named(kind: Kind, text: str, containing, store, wanted: int) -> tuple[list[Hit], int]:
