@@ -29,7 +29,8 @@ def search_command(text, repo, first, fmt):
     hits = [{"kind": h.kind, "key": h.key, "label": h.label, "dataset_type": h.dataset_type,
              "data_id": h.data_id, "run": h.run} for h in answer.hits]
     caption = answer.message or (f"{len(hits)} of {answer.total} hits (--first for more)"
-                                 if answer.truncated else f"{answer.total} hits")
+                                 if answer.truncated else
+                                 f"{answer.total} hit{'' if answer.total == 1 else 's'}")
     emit(fmt, f"Search {answer.text!r}", hits,
          [Column("kind", "kind"), Column("label", "label", wrap=True), Column("run", "run"),
           Column("key", "key")], caption, document=answer.as_dict())
