@@ -123,6 +123,8 @@ def test_unknown_text_is_an_empty_answer_saying_what_was_tried(demo_store_ro):
     ("tract=", "'tract=' is not dim=value"),
     ("flag:zz", "not a flag id: 'flag:zz'"),
     ("   ", "empty: type a visit"),
+    ("visit=1\x00", "holds a control character"),
+    ("\udcff2026", "not valid Unicode"),
 ])
 def test_malformed_text_is_an_error_about_text(demo_store_ro, text, says):
     with pytest.raises(SearchError) as info:
@@ -153,6 +155,30 @@ def test_flags_by_key_uuid_and_prefix_and_task_nodes_first(demo_store):
     assert [h.kind for h in answer.hits] == ["Task", "Quantum"]
     assert answer.hits[0].label == "calibrate (pipeline demo)"
     assert answer.total == 147
+
+
+def test_any_text_is_an_answer_or_a_user_error(demo_store_ro):
+    """Texts made of the forms' pieces and of any characters (NUL, lone surrogates: what a
+    shell makes of undecodable bytes): an answer, or a LineageError about ``text``."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from lineage.core.errors import LineageError
+    pieces = st.sampled_from([*"visttract=,<>[]:- 0123456789abcdefDR2rg.()'\"\\\x00", "\ud800",
+                              "AND", "IN", "deepCoadd ", "visit[", "seeing <", "flag:",
+                              "instrument", "band", "detector", ".."])
+    texts = st.one_of(st.text(max_size=40), st.lists(pieces, max_size=12).map("".join))
+
+    @settings(max_examples=300, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(texts)
+    def check(text):
+        try:
+            answer = search(demo_store_ro, text, 5)
+        except LineageError as exc:
+            assert getattr(exc, "field", None) == "text", (text, exc)
+        else:
+            assert len(answer.hits) <= 5 and answer.total >= len(answer.hits)
+    check()
 
 
 # --- GraphQL, on every engine ---------------------------------------------------------------

@@ -119,6 +119,13 @@ def search(store, text: str, first: int = DEFAULT_FIRST) -> Search:
     if not text:
         raise SearchError("empty: type a visit, a data ID, a dataset UUID, a flag, a "
                           "collection, a dataset type or a task", field="text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:   # bytes a shell could not decode, or a lone surrogate
+        raise SearchError(f"not valid Unicode (a lone surrogate at character {exc.start})",
+                          field="text") from None
+    if any(c < " " or c == "\x7f" for c in text):   # no name or value holds one
+        raise SearchError("holds a control character (NUL, newline, tab ...)", field="text")
     answer = Search(text)
     for noun, lookup in _lookups(store, text, answer):
         answer.tried.append(noun)
