@@ -105,6 +105,10 @@ def test_dataset_types_exact_first_then_those_starting_with_it(demo_store_ro):
 def test_visit_conditions_find_visits(demo_store_ro):
     assert keys(search(demo_store_ro, "visit[seeing < 0.7 arcsec]")) == [
         f"unit:visit:DemoCam/20260301000{n:02d}" for n in (2, 8, 9, 10, 13)]
+    calexps = search(demo_store_ro, "calexp visit[seeing < 0.7 arcsec]", first=MAX_FIRST)
+    assert {h.dataset_type for h in calexps.hits} == {"calexp"}
+    assert {h.data_id.rsplit("visit=", 1)[1] for h in calexps.hits} == \
+        {f"20260301000{n:02d}" for n in (2, 8, 9, 10, 13)}
 
 
 def test_unknown_text_is_an_empty_answer_saying_what_was_tried(demo_store_ro):
@@ -155,6 +159,18 @@ def test_flags_by_key_uuid_and_prefix_and_task_nodes_first(demo_store):
     assert [h.kind for h in answer.hits] == ["Task", "Quantum"]
     assert answer.hits[0].label == "calibrate (pipeline demo)"
     assert answer.total == 147
+    from fastapi.testclient import TestClient
+
+    from lineage.api.app import create_app
+    with TestClient(create_app(store=demo_store), client=("127.0.0.1", 40000)) as client:
+        body = gql(client, key[5:13])
+        assert body["data"]["search"]["hits"] == [
+            {"kind": "Flag", "key": key, "label": "bad visit=2026030100001: satellite trail",
+             "datasetType": None, "dataId": None, "run": None, "dimension": None,
+             "node": {"id": body["data"]["search"]["hits"][0]["node"]["id"], "kind": "Flag"}}]
+        hits = gql(client, "calibrate", 2)["data"]["search"]["hits"]
+        assert [(h["kind"], h["node"]["kind"]) for h in hits] == \
+            [("Task", "Task"), ("Quantum", "Quantum")]
 
 
 def test_any_text_is_an_answer_or_a_user_error(demo_store_ro):

@@ -9,8 +9,9 @@ The text is read by its form (docs/search.md):
 * a selector (it holds ``=``, ``<`` or ``>``, or is ``visit[CONDITIONS]``), optionally
   after a dataset type and a space (``deepCoadd tract=9813,patch=40,band=r``), parsed by
   :func:`lineage.core.selector.parse_selector`: one ``dim=value`` pair alone
-  (``visit=2026030100001``) is that data unit, visit conditions are visits, anything else
-  the datasets :func:`lineage.dataunits.resolve.resolve` finds (of that dataset type);
+  (``visit=2026030100001``) is that data unit, visit conditions (``visit[seeing < 0.6
+  arcsec]``) are visits, anything else (or with a dataset type) the datasets
+  :func:`lineage.dataunits.resolve.resolve` finds (of that dataset type);
 * any other word: a data unit with that value (a visit number ``2026030100001``, a tract
   ``9813``), a dataset type, a collection or release (exact name first, then names that
   start with it, then names that contain it, ignoring case: ``DR2``), and a task's label
@@ -195,7 +196,7 @@ def _selector_lookups(store, text: str, answer: Search):
                 raise SearchError(f"{dimension} {value!r}: {problem}", field="text")
         if dataset_type is not None:
             check_names(store, "dataset type", dataset_type, "text")
-    if selector.conditions:
+    if selector.conditions and dataset_type is None:
         return [("visit", lambda n: _visits(store, selector.conditions, n))]
     if len(selector.pairs) == 1 and dataset_type is None:
         (dimension, value), = selector.pairs
