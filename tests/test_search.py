@@ -105,6 +105,8 @@ def test_dataset_types_exact_first_then_those_starting_with_it(demo_store_ro):
 def test_visit_conditions_find_visits(demo_store_ro):
     assert keys(search(demo_store_ro, "visit[seeing < 0.7 arcsec]")) == [
         f"unit:visit:DemoCam/20260301000{n:02d}" for n in (2, 8, 9, 10, 13)]
+    assert keys(search(demo_store_ro, "visit [ seeing < 0.7 arcsec ]")) == \
+        keys(search(demo_store_ro, "visit[seeing < 0.7 arcsec]"))
     calexps = search(demo_store_ro, "calexp visit[seeing < 0.7 arcsec]", first=MAX_FIRST)
     assert {h.dataset_type for h in calexps.hits} == {"calexp"}
     assert {h.data_id.rsplit("visit=", 1)[1] for h in calexps.hits} == \

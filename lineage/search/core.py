@@ -34,7 +34,7 @@ from lineage.core.errors import UserError
 from lineage.core.model import Kind, ModelError, kind_of_key
 from lineage.core.model_spec import check_value, spec_of
 from lineage.core.selector import parse_selector
-from lineage.core.text import SelectorError, check_length
+from lineage.core.text import SelectorError, check_length, is_identifier
 from lineage.dataunits.names import check_names
 from lineage.dataunits.queries import data_units_with_value
 from lineage.dataunits.resolve import resolve
@@ -93,8 +93,8 @@ class Search:
 
     @property
     def message(self) -> str | None:
-        """None when something matched; else what was tried: ``no data unit, dataset
-        type, collection or task matches 'xyz'``."""
+        """None when something matched; else what was tried: ``no visit or other data
+        unit, dataset type, collection or task matches 'xyz'``."""
         if self.total:
             return None
         tried = self.tried[0] if len(self.tried) == 1 else \
@@ -169,8 +169,8 @@ def _lookups(store, text: str, answer: Search):
             return [("node", lambda n: _nodes(store, [text], n))]
     if any(c in text for c in "=<>") or (text.startswith("visit") and text.endswith("]")):
         return _selector_lookups(store, text, answer)
-    lookups = [("visit or other data unit", lambda n: _units(store, queries.data_units_of_any_dimension(
-        store, text), n))]
+    lookups = [("visit or other data unit", lambda n: _units(
+        store, queries.data_units_of_any_dimension(store, text), n))]
     if len(text) >= MIN_FLAG_PREFIX and set(text) <= _HEX:
         lookups.append(("flag", lambda n: _flags(store, text, n)))
     return lookups + [
@@ -186,8 +186,10 @@ def _selector_lookups(store, text: str, answer: Search):
     """The lookups of a selector, after an optional dataset type and a space."""
     dataset_type, rest = None, text
     word, space, after = text.partition(" ")
-    if space and "=" not in word and not after.lstrip().startswith(("=", "<", ">", "!")):
-        dataset_type, rest = word, after.strip()
+    after = after.strip()
+    if space and all(is_identifier(part) for part in word.split(".")) \
+            and word.upper() != "NOT" and not after.startswith(("=", "<", ">", "!", "[")):
+        dataset_type, rest = word, after   # deepCoadd tract=...; not visit = 1, visit [...]
     with _about_text():
         selector = parse_selector(rest, field="text")
         for dimension, value in selector.pairs:
