@@ -21,6 +21,8 @@ input to fix, whose ``field`` names the argument.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from lineage.core.dataid import DataId
 from lineage.core.text import SelectorError
 from lineage.core.time import stored_time
@@ -40,6 +42,7 @@ from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.metrics.trend import trend
 from lineage.preflight import preflight as check_predicted_graph
 from lineage.results import Result
+from lineage.search import DEFAULT_FIRST, search as search_text
 from lineage.store.repo import open_store
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
@@ -139,6 +142,21 @@ class Repository:
         """One node (a key or dataset UUID): ``{key, kind, properties, out, in}`` with at
         most ``limit`` neighbours per direction, as ``lineage show --json``."""
         return show_node(self.store, key, limit)
+
+    def search(self, text: str, first: int = DEFAULT_FIRST) -> Result:
+        """What a typed ``text`` names (a visit ``2026030100001``, a data ID
+        ``deepCoadd tract=9813,patch=40,band=r``, a dataset UUID or node key, ``flag:<uuid>``,
+        a collection or release ``DR2``, a dataset type, a task), at most ``first`` hits, as
+        ``lineage search`` (docs/search.md): ``kind, key, label, dataset_type, data_id, run,
+        dimension``; ``truncated`` when more matched, the title says how many or, when
+        nothing matched, what was tried."""
+        answer = search_text(self.store, text, first)
+        title = answer.message or f"Search {answer.text!r}: {len(answer.hits)} of " \
+                                  f"{answer.total} hits"
+        return Result(({**asdict(h), "data_id": DataId.parse(h.data_id) if h.data_id else None}
+                       for h in answer.hits), title,
+                      ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension"],
+                      truncated=answer.truncated)
 
     def visits(self, conditions: str = "", instrument: str | None = None) -> Result:
         """Visits by observing conditions and telemetry (``"seeing < 0.6 arcsec and

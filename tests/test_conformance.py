@@ -207,6 +207,23 @@ def test_multi_dimension_selector(demo_store_ro):
                      for r in raws} == {"r"}
 
 
+@pytest.mark.parametrize("text", [
+    "instrument=DemoCam,visit=2026030100001",                 # instrument above the visit
+    "detector=5,instrument=DemoCam,visit=2026030100001",
+    "band=r,patch=4,skymap=demo_rings,tract=9813",            # skymap above the tract
+    "patch=4,tract=9813",                                     # tract above the patch
+    "instrument=DemoCam,band=r",                              # band is not below instrument
+])
+def test_a_pair_above_another_selects_what_the_intersection_does(demo_store_ro, text):
+    """A pair whose units hold another pair's (instrument= beside visit=) is not read: the
+    answer is still the intersection of each pair's datasets."""
+    from lineage.core.selector import parse_selector
+    from lineage.dataunits.resolve import resolve
+    each = [set(resolve(demo_store_ro, parse_selector(pair))) for pair in text.split(",")]
+    expected = set.intersection(*each)
+    assert expected and set(resolve(demo_store_ro, parse_selector(text))) == expected
+
+
 def test_explain_path_is_lineage(demo_store_ro):
     visit = default_visit(SMALL)
     coadd = query.downstream(demo_store_ro, f"visit={visit}", types=["deepCoadd"])[0]

@@ -128,3 +128,38 @@ def test_what_does_not_exist_is_said_in_the_page(page, served_demo):
     page.goto(f"{served_demo}/?view=nothing")
     wait_ready(page)
     assert 'There is no view called "nothing"' in page.locator("main .message").inner_text()
+
+
+def test_search_a_visit_and_open_its_lineage(page, served_demo, shot):
+    page.goto(f"{served_demo}/")
+    wait_ready(page, "home")
+    page.fill("#search-box", str(VISIT))
+    page.press("#search-box", "Enter")
+    wait_ready(page, "search")
+    assert f"q={VISIT}" in page.url
+    rows = page.locator("main table tbody tr")
+    assert rows.count() >= 1 and "visit" in rows.first.inner_text()
+    marks = ready_marks(page)
+    rows.first.locator("a", has_text="lineage").click()
+    wait_ready(page, "lineage", since=marks)
+    assert "view=lineage" in page.url and _graph(page)
+    # a data ID with a dataset type: the API's own hits, in the page
+    text = "deepCoadd tract=9813,patch=0,band=u"
+    page.goto(f"{served_demo}/?view=search&q={quote(text)}")
+    wait_ready(page, "search")
+    answer = page_graphql(page, "query($t: String!) { search(text: $t, first: 100) "
+                                "{ total hits { key dataId } } }", {"t": text})["data"]["search"]
+    assert answer["total"] >= 1
+    shown = page.locator("main table tbody tr")
+    assert shown.count() == len(answer["hits"])
+    assert answer["hits"][0]["dataId"] in shown.first.inner_text()
+    shot(page, "search")
+
+
+def test_unknown_and_malformed_search_text_is_said_in_the_page(page, served_demo):
+    page.goto(f"{served_demo}/?view=search&q=xyzzy")
+    wait_ready(page, "search")
+    assert "matches 'xyzzy'" in page.locator("main .message").inner_text()
+    page.goto(f"{served_demo}/?view=search&q={quote('tract=abc')}")
+    wait_ready(page, "search")
+    assert page.locator("main .message.error").inner_text().startswith("text: tract 'abc'")

@@ -64,6 +64,7 @@ FIELD_WEIGHTS = {
     ("Query", "flags"): 5,
     ("Query", "lightcurve"): 50,
     ("Query", "preflight"): 200,   # reads a file and asks the graph about each quantum
+    ("Query", "search"): 10,   # a few index lookups; a data ID resolves to its datasets
     ("Query", "jobs"): 5,
     ("Query", "metricTrend"): 10,
     ("Job", "specifications"): 2,

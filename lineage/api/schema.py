@@ -17,11 +17,12 @@ from lineage.api.lightcurve import LightcurveQuery
 from lineage.api.lineage import LineageQuery
 from lineage.api.metrics import MetricsQuery
 from lineage.api.preflight import PreflightQuery
+from lineage.api.search import SearchQuery
 from lineage.api.types import NODE_TYPES
 
 
-class Query(LineageQuery, GraphQuery, DataUnitsQuery, FlagsQuery, LightcurveQuery, MetricsQuery, DiffQuery,
-            PreflightQuery, graphene.ObjectType):
+class Query(LineageQuery, GraphQuery, DataUnitsQuery, FlagsQuery, LightcurveQuery,
+            MetricsQuery, DiffQuery, PreflightQuery, SearchQuery, graphene.ObjectType):
     """Lineage, datasets, data units, flags and contamination; lightcurves; metric jobs;
     release diffs; pre-flight of predicted quantum graphs."""
 

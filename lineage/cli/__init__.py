@@ -69,6 +69,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("query",
               "Run a saved named GraphQL operation (graphql/*.graphql) against a repository."),
     "schema": ("schema", "Print the GraphQL schema (SDL), as graphql/schema.graphql holds it."),
+    "search": ("search",
+               ("What TEXT names: a visit, a data ID, a dataset UUID or key, a flag, a collection"
+                " or release, a dataset type or a task.")),
     "serve": ("serve", "Serve the GraphQL API (/graphql, GraphiQL, /health) over a repository."),
     "show": ("lineage", "Show one node (a key or dataset UUID) with its neighbours."),
     "status": ("status", "Count nodes by kind and edges by type."),

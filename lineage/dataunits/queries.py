@@ -141,6 +141,18 @@ def stored_dimensions(store: Store) -> list[str]:
     return [r[0] for r in store.read("MATCH (u:DataUnit) RETURN DISTINCT u.dimension")]
 
 
+def units_part_of(store: Store, unit_keys: list[str]) -> dict[str, set[str]]:
+    """unit -> those of ``unit_keys`` it is part of (1 to 4 ``PART_OF`` steps up), for the
+    units among ``unit_keys`` that are part of another."""
+    above: dict[str, set[str]] = {}
+    for unit, ancestor in store.read(
+            "MATCH (u:DataUnit) WHERE u.key IN $units "
+            "MATCH (u)-[:PART_OF*1..4]->(a:DataUnit) WHERE a.key IN $units "
+            "RETURN DISTINCT u.key, a.key", {"units": unit_keys}):
+        above.setdefault(unit, set()).add(ancestor)
+    return above
+
+
 def datasets_of_units(store: Store, unit_keys: list[str]) -> list:
     """(dataset key, dataset type) of the datasets identified by these units or by any unit
     that is part of them (up to 4 levels).  Rows are the engine's plain rows (keys and type

@@ -8,7 +8,7 @@ from lineage.core.text import SelectorError
 from lineage.dataunits.expression import datasets_matching
 from lineage.dataunits.names import NAMED_DIMENSIONS, unknown_name
 from lineage.dataunits.queries import (datasets_of_units, dimension_values, stored_dimensions,
-                                       data_units_of_value)
+                                       data_units_of_value, units_part_of)
 from lineage.dataunits.visits import select_visits
 
 
@@ -43,7 +43,7 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
         if not found:
             raise SelectorError(f"no dataset matches {selector.text!r}")
         return found
-    result: dict[str, str] | None = None
+    units_of: dict[str, list[str]] = {}
     for dim, value in selector.pairs:
         units = data_units_of_value(store, dim, value)
         if not units:
@@ -54,11 +54,28 @@ def resolve(store, selector: Selector) -> dict[str, str | None]:
                 raise unknown_name(dim, value, dimension_values(store, dim),
                                    selector=selector.text)
             raise SelectorError(f"no {dim} {value!r} in this repository")
-        datasets = _datasets_of_units(store, units)
+        units_of[dim] = units
+    result: dict[str, str] | None = None
+    for dim in _narrowing(store, units_of):
+        datasets = _datasets_of_units(store, units_of[dim])
         result = datasets if result is None else {k: t for k, t in result.items() if k in datasets}
     if not result:
         raise SelectorError(f"no dataset matches {selector.text!r}")
     return dict(sorted(result.items()))
+
+
+def _narrowing(store, units_of: dict[str, list[str]]) -> list[str]:
+    """The dimensions of a selector's pairs that narrow its answer: a pair whose units are
+    above every unit of another pair (``instrument=`` beside ``visit=``, ``skymap=`` beside
+    ``tract=``) holds every dataset the other pair matches, so its datasets (every dataset
+    of the instrument) are not read.  One query for the ``PART_OF`` links among the units.
+    (Each link is at most 4 steps, as a dataset's own are; data-unit hierarchies are 3 deep.)"""
+    if len(units_of) < 2:
+        return list(units_of)
+    below = units_part_of(store, [u for units in units_of.values() for u in units])
+    return [dim for dim, units in units_of.items()
+            if not any(other != dim and all(below.get(u, set()) & set(units) for u in theirs)
+                       for other, theirs in units_of.items())]
 
 
 def _datasets_of_units(store, unit_keys: list[str]) -> dict[str, str]:

@@ -47,6 +47,7 @@ from lineage.flags.propagation import (CALIBRATION_TYPES, FRACTION_DIGITS, WEIGH
 from lineage.flags.records import (IdempotencyConflict, block_input, check_idempotency_key,
                                    check_mark_filters, contaminated, contamination,
                                    contamination_of_datasets, find_flag, flag, flagged_selector,
+                                   flags_matching,
                                    list_flags, marks, recompute, stored_blast_radius, targets,
                                    unflag)
 from lineage.flags.rerun import EMITTERS, PLAN_FILE, SCRIPT, SUBMIT, emit_rerun, mark_done, read_plan
@@ -58,7 +59,7 @@ __all__ = [
     "FRACTION_DIGITS", "WEIGHTED_TASKS", "Propagation", "blast_radius", "propagate",
     "block_input", "check_mark_filters", "contaminated", "contamination",
     "contamination_of_datasets",
-    "find_flag", "flag", "flagged_selector", "list_flags", "marks", "recompute",
+    "find_flag", "flag", "flagged_selector", "flags_matching", "list_flags", "marks", "recompute",
     "targets", "unflag", "export_flags", "import_flags", "iter_flag_records",
     "IdempotencyConflict", "check_idempotency_key", "stored_blast_radius",
     "EMITTERS", "PLAN_FILE", "SCRIPT", "SUBMIT", "emit_rerun", "mark_done", "read_plan",

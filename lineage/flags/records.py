@@ -214,20 +214,27 @@ def flag(store, selector: str, verdict: str, reason: str, evidence: str, by: str
     return report
 
 
-def find_flag(store, flag_id: str) -> dict:
-    """A flag by key, UUID or unique UUID prefix (8+ characters): its properties."""
+def flags_matching(store, flag_id: str) -> list[dict]:
+    """The flags a flag id names, in key order: ``flag:<uuid>``, a UUID, or 8+ of its first
+    characters (a prefix may name several); [] when none.  A text that is none of these
+    forms is a :class:`FlagError`."""
     text = (flag_id or "").strip()
     uid = text[5:] if text.startswith("flag:") else text
     if not _FLAG_ID_RE.match(uid):
         raise FlagError(f"not a flag id: {flag_id!r} (give flag:<uuid>, a UUID or 8+ of its "
                         "first characters)")
-    rows = queries.flags_with_prefix(store, f"flag:{uid.lower()}")
-    if not rows:
+    return [flag_record(key, props) for key, props in
+            sorted(queries.flags_with_prefix(store, f"flag:{uid.lower()}"))]
+
+
+def find_flag(store, flag_id: str) -> dict:
+    """A flag by key, UUID or unique UUID prefix (8+ characters): its properties."""
+    found = flags_matching(store, flag_id)
+    if not found:
         raise FlagError(f"no flag {flag_id!r} in this repository")
-    if len(rows) > 1:
-        raise FlagError(f"flag id {flag_id!r} is ambiguous ({len(rows)} flags start with it)")
-    key, props = rows[0]
-    return flag_record(key, props)
+    if len(found) > 1:
+        raise FlagError(f"flag id {flag_id!r} is ambiguous ({len(found)} flags start with it)")
+    return found[0]
 
 
 def flag_record(key, props) -> dict:

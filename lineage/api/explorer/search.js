@@ -3,23 +3,19 @@ import { gql, h, link, message, setReady, table } from "./core.js";
 
 const SEARCH = `query Search($text: String!, $first: Int) {
   search(text: $text, first: $first) {
-    hits { kind key label datasetType dataId run }
-    truncated message
+    hits { kind key label datasetType dataId run dimension }
+    total truncated message
   }
 }`;
 
 /** Where a search hit leads: lineage for what has lineage, its own page otherwise. */
 export function hitLink(hit) {
   switch (hit.kind) {
-    case "flag": return link(hit.label || hit.key, "flag", { id: hit.key });
-    case "collection": case "release":
-      return link(hit.label || hit.key, "node", { key: hit.key });
-    case "dataset": case "quantum":
-      return link(hit.label || hit.key, "lineage", { from: hit.key, dir: "down" });
-    case "datasetType": case "dataset type": case "task":
-      return link(hit.label || hit.key, "node", { key: hit.key });
-    default:   // a visit or another data unit: what was made from it
-      return link(hit.label || hit.key, "lineage", { from: hit.key, dir: "down" });
+    case "Flag": return link("its page", "flag", { id: hit.key });
+    case "Dataset": case "Quantum": case "DataUnit":
+      return link("lineage", "lineage", { from: hit.key, dir: "down" });
+    default:   // a collection, dataset type or task
+      return link("its page", "node", { key: hit.key });
   }
 }
 
@@ -33,12 +29,14 @@ export async function searchView(params, main, current) {
   if (!result.hits.length) {
     parts.push(message(result.message || `Nothing matches "${text}".`, "warn"));
   } else {
-    parts.push(h("p", { class: "muted" }, `${result.hits.length} result` +
-      (result.hits.length === 1 ? "" : "s") + (result.truncated ? " (the first ones)" : "")));
-    parts.push(table(["", "type", "data ID", "run", ""],
+    parts.push(h("p", { class: "muted", id: "search-count" }, `${result.total.toLocaleString("en")} ` +
+      `result${result.total === 1 ? "" : "s"}` +
+      (result.truncated ? `, the first ${result.hits.length} shown` : "")));
+    parts.push(table(["kind", "", "dataset type", "data ID", "run", ""],
       result.hits.map(hit => [
-        h("span", { class: "badge" }, hit.kind), hit.datasetType || "",
-        h("span", { class: "mono" }, hit.dataId || ""), hit.run || "", hitLink(hit)])));
+        h("span", { class: "badge" }, hit.dimension || hit.kind), hit.label,
+        hit.datasetType || "", h("span", { class: "mono" }, hit.dataId || ""), hit.run || "",
+        hitLink(hit)])));
   }
   main.replaceChildren(...parts);
   setReady();
