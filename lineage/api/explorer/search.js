@@ -45,7 +45,7 @@ export async function searchView(params, main, current) {
 export async function homeView(params, main) {
   main.replaceChildren(
     h("h1", {}, "Lineage explorer"),
-    h("p", {}, "Search for a visit, a data ID (tract=9813,patch=40,band=r), a dataset UUID, " +
+    h("p", {}, "Search for a visit, a data ID (tract=9813,patch=4,band=r), a dataset UUID, " +
       "a flag, a collection or a release, then follow its lineage: what it was made from, " +
       "what was made from it, and which flags contaminate it."),
     h("ul", {},
