@@ -19,8 +19,17 @@ from lineage.demo import SurveySpec, generate
 from lineage.ingest import write_units
 from lineage.store.repo import init_repo, open_store
 
-# the browser tests' fixtures (tests/browser_support.py), one Chromium for the whole session
+# the browser tests' fixtures (tests/browser_support.py), one Chromium per test module
 from .browser_support import browser, page, page_watch, serve, served_demo, shot  # noqa: F401
+
+#: Modules whose tests run for minutes (the README run as written, the rerun plans run by
+#: pipetask and BPS): collected first, so that with -n 2 neither worker is left running one
+#: of them alone at the end (xdist's worksteal hands out the rest around them).
+LONG_MODULES = ("test_readme.py", "test_rerun_plan.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG_MODULES)
 
 ENGINES = ["falkordb", "arcadedb"] + (["neo4j"] if os.environ.get("NEO4J_URI") else [])
 

@@ -140,6 +140,15 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, page_watch, serv
     wait_ready(page, "lineage", since=marks)
     verdicts = page.evaluate("window.explorerGraph.nodes().map(n => n.data('verdict'))")
     assert verdicts.count("bad") > 0 and set(verdicts) <= {"bad", ""}
+    # the coadds made from the visit turned contaminated, with the API's own fractions
+    coadds = page.evaluate("window.explorerGraph.nodes('[datasetType = \"deepCoadd\"]')"
+                           ".map(n => [n.data('key'), n.data('verdict'), n.data('contamination')])")
+    assert coadds
+    for key, verdict, mark in coadds:
+        assert verdict == "bad" and mark["datasets"] == 1
+        known = page_graphql(page, "query($k: String!) { contamination(dataset: $k) "
+                                   "{ verdict maxFraction } }", {"k": key})["data"]["contamination"]
+        assert (known["verdict"], known["maxFraction"]) == ("bad", mark["maxFraction"])
 
     # retract: a reader's token is refused in the page, the flagger's is not
     marks = ready_marks(page)

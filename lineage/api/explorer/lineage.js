@@ -159,7 +159,7 @@ function legend(graph, styles) {
     h("span", {}, h("span", { class: "badge bad" }, "bad"), " ",
       h("span", { class: "badge suspect" }, "suspect"), " contaminated"),
     h("span", { class: "muted" }, "double border: a group; click to open, double-click a " +
-      "dataset to centre on it"));
+      "group to expand it or a dataset to centre on it"));
 }
 
 export async function lineageView(params, main, current) {
@@ -220,6 +220,9 @@ export async function lineageView(params, main, current) {
   cy.on("dbltap", "node", (e) => {
     const n = byId[e.target.id()];
     if (n.kind === "dataset") go("lineage", { from: n.key, dir });
+    else if (n.kind === "group" && !expand.includes(n.id)) {
+      go("lineage", { ...keep, expand: [...expand, n.id] });
+    }
   });
   if (params.node && byId[params.node]) {
     cy.getElementById(params.node).select();
