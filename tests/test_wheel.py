@@ -95,6 +95,10 @@ def test_wheel_installs_and_runs_a_saved_operation(tmp_path, demo_repo):
     assert ROOT not in package.parents
     assert graphql.parent.parent.name == "share" and env_dir.resolve() in graphql.parents, graphql
     assert (graphql / "schema.graphql").read_text() == (ROOT / "graphql" / "schema.graphql").read_text()
+    # the web pages' files (GraphiQL, the explorer and its vendored library) are installed
+    for assets in ("api/graphiql", "api/explorer", "api/explorer/vendor"):
+        shipped = {f.name for f in (ROOT / "lineage" / assets).iterdir() if f.is_file()}
+        assert shipped <= {f.name for f in (package.parent / assets).iterdir()}, assets
 
     visit = f"visit={default_visit(SMALL)}"
     out = _run([bin_dir / "lineage", "query", "CoaddsOfVisit", "--var", f"visit={visit}",
