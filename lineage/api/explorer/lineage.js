@@ -63,6 +63,7 @@ function loadScript(src) {
 }
 
 let graphLibrary = null;
+let graphOnPage = null;   // the Cytoscape instance drawn last: destroyed before the next is drawn
 
 /** Cytoscape.js and its dagre layout (vendor/), run once, the first time a graph is drawn. */
 function loadGraphLibrary() {
@@ -201,7 +202,8 @@ export async function lineageView(params, main, current) {
     graph.nodes.length ? null : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
     legend(graph, styles),
     h("div", { id: "graph", role: "img", "aria-label": "Lineage graph" }));
-  const cy = window.cytoscape({
+  graphOnPage?.destroy();   // its observers and canvases, now rather than at the next GC
+  const cy = graphOnPage = window.cytoscape({
     container: document.getElementById("graph"), elements: elements(graph, styles),
     style: STYLE, minZoom: 0.05, maxZoom: 3,
     layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 90, edgeSep: 8,
