@@ -214,7 +214,7 @@ export async function lineageView(params, main, current) {
     group(n.data()) === expand[expand.length - 1]) : cy.collection();
   if (opened.length) cy.fit(opened.closedNeighborhood(), 30);   // the group just opened
   const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
-  const ctx = { from, dir, keep, expand, asOf: params.asOf };
+  const ctx = { from, dir, keep, expand, asOf: params.asOf, current };
   cy.on("tap", "node", (e) => {
     setParams({ node: e.target.id() });
     showNode(byId[e.target.id()], ctx);
@@ -232,10 +232,15 @@ export async function lineageView(params, main, current) {
   setReady();
 }
 
+let panelsAsked = 0;   // a later click, or another view, wins over a slower earlier panel
+
 async function showNode(n, ctx) {
+  const ticket = ++panelsAsked;
   if (n.kind === "group") return showGroup(n, ctx);
+  const fresh = () => ticket === panelsAsked && ctx.current();
   openPanel(message("Loading ..."));
-  return nodePanel(n.key, ctx.asOf).catch(err => openPanel(message(err.message, "error")));
+  return nodePanel(n.key, ctx.asOf, fresh)
+    .catch(err => fresh() && openPanel(message(err.message, "error")));
 }
 
 function showGroup(n, ctx) {
@@ -292,9 +297,11 @@ function provenance(q) {
   ]);
 }
 
-/** The panel of a dataset or quantum (by key). */
-export async function nodePanel(key, asOf) {
+/** The panel of a dataset or quantum (by key), unless `fresh()` says by the time the answer
+ *  came another panel or view was asked for. */
+export async function nodePanel(key, asOf, fresh) {
   const data = await gql(DATASET, { key, asOf: asOf || null });
+  if (!fresh()) return null;
   const n = data.node;
   if (!n) return openPanel(message(`No node ${key} in this repository.`, "error"));
   if (n.kind === "Dataset") {
@@ -352,7 +359,7 @@ export async function nodeView(params, main, current) {
     parts.push(h("p", {}, link("downstream", "lineage", { from: n.key, dir: "down" }), " · ",
       link("upstream", "lineage", { from: n.key, dir: "up" })));
     main.replaceChildren(...parts);
-    await nodePanel(n.key);
+    await nodePanel(n.key, null, current);
   } else {
     if (n.kind === "Collection") {
       parts.push(props([["type", n.collectionType], ["release", n.release],
