@@ -314,7 +314,7 @@ export async function nodePanel(key, asOf, fresh) {
         ["URI", h("span", { class: "mono" }, n.uri || "")],
         ["size", n.size !== null ? h("span", { id: "panel-size" }, `${bytes(n.size)} (${n.size.toLocaleString("en")} bytes)`) : null],
         ["checksum", h("span", { class: "mono", id: "panel-checksum" }, n.checksum || "")],
-        ["file", n.fileUrl ? h("a", { href: n.fileUrl, download: "", id: "panel-file" }, "fetch the file") : null]]),
+        ["file", n.fileUrl ? h("a", { href: `${BASE}${n.fileUrl}`, download: "", id: "panel-file" }, "fetch the file") : null]]),
       c.contaminated ? [h("h3", {}, "Contaminated by"), table(["flag", "verdict", "fraction", "steps"],
         c.by.map(m => [link(m.flag.reason || m.flag.key, "flag", { id: m.flag.key }),
           verdictBadge(m.verdict), `${(m.fraction * 100).toFixed(1)}%`, String(m.steps)]), [2, 3])] : null,
