@@ -269,9 +269,9 @@ function showGroup(n, ctx) {
     list.replaceChildren(
       h("p", { class: "muted" }, `${d.lineage.totalCount.toLocaleString("en")} ${n.datasetType} ` +
         `datasets in this lineage${rows.length < d.lineage.totalCount ? `; the first ${rows.length}` : ""}`),
-      table(["data ID", "steps", ""], rows.map(e => [h("span", { class: "mono" },
-        shortDataId(e.node.dataId)), String(e.steps),
-      link("lineage", "lineage", { from: e.node.key, dir: ctx.dir })]), [1]));
+      table(["data ID (run)", "steps", ""], rows.map(e => [[h("div", { class: "mono" },
+        shortDataId(e.node.dataId)), h("div", { class: "muted" }, e.node.run || "")],
+      String(e.steps), link("lineage", "lineage", { from: e.node.key, dir: ctx.dir })]), [1]));
   }).catch(err => list.replaceChildren(message(err.message, "error")));
 }
 
