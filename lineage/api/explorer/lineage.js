@@ -105,6 +105,9 @@ function label(n) {
   return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}${mark}`;
 }
 
+/** The zoom at which a node's label (11 px) can be read. */
+const READABLE_ZOOM = 0.8;
+
 const STYLE = [
   { selector: "node", style: {
     "label": "data(label)", "text-wrap": "wrap", "text-max-width": 150, "text-valign": "bottom",
@@ -212,7 +215,13 @@ export async function lineageView(params, main, current) {
   window.explorerGraph = cy;   // for the browser tests and a curious user's console
   const opened = expand.length ? cy.nodes().filter(n => n.data("kind") !== "group" &&
     group(n.data()) === expand[expand.length - 1]) : cy.collection();
-  if (opened.length) cy.fit(opened.closedNeighborhood(), 30);   // the group just opened
+  if (opened.length) {   // the group just opened: its members, from the top, large enough to read
+    cy.fit(opened, 30);
+    const box = opened.boundingBox();
+    if (cy.zoom() < READABLE_ZOOM) {
+      cy.zoom({ level: READABLE_ZOOM, position: { x: (box.x1 + box.x2) / 2, y: box.y1 } });
+    }
+  }
   const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
   const ctx = { from, dir, keep, expand, asOf: params.asOf, current };
   cy.on("tap", "node", (e) => {
