@@ -209,7 +209,8 @@ export async function lineageView(params, main, current) {
   const cy = graphOnPage = window.cytoscape({
     container: document.getElementById("graph"), elements: elements(graph, styles),
     style: STYLE, minZoom: 0.05, maxZoom: 3,
-    layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 90, edgeSep: 8,
+    layout: { name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 40, edgeSep: 8,
+      nodeDimensionsIncludeLabels: true,   // labels take room: never over another node
       animate: false, fit: true, padding: 24 },
   });
   window.explorerGraph = cy;   // for the browser tests and a curious user's console
