@@ -293,8 +293,9 @@ function connectionTable(conn, what) {
     shortDataId(d.dataId)), link("open", "lineage", { from: d.key, dir: "down" })]))];
 }
 
+/** The rows of how a quantum ran (for props()). */
 function provenance(q) {
-  return props([
+  return [
     ["task", q.task], ["task class", h("span", { class: "mono" }, q.taskClass || "")],
     ["host", q.host], ["status", q.status],
     ["start", q.start ? `${q.start} ${q.timeScale || ""}` : null],
@@ -304,7 +305,7 @@ function provenance(q) {
       h("pre", { class: "mono" }, JSON.stringify(q.software.packages, null, 1))) : null],
     ["config", q.config ? h("details", {}, h("summary", {}, q.config.key),
       h("pre", { class: "mono" }, JSON.stringify(q.config.values, null, 1))) : null],
-  ]);
+  ];
 }
 
 /** The panel of a dataset or quantum (by key), unless `fresh()` says by the time the answer
@@ -329,7 +330,7 @@ export async function nodePanel(key, asOf, fresh) {
         c.by.map(m => [link(m.flag.reason || m.flag.key, "flag", { id: m.flag.key }),
           verdictBadge(m.verdict), `${(m.fraction * 100).toFixed(1)}%`, String(m.steps)]), [2, 3])] : null,
       h("h3", {}, "How it was made"),
-      n.producedBy ? [provenance(n.producedBy),
+      n.producedBy ? [props(provenance(n.producedBy)),
         h("p", {}, link("the quantum's inputs and outputs", "node", { key: n.producedBy.key }))]
         : h("p", { class: "muted" }, "No quantum made it: a raw or an input from outside."),
       h("h3", {}, "Read by"),
@@ -343,8 +344,7 @@ export async function nodePanel(key, asOf, fresh) {
   if (n.kind === "Quantum") {
     return openPanel(h("h2", {}, `quantum of ${n.task}`),
       props([["data ID", h("span", { class: "mono" }, n.dataId || "")], ["run", n.run],
-        ["UUID", h("span", { class: "mono" }, n.uuid)]]),
-      provenance(n),
+        ["UUID", h("span", { class: "mono" }, n.uuid)], ...provenance(n)]),
       h("h3", {}, "Inputs"), connectionTable(n.inputs, "inputs"),
       h("h3", {}, "Outputs"), connectionTable(n.outputs, "outputs"));
   }
