@@ -1,8 +1,8 @@
 // The lineage graph of a node (Query.lineageGraph, drawn with Cytoscape.js and dagre) and
 // the side panel of a dataset, a quantum or a group; the page of any other node.
 import {
-  BASE, COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, props, setParams, setReady,
-  table, verdictBadge,
+  BASE, COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, percent, props, setParams,
+  setReady, table, verdictBadge,
 } from "./core.js";
 
 const GRAPH = `query Graph($from: String!, $direction: Direction, $depth: Int,
@@ -94,7 +94,7 @@ function group(n) {
 
 function label(n) {
   const c = n.contamination;
-  const mark = c ? `\n⚠ ${c.verdict} ${Math.round(c.maxFraction * 100)}%` +
+  const mark = c ? `\n⚠ ${c.verdict} ${percent(c.maxFraction)}` +
     (n.kind === "group" ? ` (${c.datasets})` : "") : "";
   if (n.kind === "group") {
     const what = n.memberKind === "dataset" ? n.datasetType : n.task;
