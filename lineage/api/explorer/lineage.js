@@ -95,7 +95,7 @@ function group(n) {
 function label(n) {
   const c = n.contamination;
   const mark = c ? `\n⚠ ${c.verdict} ${percent(c.maxFraction)}` +
-    (n.kind === "group" ? ` (${c.datasets})` : "") : "";
+    (n.kind === "group" ? ` (${c.datasets.toLocaleString("en")})` : "") : "";
   if (n.kind === "group") {
     const what = n.memberKind === "dataset" ? n.datasetType : n.task;
     return `${what}\n${n.expanded ? "+" : "×"}${n.count.toLocaleString("en")}` +
@@ -262,7 +262,8 @@ function showGroup(n, ctx) {
       `${n.memberKind === "dataset" ? "datasets of type" : "quanta of task"} ${what}`),
     props([["nearest step from the selection", String(n.step)],
       ["contaminated", n.contamination ? h("span", {}, verdictBadge(n.contamination.verdict,
-        n.contamination.maxFraction), ` ${n.contamination.datasets} of ${n.count}`) : "none"],
+        n.contamination.maxFraction), ` ${n.contamination.datasets.toLocaleString("en")} of ` +
+        n.count.toLocaleString("en")) : "none"],
       ["flags", n.contamination ? n.contamination.flags.map(f =>
         h("div", {}, link(f, "flag", { id: f }))) : null]]),
     h("p", {}, h("button", { class: "primary", id: "toggle-group", onclick: () =>
