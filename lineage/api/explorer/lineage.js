@@ -105,8 +105,9 @@ function label(n) {
   return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}${mark}`;
 }
 
-/** The zoom at which a node's label (11 px) can be read. */
+/** The zoom at which a node's label (11 px) can be read, and the most a graph is fitted at. */
 const READABLE_ZOOM = 0.8;
+const MAX_FIT_ZOOM = 1.25;
 
 const STYLE = [
   { selector: "node", style: {
@@ -202,7 +203,8 @@ export async function lineageView(params, main, current) {
       link(`flag ${from}`, "flag-new", { selector: from }, { id: "flag-selection" })),
     graph.truncated ? message("The traversal reached its limit of datasets: what is drawn is " +
       "the nearest part of the lineage.", "warn") : null,
-    graph.nodes.length ? null : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
+    graph.nodes.some(n => !n.selected) ? null
+      : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
     legend(graph, styles),
     h("div", { id: "graph", role: "img", "aria-label": "Lineage graph" }));
   graphOnPage?.destroy();   // its observers and canvases, now rather than at the next GC
@@ -213,6 +215,7 @@ export async function lineageView(params, main, current) {
       nodeDimensionsIncludeLabels: true,   // labels take room: never over another node
       animate: false, fit: true, padding: 24 },
   });
+  if (cy.zoom() > MAX_FIT_ZOOM) { cy.zoom(MAX_FIT_ZOOM); cy.center(); }   // a few nodes: not huge
   window.explorerGraph = cy;   // for the browser tests and a curious user's console
   const opened = expand.length ? cy.nodes().filter(n => n.data("kind") !== "group" &&
     group(n.data()) === expand[expand.length - 1]) : cy.collection();
