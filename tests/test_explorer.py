@@ -130,6 +130,43 @@ def test_what_does_not_exist_is_said_in_the_page(page, served_demo):
     assert 'There is no view called "nothing"' in page.locator("main .message").inner_text()
 
 
+def test_a_lineage_of_nothing_but_the_selection_says_so(page, served_demo):
+    page.goto(f"{served_demo}/")
+    leaf = page_graphql(page, """query($v: String!) { lineage(from: $v, types: ["forced_src"],
+        first: 1) { edges { node { key } } } }""", {"v": f"visit={VISIT}"})
+    key = leaf["data"]["lineage"]["edges"][0]["node"]["key"]
+    page.goto(f"{served_demo}/?view=lineage&from={quote(key)}&dir=down")
+    wait_ready(page, "lineage")
+    assert page.locator("main .message").inner_text() == f"Nothing was made from {key}."
+    assert list(_graph(page)) == [key]
+    assert page.evaluate("window.explorerGraph.zoom()") <= 1.25   # one node, not filling the page
+
+
+def test_a_slower_earlier_panel_never_replaces_a_later_one(page, served_demo):
+    gid = group_id("dataset", "forced_src")
+    page.goto(f"{served_demo}/?view=lineage&from=visit%3D{VISIT}&dir=down&expand={quote(gid)}")
+    wait_ready(page, "lineage")
+    dataset = next(i for i, d in _graph(page).items() if d["kind"] == "dataset")
+    # a dataset's panel waits for the API, a group's opens at once: the later click's stays
+    with page.expect_response(lambda r: "query Dataset(" in (r.request.post_data or "")) as asked, \
+            page.expect_response(lambda r: "query Members(" in (r.request.post_data or "")) as members:
+        page.evaluate("""([dataset, group]) => { const cy = window.explorerGraph;
+            cy.getElementById(dataset).emit('tap'); cy.getElementById(group).emit('tap'); }""",
+                      [dataset, gid])
+    asked.value.finished()
+    members.value.finished()
+    page.wait_for_timeout(200)   # both answers handled
+    assert "datasets of type forced_src" in page.locator("#panel h2").inner_text()
+    # nor opens over the next view
+    with page.expect_response(lambda r: "query Dataset(" in (r.request.post_data or "")) as asked:
+        page.evaluate("""id => { window.explorerGraph.getElementById(id).emit('tap');
+            document.getElementById('flip-direction').click(); }""", dataset)
+    asked.value.finished()
+    wait_ready(page, "lineage")
+    page.wait_for_timeout(200)
+    assert "dir=up" in page.url and page.locator("#panel").is_hidden()
+
+
 def test_search_a_visit_and_open_its_lineage(page, served_demo, shot):
     page.goto(f"{served_demo}/")
     wait_ready(page, "home")

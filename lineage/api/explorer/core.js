@@ -142,9 +142,14 @@ export function props(rows) {
   return dl;
 }
 
+/** A fraction (0..1) as a percentage: a decimal below 10%, so a small share never reads 0%. */
+export function percent(fraction) {
+  return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
+}
+
 export function verdictBadge(verdict, fraction) {
   if (!verdict) return h("span", { class: "badge ok" }, "clean");
-  const f = fraction === undefined || fraction === null ? "" : ` ${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
+  const f = fraction === undefined || fraction === null ? "" : ` ${percent(fraction)}`;
   return h("span", { class: `badge ${verdict}` }, `${verdict}${f}`);
 }
 

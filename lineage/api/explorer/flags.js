@@ -4,8 +4,8 @@
 // (core.js `token`: sessionStorage, never in a URL).  Flagging always shows the dry run's
 // blast radius first; a refusal (no token, a reader's token, a bad selector) is shown in
 // the page with the API's own message.
-import { ApiError, bytes, fill, go, gql, h, link, message, props, setReady, table, token,
-  verdictBadge } from "./core.js";
+import { ApiError, bytes, fill, go, gql, h, link, message, percent, props, setReady, table,
+  token, verdictBadge } from "./core.js";
 
 const PAGE = 25;
 
@@ -57,10 +57,6 @@ function evidenceValue(evidence) {
   return /^https?:\/\//i.test(evidence)
     ? h("a", { href: evidence, rel: "noopener noreferrer", target: "_blank", id: "flag-evidence" }, evidence)
     : h("span", { class: "mono", id: "flag-evidence" }, evidence);
-}
-
-function percent(fraction) {
-  return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
 }
 
 /** The token field of a write form: what is typed is kept for this tab only. */

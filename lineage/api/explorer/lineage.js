@@ -1,8 +1,8 @@
 // The lineage graph of a node (Query.lineageGraph, drawn with Cytoscape.js and dagre) and
 // the side panel of a dataset, a quantum or a group; the page of any other node.
 import {
-  BASE, COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, props, setParams, setReady,
-  table, verdictBadge,
+  BASE, COLOURS, SHAPES, bytes, fill, gql, go, h, link, message, openPanel, percent, props, setParams,
+  setReady, table, verdictBadge,
 } from "./core.js";
 
 const GRAPH = `query Graph($from: String!, $direction: Direction, $depth: Int,
@@ -63,6 +63,7 @@ function loadScript(src) {
 }
 
 let graphLibrary = null;
+let graphOnPage = null;   // the Cytoscape instance drawn last: destroyed before the next is drawn
 
 /** Cytoscape.js and its dagre layout (vendor/), run once, the first time a graph is drawn. */
 function loadGraphLibrary() {
@@ -93,8 +94,8 @@ function group(n) {
 
 function label(n) {
   const c = n.contamination;
-  const mark = c ? `\n⚠ ${c.verdict} ${Math.round(c.maxFraction * 100)}%` +
-    (n.kind === "group" ? ` (${c.datasets})` : "") : "";
+  const mark = c ? `\n⚠ ${c.verdict} ${percent(c.maxFraction)}` +
+    (n.kind === "group" ? ` (${c.datasets.toLocaleString("en")})` : "") : "";
   if (n.kind === "group") {
     const what = n.memberKind === "dataset" ? n.datasetType : n.task;
     return `${what}\n${n.expanded ? "+" : "×"}${n.count.toLocaleString("en")}` +
@@ -103,6 +104,10 @@ function label(n) {
   if (n.memberKind === "quantum") return n.task;
   return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}${mark}`;
 }
+
+/** The zoom at which a node's label (11 px) can be read, and the most a graph is fitted at. */
+const READABLE_ZOOM = 0.8;
+const MAX_FIT_ZOOM = 1.25;
 
 const STYLE = [
   { selector: "node", style: {
@@ -198,21 +203,31 @@ export async function lineageView(params, main, current) {
       link(`flag ${from}`, "flag-new", { selector: from }, { id: "flag-selection" })),
     graph.truncated ? message("The traversal reached its limit of datasets: what is drawn is " +
       "the nearest part of the lineage.", "warn") : null,
-    graph.nodes.length ? null : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
+    graph.nodes.some(n => !n.selected) ? null
+      : message(`Nothing ${dir === "down" ? "was made from" : "went into"} ${from}.`),
     legend(graph, styles),
     h("div", { id: "graph", role: "img", "aria-label": "Lineage graph" }));
-  const cy = window.cytoscape({
+  graphOnPage?.destroy();   // its observers and canvases, now rather than at the next GC
+  const cy = graphOnPage = window.cytoscape({
     container: document.getElementById("graph"), elements: elements(graph, styles),
     style: STYLE, minZoom: 0.05, maxZoom: 3,
-    layout: { name: "dagre", rankDir: "LR", nodeSep: 34, rankSep: 90, edgeSep: 8,
+    layout: { name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 40, edgeSep: 8,
+      nodeDimensionsIncludeLabels: true,   // labels take room: never over another node
       animate: false, fit: true, padding: 24 },
   });
+  if (cy.zoom() > MAX_FIT_ZOOM) { cy.zoom(MAX_FIT_ZOOM); cy.center(); }   // a few nodes: not huge
   window.explorerGraph = cy;   // for the browser tests and a curious user's console
   const opened = expand.length ? cy.nodes().filter(n => n.data("kind") !== "group" &&
     group(n.data()) === expand[expand.length - 1]) : cy.collection();
-  if (opened.length) cy.fit(opened.closedNeighborhood(), 30);   // the group just opened
+  if (opened.length) {   // the group just opened: its members, from the top, large enough to read
+    cy.fit(opened, 30);
+    const box = opened.boundingBox();
+    if (cy.zoom() < READABLE_ZOOM) {
+      cy.zoom({ level: READABLE_ZOOM, position: { x: (box.x1 + box.x2) / 2, y: box.y1 } });
+    }
+  }
   const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
-  const ctx = { from, dir, keep, expand, asOf: params.asOf };
+  const ctx = { from, dir, keep, expand, asOf: params.asOf, current };
   cy.on("tap", "node", (e) => {
     setParams({ node: e.target.id() });
     showNode(byId[e.target.id()], ctx);
@@ -233,10 +248,15 @@ export async function lineageView(params, main, current) {
   setReady();
 }
 
+let panelsAsked = 0;   // a later click, or another view, wins over a slower earlier panel
+
 async function showNode(n, ctx) {
+  const ticket = ++panelsAsked;
   if (n.kind === "group") return showGroup(n, ctx);
+  const fresh = () => ticket === panelsAsked && ctx.current();
   openPanel(message("Loading ..."));
-  return nodePanel(n.key, ctx.asOf).catch(err => openPanel(message(err.message, "error")));
+  return nodePanel(n.key, ctx.asOf, fresh)
+    .catch(err => fresh() && openPanel(message(err.message, "error")));
 }
 
 function showGroup(n, ctx) {
@@ -248,7 +268,8 @@ function showGroup(n, ctx) {
       `${n.memberKind === "dataset" ? "datasets of type" : "quanta of task"} ${what}`),
     props([["nearest step from the selection", String(n.step)],
       ["contaminated", n.contamination ? h("span", {}, verdictBadge(n.contamination.verdict,
-        n.contamination.maxFraction), ` ${n.contamination.datasets} of ${n.count}`) : "none"],
+        n.contamination.maxFraction), ` ${n.contamination.datasets.toLocaleString("en")} of ` +
+        n.count.toLocaleString("en")) : "none"],
       ["flags", n.contamination ? n.contamination.flags.map(f =>
         h("div", {}, link(f, "flag", { id: f }))) : null]]),
     h("p", {}, h("button", { class: "primary", id: "toggle-group", onclick: () =>
@@ -265,9 +286,9 @@ function showGroup(n, ctx) {
     list.replaceChildren(
       h("p", { class: "muted" }, `${d.lineage.totalCount.toLocaleString("en")} ${n.datasetType} ` +
         `datasets in this lineage${rows.length < d.lineage.totalCount ? `; the first ${rows.length}` : ""}`),
-      table(["data ID", "steps", ""], rows.map(e => [h("span", { class: "mono" },
-        shortDataId(e.node.dataId)), String(e.steps),
-      link("lineage", "lineage", { from: e.node.key, dir: ctx.dir })]), [1]));
+      table(["data ID (run)", "steps", ""], rows.map(e => [[h("div", { class: "mono" },
+        shortDataId(e.node.dataId)), h("div", { class: "muted" }, e.node.run || "")],
+      String(e.steps), link("lineage", "lineage", { from: e.node.key, dir: ctx.dir })]), [1]));
   }).catch(err => list.replaceChildren(message(err.message, "error")));
 }
 
@@ -279,8 +300,9 @@ function connectionTable(conn, what) {
     shortDataId(d.dataId)), link("open", "lineage", { from: d.key, dir: "down" })]))];
 }
 
+/** The rows of how a quantum ran (for props()). */
 function provenance(q) {
-  return props([
+  return [
     ["task", q.task], ["task class", h("span", { class: "mono" }, q.taskClass || "")],
     ["host", q.host], ["status", q.status],
     ["start", q.start ? `${q.start} ${q.timeScale || ""}` : null],
@@ -290,12 +312,14 @@ function provenance(q) {
       h("pre", { class: "mono" }, JSON.stringify(q.software.packages, null, 1))) : null],
     ["config", q.config ? h("details", {}, h("summary", {}, q.config.key),
       h("pre", { class: "mono" }, JSON.stringify(q.config.values, null, 1))) : null],
-  ]);
+  ];
 }
 
-/** The panel of a dataset or quantum (by key). */
-export async function nodePanel(key, asOf) {
+/** The panel of a dataset or quantum (by key), unless `fresh()` says by the time the answer
+ *  came another panel or view was asked for. */
+export async function nodePanel(key, asOf, fresh) {
   const data = await gql(DATASET, { key, asOf: asOf || null });
+  if (!fresh()) return null;
   const n = data.node;
   if (!n) return openPanel(message(`No node ${key} in this repository.`, "error"));
   if (n.kind === "Dataset") {
@@ -308,12 +332,12 @@ export async function nodePanel(key, asOf) {
         ["URI", h("span", { class: "mono" }, n.uri || "")],
         ["size", n.size !== null ? h("span", { id: "panel-size" }, `${bytes(n.size)} (${n.size.toLocaleString("en")} bytes)`) : null],
         ["checksum", h("span", { class: "mono", id: "panel-checksum" }, n.checksum || "")],
-        ["file", n.fileUrl ? h("a", { href: n.fileUrl, download: "", id: "panel-file" }, "fetch the file") : null]]),
+        ["file", n.fileUrl ? h("a", { href: `${BASE}${n.fileUrl}`, download: "", id: "panel-file" }, "fetch the file") : null]]),
       c.contaminated ? [h("h3", {}, "Contaminated by"), table(["flag", "verdict", "fraction", "steps"],
         c.by.map(m => [link(m.flag.reason || m.flag.key, "flag", { id: m.flag.key }),
           verdictBadge(m.verdict), `${(m.fraction * 100).toFixed(1)}%`, String(m.steps)]), [2, 3])] : null,
       h("h3", {}, "How it was made"),
-      n.producedBy ? [provenance(n.producedBy),
+      n.producedBy ? [props(provenance(n.producedBy)),
         h("p", {}, link("the quantum's inputs and outputs", "node", { key: n.producedBy.key }))]
         : h("p", { class: "muted" }, "No quantum made it: a raw or an input from outside."),
       h("h3", {}, "Read by"),
@@ -327,8 +351,7 @@ export async function nodePanel(key, asOf) {
   if (n.kind === "Quantum") {
     return openPanel(h("h2", {}, `quantum of ${n.task}`),
       props([["data ID", h("span", { class: "mono" }, n.dataId || "")], ["run", n.run],
-        ["UUID", h("span", { class: "mono" }, n.uuid)]]),
-      provenance(n),
+        ["UUID", h("span", { class: "mono" }, n.uuid)], ...provenance(n)]),
       h("h3", {}, "Inputs"), connectionTable(n.inputs, "inputs"),
       h("h3", {}, "Outputs"), connectionTable(n.outputs, "outputs"));
   }
@@ -353,7 +376,7 @@ export async function nodeView(params, main, current) {
     parts.push(h("p", {}, link("downstream", "lineage", { from: n.key, dir: "down" }), " · ",
       link("upstream", "lineage", { from: n.key, dir: "up" })));
     main.replaceChildren(...parts);
-    await nodePanel(n.key);
+    await nodePanel(n.key, null, current);
   } else {
     if (n.kind === "Collection") {
       parts.push(props([["type", n.collectionType], ["release", n.release],

@@ -4,7 +4,7 @@
 // and draws its plots as inline SVG (no chart library: a scatter with error bars and a
 // line chart with threshold lines are a few dozen lines each).  Inputs change the URL
 // (go()), never the page directly, so every page is shareable.
-import { COLOURS, fill, gql, go, h, link, message, props, setReady, table } from "./core.js";
+import { COLOURS, fill, gql, go, h, link, message, percent, props, setReady, table } from "./core.js";
 
 // --- shared: collections, numbers, SVG plots ------------------------------------------
 
@@ -177,7 +177,7 @@ function flaggedCell(epoch) {
   if (!epoch.flagged && !epoch.contamination) return "";
   return h("span", { class: "badge suspect", style: { whiteSpace: "nowrap" },
     title: "a flagged input (such as a template) " +
-    "reaches it" }, `input ${Math.round(epoch.contamination * 100)}%`);
+    "reaches it" }, `input ${percent(epoch.contamination)}`);
 }
 
 // --- release diff ------------------------------------------------------------------------
@@ -459,7 +459,7 @@ function lightcurvePlot(epochs, onEpoch) {
     const title = s("title", {}, `visit ${e.visit} det ${e.detector}, ${e.band}: ` +
       `${num(e.flux)} \u00b1 ${num(e.fluxErr)} nJy at MJD ${e.mjdTai.toFixed(5)}` +
       (visitFlagged ? ` \u2014 its visit is flagged: ${e.flags.join(", ")}`
-        : marked ? ` \u2014 a flagged input reaches it (${Math.round(e.contamination * 100)}%)`
+        : marked ? ` \u2014 a flagged input reaches it (${percent(e.contamination)})`
           : "") +
       "; click for its lineage");
     plot.append(s("g", { class: "point epoch", "data-visit": e.visit,

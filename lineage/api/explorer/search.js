@@ -19,6 +19,13 @@ export function hitLink(hit) {
   }
 }
 
+/** A hit's label less the data ID it ends with (the data ID has its own column): a dataset's
+ *  type, a quantum's task. */
+function withoutDataId(hit) {
+  return hit.dataId && hit.label.endsWith(hit.dataId)
+    ? hit.label.slice(0, -hit.dataId.length).trim() : hit.label;
+}
+
 export async function searchView(params, main, current) {
   const text = (params.q || "").trim();
   if (!text) return homeView(params, main);
@@ -34,7 +41,7 @@ export async function searchView(params, main, current) {
       (result.truncated ? `, the first ${result.hits.length} shown` : "")));
     parts.push(table(["kind", "", "dataset type", "data ID", "run", ""],
       result.hits.map(hit => [
-        h("span", { class: "badge" }, hit.dimension || hit.kind), hit.label,
+        h("span", { class: "badge" }, hit.dimension || hit.kind), withoutDataId(hit),
         hit.datasetType || "", h("span", { class: "mono" }, hit.dataId || ""), hit.run || "",
         hitLink(hit)])));
   }
