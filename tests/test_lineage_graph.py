@@ -38,11 +38,12 @@ def test_every_dataset_reached_is_drawn_once_and_every_edge_is_a_real_step(demo_
         traverse(store, f"visit={VISIT}", types=["deepCoadd"])[0].key
     graph = lineage_graph(store, selector, direction, collapse_above=100_000)
     reached = traverse(store, selector, direction)
-    assert graph.datasets == len(reached) > 10
     assert not any(n.kind == "group" for n in graph.nodes)   # nothing collapsed
     drawn = {n.key for n in graph.nodes if n.kind == "dataset"}
-    assert {r.key for r in reached} <= drawn
-    assert len(drawn) == sum(1 for n in graph.nodes if n.kind == "dataset")
+    assert {r.key for r in reached} <= drawn and len(reached) > 10
+    assert len(drawn) == sum(1 for n in graph.nodes if n.kind == "dataset") == graph.datasets
+    # the selection's own datasets carry their data IDs, reached or not
+    assert all(n.data_id and n.run for n in graph.nodes if n.kind == "dataset")
     quanta = [n.key for n in graph.nodes if n.kind == "quantum"]
     assert len(quanta) == graph.quanta
     read, written = _inputs_and_outputs(store, quanta)

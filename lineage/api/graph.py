@@ -67,7 +67,8 @@ class GraphEdge(graphene.ObjectType):
 class LineageGraph(graphene.ObjectType):
     selector = graphene.String(required=True)
     direction = graphene.Field(Direction, required=True)
-    datasets = graphene.Int(required=True, description="Datasets reached.")
+    datasets = graphene.Int(required=True, description="Datasets drawn: those reached, and "
+                                                         "the selection's own.")
     quanta = graphene.Int(required=True, description="Quanta on the way.")
     truncated = graphene.Boolean(required=True,
                                  description="`maxNodes` cut the traversal short.")

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Kind, kind_of_key
-from lineage.traversal.traverse import DOWN, traverse
+from lineage.traversal.queries import dataset_identities
+from lineage.traversal.traverse import DOWN, DatasetRow, traverse
 
 #: Groups with more members than this are drawn as one node (unless expanded).
 COLLAPSE_ABOVE = 8
@@ -66,7 +67,7 @@ class LineageGraph:
     depth: int
     nodes: list[GraphNode]
     edges: list[GraphEdge]
-    datasets: int          # datasets reached (the selection not counted unless reached)
+    datasets: int          # datasets drawn: those reached and the selection's own
     quanta: int
     truncated: bool        # the traversal's caps cut it
 
@@ -94,6 +95,11 @@ def lineage_graph(store, selector, direction: str = DOWN, depth: int | None = DE
                     max_nodes=max_nodes, ordered=False)
     seeds, tasks, steps_taken = tree["seeds"], tree["tasks"], tree["edges"]
     datasets = {r.key: r for r in rows}
+    unreached = [k for k in seeds if k not in datasets and kind_of_key(k) == Kind.DATASET]
+    for start in range(0, len(unreached), 5000):   # the selection's own data IDs and runs
+        for row in dataset_identities(store, unreached[start:start + 5000]):
+            datasets[row.key] = DatasetRow(row.key, row.dataset_type or "", row.data_id or "",
+                                           row.run or "", 0)
     step_of: dict[str, int] = {k: 0 for k in seeds}
     step_of.update((r.key, r.steps) for r in rows if r.key not in seeds)
 

@@ -104,6 +104,21 @@ def made_after(store: Store, kind: Kind, keys: list[str], ended_by: str) -> set[
     return {r[0] for r in store.read(query, {"keys": keys, "ended_by": ended_by})}
 
 
+class DatasetIdentity(NamedTuple):
+    key: str
+    dataset_type: str | None
+    data_id: str | None
+    run: str | None
+
+
+def dataset_identities(store: Store, keys: list[str]) -> list[DatasetIdentity]:
+    """Type, data ID and run of the datasets ``keys`` (a selection the traversal never
+    reached: the explorer labels it)."""
+    return [DatasetIdentity(*r) for r in store.read_plain(
+        "MATCH (d:Dataset) WHERE d.key IN $keys RETURN d.key, d.dataset_type, d.data_id, d.run",
+        {"keys": keys})]
+
+
 def quantum_tasks(store: Store, keys: list[str]) -> dict[str, str]:
     """quantum key -> the task that ran it, of the quanta ``keys`` (for pictures)."""
     return {k: t for k, t in store.read_plain(

@@ -92,7 +92,13 @@ function group(n) {
   return n.memberKind === "dataset" ? `group:dataset:${n.datasetType}` : `group:quantum:${n.task}`;
 }
 
-function label(n) {
+/** The last part of a run's name (DemoCam/runs/DR2 -> DR2): told apart in labels when a
+ *  graph holds datasets of several runs. */
+function shortRun(run) {
+  return run ? run.split("/").pop() : "";
+}
+
+function label(n, severalRuns) {
   const c = n.contamination;
   const mark = c ? `\n⚠ ${c.verdict} ${percent(c.maxFraction)}` +
     (n.kind === "group" ? ` (${c.datasets.toLocaleString("en")})` : "") : "";
@@ -102,7 +108,8 @@ function label(n) {
       (n.expanded ? " more" : "") + mark;
   }
   if (n.memberKind === "quantum") return n.task;
-  return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}${mark}`;
+  return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}` +
+    `${severalRuns && n.run ? `\n${shortRun(n.run)}` : ""}${mark}`;
 }
 
 /** The zoom at which a node's label (11 px) can be read, and the most a graph is fitted at. */
@@ -138,8 +145,9 @@ const STYLE = [
 ];
 
 function elements(graph, styles) {
+  const runs = new Set(graph.nodes.filter(n => n.run).map(n => n.run));
   const nodes = graph.nodes.map(n => ({ data: {
-    ...n, id: n.id, label: label(n),
+    ...n, id: n.id, label: label(n, runs.size > 1),
     colour: n.memberKind === "dataset" ? styles[n.datasetType].colour : "#5c677a",
     shape: n.memberKind === "dataset" ? styles[n.datasetType].shape : "round-rectangle",
     verdict: n.contamination?.verdict || "",
@@ -177,29 +185,42 @@ export async function lineageView(params, main, current) {
     setReady();
     return;
   }
-  const [data] = await Promise.all([gql(GRAPH, { from, direction: dir.toUpperCase(), depth,
-    expand, asOf: params.asOf || null }), loadGraphLibrary()]);
-  if (!current()) return;
-  performance.mark("explorer:graph-answered");
-  const graph = data.lineageGraph;
-  const styles = typeStyles(graph.nodes, data.datasetTypes.edges.map(e => e.node.name));
   const keep = { from, dir, depth: params.depth, expand, asOf: params.asOf };
   const depthSelect = h("select", { "aria-label": "Depth", onchange: (e) =>
     go("lineage", { ...keep, depth: e.target.value, expand: [] }) },
   h("option", { value: "" }, "all steps"),
   [1, 2, 3, 4, 6, 8].map(d => h("option", { value: d, selected: depth === d }, `${d} step${d > 1 ? "s" : ""}`)));
+  const heading = h("h1", {}, `${dir === "down" ? "Downstream" : "Upstream"} of `,
+    h("span", { class: "mono" }, from));
+  const flip = link(dir === "down" ? "⇦ show upstream" : "show downstream ⇨", "lineage",
+    { ...keep, dir: dir === "down" ? "up" : "down", expand: [] }, { id: "flip-direction" });
+  let data;
+  try {
+    [data] = await Promise.all([gql(GRAPH, { from, direction: dir.toUpperCase(), depth,
+      expand, asOf: params.asOf || null }), loadGraphLibrary()]);
+  } catch (err) {   // the API's reason, with the controls that may fix it
+    if (!current()) return;
+    fill(main, heading, h("div", { class: "controls" }, flip, h("label", {}, "depth ", depthSelect)),
+      message(err.message, "error"),
+      h("p", { class: "muted" }, "Search for what you meant in the box above."));
+    setReady();
+    return;
+  }
+  if (!current()) return;
+  performance.mark("explorer:graph-answered");
+  const graph = data.lineageGraph;
+  const styles = typeStyles(graph.nodes, data.datasetTypes.edges.map(e => e.node.name));
   const contaminated = graph.nodes.reduce((s, n) => s + (n.contamination?.datasets || 0), 0);
-  fill(main,
-    h("h1", {}, `${dir === "down" ? "Downstream" : "Upstream"} of `, h("span", { class: "mono" }, from)),
-    h("div", { class: "controls" },
-      link(dir === "down" ? "⇦ show upstream" : "show downstream ⇨", "lineage",
-        { ...keep, dir: dir === "down" ? "up" : "down", expand: [] }, { id: "flip-direction" }),
+  fill(main, heading,
+    h("div", { class: "controls" }, flip,
       h("label", {}, "depth ", depthSelect),
       h("span", { id: "graph-stats" }, `${graph.datasets.toLocaleString("en")} datasets, ` +
         `${graph.quanta.toLocaleString("en")} quanta`,
       contaminated ? h("span", { class: "badge bad", style: { marginLeft: "8px" } },
         `${contaminated.toLocaleString("en")} drawn datasets contaminated`) : null),
       params.asOf ? h("span", { class: "badge" }, `as of ${params.asOf}`) : null,
+      h("button", { id: "fit-graph", title: "Show the whole graph (the wheel zooms, a drag pans)",
+        onclick: () => graphOnPage?.fit(undefined, 24) }, "fit the whole graph"),
       link(`flag ${from}`, "flag-new", { selector: from }, { id: "flag-selection" })),
     graph.truncated ? message("The traversal reached its limit of datasets: what is drawn is " +
       "the nearest part of the lineage.", "warn") : null,
@@ -225,6 +246,15 @@ export async function lineageView(params, main, current) {
     if (cy.zoom() < READABLE_ZOOM) {
       cy.zoom({ level: READABLE_ZOOM, position: { x: (box.x1 + box.x2) / 2, y: box.y1 } });
     }
+  } else if (cy.zoom() < READABLE_ZOOM) {
+    // too large to read whole: readable, starting from the selection (at the left of a
+    // downstream graph, the right of an upstream one); "fit" shows it all
+    const selected = cy.nodes("[?selected]");
+    const box = (selected.length ? selected : cy.nodes()).boundingBox();
+    cy.zoom(READABLE_ZOOM);
+    const x = dir === "down" ? 30 - box.x1 * READABLE_ZOOM
+      : cy.width() - 30 - box.x2 * READABLE_ZOOM;
+    cy.pan({ x, y: cy.height() / 2 - ((box.y1 + box.y2) / 2) * READABLE_ZOOM });
   }
   const byId = Object.fromEntries(graph.nodes.map(n => [n.id, n]));
   const ctx = { from, dir, keep, expand, asOf: params.asOf, current };
