@@ -22,7 +22,7 @@ from lineage.demo.catalogs import write_catalogs
 from lineage.ingest import write_units
 from lineage.store.repo import init_repo, open_store
 
-from .browser_support import page_graphql, wait_ready
+from .browser_support import page_graphql, ready_marks, wait_ready
 from .conftest import SMALL
 
 DR1, DR2 = "DemoCam/DR1", "DemoCam/DR2"
@@ -132,6 +132,17 @@ def test_diff_page_matches_the_api_and_pages_its_changes(page, served_demo, shot
     row.get_by_role("link", name=side).click()
     wait_ready(page, "lineage", timeout=READY_MS)
     assert _params(page.url) == {"view": "lineage", "from": node["b"] or node["a"], "dir": "up"}
+
+    # only the changed products: the API's count of them, and nothing else listed
+    page.goto(f"{served_demo}/?view=diff&a={DR1}&b={DR2}")
+    wait_ready(page, "diff", timeout=READY_MS)
+    marks = ready_marks(page)
+    page.select_option("#change-status", "changed")
+    wait_ready(page, "diff", timeout=READY_MS, since=marks)
+    assert "status=changed" in page.url
+    assert f"of {truth['totals']['changed']:,}" in page.inner_text("main")
+    badges = page.locator("h2#changes ~ table tbody tr td:first-child").all_inner_texts()
+    assert badges and set(badges) == {"changed"}
 
 
 def test_diff_of_an_unknown_collection_shows_the_api_message(page, served_demo):

@@ -30,6 +30,7 @@ import orjson
 
 from lineage.core.time import now_utc_iso
 from lineage.diff import DiffFilter, Tolerance, diff_releases
+from lineage.diff.core import ADDED, CHANGED, REMOVED
 from lineage.flags.queries import active_flag_count
 from lineage.api.errors import ApiError, argument
 from lineage.api.pagination import Page, decode_cursor, page_size
@@ -292,11 +293,20 @@ class DiffSpools:
                 self._spools.popitem()[1].close()
 
 
-def _spool(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, state) -> Spool:
+#: What a change may be, for ``changeStatus``.
+CHANGE_STATUSES = (ADDED, REMOVED, CHANGED)
+
+
+def _spool(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, state,
+           statuses: frozenset = frozenset(CHANGE_STATUSES)) -> Spool:
+    """The diff's answer: its summary of everything, and the changes of ``statuses``."""
     spool = Spool(state)
+
+    def keep(r: dict) -> None:
+        if r["status"] in statuses:
+            spool.add(_change(r))
     try:
-        result = diff_releases(store, a, b, flt, lambda r: spool.add(_change(r)),
-                               tolerance=tolerance, progress=False)
+        result = diff_releases(store, a, b, flt, keep, tolerance=tolerance, progress=False)
     except BaseException:
         spool.close()
         raise
@@ -317,15 +327,17 @@ def _spool(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, state) 
 
 
 def release_diff(store, a: str, b: str, flt: DiffFilter, tolerance: Tolerance, first: int,
-                 start: int, spools: DiffSpools | None = None) -> dict:
-    """The diff's summary and the page of ``first`` changes from position ``start``, from
-    the server's spooled answer when it is still good (else computed and spooled)."""
+                 start: int, spools: DiffSpools | None = None,
+                 statuses: frozenset = frozenset(CHANGE_STATUSES)) -> dict:
+    """The diff's summary and the page of ``first`` changes (of ``statuses``) from position
+    ``start``, from the server's spooled answer when it is still good (else computed and
+    spooled)."""
     own = spools is None
     spools = DiffSpools(size=1) if own else spools
     try:
         state = graph_state(store)
-        spool = spools.get((a, b, flt, tolerance), state,
-                           lambda: _spool(store, a, b, flt, tolerance, state))
+        spool = spools.get((a, b, flt, tolerance, statuses), state,
+                           lambda: _spool(store, a, b, flt, tolerance, state, statuses))
         items = [{"key": str(start + i), "node": node}
                  for i, node in enumerate(spool.page(start, first))]
         page = Page(items, has_next=spool.total > start + first, has_previous=start > 0,
@@ -347,12 +359,16 @@ class DiffQuery(graphene.ObjectType):
         tolerance=graphene.List(graphene.NonNull(graphene.String),
                                 description="5% (default), or NAME=VALUE per metric or "
                                             "TYPE.PROPERTY (absolute or a percentage)."),
+        change_status=graphene.List(graphene.NonNull(graphene.String),
+                                    description="Only changes of these statuses (added, "
+                                                "removed, changed) in `changes`; the counts "
+                                                "are of all."),
         first=graphene.Int(description="Page size of `changes`."),
         after=graphene.String(description="Cursor of the change to start after."),
         description="What differs between two releases (DRP31, ARCH5, LDF104).")
 
     async def resolve_release_diff(root, info, a, b, filter=None, tolerance=None, first=None,
-                                   after=None):
+                                   after=None, change_status=None):
         ctx = info.context
         n = page_size(first, ctx.settings)
         cursor = decode_cursor(after)
@@ -365,6 +381,12 @@ class DiffQuery(graphene.ObjectType):
         with argument("filter", within="filter"):
             flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
             await ctx.run(flt.check_known, ctx.store)
+        statuses = frozenset(change_status or CHANGE_STATUSES)
+        wrong = sorted(statuses - set(CHANGE_STATUSES))
+        if wrong:
+            raise ApiError(f"changeStatus: {wrong[0]!r} is not one of "
+                           f"{', '.join(CHANGE_STATUSES)}")
         spools = ctx.cache.setdefault("release_diffs", DiffSpools())
         with argument("releaseDiff"):
-            return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start, spools)
+            return await ctx.run(release_diff, ctx.store, a, b, flt, tol, n, start, spools,
+                                 statuses)

@@ -183,8 +183,9 @@ function flaggedCell(epoch) {
 // --- release diff ------------------------------------------------------------------------
 
 const DIFF = `query Diff($a: String!, $b: String!, $tolerance: [String!], $filter: ReleaseDiffFilter,
-                      $first: Int, $after: String) {
-  releaseDiff(a: $a, b: $b, tolerance: $tolerance, filter: $filter, first: $first, after: $after) {
+                      $status: [String!], $first: Int, $after: String) {
+  releaseDiff(a: $a, b: $b, tolerance: $tolerance, filter: $filter, changeStatus: $status,
+              first: $first, after: $after) {
     a b computedAt
     totals { ...counts }
     byDatasetType { name counts { ...counts } }
@@ -290,8 +291,12 @@ function changesTable(d, params) {
       c.b ? link("in B", "lineage", { from: c.b, dir: "up" }, { title: c.b }) : ""),
     changeText(c)]);
   const keep = { a: params.a, b: params.b, tolerance: params.tolerance, types: params.types,
-    bands: params.bands, tracts: params.tracts };
-  const nav = h("p", { class: "row" },
+    bands: params.bands, tracts: params.tracts, status: params.status };
+  const statusSelect = h("select", { id: "change-status", "aria-label": "Which changes",
+    onchange: (e) => go("diff", { ...keep, status: e.target.value }) },
+  [["", "all"], ["changed", "changed"], ["added", "added"], ["removed", "removed"]].map(([v, t]) =>
+    h("option", { value: v, selected: (params.status || "") === v }, t)));
+  const nav = h("p", { class: "row" }, h("label", {}, "show ", statusSelect),
     page.totalCount ? `Changes ${num(start + 1)}\u2013${num(start + page.edges.length)} of ` +
       `${num(page.totalCount)}` : "",
     start ? link("\u00ab first page", "diff", keep) : null,
@@ -300,7 +305,7 @@ function changesTable(d, params) {
   return [h("h2", { id: "changes" }, "Products added, removed or changed"),
     h("p", { class: "muted" }, "Each product links to its lineage (upstream) in release A and B."),
     nav, rows.length ? table(["status", "dataset type", "data ID", "lineage", "what changed"], rows)
-      : message("Nothing differs.")];
+      : message(params.status ? `No product was ${params.status}.` : "Nothing differs.")];
 }
 
 async function diffView(params, main, current) {
@@ -333,7 +338,8 @@ async function diffView(params, main, current) {
   let d;
   try {
     d = (await gql(DIFF, { a, b, tolerance: list(params.tolerance),
-      filter: Object.keys(filter).length ? filter : null, first: DIFF_PAGE,
+      filter: Object.keys(filter).length ? filter : null, status: list(params.status),
+      first: DIFF_PAGE,
       after: params.after || null })).releaseDiff;
   } catch (err) {
     if (!current()) return;
