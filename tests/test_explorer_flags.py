@@ -150,6 +150,14 @@ def test_flag_a_visit_from_the_page_see_it_and_retract_it(page, page_watch, serv
                                    "{ verdict maxFraction } }", {"k": key})["data"]["contamination"]
         assert (known["verdict"], known["maxFraction"]) == ("bad", mark["maxFraction"])
 
+    # a search for the visit says it is flagged, linked to the flag
+    page.goto(f"{base}/?view=search&q={default_visit(SMALL)}")
+    wait_ready(page, "search")
+    badge = page.locator("main table tbody tr", has_text="visit").locator("a .badge.bad")
+    assert badge.inner_text() == "flagged bad"
+    page.go_back()
+    wait_ready(page, "lineage")
+
     # retract: a reader's token is refused in the page, the flagger's is not
     marks = ready_marks(page)
     page.go_back()

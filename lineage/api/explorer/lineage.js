@@ -296,7 +296,7 @@ function showGroup(n, ctx) {
   const parts = [
     h("h2", {}, `${n.expanded ? "The rest of " : ""}${n.count.toLocaleString("en")} ` +
       `${n.memberKind === "dataset" ? "datasets of type" : "quanta of task"} ${what}`),
-    props([["nearest step from the selection", String(n.step)],
+    props([
       ["contaminated", n.contamination ? h("span", {}, verdictBadge(n.contamination.verdict,
         n.contamination.maxFraction), ` ${n.contamination.datasets.toLocaleString("en")} of ` +
         n.count.toLocaleString("en")) : "none"],

@@ -1,9 +1,12 @@
 // The home page and the search results.
-import { gql, h, link, message, setReady, table } from "./core.js";
+import { gql, h, link, message, setReady, table, verdictBadge } from "./core.js";
 
 const SEARCH = `query Search($text: String!, $first: Int) {
   search(text: $text, first: $first) {
-    hits { kind key label datasetType dataId run dimension }
+    hits { kind key label datasetType dataId run dimension
+      node { ... on DataUnit { flags { key verdict active } }
+             ... on Dataset { contamination { contaminated verdict maxFraction } }
+             ... on Quantum { flags { key verdict active } } } }
     total truncated message
   }
 }`;
@@ -26,6 +29,18 @@ function withoutDataId(hit) {
     ? hit.label.slice(0, -hit.dataId.length).trim() : hit.label;
 }
 
+/** Whether a hit is flagged (a visit, a quantum: its active flags, linked) or
+ *  contaminated (a dataset: the worst verdict and fraction); empty when neither. */
+function flagState(node) {
+  if (!node) return "";
+  if (node.contamination) {
+    return node.contamination.contaminated
+      ? verdictBadge(node.contamination.verdict, node.contamination.maxFraction) : "";
+  }
+  return (node.flags || []).filter(f => f.active).map(f =>
+    link(h("span", { class: `badge ${f.verdict}` }, `flagged ${f.verdict}`), "flag", { id: f.key }));
+}
+
 export async function searchView(params, main, current) {
   const text = (params.q || "").trim();
   if (!text) return homeView(params, main);
@@ -39,11 +54,11 @@ export async function searchView(params, main, current) {
     parts.push(h("p", { class: "muted", id: "search-count" }, `${result.total.toLocaleString("en")} ` +
       `result${result.total === 1 ? "" : "s"}` +
       (result.truncated ? `, the first ${result.hits.length} shown` : "")));
-    parts.push(table(["kind", "", "dataset type", "data ID", "run", ""],
+    parts.push(table(["kind", "", "dataset type", "data ID", "run", "flags", ""],
       result.hits.map(hit => [
         h("span", { class: "badge" }, hit.dimension || hit.kind), withoutDataId(hit),
         hit.datasetType || "", h("span", { class: "mono" }, hit.dataId || ""), hit.run || "",
-        hitLink(hit)])));
+        flagState(hit.node), hitLink(hit)])));
   }
   main.replaceChildren(...parts);
   setReady();
