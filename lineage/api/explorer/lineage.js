@@ -346,15 +346,16 @@ function provenance(q) {
 }
 
 /** The panel of a dataset or quantum (by key), unless `fresh()` says by the time the answer
- *  came another panel or view was asked for. */
-export async function nodePanel(key, asOf, fresh) {
+ *  came another panel or view was asked for; `show` puts it in place (the side panel, or a
+ *  node's own page). */
+export async function nodePanel(key, asOf, fresh, show = openPanel) {
   const data = await gql(DATASET, { key, asOf: asOf || null });
   if (!fresh()) return null;
   const n = data.node;
-  if (!n) return openPanel(message(`No node ${key} in this repository.`, "error"));
+  if (!n) return show(message(`No node ${key} in this repository.`, "error"));
   if (n.kind === "Dataset") {
     const c = n.contamination;
-    return openPanel(
+    return show(
       h("h2", {}, `${n.datasetType} `, verdictBadge(c.verdict, c.contaminated ? c.maxFraction : null)),
       props([["data ID", h("span", { class: "mono" }, n.dataId)], ["run", n.run],
         ["UUID", h("span", { class: "mono", id: "panel-uuid" }, n.uuid)],
@@ -379,13 +380,13 @@ export async function nodePanel(key, asOf, fresh) {
         link("flag it", "flag-new", { selector: n.uuid })));
   }
   if (n.kind === "Quantum") {
-    return openPanel(h("h2", {}, `quantum of ${n.task}`),
+    return show(h("h2", {}, `quantum of ${n.task}`),
       props([["data ID", h("span", { class: "mono" }, n.dataId || "")], ["run", n.run],
         ["UUID", h("span", { class: "mono" }, n.uuid)], ...provenance(n)]),
       h("h3", {}, "Inputs"), connectionTable(n.inputs, "inputs"),
       h("h3", {}, "Outputs"), connectionTable(n.outputs, "outputs"));
   }
-  return openPanel(h("h2", {}, n.kind), props([["key", n.key]]),
+  return show(h("h2", {}, n.kind), props([["key", n.key]]),
     h("p", {}, link("open its page", "node", { key: n.key })));
 }
 
@@ -406,7 +407,7 @@ export async function nodeView(params, main, current) {
     parts.push(h("p", {}, link("downstream", "lineage", { from: n.key, dir: "down" }), " · ",
       link("upstream", "lineage", { from: n.key, dir: "up" })));
     main.replaceChildren(...parts);
-    await nodePanel(n.key, null, current);
+    await nodePanel(n.key, null, current, (...children) => fill(main, ...parts, ...children));
   } else {
     if (n.kind === "Collection") {
       parts.push(props([["type", n.collectionType], ["release", n.release],
