@@ -200,3 +200,16 @@ def test_unknown_and_malformed_search_text_is_said_in_the_page(page, served_demo
     page.goto(f"{served_demo}/?view=search&q={quote('tract=abc')}")
     wait_ready(page, "search")
     assert page.locator("main .message.error").inner_text().startswith("text: tract 'abc'")
+
+
+def test_a_raws_page_shows_the_telemetry_of_its_exposure(page, served_demo):
+    page.goto(f"{served_demo}/")
+    raw = page_graphql(page, """query($s: String!) { datasets(filter: {datasetType: ["raw"],
+        selector: $s}, first: 1) { edges { node { key dataUnits { efdRecords { topic } } } } } }""",
+                       {"s": f"exposure={VISIT}"})["data"]["datasets"]["edges"][0]["node"]
+    topics = sorted(r["topic"] for u in raw["dataUnits"] for r in u["efdRecords"])
+    assert topics
+    page.goto(f"{served_demo}/?view=node&key={quote(raw['key'])}")
+    wait_ready(page, "node")
+    table = page.locator("h3:has-text('Telemetry (EFD)') + table tbody tr td:nth-child(2)")
+    assert sorted(table.all_inner_texts()) == topics

@@ -28,6 +28,7 @@ const DATASET = `query Dataset($key: String!, $asOf: String) {
       contamination(asOf: $asOf) { contaminated verdict maxFraction
                                    by { verdict fraction steps flag { key reason } } }
       consumers(first: 20) { totalCount edges { node { key task dataId } } }
+      dataUnits { dimension value efdRecords { topic csc beginUtc endUtc samples summaryFields } }
     }
     ... on Quantum {
       uuid task taskClass dataId run status start end timeScale host peakMemoryMb
@@ -331,6 +332,17 @@ function connectionTable(conn, what) {
 }
 
 /** The rows of how a quantum ran (for props()). */
+/** The engineering telemetry (EFD) recorded over the exposures a dataset was taken in
+ *  (none for a coadd: no exposure is among its data units). */
+function telemetry(units) {
+  const rows = units.flatMap(u => u.efdRecords.map(r => [`${u.dimension} ${u.value}`,
+    h("span", { class: "mono" }, r.topic), r.csc || "", `${r.beginUtc} – ${r.endUtc} UTC`,
+    String(r.samples ?? ""), (r.summaryFields || []).join(", ")]));
+  if (!rows.length) return null;
+  return [h("h3", {}, "Telemetry (EFD) over its exposure"),
+    table(["over", "topic", "CSC", "span", "samples", "fields"], rows, [4])];
+}
+
 function provenance(q) {
   return [
     ["task", q.task], ["task class", h("span", { class: "mono" }, q.taskClass || "")],
@@ -371,6 +383,7 @@ export async function nodePanel(key, asOf, fresh, show = openPanel) {
       n.producedBy ? [props(provenance(n.producedBy)),
         h("p", {}, link("the quantum's inputs and outputs", "node", { key: n.producedBy.key }))]
         : h("p", { class: "muted" }, "No quantum made it: a raw or an input from outside."),
+      telemetry(n.dataUnits),
       h("h3", {}, "Read by"),
       n.consumers.totalCount ? h("p", {}, `${n.consumers.totalCount} quanta: `,
         [...new Set(n.consumers.edges.map(e => e.node.task))].join(", "))
