@@ -213,3 +213,19 @@ def test_a_raws_page_shows_the_telemetry_of_its_exposure(page, served_demo):
     wait_ready(page, "node")
     table = page.locator("h3:has-text('Telemetry (EFD)') + table tbody tr td:nth-child(2)")
     assert sorted(table.all_inner_texts()) == topics
+
+
+def test_the_graph_as_a_table_opens_the_same_panels(page, served_demo):
+    page.goto(f"{served_demo}/?view=lineage&from=visit%3D{VISIT}&dir=down")
+    wait_ready(page, "lineage")
+    drawn = _graph(page)
+    page.locator("#graph-table summary").click()
+    rows = page.locator("#graph-table tbody tr")
+    assert rows.count() == len(drawn)
+    first = rows.first.inner_text()
+    assert "raw" in first    # left to right: where the data started
+    page.keyboard.press("Tab")   # the rows' buttons take the keyboard's focus
+    rows.first.get_by_role("button", name="open").press("Enter")
+    page.locator("#panel h2").wait_for()
+    assert "raw" in page.locator("#panel h2").inner_text()
+    assert "node=" in page.url

@@ -176,6 +176,22 @@ function legend(graph, styles) {
       "group to expand it or a dataset to centre on it"));
 }
 
+/** The drawn graph as a table, in the drawing's order, left to right (for the keyboard, a screen reader, or
+ *  a long list): each row opens the node's panel as a click on the graph does. */
+function nodeTable(graph, cy, open) {
+  const at = Object.fromEntries(graph.nodes.map(n => [n.id, cy.getElementById(n.id).position()]));
+  const order = [...graph.nodes].sort((a, b) => at[a.id].x - at[b.id].x || at[a.id].y - at[b.id].y);
+  return h("details", { id: "graph-table" }, h("summary", {}, "The graph as a table"),
+    table(["", "kind", "dataset type or task", "count", "data ID", "contamination"],
+      order.map(n => [
+        h("button", { onclick: () => open(n), "aria-label": `open ${n.id}` }, "open"),
+        n.kind === "group" ? `group of ${n.memberKind === "dataset" ? "datasets" : "quanta"}`
+          : n.kind, n.datasetType || n.task || "", n.count.toLocaleString("en"),
+        h("span", { class: "mono" }, n.dataId || ""),
+        n.contamination ? verdictBadge(n.contamination.verdict, n.contamination.maxFraction)
+          : ""]), [3]));
+}
+
 export async function lineageView(params, main, current) {
   const from = (params.from || "").trim();
   const dir = params.dir === "up" ? "up" : "down";
@@ -270,6 +286,12 @@ export async function lineageView(params, main, current) {
       go("lineage", { ...keep, expand: [...expand, n.id] });
     }
   });
+  main.append(nodeTable(graph, cy, (n) => {
+    setParams({ node: n.id });
+    cy.elements().unselect();
+    cy.getElementById(n.id).select();
+    showNode(n, ctx);
+  }));
   if (params.node && byId[params.node]) {
     cy.getElementById(params.node).select();
     await showNode(byId[params.node], ctx);
