@@ -21,7 +21,11 @@ from lineage.ingest.formats.prov import LSST
 from lineage.standards.prov import document, selection, serialize
 from lineage.traversal.traverse import DOWN, UP, traverse
 
+from .cli_runner import run
 from .conftest import SMALL, EngineFactory
+
+# prov's Turtle reader uses an rdflib name rdflib 7.1 deprecated
+pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
 
 #: ``ProvDocument.deserialize`` arguments of each format ``prov`` reads back.
 READ_BACK = {"json": {"format": "json"}, "xml": {"format": "xml"},
@@ -80,15 +84,17 @@ def test_selection_round_trip(demo_store_ro, empty_store, tmp_path):
 
 def test_whole_export_round_trip(demo_store_ro, empty_store, tmp_path):
     """`lineage export --format prov-json`'s document of the whole demo, read into an empty
-    repository: upstream and downstream of datasets of every type are the same."""
+    repository: as many datasets and quanta, and the same upstream and downstream of a bias,
+    a raw, a calexp and a coadd."""
     path = tmp_path / "all.json"
     path.write_text(serialize(document(demo_store_ro), "json"))
     empty = empty_store
     outcome = _ingest(empty, path)
     assert outcome.status == "added", outcome.error
     keys = [r[0] for r in demo_store_ro.read(
-        "MATCH (d:Dataset) WITH d.dataset_type AS t, min(d.key) AS k RETURN k ORDER BY k")]
-    assert len(keys) == _one(demo_store_ro, "MATCH (t:DatasetType) RETURN count(t)")
+        "MATCH (d:Dataset) WHERE d.dataset_type IN $types WITH d.dataset_type AS t, "
+        "min(d.key) AS k RETURN k ORDER BY k", {"types": ["raw", "calexp", "deepCoadd", "bias"]})]
+    assert len(keys) == 4
     assert _answers(empty, keys) == _answers(demo_store_ro, keys)
     counts = {k: v for k, v in zip(("datasets", "quanta"), (
         _one(empty, "MATCH (d:Dataset) RETURN count(d)"),
@@ -211,3 +217,29 @@ def test_not_prov_and_not_ours_are_rejected_whole(store, tmp_path):
         "document (docs/standards.md)")
     assert "prov cannot read PROV-N" in errors["doc.provn"]
     assert store.count() == (0, 0)
+
+
+def test_commands_write_and_read_back(demo_repo, tmp_path):
+    """`lineage prov`, `lineage export --format prov-json` and `lineage ingest prov` as a user
+    runs them: the copy answers `lineage upstream` as the demo does; bad input is one line."""
+    repo = str(demo_repo)
+    coadd = json.loads(run("cypher", "MATCH (d:Dataset {dataset_type: 'deepCoadd'}) "
+                           "RETURN d.key ORDER BY d.key LIMIT 1", "--format", "json",
+                           "--repo", repo).stdout)[0]["d.key"]
+    ran = run("prov", coadd, "--upstream", "--format", "provn", "-o", str(tmp_path / "c.provn"),
+              "--repo", repo)
+    assert ran.returncode == 0, ran.stderr
+    assert "wasDerivedFrom(lsst:dataset/" + coadd.split(":", 1)[1] in \
+        (tmp_path / "c.provn").read_text()
+    whole = tmp_path / "all.json"
+    assert run("export", "--format", "prov-json", "-o", str(whole), "--repo", repo).returncode == 0
+    copy = str(tmp_path / "copy")
+    assert run("init", copy).returncode == 0
+    ran = run("ingest", "prov", str(whole), "--repo", copy)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    answers = [json.loads(run("upstream", coadd, "--format", "json", "--repo", r).stdout)
+               for r in (repo, copy)]
+    assert answers[0] == answers[1] and len(answers[0]) > 10
+    bad = run("prov", "nonsense=1", "--repo", repo)
+    assert bad.returncode == 2 and bad.stderr.startswith("lineage: error: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
