@@ -20,7 +20,7 @@ from prov.model import (PROV, Namespace, ProvActivity, ProvAgent, ProvAssociatio
 
 from lineage.core.dataid import DataId
 from lineage.core.model import Rel
-from lineage.ingest.driver import IngestContext, IngestError, Parsed
+from lineage.ingest.driver import IngestContext, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder
 
 #: The namespace of every attribute and identifier survey-lineage writes in PROV.
@@ -138,10 +138,14 @@ def lineage_records(doc: ProvDocument, fail) -> dict:
             out["quanta"][p["key"]] = p
             by_id[record.identifier] = p["key"]
     quanta = out["quanta"]
+
+    def ref(record, attribute: str) -> str | None:
+        """The graph key of the record a relation's ``attribute`` names (None: not ours)."""
+        return by_id.get(next(iter(record.get_attribute(PROV[attribute])), None))
+
     for record in doc.get_records(ProvUsage):
-        quantum = quanta.get(by_id.get(record.get_attribute(PROV["activity"]).pop()))
-        used = by_id.get(next(iter(record.get_attribute(PROV["entity"])), None))
-        if quantum is None or used is None:
+        quantum, used = quanta.get(ref(record, "activity")), ref(record, "entity")
+        if quantum is None:
             continue
         if used in out["configs"]:
             quantum["config"] = used
@@ -149,16 +153,12 @@ def lineage_records(doc: ProvDocument, fail) -> dict:
             quantum["inputs"].append(used)
             if _value(record, "rejected", False, fail):
                 quantum["rejected"][used] = _value(record, "rejected_reason", False, fail)
-        else:
-            fail(f"usage {record}", "uses an entity that is neither a dataset nor a config")
     for record in doc.get_records(ProvGeneration):
-        made = by_id.get(next(iter(record.get_attribute(PROV["entity"])), None))
-        maker = by_id.get(next(iter(record.get_attribute(PROV["activity"])), None))
+        made, maker = ref(record, "entity"), ref(record, "activity")
         if made in out["datasets"] and maker in quanta:
             quanta[maker]["outputs"].append(made)
     for record in doc.get_records(ProvAssociation):
-        agent = by_id.get(next(iter(record.get_attribute(PROV["agent"])), None))
-        activity = by_id.get(next(iter(record.get_attribute(PROV["activity"])), None))
+        agent, activity = ref(record, "agent"), ref(record, "activity")
         if agent in out["software"] and activity in quanta:
             quanta[activity]["software"] = agent
     return out
