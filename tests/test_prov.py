@@ -82,6 +82,17 @@ def test_selection_round_trip(demo_store_ro, empty_store, tmp_path):
     assert {(r.key, r.dataset_type, r.data_id, r.run) for r in traverse(empty, raw, DOWN)} == kept
 
 
+@pytest.mark.parametrize("fmt, suffix", [("xml", ".xml"), ("turtle", ".ttl")])
+def test_xml_and_turtle_read_back(demo_store_ro, empty_store, tmp_path, fmt, suffix):
+    """The same selection as PROV-XML and Turtle reads back to the same upstream."""
+    coadd = _coadd(demo_store_ro)
+    path = tmp_path / f"up{suffix}"
+    path.write_text(serialize(document(demo_store_ro, *selection(demo_store_ro, coadd, UP)), fmt))
+    outcome = _ingest(empty_store, path)
+    assert outcome.status == "added", outcome.error
+    assert _answers(empty_store, [coadd], [UP]) == _answers(demo_store_ro, [coadd], [UP])
+
+
 def test_whole_export_round_trip(demo_store_ro, empty_store, tmp_path):
     """`lineage export --format prov-json`'s document of the whole demo, read into an empty
     repository: as many datasets and quanta, and the same upstream and downstream of a bias,
