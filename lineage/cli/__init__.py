@@ -66,6 +66,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
          " run: the quanta per task and data ID, inputs the lineage graph has never seen, inputs"
          " flagged bad or suspect or contaminated (flag, reason, fraction), outputs that already"
          " exist, and whether each calibration input is certified for its exposure.")),
+    "prov": ("prov", "The lineage of SELECTOR as a W3C PROV document (JSON, XML, PROV-N, Turtle)."),
     "query": ("query",
               "Run a saved named GraphQL operation (graphql/*.graphql) against a repository."),
     "schema": ("schema", "Print the GraphQL schema (SDL), as graphql/schema.graphql holds it."),

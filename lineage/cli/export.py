@@ -10,17 +10,22 @@ from lineage.cli.common import Repo, CliError, call, repo_option
 from lineage.cli.output import console
 from lineage.core.progress import progress_bar
 from lineage.export import write_jsonl
+from lineage.standards.prov import document, serialize
 
 
 @click.command()
 @repo_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "prov-json"]), default="jsonl",
+              show_default=True, help="jsonl: every node and edge; prov-json: the lineage as "
+                                      "W3C PROV (docs/standards.md).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
               help="File to write (default: standard output).")
 def export(repo: str, fmt: str, output: str) -> None:
     """Write every node and edge of the graph (JSON lines, stable order)."""
     if output != "-" and not Path(output).resolve().parent.is_dir():
         raise CliError(f"cannot write {output}: {Path(output).parent} is not a directory")
+    if fmt == "prov-json":
+        return _export_prov(repo, output)
     with Repo(repo) as store:
         nodes, edges = call(store.count)
         # atomic: a failed export never replaces a good file with half of one
@@ -29,3 +34,13 @@ def export(repo: str, fmt: str, output: str) -> None:
             call(write_jsonl, store, out, advance)
     if output != "-":
         console().print(f"wrote {nodes} nodes and {edges} edges to {output}")
+
+
+def _export_prov(repo: str, output: str) -> None:
+    """The whole repository's lineage as one PROV-JSON document."""
+    with Repo(repo) as store:
+        text = call(serialize, call(document, store), "json")
+    with call(click.open_file, output, "w", atomic=output != "-") as out:
+        out.write(text)
+    if output != "-":
+        console().print(f"wrote PROV-JSON to {output}")

@@ -23,7 +23,7 @@ from lineage.ingest.driver import KINDS, ingest
 def ingest_command(kind, paths, repo, variables, dry_run, as_json):
     """Read files of one KIND into the graph, each file all-or-nothing.
 
-    KIND is one of: headers, butler-export, skymap, pipeline, run, efd, metrics.
+    KIND is one of: headers, butler-export, skymap, pipeline, run, efd, metrics, prov.
     Directories are searched for that kind's files.  Running it twice adds
     nothing the second time.  Exit status 1 if any file was rejected.
     """

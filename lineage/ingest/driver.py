@@ -39,7 +39,7 @@ from lineage.core.errors import UserError, first_line
 log = logging.getLogger(__name__)
 
 #: Every format ``lineage ingest`` knows, in the order a survey usually loads them.
-KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics")
+KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics", "prov")
 
 
 class IngestError(UserError):

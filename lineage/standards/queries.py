@@ -1,0 +1,79 @@
+"""The Cypher of the standard exports (docs/standards.md): one function per query, rows as
+tuples.  ``keys=None`` reads the whole graph; otherwise only the nodes ``keys`` name."""
+
+from __future__ import annotations
+
+from lineage.store.base import Store
+
+
+def _where(var: str, keys) -> tuple[str, dict]:
+    """The WHERE clause keeping the nodes ``var`` whose key is in ``keys`` (None: all)."""
+    return ("", {}) if keys is None else (f"WHERE {var}.key IN $keys ", {"keys": sorted(keys)})
+
+
+def dataset_rows(store: Store, keys=None) -> list[tuple]:
+    """``[key, dataset_type, data_id, run, uri, checksum, size]`` of each dataset."""
+    where, params = _where("d", keys)
+    return store.read(f"MATCH (d:Dataset) {where}RETURN d.key, d.dataset_type, d.data_id, "
+                      "d.run, d.uri, d.checksum, d.size ORDER BY d.key", params)
+
+
+def quantum_rows(store: Store, keys=None) -> list[tuple]:
+    """``[key, task, task_class, data_id, run, status, start, end, time_scale, host,
+    peak_memory_mb, software key, config key]`` of each quantum (times as stored: TAI)."""
+    where, params = _where("q", keys)
+    return store.read(
+        f"MATCH (q:Quantum) {where}"
+        "OPTIONAL MATCH (q)-[:RAN_WITH]->(s:SoftwareVersion) "
+        "OPTIONAL MATCH (q)-[:CONFIGURED_BY]->(c:Config) "
+        "RETURN q.key, q.task, q.task_class, q.data_id, q.run, q.status, q.start, q.end, "
+        "q.time_scale, q.host, q.peak_memory_mb, s.key, c.key ORDER BY q.key", params)
+
+
+def input_rows(store: Store, quantum_keys=None) -> list[tuple]:
+    """``[dataset key, quantum key, rejected, rejected_reason]`` of each ``INPUT_TO`` edge."""
+    where, params = _where("q", quantum_keys)
+    return store.read(f"MATCH (d:Dataset)-[e:INPUT_TO]->(q:Quantum) {where}"
+                      "RETURN d.key, q.key, e.rejected, e.rejected_reason "
+                      "ORDER BY q.key, d.key", params)
+
+
+def output_rows(store: Store, quantum_keys=None) -> list[tuple]:
+    """``[quantum key, dataset key]`` of each ``PRODUCED`` edge."""
+    where, params = _where("q", quantum_keys)
+    return store.read(f"MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) {where}"
+                      "RETURN q.key, d.key ORDER BY q.key, d.key", params)
+
+
+def software_rows(store: Store, keys=None) -> list[tuple]:
+    """``[key, name, packages]`` of each software version (packages as stored: JSON)."""
+    where, params = _where("s", keys)
+    return store.read(f"MATCH (s:SoftwareVersion) {where}"
+                      "RETURN s.key, s.name, s.packages ORDER BY s.key", params)
+
+
+def config_rows(store: Store, keys=None) -> list[tuple]:
+    """``[key, task, values]`` of each config (values as stored: JSON)."""
+    where, params = _where("c", keys)
+    return store.read(f"MATCH (c:Config) {where}RETURN c.key, c.task, c.values ORDER BY c.key",
+                      params)
+
+
+def active_flag_rows(store: Store, dataset_keys=None) -> list[tuple]:
+    """``[flag key, verdict, reason, by, created_at, evidence, dataset key]``: each dataset
+    an active (not retracted) flag names directly."""
+    where = "" if dataset_keys is None else "AND d.key IN $keys "
+    params = {} if dataset_keys is None else {"keys": sorted(dataset_keys)}
+    return store.read("MATCH (f:Flag)-[:FLAGS]->(d:Dataset) WHERE f.retracted_at IS NULL "
+                      f"{where}RETURN f.key, f.verdict, f.reason, f.by, f.created_at, "
+                      "f.evidence, d.key ORDER BY f.key, d.key", params)
+
+
+def contamination_rows(store: Store, dataset_keys=None) -> list[tuple]:
+    """``[dataset key, flag key, steps, fraction]`` of each contamination mark of a
+    dataset by an active flag."""
+    where = "" if dataset_keys is None else "AND d.key IN $keys "
+    params = {} if dataset_keys is None else {"keys": sorted(dataset_keys)}
+    return store.read("MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) "
+                      f"WHERE f.retracted_at IS NULL {where}"
+                      "RETURN d.key, f.key, c.steps, c.fraction ORDER BY d.key, f.key", params)
