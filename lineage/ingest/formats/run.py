@@ -38,7 +38,8 @@ def read(path: Path, context: IngestContext) -> Parsed:
     elif docs and all(openlineage_events.is_event(d) for d in docs):
         b.lineage.merges = True  # a run's events may arrive in several files
         models = [openlineage_events.to_model(d, where, b.fail) for where, d in events]
-        counts = openlineage_events.build(b, models)
+        custom = [openlineage_events.lineage_facets(d, where, b.fail) for where, d in events]
+        counts = openlineage_events.build(b, models, custom)
     else:
         bad = next((w for w, d in events if not openlineage_events.is_event(d)), "$")
         raise IngestError(path, bad, "not run provenance: expected our run format "

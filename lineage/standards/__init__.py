@@ -1,0 +1,1 @@
+"""Provenance standards: W3C PROV and OpenLineage, out and in."""
