@@ -43,6 +43,7 @@ def _errors(events: list[dict]) -> list[str]:
     ``_schemaURL``."""
     event_validator, registry = _validator()
     facet_validators = {}
+    checked = set()  # facets already checked, as JSON text (a dataset's recur in many events)
     found = []
     for n, e in enumerate(events):
         found += [f"event {n}: {err.json_path}: {err.message}"
@@ -51,8 +52,10 @@ def _errors(events: list[dict]) -> list[str]:
         for d in (*e.get("inputs", ()), *e.get("outputs", ())):
             facets += list(d.get("facets", {}).items())
         for name, facet in facets:
-            if "_schemaURL" not in facet:  # the event's own check says so
+            text = json.dumps(facet, sort_keys=True)
+            if "_schemaURL" not in facet or text in checked:  # (the event's check says so)
                 continue
+            checked.add(text)
             url = facet["_schemaURL"]
             if url not in facet_validators:
                 facet_validators[url] = jsonschema.Draft202012Validator(

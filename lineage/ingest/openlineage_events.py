@@ -120,13 +120,18 @@ def lineage_facets(event: dict, where: str, fail) -> LineageFacets:
 
 def _check_facet(name: str, facet, where: str, fail) -> None:
     import jsonschema
-    schema = facets_schema()
-    validator = jsonschema.Draft202012Validator(
-        {"$defs": schema["$defs"], "$ref": f"#/$defs/{FACET_DEFINITIONS[name]}"},
-        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(facet))
+    error = jsonschema.exceptions.best_match(_facet_validator(name).iter_errors(facet))
     if error is not None:
         fail(where + error.json_path[1:], error.message)
+
+
+@lru_cache(maxsize=None)
+def _facet_validator(name: str):
+    """The validator of one custom facet (made once: making one costs more than a check)."""
+    import jsonschema
+    return jsonschema.Draft202012Validator(
+        {"$defs": facets_schema()["$defs"], "$ref": f"#/$defs/{FACET_DEFINITIONS[name]}"},
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 def parse_events(text: str, fail, path=None) -> list[tuple[str, dict]]:
