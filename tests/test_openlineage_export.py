@@ -169,3 +169,93 @@ def test_a_butler_name_without_its_facet_gives_type_data_id_and_run(store, tmp_p
                     ["table.parquet", None, None]] or rows == [
         ("calexp", "detector=3,instrument=DemoCam,visit=7", "DemoCam/runs/DR1"),
         ("table.parquet", None, None)]
+
+
+# --- live: POST /api/v1/lineage on a real `lineage serve` ------------------------------------
+
+def test_events_sent_by_the_openlineage_client_are_stored_and_answered(repo, tmp_path):
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+
+    from openlineage.client.serde import Serde
+
+    from lineage.api.auth import TokenStore
+    from lineage.api.process import served
+    from lineage.store.repo import init_repo, open_store
+    from lineage.core.model import dataset_key
+    from lineage.ingest.openlineage_events import dataset_uuid
+
+    _, writer = TokenStore(repo).create("pipeline", "flagger")
+    _, reader = TokenStore(repo).create("viewer", "reader")
+    calexp = "DemoCam/runs/DR9/calexp/detector=3,instrument=DemoCam,visit=7"
+    warp = "DemoCam/runs/DR9/deepCoadd_directWarp/instrument=DemoCam,patch=4,skymap=rings,tract=9,visit=7"
+    run_id = str(uuid.uuid4())
+    job = Job(namespace=NAMESPACE, name="makeDirectWarp")
+    events = [RunEvent(eventType=RunState.START, eventTime="2026-03-01T01:00:00Z",
+                       run=Run(runId=run_id), job=job, producer="urn:test",
+                       inputs=[InputDataset(namespace=NAMESPACE, name=calexp)]),
+              RunEvent(eventType=RunState.COMPLETE, eventTime="2026-03-01T01:00:30Z",
+                       run=Run(runId=run_id), job=job, producer="urn:test",
+                       inputs=[InputDataset(namespace=NAMESPACE, name=calexp)],
+                       outputs=[OutputDataset(namespace=NAMESPACE, name=warp)])]
+
+    def post(base, body: bytes, token):
+        request = urllib.request.Request(f"{base}/api/v1/lineage", data=body, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def graphql(base, query: str):
+        status, answer = post_graphql(base, query)
+        assert status == 200, answer
+        return answer["data"]
+
+    def post_graphql(base, query):
+        request = urllib.request.Request(f"{base}/graphql", data=json.dumps(
+            {"query": query}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+
+    with served(repo) as base:
+        client = OpenLineageClient(transport=HttpTransport(HttpConfig(
+            url=base, auth=ApiKeyTokenProvider({"apiKey": writer}))))
+        for event in events:
+            client.emit(event)
+        source = dataset_uuid(NAMESPACE, calexp)
+        answer = graphql(base, '{ lineage(from: "%s") { totalCount edges { steps node '
+                               '{ uuid datasetType dataId run } } } }' % source)
+        assert answer["lineage"]["totalCount"] == 1
+        (edge,) = answer["lineage"]["edges"]
+        assert edge["steps"] == 1 and edge["node"] == {
+            "uuid": dataset_uuid(NAMESPACE, warp), "datasetType": "deepCoadd_directWarp",
+            "dataId": edge["node"]["dataId"], "run": "DemoCam/runs/DR9"}
+
+        # invalid events: 400 naming the field, nothing stored; a reader's token: 403
+        bad = Serde.to_dict(events[1])
+        bad["run"]["runId"] = "run-42"
+        bad["outputs"][0]["name"] = "DemoCam/runs/DR9/other/instrument=DemoCam,visit=8"
+        status, answer = post(base, json.dumps(bad).encode(), writer)
+        assert status == 400 and "$.run.runId" in answer["errors"][0]["message"], answer
+        del bad["job"]
+        status, answer = post(base, json.dumps(bad).encode(), writer)
+        assert status == 400 and "$.job: missing" in answer["errors"][0]["message"], answer
+        status, answer = post(base, json.dumps(Serde.to_dict(events[1])).encode(), reader)
+        assert status == 403 and "needs role admin or flagger" in answer["errors"][0]["message"], answer
+    with open_store(repo) as store:
+        assert store.lookup([dataset_key(dataset_uuid(NAMESPACE, bad["outputs"][0]["name"])),
+                             "quantum:run-42"]) == {}
+        served_counts = store.count()
+    good = tmp_path / "good.ndjson"  # the same two events, read from a file
+    good.write_text("".join(json.dumps(Serde.to_dict(e)) + "\n" for e in events))
+    init_repo(tmp_path / "from-file")
+    with open_store(tmp_path / "from-file") as store:
+        ingest(store, "run", [good], show_progress=False)
+        assert store.count() == served_counts

@@ -26,8 +26,13 @@ def read(path: Path, context: IngestContext) -> Parsed:
     path = Path(path)
     if path.suffix == ".qg":
         return provenance_qg.read(path, context)
+    return read_text(path, loading.read_text(path), context)
+
+
+def read_text(path: Path, text: str, context: IngestContext) -> Parsed:
+    """One JSON file's ``text`` (``path`` names it in errors): what :func:`read` reads;
+    ``lineage serve`` gives it an OpenLineage event it was sent."""
     b = ProvenanceBuilder(path, context.store)
-    text = loading.read_text(path)
     events = openlineage_events.parse_events(text, b.fail, path)
     docs = [doc for _, doc in events]
     if len(docs) == 1 and run_format.is_ours(docs[0]):
