@@ -7,6 +7,8 @@
   shipped in the package, no external URL), which asks ``/graphql`` for everything;
 * ``GET /health``: the engine answers;
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
+* ``POST /api/v1/lineage``: an OpenLineage run event, stored all-or-nothing
+  (:mod:`lineage.api.openlineage`; a token of role flagger or admin);
 * ``GET /datasets/{uuid}/file``: a dataset's file from the server's datastore
   (:mod:`lineage.api.files`), read as GraphQL reads are (:meth:`Server.principal`);
 * ``/openapi.json``: the OpenAPI document of the non-GraphQL routes.  FastAPI's
@@ -38,11 +40,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from lineage.api.auth import AuditLog, TokenStore
+from lineage.api.auth import AuditLog, TokenStore, require
 from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.errors import AccessDenied
 from lineage.api.execute import run
 from lineage.api.files import NoFile, dataset_file, server_datastore
+from lineage.api.openlineage import receive_event
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
@@ -459,6 +462,32 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                                              "extensions": {"code": "NOT_FOUND"}}]},
                                 status_code=404)
         return await s.execute(request, op.document, variables, op.name, allow_mutations=True)
+
+    @app.post("/api/v1/lineage", summary="Store an OpenLineage run event",
+              description="One OpenLineage run event (JSON), read as `lineage ingest run` "
+                          "reads one and stored all-or-nothing; needs a token of role "
+                          "flagger or admin. 201 with what was stored; 400 naming the field "
+                          "of an invalid event (nothing is stored).")
+    async def openlineage_event(request: Request):
+        s = server()
+        try:
+            principal = s.principal(request)
+        except AccessDenied as exc:
+            return s.refuse(request, exc)
+        try:
+            require(principal, "ingest", "storing OpenLineage events")
+        except AccessDenied as exc:
+            return HttpError(403, str(exc), "FORBIDDEN").response()
+        try:
+            _, body = await read_body(request, settings)
+        except HttpError as exc:
+            return exc.response()
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(s.pool, receive_event, s.store, body)
+        if outcome.status == "rejected":
+            return HttpError(400, outcome.error, "BAD_INPUT").response()
+        return JSONResponse({"status": outcome.status, "nodes": outcome.nodes_created,
+                             "edges": outcome.edges_created}, status_code=201)
 
     @app.get("/datasets/{dataset_uuid:path}/file", summary="A dataset's file",
              description="The file of the dataset with this UUID, from the server's datastore "

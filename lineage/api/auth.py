@@ -55,6 +55,7 @@ ROLES = ("reader", "flagger", "admin")
 NEEDS = {
     "read": frozenset(ROLES),
     "flag": frozenset({"flagger", "admin"}),
+    "ingest": frozenset({"flagger", "admin"}),  # OpenLineage events (no writer role of its own)
     "admin": frozenset({"admin"}),
 }
 

@@ -1,1 +1,2 @@
-"""Lineage in the standards other tools read: W3C PROV (docs/standards.md)."""
+"""Lineage in the standards other tools read: W3C PROV and OpenLineage, out and in
+(docs/standards.md)."""

@@ -26,8 +26,13 @@ def read(path: Path, context: IngestContext) -> Parsed:
     path = Path(path)
     if path.suffix == ".qg":
         return provenance_qg.read(path, context)
+    return read_text(path, loading.read_text(path), context)
+
+
+def read_text(path: Path, text: str, context: IngestContext) -> Parsed:
+    """One JSON file's ``text`` (``path`` names it in errors): what :func:`read` reads;
+    ``lineage serve`` gives it an OpenLineage event it was sent."""
     b = ProvenanceBuilder(path, context.store)
-    text = loading.read_text(path)
     events = openlineage_events.parse_events(text, b.fail, path)
     docs = [doc for _, doc in events]
     if len(docs) == 1 and run_format.is_ours(docs[0]):
@@ -38,7 +43,8 @@ def read(path: Path, context: IngestContext) -> Parsed:
     elif docs and all(openlineage_events.is_event(d) for d in docs):
         b.lineage.merges = True  # a run's events may arrive in several files
         models = [openlineage_events.to_model(d, where, b.fail) for where, d in events]
-        counts = openlineage_events.build(b, models)
+        custom = [openlineage_events.lineage_facets(d, where, b.fail) for where, d in events]
+        counts = openlineage_events.build(b, models, custom)
     else:
         bad = next((w for w, d in events if not openlineage_events.is_event(d)), "$")
         raise IngestError(path, bad, "not run provenance: expected our run format "
