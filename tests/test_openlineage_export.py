@@ -20,13 +20,17 @@ from lineage.traversal import traverse
 
 from .test_ingest_run import run_document
 
-SPEC = Path(__file__).parent / "openlineage-spec"
+#: The OpenLineage spec's JSON Schema (2-0-2), read in place from the shared reference
+#: folder beside the checkout (openlineage-python ships generated classes, not the schema).
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "openlineage-spec"
 NAMESPACE = "butler://demo"
 
 
 def _validator():
     """A validator of RunEvents against OpenLineage.json, with the core facet schemas and
-    ours in its registry (so a facet's ``_schemaURL`` resolves)."""
+    ours in its registry (so a facet's ``_schemaURL`` resolves); skips without the spec."""
+    if not (SPEC / "OpenLineage.json").exists():
+        pytest.skip(f"the OpenLineage spec is not at {SPEC}")
     docs = [json.loads(p.read_text()) for p in [SPEC / "OpenLineage.json",
                                                 *sorted((SPEC / "facets").glob("*.json"))]]
     docs.append(facets_schema())
