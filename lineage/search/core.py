@@ -41,6 +41,7 @@ from lineage.dataunits.resolve import resolve
 from lineage.dataunits.visits import select_visits
 from lineage.flags import flags_matching
 from lineage.search import queries
+from lineage.traversal.queries import dataset_identities
 
 #: Hits a search returns unless asked for another number, and the most it returns.
 DEFAULT_FIRST = 20
@@ -262,9 +263,9 @@ def _datasets(store, selector, dataset_type: str | None, wanted: int,
         if len(page) >= wanted:
             break
         page += by_type[type_name]
-    rows = sorted(queries.dataset_summaries(store, page),
-                  key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run,
-                                 r.key))
+    rows = sorted(dataset_identities(store, page),
+                  key=lambda r: (r.dataset_type or "", DataId.parse(r.data_id or "").sort_key(),
+                                 r.run or "", r.key))
     return [Hit(Kind.DATASET.value, r.key, f"{r.dataset_type} {r.data_id}", r.dataset_type,
                 r.data_id, r.run) for r in rows[:wanted]], sum(map(len, by_type.values()))
 

@@ -19,21 +19,6 @@ def data_units_of_any_dimension(store: Store, value: str) -> list[KeyedNode]:
         "MATCH (u:DataUnit) WHERE u.value = $v RETURN u.key, properties(u)", {"v": value})]
 
 
-class DatasetSummary(NamedTuple):
-    key: str
-    dataset_type: str
-    data_id: str
-    run: str
-
-
-def dataset_summaries(store: Store, keys: list[str]) -> list[DatasetSummary]:
-    """Type, data ID and run of the stored datasets ``keys`` (plain rows: the cheapest read
-    of thousands)."""
-    return [DatasetSummary(*r) for r in store.read_plain(
-        "UNWIND $keys AS k MATCH (d:Dataset {key: k}) "
-        "RETURN d.key, d.dataset_type, d.data_id, d.run", {"keys": keys})]
-
-
 class NamedNode(NamedTuple):
     """A collection or dataset type: its key, name and (a collection's) type."""
     key: str
