@@ -254,3 +254,44 @@ def test_commands_write_and_read_back(demo_repo, tmp_path):
     bad = run("prov", "nonsense=1", "--repo", repo)
     assert bad.returncode == 2 and bad.stderr.startswith("lineage: error: ")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5])
+def test_kill_9_mid_ingest_leaves_nothing_or_everything(demo_repo, tmp_path, delay):
+    """kill -9 of `lineage ingest prov` and of the engine at some point of the unit: the
+    copy holds nothing of the document or all of it, and a rerun completes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lineage.store.falkordb_server import FalkorServer
+    from lineage.store.repo import open_store
+
+    whole = tmp_path / "all.json"
+    assert run("export", "--format", "prov-json", "-o", str(whole), "--repo",
+               str(demo_repo)).returncode == 0
+    copy = tmp_path / "copy"
+    assert run("init", str(copy)).returncode == 0
+    with open_store(copy) as store:
+        before = store.count()
+    writer = subprocess.Popen([sys.executable, "-m", "lineage.cli", "ingest", "prov", str(whole),
+                               "--repo", str(copy)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              env={**os.environ, "LINEAGE_NO_PROGRESS": "1"})
+    time.sleep(delay)
+    server = FalkorServer(copy)
+    pid = server.pid()
+    writer.kill()
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+    writer.wait()
+    with open_store(copy) as store:
+        killed = store.count()
+    ran = run("ingest", "prov", str(whole), "--repo", str(copy))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with open_store(copy) as store:
+        after = store.count()
+    FalkorServer(copy).stop()
+    assert after[0] > before[0] and killed in (before, after), (before, killed, after)
