@@ -253,6 +253,13 @@ def test_events_sent_by_the_openlineage_client_are_stored_and_answered(repo, tmp
         assert status == 400 and "$.job: missing" in answer["errors"][0]["message"], answer
         status, answer = post(base, json.dumps(Serde.to_dict(events[1])).encode(), reader)
         assert status == 403 and "needs role admin or flagger" in answer["errors"][0]["message"], answer
+    # every event is audited as a mutation is: attempt then ok or failed; the refusal too
+    from lineage.api.auth import AuditLog
+    lines = [r for r in AuditLog(repo).read() if r.get("operation") == "openlineage event"]
+    assert [(r["outcome"], r["who"]) for r in lines] == \
+        [("attempt", "pipeline"), ("ok", "pipeline")] * 2 + \
+        [("attempt", "pipeline"), ("failed", "pipeline")] * 2 + [("refused", "viewer")]
+    assert "$.run.runId" in lines[5]["error"] and lines[1]["nodes"] > 0
     with open_store(repo) as store:
         assert store.lookup([dataset_key(dataset_uuid(NAMESPACE, bad["outputs"][0]["name"])),
                              "quantum:run-42"]) == {}

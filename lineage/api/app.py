@@ -29,6 +29,7 @@ import ipaddress
 import json
 import mimetypes
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,7 +46,7 @@ from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.errors import AccessDenied
 from lineage.api.execute import run
 from lineage.api.files import NoFile, dataset_file, server_datastore
-from lineage.api.openlineage import receive_event
+from lineage.api.openlineage import audited_event
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
@@ -474,16 +475,23 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
             principal = s.principal(request)
         except AccessDenied as exc:
             return s.refuse(request, exc)
+        entry = {"operation": "openlineage event", "who": principal.name,
+                 "token": principal.token_id, "role": principal.role,
+                 "client": principal.client, "request": uuid.uuid4().hex}
         try:
             require(principal, "ingest", "storing OpenLineage events")
-        except AccessDenied as exc:
+        except AccessDenied as exc:   # without a token: rate-limited, as a mutation's
+            s.audit.refused({**entry, "outcome": "refused", "error": str(exc),
+                             "reason": "no token" if principal.role is None else "role"},
+                            principal.role is not None)
             return HttpError(403, str(exc), "FORBIDDEN").response()
         try:
             _, body = await read_body(request, settings)
         except HttpError as exc:
             return exc.response()
         loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(s.pool, receive_event, s.store, body)
+        outcome = await loop.run_in_executor(s.pool, audited_event, s.store, s.audit, entry,
+                                             body)
         if outcome.status == "rejected":
             return HttpError(400, outcome.error, "BAD_INPUT").response()
         return JSONResponse({"status": outcome.status, "nodes": outcome.nodes_created,

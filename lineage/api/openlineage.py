@@ -15,6 +15,24 @@ from lineage.ingest.openlineage_events import is_event
 EVENT = Path("event")
 
 
+def audited_event(store, audit, entry: dict, body: bytes) -> FileOutcome:
+    """:func:`receive_event`, audited as a mutation is: an ``attempt`` line on disk before
+    anything is written, then ``ok`` with what was stored, or ``failed`` with the reason."""
+    entry = {**entry, "arguments": {"bytes": len(body)}}
+    audit.append({**entry, "outcome": "attempt"})
+    try:
+        outcome = receive_event(store, body)
+    except Exception as exc:
+        audit.append({**entry, "outcome": "failed", "error": str(exc)})
+        raise
+    if outcome.status == "rejected":
+        audit.append({**entry, "outcome": "failed", "error": outcome.error})
+    else:
+        audit.append({**entry, "outcome": "ok", "status": outcome.status,
+                      "nodes": outcome.nodes_created, "edges": outcome.edges_created})
+    return outcome
+
+
 def receive_event(store, body: bytes) -> FileOutcome:
     """Read one event (a JSON object with ``eventTime``, ``run`` and ``job``) and store it;
     the outcome is ``rejected`` with the reader's error naming the field, and nothing
