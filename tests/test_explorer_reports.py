@@ -240,6 +240,17 @@ def test_metric_page_draws_specifications_and_software_changes(page, served_demo
     changed = [p for p in trend["points"] if p["changes"]]
     assert page.locator("svg.plot g.software-change").count() == len(changed) > 0
     assert page.locator("h2:has-text('Jobs') + table tbody tr").count() == len(trend["points"])
+    # each job's pass or fail is the API's own check of the specification (units converted)
+    spec = trend["specifications"][0]["spec"]
+    checks = _api(page, """query($m: String!) { metricTrend(metric: $m) { points { job {
+        specifications { spec metric passed } } } } }""", m=METRIC)["metricTrend"]["points"]
+    want = []
+    for p in checks:
+        mine = [c["passed"] for c in p["job"]["specifications"]
+                if c["metric"] == f"metric:{METRIC}" and c["spec"] == spec]
+        want.append("" if not mine or mine[0] is None else "pass" if mine[0] else "fail")
+    column = page.locator("h2:has-text('Jobs') + table tbody tr td:last-child").all_inner_texts()
+    assert column == want and "pass" in want
     shot(page, "metric")
 
     job = points.first.get_attribute("data-job")

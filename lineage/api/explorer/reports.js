@@ -587,7 +587,8 @@ const TREND = `query Trend($metric: String!, $since: String, $until: String) {
   metricTrend(metric: $metric, since: $since, until: $until) {
     metric unit
     specifications { spec operator threshold }
-    points { series date mjdTai value step job { key name } software { name }
+    points { series date mjdTai value step job { key name specifications { spec metric passed } }
+      software { name }
       changes { package before after } }
   }
 }`;
@@ -617,11 +618,13 @@ function dayTicks(lo, hi) {
   return ticks;
 }
 
-/** Whether a value meets a threshold (null when either is missing). */
-function meets(value, operator, threshold) {
-  if (value === null || threshold === null) return null;
-  return { "<": value < threshold, "<=": value <= threshold, ">": value > threshold,
-    ">=": value >= threshold, "==": value === threshold, "!=": value !== threshold }[operator] ?? null;
+/** Whether a point's job passed the specification ``spec``, as the API checked it (units
+ *  converted, only where the specification applies); null when it did not check. */
+function passed(point, spec, metric) {
+  const check = point.job.specifications.find(c =>
+    c.metric.replace(/^metric:/, "") === metric.replace(/^metric:/, "") &&
+    specName(c.spec) === specName(spec));
+  return check?.passed ?? null;
 }
 
 const specName = spec => spec.replace(/^spec:/, "");
@@ -675,7 +678,7 @@ function trendPlot(trend, onPoint) {
     plot.append(s("polyline", { fill: "none", stroke: colour(name), "stroke-width": 1.5,
       points: mine.map(p => `${x(p.mjdTai)},${y(p.value)}`).join(" ") }));
     for (const p of mine) {
-      const failed = thresholds.some(t => meets(p.value, t.operator, t.threshold) === false);
+      const failed = thresholds.some(t => passed(p, t.spec, trend.metric) === false);
       plot.append(s("circle", { class: "point job", cx: x(p.mjdTai), cy: y(p.value), r: 4.5,
         fill: failed ? "#fff" : colour(name), stroke: colour(name), "stroke-width": 2,
         "data-job": p.job.key, tabindex: 0, onclick: () => onPoint(p),
@@ -743,7 +746,7 @@ async function metricView(params, main, current) {
       { key: p.job.key }), num(p.value), num(p.step), p.software?.name || "",
     p.changes.map(c => `${c.package} ${c.before ?? "(none)"}\u2192${c.after ?? "(none)"}`).join(", "),
     ...specs.map(t => {
-      const ok = meets(p.value, t.operator, t.threshold);
+      const ok = passed(p, t.spec, trend.metric);
       return ok === null ? "" : h("span", { class: `badge ${ok ? "ok" : "bad"}` }, ok ? "pass" : "fail");
     })]), [3, 4]));
   setReady();
