@@ -43,6 +43,8 @@ from lineage.metrics.trend import trend
 from lineage.preflight import preflight as check_predicted_graph
 from lineage.results import Result
 from lineage.search import DEFAULT_FIRST, search as search_text
+from lineage.standards.identify import identify as identify_files
+from lineage.standards.stamp import Stamper, provenance_of
 from lineage.store.repo import open_store
 from lineage.traversal import traverse as query
 from lineage.traversal.show import show as show_node
@@ -327,13 +329,16 @@ class Repository:
     def fetch(self, selector: str, to, direction: str | None = None, types=None,
               depth: int | None = None, collection: str | None = None,
               datastore: str | None = None, dry_run: bool = False, mode: str = "copy",
-              workers: int = 4) -> Result:
+              workers: int = 4, with_provenance: bool = False) -> Result:
         """Copy (``mode`` ``"copy"``, ``"link"`` or ``"symlink"``) the files of the datasets
         ``selector`` names into the directory ``to``, checking checksums and writing
         ``to/manifest.json``; with ``direction`` (``"down"``/``"up"``) the datasets
         downstream or upstream of it.  One row per dataset: ``status, key, path, bytes``
         ...; with ``dry_run`` nothing is copied and the rows are the files that would be
-        (``key, uri, size, checksum, relpath`` ...).  A dataset not fetched raises
+        (``key, uri, size, checksum, relpath`` ...).  ``with_provenance`` writes each
+        dataset's provenance into its copy (a FITS file's primary header, and a PROV-JSON
+        sidecar ``FILE.prov.json`` of its upstream; docs/standards.md): ``sha256`` is then
+        the written file's, ``source_sha256`` the datastore's.  A dataset not fetched raises
         :class:`~lineage.fetch.transfer.FetchError` after the others are done."""
         where = datastore_for(self.target, datastore)
         keys = select(self.store, selector, direction, self._types(types), depth, collection)
@@ -342,9 +347,20 @@ class Repository:
         artifacts = resolve(self.store, keys, where, keep_refused=True)
         if dry_run:
             return Result((_parsed(a.as_dict()) for a in artifacts), f"Would fetch into {to}")
+        stamper = Stamper(provenance_of(self.store, [a.key for a in artifacts if not a.error])
+                          ) if with_provenance else None
         return Result((_parsed(r) for r in fetch_artifacts(artifacts, to, mode, workers, False,
-                                                           where.describe())),
+                                                           where.describe(), stamper)),
                       f"Fetched into {to}")
+
+    def identify(self, *paths) -> Result:
+        """Which dataset each file is, as ``lineage identify`` answers (docs/standards.md):
+        ``file, verdict`` (``matches``, ``differs``, ``named``, ``unknown``), ``by``
+        (``header`` or ``checksum``), ``key, dataset_type, data_id, run, note``."""
+        answers = identify_files(self.store, paths)
+        return Result((_parsed(a.as_dict()) for a in answers),
+                      f"Identified {len(answers)} files",
+                      ["file", "verdict", "by", "key", "dataset_type", "data_id", "run", "note"])
 
     def get(self, dataset, **selection):
         """A dataset (UUID, key, or a row of a result) as a Python object, reading only

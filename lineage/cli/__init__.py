@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         ("Flag a visit, exposure, detector-visit, dataset or quantum as bad or suspect, and mark"
          " everything downstream of it as contaminated (SELECTOR as for `downstream`).")),
     "flags": ("flags", "List, move, plan around and inspect flags."),
+    "identify": ("identify",
+                 "Name the dataset of each FILE, by its provenance header or its checksum."),
     "ingest": ("ingest", "Read files of one KIND into the graph, each file all-or-nothing."),
     "init": ("init", "Create a lineage repository in DIRECTORY."),
     "lightcurve": ("lightcurve",

@@ -16,6 +16,7 @@ from lineage.cli.output import emit, print_json, table
 from lineage.fetch.datastore import dataset_keys, datastore_for, resolve
 from lineage.fetch.select import keep_only, select
 from lineage.fetch.transfer import FetchError, fetch, plan
+from lineage.standards.stamp import Stamper, provenance_of
 
 
 SAVED_PREFIX = "graphql:"
@@ -125,17 +126,28 @@ def _plan_view(plan, title: str, where) -> None:
 @click.option("--symlink", "mode", flag_value="symlink", help="Symlink local files.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True,
               help="Parallel transfers.")
+@click.option("--with-provenance", "with_provenance", is_flag=True,
+              help="Write each dataset's provenance into the copy: Butler-style cards in a "
+                   "FITS file's primary header, and a PROV-JSON sidecar FILE.prov.json of its "
+                   "whole upstream for every file.")
 @format_option
 def fetch_command(query_text, repo, direction, types, depth, collection, variables, datastore,
-                  to, dry_run, mode, workers, fmt):
+                  to, dry_run, mode, workers, with_provenance, fmt):
     """Download (or link) the files of the datasets QUERY names into a directory, checking
     checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
     or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
+    if with_provenance and mode:
+        raise CliError(f"--with-provenance writes into copies; --{mode} would change the "
+                       "datastore's own files")
+    as_json = fmt == "json"
+    stamper = None
     with Repo(repo) as store:
         artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
                                         collection, variables, datastore)
+        if with_provenance and not dry_run:
+            stamper = Stamper(call(provenance_of, store, [a.key for a in artifacts
+                                                          if not a.error], not as_json))
     p = plan(artifacts)
-    as_json = fmt == "json"
     if dry_run:
         if fmt in ("csv", "ecsv"):  # one row per dataset it would fetch
             emit(fmt, "", [a.as_dict() for a in artifacts], [], units={"size": "byte"})
@@ -155,7 +167,8 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
         return
     error = None
     try:
-        results = fetch(artifacts, to, mode or "copy", workers, not as_json, where.describe())
+        results = fetch(artifacts, to, mode or "copy", workers, not as_json, where.describe(),
+                        stamper)
     except FetchError as exc:   # the others were fetched: show them, then fail
         results, error = exc.results, str(exc)
     except OSError as exc:      # e.g. --to names a file

@@ -26,6 +26,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from lineage.core.atomic import write_atomic
 from lineage.core.errors import UserError
@@ -166,21 +167,55 @@ def target_of(artifact: Artifact, to: Path) -> Path:
         raise RefusedPath(f"{artifact.name()}: refused: its {exc}") from None
 
 
-def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
+class Finish(Protocol):
+    """What a fetch does with each copy once its checksum is verified, instead of renaming it
+    into place: :class:`lineage.standards.stamp.Stamper` writes provenance into it."""
+
+    def extra_names(self, artifact: Artifact) -> list[str]:
+        """Other files it writes below the fetch directory (kept apart like the files)."""
+
+    def place(self, artifact: Artifact, verified: Path, target: Path, source_sha256: str
+              ) -> dict:
+        """Put ``target`` in place from the verified copy (and consume it); manifest
+        entries (``sha256`` of the file written, ``source_sha256`` ...)."""
+
+    def present(self, artifact: Artifact, target: Path) -> dict | None:
+        """The manifest entries if ``target`` is already what :meth:`place` writes."""
+
+
+def _present(artifact: Artifact, target: Path, finish: Finish | None) -> dict | None:
+    """The manifest entries of a file already in place (None: fetch it); a stale or broken
+    copy is removed."""
+    if not target.exists() or target.is_symlink():
+        return None
+    try:
+        if finish is not None:
+            entries = finish.present(artifact, target)
+            if entries is None:
+                target.unlink()
+            return entries
+        if artifact.size is None or target.stat().st_size == artifact.size:
+            return {"sha256": verify(artifact, target)}
+    except DatastoreError:
+        target.unlink()   # a stale or broken copy: fetch it again
+    return None
+
+
+def _place(artifact: Artifact, to: Path, mode: str, advance, finish: Finish | None = None
+           ) -> dict:
     target = target_of(artifact, to)
     target.parent.mkdir(parents=True, exist_ok=True)
     target = target_of(artifact, to)   # again, now that its folders exist
     entry = {"key": artifact.key, "dataset_type": artifact.dataset_type,
              "data_id": artifact.data_id, "run": artifact.run, "source": artifact.uri,
              "path": artifact.relpath, "format": artifact.format}
-    if target.exists() and not target.is_symlink() and (
-            artifact.size is None or target.stat().st_size == artifact.size):
-        try:
-            entry["sha256"] = verify(artifact, target)
-            advance(target.stat().st_size)
-            return {**entry, "bytes": target.stat().st_size, "status": "present"}
-        except DatastoreError:
-            target.unlink()   # a stale or broken copy: fetch it again
+    present = _present(artifact, target, finish)
+    if present is not None:
+        advance(target.stat().st_size)
+        return {**entry, **present, "bytes": target.stat().st_size, "status": "present"}
+    if mode != "copy" and finish is not None:
+        raise DatastoreError(f"{artifact.name()}: provenance is written into copies only; "
+                             f"a {mode} would change the datastore's own file")
     if mode != "copy":
         if not artifact.is_local:
             raise DatastoreError(f"{artifact.name()}: --{mode} needs a local file, "
@@ -204,8 +239,12 @@ def _place(artifact: Artifact, to: Path, mode: str, advance) -> dict:
     except DatastoreError:
         part.unlink()  # never resume from bytes that do not add up to the right file
         raise
-    os.replace(part, target)
-    return {**entry, "bytes": target.stat().st_size, "sha256": digest,
+    if finish is not None:
+        entry.update(finish.place(artifact, part, target, digest))
+    else:
+        os.replace(part, target)
+        entry["sha256"] = digest
+    return {**entry, "bytes": target.stat().st_size,
             "status": "resumed" if resumed else "copied", "transferred": copied}
 
 
@@ -216,11 +255,17 @@ def failure(artifact: Artifact, exc: Exception) -> str:
     return f"{artifact.name()}: {artifact.uri}: {exc}; run again to resume"
 
 
-def write_manifest(to: Path, results: list[dict], source: str) -> Path:
+#: What a manifest says of its checksums when provenance was written into the files.
+STAMPED_NOTE = ("sha256 is the checksum of the file written here, provenance included; "
+                "source_sha256 that of the datastore's file, which is never changed")
+
+
+def write_manifest(to: Path, results: list[dict], source: str, stamped: bool = False) -> Path:
     path = to / MANIFEST
     write_atomic(path, json.dumps({
         "written": now_utc_iso(),
         "datastore": source, "count": len(results),
+        **({"checksums": STAMPED_NOTE} if stamped else {}),
         "bytes": sum(r.get("bytes", 0) for r in results),
         "failed": sum(r["status"] in FAILED for r in results),
         "refused": sum(r["status"] == "refused" for r in results),
@@ -228,16 +273,36 @@ def write_manifest(to: Path, results: list[dict], source: str) -> Path:
     return path
 
 
+def _keep_apart(artifacts: list[Artifact], first: dict[str, int], later: list[int],
+                finish: Finish) -> None:
+    """Refuse an artifact whose extra files (:meth:`Finish.extra_names`) would take the place
+    of another artifact's file or extra file."""
+    taken = dict(first)
+    again = set(later)
+    for i, a in enumerate(artifacts):
+        if a.error or not a.relpath or i in again:
+            continue
+        for name in finish.extra_names(a):
+            j = taken.setdefault(os.path.normpath(name), i)
+            if j != i:
+                artifacts[i] = replace(a, error=(
+                    f"{a.name()}: refused: its provenance file {shown(name)} below the fetch "
+                    f"directory is the place of {artifacts[j].name()}'s file"))
+                break
+
+
 #: Statuses of artifacts that were not fetched.
 FAILED = ("failed", "refused")
 
 
 def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
-          workers: int = 4, show_progress: bool = False, source: str = "") -> list[dict]:
+          workers: int = 4, show_progress: bool = False, source: str = "",
+          finish: Finish | None = None) -> list[dict]:
     """Copy (or hard-link / symlink) every artifact below ``to``; write the manifest.
 
     Returns one result per artifact (in order).  When some fail, the others are still
     done, the manifest records the failures, and :class:`FetchError` names the first.
+    With ``finish``, each verified copy is put in place by it (provenance written in).
     """
     if mode not in MODES:
         raise UserError(f"mode {mode!r} is not one of {', '.join(MODES)}")
@@ -257,6 +322,8 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
                 artifacts[i] = replace(a, error=(
                     f"{a.name()}: refused: its path {shown(a.relpath)} below the fetch "
                     f"directory is that of {artifacts[j].name()}, from another file"))
+    if finish is not None:
+        _keep_apart(artifacts, first, later, finish)
     p = plan(artifacts)
     results: list[dict | None] = [None] * len(artifacts)
     lock = threading.Lock()
@@ -269,7 +336,7 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
         def one(i: int) -> None:
             a = artifacts[i]
             try:
-                results[i] = _place(a, to, mode, safe_advance)
+                results[i] = _place(a, to, mode, safe_advance, finish)
             except Exception as exc:  # noqa: BLE001  (network libraries raise their own types)
                 results[i] = {"key": a.key, "dataset_type": a.dataset_type,
                               "data_id": a.data_id, "run": a.run, "source": a.uri,
@@ -284,7 +351,7 @@ def fetch(artifacts: list[Artifact], to: str | os.PathLike, mode: str = "copy",
                 list(pool.map(one, later))
         finally:
             done = [r for r in results if r is not None]
-            write_manifest(to, done, source)
+            write_manifest(to, done, source, finish is not None)
     failed = [r for r in done if r["status"] in FAILED]
     if failed:
         raise FetchError(f"{len(failed)} of {len(done)} datasets not fetched; first: "

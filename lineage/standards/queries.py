@@ -77,3 +77,17 @@ def contamination_rows(store: Store, dataset_keys=None) -> list[tuple]:
     return store.read("MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) "
                       f"WHERE f.retracted_at IS NULL {where}"
                       "RETURN d.key, f.key, c.steps, c.fraction ORDER BY d.key, f.key", params)
+
+
+def producer_rows(store: Store, dataset_keys) -> list[tuple]:
+    """``[dataset key, quantum key]`` of the quantum that produced each of the datasets."""
+    return store.read("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.key IN $keys "
+                      "RETURN d.key, q.key ORDER BY d.key, q.key", {"keys": sorted(dataset_keys)})
+
+
+def datasets_with_checksum_rows(store: Store, checksums) -> list[tuple]:
+    """``[checksum, key, dataset_type, data_id, run]`` of each dataset whose checksum is one
+    of ``checksums`` (as stored: hex, or algorithm:hex)."""
+    return store.read("MATCH (d:Dataset) WHERE d.checksum IN $checksums "
+                      "RETURN d.checksum, d.key, d.dataset_type, d.data_id, d.run "
+                      "ORDER BY d.key", {"checksums": sorted(checksums)})
