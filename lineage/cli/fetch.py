@@ -183,7 +183,8 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
             entry[1] += r.get("bytes", 0)
         table(f"Fetched into {to}", ["status", "datasets", "bytes"],
               [(s, n, human_bytes(b)) for s, (n, b) in sorted(counts.items())],
-              f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}")
+              f"from {_shown(where)}; manifest: {Path(to) / 'manifest.json'}" + (
+                  "; provenance in FITS headers and FILE.prov.json sidecars" if stamper else ""))
     if error:
         name_failures([r["error"] if r["status"] == "refused" else f"not fetched: {r['error']}"
                         for r in results if "error" in r])
