@@ -320,3 +320,39 @@ def test_kill_9_while_stamping_leaves_no_half_file(tmp_path):
     assert result["status"] in ("copied", "resumed", "present")
     assert fits_header.original_sha256(target) == "sha256:" + digest
     assert not (out / "big.fits.part").exists()
+
+
+def test_a_sidecar_never_takes_another_files_place(tmp_path):
+    """A dataset whose sidecar would take the place of another dataset's file is refused,
+    naming both; the other is fetched with its provenance."""
+    record = _record()
+    (tmp_path / "store").mkdir()
+    source = tmp_path / "store" / "a.fits"
+    digest = _fits_file(source)
+    key = f"dataset:{record.uuid}"
+    impostor = tmp_path / "store" / "impostor.json"
+    impostor.write_text("{}")
+    other = FileProvenance(str(uuid.uuid4()), "run/a", "catalog", "visit=5")
+    other_key = f"dataset:{other.uuid}"
+    artifacts = [_artifact(source, key, digest),
+                 Artifact(other_key, str(impostor), "json", impostor.stat().st_size,
+                          "sha256:" + _sha256(impostor), "a.fits.prov.json", "catalog",
+                          "visit=5", "run/a", str(impostor.parent))]
+    with pytest.raises(Exception) as failed:
+        fetch(artifacts, tmp_path / "out", finish=Stamper({key: record, other_key: other}))
+    results = failed.value.results
+    assert results[0]["status"] == "refused" and results[1]["status"] == "copied"
+    assert "its provenance file 'a.fits.prov.json' below the fetch directory is the place " \
+           f"of catalog visit=5 in run/a ({other.uuid})" in results[0]["error"]
+    assert json.loads((tmp_path / "out" / "a.fits.prov.json").read_text()) == {}
+    assert not (tmp_path / "out" / "a.fits").exists()
+
+
+def test_identify_says_why_a_broken_fits_file_is_unknown(demo_repo, tmp_path):
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(b"SIMPLE  =                    T" + b" " * 50 + b"X" * 100)
+    rows = json.loads(run("identify", str(broken), str(tmp_path / "absent.fits"), "--json",
+                          "--repo", str(demo_repo), check=False).stdout)
+    assert [r["verdict"] for r in rows] == ["unknown", "unknown"]
+    assert "the primary header has no END card" in rows[0]["note"]
+    assert rows[1]["note"] == "no such file"
