@@ -120,10 +120,10 @@ def parse_request(items) -> ProvRequest:
     return request
 
 
-def answer(store, request: ProvRequest, max_datasets: int = MAX_DATASETS) -> bytes:
+def answer(store, request: ProvRequest) -> bytes:
     """The document the request asks for, serialised (run in the server's thread pool)."""
     doc = provenance(store, request.ids, request.direction, request.depth, request.model,
-                     max_datasets=max_datasets)
+                     max_datasets=MAX_DATASETS)
     return serialize(doc, request.response_format)
 
 
