@@ -21,6 +21,7 @@ from lineage.ingest.formats.prov import LSST
 from lineage.store.repo import open_store
 from lineage.traversal.traverse import DOWN, traverse
 
+from .cli_runner import run
 from .conftest import client_for
 
 VOPROV_URI = "http://www.ivoa.net/documents/ProvenanceDM/ns/voprov/"
@@ -255,3 +256,21 @@ def test_reading_needs_what_a_graphql_read_needs(demo_repo, graph):
         assert allowed.status_code == 200
         assert _keys(ProvDocument.deserialize(content=allowed.text, format="json"),
                      "Dataset") == graph["inputs"] | {graph["coadd"]}
+
+
+def test_the_command_line_writes_the_same_document(client, demo_repo, graph, tmp_path):
+    """``lineage prov --model ivoa`` writes what ``GET /prov`` answers, and PROV-VOTABLE."""
+    args = (graph["coadd"], "--upstream", "--depth", "1", "--model", "ivoa", "--repo",
+            str(demo_repo))
+    provn = run("prov", *args, "--format", "provn")
+    assert provn.returncode == 0, provn.stderr
+    served = client.get("/prov", params={"ID": graph["coadd"], "RESPONSEFORMAT": "PROV-N"})
+    assert provn.stdout == served.text
+    written = run("prov", *args, "--format", "votable", "-o", str(tmp_path / "c.vot"))
+    assert written.returncode == 0 and "(IVOA PROV votable)" in written.stdout
+    entities = parse(str(tmp_path / "c.vot")).get_table_by_id("entity").to_table(
+        use_names_over_ids=True)
+    parameters = entities[entities["prov:type"] == "voprov:Parameter"]
+    assert set(parameters["voprov:name"]) == set(graph["config_values"])
+    plain = run("prov", graph["coadd"], "--upstream", "--depth", "1", "--repo", str(demo_repo))
+    assert plain.returncode == 0 and "voprov" not in plain.stdout
