@@ -13,16 +13,20 @@ import json
 
 import pytest
 from astropy.io.votable import parse
-from prov.model import PROV, ProvActivity, ProvAgent, ProvDocument, ProvEntity, ProvInfluence
+from prov.model import (PROV, ProvActivity, ProvAgent, ProvDocument, ProvEntity, ProvInfluence,
+                        ProvInvalidation)
 
+from lineage import flags
 from lineage.api import provsap
 from lineage.api.auth import TokenStore
+from lineage.demo import default_visit
 from lineage.ingest.formats.prov import LSST
+from lineage.standards.ivoa import provenance, serialize
 from lineage.store.repo import open_store
 from lineage.traversal.traverse import DOWN, traverse
 
 from .cli_runner import run
-from .conftest import client_for
+from .conftest import SMALL, client_for
 
 VOPROV_URI = "http://www.ivoa.net/documents/ProvenanceDM/ns/voprov/"
 VOTABLE = "application/x-votable+xml"
@@ -274,3 +278,26 @@ def test_the_command_line_writes_the_same_document(client, demo_repo, graph, tmp
     assert set(parameters["voprov:name"]) == set(graph["config_values"])
     plain = run("prov", graph["coadd"], "--upstream", "--depth", "1", "--repo", str(demo_repo))
     assert plain.returncode == 0 and "voprov" not in plain.stdout
+
+
+def test_a_flag_in_the_ivoa_model(demo_store):
+    """A flagged dataset's provenance names who flagged as a ProvDM Agent (a Person), the
+    flag and its flagging with their voprov names, and the invalidation."""
+    visit = default_visit(SMALL)
+    flags.flag(demo_store, f"visit={visit}", verdict="bad", reason="satellite trail",
+               evidence="https://jira.example.org/browse/DM-1", by="alice")
+    flag, dataset = demo_store.read("MATCH (f:Flag)-[:FLAGS]->(d:Dataset) "
+                                    "RETURN f.key, d.key ORDER BY d.key LIMIT 1")[0]
+    doc = ProvDocument.deserialize(content=serialize(provenance(
+        demo_store, [dataset], depth=0), "PROV-JSON").decode(), format="json")
+    agents = {str(a.identifier): a for a in doc.get_records(ProvAgent)}
+    person = agents["lsst:person/alice"]
+    assert _types(person) == {"prov:Person"}
+    assert person.get_attribute("voprov:name") == {"alice"}
+    names = {str(r.identifier): r.get_attribute("voprov:name")
+             for r in doc.get_records((ProvEntity, ProvActivity))}
+    assert names[_lsst(flag)] == {"flag bad: satellite trail"}
+    assert names[f"lsst:flagging/{_uuid(flag)}"] == {"flagging"}
+    invalidated = {str(dict(r.formal_attributes)[PROV["entity"]])
+                   for r in doc.get_records(ProvInvalidation)}
+    assert invalidated == {_lsst(dataset)}
