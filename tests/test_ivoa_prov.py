@@ -55,9 +55,13 @@ def graph(demo_repo):
                          "RETURN d.key ORDER BY d.key LIMIT 1")[0][0]
         down = {r.key for r in traverse(store, raw, DOWN)}
         down_one = {r.key for r in traverse(store, raw, DOWN, depth=1)}
+        assemble_configs = {r[0] for r in store.read(
+            "MATCH (d:Dataset {key: $raw})-[:INPUT_TO|PRODUCED*1..20]->(q:Quantum "
+            "{task: 'assembleCoadd'})-[:CONFIGURED_BY]->(c:Config) RETURN DISTINCT c.key",
+            {"raw": raw})}
     return {"coadd": coadd, "quantum": quantum, "inputs": inputs, "config": config[0],
             "config_values": json.loads(config[1]), "raw": raw, "down": down,
-            "down_one": down_one}
+            "down_one": down_one, "assemble_configs": assemble_configs}
 
 
 def _uuid(key: str) -> str:
@@ -165,10 +169,15 @@ def test_forth_reaches_downstream_and_depth_bounds_it(client, graph):
     def datasets(depth: str) -> set[str]:
         answer = client.get("/prov", params={"ID": raw, "DIRECTION": "FORTH", "DEPTH": depth})
         assert answer.status_code == 200, answer.text
-        return _keys(ProvDocument.deserialize(content=answer.text, format="json"), "Dataset")
+        doc = ProvDocument.deserialize(content=answer.text, format="json")
+        # each entity once, a ParameterDescription shared by the configs of its task too
+        entities = [str(r.identifier) for r in doc.get_records(ProvEntity)]
+        assert len(entities) == len(set(entities))
+        return _keys(doc, "Dataset")
 
     everything = datasets("ALL")
     assert everything == graph["down"] | {raw}
+    assert len(graph["assemble_configs"]) > 1   # so the shared descriptions are tested
     assert any(k for k in everything if k != raw)
     one = datasets("1")
     assert one == graph["down_one"] | {raw} and one < everything

@@ -148,7 +148,7 @@ def ivoa_document(doc: ProvDocument) -> ProvDocument:
     quantum was configured by, described by a ParameterDescription of its task."""
     doc.add_namespace(VOPROV)
     voprov_name = VOPROV["name"]
-    configs: dict[str, list] = {}
+    configs: dict[str, tuple] = {}   # config entity id -> (its record, quanta it configured)
     for record in list(doc.get_records()):
         types = _types(record)
         if isinstance(record, ProvEntity):
@@ -162,7 +162,7 @@ def ivoa_document(doc: ProvDocument) -> ProvDocument:
                                        (voprov_name, _one(record, "task_class"))])
             elif "lsst:Config" in types:
                 record.add_attributes([(voprov_name, _one(record, "key"))])
-                configs[str(record.identifier)] = [record, []]
+                configs[str(record.identifier)] = (record, [])
             elif "lsst:Flag" in types:
                 record.add_attributes([(voprov_name, f"flag {_one(record, 'verdict')}: "
                                                      f"{_one(record, 'reason')}")])
@@ -186,21 +186,26 @@ def ivoa_document(doc: ProvDocument) -> ProvDocument:
             config = configs.get(str(attributes[PROV["entity"]]))
             if config is not None:
                 config[1].append(attributes[PROV["activity"]])
+    descriptions: set[str] = set()
     for config, quanta in configs.values():
-        _parameters(doc, config, quanta)
+        _parameters(doc, config, quanta, descriptions)
     return doc
 
 
-def _parameters(doc: ProvDocument, config, quanta) -> None:
+def _parameters(doc: ProvDocument, config, quanta, descriptions: set[str]) -> None:
     """One Parameter per value of ``config`` (an ``lsst:Config`` entity), each configuring
-    ``quanta`` and described by a ParameterDescription of the config's task."""
+    ``quanta`` and described by a ParameterDescription of the config's task, written once
+    for all the task's configs (``descriptions``: the ones written)."""
     key, task = _one(config, "key"), _one(config, "task")
     values = json.loads(_one(config, "values") or "{}")
     for name, value in sorted(values.items()):
         plain = value if type(value) in VALUE_TYPES else json.dumps(value, sort_keys=True)
-        described = doc.entity(w3c._id(f"parameterDescription:{task}/{name}"), {
-            PROV["type"]: VOPROV["ParameterDescription"], VOPROV["name"]: name,
-            VOPROV["valueType"]: VALUE_TYPES.get(type(value), "char"), LSST["task"]: task})
+        described = w3c._id(f"parameterDescription:{task}/{name}")
+        if str(described) not in descriptions:
+            descriptions.add(str(described))
+            doc.entity(described, {
+                PROV["type"]: VOPROV["ParameterDescription"], VOPROV["name"]: name,
+                VOPROV["valueType"]: VALUE_TYPES.get(type(value), "char"), LSST["task"]: task})
         parameter = doc.entity(w3c._id(f"parameter:{key.split(':', 1)[1]}/{name}"), {
             PROV["type"]: VOPROV["Parameter"], VOPROV["name"]: name, PROV_VALUE: plain,
             LSST["config"]: key})
