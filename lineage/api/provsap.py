@@ -33,7 +33,7 @@ log = logging.getLogger("lineage.api")
 DEFAULT_DEPTH = 1
 
 #: Most datasets one answer may describe: the downstream of 10 raws of the default demo,
-#: 4,287 datasets (54,335 records), took 2.2 s to build and 2.4 s to write as PROV-VOTABLE
+#: 4,287 datasets (54,333 records), took 2.2 s to build and 2.3 s to write as PROV-VOTABLE
 #: (16 MB), well inside the default 10 s request timeout.
 MAX_DATASETS = 5_000
 
