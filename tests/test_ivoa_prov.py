@@ -13,6 +13,7 @@ import json
 
 import pytest
 from astropy.io.votable import parse
+from hypothesis import HealthCheck, given, settings, strategies as st
 from prov.model import (PROV, ProvActivity, ProvAgent, ProvDocument, ProvEntity, ProvInfluence,
                         ProvInvalidation)
 
@@ -225,6 +226,8 @@ def test_lower_case_parameter_names_and_values(client, graph):
     ({"ID": "not-an-id"}, "ID", "'not-an-id' is not a dataset or quantum identifier"),
     ({"DEPTH": "-1"}, "DEPTH", "'-1' is not a non-negative integer or ALL"),
     ({"DEPTH": "abc"}, "DEPTH", "'abc' is not a non-negative integer or ALL"),
+    ({"DEPTH": "²"}, "DEPTH", "'²' is not a non-negative integer or ALL"),
+    ({"DEPTH": "１"}, "DEPTH", "'１' is not a non-negative integer or ALL"),
     ({"DEPTH": "65"}, "DEPTH", "65 is more than 64"),
     ({"DIRECTION": "SIDEWAYS"}, "DIRECTION", "'SIDEWAYS' is not one of BACK, FORTH"),
     ({"RESPONSEFORMAT": "foo"}, "RESPONSEFORMAT", "'foo' is not one of PROV-JSON"),
@@ -310,3 +313,15 @@ def test_a_flag_in_the_ivoa_model(demo_store):
     invalidated = {str(dict(r.formal_attributes)[PROV["entity"]])
                    for r in doc.get_records(ProvInvalidation)}
     assert invalidated == {_lsst(dataset)}
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.dictionaries(
+    st.sampled_from(["ID", "depth", "DIRECTION", "RESPONSEFORMAT", "MODEL", "AGENT", "x"]),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40), min_size=1))
+def test_any_values_get_an_answer_or_a_dali_error_never_a_500(client, graph, values):
+    answer = client.get("/prov", params={"ID": graph["coadd"], **values})
+    assert answer.status_code in (200, 400), (values, answer.text)
+    if answer.status_code == 400:
+        _error(answer, 400)

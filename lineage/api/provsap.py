@@ -73,7 +73,7 @@ def _depth(value: str) -> int | None:
     text = value.strip()
     if text.upper() == "ALL":
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):   # "²".isdigit(), but int("²") fails
         raise ProvenanceRequestError(f"{value[:100]!r} is not a non-negative integer or ALL",
                                      field="DEPTH")
     depth = int(text)
@@ -98,7 +98,7 @@ def parse_request(items) -> ProvRequest:
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
         raise ProvenanceRequestError(f"not a parameter of this service (it takes "
-                                     f"{', '.join(PARAMETERS)})", field=unknown[0])
+                                     f"{', '.join(PARAMETERS)})", field=unknown[0] or "''")
     for name, given in values.items():
         if name != "ID" and len(given) > 1:
             raise ProvenanceRequestError("given more than once", field=name)
