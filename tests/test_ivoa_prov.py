@@ -19,7 +19,7 @@ from prov.model import (PROV, ProvActivity, ProvAgent, ProvDocument, ProvEntity,
 
 from lineage import flags
 from lineage.api import provsap
-from lineage.api.auth import TokenStore
+from lineage.api.auth import AuditLog, TokenStore
 from lineage.demo import default_visit
 from lineage.ingest.formats.prov import LSST
 from lineage.standards.ivoa import provenance, serialize
@@ -260,8 +260,12 @@ def test_an_answer_larger_than_the_servers_bound_is_refused(client, graph, monke
 def test_reading_needs_what_a_graphql_read_needs(demo_repo, graph):
     _, reader = TokenStore(demo_repo).create("prov-reader", "reader")
     params = {"ID": graph["coadd"]}
+    audit = AuditLog(demo_repo)
     with client_for(demo_repo, read_access="token") as client:
+        before = len(audit.read())
         refused = client.get("/prov", params=params)
+        (line,) = audit.read()[before:]   # audited as a refused read is
+        assert line["outcome"] == "refused" and line["reason"] == "no token"
         graphql = client.post("/graphql", json={"query": "{ __typename }"})
         assert graphql.status_code == 401
         assert _error(refused, 401) == graphql.json()["errors"][0]["message"]
