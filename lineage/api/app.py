@@ -9,6 +9,8 @@
 * ``GET /queries``, ``POST /queries/{name}``: saved named operations;
 * ``POST /api/v1/lineage``: an OpenLineage run event, stored all-or-nothing
   (:mod:`lineage.api.openlineage`; a token of role flagger or admin);
+* ``GET /prov?ID=...``: IVOA ProvSAP, provenance in the IVOA Provenance Data Model
+  (:mod:`lineage.api.provsap`), read as GraphQL reads are;
 * ``GET /datasets/{uuid}/file``: a dataset's file from the server's datastore
   (:mod:`lineage.api.files`), read as GraphQL reads are (:meth:`Server.principal`);
 * ``/openapi.json``: the OpenAPI document of the non-GraphQL routes.  FastAPI's
@@ -47,6 +49,7 @@ from lineage.api.errors import AccessDenied
 from lineage.api.execute import run
 from lineage.api.files import NoFile, dataset_file, server_datastore
 from lineage.api.openlineage import audited_event
+from lineage.api.provsap import provsap
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
@@ -496,6 +499,13 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
             return HttpError(400, outcome.error, "BAD_INPUT").response()
         return JSONResponse({"status": outcome.status, "nodes": outcome.nodes_created,
                              "edges": outcome.edges_created}, status_code=201)
+
+    @app.get("/prov", summary="Provenance (IVOA ProvSAP)", response_class=Response,
+             description="ID (repeatable), DEPTH (0..64 or ALL; 1), DIRECTION (BACK or FORTH), "
+                         "RESPONSEFORMAT (PROV-JSON, PROV-N, PROV-XML, PROV-VOTABLE), MODEL "
+                         "(IVOA or W3C): docs/standards.md. Errors are DALI error VOTables.")
+    async def prov_route(request: Request):
+        return await provsap(server(), request)
 
     @app.get("/datasets/{dataset_uuid:path}/file", summary="A dataset's file",
              description="The file of the dataset with this UUID, from the server's datastore "

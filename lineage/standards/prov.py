@@ -62,12 +62,21 @@ def _attributes(pairs) -> dict:
 
 # --- writing ----------------------------------------------------------------------------------
 
-def selection(store, selector, direction: str = DOWN, depth: int | None = None
-              ) -> tuple[set[str], set[str]]:
+class SelectionTooLarge(ProvError):
+    """A selection reaching more datasets than its caller allows."""
+
+
+def selection(store, selector, direction: str = DOWN, depth: int | None = None,
+              max_datasets: int | None = None) -> tuple[set[str], set[str]]:
     """(dataset keys, quantum keys) of a selector's lineage: the selected datasets and those
-    the traversal reaches, and every quantum it steps through."""
+    the traversal reaches, and every quantum it steps through; :class:`SelectionTooLarge`
+    when it reaches more than ``max_datasets`` (a server's bound on one answer)."""
     tree: dict = {"edges": []}
-    rows = traverse(store, selector, direction, depth=depth, tree=tree, ordered=False)
+    rows = traverse(store, selector, direction, depth=depth, tree=tree, ordered=False,
+                    max_nodes=max_datasets + 1 if max_datasets is not None else None)
+    if max_datasets is not None and len(rows) > max_datasets:
+        raise SelectionTooLarge(f"reaches more than {max_datasets} datasets, the limit",
+                                field="depth")
     datasets = {r.key for r in rows}
     quanta = set()
     for key in tree["seeds"]:
