@@ -200,13 +200,13 @@ def _parameters(doc: ProvDocument, config, quanta, descriptions: set[str]) -> No
     values = json.loads(_one(config, "values") or "{}")
     for name, value in sorted(values.items()):
         plain = value if type(value) in VALUE_TYPES else json.dumps(value, sort_keys=True)
-        described = w3c._id(f"parameterDescription:{task}/{name}")
+        described = w3c.prov_id(f"parameterDescription:{task}/{name}")
         if str(described) not in descriptions:
             descriptions.add(str(described))
             doc.entity(described, {
                 PROV["type"]: VOPROV["ParameterDescription"], VOPROV["name"]: name,
                 VOPROV["valueType"]: VALUE_TYPES.get(type(value), "char"), LSST["task"]: task})
-        parameter = doc.entity(w3c._id(f"parameter:{key.split(':', 1)[1]}/{name}"), {
+        parameter = doc.entity(w3c.prov_id(f"parameter:{key.split(':', 1)[1]}/{name}"), {
             PROV["type"]: VOPROV["Parameter"], VOPROV["name"]: name, PROV_VALUE: plain,
             LSST["config"]: key})
         doc.influence(parameter, described, other_attributes={

@@ -43,7 +43,7 @@ class ProvError(UserError):
     """A PROV document that cannot be written or read as our lineage."""
 
 
-def _id(key: str):
+def prov_id(key: str):
     """The PROV identifier of a graph node key (``dataset:<uuid>`` -> ``lsst:dataset/<uuid>``)."""
     kind, _, rest = key.partition(":")
     return LSST[f"{kind}/{quote(rest, safe='/.-_')}"]
@@ -99,7 +99,7 @@ def document(store, datasets: set[str] | None = None, quanta: set[str] | None = 
     for dataset, flag, steps, fraction in queries.contamination_rows(store, datasets):
         marks.setdefault(dataset, []).append(f"{flag} steps={steps} fraction={fraction}")
     for key, dtype, data_id, run, uri, checksum, size in queries.dataset_rows(store, datasets):
-        entity = doc.entity(_id(key), {PROV["type"]: LSST["Dataset"], **_attributes([
+        entity = doc.entity(prov_id(key), {PROV["type"]: LSST["Dataset"], **_attributes([
             ("key", key), ("uuid", key.split(":", 1)[1]), ("dataset_type", dtype),
             ("data_id", data_id or ""), ("run", run), ("uri", uri), ("checksum", checksum),
             ("size", size)])})
@@ -111,7 +111,7 @@ def document(store, datasets: set[str] | None = None, quanta: set[str] | None = 
          software, config) in quantum_rows:
         tai = scale in (None, "tai")
         activity = doc.activity(
-            _id(key), _utc(start) if tai else start, _utc(end) if tai else end,
+            prov_id(key), _utc(start) if tai else start, _utc(end) if tai else end,
             {PROV["type"]: LSST["Quantum"], **_attributes([
                 ("key", key), ("task", task), ("task_class", task_class),
                 ("data_id", data_id or ""), ("run", run), ("status", status), ("host", host),
@@ -119,23 +119,23 @@ def document(store, datasets: set[str] | None = None, quanta: set[str] | None = 
                 ("end_tai", end if tai else None),
                 ("time_note", TIME_NOTE if tai and (start or end) else None)])})
         if task:
-            doc.wasAssociatedWith(activity, _id(f"task:{task}"), _id(f"plan:{task_class or task}"))
+            doc.wasAssociatedWith(activity, prov_id(f"task:{task}"), prov_id(f"plan:{task_class or task}"))
         if software:
-            doc.wasAssociatedWith(activity, _id(software),
+            doc.wasAssociatedWith(activity, prov_id(software),
                                   other_attributes={PROV["role"]: LSST["software"]})
         if config:
-            doc.used(activity, _id(config), other_attributes={PROV["role"]: LSST["config"]})
+            doc.used(activity, prov_id(config), other_attributes={PROV["role"]: LSST["config"]})
     made_by: dict[str, list[str]] = {}
     for dataset, quantum, rejected, reason in inputs:
         extra = _attributes([("rejected", bool(rejected) or None), ("rejected_reason", reason)])
-        doc.used(_id(quantum), _id(dataset), other_attributes=extra or None)
+        doc.used(prov_id(quantum), prov_id(dataset), other_attributes=extra or None)
     for quantum, dataset in outputs:
-        doc.wasGeneratedBy(_id(dataset), _id(quantum))
+        doc.wasGeneratedBy(prov_id(dataset), prov_id(quantum))
         made_by.setdefault(quantum, []).append(dataset)
     for dataset, quantum, rejected, _ in inputs:
         if not rejected:   # a rejected input was read, but nothing was derived from it
             for output in made_by.get(quantum, ()):
-                doc.wasDerivedFrom(_id(output), _id(dataset), _id(quantum))
+                doc.wasDerivedFrom(prov_id(output), prov_id(dataset), prov_id(quantum))
     _flags(doc, store, datasets)
     return doc
 
@@ -145,16 +145,16 @@ def _agents(doc: ProvDocument, store, quantum_rows) -> None:
     software = {r[11] for r in quantum_rows if r[11]}
     configs = {r[12] for r in quantum_rows if r[12]}
     for task, task_class in sorted({(r[1], r[2]) for r in quantum_rows if r[1]}):
-        doc.agent(_id(f"task:{task}"), {PROV["type"]: PROV["SoftwareAgent"],
+        doc.agent(prov_id(f"task:{task}"), {PROV["type"]: PROV["SoftwareAgent"],
                                         **_attributes([("task", task), ("task_class", task_class)])})
-        doc.entity(_id(f"plan:{task_class or task}"),
+        doc.entity(prov_id(f"plan:{task_class or task}"),
                    {PROV["type"]: PROV["Plan"], **_attributes([("task_class", task_class)])})
     for key, name, packages in queries.software_rows(store, software):
-        doc.agent(_id(key), {PROV["type"]: PROV["SoftwareAgent"], LSST["type"]: "software",
+        doc.agent(prov_id(key), {PROV["type"]: PROV["SoftwareAgent"], LSST["type"]: "software",
                              **_attributes([("key", key), ("name", name),
                                             ("packages", packages)])})
     for key, task, values in queries.config_rows(store, configs):
-        doc.entity(_id(key), {PROV["type"]: LSST["Config"],
+        doc.entity(prov_id(key), {PROV["type"]: LSST["Config"],
                               **_attributes([("key", key), ("task", task), ("values", values)])})
 
 
@@ -164,20 +164,20 @@ def _flags(doc: ProvDocument, store, datasets: set[str] | None) -> None:
     made = set()
     for flag, verdict, reason, by, created, evidence, dataset in \
             queries.active_flag_rows(store, datasets):
-        flagging = _id(f"flagging:{flag.split(':', 1)[1]}")
+        flagging = prov_id(f"flagging:{flag.split(':', 1)[1]}")
         at = _dt.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
         if flag not in made:
             made.add(flag)
-            doc.entity(_id(flag), {PROV["type"]: LSST["Flag"], **_attributes([
+            doc.entity(prov_id(flag), {PROV["type"]: LSST["Flag"], **_attributes([
                 ("key", flag), ("verdict", verdict), ("reason", reason), ("by", by),
                 ("evidence", evidence)])})
             doc.activity(flagging, at, at, {PROV["type"]: LSST["Flagging"]})
-            doc.wasGeneratedBy(_id(flag), flagging, at)
+            doc.wasGeneratedBy(prov_id(flag), flagging, at)
             if by:
-                agent = _id(f"person:{by}")
+                agent = prov_id(f"person:{by}")
                 doc.agent(agent, {LSST["name"]: by})
                 doc.wasAssociatedWith(flagging, agent)
-        doc.wasInvalidatedBy(_id(dataset), flagging, at)
+        doc.wasInvalidatedBy(prov_id(dataset), flagging, at)
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:
