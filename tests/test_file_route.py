@@ -71,6 +71,41 @@ def test_the_route_serves_the_very_bytes_of_the_file(demo_files):
                 assert on_disk.name.endswith(suffix)
 
 
+def test_a_file_points_at_its_provenance_and_can_carry_it(demo_files, tmp_path):
+    """PROV-AQ's Link header on every file, answered by ``GET /prov``; ``provenance=true``
+    streams a FITS file with the provenance cards ``lineage fetch --with-provenance`` writes,
+    the datastore's bytes within."""
+    import io
+    from astropy.io import fits
+    from lineage.standards import fits_header
+    with client_for(demo_files) as client:
+        node = ok(client, DATASETS, {"types": ["calexp"]})["datasets"]["edges"][0]["node"]
+        plain = client.get(node["fileUrl"])
+        link = plain.headers["link"]
+        prov_url = f"http://testserver/prov?ID={node['uuid']}&DIRECTION=BACK&DEPTH=ALL" \
+                   "&MODEL=W3C&RESPONSEFORMAT=PROV-JSON"
+        assert link == f'<{prov_url}>; rel="http://www.w3.org/ns/prov#has_provenance"'
+        upstream = client.get(prov_url)
+        assert upstream.status_code == 200 and f"dataset/{node['uuid']}" in upstream.text
+        stamped = client.get(node["fileUrl"], params={"provenance": "true"})
+        assert stamped.status_code == 200 and stamped.headers["link"] == link
+        header = fits.getheader(io.BytesIO(stamped.content))
+        assert header["LSST BUTLER ID"] == node["uuid"]
+        assert header["LSST BUTLER DATASETTYPE"] == "calexp"
+        assert header["LSST BUTLER N_INPUTS"] == 1 and header["LSST BUTLER INPUT 0 ID"]
+        assert header["LSST LINEAGE SIDECAR"] == prov_url
+        (tmp_path / "f.fits").write_bytes(stamped.content)
+        assert fits_header.original_sha256(tmp_path / "f.fits") == f"sha256:{node['checksum']}"
+        with fits.open(io.BytesIO(stamped.content)) as mine, \
+                fits.open(io.BytesIO(plain.content)) as theirs:
+            assert all((a.data == b.data).all() for a, b in zip(mine[1:], theirs[1:]))
+        # a catalog has no header to carry it: the same bytes, and the Link
+        catalog = ok(client, DATASETS, {"types": ["dia_source"]})["datasets"]["edges"][0]["node"]
+        same = client.get(catalog["fileUrl"], params={"provenance": "true"})
+        assert hashlib.sha256(same.content).hexdigest() == catalog["checksum"]
+        assert catalog["uuid"] in same.headers["link"]
+
+
 def test_no_link_and_404_where_the_datastore_has_no_file(demo_files):
     with client_for(demo_files) as client:
         # the small demo writes no coadd images: the graph names a file that is not there

@@ -35,11 +35,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import (FileResponse, HTMLResponse, JSONResponse, Response,
+                               StreamingResponse)
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -47,12 +48,14 @@ from lineage.api.auth import AuditLog, TokenStore, require
 from lineage.api.context import CountingStore, Principal, RequestContext
 from lineage.api.errors import AccessDenied
 from lineage.api.execute import run
-from lineage.api.files import NoFile, dataset_file, server_datastore
+from lineage.api.files import (HAS_PROVENANCE, NoFile, dataset_file, provenance_url,
+                               server_datastore, stamped_file)
 from lineage.api.openlineage import audited_event
 from lineage.api.provsap import provsap
 from lineage.api.saved import SavedOperations
 from lineage.api.schema import build_schema
 from lineage.api.settings import ApiSettings
+from lineage.core.errors import LineageError
 from lineage.fetch.datastore import RefusedPath
 from lineage.store.repo import open_store
 
@@ -513,9 +516,13 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                          "read as GraphQL queries are (a token unless the read access "
                          "allows the caller). 404 with a GraphQL error body for an unknown "
                          "dataset or a file the datastore does not have, 403 for a dataset "
-                         "whose stored path would lead outside the datastore.",
+                         "whose stored path would lead outside the datastore. Its `Link` "
+                         "header gives its provenance (W3C PROV-AQ, `GET /prov`); with "
+                         "`provenance=true` a FITS file comes with its provenance cards in "
+                         "its primary header, as `lineage fetch --with-provenance` writes "
+                         "them.",
              response_class=FileResponse)
-    async def dataset_file_route(dataset_uuid: str, request: Request):
+    async def dataset_file_route(dataset_uuid: str, request: Request, provenance: bool = False):
         s = server()
         try:
             s.principal(request)
@@ -528,16 +535,28 @@ def create_app(repo: str | os.PathLike | None = None, *, store=None,
                                      "when starting it)", "NOT_FOUND")
             loop = asyncio.get_running_loop()
             try:
-                _, path = await loop.run_in_executor(s.pool, dataset_file, s.store, datastore,
-                                                     dataset_uuid)
+                props, path = await loop.run_in_executor(s.pool, dataset_file, s.store,
+                                                         datastore, dataset_uuid)
             except NoFile as exc:
                 raise HttpError(404, str(exc), "NOT_FOUND") from None
             except RefusedPath as exc:
                 raise HttpError(403, str(exc), "FORBIDDEN") from None
+            prov_at = str(request.base_url).rstrip("/") + provenance_url(
+                props["key"].split(":", 1)[1])
+            try:
+                stamped = await loop.run_in_executor(
+                    s.pool, stamped_file, s.store, props["key"], path, prov_at
+                ) if provenance else None
+            except LineageError as exc:   # a FITS file whose primary header cannot be read
+                raise HttpError(422, str(exc), "BAD_INPUT") from None
         except HttpError as exc:
             return exc.response()
-        return FileResponse(path, filename=path.name,
-                            media_type=mimetypes.guess_type(path.name)[0]
-                            or "application/octet-stream")
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        link = {"Link": f'<{prov_at}>; rel="{HAS_PROVENANCE}"'}
+        if stamped is not None:
+            return StreamingResponse(stamped, media_type=media_type, headers={
+                **link, "Content-Disposition": "attachment; filename*=utf-8''"
+                                               + quote(path.name)})
+        return FileResponse(path, filename=path.name, media_type=media_type, headers=link)
 
     return app

@@ -12,12 +12,20 @@ Butler datastore answers with the Butler's own URI of the dataset.
 
 Only local files are served: a datastore on ``s3://`` or ``https://`` is read by the
 client itself (``lineage fetch``), so ``fileUrl`` is null there.
+
+Every file answer points at its provenance as W3C PROV-AQ says (``Link: <...>;
+rel="http://www.w3.org/ns/prov#has_provenance"``): the server's ``GET /prov`` of the
+dataset's whole upstream as PROV-JSON.  With ``?provenance=true`` a FITS file is streamed
+with its provenance cards in its primary header, as ``lineage fetch --with-provenance``
+writes them (:mod:`lineage.standards.stamp`), the sidecar card naming that URL; the
+datastore's file is only read.
 """
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import graphene
 
@@ -25,6 +33,8 @@ from lineage.api.lightcurve import datastore_of
 from lineage.api.types import Dataset, _attach
 from lineage.fetch.datastore import (Datastore, DatastoreError, RefusedPath, dataset_props,
                                      is_local, local_path, source_of)
+from lineage.standards import fits_header
+from lineage.standards.stamp import provenance_of, stamp_cards
 
 
 class NoFile(DatastoreError):
@@ -34,6 +44,28 @@ class NoFile(DatastoreError):
 def file_path(dataset_uuid: str) -> str:
     """The route that serves a dataset's file, relative to the server."""
     return f"/datasets/{dataset_uuid}/file"
+
+
+#: The relation W3C PROV-AQ gives a resource's provenance in an HTTP ``Link`` header.
+HAS_PROVENANCE = "http://www.w3.org/ns/prov#has_provenance"
+
+
+def provenance_url(dataset_uuid: str) -> str:
+    """Where this server answers a dataset's whole upstream as W3C PROV-JSON (``GET /prov``),
+    relative to the server."""
+    return (f"/prov?ID={dataset_uuid}&DIRECTION=BACK&DEPTH=ALL&MODEL=W3C"
+            "&RESPONSEFORMAT=PROV-JSON")
+
+
+def stamped_file(store, key: str, path: Path, provenance_at: str) -> Iterator[bytes] | None:
+    """The bytes of the FITS file ``path`` of dataset ``key`` with its provenance cards in
+    its primary header (the sidecar card: ``provenance_at``), in chunks; None when the file
+    is not FITS."""
+    if not fits_header.is_fits(path):
+        return None
+    record = provenance_of(store, [key], sidecars=False)[key]
+    cards, _ = stamp_cards(record, path, provenance_at)
+    return fits_header.stamped_chunks(path, cards)
 
 
 def server_datastore(settings, cache: dict) -> Datastore | None:

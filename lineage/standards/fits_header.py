@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 from lineage.core.errors import UserError
 
@@ -129,16 +129,31 @@ def original_header(raw: bytes, name: str) -> bytes | None:
     return body + b" " * (-len(body) % BLOCK)
 
 
+def stamped_chunks(source: Path, cards: list[tuple[str, object, str]]) -> Iterator[bytes]:
+    """The bytes of ``source`` with ``cards`` in its primary header: the stamped header, then
+    the rest of the file as it is, in chunks (the header is read, and a bad one refused,
+    before the first chunk is given)."""
+    src = open(source, "rb")
+    try:
+        header = stamped_header(read_header_bytes(src, str(source)), cards)
+    except BaseException:
+        src.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with src:
+            yield header
+            yield from iter(lambda: src.read(CHUNK), b"")
+    return chunks()
+
+
 def write_stamped(source: Path, target: Path, cards: list[tuple[str, object, str]]) -> str:
     """Write ``source`` with ``cards`` in its primary header to ``target`` (a new file; the
     caller renames it into place), copying the rest byte for byte; the sha256 of what was
     written (``sha256:<hex>``)."""
     digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "xb") as out:
-        header = stamped_header(read_header_bytes(src, str(source)), cards)
-        out.write(header)
-        digest.update(header)
-        for chunk in iter(lambda: src.read(CHUNK), b""):
+    with open(target, "xb") as out:
+        for chunk in stamped_chunks(source, cards):
             out.write(chunk)
             digest.update(chunk)
         out.flush()

@@ -91,9 +91,11 @@ class FileProvenance:
         return [card for card in named if card[1]]
 
 
-def provenance_of(store, keys, show_progress: bool = False) -> dict[str, FileProvenance]:
-    """The :class:`FileProvenance` of each dataset key, its sidecar's PROV-JSON included
-    (one upstream traversal a dataset: a bar shows them with ``show_progress``)."""
+def provenance_of(store, keys, show_progress: bool = False, sidecars: bool = True
+                  ) -> dict[str, FileProvenance]:
+    """The :class:`FileProvenance` of each dataset key, with its sidecar's PROV-JSON unless
+    not ``sidecars`` (one upstream traversal a dataset: a bar shows them with
+    ``show_progress``)."""
     keys = sorted(set(keys))
     found = {row[0]: FileProvenance(row[0].split(":", 1)[1], row[3] or "", row[1] or "",
                                     row[2] or "")
@@ -110,16 +112,16 @@ def provenance_of(store, keys, show_progress: bool = False) -> dict[str, FilePro
     with progress_bar(f"provenance of {len(found)} datasets", len(found), "datasets",
                       show_progress) as advance:
         for key, record in found.items():
-            _describe(store, key, record, quanta.get(producers.get(key)), software, inputs,
-                      described)
+            _describe(record, quanta.get(producers.get(key)), software, inputs, described)
+            if sidecars:
+                record.sidecar_json = serialize(document(store, *selection(store, key, UP)),
+                                                "json")
             advance(1)
     return found
 
 
-def _describe(store, key: str, record: FileProvenance, quantum, software, inputs,
-              described) -> None:
-    """Fill ``record`` with its producing quantum's task, software and inputs, and its
-    sidecar."""
+def _describe(record: FileProvenance, quantum, software, inputs, described) -> None:
+    """Fill ``record`` with its producing quantum's task, software and inputs."""
     if quantum is not None:
         record.quantum = quantum[0].split(":", 1)[1]
         record.task, record.task_class = quantum[1], quantum[2]
@@ -129,7 +131,6 @@ def _describe(store, key: str, record: FileProvenance, quantum, software, inputs
                       for d, rejected in inputs.get(quantum[0], ()) if d in described)
         record.inputs = [(d.split(":", 1)[1], described[d][3] or "", dataset_type, rejected)
                          for dataset_type, _, d, rejected in rows]
-    record.sidecar_json = serialize(document(store, *selection(store, key, UP)), "json")
 
 
 class Stamper:
@@ -156,8 +157,7 @@ class Stamper:
         header = None
         digest = source_sha256
         if fits_header.is_fits(verified):
-            own = _has_butler_cards(fits_header.primary_header(verified))
-            cards = ([] if own else record.butler_cards()) + record.lineage_cards(sidecar.name)
+            cards, own = stamp_cards(record, verified, sidecar.name)
             digest = self._stamp(verified, target, cards)
             header = _header_note(own)
         else:
@@ -200,6 +200,15 @@ class Stamper:
         source = verify(artifact, target, original)
         own = _has_butler_cards(fits_header.original_primary_header(target))
         return self._entries(artifact, sha256_file(target), source, _header_note(own))
+
+
+def stamp_cards(record: FileProvenance, path: Path, sidecar: str
+                ) -> tuple[list[tuple[str, object, str]], bool]:
+    """The cards to write into the FITS file ``path`` of ``record``'s dataset: the Butler's
+    unless the file has its own, and ours (``sidecar``: where its PROV-JSON is); and
+    whether the file had its own."""
+    own = _has_butler_cards(fits_header.primary_header(path))
+    return ([] if own else record.butler_cards()) + record.lineage_cards(sidecar), own
 
 
 def _has_butler_cards(header) -> bool:
