@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -270,3 +271,150 @@ def test_events_sent_by_the_openlineage_client_are_stored_and_answered(repo, tmp
     with open_store(tmp_path / "from-file") as store:
         ingest(store, "run", [good], show_progress=False)
         assert store.count() == served_counts
+
+
+# --- kill -9 while a posted event is written ----------------------------------------------
+
+#: Warps the event of the kill -9 test makes: enough that the engine takes a moment over it.
+KILLED_OUTPUTS = 3000
+
+
+@pytest.fixture(scope="module")
+def big_event(tmp_path_factory):
+    """(one COMPLETE event, a calexp in and :data:`KILLED_OUTPUTS` warps out, made with
+    openlineage-python's classes; the (nodes, edges) it stores read from a file into an empty
+    repository: what "wholly" means)."""
+    import uuid
+
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.serde import Serde
+
+    from lineage.store.falkordb_server import FalkorServer
+    from lineage.store.repo import init_repo, open_store
+
+    calexp = "DemoCam/runs/DR9/calexp/detector=3,instrument=DemoCam,visit=7"
+    warps = [f"DemoCam/runs/DR9/deepCoadd_directWarp/instrument=DemoCam,patch={p},skymap=rings,"
+             f"tract=9,visit=7" for p in range(KILLED_OUTPUTS)]
+    event = RunEvent(eventType=RunState.COMPLETE, eventTime="2026-03-01T01:00:30Z",
+                     run=Run(runId=str(uuid.uuid4())), producer="urn:test",
+                     job=Job(namespace=NAMESPACE, name="makeDirectWarp"),
+                     inputs=[InputDataset(namespace=NAMESPACE, name=calexp)],
+                     outputs=[OutputDataset(namespace=NAMESPACE, name=w) for w in warps])
+    work = tmp_path_factory.mktemp("big-event")
+    (work / "event.ndjson").write_text(json.dumps(Serde.to_dict(event)) + "\n")
+    init_repo(work / "repo")
+    with open_store(work / "repo") as store:
+        assert ingest(store, "run", [work / "event.ndjson"], show_progress=False).files[0].status \
+            == "added"
+        whole = store.count()
+    FalkorServer(work / "repo").stop()
+    return event, calexp, whole
+
+
+def _engine_writing(engine) -> bool:
+    """Whether the engine is executing a write now: a client's GRAPH.QUERY still blocked."""
+    return any(c["cmd"].lower() == "graph.query" and "b" in c["flags"]
+               for c in engine.client(socket_timeout=5).client_list())
+
+
+def _engine_writes(engine) -> int:
+    """How many writes (GRAPH.QUERY) the engine has run."""
+    stats = engine.client(socket_timeout=5).info("commandstats")
+    return stats.get("cmdstat_graph.QUERY", {}).get("calls", 0)
+
+
+def _event_lines(repo) -> list[str]:
+    """The outcomes of the audit log's lines about OpenLineage events, in order."""
+    from lineage.api.auth import AuditLog
+    return [r["outcome"] for r in AuditLog(repo).read()
+            if r.get("operation") == "openlineage event"]
+
+
+def _wait_for(condition, what: str, seconds: float = 120.0) -> None:
+    """Poll ``condition()`` every 5 ms until it holds; ``what`` names it if it never does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("moment", ["before", "writing", "after"])
+def test_kill_9_while_a_posted_event_is_written_then_resent(repo, big_event, moment, monkeypatch):
+    """kill -9 of `lineage serve` and of the engine while an event sent by openlineage-python's
+    HTTP transport is stored: ``before`` its write (the unit read and checked, held by
+    ``LINEAGE_INGEST_PAUSE``), ``writing`` (the engine executing the unit's one query; a
+    query quicker than the polling is caught just after it, the unit held before its answer),
+    ``after`` it (held before the answer and the audit's ``ok``).  The graph holds the event's
+    lineage wholly or not at all, the audit log its ``attempt`` and no ``ok``; sent again to a
+    new server, the event is whole and its lineage is answered."""
+    import os
+    import signal
+    import threading
+
+    import httpx
+    import requests
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+
+    from lineage.api.auth import TokenStore
+    from lineage.api.process import served, serving
+    from lineage.ingest.driver import PAUSE_ENV
+    from lineage.ingest.openlineage_events import dataset_uuid
+    from lineage.store.falkordb_server import FalkorServer, _pid_alive
+    from lineage.store.repo import open_store
+
+    event, calexp, whole = big_event
+    _, token = TokenStore(repo).create("pipeline", "flagger")
+    # the server's environment: held before the write, or after it (the answer not given)
+    monkeypatch.setenv(PAUSE_ENV, "before:300" if moment == "before" else "after:300")
+    with serving(repo) as (base, server):
+        monkeypatch.delenv(PAUSE_ENV, raising=False)
+        engine = FalkorServer(repo)
+        with open_store(repo, keep=True) as store:
+            empty = store.count()
+        writes = _engine_writes(engine)
+        # no retries: a retry would be a second request while the first is held
+        client = OpenLineageClient(transport=HttpTransport(HttpConfig(
+            url=base, auth=ApiKeyTokenProvider({"apiKey": token}), timeout=600,
+            retry={"total": 0})))
+
+        def send():
+            try:
+                client.emit(event)
+            except requests.RequestException:
+                pass   # the server died under it
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        _wait_for(lambda: "attempt" in _event_lines(repo), "attempt line")
+        if moment == "before":    # reading and checking take well under a second
+            time.sleep(3)
+        elif moment == "writing":
+            _wait_for(lambda: _engine_writing(engine) or _engine_writes(engine) > writes,
+                      "write in the engine")
+        else:
+            with open_store(repo, keep=True) as store:
+                _wait_for(lambda: store.count() == whole, "whole event in the graph")
+        engine_pid = engine.pid()
+        os.kill(engine_pid, signal.SIGKILL)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        sender.join()
+        _wait_for(lambda: not _pid_alive(engine_pid), "engine exit")
+    with open_store(repo, keep=True) as store:
+        killed = store.count()
+    print(f"\nkill -9 {moment}: {'whole event' if killed == whole else 'nothing'} stored")
+    assert killed in (empty, whole), (empty, killed, whole)
+    assert killed == {"before": empty, "after": whole}.get(moment, killed)
+    assert _event_lines(repo) == ["attempt"]
+
+    with served(repo) as again:
+        client = OpenLineageClient(transport=HttpTransport(HttpConfig(
+            url=again, auth=ApiKeyTokenProvider({"apiKey": token}), timeout=120)))
+        client.emit(event)
+        answer = httpx.post(f"{again}/graphql", timeout=120, json={
+            "query": '{ lineage(from: "%s") { totalCount } }' % dataset_uuid(NAMESPACE, calexp)})
+    assert answer.json()["data"]["lineage"]["totalCount"] == KILLED_OUTPUTS
+    with open_store(repo, keep=True) as store:
+        assert store.count() == whole
+    assert _event_lines(repo) == ["attempt", "attempt", "ok"]

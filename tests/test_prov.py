@@ -197,6 +197,41 @@ def test_flag_invalidates_flagged_datasets_and_marks_the_rest(demo_store):
     assert f'lsst:contaminated_by="{flag_key} steps={steps} fraction={fraction}"' in text
 
 
+@pytest.mark.parametrize("engine", ["falkordb"], indirect=True)
+def test_two_flags_on_a_dataset_give_one_invalidation_by_the_earlier(demo_store, engine,
+                                                                     tmp_path):
+    """PROV allows one invalidation per entity: a dataset two active flags name directly is
+    invalidated by the earlier flag's flagging (by created_at; here written second), the
+    later flag is its ``lsst:also_flagged_by``, and the document still reads back."""
+    visit = default_visit(SMALL)
+    for reason, created in (("focus drift", "2026-12-08T02:00:00Z"),
+                            ("satellite trail", "2026-12-08T01:00:00Z")):
+        flags.flag(demo_store, f"visit={visit}", verdict="bad", reason=reason,
+                   evidence="https://jira.example.org/browse/DM-1", by="alice", now=created)
+    (earlier, *_), (later, *_) = demo_store.read(
+        "MATCH (f:Flag) RETURN f.key, f.created_at ORDER BY f.created_at")
+    flagged = {r[0] for r in demo_store.read(
+        "MATCH (f:Flag {key: $k})-[:FLAGS]->(d:Dataset) RETURN d.key", {"k": earlier})}
+    assert flagged == {r[0] for r in demo_store.read(
+        "MATCH (f:Flag {key: $k})-[:FLAGS]->(d:Dataset) RETURN d.key", {"k": later})}
+    doc = document(demo_store, *selection(demo_store, f"visit={visit}", DOWN))
+    by_dataset: dict = {}
+    for invalidation in doc.get_records(ProvInvalidation):
+        entity = next(iter(invalidation.get_attribute(PROV["entity"]))).localpart
+        by_dataset.setdefault(entity, []).append(
+            next(iter(invalidation.get_attribute(PROV["activity"]))).localpart)
+    assert by_dataset == {f"dataset/{k.split(':', 1)[1]}": [f"flagging/{earlier.split(':', 1)[1]}"]
+                          for k in flagged}
+    for key in flagged:
+        (entity,) = doc.get_record(LSST[f"dataset/{key.split(':', 1)[1]}"])
+        assert entity.get_attribute(LSST["also_flagged_by"]) == {later}
+    path = tmp_path / "two-flags.json"
+    path.write_text(serialize(doc, "json"))
+    outcome = _ingest(engine.new(), path)
+    assert outcome.status == "added", outcome.error
+    assert outcome.skipped == ["2 flag records: flags are not read (docs/standards.md)"]
+
+
 def test_not_prov_and_not_ours_are_rejected_whole(store, tmp_path):
     """A JSON file that is not PROV, PROV without our namespace, and our PROV missing an
     attribute each get an error naming the file and the record; nothing is written."""

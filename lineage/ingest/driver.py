@@ -17,12 +17,17 @@ The rules every format follows:
   ``Parsed.skipped``; nothing is silently lost or silently stored.
 * **Idempotent.** Keys are derived from the input, and writes merge, so a
   second run of the same files creates nothing and reports so.
+
+For the ``kill -9`` tests, ``LINEAGE_INGEST_PAUSE=before:S`` (or ``after:S``) makes every
+unit wait S seconds just before it is written to the engine (or just after), so a test
+can kill the process at a known point of a unit (:func:`ingest_unit`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -37,6 +42,9 @@ from lineage.ingest import check_unit, stored_changes, stored_props
 from lineage.core.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
+
+#: The test hook that pauses each unit before or after its write (``before:S``, ``after:S``).
+PAUSE_ENV = "LINEAGE_INGEST_PAUSE"
 
 #: Every format ``lineage ingest`` knows, in the order a survey usually loads them.
 KINDS = ("headers", "butler-export", "skymap", "pipeline", "run", "efd", "metrics", "prov")
@@ -180,7 +188,8 @@ def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> File
 def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) -> FileOutcome:
     """Read (``read()`` gives the :class:`Parsed` unit), check and write one ingest unit,
     all-or-nothing; ``path`` names it in the outcome and its errors (a file, or what
-    ``lineage sync`` read: a RUN of a Butler), ``kind`` what it was read as."""
+    ``lineage sync`` read: a RUN of a Butler), ``kind`` what it was read as.  The write
+    waits as :data:`PAUSE_ENV` says (``kill -9`` tests only)."""
     t0 = time.perf_counter()
     outcome = FileOutcome(str(path), "checked" if dry_run else "added")
     try:
@@ -197,8 +206,10 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
         if dry_run:
             context.store.prepare(parsed.batch)
         else:  # nodes the store lacks are created, not merged (a fifth of the engine's work)
+            _pause("before")
             written = context.store.write(parsed.batch,
                                           absent=parsed.batch.nodes.keys() - stored.keys())
+            _pause("after")
             outcome.nodes_created, outcome.edges_created = written.nodes_created, written.edges_created
             if not (written.nodes_created or written.edges_created):
                 # nothing new; stored values changed are listed in ``updated`` either way
@@ -217,6 +228,20 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
             f"{path}: cannot be read as {kind} input: {type(exc).__name__}: {first_line(exc)}")
     outcome.seconds = time.perf_counter() - t0
     return outcome
+
+
+def _pause(point: str) -> None:
+    """Wait the seconds :data:`PAUSE_ENV` gives when it names ``point`` (``before`` or
+    ``after`` the unit's write); unset, nothing."""
+    text = os.environ.get(PAUSE_ENV, "")
+    where, _, seconds = text.partition(":")
+    if where != point:
+        return
+    try:
+        time.sleep(float(seconds))
+    except ValueError:
+        raise IngestError("environment", "",
+                          f"{PAUSE_ENV}={text!r}: not before:S or after:S (S seconds)") from None
 
 
 def _with_path(message: str, path: Path) -> str:

@@ -160,10 +160,13 @@ def _agents(doc: ProvDocument, store, quantum_rows) -> None:
 
 def _flags(doc: ProvDocument, store, datasets: set[str] | None) -> None:
     """Each active flag naming some of ``datasets``: the flag (an entity) made by its flagging
-    (an activity of the flagger), which invalidates each dataset it names directly."""
-    made = set()
-    for flag, verdict, reason, by, created, evidence, dataset in \
-            queries.active_flag_rows(store, datasets):
+    (an activity of the flagger).  PROV allows one invalidation per entity, so a dataset is
+    invalidated by the flagging of the earliest active flag naming it directly (by
+    ``created_at``, then key, as flags are listed); each later one is the dataset's attribute
+    ``lsst:also_flagged_by`` (its flag key), so no verdict is lost."""
+    rows = sorted(queries.active_flag_rows(store, datasets), key=lambda r: (r[4] or "", r[0]))
+    made, invalidated = set(), set()
+    for flag, verdict, reason, by, created, evidence, dataset in rows:
         flagging = prov_id(f"flagging:{flag.split(':', 1)[1]}")
         at = _dt.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
         if flag not in made:
@@ -177,7 +180,12 @@ def _flags(doc: ProvDocument, store, datasets: set[str] | None) -> None:
                 agent = prov_id(f"person:{by}")
                 doc.agent(agent, {LSST["name"]: by})
                 doc.wasAssociatedWith(flagging, agent)
-        doc.wasInvalidatedBy(prov_id(dataset), flagging, at)
+        if dataset in invalidated:
+            for entity in doc.get_record(prov_id(dataset)):
+                entity.add_attributes([(LSST["also_flagged_by"], flag)])
+        else:
+            invalidated.add(dataset)
+            doc.wasInvalidatedBy(prov_id(dataset), flagging, at)
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:
