@@ -229,3 +229,31 @@ def test_the_graph_as_a_table_opens_the_same_panels(page, served_demo):
     page.locator("#panel h2").wait_for()
     assert "raw" in page.locator("#panel h2").inner_text()
     assert "node=" in page.url
+
+
+def test_a_calexp_can_be_fetched_with_its_provenance(page, serve, tmp_path):
+    """The panel's second file link gives the FITS file with its provenance cards, as
+    ``lineage fetch --with-provenance`` writes them (a demo made by the command line: its
+    datastore holds the calexps' files)."""
+    import io
+    from astropy.io import fits
+    from .test_cli import lineage as run
+    repo = tmp_path / "repo"
+    assert run("demo", "--small", "--repo", str(repo)).returncode == 0
+    served_demo = serve(repo)
+    page.goto(f"{served_demo}/")
+    calexp = page_graphql(page, """query($s: String!) { datasets(filter: {datasetType:
+        ["calexp"], selector: $s}, first: 1) { edges { node { key uuid checksum } } } }""",
+                          {"s": f"visit={VISIT}"})["data"]["datasets"]["edges"][0]["node"]
+    page.goto(f"{served_demo}/?view=node&key={quote(calexp['key'])}")
+    wait_ready(page, "node")
+    plain = page.locator("#panel-file").get_attribute("href")
+    with_prov = page.locator("#panel-file-prov").get_attribute("href")
+    assert with_prov == f"{plain}?provenance=true"
+    answer = page.request.get(f"{served_demo}{with_prov}" if with_prov.startswith("/") else with_prov)
+    assert answer.ok
+    header = fits.getheader(io.BytesIO(answer.body()))
+    assert header["LSST BUTLER ID"] == calexp["uuid"] and header["LSST LINEAGE TASK"]
+    assert hashlib.sha256(page.request.get(
+        f"{served_demo}{plain}" if plain.startswith("/") else plain).body()).hexdigest() == \
+        calexp["checksum"]
