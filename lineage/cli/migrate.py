@@ -7,6 +7,7 @@ meet here."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,25 +65,30 @@ def migrate(repo: str, dry_run: bool, no_backup: bool, backup_dir: str | None,
             report["backup"] = state.migration["backup"]
         else:
             if not no_backup:
-                report["backup"] = _backup(store, root, state.version, backup_dir)
-                lines.append(f"backup: {report['backup']}")
+                t0 = time.perf_counter()
+                report["backup"], (nodes, edges) = _backup(store, root, state.version,
+                                                           backup_dir)
+                lines.append(f"backup: {report['backup']} ({nodes} nodes, {edges} edges, "
+                             f"{time.perf_counter() - t0:.1f} s)")
             call(migrations.begin, store, state.version, report["backup"])
         for step in steps:
+            t0 = time.perf_counter()
             call(migrations.apply_step, store, root, step)
-            lines.append(f"  done: format {step.target}")
+            lines.append(f"  done: format {step.target} ({time.perf_counter() - t0:.1f} s)")
         call(migrations.finish, store)
     lines.append(f"{repo}: format {migrations.FORMAT_VERSION}")
     _report(as_json, report, "\n".join(lines))
 
 
-def _backup(store, root: Path | None, version: int, backup_dir: str | None) -> str:
-    """Write the backup of a repository of format ``version``: into
-    ``BACKUP_DIR/format-N-<stamp>`` (default: the repository's ``backups/``)."""
+def _backup(store, root: Path | None, version: int,
+            backup_dir: str | None) -> tuple[str, tuple[int, int]]:
+    """Write the backup of a repository of format ``version`` into
+    ``BACKUP_DIR/format-N-<stamp>`` (default: the repository's ``backups/``); its path and
+    the (nodes, edges) it holds."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     parent = Path(backup_dir) if backup_dir is not None else root / "backups"
     dest = parent / f"format-{version}-{stamp}"
-    call(write_backup, store, root, version, dest)
-    return str(dest)
+    return str(dest), call(write_backup, store, root, version, dest)
 
 
 def _report(as_json: bool, document: dict, text: str) -> None:
