@@ -32,7 +32,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)")
 
 #: Commands that change something and report on it: ``--json`` only, no listing to format.
 REPORTS = {"copy", "demo", "flag", "unflag", "ingest", "flags recompute", "flags block",
-           "flags import", "metrics record", "token create", "cache prefetch"}
+           "flags import", "metrics record", "token create", "cache prefetch", "migrate"}
 
 
 def _env(**extra) -> dict:

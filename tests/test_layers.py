@@ -34,6 +34,7 @@ LAYER = {
     "lineage.lightcurve": "6b",
     "lineage.preflight": "6b",  # a predicted quantum graph checked against flags, runs, calibrations
     "lineage.search": "6b",     # the search box: a text read as visit, data ID, UUID, flag, name
+    "lineage.retention": "6b",  # deletion with tombstones, gc, retention rules (docs/retention.md)
     "lineage.standards": "6b",  # W3C PROV and OpenLineage documents of the lineage
     "lineage.demo": "7",
     "lineage.cli": "8",

@@ -60,6 +60,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("metrics",
         ("Metric jobs (SQuaSH / lsst.verify): threshold lookups, specifications, trends, "
          "recording a job's measurements.")),
+    "migrate": ("migrate",
+                "Upgrade a repository of an older format to this version's, one step at a time."),
     "overlaps": ("overlaps",
         ("Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]), or the "
          "visits and visit-detectors on a tract or patch (tract=T[,patch=P]).")),

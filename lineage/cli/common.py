@@ -14,7 +14,7 @@ import click
 
 from lineage.cli.output import FORMATS
 from lineage.core.errors import LineageError
-from lineage.store.repo import open_store
+from lineage.store.repo import FormatTooOld, open_store
 
 DEFAULT_REPO = "lineage-repo"
 
@@ -65,23 +65,29 @@ def option_name(field: str) -> str:
 def call(fn, *args, **kwargs):
     """Call into the library, turning its errors (:class:`LineageError`, and OSError for
     the files a command names) into one-line messages; a user error that names its field
-    starts with the field's option (``--as-of 'x': not an ISO date ...``)."""
+    starts with the field's option (``--as-of 'x': not an ISO date ...``); a repository of an
+    older format gets the command that upgrades it."""
     try:
         return fn(*args, **kwargs)
     except (LineageError, OSError) as exc:
         field = getattr(exc, "field", None)
-        raise CliError(f"{option_name(field)} {exc}" if field else str(exc)) from None
+        message = f"{option_name(field)} {exc}" if field else str(exc)
+        if isinstance(exc, FormatTooOld):
+            message += f"; `lineage migrate --repo {exc.target}` upgrades it"
+        raise CliError(message) from None
 
 
 class Repo:
-    """Opens the store lazily and closes it when the command ends."""
+    """Opens the store lazily and closes it when the command ends; ``any_format``: a
+    repository of another format too (``lineage status``)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, any_format: bool = False) -> None:
         self.target = target
+        self.any_format = any_format
         self.store = None
 
     def __enter__(self):
-        self.store = call(open_store, self.target)
+        self.store = call(open_store, self.target, any_format=self.any_format)
         return self.store
 
     def __exit__(self, *exc):

@@ -215,7 +215,7 @@ SHARED: dict[str, Prop] = {
     **{n: _TIME for n in ("begin", "end", "begin_utc", "end_utc", "begin_tai", "end_tai",
                           "snd_begin_tai", "snd_end_tai", "date", "date_tai", "start",
                           "start_utc", "end_utc",
-                          "created_at", "retracted_at")},
+                          "created_at", "retracted_at", "deleted_at")},
     **{n: _MJD for n in ("mjd_begin", "mjd_end", "mjd_tai")},
     "time_scale": Prop("text", "time scale of the ISO times", rule="tai, utc or tt",
                        check=lambda t: None if t in ("tai", "utc", "tt")
@@ -313,6 +313,13 @@ NODE_SPECS: dict[Kind, dict[str, Prop]] = {
                          check=lambda t: None if _CHECKSUM.match(t) else
                          "a checksum is hex, or algorithm:hex", rule="hex or algorithm:hex"),
         "butler_id": _num("an old export's integer ID", "", 0, None, integer=True),
+        # a tombstone (docs/retention.md): deleted, its node and lineage kept
+        "deleted_by": Prop("text", "who deleted it", max_len=MAX_VALUE),
+        "deleted_reason": Prop("text", "why it was deleted"),
+        "deleted_forced": Prop("bool", "deleted although live datasets depended on it"),
+        "files_removed": Prop("bool", "its files are gone from every datastore (false: a "
+                                      "removal is owed)"),
+        "deletion_history": Prop("list", "one line per deletion and restoration"),
     },
     Kind.DATASET_TYPE: {"name": _name("dataset type name", identity=True)},
     Kind.COLLECTION: {

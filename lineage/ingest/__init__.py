@@ -47,15 +47,18 @@ class IngestReport:
 
 
 def write_units(store: Store, units: Iterable[GraphBatch], description: str = "ingest",
-                total: int | None = None, show_progress: bool = True) -> IngestReport:
+                total: int | None = None, show_progress: bool = True,
+                make_schema: bool = True) -> IngestReport:
     """Write each unit in turn; stop at the first failure (earlier units stay).
+    ``make_schema`` False: the caller made the schema (a restore, of its backup's format).
 
     While the engine writes one unit, a second thread checks and encodes the
     next (a unit's nodes are known to the next one without asking the
     engine), so Python and the engine work side by side.
     """
     report = IngestReport()
-    store.ensure_schema()  # idempotent; a Bolt graph may be brand new
+    if make_schema:
+        store.ensure_schema()  # idempotent; a Bolt graph may be brand new
     known: dict[str, str | None] = {}
     iterator = iter(units)
     with progress_bar(description, total=total, unit="nodes+edges",

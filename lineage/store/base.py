@@ -142,8 +142,30 @@ class Store(ABC):
         ``max_rows`` rows or ``max_bytes`` bytes with :class:`ResultTooLarge`."""
 
     @abstractmethod
-    def ensure_schema(self) -> None:
-        """Create constraints and indexes if they are missing (idempotent)."""
+    def ensure_schema(self, format_version: int = cypher.FORMAT_VERSION) -> None:
+        """Create constraints and indexes if they are missing (idempotent): those of
+        ``format_version`` (the current one, unless a test rebuilds an older repository).
+        A graph with no node yet is a new repository: it gets that format recorded
+        (:meth:`stamp_new_graph`)."""
+
+    def graph_meta(self) -> dict | None:
+        """The graph's own bookkeeping node (its format version, a migration under way:
+        :mod:`lineage.store.migrations`), None where there is none (format 1, a new graph)."""
+        rows = self.read(cypher.META_READ, {"key": cypher.META_KEY})
+        return dict(rows[0][0]) if rows else None
+
+    def record_graph_meta(self, **props) -> None:
+        """Set properties of the graph's bookkeeping node (created if missing), all or
+        nothing."""
+        self._execute_unit(self._encode([cypher.Statement(
+            cypher.META_WRITE, {"key": cypher.META_KEY, "props": props}, 1)]))
+
+    def stamp_new_graph(self, format_version: int) -> None:
+        """Record ``format_version`` in a graph that holds nothing yet (formats 2 on; a
+        format-1 graph records none).  A graph that holds data and no version is format 1,
+        left for a migration to upgrade."""
+        if format_version >= 2 and self.graph_meta() is None and self.count() == (0, 0):
+            self.record_graph_meta(format_version=format_version)
 
     def _encode(self, statements: list[cypher.Statement]):
         """Whatever ``_execute_unit`` runs (built ahead, possibly in another thread)."""
@@ -294,7 +316,7 @@ class Store(ABC):
                              "RETURN count(n)", node_filter.params)[0][0])
 
     def count(self) -> tuple[int, int]:
-        """(nodes, edges) in the graph."""
-        n = self.read("MATCH (n) RETURN count(n)")[0][0]
+        """(nodes, edges) in the graph (its bookkeeping node left out: :meth:`graph_meta`)."""
+        n = self.read("MATCH (n) RETURN count(n)")[0][0] - self.read(cypher.META_COUNT)[0][0]
         e = self.read("MATCH ()-[e]->() RETURN count(e)")[0][0]
         return int(n), int(e)

@@ -177,23 +177,24 @@ class BoltStore(Store):
 
     # --- schema ------------------------------------------------------------------
 
-    def schema_statements(self) -> list[str]:
+    def schema_statements(self, format_version: int = cypher.FORMAT_VERSION) -> list[str]:
         out = [f"CREATE CONSTRAINT {k.value.lower()}_key IF NOT EXISTS "
                f"FOR (n:{k.value}) REQUIRE n.key IS UNIQUE" for k in Kind]
         out += [f"CREATE INDEX {k.value.lower()}_{p} IF NOT EXISTS FOR (n:{k.value}) ON (n.{p})"
-                for k, p in cypher.SECONDARY_INDEXES]
+                for k, p in cypher.secondary_indexes(format_version)]
         return out
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, format_version: int = cypher.FORMAT_VERSION) -> None:
         from neo4j.exceptions import ClientError
         with self._session() as s:
-            for statement in self.schema_statements():
+            for statement in self.schema_statements(format_version):
                 try:
                     s.run(statement).consume()
                 except ClientError as exc:
                     if "already exists" not in (exc.message or "").lower() \
                             and "equivalent" not in (exc.message or "").lower():
                         raise StoreError(f"bolt schema: {exc.message}") from exc
+        self.stamp_new_graph(format_version)
 
     # --- writes ------------------------------------------------------------------
 

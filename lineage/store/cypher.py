@@ -145,6 +145,11 @@ def existing_keys_statements(keys, rows_per_statement: int = BATCH_ROWS):
                             {"keys": group[i:i + rows_per_statement]}, 0)
 
 
+#: The repository format this code writes (docs/migration.md): what the graph and
+#: ``lineage.json`` hold.  A repository of an older format is upgraded by the numbered
+#: migrations of :mod:`lineage.store.migrations`.
+FORMAT_VERSION = 2
+
 #: Secondary indexes every engine creates (besides the unique ``key`` per label).
 SECONDARY_INDEXES = [
     (Kind.DATA_UNIT, "dimension"),
@@ -153,7 +158,29 @@ SECONDARY_INDEXES = [
     (Kind.DATASET, "run"),
     (Kind.COLLECTION, "name"),
     (Kind.QUANTUM, "task"),
+    (Kind.DATASET, "deleted_at"),   # format 2: tombstones (docs/retention.md)
 ]
+
+#: The format that introduced each secondary index not in format 1.
+INDEX_SINCE_FORMAT = {(Kind.DATASET, "deleted_at"): 2}
+
+
+def secondary_indexes(format_version: int = FORMAT_VERSION) -> list[tuple[Kind, str]]:
+    """The secondary indexes of a repository of ``format_version`` (an older format has
+    fewer: tests rebuild format-1 repositories exactly as format-1 code left them)."""
+    return [index for index in SECONDARY_INDEXES
+            if INDEX_SINCE_FORMAT.get(index, 1) <= format_version]
+
+
+#: The label of the one node that holds the repository's own bookkeeping (its format
+#: version, a migration under way): not a :class:`Kind`, so exports, copies and counts of
+#: the model leave it out.  Formats 2 on; a format-1 graph has none.
+META_LABEL = "LineageMeta"
+META_KEY = "lineage:repository"
+
+META_READ = f"MATCH (m:{META_LABEL} {{key: $key}}) RETURN properties(m)"
+META_WRITE = f"MERGE (m:{META_LABEL} {{key: $key}}) SET m += $props"
+META_COUNT = f"MATCH (m:{META_LABEL}) RETURN count(m)"
 
 
 def public_props(props: dict) -> dict:

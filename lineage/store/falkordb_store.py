@@ -296,7 +296,7 @@ class FalkorStore(Store):
             if "already indexed" not in str(exc) and "already exists" not in str(exc):
                 raise StoreError(f"falkordb: {exc}") from exc
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, format_version: int = cypher.FORMAT_VERSION) -> None:
         import redis
         created = False
         existing_indexes = self._indexed()
@@ -305,7 +305,7 @@ class FalkorStore(Store):
                 continue
             created = True
             self._index_exists_ok(f"CREATE INDEX FOR (n:{kind.value}) ON (n.key)")
-        for kind, prop in cypher.SECONDARY_INDEXES:
+        for kind, prop in cypher.secondary_indexes(format_version):
             if (kind.value, prop) in existing_indexes:
                 continue
             created = True
@@ -320,6 +320,7 @@ class FalkorStore(Store):
                 except redis.ResponseError as exc:
                     if "already exists" not in str(exc):
                         raise StoreError(f"falkordb: {exc}") from exc
+        self.stamp_new_graph(format_version)
         if created:
             # Compact the append-only file now, so a restart loads the schema
             # from a snapshot instead of replaying the statements.
