@@ -83,6 +83,17 @@ def test_kept_types_are_never_listed(store):
     assert err.value.field == "keep"
 
 
+def test_a_collection_limits_the_rule(store):
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    everything = plan(store, KEEP, "1d", now=later)
+    dr1 = plan(store, KEEP, "1d", collection="DemoCam/DR1", now=later)
+    assert {d.run for d in everything.going} == {DR1, DR2}
+    assert {d.key for d in dr1.going} == {d.key for d in everything.going if d.run == DR1}
+    with pytest.raises(UserError) as err:
+        plan(store, KEEP, "1d", collection="DemoCam/DR9")
+    assert err.value.field == "collection"
+
+
 def test_the_age_rule(store):
     ends = dict(store.read("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.run = $r "
                            "RETURN d.key, q.end", {"r": DR1}))

@@ -278,6 +278,7 @@ def gc(repositories: list[tuple[str, object]], datastore, delete: bool = False,
             names = tuple(f"{report.repositories[i]}: {key}"
                           for i, key, _ in named.tombstones.get(real, ()))
             stray.append((real, StrayFile(os.path.relpath(path, root), size, names)))
+    stray.sort(key=lambda item: item[1].path)
     report.refused = named.refused
     report.stray = [f for _, f in stray]
     if not delete:
