@@ -218,3 +218,27 @@ def test_roots_gc_refuses(repo):
     ran = run("gc", "s3://bucket/datastore", "--repo", repo)
     assert ran.returncode == 2 and "gc collects a local directory" in ran.stderr
     assert ran.stderr.count("\n") == 1
+
+
+def test_gc_and_retain_read_both_engines(demo_store, tmp_path):
+    """The same answers from the embedded engine and ArcadeDB over Bolt: files placed below
+    a root as the demo names them, one stray, one tombstone."""
+    from lineage.retention.retain import plan
+    rows = demo_store.read("MATCH (d:Dataset {dataset_type: 'calexp'}) RETURN d.key, d.uri "
+                           "ORDER BY d.key LIMIT 3")
+    root = tmp_path / "datastore"
+    for _, uri in rows:
+        path = root / uri[len("file://datastore/"):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"c" * 7)
+    (root / "stray.fits").write_bytes(b"s" * 11)
+    make_tombstones(demo_store, [rows[0][0]], files_removed=False)
+    report = gc([("demo", demo_store)], root, delete=True)
+    assert report.live == 2 and report.marked == 1
+    assert {f.path: f.tombstones for f in report.removed} == {
+        "stray.fits": (), rows[0][1][len("file://datastore/"):]: (f"demo: {rows[0][0]}",)}
+    assert demo_store.read("MATCH (d:Dataset {key: $k}) RETURN d.files_removed",
+                           {"k": rows[0][0]})[0][0] is True
+    later = plan(demo_store, ["deepCoadd"], "1d")
+    assert rows[0][0] not in {d.key for d in later.going} and later.going
+    assert later.lineage_edges > 0 and later.kept_downstream["deepCoadd"] > 0
