@@ -171,8 +171,9 @@ class NamedFiles:
             placed, now = self.placed[i], {}
             for row in queries.dataset_files(store):
                 key, row = row[0], tuple(row)
-                earlier = placed.get(key)
-                real = earlier[1] if earlier and earlier[0] == row else self._place(store, where, row)
+                earlier = placed.get(key)   # placed at the last read, unchanged since
+                real = earlier[1] if earlier and earlier[0] == row \
+                    else self._place(store, where, row)
                 now[key] = (row, real)
                 if real is None:
                     refused += 1
