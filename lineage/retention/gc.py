@@ -165,7 +165,8 @@ class NamedFiles:
         self.refused = 0
         self.real_dirs: dict[str, str] = {}
 
-    def refresh(self) -> None:
+    def refresh(self, advance: Callable[[int], None] = lambda n: None) -> None:
+        """Read the graphs again; ``advance(1)`` after each dataset (progress)."""
         live, tombstones, refused = set(), {}, 0
         for i, (store, where) in enumerate(zip(self.stores, self.datastores)):
             placed, now = self.placed[i], {}
@@ -181,6 +182,7 @@ class NamedFiles:
                     tombstones.setdefault(real, []).append((i, key, bool(row[6])))
                 else:
                     live.add(real)
+                advance(1)
             self.placed[i] = now
         self.live, self.tombstones, self.refused = live, tombstones, refused
 
@@ -268,7 +270,9 @@ def gc(repositories: list[tuple[str, object]], datastore, delete: bool = False,
     report = GcReport(root, [name for name, _ in repositories], delete)
     check_root(root, report.repositories)
     named = NamedFiles(root, repositories)
-    named.refresh()
+    with progress_bar("gc: placing the files of the datasets", unit="datasets",
+                      enabled=show_progress) as advance:
+        named.refresh(advance)
     stray: list[tuple[str, StrayFile]] = []
     with progress_bar(f"gc: listing {root}", unit="files", enabled=show_progress) as advance:
         for path, real, size in _files(root, report, advance):
