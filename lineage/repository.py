@@ -42,6 +42,8 @@ from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.metrics.trend import trend
 from lineage.preflight import preflight as check_predicted_graph
 from lineage.results import Result
+from lineage.retention.gc import gc as collect_files
+from lineage.retention.retain import retain as apply_retention
 from lineage.search import DEFAULT_FIRST, search as search_text
 from lineage.standards.identify import identify as identify_files
 from lineage.standards.stamp import Stamper, provenance_of
@@ -352,6 +354,25 @@ class Repository:
         return Result((_parsed(r) for r in fetch_artifacts(artifacts, to, mode, workers, False,
                                                            where.describe(), stamper)),
                       f"Fetched into {to}")
+
+    def gc(self, datastore, delete: bool = False, others=()) -> dict:
+        """The files below the directory ``datastore`` that no live dataset of this
+        repository or of ``others`` (``Repository`` objects: every repository using the
+        datastore must be named) names, as ``lineage gc --json`` gives them: ``files``
+        (``path, bytes, named_by``), ``count``, ``bytes``, ``of_tombstones``,
+        ``never_named``; with ``delete`` they are removed (never one a live dataset names
+        by then; ``failed`` names those that could not be)."""
+        repositories = [(self.target, self.store)] + [(r.target, r.store) for r in others]
+        return collect_files(repositories, datastore, delete).as_dict()
+
+    def retain(self, keep, older_than: str, collection: str | None = None,
+               dry_run: bool = True, reason: str | None = None, by: str | None = None) -> dict:
+        """What a retention rule would delete (docs/retention.md): every live dataset not of
+        the types ``keep``, made more than ``older_than`` (``"90d"``) ago; as ``lineage
+        retain --json``: ``by_type`` (datasets and bytes), ``provenance`` (what the
+        tombstones keep), ``datasets``."""
+        return apply_retention(self.store, keep, older_than, collection, dry_run, reason,
+                               by).as_dict()
 
     def identify(self, *paths) -> Result:
         """Which dataset each file is, as ``lineage identify`` answers (docs/standards.md):

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         ("Flag a visit, exposure, detector-visit, dataset or quantum as bad or suspect, and mark"
          " everything downstream of it as contaminated (SELECTOR as for `downstream`).")),
     "flags": ("flags", "List, move, plan around and inspect flags."),
+    "gc": ("gc", "List (and with --delete remove) the files of DATASTORE no live dataset names."),
     "identify": ("identify",
                  "Name the dataset of each FILE, by its provenance header or its checksum."),
     "ingest": ("ingest", "Read files of one KIND into the graph, each file all-or-nothing."),
@@ -73,6 +74,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prov": ("prov", "The lineage of SELECTOR as a W3C PROV document (JSON, XML, PROV-N, Turtle)."),
     "query": ("query",
               "Run a saved named GraphQL operation (graphql/*.graphql) against a repository."),
+    "retain": ("retain", ("Which datasets a retention rule would delete: counts and bytes by type,"
+                          " and the provenance their tombstones keep.")),
     "schema": ("schema", "Print the GraphQL schema (SDL), as graphql/schema.graphql holds it."),
     "search": ("search",
                ("What TEXT names: a visit, a data ID, a dataset UUID or key, a flag, a collection"

@@ -132,6 +132,23 @@ def now_utc_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+#: Units of :func:`parse_duration`: seconds, minutes, hours, days, weeks.
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str, field: str | None = None) -> _dt.timedelta:
+    """A length of time written as a number and one unit, ``90d``, ``12h``, ``2w``, ``30m``,
+    ``45s`` (:data:`DURATION_UNITS`; no months or years, whose length varies): retention
+    ages.  :class:`UserError` about ``field`` when the text is not one."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise UserError(f"{text!r} is not a length of time: give a number and a unit, "
+                        "s, m, h, d or w (90d, 12h, 2w)", field=field)
+    return _dt.timedelta(seconds=float(m.group(1)) * DURATION_UNITS[m.group(2)])
+
+
 # --- astropy times ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=4096)
