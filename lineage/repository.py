@@ -90,7 +90,8 @@ class Repository:
         most this many processing steps away; ``collection``: only datasets in it;
         ``as_of`` (a UTC time or a release name): what existed then (docs/lineage.md);
         ``max_nodes``: stop the search after this many datasets (the result's
-        ``truncated`` says whether it did)."""
+        ``truncated`` says whether it did).  Deleted datasets (tombstones) stay in the
+        answer, ``deleted`` saying when (docs/retention.md); None for live ones."""
         return self._traverse(selector, query.DOWN, types, depth, collection, limit, as_of,
                               max_nodes)
 
@@ -107,10 +108,10 @@ class Repository:
                               collection, limit, at=as_of_time(self.store, as_of),
                               max_nodes=max_nodes)
         return Result(({"dataset_type": r.dataset_type, "data_id": DataId.parse(r.data_id),
-                        "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1]}
-                       for r in rows),
+                        "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1],
+                        "deleted": r.deleted} for r in rows),
                       f"{direction.capitalize()}stream of {selector}",
-                      ["dataset_type", "data_id", "run", "steps", "uuid"],
+                      ["dataset_type", "data_id", "run", "steps", "uuid", "deleted"],
                       truncated=rows.truncated)
 
     def count(self, selector: str, direction: str = query.DOWN, types=None,
@@ -126,8 +127,8 @@ class Repository:
     def explain(self, selector: str, target: str, direction: str = query.DOWN,
                 depth: int | None = None) -> Result:
         """One shortest lineage path from ``selector`` to the dataset ``target`` (UUID or
-        key), one row per node: ``kind, key, dataset_type, data_id, run, task``.  Empty
-        when no path leads there."""
+        key), one row per node: ``kind, key, dataset_type, data_id, run, task, deleted``
+        (a tombstone's deletion time, docs/retention.md).  Empty when no path leads there."""
         path = query.explain(self.store, selector, target, direction, depth)
         rows = []
         for key in path:
@@ -136,9 +137,10 @@ class Repository:
             rows.append({"kind": view["kind"], "key": key,
                          "dataset_type": props.get("dataset_type"),
                          "data_id": DataId.parse(props.get("data_id")),
-                         "run": props.get("run"), "task": props.get("task")})
+                         "run": props.get("run"), "task": props.get("task"),
+                         "deleted": props.get("deleted_at")})
         return Result(rows, f"Lineage path {selector} -> {target}",
-                      ["kind", "key", "dataset_type", "data_id", "run", "task"])
+                      ["kind", "key", "dataset_type", "data_id", "run", "task", "deleted"])
 
     def show(self, key: str, limit: int = 25) -> dict:
         """One node (a key or dataset UUID): ``{key, kind, properties, out, in}`` with at

@@ -1,0 +1,102 @@
+"""Who sees tombstones (docs/retention.md): lineage answers pass through deleted datasets
+and mark them; what lists data that exists skips them unless asked.
+
+The tombstones are made by :func:`tests.tombstones.tombstone` (the stand-in for ``lineage
+delete`` until the merge).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lineage.demo import default_visit
+from lineage.traversal.show import show
+from lineage.traversal.traverse import count, explain, traverse
+
+from .cli_runner import run
+from .conftest import SMALL
+from .tombstones import DELETED_AT, tombstone
+
+VISIT = default_visit(SMALL)
+
+
+def _calexps(store, visit=VISIT):
+    return [r.key for r in traverse(store, f"visit={visit}", types=["calexp"])]
+
+
+def test_lineage_passes_through_tombstones_and_marks_them(demo_store):
+    """The issue's must-show: after deleting the calexps of a visit, the coadds made from
+    it are the same, and the upstream of a coadd still lists the calexps, marked deleted."""
+    store = demo_store
+    coadds_before = traverse(store, f"visit={VISIT}", types=["deepCoadd"])
+    counts_before = count(store, f"visit={VISIT}")
+    calexps = _calexps(store)
+    assert calexps and all(r.deleted is None for r in coadds_before)
+    tombstone(store, calexps, by="ops", reason="intermediates of DRP-1")
+    coadds = traverse(store, f"visit={VISIT}", types=["deepCoadd"])
+    assert [r.key for r in coadds] == [r.key for r in coadds_before]
+    assert all(r.deleted is None for r in coadds)
+    up = traverse(store, coadds[0].key, "up", types=["calexp"])
+    marked = {r.key: r.deleted for r in up}
+    assert set(calexps) & set(marked)
+    assert all(marked[k] == DELETED_AT for k in calexps if k in marked)
+    assert all(r.as_dict()["deleted"] == DELETED_AT for r in up if r.key in calexps)
+    # counts are unchanged by deletion; a path through a tombstone is still a path
+    assert count(store, f"visit={VISIT}") == counts_before
+    assert explain(store, f"visit={VISIT}", coadds[0].key)
+    view = show(store, calexps[0])
+    assert view["deleted"] == (f"deleted {DELETED_AT} by ops: intermediates of DRP-1; "
+                               "files kept (forced: live datasets depended on it)")
+    assert "deleted" not in show(store, coadds[0].key)
+
+
+def test_no_tombstone_no_deletion_query(demo_store_ro):
+    """In a repository without a tombstone the answer carries ``deleted`` None, read with
+    one probe (the traversal's own steps never read it)."""
+    rows = traverse(demo_store_ro, f"visit={VISIT}")
+    assert rows and all(r.deleted is None for r in rows)
+
+
+# --- the command line ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def deleted_repo(demo_repo):
+    """The small demo with the calexps of the default visit deleted (files removed)."""
+    from lineage.store.repo import open_store
+    with open_store(demo_repo, keep=True) as store:
+        calexps = _calexps(store)
+        tombstone(store, calexps, by="ops", reason="intermediates of DRP-1",
+                  files_removed=True)
+    return demo_repo, calexps
+
+
+def _lineage(*args):
+    return run(*args, env={"LINEAGE_REPO": None, "COLUMNS": "250"})
+
+
+def test_cli_upstream_shows_a_deleted_column_only_when_some_row_is_deleted(deleted_repo):
+    repo, calexps = deleted_repo
+    coadd = json.loads(_lineage("downstream", f"visit={VISIT}", "--type", "deepCoadd",
+                                "--repo", repo, "--json").stdout)[0]
+    assert coadd["deleted"] is None        # JSON always has the field
+    up = _lineage("upstream", coadd["key"], "--type", "calexp", "--repo", repo)
+    assert up.returncode == 0, up.stderr
+    assert "deleted" in up.stdout and DELETED_AT in up.stdout
+    live = _lineage("upstream", coadd["key"], "--type", "raw", "--repo", repo)
+    assert live.returncode == 0 and "deleted" not in live.stdout
+    csv_text = _lineage("upstream", coadd["key"], "--type", "raw", "--repo", repo,
+                        "--format", "csv").stdout
+    assert csv_text.splitlines()[0].endswith(",deleted")
+    path = json.loads(_lineage("downstream", calexps[0], "--explain", coadd["key"],
+                               "--repo", repo, "--json").stdout)
+    assert path["deleted"] == {calexps[0]: DELETED_AT}
+
+
+def test_cli_show_of_a_tombstone_says_when_by_whom_why_and_files(deleted_repo):
+    repo, calexps = deleted_repo
+    shown = _lineage("show", calexps[0], "--repo", repo)
+    assert shown.returncode == 0, shown.stderr
+    assert (f"deleted {DELETED_AT} by ops: intermediates of DRP-1; files removed"
+            in " ".join(shown.stdout.split()))
