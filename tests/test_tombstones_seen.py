@@ -100,3 +100,65 @@ def test_cli_show_of_a_tombstone_says_when_by_whom_why_and_files(deleted_repo):
     assert shown.returncode == 0, shown.stderr
     assert (f"deleted {DELETED_AT} by ops: intermediates of DRP-1; files removed"
             in " ".join(shown.stdout.split()))
+
+
+# --- GraphQL --------------------------------------------------------------------------------
+
+def _ok(client, query, variables=None):
+    answer = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def _keys(connection) -> set[str]:
+    return {e["node"]["key"] for e in connection["edges"]}
+
+
+def test_graphql_lineage_marks_tombstones_and_listings_skip_them(deleted_repo):
+    from .conftest import client_for
+    repo, calexps = deleted_repo
+    with client_for(repo) as client:
+        _check_graphql(client, calexps)
+
+
+def _check_graphql(client, calexps):
+    data = _ok(client, """query($from: String!) {
+      lineage(from: $from, types: ["calexp"], first: 500) { edges { node { key
+        deleted { at by reason forced filesRemoved history } } } } }""",
+               {"from": f"visit={VISIT}"})
+    marked = {e["node"]["key"]: e["node"]["deleted"] for e in data["lineage"]["edges"]}
+    assert set(calexps) <= set(marked)
+    assert marked[calexps[0]] == {
+        "at": DELETED_AT, "by": "ops", "reason": "intermediates of DRP-1", "forced": True,
+        "filesRemoved": True, "history": [f"{DELETED_AT} deleted by ops: intermediates of DRP-1"]}
+    assert all(d is None for k, d in marked.items() if k not in calexps)
+    one = _ok(client, "query($id: String!) { dataset(id: $id) { deleted { at } } }",
+              {"id": calexps[0]})
+    assert one["dataset"]["deleted"] == {"at": DELETED_AT}
+
+    listing = """query($inc: Boolean) {
+      datasets(filter: {datasetType: ["calexp"], selector: "visit=2026030100001",
+                        includeDeleted: $inc}, first: 500) {
+        totalCount edges { node { key } } } }"""
+    live = _ok(client, listing, {"inc": False})
+    every = _ok(client, listing, {"inc": True})
+    assert not set(calexps) & _keys(live["datasets"])
+    assert set(calexps) <= _keys(every["datasets"])
+    assert every["datasets"]["totalCount"] - live["datasets"]["totalCount"] == len(calexps)
+    members = """query($inc: Boolean) { datasetTypes(first: 40) { edges { node {
+      ... on DatasetType { name datasets(first: 100, includeDeleted: $inc) { totalCount } } } } }
+      collections(first: 40) { edges { node {
+      ... on Collection { name datasets(first: 100, includeDeleted: $inc) { totalCount } } } } } }"""
+
+    def totals(data, field):
+        return {e["node"]["name"]: e["node"]["datasets"]["totalCount"]
+                for e in data[field]["edges"]}
+    live, every = _ok(client, members, {"inc": False}), _ok(client, members, {"inc": True})
+    for field in ("datasetTypes", "collections"):
+        skipped = {name: n - totals(live, field)[name]
+                   for name, n in totals(every, field).items() if n != totals(live, field)[name]}
+        assert sum(skipped.values()) == len(calexps), (field, skipped)   # each in one RUN
+    assert totals(every, "datasetTypes")["calexp"] - totals(live, "datasetTypes")["calexp"] \
+        == len(calexps)

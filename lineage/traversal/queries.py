@@ -233,10 +233,11 @@ def neighbours(store: Store, label: str, key: str, direction: str,
 
 def dataset_filter(selected: list[str] | None = None, types: list[str] | None = None,
                    run: str | None = None, runs: list[str] | None = None,
-                   tagged: list[str] | None = None) -> NodeFilter:
+                   tagged: list[str] | None = None, include_deleted: bool = False) -> NodeFilter:
     """Datasets among the keys ``selected``, of ``types``, of ``run``, and (when ``runs`` is
-    given) of the RUN collections ``runs`` or among the keys ``tagged``; None: any."""
-    conditions, params = [], {}
+    given) of the RUN collections ``runs`` or among the keys ``tagged``; None: any.  Live
+    datasets only unless ``include_deleted`` (tombstones: docs/retention.md)."""
+    conditions, params = ([] if include_deleted else ["n.deleted_at IS NULL"]), {}
     if selected is not None:
         conditions.append("n.key IN $selected")
         params["selected"] = selected

@@ -249,17 +249,24 @@ def _existing(store, seeds: dict[str, str | None], ended_by: str) -> dict[str, s
     return {k: t for k, t in seeds.items() if k not in gone}
 
 
+def deleted_among(store, keys: list[str]) -> dict[str, str]:
+    """Dataset key -> when it was deleted, of the tombstones among ``keys`` (docs/retention.md):
+    no query for no keys, one probe only in a repository without a tombstone."""
+    if not keys or not any_deleted(store):
+        return {}
+    stamps: dict[str, str] = {}
+    for i in range(0, len(keys), FRONTIER_CHUNK):
+        stamps.update(deleted_stamps(store, keys[i:i + FRONTIER_CHUNK]))
+    return stamps
+
+
 def mark_deleted(store, rows: list[DatasetRow]) -> list[DatasetRow]:
     """``rows`` with the tombstones among them marked (``deleted``: when).  Lineage passes
     through tombstones (docs/retention.md): the steps never read a deletion (the traversal
-    is benchmarked); one query per answer does, none in a repository without a tombstone."""
-    if not rows or not any_deleted(store):
-        return rows
-    stamps: dict[str, str] = {}
-    keys = [r.key for r in rows]
-    for i in range(0, len(keys), FRONTIER_CHUNK):
-        stamps.update(deleted_stamps(store, keys[i:i + FRONTIER_CHUNK]))
-    return [replace(r, deleted=stamps[r.key]) if r.key in stamps else r for r in rows]
+    is benchmarked); one query per answer does (:func:`deleted_among`)."""
+    stamps = deleted_among(store, [r.key for r in rows])
+    return [replace(r, deleted=stamps[r.key]) if r.key in stamps else r for r in rows] \
+        if stamps else rows
 
 
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
