@@ -278,20 +278,25 @@ class Repository:
         return result.summary()
 
     def lightcurve(self, object_id: int, collection: str, datastore: str | None = None,
-                   topics=None) -> Result:
+                   topics=None, include_deleted: bool = False) -> Result:
         """Every epoch of a DIA object in ``collection``, in time order, with its provenance
         (images, visit, conditions, telemetry, software and config of each step, flags);
         ``time`` is the epoch as a TAI time (``mjd_tai`` its MJD).  ``datastore``: where
-        the catalogs are (default: the repository's)."""
+        the catalogs are (default: the repository's).  An epoch whose catalog or image was
+        deleted (docs/retention.md) is left out unless ``include_deleted``; the result's
+        ``left_out_deleted`` and ``left_out_deleted_catalogs`` say how many."""
         where = datastore_for(self.target, datastore)
         frame = lightcurve_of(self.store, object_id, collection, where,
-                              list(topics) if topics else None)
+                              list(topics) if topics else None, include_deleted=include_deleted)
         rows = _records(frame)
         from astropy.time import Time   # heavy: loaded with the first lightcurve
         for row in rows:
             row["time"] = Time(row["mjd_tai"], format="mjd", scale="tai")
             row["time"].format = "isot"
-        return Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
+        result = Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
+        result.left_out_deleted = frame.attrs["left_out_deleted"]
+        result.left_out_deleted_catalogs = frame.attrs["left_out_deleted_catalogs"]
+        return result
 
     def metric_jobs(self, metric: str, operator: str, value: float, unit: str = "",
                     since=None, until=None, instrument: str | None = None,
@@ -331,7 +336,8 @@ class Repository:
     def fetch(self, selector: str, to, direction: str | None = None, types=None,
               depth: int | None = None, collection: str | None = None,
               datastore: str | None = None, dry_run: bool = False, mode: str = "copy",
-              workers: int = 4, with_provenance: bool = False) -> Result:
+              workers: int = 4, with_provenance: bool = False,
+              include_deleted: bool = False) -> Result:
         """Copy (``mode`` ``"copy"``, ``"link"`` or ``"symlink"``) the files of the datasets
         ``selector`` names into the directory ``to``, checking checksums and writing
         ``to/manifest.json``; with ``direction`` (``"down"``/``"up"``) the datasets
@@ -341,9 +347,12 @@ class Repository:
         dataset's provenance into its copy (a FITS file's primary header, and a PROV-JSON
         sidecar ``FILE.prov.json`` of its upstream; docs/standards.md): ``sha256`` is then
         the written file's, ``source_sha256`` the datastore's.  A dataset not fetched raises
-        :class:`~lineage.fetch.transfer.FetchError` after the others are done."""
+        :class:`~lineage.fetch.transfer.FetchError` after the others are done.  Deleted
+        datasets (tombstones, docs/retention.md) are left out, and one named by its UUID is
+        refused, unless ``include_deleted``."""
         where = datastore_for(self.target, datastore)
-        keys = select(self.store, selector, direction, self._types(types), depth, collection)
+        keys = select(self.store, selector, direction, self._types(types), depth, collection,
+                      include_deleted)
         if not keys:
             raise SelectorError(f"{selector}: no datasets")
         artifacts = resolve(self.store, keys, where, keep_refused=True)

@@ -162,3 +162,56 @@ def _check_graphql(client, calexps):
         assert sum(skipped.values()) == len(calexps), (field, skipped)   # each in one RUN
     assert totals(every, "datasetTypes")["calexp"] - totals(live, "datasetTypes")["calexp"] \
         == len(calexps)
+
+
+# --- fetch and cache prefetch: a selection holds no tombstone unless asked --------------
+
+def test_fetch_skips_tombstones_and_refuses_one_named_by_uuid(deleted_repo, tmp_path):
+    repo, calexps = deleted_repo
+    out = tmp_path / "out"
+    args = ["fetch", f"visit={VISIT}", "--downstream", "--type", "calexp,src", "--to", out,
+            "--dry-run", "--json", "--repo", repo]
+    live = json.loads(_lineage(*args).stdout)
+    every = json.loads(_lineage(*args, "--include-deleted").stdout)
+    assert every["count"] - live["count"] == len(calexps) and live["count"] > 0
+    assert not {a["key"] for a in live["artifacts"]} & set(calexps)
+    uuid = calexps[0].split(":", 1)[1]
+    refused = _lineage("fetch", uuid, "--to", out, "--dry-run", "--json", "--repo", repo)
+    assert refused.returncode != 0
+    assert f"{calexps[0]} was deleted {DELETED_AT} by ops: intermediates of DRP-1" \
+        in refused.stderr
+    named = json.loads(_lineage("fetch", uuid, "--to", out, "--dry-run", "--json",
+                                "--include-deleted", "--repo", repo).stdout)
+    assert [a["key"] for a in named["artifacts"]] == [calexps[0]]
+    prefetch = _lineage("cache", "prefetch", uuid, "--cache", tmp_path / "cache",
+                        "--repo", repo, "--json")
+    assert prefetch.returncode != 0 and "was deleted" in prefetch.stderr
+
+
+# --- lightcurve epochs ----------------------------------------------------------------------
+
+def test_lightcurve_leaves_out_epochs_of_deleted_images_and_catalogs(demo_store, small_units,
+                                                                    tmp_path):
+    import pandas as pd
+
+    from lineage.demo.catalogs import write_catalogs
+    from lineage.fetch.datastore import FileDatastore
+    from lineage.lightcurve import lightcurve
+    write_catalogs(SMALL, small_units, tmp_path)
+    sources = pd.concat([pd.read_parquet(f) for f in sorted(
+        (tmp_path / "DemoCam/runs/DR2/dia_source").glob("*.parq"))], ignore_index=True)
+    obj = int(sources["diaObjectId"].value_counts().index[0])
+    where, release = FileDatastore(tmp_path), "DemoCam/DR2"
+    whole = lightcurve(demo_store, obj, release, where)
+    assert whole.attrs["left_out_deleted"] == whole.attrs["left_out_deleted_catalogs"] == 0
+    first, last = whole.iloc[0], whole.iloc[-1]
+    tombstone(demo_store, [first["calexp"], last["source_dataset"]])
+    lc = lightcurve(demo_store, obj, release, where)
+    image_gone = int((whole["calexp"] == first["calexp"]).sum())
+    catalog_gone = int((whole["source_dataset"] == last["source_dataset"]).sum())
+    assert lc.attrs["left_out_deleted"] == image_gone >= 1
+    assert lc.attrs["left_out_deleted_catalogs"] == 1
+    assert len(lc) == len(whole) - image_gone - catalog_gone
+    assert first["calexp"] not in set(lc["calexp"])
+    every = lightcurve(demo_store, obj, release, where, include_deleted=True)
+    assert len(every) == len(whole) and every.attrs["left_out_deleted"] == 0

@@ -151,6 +151,7 @@ SECONDARY_INDEXES = [
     (Kind.DATA_UNIT, "value"),
     (Kind.DATASET, "dataset_type"),
     (Kind.DATASET, "run"),
+    (Kind.DATASET, "deleted_at"),   # "is there a tombstone at all": one index seek (retention.md)
     (Kind.COLLECTION, "name"),
     (Kind.QUANTUM, "task"),
 ]
