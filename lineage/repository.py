@@ -266,13 +266,16 @@ class Repository:
     # --- releases, lightcurves, metrics -------------------------------------------------------
 
     def diff(self, release_a: str, release_b: str, types=(), tracts=(), bands=(),
-             where: str | None = None, properties=("size",), tolerance=()) -> dict:
+             where: str | None = None, properties=("size",), tolerance=(),
+             include_deleted: bool = False) -> dict:
         """What differs between two releases (collection or release names), as ``lineage
         diff --json`` summarises it: ``{a, b, filter, totals, by_type, by_tract_band,
         reasons, steps, visits, properties, metrics}``.  ``types``, ``tracts``, ``bands``
         and ``where`` (``dim=value,...``) filter the datasets; ``tolerance`` is a list such
-        as ``["5%", "validate_drp.PA1=0.5"]``."""
-        flt = DiffFilter.make(self._types(types) or (), tracts, bands, where)
+        as ``["5%", "validate_drp.PA1=0.5"]``.  What a release holds excludes deleted
+        datasets (docs/retention.md: one deleted since is ``removed``) unless
+        ``include_deleted``."""
+        flt = DiffFilter.make(self._types(types) or (), tracts, bands, where, include_deleted)
         result = diff_releases(self.store, release_a, release_b, flt, None, properties, True,
                                Tolerance.parse(tolerance), progress=False)
         return result.summary()

@@ -215,3 +215,29 @@ def test_lightcurve_leaves_out_epochs_of_deleted_images_and_catalogs(demo_store,
     assert first["calexp"] not in set(lc["calexp"])
     every = lightcurve(demo_store, obj, release, where, include_deleted=True)
     assert len(every) == len(whole) and every.attrs["left_out_deleted"] == 0
+
+
+# --- release diffs --------------------------------------------------------------------------
+
+def test_a_release_holds_no_tombstone_so_one_deleted_since_is_removed(demo_store):
+    from lineage.diff import DiffFilter, diff_releases
+
+    def statuses(flt):
+        records = []
+        result = diff_releases(demo_store, "DemoCam/DR1", "DemoCam/DR2", flt,
+                               records.append, progress=False, metrics=False)
+        return {r["data_id"]: r["status"] for r in records}, result.summary()["totals"]
+
+    calexps = traverse(demo_store, f"visit={VISIT}", types=["calexp"])
+    in_b = [r for r in calexps if r.run.endswith("DR2")]
+    assert in_b and len(in_b) < len(calexps)          # the visit is in both releases
+    before, totals_before = statuses(DiffFilter.make(types=["calexp"]))
+    tombstone(demo_store, [r.key for r in in_b])
+    after, totals = statuses(DiffFilter.make(types=["calexp"]))
+    gone = {r.data_id for r in in_b}
+    assert {d: s for d, s in after.items() if d in gone} == dict.fromkeys(gone, "removed")
+    assert {d: s for d, s in after.items() if d not in gone} == \
+        {d: s for d, s in before.items() if d not in gone}
+    assert totals["b"] == totals_before["b"] - len(in_b)
+    every, totals_every = statuses(DiffFilter.make(types=["calexp"], include_deleted=True))
+    assert every == before and totals_every == totals_before
