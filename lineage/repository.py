@@ -152,15 +152,15 @@ class Repository:
         ``deepCoadd tract=9813,patch=40,band=r``, a dataset UUID or node key, ``flag:<uuid>``,
         a collection or release ``DR2``, a dataset type, a task), at most ``first`` hits, as
         ``lineage search`` (docs/search.md): ``kind, key, label, dataset_type, data_id, run,
-        dimension``; ``truncated`` when more matched, the title says how many or, when
+        dimension, deleted`` (a deleted dataset is a hit, marked: when it was deleted); ``truncated`` when more matched, the title says how many or, when
         nothing matched, what was tried."""
         answer = search_text(self.store, text, first)
         title = answer.message or f"Search {answer.text!r}: {len(answer.hits)} of " \
                                   f"{answer.total} hits"
         return Result(({**asdict(h), "data_id": DataId.parse(h.data_id) if h.data_id else None}
                        for h in answer.hits), title,
-                      ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension"],
-                      truncated=answer.truncated)
+                      ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension",
+                       "deleted"], truncated=answer.truncated)
 
     def visits(self, conditions: str = "", instrument: str | None = None) -> Result:
         """Visits by observing conditions and telemetry (``"seeing < 0.6 arcsec and

@@ -241,3 +241,21 @@ def test_a_release_holds_no_tombstone_so_one_deleted_since_is_removed(demo_store
     assert totals["b"] == totals_before["b"] - len(in_b)
     every, totals_every = statuses(DiffFilter.make(types=["calexp"], include_deleted=True))
     assert every == before and totals_every == totals_before
+
+
+# --- search: a hit, marked --------------------------------------------------------------------
+
+def test_search_hits_mark_tombstones_not_hide_them(deleted_repo):
+    repo, calexps = deleted_repo
+    by_visit = json.loads(_lineage("search", f"calexp visit={VISIT}", "--repo", repo,
+                                   "--json").stdout)
+    marked = {h["key"]: h for h in by_visit["hits"]}
+    assert set(calexps) <= set(marked)
+    assert all(marked[k]["deleted"] == DELETED_AT and marked[k]["label"].endswith("(deleted)")
+               for k in calexps)
+    uuid = calexps[0].split(":", 1)[1]
+    (hit,) = json.loads(_lineage("search", uuid, "--repo", repo, "--json").stdout)["hits"]
+    assert hit["deleted"] == DELETED_AT
+    raw = json.loads(_lineage("search", f"raw visit={VISIT}", "--repo", repo,
+                              "--json").stdout)["hits"]
+    assert raw and all(h["deleted"] is None for h in raw)
