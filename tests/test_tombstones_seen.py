@@ -259,3 +259,18 @@ def test_search_hits_mark_tombstones_not_hide_them(deleted_repo):
     raw = json.loads(_lineage("search", f"raw visit={VISIT}", "--repo", repo,
                               "--json").stdout)["hits"]
     assert raw and all(h["deleted"] is None for h in raw)
+
+
+# --- calibrations valid for an exposure: a deleted one is no longer there to use ----------
+
+def test_a_deleted_calibration_is_not_valid_for_an_exposure(demo_store):
+    from lineage.dataunits.calibs import valid_calibrations
+    from lineage.demo import plan_survey
+    visit = plan_survey(SMALL).visits[0]
+    exposure = f"exposure={visit.id},detector={visit.detectors[0]}"
+    before = valid_calibrations(demo_store, exposure)
+    flat = next(c for c in before if c.dataset_type == "flat")
+    tombstone(demo_store, [flat.key])
+    after = valid_calibrations(demo_store, exposure)
+    assert [c.key for c in after] == [c.key for c in before if c.key != flat.key]
+    assert traverse(demo_store, flat.key, types=["calexp"])   # its lineage stays
