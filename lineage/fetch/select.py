@@ -67,7 +67,7 @@ def refuse_deleted(store, keys: list[str]) -> None:
         more = f" (and {len(deleted) - 1} more named)" if len(deleted) > 1 else ""
         raise DeletedDataset(f"{key} was {describe_deletion(first)}{more}: its lineage is "
                              "kept, its data is not listed unless deleted datasets are "
-                             "asked for", field="selector")
+                             "asked for")
 
 
 def keep_only(store, keys: list[str], types=None, collection: str | None = None,
