@@ -92,7 +92,8 @@ class Repository:
         most this many processing steps away; ``collection``: only datasets in it;
         ``as_of`` (a UTC time or a release name): what existed then (docs/lineage.md);
         ``max_nodes``: stop the search after this many datasets (the result's
-        ``truncated`` says whether it did)."""
+        ``truncated`` says whether it did).  Deleted datasets (tombstones) stay in the
+        answer, ``deleted`` saying when (docs/retention.md); None for live ones."""
         return self._traverse(selector, query.DOWN, types, depth, collection, limit, as_of,
                               max_nodes)
 
@@ -109,10 +110,10 @@ class Repository:
                               collection, limit, at=as_of_time(self.store, as_of),
                               max_nodes=max_nodes)
         return Result(({"dataset_type": r.dataset_type, "data_id": DataId.parse(r.data_id),
-                        "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1]}
-                       for r in rows),
+                        "run": r.run, "steps": r.steps, "uuid": r.key.split(":", 1)[1],
+                        "deleted": r.deleted} for r in rows),
                       f"{direction.capitalize()}stream of {selector}",
-                      ["dataset_type", "data_id", "run", "steps", "uuid"],
+                      ["dataset_type", "data_id", "run", "steps", "uuid", "deleted"],
                       truncated=rows.truncated)
 
     def count(self, selector: str, direction: str = query.DOWN, types=None,
@@ -128,8 +129,8 @@ class Repository:
     def explain(self, selector: str, target: str, direction: str = query.DOWN,
                 depth: int | None = None) -> Result:
         """One shortest lineage path from ``selector`` to the dataset ``target`` (UUID or
-        key), one row per node: ``kind, key, dataset_type, data_id, run, task``.  Empty
-        when no path leads there."""
+        key), one row per node: ``kind, key, dataset_type, data_id, run, task, deleted``
+        (a tombstone's deletion time, docs/retention.md).  Empty when no path leads there."""
         path = query.explain(self.store, selector, target, direction, depth)
         rows = []
         for key in path:
@@ -138,9 +139,10 @@ class Repository:
             rows.append({"kind": view["kind"], "key": key,
                          "dataset_type": props.get("dataset_type"),
                          "data_id": DataId.parse(props.get("data_id")),
-                         "run": props.get("run"), "task": props.get("task")})
+                         "run": props.get("run"), "task": props.get("task"),
+                         "deleted": props.get("deleted_at")})
         return Result(rows, f"Lineage path {selector} -> {target}",
-                      ["kind", "key", "dataset_type", "data_id", "run", "task"])
+                      ["kind", "key", "dataset_type", "data_id", "run", "task", "deleted"])
 
     def show(self, key: str, limit: int = 25) -> dict:
         """One node (a key or dataset UUID): ``{key, kind, properties, out, in}`` with at
@@ -152,15 +154,15 @@ class Repository:
         ``deepCoadd tract=9813,patch=40,band=r``, a dataset UUID or node key, ``flag:<uuid>``,
         a collection or release ``DR2``, a dataset type, a task), at most ``first`` hits, as
         ``lineage search`` (docs/search.md): ``kind, key, label, dataset_type, data_id, run,
-        dimension``; ``truncated`` when more matched, the title says how many or, when
+        dimension, deleted`` (a deleted dataset is a hit, marked: when it was deleted); ``truncated`` when more matched, the title says how many or, when
         nothing matched, what was tried."""
         answer = search_text(self.store, text, first)
         title = answer.message or f"Search {answer.text!r}: {len(answer.hits)} of " \
                                   f"{answer.total} hits"
         return Result(({**asdict(h), "data_id": DataId.parse(h.data_id) if h.data_id else None}
                        for h in answer.hits), title,
-                      ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension"],
-                      truncated=answer.truncated)
+                      ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension",
+                       "deleted"], truncated=answer.truncated)
 
     def visits(self, conditions: str = "", instrument: str | None = None) -> Result:
         """Visits by observing conditions and telemetry (``"seeing < 0.6 arcsec and
@@ -266,32 +268,40 @@ class Repository:
     # --- releases, lightcurves, metrics -------------------------------------------------------
 
     def diff(self, release_a: str, release_b: str, types=(), tracts=(), bands=(),
-             where: str | None = None, properties=("size",), tolerance=()) -> dict:
+             where: str | None = None, properties=("size",), tolerance=(),
+             include_deleted: bool = False) -> dict:
         """What differs between two releases (collection or release names), as ``lineage
         diff --json`` summarises it: ``{a, b, filter, totals, by_type, by_tract_band,
         reasons, steps, visits, properties, metrics}``.  ``types``, ``tracts``, ``bands``
         and ``where`` (``dim=value,...``) filter the datasets; ``tolerance`` is a list such
-        as ``["5%", "validate_drp.PA1=0.5"]``."""
-        flt = DiffFilter.make(self._types(types) or (), tracts, bands, where)
+        as ``["5%", "validate_drp.PA1=0.5"]``.  What a release holds excludes deleted
+        datasets (docs/retention.md: one deleted since is ``removed``) unless
+        ``include_deleted``."""
+        flt = DiffFilter.make(self._types(types) or (), tracts, bands, where, include_deleted)
         result = diff_releases(self.store, release_a, release_b, flt, None, properties, True,
                                Tolerance.parse(tolerance), progress=False)
         return result.summary()
 
     def lightcurve(self, object_id: int, collection: str, datastore: str | None = None,
-                   topics=None) -> Result:
+                   topics=None, include_deleted: bool = False) -> Result:
         """Every epoch of a DIA object in ``collection``, in time order, with its provenance
         (images, visit, conditions, telemetry, software and config of each step, flags);
         ``time`` is the epoch as a TAI time (``mjd_tai`` its MJD).  ``datastore``: where
-        the catalogs are (default: the repository's)."""
+        the catalogs are (default: the repository's).  An epoch whose catalog or image was
+        deleted (docs/retention.md) is left out unless ``include_deleted``; the result's
+        ``left_out_deleted`` and ``left_out_deleted_catalogs`` say how many."""
         where = datastore_for(self.target, datastore)
         frame = lightcurve_of(self.store, object_id, collection, where,
-                              list(topics) if topics else None)
+                              list(topics) if topics else None, include_deleted=include_deleted)
         rows = _records(frame)
         from astropy.time import Time   # heavy: loaded with the first lightcurve
         for row in rows:
             row["time"] = Time(row["mjd_tai"], format="mjd", scale="tai")
             row["time"].format = "isot"
-        return Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
+        result = Result(rows, f"Lightcurve of DIA object {object_id} in {collection}")
+        result.left_out_deleted = frame.attrs["left_out_deleted"]
+        result.left_out_deleted_catalogs = frame.attrs["left_out_deleted_catalogs"]
+        return result
 
     def metric_jobs(self, metric: str, operator: str, value: float, unit: str = "",
                     since=None, until=None, instrument: str | None = None,
@@ -331,7 +341,8 @@ class Repository:
     def fetch(self, selector: str, to, direction: str | None = None, types=None,
               depth: int | None = None, collection: str | None = None,
               datastore: str | None = None, dry_run: bool = False, mode: str = "copy",
-              workers: int = 4, with_provenance: bool = False) -> Result:
+              workers: int = 4, with_provenance: bool = False,
+              include_deleted: bool = False) -> Result:
         """Copy (``mode`` ``"copy"``, ``"link"`` or ``"symlink"``) the files of the datasets
         ``selector`` names into the directory ``to``, checking checksums and writing
         ``to/manifest.json``; with ``direction`` (``"down"``/``"up"``) the datasets
@@ -341,9 +352,12 @@ class Repository:
         dataset's provenance into its copy (a FITS file's primary header, and a PROV-JSON
         sidecar ``FILE.prov.json`` of its upstream; docs/standards.md): ``sha256`` is then
         the written file's, ``source_sha256`` the datastore's.  A dataset not fetched raises
-        :class:`~lineage.fetch.transfer.FetchError` after the others are done."""
+        :class:`~lineage.fetch.transfer.FetchError` after the others are done.  Deleted
+        datasets (tombstones, docs/retention.md) are left out, and one named by its UUID is
+        refused, unless ``include_deleted``."""
         where = datastore_for(self.target, datastore)
-        keys = select(self.store, selector, direction, self._types(types), depth, collection)
+        keys = select(self.store, selector, direction, self._types(types), depth, collection,
+                      include_deleted)
         if not keys:
             raise SelectorError(f"{selector}: no datasets")
         artifacts = resolve(self.store, keys, where, keep_refused=True)

@@ -66,7 +66,7 @@ def test_downstream_is_the_commands_answer_with_typed_rows(repo, demo_repo):
             for r in coadds] == \
         [(r["uuid"], r["data_id"], r["run"], r["steps"]) for r in cli]
     assert isinstance(coadds, Result) and coadds.columns == \
-        ["dataset_type", "data_id", "run", "steps", "uuid"]
+        ["dataset_type", "data_id", "run", "steps", "uuid", "deleted"]
     first = coadds[0]
     assert isinstance(first["data_id"], DataId) and first["data_id"]["band"] == "u"
     assert first["data_id"] == {"tract": "9813", "patch": "0", "band": "u",
@@ -82,9 +82,9 @@ def test_downstream_is_the_commands_answer_with_typed_rows(repo, demo_repo):
 def test_to_pandas_and_to_table_shapes_and_types(repo):
     coadds = repo.downstream(SELECTOR, types="deepCoadd")
     frame = coadds.to_pandas()
-    assert frame.shape == (8, 9)
+    assert frame.shape == (8, 10)
     assert list(frame.columns) == ["dataset_type", "data_id", "band", "patch", "skymap",
-                                   "tract", "run", "steps", "uuid"]
+                                   "tract", "run", "steps", "uuid", "deleted"]
     assert frame["steps"].dtype == np.int64
     assert frame["data_id"][0] == "band=u,patch=0,skymap=demo_rings,tract=9813"
     assert set(frame["band"]) == {"u"} and frame["uuid"][0] == coadds[0]["uuid"]

@@ -43,6 +43,8 @@ class ReleaseDiffFilter(graphene.InputObjectType):
     bands = graphene.List(graphene.NonNull(graphene.String),
                           description="Bands (a visit implies its band).")
     where = graphene.String(description="dim=value[,dim=value...] every dataset must match.")
+    include_deleted = graphene.Boolean(description="A release holds its deleted datasets too "
+                                                   "(tombstones: docs/retention.md).")
 
 
 class DiffCounts(graphene.ObjectType):
@@ -379,7 +381,8 @@ class DiffQuery(graphene.ObjectType):
             tol = Tolerance.parse(tolerance or ())
         f = dict(filter or {})
         with argument("filter", within="filter"):
-            flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"))
+            flt = DiffFilter.make(f.get("types"), f.get("tracts"), f.get("bands"), f.get("where"),
+                                  bool(f.get("include_deleted")))
             await ctx.run(flt.check_known, ctx.store)
         statuses = frozenset(change_status or CHANGE_STATUSES)
         wrong = sorted(statuses - set(CHANGE_STATUSES))

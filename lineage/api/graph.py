@@ -48,6 +48,8 @@ class GraphNode(graphene.ObjectType):
     data_id = graphene.String()
     run = graphene.String()
     count = graphene.Int(required=True, description="Members (1 for one node).")
+    deleted = graphene.String(description="When a deleted dataset (a tombstone: lineage "
+                                          "passes through it) was deleted; null: it exists.")
     expanded = graphene.Boolean(required=True, description="A group whose first members are "
                                                            "drawn; this node is the rest.")
     selected = graphene.Boolean(required=True,

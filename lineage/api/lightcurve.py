@@ -85,6 +85,10 @@ class Lightcurve(graphene.ObjectType):
     catalog = graphene.Field(Dataset, description="The object's dia_object catalog.")
     epochs = graphene.List(graphene.NonNull(Epoch), required=True,
                            description="In time order.")
+    left_out_deleted = graphene.Int(required=True, description="Epochs left out: their image "
+                                    "was deleted (docs/retention.md; `includeDeleted`).")
+    left_out_deleted_catalogs = graphene.Int(required=True, description="Deleted catalogs "
+                                             "not read (their epochs are left out).")
 
     async def resolve_catalog(root, info):
         return await info.context.loaders.node.load(root["catalog"])
@@ -129,9 +133,12 @@ class LightcurveQuery(graphene.ObjectType):
         collection=graphene.String(required=True, description="Release or run collection."),
         topics=graphene.List(graphene.NonNull(graphene.String),
                              description="Only these EFD topics (e.g. ESS.temperature)."),
+        include_deleted=graphene.Boolean(default_value=False, description="Epochs whose "
+                                         "catalog or image was deleted too."),
         description="Every epoch of a DIA object with its provenance (COMM5).")
 
-    async def resolve_lightcurve(root, info, object, collection, topics=None):
+    async def resolve_lightcurve(root, info, object, collection, topics=None,
+                                 include_deleted=False):
         ctx = info.context
         where = datastore_of(ctx.settings)
         if where is None:
@@ -141,7 +148,9 @@ class LightcurveQuery(graphene.ObjectType):
             raise ApiError(f"object: {object!r} is not an integer object ID")
         with argument("object"):
             frame = await ctx.run(lightcurve, ctx.store, int(object), collection, where,
-                                  topics or None)
+                                  topics or None, include_deleted=include_deleted)
         return {"object": str(int(object)), "collection": collection,
                 "catalog": frame.attrs["catalog"],
+                "left_out_deleted": frame.attrs["left_out_deleted"],
+                "left_out_deleted_catalogs": frame.attrs["left_out_deleted_catalogs"],
                 "epochs": [_epoch(r) for r in frame.to_dict("records")]}

@@ -47,6 +47,8 @@ class DatasetFilter(graphene.InputObjectType):
     collection = graphene.String(description="In this collection (chains flattened).")
     selector = graphene.String(description="Identified by this data-unit expression, e.g. "
                                            "visit=2026030100001 or tract=9813,patch=4,band=r.")
+    include_deleted = graphene.Boolean(description="Deleted datasets (tombstones) too: "
+                                                   "docs/retention.md.")
 
 
 class BlastRadius(graphene.ObjectType):
@@ -85,7 +87,7 @@ def _datasets_page(store, flt: dict, first: int, after: str | None) -> Page:
         tagged = lineage_queries.tagged_datasets(store, others) if others else []
     node_filter = lineage_queries.dataset_filter(
         selected, list(flt["dataset_type"]) if flt.get("dataset_type") else None,
-        flt.get("run") or None, runs, tagged)
+        flt.get("run") or None, runs, tagged, bool(flt.get("include_deleted")))
     return keyset_page(store, "Dataset", node_filter, first, after)
 
 
@@ -190,7 +192,8 @@ async def lineage_page(info, from_, direction, field="from", depth=None, types=N
                            max_per_step, max_nodes, field)
     records = [{"key": r.key, "steps": r.steps, FULL: True,
                 "node": {"key": r.key, "dataset_type": r.dataset_type,
-                         "data_id": r.data_id, "run": r.run}} for r in rows]
+                         "data_id": r.data_id, "run": r.run,
+                         **({"deleted_at": r.deleted} if r.deleted else {})}} for r in rows]
     page = page_of_list(records, n, start)
     page.truncated = rows.truncated
     return page

@@ -26,6 +26,8 @@ class SearchHit(graphene.ObjectType):
     data_id = graphene.String(description="A dataset's or quantum's data ID.")
     run = graphene.String(description="A dataset's or quantum's RUN collection.")
     dimension = graphene.String(description="A data unit's dimension (visit, tract ...).")
+    deleted = graphene.String(description="When a deleted dataset (a tombstone, still a hit) "
+                                          "was deleted; null: it exists.")
     node = graphene.Field(Node, description="The node (null if it went meanwhile).")
 
     async def resolve_node(root, info):

@@ -22,6 +22,7 @@ from lineage.api.errors import ApiError
 from lineage.api.loaders import FULL, Relation
 from lineage.metrics import evaluate_specs
 from lineage.api.pagination import Page, decode_cursor, encode_cursor, page_of_list, page_size
+from lineage.traversal.traverse import deleted_among
 
 
 # --- resolving properties of possibly partial nodes ---------------------------------
@@ -147,14 +148,23 @@ def _many(rel: Relation, node_type, description: str):
                          description=description)
 
 
-def _paged_relation(rel: Relation, conn, description: str):
-    async def resolve(root, info, first=None, after=None):
+def _paged_relation(rel: Relation, conn, description: str, listing: bool = False):
+    """A paged relation field; a ``listing`` of datasets (what a collection, type or unit
+    holds) skips tombstones unless ``includeDeleted`` (docs/retention.md)."""
+    async def resolve(root, info, first=None, after=None, include_deleted=False):
         n = page_size(first, info.context.settings)
         start = decode_cursor(after)
         items = await info.context.loaders.relation(rel).load(root["key"])
+        if listing and not include_deleted:
+            deleted = await info.context.run(deleted_among, info.context.store,
+                                             [k for k, _ in items])
+            items = [(k, e) for k, e in items if k not in deleted]
         records = [{"key": k, "node": None, FULL: True, **e} for k, e in items]
         return page_of_list(records, n, start)
-    return paged(conn, resolve, description)
+    if not listing:
+        return paged(conn, resolve, description)
+    return paged(conn, resolve, description, include_deleted=graphene.Boolean(
+        default_value=False, description="Deleted datasets (tombstones) too."))
 
 
 def R(source, rel_type, target=None, incoming=False, **kw) -> Relation:  # noqa: N802 (reads like a pattern)
@@ -233,6 +243,35 @@ class Dataset(graphene.ObjectType):
     flags = _many(R("Dataset", "FLAGS", "Flag", incoming=True), lambda: Flag,
                   "Flags that name it directly (contamination: the `contamination` query).")
     measured_by = _many(R("Dataset", "MEASURED", "Job", incoming=True), lambda: Job, "Metric jobs.")
+    deleted = graphene.Field(lambda: Deletion, resolver=lambda root, info: _deletion(root, info),
+                             description="Null while it exists; a tombstone's deletion "
+                                         "(docs/retention.md): lineage keeps passing through it.")
+
+
+class Deletion(graphene.ObjectType):
+    """A deleted dataset's record: its node and lineage stay (a tombstone)."""
+
+    at = graphene.String(required=True, description="When the graph recorded it (UTC).")
+    by = graphene.String(description="Who deleted it.")
+    reason = graphene.String(description="Why.")
+    forced = graphene.Boolean(description="Live datasets depended on it (deleted by force).")
+    files_removed = graphene.Boolean(description="Its files are gone from every datastore "
+                                                 "(false: a removal still owed; null: none "
+                                                 "was asked).")
+    history = graphene.List(graphene.NonNull(graphene.String), required=True,
+                            description="One line per deletion and restoration.")
+
+
+async def _deletion(root: dict, info) -> dict | None:
+    """A dataset's :class:`Deletion` (None: live), from its node, looked up (batched with the
+    request's other lookups) unless at hand or known live."""
+    node = root if root.get(FULL) else await full_node(root, info)
+    if not node.get("deleted_at"):
+        return None
+    return {"at": node["deleted_at"], "by": node.get("deleted_by"),
+            "reason": node.get("deleted_reason"), "forced": node.get("deleted_forced"),
+            "files_removed": node.get("files_removed"),
+            "history": list(node.get("deletion_history") or [])}
 
 
 class Quantum(graphene.ObjectType):
@@ -509,7 +548,7 @@ _attach(Quantum, "outputs", _paged_relation(
     R("Quantum", "PRODUCED", "Dataset"), DatasetConnection, "Datasets it wrote."))
 _attach(DataUnit, "datasets", _paged_relation(
     R("DataUnit", "IDENTIFIED_BY", "Dataset", incoming=True), DatasetConnection,
-    "Datasets whose data ID names this unit directly."))
+    "Datasets whose data ID names this unit directly.", listing=True))
 _attach(DataUnit, "quanta", _paged_relation(
     R("DataUnit", "IDENTIFIED_BY", "Quantum", incoming=True), QuantumConnection,
     "Quanta whose data ID names this unit directly."))
@@ -517,10 +556,11 @@ _attach(DataUnit, "parts", _paged_relation(
     R("DataUnit", "PART_OF", "DataUnit", incoming=True), DataUnitConnection,
     "Units that imply this one (a tract's patches, a band's physical filters ...)."))
 _attach(DatasetType, "datasets", _paged_relation(
-    R("DatasetType", "OF_TYPE", "Dataset", incoming=True), DatasetConnection, "Datasets of this type."))
+    R("DatasetType", "OF_TYPE", "Dataset", incoming=True), DatasetConnection, "Datasets of this type.",
+    listing=True))
 _attach(Collection, "datasets", _paged_relation(
     R("Collection", "CONTAINS", "Dataset"), DatasetConnection,
-    "Datasets it contains directly (a chained collection: ask its children)."))
+    "Datasets it contains directly (a chained collection: ask its children).", listing=True))
 _attach(SoftwareVersion, "quanta", _paged_relation(
     R("SoftwareVersion", "RAN_WITH", "Quantum", incoming=True), QuantumConnection,
     "Quanta that ran with it."))

@@ -36,12 +36,12 @@ def _cache(cache_dir, max_size=None):
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=4, show_default=True)
 @json_option
 def cache_prefetch(query_text, repo, direction, types, depth, collection, variables, datastore,
-                   cache_dir, max_size, workers, as_json):
+                   include_deleted, cache_dir, max_size, workers, as_json):
     """Put the files of the datasets QUERY names into the cache, for offline use."""
     cache = _cache(cache_dir, max_size)
     with Repo(repo) as store:
         artifacts, _ = artifacts_of(store, repo, query_text, direction, types, depth,
-                                    collection, variables, datastore)
+                                    collection, variables, datastore, include_deleted)
     results = []
     with progress_bar("caching", len(artifacts), "datasets", not as_json) as advance:
         def one(a):

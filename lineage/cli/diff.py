@@ -30,6 +30,8 @@ def _tolerance(ctx, param, value):
 @click.option("--band", "bands", multiple=True,
               help="Only datasets of this band, also implied by their visit (repeatable).")
 @click.option("--where", default=None, help="Only datasets matching dim=value[,dim=value...].")
+@click.option("--include-deleted", is_flag=True,
+              help="A release holds its deleted datasets too (tombstones: docs/retention.md).")
 @click.option("--product", default=None,
               help="Explain one product (UUID, or dim=value pairs with --type): its inputs in "
                    "both releases side by side and the first step where the lineages part.")
@@ -46,8 +48,8 @@ def _tolerance(ctx, param, value):
 @click.option("--examples", default=8, show_default=True,
               help="Detail records shown per status and dataset type (tables, Markdown, HTML).")
 @json_option
-def diff_command(release_a, release_b, repo, types, tracts, bands, where, product, tolerance,
-                 properties, output, fmt, examples, as_json):
+def diff_command(release_a, release_b, repo, types, tracts, bands, where, include_deleted,
+                 product, tolerance, properties, output, fmt, examples, as_json):
     """What differs between RELEASE_A and RELEASE_B (collection or release names):
     datasets added, removed and changed, by type and by tract/band; for changed products
     which inputs, visits, software packages, config keys and flags differ; metric and
@@ -63,7 +65,7 @@ def diff_command(release_a, release_b, repo, types, tracts, bands, where, produc
         if product:
             _explain(store, release_a, release_b, product, types, as_json)
             return
-        flt = call(DiffFilter.make, types, tracts, bands, where)
+        flt = call(DiffFilter.make, types, tracts, bands, where, include_deleted)
         stream = None
         if as_json or fmt == "json":
             stream = open(output, "w") if fmt == "json" and output else sys.stdout

@@ -51,6 +51,8 @@ def query_options(command):
         click.option("--datastore", default=None, metavar="ROOT",
                      help="Where the files are: a directory, file://, s3://, https:// URL or "
                           "butler:REPO (default: the repository's datastore, REPO/datastore)."),
+        click.option("--include-deleted", is_flag=True,
+                     help="Deleted datasets too (tombstones; their files may be gone)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -69,16 +71,18 @@ def _saved_answer(store, repo: str, name: str, variables) -> dict:
 
 
 def artifacts_of(store, repo, query_text, direction, types, depth, collection, variables,
-                 datastore):
-    """The artifacts a QUERY names, in a repository's datastore."""
+                 datastore, include_deleted=False):
+    """The artifacts a QUERY names, in a repository's datastore (deleted datasets only
+    ``include_deleted``)."""
     types = [t for group in types for t in group.split(",") if t] or None
     where = call(datastore_for, repo, datastore)
     if query_text.startswith(SAVED_PREFIX):
         keys = dataset_keys(_saved_answer(store, repo, query_text[len(SAVED_PREFIX):],
                                           variables))
-        keys = call(keep_only, store, keys, types, collection)
+        keys = call(keep_only, store, keys, types, collection, include_deleted)
     else:
-        keys = call(select, store, query_text, direction, types, depth, collection)
+        keys = call(select, store, query_text, direction, types, depth, collection,
+                    include_deleted)
     if not keys:
         raise CliError(f"{query_text}: no datasets")
     # a dataset whose path or run would lead outside its folder is refused by name; the
@@ -132,7 +136,7 @@ def _plan_view(plan, title: str, where) -> None:
                    "whole upstream for every file.")
 @format_option
 def fetch_command(query_text, repo, direction, types, depth, collection, variables, datastore,
-                  to, dry_run, mode, workers, with_provenance, fmt):
+                  include_deleted, to, dry_run, mode, workers, with_provenance, fmt):
     """Download (or link) the files of the datasets QUERY names into a directory, checking
     checksums and writing DIR/manifest.json. QUERY: a selector (visit=1228) with --downstream
     or --upstream, a file of UUIDs or another command's --json output, or graphql:NAME."""
@@ -143,7 +147,7 @@ def fetch_command(query_text, repo, direction, types, depth, collection, variabl
     stamper = None
     with Repo(repo) as store:
         artifacts, where = artifacts_of(store, repo, query_text, direction, types, depth,
-                                        collection, variables, datastore)
+                                        collection, variables, datastore, include_deleted)
         if with_provenance and not dry_run:
             stamper = Stamper(call(provenance_of, store, [a.key for a in artifacts
                                                           if not a.error], not as_json))

@@ -52,15 +52,21 @@ def frame_records(frame) -> list[dict]:
               callback=check_plot_suffix, help="Draw flux against time (PNG, SVG or PDF).")
 @click.option("--colour-by", "--color-by", "colour_by", default="seeing", show_default=True,
               help="The condition that colours the epochs of the plot (any numeric column).")
+@click.option("--include-deleted", is_flag=True,
+              help="Epochs whose catalog or image was deleted too (docs/retention.md).")
 @format_option
 def lightcurve_command(object_id, collection, repo, datastore, topics, output, plot_file,
-                       colour_by, fmt):
+                       colour_by, include_deleted, fmt):
     """Every epoch of a DIA OBJECT with its provenance: measurement, catalog, images, visit,
     conditions, telemetry, software and config of each step, flags."""
     where = call(datastore_for, repo, datastore)
     with Repo(repo) as store:
         frame = call(lightcurve, store, object_id, collection, where, list(topics) or None,
-                     show_progress=fmt == "table")
+                     show_progress=fmt == "table", include_deleted=include_deleted)
+    left_out = frame.attrs["left_out_deleted"], frame.attrs["left_out_deleted_catalogs"]
+    if any(left_out):
+        click.echo(f"left out: {left_out[0]} epochs whose image was deleted, {left_out[1]} "
+                   "deleted catalogs (--include-deleted to keep them)", err=True)
     if colour_by not in frame.columns:
         raise CliError(f"--colour-by {colour_by!r}: no such column (try seeing, airmass, "
                         "sky, or an efd.* column)")
@@ -73,7 +79,10 @@ def lightcurve_command(object_id, collection, repo, datastore, topics, output, p
     if fmt != "table":  # CSV and ECSV: one row per epoch, every column
         emit(fmt, "", frame_records(frame), [], units=CONDITION_UNITS,
              document={"object": object_id, "collection": collection,
-                       "catalog": frame.attrs.get("catalog"), "epochs": frame_records(frame)})
+                       "catalog": frame.attrs.get("catalog"),
+                       "left_out_deleted": left_out[0],
+                       "left_out_deleted_catalogs": left_out[1],
+                       "epochs": frame_records(frame)})
         return
     efd = [c for c in frame.columns if c.startswith("efd.") and c.endswith(".mean")][:1]
     columns = ["MJD (TAI)", "band", "flux (nJy)", "err", "visit", "det", "seeing", "airmass",

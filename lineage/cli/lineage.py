@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from lineage.cli.common import Repo, CliError, call, check_plot_suffix, format_option, repo_option
-from lineage.cli.output import DATASET_COLUMNS, Column, counts_table, emit, node_view
+from lineage.cli.output import Column, counts_table, dataset_columns, emit, node_view
 from lineage.core.figures import draw, lineage_tree
 from lineage.core.selector import parse_selector
 from lineage.flags import as_of_time
@@ -48,10 +48,15 @@ def _lineage_command(direction: str):
                 if fmt == "table" and not path:
                     raise CliError(f"no lineage path from {selector} to {target}")
                 steps = [{"step": i, "kind": k.split(":", 1)[0], "key": k,
-                          "node": _describe(store, k)} for i, k in enumerate(path)]
-                emit(fmt, f"Lineage path {selector} -> {target}", steps,
-                     [Column("#", "step"), Column("kind", "kind"), Column("node", "node", wrap=True)],
-                     document={"from": selector, "to": target, "path": path})
+                          **_describe(store, k)} for i, k in enumerate(path)]
+                columns = [Column("#", "step"), Column("kind", "kind"),
+                           Column("node", "node", wrap=True)]
+                if any(s["deleted"] for s in steps):
+                    columns.append(Column("deleted", "deleted"))
+                emit(fmt, f"Lineage path {selector} -> {target}", steps, columns,
+                     document={"from": selector, "to": target, "path": path,
+                               "deleted": {s["key"]: s["deleted"] for s in steps
+                                           if s["deleted"]}})
                 return
             if count_only:
                 counts = call(query.count, store, selector, direction, types, depth, collection,
@@ -73,8 +78,9 @@ def _lineage_command(direction: str):
             call(draw, lineage_tree(rows, tree, direction), plot_file,
                  f"{direction.capitalize()}stream of {title}")
             click.echo(f"wrote {plot_file}", err=True)
-        emit(fmt, f"{direction.capitalize()}stream of {selector}", [r.as_dict() for r in rows],
-             DATASET_COLUMNS, f"{len(rows)} datasets")
+        records = [r.as_dict() for r in rows]
+        emit(fmt, f"{direction.capitalize()}stream of {selector}", records,
+             dataset_columns(records), f"{len(rows)} datasets")
     command.__doc__ = (f"Datasets {direction}stream of SELECTOR (a dataset UUID, a node key, "
                        f"or an expression such as visit=1228 or tract=9813,patch=40,band=r).")
     return command
@@ -90,18 +96,21 @@ def _plot_title(store, selector: str, tree: dict) -> str:
     """What a picture is of: the selector's data ID as typed, or for one selected node
     (a UUID or key) its type and data ID."""
     if len(tree["seeds"]) == 1 and parse_selector(selector).keys:
-        return _describe(store, next(iter(tree["seeds"])))
+        return _describe(store, next(iter(tree["seeds"])))["node"]
     return selector
 
 
-def _describe(store, key: str) -> str:
+def _describe(store, key: str) -> dict:
+    """``node``: what the node is, in words; ``deleted``: when, if it is a tombstone."""
     view = show_node(store, key, limit=0)
     p = view["properties"]
     if view["kind"] == "Dataset":
-        return f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
-    if view["kind"] == "Quantum":
-        return f"{p.get('task')} {p.get('data_id')}"
-    return key
+        node = f"{p.get('dataset_type')} {p.get('data_id')} ({p.get('run')})"
+    elif view["kind"] == "Quantum":
+        node = f"{p.get('task')} {p.get('data_id')}"
+    else:
+        node = key
+    return {"node": node, "deleted": p.get("deleted_at")}
 
 
 downstream = click.command("downstream")(_lineage_command(query.DOWN))

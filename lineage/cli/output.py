@@ -316,8 +316,17 @@ DATASET_COLUMNS = [Column("dataset type", "dataset_type"), Column("data ID", "da
                    Column("run", "run"), Column("steps", "steps"), Column("UUID", "uuid")]
 
 
+def dataset_columns(records: list[dict]) -> list[Column]:
+    """:data:`DATASET_COLUMNS`, and a ``deleted`` column when some record is a tombstone
+    (docs/retention.md): a listing of live datasets keeps its width."""
+    if any(r.get("deleted") for r in records):
+        return DATASET_COLUMNS + [Column("deleted", "deleted")]
+    return DATASET_COLUMNS
+
+
 def dataset_rows_table(title: str, rows, caption: str | None = None) -> None:
-    emit("table", title, [r.as_dict() for r in rows], DATASET_COLUMNS, caption)
+    records = [r.as_dict() for r in rows]
+    emit("table", title, records, dataset_columns(records), caption)
 
 
 def counts_table(title: str, counts: dict[str, int]) -> None:
@@ -329,7 +338,7 @@ def counts_table(title: str, counts: dict[str, int]) -> None:
 def node_view(view: dict) -> None:
     props = view["properties"]
     table(f"{view['kind']} {view['key']}", ["property", "value"],
-          [(k, v) for k, v in sorted(props.items()) if k != "key"])
+          [(k, v) for k, v in sorted(props.items()) if k != "key"], view.get("deleted"))
     for direction, arrow in (("out", "->"), ("in", "<-")):
         part = view[direction]
         if not part["counts"]:

@@ -27,7 +27,7 @@ def search_command(text, repo, first, fmt):
     with Repo(repo) as store:
         answer = call(search, store, text, first)
     hits = [{"kind": h.kind, "key": h.key, "label": h.label, "dataset_type": h.dataset_type,
-             "data_id": h.data_id, "run": h.run} for h in answer.hits]
+             "data_id": h.data_id, "run": h.run, "deleted": h.deleted} for h in answer.hits]
     caption = answer.message or (f"{len(hits)} of {answer.total} hits (--first for more)"
                                  if answer.truncated else
                                  f"{answer.total} hit{'' if answer.total == 1 else 's'}")

@@ -86,8 +86,10 @@ class CertifiedRow(NamedTuple):
 def certified_datasets(store: Store, collection_keys: list[str],
                        types=None) -> list[CertifiedRow]:
     """Every dataset the collections ``collection_keys`` contain (of ``types`` if given),
-    with the validity range of its ``CONTAINS`` edge."""
+    with the validity range of its ``CONTAINS`` edge; not deleted ones (a deleted
+    calibration is no longer there to use: docs/retention.md)."""
     query = ("MATCH (c:Collection)-[e:CONTAINS]->(d:Dataset) WHERE c.key IN $colls "
+             "AND d.deleted_at IS NULL "
              + ("AND d.dataset_type IN $types " if types else "")
              + "RETURN c.name, d.key, d.dataset_type, d.data_id, d.run, "
                "e.valid_begin, e.valid_end")

@@ -45,6 +45,7 @@ from lineage.core.dataid import DataId
 from lineage.core.progress import progress_bar
 from lineage.dataunits.queries import dataset_type_names
 from lineage.traversal.traverse import type_graph
+from lineage.traversal.queries import any_deleted
 from lineage.diff import queries
 from lineage.diff.making import Made, Making, members, other_members, software_and_configs, split_input
 from lineage.diff.releases import DataUnits, DiffFilter, Release, ReleaseError, resolve_release
@@ -194,8 +195,10 @@ class _Differ:
         self.with_flags = bool(queries.flag_count(store))
         self.result = DiffResult(a, b, flt, properties=PropertyStats(props))
         self.result.software, self.result.configs = software_and_configs(store)
-        self.others_a = other_members(store, a, props)
-        self.others_b = other_members(store, b, props)
+        # what a release holds: its live datasets (no test where no tombstone is stored)
+        self.live_only = not flt.include_deleted and any_deleted(store)
+        self.others_a = other_members(store, a, props, self.live_only)
+        self.others_b = other_members(store, b, props, self.live_only)
         self._places: dict = {}
 
     def types(self) -> tuple[list[str], set[str]]:
@@ -218,9 +221,9 @@ class _Differ:
         produced = t in self.produced
         a, b = self.a, self.b
         return _TypeReads(
-            list(members(self.store, a, t, self.props, self.others_a)),
+            list(members(self.store, a, t, self.props, self.others_a, self.live_only)),
             Making(self.store, a, t, self.with_flags) if produced else None,
-            list(members(self.store, b, t, self.props, self.others_b)),
+            list(members(self.store, b, t, self.props, self.others_b, self.live_only)),
             Making(self.store, b, t, self.with_flags) if produced else None)
 
     def run(self) -> DiffResult:

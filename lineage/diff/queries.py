@@ -75,21 +75,29 @@ def dataset_type_and_data_id(store, key: str) -> list[TypeAndDataId]:
 
 # --- members -----------------------------------------------------------------------------
 
-def run_members(store, dataset_type: str, runs: list[str], props: list[str]) -> list:
+#: Only live datasets (no tombstone: docs/retention.md), added to a member query's WHERE.
+_LIVE = " AND d.deleted_at IS NULL"
+
+
+def run_members(store, dataset_type: str, runs: list[str], props: list[str],
+                live_only: bool = False) -> list:
     """Rows ``[key, data_id, *props]`` of the datasets of ``dataset_type`` in ``runs`` (in no
-    order), the property values with their types."""
+    order), the property values with their types; not deleted ones when ``live_only``."""
     extra = "".join(f", d.{p}" for p in props)
+    live = _LIVE if live_only else ""
     return store.read_plain_typed(
-        f"MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs "
+        f"MATCH (d:Dataset) WHERE d.dataset_type = $t AND d.run IN $runs{live} "
         f"RETURN d.key, d.data_id{extra}", {"t": dataset_type, "runs": runs}, 2)
 
 
-def other_members(store, collections: list[str], runs: list[str], props: list[str]) -> list:
+def other_members(store, collections: list[str], runs: list[str], props: list[str],
+                  live_only: bool = False) -> list:
     """Rows ``(dataset_type, key, data_id, *props)`` of the datasets of ``collections`` not
-    in ``runs``, in key order."""
+    in ``runs``, in key order; not deleted ones when ``live_only``."""
     extra = "".join(f", d.{p}" for p in props)
+    live = _LIVE if live_only else ""
     return store.read("MATCH (c:Collection) WHERE c.name IN $others "
-                      "MATCH (c)-[:CONTAINS]->(d:Dataset) WHERE NOT d.run IN $runs "
+                      f"MATCH (c)-[:CONTAINS]->(d:Dataset) WHERE NOT d.run IN $runs{live} "
                       f"RETURN DISTINCT d.dataset_type, d.key, d.data_id{extra} ORDER BY d.key",
                       {"others": collections, "runs": runs})
 

@@ -71,15 +71,19 @@ class DataUnits:
 class DiffFilter:
     """What a diff reports: dataset types, tracts, bands and ``dim=value`` pairs.
     A dataset passes when it has every filtered dimension (directly or, for the
-    band, implied by its visit) with an allowed value."""
+    band, implied by its visit) with an allowed value.  What a release holds excludes
+    deleted datasets (tombstones, docs/retention.md) unless ``include_deleted``: a dataset
+    deleted since release A is "removed" in B."""
 
     types: tuple[str, ...] = ()
     tracts: tuple[str, ...] = ()
     bands: tuple[str, ...] = ()
     pairs: tuple[tuple[str, str], ...] = ()
+    include_deleted: bool = False
 
     @classmethod
-    def make(cls, types=(), tracts=(), bands=(), where: str | None = None) -> "DiffFilter":
+    def make(cls, types=(), tracts=(), bands=(), where: str | None = None,
+             include_deleted: bool = False) -> "DiffFilter":
         pairs = ()
         if where:
             sel = parse_selector(where, field="where")
@@ -88,7 +92,7 @@ class DiffFilter:
                                    "value AND ...)", field="where")
             pairs = sel.pairs
         return cls(tuple(types or ()), tuple(str(t) for t in tracts or ()),
-                   tuple(bands or ()), tuple(pairs))
+                   tuple(bands or ()), tuple(pairs), bool(include_deleted))
 
     def __bool__(self) -> bool:
         return bool(self.types or self.tracts or self.bands or self.pairs)
@@ -102,7 +106,8 @@ class DiffFilter:
 
     def as_dict(self) -> dict:
         return {"types": list(self.types), "tracts": list(self.tracts), "bands": list(self.bands),
-                "where": ",".join(f"{k}={v}" for k, v in self.pairs)}
+                "where": ",".join(f"{k}={v}" for k, v in self.pairs),
+                "include_deleted": self.include_deleted}
 
     def passes(self, dataset_type: str, data_id: dict) -> bool:
         if self.types and dataset_type not in self.types:

@@ -16,6 +16,12 @@ For a DIA object, :func:`lightcurve` returns one row per epoch with
 * flags on its visit or exposure and contamination marks on its datasets
   (``flagged``, ``flags``, ``contamination``).
 
+An epoch whose catalog or image (``difference_image``, ``calexp``) was deleted (a
+tombstone, docs/retention.md) is left out unless ``include_deleted``: a deleted catalog is
+not read (its file may be gone), and the answer's ``attrs`` say what was left out
+(``left_out_deleted``: epochs whose image was deleted; ``left_out_deleted_catalogs``:
+catalogs not read).
+
 How the rows are found is the provenance itself: the object's catalog (the
 ``dia_object`` dataset of its patch in the collection) was made by an
 association quantum, whose input ``dia_source`` catalogs (one per visit and
@@ -42,7 +48,7 @@ from lineage.lightcurve.queries import (active_flags_of_visits,
                                         catalogs_in_runs, catalogs_read_to_make,
                                         config_values_text, instrument_of_visit_dataset,
                                         producers_of, units_with_properties)
-from lineage.traversal.traverse import collection_members
+from lineage.traversal.traverse import collection_members, deleted_among
 from lineage.core.errors import UserError
 
 
@@ -88,10 +94,14 @@ def _read_rows(datastore: Datastore, key: str, uri: str, catalog: Catalog, objec
 
 
 def find_object(store, object_id: int, collection: str, datastore: Datastore,
-                catalog: Catalog = DIA) -> dict:
-    """The object's catalog dataset in ``collection``: key, data ID, URI."""
+                catalog: Catalog = DIA, include_deleted: bool = False) -> dict:
+    """The object's catalog dataset in ``collection``: key, data ID, URI (a deleted catalog
+    only ``include_deleted``)."""
     runs, _ = collection_members(store, collection)
     rows = catalogs_in_runs(store, catalog.object_type, runs)
+    if not include_deleted:
+        deleted = deleted_among(store, [r.key for r in rows])
+        rows = [r for r in rows if r.key not in deleted]
     if not rows:
         raise LightcurveError(f"collection {collection!r} has no {catalog.object_type} catalogs")
     for key, data_id, uri in rows:
@@ -102,8 +112,12 @@ def find_object(store, object_id: int, collection: str, datastore: Datastore,
 
 
 def _epochs(store, object_key: str, object_id: int, datastore: Datastore, catalog: Catalog,
-            show_progress: bool) -> pd.DataFrame:
+            show_progress: bool, include_deleted: bool = False) -> tuple[pd.DataFrame, int]:
+    """The object's rows of the catalogs its association read, and how many of those
+    catalogs were deleted and so not read (none with ``include_deleted``)."""
     inputs = catalogs_read_to_make(store, object_key, catalog.source_type)
+    deleted = {} if include_deleted else deleted_among(store, [r.key for r in inputs])
+    inputs = [r for r in inputs if r.key not in deleted]
     frames = []
     with progress_bar(f"reading {catalog.source_type} catalogs", len(inputs), "catalogs",
                       show_progress) as advance:
@@ -123,8 +137,9 @@ def _epochs(store, object_key: str, object_id: int, datastore: Datastore, catalo
             frames.append(rows)
     if not frames:
         raise LightcurveError(f"object {object_id}: no epochs in the {len(inputs)} "
-                              f"{catalog.source_type} catalogs its association read")
-    return pd.concat(frames, ignore_index=True)
+                              f"{catalog.source_type} catalogs its association read"
+                              + (f" ({len(deleted)} deleted ones left out)" if deleted else ""))
+    return pd.concat(frames, ignore_index=True), len(deleted)
 
 
 def _chain(store, sources: list[str], visits: dict[str, str]) -> dict[str, dict]:
@@ -184,10 +199,12 @@ def _flags(store, visit_keys: list[str], dataset_keys: list[str]) -> tuple[dict,
 
 def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
                topics: list[str] | None = None, catalog: Catalog = DIA,
-               show_progress: bool = False) -> pd.DataFrame:
-    """One row per epoch of ``object_id`` in ``collection``, in time order (module docstring)."""
-    obj = find_object(store, int(object_id), collection, datastore, catalog)
-    epochs = _epochs(store, obj["key"], int(object_id), datastore, catalog, show_progress)
+               show_progress: bool = False, include_deleted: bool = False) -> pd.DataFrame:
+    """One row per epoch of ``object_id`` in ``collection``, in time order; epochs of
+    deleted catalogs or images only ``include_deleted`` (module docstring)."""
+    obj = find_object(store, int(object_id), collection, datastore, catalog, include_deleted)
+    epochs, catalogs_left_out = _epochs(store, obj["key"], int(object_id), datastore, catalog,
+                                        show_progress, include_deleted)
     sources = sorted(set(epochs["source_dataset"]))
     inst = instrument_of_visit_dataset(store, sources[0]) or ""
     visit_key = {v: f"unit:visit:{inst}/{v}" for v in set(epochs["visit"].astype(str))}
@@ -198,10 +215,17 @@ def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
     every = sorted({k for c in chains.values() for ks in c["datasets"].values() for k in ks}
                    | set(sources))
     flagged, contamination = _flags(store, sorted(visit_key.values()), every)
+    deleted = {} if include_deleted else deleted_among(store, every)
     rows = []
+    left_out = 0
     for _, e in epochs.iterrows():
         src, vkey = e["source_dataset"], visit_key[str(e["visit"])]
         chain = chains[src]
+        images = set().union(*(chain["datasets"].get(t, set())
+                               for t in (catalog.image_type, "calexp")))
+        if images & deleted.keys():
+            left_out += 1
+            continue
         row = {"object": int(object_id), "mjd_tai": float(e[catalog.time_column]),
                "flux": float(e[catalog.flux_column]), "flux_err": float(e[catalog.error_column]),
                "visit": int(e["visit"]), "detector": int(e["detector"]),
@@ -220,9 +244,13 @@ def lightcurve(store, object_id: int, collection: str, datastore: Datastore,
         row["contamination"] = max((contamination.get(k, 0.0) for k in upstream), default=0.0)
         row["flagged"] = bool(row["flags"]) or row["contamination"] > 0
         rows.append(row)
+    if not rows:
+        raise LightcurveError(f"object {object_id}: every epoch's image was deleted "
+                              f"({left_out} epochs left out)")
     frame = pd.DataFrame(rows).sort_values(["mjd_tai", "visit", "detector"], ignore_index=True)
     frame.attrs.update(object=int(object_id), collection=collection, catalog=obj["key"],
-                       object_data_id=obj["data_id"])
+                       object_data_id=obj["data_id"], left_out_deleted=left_out,
+                       left_out_deleted_catalogs=catalogs_left_out)
     return frame
 
 

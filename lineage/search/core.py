@@ -64,7 +64,8 @@ class Hit:
     """One thing a search found: its node kind (``Dataset``, ``DataUnit``, ``Quantum``,
     ``Flag``, ``Collection``, ``DatasetType``, ``Task``), its key (what ``node(key:)`` and
     ``lineage(from:)`` take), a short label, and where they apply its dataset type, data
-    ID, run and (a data unit's) dimension."""
+    ID, run and (a data unit's) dimension.  A deleted dataset (a tombstone) is a hit too,
+    marked: ``deleted`` says when (docs/retention.md), its label ends ``(deleted)``."""
 
     kind: str
     key: str
@@ -73,6 +74,7 @@ class Hit:
     data_id: str | None = None
     run: str | None = None
     dimension: str | None = None
+    deleted: str | None = None
 
 
 @dataclass
@@ -266,8 +268,15 @@ def _datasets(store, selector, dataset_type: str | None, wanted: int,
     rows = sorted(dataset_identities(store, page),
                   key=lambda r: (r.dataset_type or "", DataId.parse(r.data_id or "").sort_key(),
                                  r.run or "", r.key))
-    return [Hit(Kind.DATASET.value, r.key, f"{r.dataset_type} {r.data_id}", r.dataset_type,
-                r.data_id, r.run) for r in rows[:wanted]], sum(map(len, by_type.values()))
+    return [_dataset_hit(r.key, r.dataset_type, r.data_id, r.run, r.deleted_at)
+            for r in rows[:wanted]], sum(map(len, by_type.values()))
+
+
+def _dataset_hit(key: str, dataset_type, data_id, run, deleted_at) -> Hit:
+    """A dataset's hit, marked when it was deleted."""
+    mark = " (deleted)" if deleted_at else ""
+    return Hit(Kind.DATASET.value, key, f"{dataset_type} {data_id}{mark}", dataset_type,
+               data_id, run, deleted=deleted_at)
 
 
 def _named(kind: Kind, text: str, containing, store, wanted: int) -> tuple[list[Hit], int]:
@@ -306,8 +315,8 @@ def _hit(kind: Kind, key: str, props: dict) -> Hit:
     """The hit of a node of ``kind`` with its stored properties."""
     get = props.get
     if kind == Kind.DATASET:
-        return Hit(kind.value, key, f"{get('dataset_type')} {get('data_id')}",
-                   get("dataset_type"), get("data_id"), get("run"))
+        return _dataset_hit(key, get("dataset_type"), get("data_id"), get("run"),
+                            get("deleted_at"))
     if kind == Kind.QUANTUM:
         return Hit(kind.value, key, f"{get('task')} {get('data_id')}", data_id=get("data_id"),
                    run=get("run"))

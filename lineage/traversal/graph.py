@@ -51,6 +51,7 @@ class GraphNode:
     expanded: bool = False          # a group whose members are drawn (this node is the rest)
     selected: bool = False
     members: list[str] = field(default_factory=list)   # dataset keys of a group (contamination)
+    deleted: str | None = None      # a deleted dataset's deletion stamp (docs/retention.md)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def lineage_graph(store, selector, direction: str = DOWN, depth: int | None = DE
     for start in range(0, len(unreached), 5000):   # the selection's own data IDs and runs
         for row in dataset_identities(store, unreached[start:start + 5000]):
             datasets[row.key] = DatasetRow(row.key, row.dataset_type or "", row.data_id or "",
-                                           row.run or "", 0)
+                                           row.run or "", 0, row.deleted_at)
     step_of: dict[str, int] = {k: 0 for k in seeds}
     step_of.update((r.key, r.steps) for r in rows if r.key not in seeds)
 
@@ -145,7 +146,8 @@ def lineage_graph(store, selector, direction: str = DOWN, depth: int | None = DE
                 id=key, kind=member_kind, step=step_of[key], member_kind=member_kind, key=key,
                 dataset_type=name if member_kind == "dataset" else None,
                 task=name if member_kind == "quantum" else None, data_id=data_id or None,
-                run=row.run if row else None, selected=key in seeds))
+                run=row.run if row else None, selected=key in seeds,
+                deleted=row.deleted if row else None))
             drawn[key] = key
         rest = items[len(one_by_one):]
         if rest:

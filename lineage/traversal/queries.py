@@ -109,15 +109,55 @@ class DatasetIdentity(NamedTuple):
     dataset_type: str | None
     data_id: str | None
     run: str | None
+    deleted_at: str | None     # a tombstone's stamp (docs/retention.md); None: live
 
 
 def dataset_identities(store: Store, keys: list[str]) -> list[DatasetIdentity]:
-    """Type, data ID and run of the stored datasets ``keys`` (one seek per key, plain rows:
-    the cheapest read of thousands), for labels and lists: the explorer's selection, the
-    search's hits."""
+    """Type, data ID, run and deletion stamp of the stored datasets ``keys`` (one seek per
+    key, plain rows: the cheapest read of thousands), for labels and lists: the explorer's
+    selection, the search's hits."""
     return [DatasetIdentity(*r) for r in store.read_plain(
         "UNWIND $keys AS k MATCH (d:Dataset {key: k}) "
-        "RETURN d.key, d.dataset_type, d.data_id, d.run", {"keys": keys})]
+        "RETURN d.key, d.dataset_type, d.data_id, d.run, d.deleted_at", {"keys": keys})]
+
+
+# --- tombstones: deleted datasets (docs/retention.md) ---------------------------------------
+
+def any_deleted(store: Store) -> bool:
+    """Whether the repository holds a tombstone at all: a repository without one needs no
+    question about the datasets of an answer.  Every stamp sorts at or above ``''``, and
+    that range predicate is one seek of the ``deleted_at`` index (0.1 ms on 58,000
+    datasets), where ``IS NOT NULL`` scans every dataset (6 ms)."""
+    return bool(store.read_plain(
+        "MATCH (d:Dataset) WHERE d.deleted_at >= '' RETURN d.key LIMIT 1"))
+
+
+def deleted_stamps(store: Store, keys: list[str]) -> dict[str, str]:
+    """Dataset key -> when it was deleted (``deleted_at``), of the tombstones among the
+    datasets ``keys`` (one seek per key, plain rows)."""
+    return {k: at for k, at in store.read_plain(
+        "UNWIND $keys AS k MATCH (d:Dataset {key: k}) WHERE d.deleted_at IS NOT NULL "
+        "RETURN d.key, d.deleted_at", {"keys": keys})}
+
+
+class DeletionRow(NamedTuple):
+    """A tombstone's record (docs/retention.md, "The model")."""
+
+    key: str
+    at: str
+    by: str | None
+    reason: str | None
+    forced: bool | None
+    files_removed: bool | None
+    history: list[str] | None
+
+
+def deletions(store: Store, keys: list[str]) -> list[DeletionRow]:
+    """The deletion records of the tombstones among the datasets ``keys``."""
+    return [DeletionRow(*r) for r in store.read(
+        "UNWIND $keys AS k MATCH (d:Dataset {key: k}) WHERE d.deleted_at IS NOT NULL "
+        "RETURN d.key, d.deleted_at, d.deleted_by, d.deleted_reason, d.deleted_forced, "
+        "d.files_removed, d.deletion_history", {"keys": keys})]
 
 
 def quantum_tasks(store: Store, keys: list[str]) -> dict[str, str]:
@@ -195,10 +235,11 @@ def neighbours(store: Store, label: str, key: str, direction: str,
 
 def dataset_filter(selected: list[str] | None = None, types: list[str] | None = None,
                    run: str | None = None, runs: list[str] | None = None,
-                   tagged: list[str] | None = None) -> NodeFilter:
+                   tagged: list[str] | None = None, include_deleted: bool = False) -> NodeFilter:
     """Datasets among the keys ``selected``, of ``types``, of ``run``, and (when ``runs`` is
-    given) of the RUN collections ``runs`` or among the keys ``tagged``; None: any."""
-    conditions, params = [], {}
+    given) of the RUN collections ``runs`` or among the keys ``tagged``; None: any.  Live
+    datasets only unless ``include_deleted`` (tombstones: docs/retention.md)."""
+    conditions, params = ([] if include_deleted else ["n.deleted_at IS NULL"]), {}
     if selected is not None:
         conditions.append("n.key IN $selected")
         params["selected"] = selected

@@ -26,7 +26,7 @@ steps up need no test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lineage.core.dataid import DataId
@@ -35,9 +35,9 @@ from lineage.dataunits.names import check_names, unknown
 from lineage.core.selector import parse_selector, Selector, SelectorError
 from lineage.core.time import tai_iso_of_utc_stamp
 from lineage.dataunits.resolve import resolve
-from lineage.traversal.queries import (chained_collections, collection_named,
-                                       datasets_in_collections, feeds_edges, made_after,
-                                       quantum_tasks, step_query)
+from lineage.traversal.queries import (any_deleted, chained_collections, collection_named,
+                                       datasets_in_collections, deleted_stamps, feeds_edges,
+                                       made_after, quantum_tasks, step_query)
 
 if TYPE_CHECKING:   # networkx loads with the first graph drawn or built (start-up time)
     import networkx as nx
@@ -57,11 +57,12 @@ class DatasetRow:
     data_id: str
     run: str
     steps: int
+    deleted: str | None = None    # a tombstone's ``deleted_at`` (docs/retention.md); None: live
 
     def as_dict(self) -> dict:
         return {"key": self.key, "uuid": self.key.split(":", 1)[1],
                 "dataset_type": self.dataset_type, "data_id": self.data_id, "run": self.run,
-                "steps": self.steps}
+                "steps": self.steps, "deleted": self.deleted}
 
 
 class Reached(dict):
@@ -248,13 +249,35 @@ def _existing(store, seeds: dict[str, str | None], ended_by: str) -> dict[str, s
     return {k: t for k, t in seeds.items() if k not in gone}
 
 
+def deleted_among(store, keys: list[str]) -> dict[str, str]:
+    """Dataset key -> when it was deleted, of the tombstones among ``keys`` (docs/retention.md):
+    no query for no keys, one probe only in a repository without a tombstone."""
+    if not keys or not any_deleted(store):
+        return {}
+    stamps: dict[str, str] = {}
+    for i in range(0, len(keys), FRONTIER_CHUNK):
+        stamps.update(deleted_stamps(store, keys[i:i + FRONTIER_CHUNK]))
+    return stamps
+
+
+def mark_deleted(store, rows: list[DatasetRow]) -> list[DatasetRow]:
+    """``rows`` with the tombstones among them marked (``deleted``: when).  Lineage passes
+    through tombstones (docs/retention.md): the steps never read a deletion (the traversal
+    is benchmarked); one query per answer does (:func:`deleted_among`)."""
+    stamps = deleted_among(store, [r.key for r in rows])
+    return [replace(r, deleted=stamps[r.key]) if r.key in stamps else r for r in rows] \
+        if stamps else rows
+
+
 def traverse(store, selector, direction: str = DOWN, types=None, depth: int | None = None,
              collection: str | None = None, limit: int | None = None,
              tree: dict | None = None, *, at: str | None = None,
              max_per_step: int | None = None, max_nodes: int | None = None,
-             ordered: bool = True) -> Lineage:
+             ordered: bool = True, marked: bool = True) -> Lineage:
     """Datasets downstream (or upstream) of a selector, sorted by type then data ID
-    (unless not ``ordered``: a caller that groups them saves the sort).
+    (unless not ``ordered``: a caller that groups them saves the sort), deleted ones
+    (tombstones) among them, marked (:func:`mark_deleted`; not ``marked``: a caller that
+    only counts them saves the query).
 
     ``at`` (a UTC stamp: ``lineage.flags.as_of_time`` reads a time or a release) asks
     what existed then; ``max_per_step`` and ``max_nodes`` cap the search, and the answer
@@ -291,7 +314,8 @@ def traverse(store, selector, direction: str = DOWN, types=None, depth: int | No
     if ordered:
         rows.sort(key=lambda r: (r.dataset_type, DataId.parse(r.data_id).sort_key(), r.run,
                                  r.key))
-    return Lineage(rows[:limit] if limit is not None else rows, found.truncated)
+    rows = rows[:limit] if limit is not None else rows
+    return Lineage(mark_deleted(store, rows) if marked else rows, found.truncated)
 
 
 def downstream(store, selector, **kw) -> list[DatasetRow]:
@@ -315,7 +339,8 @@ def count(store, selector, direction: str = DOWN, types=None, depth=None,
     """How many datasets of each type a traversal reaches (the blast radius); ``options``
     are :func:`traverse`'s ``at``, ``max_per_step`` and ``max_nodes``."""
     counts: dict[str, int] = {}
-    rows = traverse(store, selector, direction, types, depth, collection, **options)
+    rows = traverse(store, selector, direction, types, depth, collection, marked=False,
+                    **options)
     for row in rows:
         counts[row.dataset_type] = counts.get(row.dataset_type, 0) + 1
     return Counts(sorted(counts.items()), rows.truncated)

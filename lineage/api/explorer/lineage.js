@@ -11,7 +11,7 @@ const GRAPH = `query Graph($from: String!, $direction: Direction, $depth: Int,
                asOf: $asOf) {
     datasets quanta truncated
     nodes { id kind memberKind step key datasetType task dataId run count expanded selected
-            contamination { verdict maxFraction datasets flags } }
+            deleted contamination { verdict maxFraction datasets flags } }
     edges { source target count }
   }
   datasetTypes(first: 500) { edges { node { name } } }
@@ -22,6 +22,7 @@ const DATASET = `query Dataset($key: String!, $asOf: String) {
     kind key
     ... on Dataset {
       uuid datasetType dataId run uri size checksum fileUrl
+      deleted { at by reason forced filesRemoved }
       collections { name collectionType }
       producedBy { key task taskClass host start end timeScale status peakMemoryMb
                    software { key name packages } config { key values } }
@@ -109,8 +110,24 @@ function label(n, severalRuns) {
       (n.expanded ? " more" : "") + mark;
   }
   if (n.memberKind === "quantum") return n.task;
-  return `${n.datasetType}\n${shortDataId(n.dataId).replaceAll(",", ", ")}` +
+  const type = n.deleted ? `${struck(n.datasetType)} (deleted)` : n.datasetType;
+  return `${type}\n${shortDataId(n.dataId).replaceAll(",", ", ")}` +
     `${severalRuns && n.run ? `\n${shortRun(n.run)}` : ""}${mark}`;
+}
+
+/** Text struck through (a combining long stroke after each character): canvas labels have
+ *  no text decoration, and a deleted dataset's type is drawn struck through. */
+function struck(text) {
+  return [...text].map(c => c + "\u0336").join("");
+}
+
+/** What a deleted dataset's panel says: when, by whom, why, and whether its files went. */
+function deletionText(d) {
+  const files = d.filesRemoved === true ? "files removed" :
+    d.filesRemoved === false ? "file removal still owed" : "files kept";
+  return `Deleted ${d.at} by ${d.by || "?"}: ${d.reason || "?"}; ${files}` +
+    (d.forced ? " (forced: live datasets depended on it)" : "") +
+    ". Its lineage is kept.";
 }
 
 /** The zoom at which a node's label (11 px) can be read, and the most a graph is fitted at. */
@@ -138,6 +155,8 @@ const STYLE = [
     "border-width": 4, "border-style": "dashed", "color": "#8a5200" } },
   { selector: "node[verdict = 'bad']", style: { "border-color": "#be0032",
     "border-width": 5, "border-style": "solid", "color": "#7a0019" } },
+  { selector: "node[?deleted]", style: { "background-color": "#d5d8de", "background-opacity": 0.6,
+    "border-style": "dotted", "border-color": "#7a808c", "color": "#5c6270" } },
   { selector: "node:selected", style: { "overlay-color": "#0067a5", "overlay-opacity": 0.25,
     "overlay-padding": 6 } },
   { selector: "edge", style: {
@@ -172,6 +191,8 @@ function legend(graph, styles) {
     h("span", {}, h("span", { class: "swatch quantum" }), "quantum (task)"),
     h("span", {}, h("span", { class: "badge bad" }, "bad"), " ",
       h("span", { class: "badge suspect" }, "suspect"), " contaminated"),
+    graph.nodes.some(n => n.deleted) ? h("span", {}, h("span", { class: "badge deleted" },
+      "deleted"), " greyed, struck through: its lineage is kept") : null,
     h("span", { class: "muted" }, "double border: a group; click to open, double-click a " +
       "group to expand it or a dataset to centre on it"));
 }
@@ -390,7 +411,9 @@ export async function nodePanel(key, asOf, fresh, show = openPanel) {
   if (n.kind === "Dataset") {
     const c = n.contamination;
     return show(
-      h("h2", {}, `${n.datasetType} `, verdictBadge(c.verdict, c.contaminated ? c.maxFraction : null)),
+      h("h2", {}, `${n.datasetType} `, verdictBadge(c.verdict, c.contaminated ? c.maxFraction : null),
+        n.deleted ? h("span", { class: "badge deleted" }, "deleted") : null),
+      n.deleted ? h("p", { class: "deleted-note", id: "panel-deleted" }, deletionText(n.deleted)) : null,
       props([["data ID", h("span", { class: "mono" }, n.dataId)], ["run", n.run],
         ["UUID", h("span", { class: "mono", id: "panel-uuid" }, n.uuid)],
         ["collections", n.collections.map(x => h("div", {}, x.name))],
