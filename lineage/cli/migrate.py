@@ -95,4 +95,4 @@ def _report(as_json: bool, document: dict, text: str) -> None:
     if as_json:
         print_json(document)
     else:
-        console().print(text, highlight=False)
+        console().print(text, highlight=False, soft_wrap=True)   # a path is never cut
