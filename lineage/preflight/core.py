@@ -99,7 +99,9 @@ def _flagged(store, keys: list[str]) -> tuple[dict[str, str], dict[str, list[dic
 def _existing_outputs(store, graph: PredictedGraph) -> dict[tuple[str, str], list[dict]]:
     """(dataset type, data ID) -> the datasets of the output RUN, and of the RUNs the output
     chain holds, that an output of the graph would repeat: their UUID, RUN and where
-    (``in``: ``output RUN`` or ``output chain``)."""
+    (``in``: ``output RUN`` or ``output chain``); a dataset deleted in the graph (a
+    tombstone) with ``deleted`` (when): the Butler may still hold it, so it is reported, and
+    marked."""
     runs = {collection_key(graph.output_run): "output RUN"}
     chain = collection_and_chained(store, graph.output) if graph.output else None
     if chain is not None:
@@ -112,7 +114,8 @@ def _existing_outputs(store, graph: PredictedGraph) -> dict[tuple[str, str], lis
         for d in queries.datasets_of_types_in(store, sorted(runs), types):
             found[d.dataset_type, d.data_id].append(
                 {"uuid": d.key.split(":", 1)[1], "run": d.run,
-                 "in": runs.get(collection_key(d.run), "output chain")})
+                 "in": runs.get(collection_key(d.run), "output chain"),
+                 **({"deleted": d.deleted_at} if d.deleted_at else {})})
     return found
 
 
