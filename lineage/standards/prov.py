@@ -21,7 +21,7 @@ from urllib.parse import quote
 from prov.model import PROV, ProvDocument
 
 from lineage.core.errors import UserError
-from lineage.ingest.formats.prov import LSST
+from lineage.ingest.formats.prov import LSST, TOMBSTONE
 from lineage.core.model import Kind, kind_of_key
 from lineage.core.time import utc_stamp_of_tai
 from lineage.standards import queries
@@ -98,6 +98,7 @@ def document(store, datasets: set[str] | None = None, quanta: set[str] | None = 
     marks: dict[str, list[str]] = {}
     for dataset, flag, steps, fraction in queries.contamination_rows(store, datasets):
         marks.setdefault(dataset, []).append(f"{flag} steps={steps} fraction={fraction}")
+    deleted = {row[0]: row[1:] for row in queries.deletion_rows(store, datasets)}
     for key, dtype, data_id, run, uri, checksum, size in queries.dataset_rows(store, datasets):
         entity = doc.entity(prov_id(key), {PROV["type"]: LSST["Dataset"], **_attributes([
             ("key", key), ("uuid", key.split(":", 1)[1]), ("dataset_type", dtype),
@@ -105,6 +106,8 @@ def document(store, datasets: set[str] | None = None, quanta: set[str] | None = 
             ("size", size)])})
         if key in marks:
             entity.add_attributes([(LSST["contaminated_by"], m) for m in marks[key]])
+        if key in deleted:   # a tombstone: its provenance kept, its data gone
+            entity.add_attributes(_attributes(zip(TOMBSTONE, deleted[key])))
     quantum_rows = queries.quantum_rows(store, quanta)
     _agents(doc, store, quantum_rows)
     for (key, task, task_class, data_id, run, status, start, end, scale, host, memory,

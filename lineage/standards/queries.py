@@ -79,6 +79,16 @@ def contamination_rows(store: Store, dataset_keys=None) -> list[tuple]:
                       "RETURN d.key, f.key, c.steps, c.fraction ORDER BY d.key, f.key", params)
 
 
+def deletion_rows(store: Store, keys=None) -> list[tuple]:
+    """``[key, deleted_at, deleted_by, deleted_reason, deleted_forced, files_removed]`` of
+    each tombstone (docs/retention.md) among the datasets."""
+    where = "" if keys is None else "AND d.key IN $keys "
+    params = {} if keys is None else {"keys": sorted(keys)}
+    return store.read("MATCH (d:Dataset) WHERE d.deleted_at IS NOT NULL "
+                      f"{where}RETURN d.key, d.deleted_at, d.deleted_by, d.deleted_reason, "
+                      "d.deleted_forced, d.files_removed ORDER BY d.key", params)
+
+
 def producer_rows(store: Store, dataset_keys) -> list[tuple]:
     """``[dataset key, quantum key]`` of the quantum that produced each of the datasets."""
     return store.read("MATCH (q:Quantum)-[:PRODUCED]->(d:Dataset) WHERE d.key IN $keys "

@@ -26,6 +26,9 @@ from lineage.ingest.provenance import ProvenanceBuilder
 #: The namespace of every attribute and identifier survey-lineage writes in PROV.
 LSST = Namespace("lsst", "urn:x-survey-lineage:")
 
+#: A deleted dataset's attributes (a tombstone, docs/retention.md), read back as written.
+TOMBSTONE = ("deleted_at", "deleted_by", "deleted_reason", "deleted_forced", "files_removed")
+
 #: Formats ``prov`` reads: file suffix -> ``ProvDocument.deserialize`` arguments.
 READABLE = {".json": {"format": "json"}, ".xml": {"format": "xml"},
             ".provx": {"format": "xml"}, ".ttl": {"format": "rdf", "rdf_format": "turtle"}}
@@ -41,7 +44,8 @@ def read(path: Path, context: IngestContext) -> Parsed:
     b.look_up(list(records["datasets"]))
     for key, p in records["datasets"].items():
         b.dataset(key.split(":", 1)[1], p["dataset_type"], dict(DataId.parse(p["data_id"])),
-                  p["run"], f"entity {key}", uri=p["uri"], checksum=p["checksum"], size=p["size"])
+                  p["run"], f"entity {key}", uri=p["uri"], checksum=p["checksum"], size=p["size"],
+                  **{name: p[name] for name in TOMBSTONE if p[name] is not None})
     for key, p in records["software"].items():
         b.batch.add_node(key, name=p["name"], packages=p["packages"])
     for key, p in records["configs"].items():
@@ -115,8 +119,8 @@ def lineage_records(doc: ProvDocument, fail) -> dict:
 
     for record in doc.get_records(ProvEntity):
         if _typed(record, "Dataset"):
-            p = props(record, ("key", "dataset_type", "data_id", "run", "uri", "checksum", "size"),
-                      ("key", "dataset_type", "data_id", "run"))
+            p = props(record, ("key", "dataset_type", "data_id", "run", "uri", "checksum", "size",
+                               *TOMBSTONE), ("key", "dataset_type", "data_id", "run"))
             out["datasets"][p["key"]] = p
             by_id[record.identifier] = p["key"]
         elif _typed(record, "Config"):
