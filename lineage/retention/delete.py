@@ -77,8 +77,7 @@ def select(store, selector: str | None = None, run: str | None = None,
                                       ("collection", collection)) if value]
     if len(given) != 1:
         raise DeletionError("give exactly one of a selector, a RUN or a collection"
-                            + (f" (got {' and '.join(given)})" if given else ""),
-                            field="selector")
+                            + (f" (got {' and '.join(given)})" if given else ""))
     types = sorted(set(types or ())) or None
     check_names(store, "dataset type", types, "types")
     if run:
@@ -149,7 +148,8 @@ def replicas_of(repo) -> list[FileDatastore]:
     roots = read_config(Path(repo)).get("replicas") or []
     if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
         raise DeletionError(f"{Path(repo) / 'lineage.json'}: replicas must be a list of "
-                            "datastore roots (directories or URLs)", field="replicas")
+                            "datastore roots (directories or URLs)",
+                            file=str(Path(repo) / "lineage.json"))
     return [FileDatastore(r if "://" in r or os.path.isabs(r) else str(Path(repo) / r))
             for r in roots]
 
@@ -186,7 +186,7 @@ def delete(store, selector: str | None = None, *, run: str | None = None,
         raise DeletionError("removing files needs the repository's datastore", field="files")
     what, states = select(store, selector, run, collection, types)
     if not states:
-        raise DeletionError(f"{what}: names no dataset", field="selector")
+        raise DeletionError(f"{what}: names no dataset")
     live = [s for s in states if s.deleted_at is None]
     live_keys = [s.key for s in live]
     dependents = live_dependents(store, live_keys)
@@ -252,8 +252,8 @@ def _pause(point: str) -> None:
     try:
         time.sleep(float(seconds))
     except ValueError:
-        raise DeletionError(f"{PAUSE_ENV}={text!r}: not before:S or after:S (S seconds)",
-                            field="environment") from None
+        raise DeletionError(f"{PAUSE_ENV}={text!r}: not before:S or after:S (S seconds)") \
+            from None
 
 
 # --- files ----------------------------------------------------------------------------------
