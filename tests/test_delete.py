@@ -143,21 +143,28 @@ def _engine_writing(repo) -> bool:
                for c in FalkorServer(repo).client(socket_timeout=5).client_list())
 
 
-def test_kill_9_in_the_middle_of_a_run_deletion_then_rerun(repo):
+@pytest.mark.parametrize("moment", ["writing", "before"])
+def test_kill_9_in_the_middle_of_a_run_deletion_then_rerun(repo, moment):
     """The command and the engine killed while the engine writes the tombstones of a RUN
-    of 60,000 datasets: none or all are deleted, never some; the rerun completes it."""
-    size = 60_000
+    of 60,000 datasets (or, held by ``LINEAGE_INGEST_PAUSE``, just before): none or all
+    are deleted, never some; the rerun completes it."""
+    from lineage.ingest.driver import PAUSE_ENV
+    size = 60_000 if moment == "writing" else 5_000
     with open_store(repo, keep=True) as store:
         store.ensure_schema()
         write_run(store, "Big/run", size)
     args = [sys.executable, "-m", "lineage.cli", "delete", "--run", "Big/run", "--reason",
             "campaign over", "--by", "ops", "--repo", str(repo)]
-    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**ENV, PAUSE_ENV: "before:300"} if moment == "before" else ENV
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not _engine_writing(repo):
+    if moment == "before":
+        time.sleep(8)   # reading and checking 5,000 datasets take well under that
+    while moment == "writing" and not _engine_writing(repo):
         assert proc.poll() is None, "the deletion ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
+    assert proc.poll() is None
     engine = FalkorServer(repo).pid()
     proc.send_signal(signal.SIGKILL)
     os.kill(engine, signal.SIGKILL)
@@ -166,6 +173,8 @@ def test_kill_9_in_the_middle_of_a_run_deletion_then_rerun(repo):
         deleted = store.read("MATCH (d:Dataset {run: 'Big/run'}) WHERE d.deleted_at IS NOT NULL "
                              "RETURN count(d)")[0][0]
     assert deleted in (0, size), deleted
+    if moment == "before":
+        assert deleted == 0
     again = subprocess.run(args + ["--json"], env=ENV, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)

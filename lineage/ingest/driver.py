@@ -222,10 +222,10 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str,
         if dry_run:
             context.store.prepare(parsed.batch, extra=extra)
         else:  # nodes the store lacks are created, not merged (a fifth of the engine's work)
-            _pause("before")
+            pause_for_tests("before")
             written = context.store.commit(context.store.prepare(
                 parsed.batch, extra=extra, absent=parsed.batch.nodes.keys() - stored.keys()))
-            _pause("after")
+            pause_for_tests("after")
             outcome.restored = len(restored)
             outcome.nodes_created, outcome.edges_created = written.nodes_created, written.edges_created
             if not (written.nodes_created or written.edges_created):
@@ -267,9 +267,9 @@ def _tombstones(stored: dict[str, dict], batch: GraphBatch) -> list[str]:
     return sorted(restored)
 
 
-def _pause(point: str) -> None:
+def pause_for_tests(point: str) -> None:
     """Wait the seconds :data:`PAUSE_ENV` gives when it names ``point`` (``before`` or
-    ``after`` the unit's write); unset, nothing."""
+    ``after`` the unit's write); unset, nothing.  Deletion's unit waits here too."""
     text = os.environ.get(PAUSE_ENV, "")
     where, _, seconds = text.partition(":")
     if where != point:

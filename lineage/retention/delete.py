@@ -19,14 +19,14 @@ collection (a CHAINED one through its children), optionally of some dataset type
    ``files_removed=false``, and the next deletion with files of the same datasets
    retries only what is owed.
 
-For the ``kill -9`` tests, ``LINEAGE_DELETE_PAUSE=before:S`` (or ``after:S``) makes the
-tombstone unit wait S seconds just before (or after) the engine writes it.
+For the ``kill -9`` tests, the ingest driver's hook ``LINEAGE_INGEST_PAUSE=before:S`` (or
+``after:S``) makes the tombstone unit wait S seconds just before (or after) the engine
+writes it.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,13 +44,11 @@ from lineage.dataunits.resolve import resolve
 from lineage.fetch.datastore import (ButlerDatastore, Datastore, DatastoreError, FileDatastore,
                                      datastore_for, is_local, local_path)
 from lineage.fetch.confine import UnsafePath
+from lineage.ingest.driver import pause_for_tests
 from lineage.store.repo import read_config
 from lineage.traversal.queries import collection_named, tagged_datasets
 from lineage.traversal.traverse import collection_members
 from lineage.retention import queries
-
-#: The test hook that holds the tombstone unit before or after its write (``before:S``).
-PAUSE_ENV = "LINEAGE_DELETE_PAUSE"
 
 #: Dependents named in a refusal (the message counts them all).
 EXAMPLES = 5
@@ -233,27 +231,14 @@ def delete(store, selector: str | None = None, *, run: str | None = None,
 
 
 def _write(store, source: str, statements: list, show_progress: bool) -> None:
-    """The statements as one all-or-nothing unit (held as :data:`PAUSE_ENV` says)."""
+    """The statements as one all-or-nothing unit (held as ``LINEAGE_INGEST_PAUSE`` says)."""
     if not statements:
         return
     prepared = store.prepare(GraphBatch(source), {}, statements)
     with progress_bar(source, total=None, unit="", enabled=show_progress):
-        _pause("before")
+        pause_for_tests("before")
         store.commit(prepared)
-        _pause("after")
-
-
-def _pause(point: str) -> None:
-    """Wait the seconds :data:`PAUSE_ENV` gives when it names ``point``; unset, nothing."""
-    text = os.environ.get(PAUSE_ENV, "")
-    where, _, seconds = text.partition(":")
-    if where != point:
-        return
-    try:
-        time.sleep(float(seconds))
-    except ValueError:
-        raise DeletionError(f"{PAUSE_ENV}={text!r}: not before:S or after:S (S seconds)") \
-            from None
+        pause_for_tests("after")
 
 
 # --- files ----------------------------------------------------------------------------------
