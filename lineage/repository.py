@@ -41,6 +41,7 @@ from lineage.lightcurve.compare import compare as compare_selections
 from lineage.metrics import JobFilter, evaluate_specs, jobs_where
 from lineage.metrics.trend import trend
 from lineage.preflight import preflight as check_predicted_graph
+from lineage.retention.delete import delete_in_repository
 from lineage.results import Result
 from lineage.retention.gc import gc as collect_files
 from lineage.retention.retain import retain as apply_retention
@@ -201,6 +202,21 @@ class Repository:
         """Retract a flag (key, UUID or a unique prefix of 8+ characters); the retraction is
         recorded on the flag, nothing is deleted.  The flag's record."""
         return retract_flag(self.store, flag_id, reason, by)
+
+    def delete(self, selector: str | None = None, *, run: str | None = None,
+               collection: str | None = None, types=None, reason: str, by: str,
+               files: bool = False, dry_run: bool = False, force: bool = False,
+               datastore: str | None = None) -> dict:
+        """Delete the datasets ``selector``, ``run`` or ``collection`` names (of ``types``)
+        as tombstones that keep their provenance (docs/retention.md), all or nothing; with
+        ``files`` their files too, from the datastore (``datastore`` overrides the
+        repository's) and its replicas.  Live datasets made from them refuse it unless
+        ``force``; ``dry_run`` writes nothing.  The report, as ``lineage delete --json``."""
+        extra = {"datastore": datastore_for(self.target, datastore)} if datastore else {}
+        return delete_in_repository(self.store, self.target, selector=selector, run=run,
+                                    collection=collection, types=self._types(types),
+                                    reason=reason, by=by, files=files, dry_run=dry_run,
+                                    force=force, show_progress=False, **extra)
 
     def flags(self, as_of: str | None = None, include_retracted: bool = False) -> Result:
         """Flags active now, or at ``as_of`` (an ISO date or time in UTC, or a release

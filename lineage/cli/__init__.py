@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "contaminated": ("flags", "Is this dataset or quantum contaminated, by which flags, how much?"),
     "copy": ("copy", "Copy a whole graph between repositories or engines, losslessly."),
     "cypher": ("cypher", "Run a read-only Cypher query."),
+    "delete": ("delete",
+        ("Delete datasets (SELECTOR as for `downstream`, or --run, or --collection) as tombstones"
+         " that keep their provenance: node, data ID and lineage stay, with when, who and why.")),
     "demo": ("demo",
              "Build the demo survey into a repository and ask which coadds used one visit."),
     "diff": ("diff",

@@ -97,4 +97,6 @@ def _view(summary) -> None:
                     f"in {summary.seconds:.1f} s: {t['nodes_created']} nodes and "
                     f"{t['edges_created']} edges added, {t['removed']} datasets removed from "
                     f"the Butler, {len(unchanged)} collections unchanged, "
-                    f"{t['rejected']} units rejected", highlight=False)
+                    f"{t['rejected']} units rejected"
+                    + (f", restored: {t['restored']} datasets deleted earlier" if t["restored"]
+                       else ""), highlight=False)

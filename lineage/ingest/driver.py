@@ -37,8 +37,10 @@ from typing import Iterable
 from lineage.core.bulk import bulk_work
 from lineage.core.model import GraphBatch, ModelError
 from lineage.core.progress import progress_bar
+from lineage.core.time import now_utc_stamp
 from lineage.store.base import Store, StoreError
 from lineage.ingest import check_unit, stored_changes, stored_props
+from lineage.ingest.queries import TOMBSTONE_PROPS, restore_statement
 from lineage.core.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ class FileOutcome:
     updated: list[str] = field(default_factory=list)
     #: Doubtful values that are kept (``model_spec``: real data has them).
     warnings: list[str] = field(default_factory=list)
+    #: Deleted datasets (tombstones) this unit wrote again, live again now.
+    restored: int = 0
     error: str = ""
     seconds: float = 0.0
 
@@ -125,6 +129,7 @@ class IngestSummary:
             "skipped_records": sum(len(f.skipped) for f in self.files),
             "updated_values": sum(len(f.updated) for f in self.files),
             "warnings": sum(len(f.warnings) for f in self.files),
+            "restored": sum(f.restored for f in self.files),
         }
 
     def as_dict(self) -> dict:
@@ -185,11 +190,18 @@ def _one_file(module, path: Path, context: IngestContext, dry_run: bool) -> File
     return ingest_unit(lambda: module.read(path, context), path, context, dry_run, kind)
 
 
-def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) -> FileOutcome:
+def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str,
+                restored_by: str | None = None) -> FileOutcome:
     """Read (``read()`` gives the :class:`Parsed` unit), check and write one ingest unit,
     all-or-nothing; ``path`` names it in the outcome and its errors (a file, or what
     ``lineage sync`` read: a RUN of a Butler), ``kind`` what it was read as.  The write
-    waits as :data:`PAUSE_ENV` says (``kill -9`` tests only)."""
+    waits as :data:`PAUSE_ENV` says (``kill -9`` tests only).
+
+    Deleted datasets (docs/retention.md) the unit writes again are made live in the same
+    unit, their ``deletion_history`` saying ``restored by <restored_by>`` (default
+    ``ingest of PATH``); a dataset the unit itself deletes (``deleted_at``: ``lineage
+    sync`` of a dataset gone from its Butler) gets its history line, or, deleted already,
+    keeps its first deletion."""
     t0 = time.perf_counter()
     outcome = FileOutcome(str(path), "checked" if dry_run else "added")
     try:
@@ -202,14 +214,19 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
         outcome.warnings = (check_unit(parsed.batch) if parsed.warnings is None
                             else list(parsed.warnings))
         stored = stored_props(context.store, parsed.batch.nodes)
+        restored = _tombstones(stored, parsed.batch)
         outcome.updated = stored_changes(stored, parsed.batch)
+        extra = [restore_statement(restored, f"{now_utc_stamp()} restored by "
+                                             f"{restored_by or f'ingest of {path}'}")] \
+            if restored else []
         if dry_run:
-            context.store.prepare(parsed.batch)
+            context.store.prepare(parsed.batch, extra=extra)
         else:  # nodes the store lacks are created, not merged (a fifth of the engine's work)
-            _pause("before")
-            written = context.store.write(parsed.batch,
-                                          absent=parsed.batch.nodes.keys() - stored.keys())
-            _pause("after")
+            pause_for_tests("before")
+            written = context.store.commit(context.store.prepare(
+                parsed.batch, extra=extra, absent=parsed.batch.nodes.keys() - stored.keys()))
+            pause_for_tests("after")
+            outcome.restored = len(restored)
             outcome.nodes_created, outcome.edges_created = written.nodes_created, written.edges_created
             if not (written.nodes_created or written.edges_created):
                 # nothing new; stored values changed are listed in ``updated`` either way
@@ -230,9 +247,29 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str) ->
     return outcome
 
 
-def _pause(point: str) -> None:
+def _tombstones(stored: dict[str, dict], batch: GraphBatch) -> list[str]:
+    """The stored tombstones ``batch`` writes again as live datasets (to restore).  The
+    nodes ``batch`` deletes itself (``deleted_at``) get the line their deletion adds to
+    ``deletion_history``, or, deleted already, keep their stored deletion."""
+    restored = []
+    for key, props in batch.nodes.items():
+        old = stored.get(key) or {}
+        if "deleted_at" not in props:
+            if old.get("deleted_at"):
+                restored.append(key)
+        elif old.get("deleted_at"):
+            for name in TOMBSTONE_PROPS:
+                props.pop(name, None)
+        else:
+            props["deletion_history"] = [*(old.get("deletion_history") or []),
+                                         f"{props['deleted_at']} deleted by "
+                                         f"{props.get('deleted_by')}: {props.get('deleted_reason')}"]
+    return sorted(restored)
+
+
+def pause_for_tests(point: str) -> None:
     """Wait the seconds :data:`PAUSE_ENV` gives when it names ``point`` (``before`` or
-    ``after`` the unit's write); unset, nothing."""
+    ``after`` the unit's write); unset, nothing.  Deletion's unit waits here too."""
     text = os.environ.get(PAUSE_ENV, "")
     where, _, seconds = text.partition(":")
     if where != point:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from lineage.store.base import Store
+from lineage.store.cypher import Statement
 
 #: Keys sent in one query of the lineage checks.
 _CHUNK = 1000
@@ -117,3 +118,20 @@ def stored_runs(store: Store, quantum_keys: list[str]) -> list[StoredRunRow]:
         "RETURN q.key, q.ol_events, q.start_utc, q.end_utc", {"keys": quantum_keys})]
 
 
+
+
+# --- tombstones a unit writes again (docs/retention.md, "Coming back") -----------------------
+
+#: What makes a dataset a tombstone; a restore removes them (its history stays).
+TOMBSTONE_PROPS = ("deleted_at", "deleted_by", "deleted_reason", "deleted_forced",
+                   "files_removed")
+
+
+def restore_statement(keys: list[str], line: str) -> Statement:
+    """The statement making the tombstones ``keys`` live again: their deletion properties
+    removed, ``line`` appended to ``deletion_history``; run in the unit that writes them."""
+    removed = ", ".join(f"d.{name}" for name in TOMBSTONE_PROPS)
+    return Statement("UNWIND $keys AS k MATCH (d:Dataset {key: k}) WHERE d.deleted_at IS NOT NULL "
+                     f"REMOVE {removed} "
+                     "SET d.deletion_history = coalesce(d.deletion_history, []) + [$line]",
+                     {"keys": keys, "line": line}, len(keys))

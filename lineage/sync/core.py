@@ -9,7 +9,8 @@ What a sync does, in phases (``docs/sync.md`` has the why and real output):
    else is to be read (a no-op sync reads none);
 3. **RUNs**: each RUN to read is one all-or-nothing unit: its datasets (UUID, type,
    data ID, file), its ``run_provenance`` through the code of ``lineage ingest run``,
-   the datasets gone from the Butler since (marked ``butler_removed``, never deleted),
+   the datasets gone from the Butler since (marked ``butler_removed`` and made tombstones,
+   docs/retention.md: their nodes and lineage kept),
    and its sync state;
 4. **collections**: TAGGED and CALIBRATION (associations with validity ranges) and
    CHAINED (children in order), one unit each, when they changed.
@@ -39,7 +40,7 @@ from lineage.core.bulk import bulk_work
 from lineage.core.errors import LineageError, first_line
 from lineage.core.model import GraphBatch, Rel, collection_key
 from lineage.core.progress import progress_bar
-from lineage.core.time import now_utc_iso, parse_iso
+from lineage.core.time import now_utc_iso, now_utc_stamp, parse_iso
 from lineage.ingest import check_unit, provenance_qg
 from lineage.ingest.butler_yaml import Export, defined_bands
 from lineage.ingest.driver import FileOutcome, IngestContext, Parsed, ingest_unit
@@ -102,6 +103,7 @@ class SyncSummary:
         return {"read": len(self.planned), "units": len(self.units),
                 "rejected": len(self.rejected), "skipped": len(self.skipped),
                 "removed": len(self.removed), "datasets_read": self.datasets_read,
+                "restored": sum(u.restored for u in self.units),
                 "nodes_created": sum(u.nodes_created for u in self.units),
                 "edges_created": sum(u.edges_created for u in self.units)}
 
@@ -283,7 +285,7 @@ def _write(store: Store, source: ButlerSource, plan: _Plan, where: str, summary:
     types = {e["name"]: e for e in source.dataset_type_entries()}
 
     def unit(name: str, read: Callable[[], Parsed]) -> None:
-        outcome = ingest_unit(read, name, context, False, KIND)
+        outcome = ingest_unit(read, name, context, False, KIND, restored_by=f"sync of {name}")
         summary.units.append(outcome)
         on_unit(outcome)
 
@@ -412,11 +414,18 @@ def _gone_unit(store: Store, source: ButlerSource, name: str, summary: SyncSumma
     stamp = now_utc_iso()
     removed = [row.key for row in queries.run_datasets(store, name) if row.removed is None]
     for key in removed:
-        batch.add_node(key, butler_removed=stamp)
+        batch.add_node(key, butler_removed=stamp, **_deletion(source))
         summary.removed.append(f"{key} ({name})")
     batch.add_node(collection_key(name), name=name, butler_removed=stamp,
                    butler_state=json.dumps({"gone": True}))
     return Parsed(Path(batch.source), batch, counts={"removed from the Butler": len(removed)})
+
+
+def _deletion(source: ButlerSource) -> dict:
+    """What makes a dataset gone from the Butler a tombstone (docs/retention.md); the
+    ingest driver adds its ``deletion_history`` line, or keeps an earlier deletion."""
+    return {"deleted_at": now_utc_stamp(), "deleted_by": "sync",
+            "deleted_reason": f"removed from the Butler {source.name}"}
 
 
 def _build(store: Store, source: ButlerSource, part: str, entries: list,
@@ -472,7 +481,7 @@ def _run_unit(store: Store, context: IngestContext, run: Collection, read: Futur
                 if row.removed is None and row.key.split(":", 1)[1] not in datasets.ids]
         stamp = now_utc_iso()
         for key in gone:
-            added.add_node(key, butler_removed=stamp)
+            added.add_node(key, butler_removed=stamp, **_deletion(source))
             summary.removed.append(f"{key} ({run.name})")
         if gone:
             parsed.counts["removed from the Butler"] = len(gone)
