@@ -396,13 +396,16 @@ class Repository:
         return collect_files(repositories, datastore, delete).as_dict()
 
     def retain(self, keep, older_than: str, collection: str | None = None,
-               dry_run: bool = True, reason: str | None = None, by: str | None = None) -> dict:
+               dry_run: bool = True, reason: str | None = None, by: str | None = None,
+               force: bool = False) -> dict:
         """What a retention rule would delete (docs/retention.md): every live dataset not of
         the types ``keep``, made more than ``older_than`` (``"90d"``) ago; as ``lineage
         retain --json``: ``by_type`` (datasets and bytes), ``provenance`` (what the
-        tombstones keep), ``datasets``."""
+        tombstones keep), ``datasets``.  Not ``dry_run``: deleted as tombstones (``reason``
+        and ``by`` recorded; ``force`` when live datasets were made from some), the
+        deletion's report in ``deletion``."""
         return apply_retention(self.store, keep, older_than, collection, dry_run, reason,
-                               by).as_dict()
+                               by, force=force).as_dict()
 
     def identify(self, *paths) -> Result:
         """Which dataset each file is, as ``lineage identify`` answers (docs/standards.md):

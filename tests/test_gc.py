@@ -2,8 +2,7 @@
 with their datastores, through the command line as a user runs it and through the library
 where a test must act between the listing and the removal.
 
-Tombstones are made by :func:`make_tombstones`, which writes the model's properties
-(docs/retention.md) through the store; once ``lineage delete`` is merged it makes them."""
+Tombstones are made by :func:`make_tombstones`, with ``lineage delete``'s own function."""
 
 from __future__ import annotations
 
@@ -24,19 +23,14 @@ from lineage.store.cypher import Statement
 from lineage.store.repo import CONFIG_NAME, init_repo, open_store
 
 from .cli_runner import run
+from .tombstones import tombstone
 
 
 def make_tombstones(store, keys, files_removed=None, by="test", reason="made by a test"):
-    """Make the datasets ``keys`` tombstones as docs/retention.md's model has them
-    (``files_removed`` left absent when None), in one all-or-nothing unit of the store."""
-    stamp = now_utc_stamp()
-    props = {"deleted_at": stamp, "deleted_by": by, "deleted_reason": reason,
-             "deleted_forced": False, "deletion_history": [f"{stamp} deleted by {by}: {reason}"]}
-    if files_removed is not None:
-        props["files_removed"] = files_removed
-    statement = Statement("UNWIND $keys AS k MATCH (d:Dataset {key: k}) SET d += $props",
-                          {"keys": list(keys), "props": props}, len(keys))
-    store.commit(store.prepare(GraphBatch("tombstones (test)"), {}, [statement]))
+    """Make the datasets ``keys`` tombstones with ``lineage delete``'s function
+    (:func:`tests.tombstones.tombstone`; ``files_removed`` left absent when None)."""
+    tombstone(store, list(keys), by=by, reason=reason, at=now_utc_stamp(),
+              files_removed=files_removed)
 
 
 def demo(path: Path) -> Path:

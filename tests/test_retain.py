@@ -133,7 +133,7 @@ def test_a_dataset_no_quantum_made_is_as_old_as_its_run(tmp_path):
         assert again == set(made) - set(calexps)
 
 
-def test_a_dry_run_writes_nothing_and_a_real_run_is_refused_for_now(repo, store):
+def test_a_dry_run_writes_nothing(repo, store):
     before = snapshot(store)
     ran = run("retain", "--repo", repo, "--keep", "deepCoadd,raw", "--older-than", "1d",
               "--dry-run", "--json", check=True)
@@ -144,14 +144,33 @@ def test_a_dry_run_writes_nothing_and_a_real_run_is_refused_for_now(repo, store)
     assert "What stays" in table and "│ total " in table
     refused = run("retain", "--repo", repo, "--keep", "deepCoadd", "--older-than", "1d")
     assert refused.returncode == 2 and "--reason is needed" in refused.stderr
-    refused = run("retain", "--repo", repo, "--keep", "deepCoadd", "--older-than", "1d",
-                  "--reason", "DR1 intermediates", "--by", "ops")
-    assert refused.returncode == 2
-    assert refused.stderr == "lineage: error: not yet: apply the list with lineage delete\n"
     bad = run("retain", "--repo", repo, "--keep", "deepCoadd", "--older-than", "3 months",
               "--dry-run")
     assert bad.returncode == 2 and "--older-than '3 months' is not a length" in bad.stderr
     assert snapshot(store) == before
+
+
+def test_a_real_run_deletes_as_lineage_delete_does(tmp_path):
+    """Intermediates feed the kept coadds: refused unless forced; then tombstones."""
+    repo = demo(tmp_path / "repo")
+    report = json.loads(run("retain", "--repo", repo, "--keep", "deepCoadd,raw",
+                            "--older-than", "1d", "--dry-run", "--json", check=True).stdout)
+    refused = run("retain", "--repo", repo, "--keep", "deepCoadd,raw", "--older-than", "1d",
+                  "--reason", "DR1 intermediates", "--by", "ops")
+    assert refused.returncode == 2 and "live datasets outside the deletion" in refused.stderr
+    done = json.loads(run("retain", "--repo", repo, "--keep", "deepCoadd,raw", "--older-than",
+                          "1d", "--reason", "DR1 intermediates", "--by", "ops", "--force",
+                          "--json", check=True).stdout)
+    going = {d["key"] for d in report["datasets"]}
+    assert not done["dry_run"] and done["deletion"]["deleted"] == len(going)
+    with open_store(repo) as store:
+        deleted = {k for k, in store.read("MATCH (d:Dataset) WHERE d.deleted_at IS NOT NULL "
+                                          "AND d.deleted_by = 'ops' RETURN d.key")}
+    assert deleted == going
+    # nothing is left to go
+    again = json.loads(run("retain", "--repo", repo, "--keep", "deepCoadd,raw", "--older-than",
+                           "1d", "--dry-run", "--json", check=True).stdout)
+    assert again["count"] == 0
 
 
 @pytest.mark.parametrize("text, seconds", [("90d", 90 * 86400), ("12h", 43200),

@@ -49,15 +49,18 @@ def _what_stays(report: dict) -> None:
 @click.option("--dry-run", is_flag=True, help="Only report; write nothing.")
 @click.option("--reason", default=None, help="Why (recorded on each tombstone).")
 @click.option("--by", "by", default=None, help="Who deletes.")
+@click.option("--force", is_flag=True,
+              help="Delete although live datasets were made from some of them (recorded as "
+                   "forced on those).")
 @format_option
-def retain_command(repo, keep, older_than, collection, dry_run, reason, by, fmt):
+def retain_command(repo, keep, older_than, collection, dry_run, reason, by, force, fmt):
     """Which datasets a retention rule would delete: counts and bytes by type, and the
     provenance their tombstones keep. Every live dataset not of a --keep type, made more
     than --older-than ago: by the end of the quantum that made it, else of its RUN's last
     quantum."""
     with Repo(repo) as store:
         report = call(retain, store, keep, older_than, collection, dry_run, reason,
-                      by).as_dict()
+                      by, None, force, fmt == "table").as_dict()
     if fmt != "table":   # CSV and ECSV: one row per dataset
         emit(fmt, "", report["datasets"], [], document=report, units={"size": "byte"})
         return

@@ -67,15 +67,16 @@ class DeletionError(UserError):
 # --- what a deletion names ----------------------------------------------------------------
 
 def select(store, selector: str | None = None, run: str | None = None,
-           collection: str | None = None, types=None) -> tuple[str, list]:
+           collection: str | None = None, types=None, keys=None) -> tuple[str, list]:
     """(how the deletion is named, the :class:`queries.DatasetState` of each dataset it
-    names).  Exactly one of ``selector``, ``run`` and ``collection``; ``types`` narrows
-    any of them to those dataset types."""
+    names).  Exactly one of ``selector``, ``run``, ``collection`` and ``keys`` (dataset
+    keys, as a retention rule lists them); ``types`` narrows any of them to those
+    dataset types."""
     given = [name for name, value in (("selector", selector), ("run", run),
-                                      ("collection", collection)) if value]
+                                      ("collection", collection), ("keys", keys)) if value]
     if len(given) != 1:
-        raise DeletionError("give exactly one of a selector, a RUN or a collection"
-                            + (f" (got {' and '.join(given)})" if given else ""))
+        raise DeletionError("give exactly one of a selector, a RUN, a collection or dataset "
+                            "keys" + (f" (got {' and '.join(given)})" if given else ""))
     types = sorted(set(types or ())) or None
     check_names(store, "dataset type", types, "types")
     if run:
@@ -94,6 +95,10 @@ def select(store, selector: str | None = None, run: str | None = None,
         states += [s for s in queries.dataset_states(store, tagged)
                    if types is None or s.dataset_type in types]
         return f"collection {collection}", states
+    if keys:
+        states = [s for s in queries.dataset_states(store, sorted(set(keys)))
+                  if types is None or s.dataset_type in types]
+        return f"{len(states)} datasets", states
     sel = parse_selector(selector, field="selector")
     keys = [k for k in resolve(store, sel) if kind_of_key(k) == Kind.DATASET]
     states = [s for s in queries.dataset_states(store, keys)
@@ -158,8 +163,8 @@ def delete(store, selector: str | None = None, *, run: str | None = None,
            collection: str | None = None, types=None, reason: str, by: str,
            files: bool = False, dry_run: bool = False, force: bool = False,
            datastore: Datastore | None = None, replicas: list[FileDatastore] = (),
-           now: str | None = None, show_progress: bool = True) -> dict:
-    """Delete the datasets a selector, ``run`` or ``collection`` names (of ``types``), as
+           now: str | None = None, show_progress: bool = True, keys=None) -> dict:
+    """Delete the datasets a selector, ``run``, ``collection`` or ``keys`` name (of ``types``), as
     tombstones, in one all-or-nothing unit; with ``files``, their files from
     ``datastore`` and ``replicas`` after.  ``dry_run`` writes and removes nothing and
     reports what would go.  Live dependents refuse the deletion unless ``force``.
@@ -182,7 +187,7 @@ def delete(store, selector: str | None = None, *, run: str | None = None,
             "their deletion", field="files")
     if files and datastore is None:
         raise DeletionError("removing files needs the repository's datastore", field="files")
-    what, states = select(store, selector, run, collection, types)
+    what, states = select(store, selector, run, collection, types, keys)
     if not states:
         raise DeletionError(f"{what}: names no dataset")
     live = [s for s in states if s.deleted_at is None]

@@ -166,13 +166,3 @@ def lineage_edge_count(store, keys: list[str]) -> int:
     return int(store.read(
         "UNWIND $keys AS k MATCH (d:Dataset {key: k})-[e:INPUT_TO|PRODUCED]-() "
         "RETURN count(e)", {"keys": keys})[0][0])
-
-
-def live_consumers(store, keys: list[str]) -> list:
-    """``[dataset key, consumer key]``: the live datasets made from each of ``keys`` (by a
-    quantum it was an input to)."""
-    # one pattern per MATCH: FalkorDB plans the joined path with the filter 300 times slower
-    return store.read_plain(
-        "UNWIND $keys AS k MATCH (d:Dataset {key: k}) MATCH (d)-[:INPUT_TO]->(q) "
-        "MATCH (q)-[:PRODUCED]->(c) WHERE c.deleted_at IS NULL "
-        "RETURN DISTINCT d.key, c.key", {"keys": keys})

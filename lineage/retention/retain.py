@@ -25,6 +25,7 @@ from lineage.core.time import parse_duration, tai_iso_of_utc_stamp, utc_stamp
 from lineage.dataunits.names import check_names
 from lineage.fetch.select import keep_only
 from lineage.retention import queries
+from lineage.retention.delete import delete, live_dependents
 from lineage.traversal.traverse import DOWN, bfs
 
 #: Keys per query of the provenance counts.
@@ -65,6 +66,7 @@ class RetentionPlan:
     lineage_edges: int = 0           # INPUT_TO and PRODUCED edges the tombstones keep
     depended_on: int = 0             # going datasets live datasets are made from
     kept_downstream: dict[str, int] = field(default_factory=dict)  # kept type -> datasets
+    deletion: dict | None = None     # not a dry run: lineage delete's report of the deletion
 
     def by_type(self) -> dict[str, dict]:
         out: dict[str, dict] = {}
@@ -90,6 +92,7 @@ class RetentionPlan:
                                "lineage_edges": self.lineage_edges,
                                "depended_on": self.depended_on,
                                "kept_downstream": self.kept_downstream},
+                "deletion": self.deletion,
                 "datasets": [d.as_dict() for d in self.going]}
 
 
@@ -138,12 +141,10 @@ def _provenance(store, result: RetentionPlan) -> None:
     kept datasets downstream of what goes."""
     keys = [d.key for d in result.going]
     going = set(keys)
-    depended: set[str] = set()
     for i in range(0, len(keys), CHUNK):
         chunk = keys[i:i + CHUNK]
         result.lineage_edges += queries.lineage_edge_count(store, chunk)
-        depended |= {d for d, c in queries.live_consumers(store, chunk) if c not in going}
-    result.depended_on = len(depended)
+    result.depended_on = len({d.source for d in live_dependents(store, keys)})
     if not keys:
         return
     reached = bfs(store, {d.key: d.dataset_type for d in result.going}, DOWN,
@@ -157,15 +158,20 @@ def _provenance(store, result: RetentionPlan) -> None:
 
 def retain(store, keep, older_than: str, collection: str | None = None,
            dry_run: bool = True, reason: str | None = None, by: str | None = None,
-           now: _dt.datetime | None = None) -> RetentionPlan:
+           now: _dt.datetime | None = None, force: bool = False,
+           show_progress: bool = False) -> RetentionPlan:
     """Apply a retention rule: the :func:`plan`; without ``dry_run``, its datasets deleted as
-    tombstones (``reason`` and ``by`` recorded on them, as ``lineage delete`` does)."""
+    tombstones by :func:`lineage.retention.delete.delete` (``reason`` and ``by`` recorded on
+    them; refused, naming them, when live datasets were made from them, unless ``force``),
+    its report in ``deletion``.  Their files stay: ``lineage gc --delete`` collects them."""
     if not dry_run:
         for name, value in (("reason", reason), ("by", by)):
             if not (value or "").strip():
                 raise RetentionError("is needed to delete (who deletes and why are recorded "
                                      "on every tombstone)", field=name)
     result = plan(store, keep, older_than, collection, now)
-    if not dry_run:
-        raise RetentionError("not yet: apply the list with lineage delete")
+    result.dry_run = dry_run
+    if not dry_run and result.going:
+        result.deletion = delete(store, keys=[d.key for d in result.going], reason=reason,
+                                 by=by, force=force, show_progress=show_progress)
     return result
