@@ -334,3 +334,17 @@ def test_calibrations_are_looked_up_where_the_graph_reads(clean_repo):
         assert _calibration_collections(store, [CHAIN, CALIB]) == {f"collection:{CALIB}"}
         assert _calibration_collections(store, [CHAIN]) == set()     # the chain holds none
         assert _calibration_collections(store, ["never/synced"]) == {f"collection:{CALIB}"}
+
+
+def test_an_output_deleted_in_the_graph_is_still_a_clash_marked_deleted(flagged_repo, graphs):
+    """A tombstone (docs/retention.md) may still be in the Butler: reported, marked."""
+    from .tombstones import DELETED_AT, tombstone
+    with open_store(flagged_repo) as store:
+        calexp = store.read("MATCH (d:Dataset {dataset_type: 'calexp', run: $r}) "
+                            "RETURN d.key ORDER BY d.key LIMIT 1", {"r": RUNS[0]})[0][0]
+        tombstone(store, [calexp])
+        report = preflight(store, graphs.step1)
+    clashes = [c for q in report["quanta"] for c in q["clashes"]]
+    marked = [c for c in clashes if c["uuid"] == calexp.split(":", 1)[1]]
+    assert marked and all(c["deleted"] == DELETED_AT for c in marked)
+    assert all("deleted" not in c for c in clashes if c not in marked)

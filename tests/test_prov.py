@@ -18,7 +18,7 @@ from lineage.core.time import TAI_MINUS_UTC
 from lineage.demo import default_visit
 from lineage.ingest.driver import ingest
 from lineage.ingest.formats.prov import LSST
-from lineage.standards.prov import document, selection, serialize
+from lineage.standards.prov import document, prov_id, selection, serialize
 from lineage.traversal.traverse import DOWN, UP, traverse
 
 from .cli_runner import run
@@ -330,3 +330,28 @@ def test_kill_9_mid_ingest_leaves_nothing_or_everything(demo_repo, tmp_path, del
         after = store.count()
     FalkorServer(copy).stop()
     assert after[0] > before[0] and killed in (before, after), (before, killed, after)
+
+
+def test_a_tombstone_travels_as_its_deletion(demo_store, engine, tmp_path):
+    """A deleted dataset (docs/retention.md) is an entity with its deletion's attributes, and
+    an empty repository reading the document back holds it deleted, its lineage whole."""
+    from .tombstones import DELETED_AT, tombstone
+    coadd = _coadd(demo_store)
+    datasets, quanta = selection(demo_store, coadd, UP, depth=1)
+    warps = sorted(k for k in datasets if k != coadd)
+    tombstone(demo_store, warps[:2], by="ops", reason="DR1 warps")
+    doc = document(demo_store, datasets, quanta)
+    entity = next(iter(doc.get_record(prov_id(warps[0]))))
+    assert {str(k): v for k, v in entity.attributes if str(k).startswith("lsst:deleted")} == {
+        "lsst:deleted_at": DELETED_AT, "lsst:deleted_by": "ops",
+        "lsst:deleted_reason": "DR1 warps", "lsst:deleted_forced": True}
+    path = tmp_path / "up.json"
+    path.write_text(serialize(doc, "json"))
+    empty = engine.new()
+    assert _ingest(empty, path).status == "added"
+    back = empty.read("MATCH (d:Dataset) WHERE d.deleted_at IS NOT NULL "
+                      "RETURN d.key, d.deleted_by, d.deleted_reason ORDER BY d.key")
+    assert [tuple(r) for r in back] == [(k, "ops", "DR1 warps") for k in warps[:2]]
+    assert _answers(empty, [coadd], [UP]) == {
+        (coadd, UP): [(r.key, r.dataset_type, r.data_id, r.run)
+                      for r in traverse(demo_store, coadd, UP, depth=1)]}
