@@ -57,6 +57,8 @@ COADD = "23167e05-128b-5393-a1e9-324840350ed9"      # deepCoadd tract 9813 patch
 EXPECTED = {
     "lineage demo\n": ["Which coadds used visit 2026030100001?", "24 coadds", COADD],
     "lineage downstream visit=2026030100001 --type deepCoadd\n": [COADD],
+    "lineage upstream 23167e05-128b-5393-a1e9-324840350ed9 --type calexp": ["deleted"],
+    "lineage downstream visit=2026030100001 --type deepCoadd --count": ["24"],
     "lineage downstream visit=2026030100001 --type deepCoadd --as-of DR1": ["DemoCam/runs/DR1"],
     "lineage flag visit=2026030100001 --verdict bad --reason \"satellite trail\" "
     "--evidence DRB-42.txt --by drb\n": ["flag:"],
