@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from lineage.core.errors import UnknownName
 from lineage.ingest import driver as ingest_files
 from lineage.store.repo import open_store
 
@@ -52,7 +53,10 @@ def test_real_efd_answers(store, real_data):
     for outcome in summary.files:
         path = Path(outcome.path)
         series = series_of(path)
-        if not series:  # the topic list and the manifest
+        if path.name == "SHOW_MEASUREMENTS.json":  # the topic list: test_topic_list_*
+            assert not outcome.skipped
+            continue
+        if not series:  # the manifest
             assert outcome.skipped and "not telemetry" in outcome.skipped[0], path.name
             continue
         for s in series:
@@ -140,7 +144,8 @@ def test_corrupted_efd_inputs(repo, real_data, tmp_path):
         assert "'yesterday'" in out[bad_time.name].error
         assert "no 'results'" in out["job.json"].error
         assert out[src.name].status == "added"  # the good file of the batch still ingests
-        assert store.count() == (before[0] + 1, before[1])
+        # the record, its topic and CSC units; IDENTIFIED_BY its topic, PART_OF its CSC
+        assert store.count() == (before[0] + 3, before[1] + 2)
     finally:
         store.close()
 
@@ -205,3 +210,60 @@ def test_efd_links_exposures_in_either_order(engine, real_data, tmp_path):
             assert props["mean_actualPosition"] == pytest.approx(sum(values) / len(values))
             assert props["min_actualPosition"] == pytest.approx(min(values))
             assert props["max_actualPosition"] == pytest.approx(max(values))
+
+
+def test_topic_list_makes_csc_and_topic_units(store, real_data, tmp_path):
+    """SHOW_MEASUREMENTS.json is stored: every listed topic an ``efd_topic`` unit PART_OF
+    its CSC's ``csc`` unit, and every record IDENTIFIED_BY its topic."""
+    from lineage.dataunits.efd import csc_topics
+    root = real_data("efd", "summit_utils_usdf_efd")
+    listed = [row[0] for row in series_of_topics(root / "SHOW_MEASUREMENTS.json")]
+    summary = ingest_files.ingest(store, "efd", [root], show_progress=False)
+    outcome = next(f for f in summary.files if f.path.endswith("SHOW_MEASUREMENTS.json"))
+    assert outcome.status == "added" and not outcome.skipped
+    assert outcome.counts["topics"] == len(listed) == 3093
+    by_csc: dict[str, list[str]] = {}
+    for topic in listed:
+        by_csc.setdefault(topic.split(".")[2], []).append(topic)
+    assert outcome.counts["CSCs"] == len(by_csc) == 67
+    stored = csc_topics(store)
+    # the records' topics are all in the list, so the list is the whole answer
+    assert stored == {c: sorted(t) for c, t in sorted(by_csc.items())}
+    assert csc_topics(store, "MTMount") == {"MTMount": sorted(by_csc["MTMount"])}
+    record_topics = dict(store.read(
+        "MATCH (e:EfdRecord)-[:IDENTIFIED_BY]->(t:DataUnit {dimension: 'efd_topic'}) "
+        "RETURN e.key, t.value"))
+    assert len(record_topics) == 23
+    assert all(key.startswith(f"efd:{topic}/") for key, topic in record_topics.items())
+    with pytest.raises(UnknownName, match="did you mean MTMount"):
+        csc_topics(store, "MTmount")
+    # a topic name that is not one is refused, naming the row
+    bad = tmp_path / "SHOW_MEASUREMENTS.json"
+    bad.write_text(json.dumps({"results": [{"series": [{
+        "name": "measurements", "columns": ["name"], "values": [["lsst.sal.X.y"], [3]]}]}]}))
+    rejected = ingest_files.ingest(store, "efd", [bad], show_progress=False).rejected
+    assert "results[0].series[0].values[1]" in rejected[0].error
+
+
+def series_of_topics(path: Path) -> list[list]:
+    """The rows of a SHOW MEASUREMENTS answer, read with plain ``json``."""
+    return json.loads(path.read_text())["results"][0]["series"][0]["values"]
+
+
+def test_telemetry_of_a_csc_describing_an_exposure(store, real_data, tmp_path):
+    from lineage.dataunits.efd import exposure_telemetry
+    root = real_data("efd", "summit_utils_usdf_efd")
+    header, begin_utc, end_utc = _overlapping_header(real_data, tmp_path)
+    for kind, path in (("efd", root), ("headers", header)):
+        ingest_files.ingest(store, kind, [path], show_progress=False)
+    expected = _expected_links(root, begin_utc, end_utc)
+    mount = {k: v for k, v in expected.items() if ".MTMount." in k}
+    rows = exposure_telemetry(store, "exposure=2023072800123,instrument=LSSTCam", "MTMount")
+    assert {r["record"] for r in rows} == set(mount) and len(mount) >= 3
+    for r in rows:
+        series, inside = mount[r["record"]]
+        assert (r["csc"], r["topic"]) == ("MTMount", series["name"])
+        assert r["samples"] == len(inside)
+    every = exposure_telemetry(store, "unit:exposure:LSSTCam/2023072800123")
+    assert {r["record"] for r in every} == set(expected)
+    assert {r["csc"] for r in every} == {"MTMount", "MTM1M3", "Script"}

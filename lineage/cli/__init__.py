@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "downstream": ("lineage",
         ("Datasets downstream of SELECTOR (a dataset UUID, a node key, or an expression such as "
          "visit=1228 or tract=9813,patch=40,band=r).")),
+    "efd": ("efd", "EFD topics by CSC, and which telemetry of a CSC describes an exposure."),
     "engine": ("engine", "Keep the embedded engine running between commands (faster), or stop it."),
     "export": ("export", "Write every node and edge of the graph (JSON lines, stable order)."),
     "fetch": ("fetch",

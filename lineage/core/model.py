@@ -78,7 +78,7 @@ _KIND_BY_PREFIX = {p: k for k, p in _PREFIX_BY_KIND.items()}
 class Rel(str, Enum):
     """Edge kinds.  The value is the relationship type in the graph."""
 
-    IDENTIFIED_BY = "IDENTIFIED_BY"   # Dataset|Quantum -> DataUnit (its data ID)
+    IDENTIFIED_BY = "IDENTIFIED_BY"   # Dataset|Quantum -> DataUnit (its data ID); EfdRecord -> its topic
     PART_OF = "PART_OF"               # DataUnit -> DataUnit (visit -> band, patch -> tract ...)
     OF_TYPE = "OF_TYPE"               # Dataset -> DatasetType
     INPUT_TO = "INPUT_TO"             # Dataset -> Quantum (the quantum read it)
@@ -104,7 +104,8 @@ class Rel(str, Enum):
 
 #: Which node kinds each edge kind may join, as (source kinds, target kinds).
 EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
-    Rel.IDENTIFIED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM}), frozenset({Kind.DATA_UNIT})),
+    Rel.IDENTIFIED_BY: (frozenset({Kind.DATASET, Kind.QUANTUM, Kind.EFD_RECORD}),
+                        frozenset({Kind.DATA_UNIT})),
     Rel.PART_OF: (frozenset({Kind.DATA_UNIT}), frozenset({Kind.DATA_UNIT})),
     Rel.OF_TYPE: (frozenset({Kind.DATASET}), frozenset({Kind.DATASET_TYPE})),
     Rel.INPUT_TO: (frozenset({Kind.DATASET}), frozenset({Kind.QUANTUM})),

@@ -270,6 +270,9 @@ _OBSERVATION = {
 _INTEGER_ID = Prop("text", "integer ID", identity=True, max_len=20, check=_integer_text,
                    rule="non-negative integer")
 
+_TOPIC_NAME = Prop("text", "EFD topic", identity=True, max_len=256, check=_topic_problem,
+                   rule="dot-separated words (lsst.sal.MTMount.azimuth), path-safe")
+
 #: Properties of each data-unit dimension (besides :data:`UNIT_COMMON` and :data:`SHARED`).
 UNIT_SPECS: dict[str, dict[str, Prop]] = {
     "exposure": {**_OBSERVATION, "value": _INTEGER_ID},
@@ -294,6 +297,7 @@ UNIT_SPECS: dict[str, dict[str, Prop]] = {
                    "visit_max": _num("visit IDs are below it", "", 0, None, integer=True),
                    "exposure_max": _num("exposure IDs are below it", "", 0, None,
                                         integer=True)},
+    "efd_topic": {"value": _TOPIC_NAME, "csc": _name("the CSC that publishes it")},
 }
 
 #: Properties of each node kind (data units: :data:`UNIT_COMMON` and :data:`UNIT_SPECS`).
@@ -340,8 +344,7 @@ NODE_SPECS: dict[Kind, dict[str, Prop]] = {
                                "flagged inputs (lineage flags plan --done)"),
     },
     Kind.EFD_RECORD: {
-        "topic": Prop("text", "EFD topic", identity=True, max_len=256, check=_topic_problem,
-                      rule="dot-separated words (lsst.sal.MTMount.azimuth), path-safe"),
+        "topic": _TOPIC_NAME,
         "samples": _num("samples in the record", "", 0, None, integer=True),
     },
     Kind.JOB: {},

@@ -27,6 +27,7 @@ KNOWN = {
     "band": partial(dimension_values, dimension="band"),
     "instrument": partial(dimension_values, dimension="instrument"),
     "metric": metric_names,
+    "CSC": partial(dimension_values, dimension="csc"),
 }
 
 #: Dimensions whose values are a short vocabulary to suggest from when a selector names a

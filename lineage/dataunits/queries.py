@@ -117,6 +117,42 @@ def exposure_telemetry_of_visits(store: Store, visit_keys: list[str]) -> list[Te
         "RETURN v.key, e.topic, properties(r) ORDER BY e.key", {"keys": visit_keys})]
 
 
+class CscTopicRow(NamedTuple):
+    csc: str
+    topic: str
+
+
+def topics_of_cscs(store: Store, csc: str | None = None) -> list[CscTopicRow]:
+    """Every EFD topic (``efd_topic`` unit) with the CSC it is ``PART_OF``; only ``csc``'s
+    when given."""
+    return [CscTopicRow(*r) for r in store.read(
+        "MATCH (t:DataUnit)-[:PART_OF]->(c:DataUnit) WHERE t.dimension = 'efd_topic' "
+        "AND c.dimension = 'csc' " + ("AND c.value = $csc " if csc else "")
+        + "RETURN c.value, t.value ORDER BY c.value, t.value", {"csc": csc} if csc else {})]
+
+
+class ExposureTelemetryRow(NamedTuple):
+    """One EFD record that describes an exposure, through its topic and CSC units."""
+
+    record: str
+    topic: str
+    csc: str
+    summary: dict       # the DESCRIBES edge's properties: samples, mean_<field> ...
+
+
+def telemetry_of_exposure(store: Store, exposure_key: str,
+                          csc: str | None = None) -> list[ExposureTelemetryRow]:
+    """The EFD records that ``DESCRIBES`` the exposure, with the topic they are
+    ``IDENTIFIED_BY`` and its CSC; only ``csc``'s when given."""
+    params = {"x": exposure_key, **({"csc": csc} if csc else {})}
+    return [ExposureTelemetryRow(*r) for r in store.read(
+        "MATCH (e:EfdRecord)-[r:DESCRIBES]->(x:DataUnit {key: $x}) "
+        "MATCH (e)-[:IDENTIFIED_BY]->(t:DataUnit)-[:PART_OF]->(c:DataUnit) "
+        "WHERE t.dimension = 'efd_topic' AND c.dimension = 'csc' "
+        + ("AND c.value = $csc " if csc else "")
+        + "RETURN e.key, t.value, c.value, properties(r) ORDER BY e.key", params)]
+
+
 class VisitPropertiesRow(NamedTuple):
     key: str
     properties: dict

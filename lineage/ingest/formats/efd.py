@@ -4,9 +4,11 @@ Inputs:
 
 * InfluxDB 1.x query answers (JSON: ``results[].series[].{name, columns,
   values}``), ``time`` in integer nanoseconds since the Unix epoch or RFC 3339
-  text, UTC.  A ``SHOW MEASUREMENTS`` answer (a topic list) and an index of
-  answers (a JSON list of ``{file, influxql, ...}``) hold no telemetry and are
-  skipped with that reason.
+  text, UTC.  A ``SHOW MEASUREMENTS`` answer (series ``measurements``, one
+  column ``name``) is the topic list: each topic becomes an ``efd_topic`` data
+  unit ``PART_OF`` its CSC's ``csc`` data unit.  An index of answers (a JSON
+  list of ``{file, influxql, ...}``) holds no telemetry and is skipped with that
+  reason.
 * CSV and Parquet exports of one topic: a ``time`` column (ISO 8601 UTC
   text or integer nanoseconds; in Parquet a timestamp column, or the index
   as written by ``DataFrame.to_parquet`` of an EFD client answer) and one
@@ -19,7 +21,10 @@ One ``EfdRecord`` per topic and file (per series of a JSON answer): key
 exported as JSON, CSV or Parquet is the same record.  It keeps every sample
 (``t_utc_ns``, ``sample_mjd_tai``, ``v_<field>`` lists) so summaries over
 any exposure can be computed later, and the summary over its whole window
-(``mean_/min_/max_<field>`` of the numeric telemetry fields).
+(``mean_/min_/max_<field>`` of the numeric telemetry fields).  It is
+``IDENTIFIED_BY`` its topic's data unit (``unit:efd_topic:<topic>``), which is
+``PART_OF`` its CSC's (``unit:csc:<CSC>``): topics and CSCs are data units, as
+instruments and bands are, so no new node kind is needed.
 
 Times: the ``time`` index is UTC; ``begin_utc``/``end_utc`` keep it,
 ``begin_tai``/``end_tai`` and ``mjd_begin``/``mjd_end`` (TAI) are the same
@@ -38,11 +43,12 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lineage.core.model import GraphBatch
+from lineage.core.model import GraphBatch, Kind, Rel, unit_key
 from lineage.core.time import tai_stamp_to_time, utc_ns_to_time
 from lineage.ingest.efd_link import csc_of, link_record_to_stored_exposures
 from lineage.ingest import loading
@@ -61,15 +67,42 @@ def is_tai_stamp(field: str) -> bool:
 
 # --- reading the formats into (topic, frame) pairs -----------------------------------------
 
-def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
+class EfdFile(NamedTuple):
+    """What one file holds: telemetry frames by topic, listed topic names (a ``SHOW
+    MEASUREMENTS`` answer), and the parts skipped with their reasons."""
+
+    frames: list[tuple[str, pd.DataFrame]]
+    topics: list[str]
+    skipped: list[str]
+
+
+def _is_topic_list(series: dict) -> bool:
+    """A ``SHOW MEASUREMENTS`` answer: series ``measurements`` with the one column ``name``."""
+    return series["name"] == "measurements" and series["columns"] == ["name"]
+
+
+def _topic_names(path: Path, where: str, rows: list) -> list[str]:
+    """The topic names of a ``SHOW MEASUREMENTS`` answer's rows (one name each; the
+    model's checks refuse a name that is not a topic's)."""
+    names = []
+    for i, row in enumerate(rows):
+        if not (isinstance(row, list) and len(row) == 1 and isinstance(row[0], str)):
+            raise IngestError(path, f"{where}.values[{i}]",
+                              f"{str(row)[:80]} is not one topic name")
+        names.append(row[0])
+    return names
+
+
+def _influx_series(path: Path, data) -> EfdFile:
     if isinstance(data, list) and data and all(isinstance(d, dict) and "influxql" in d
                                                  for d in data):
-        return [], [f"an index of {len(data)} query answers (file, influxql ...), not telemetry"]
+        return EfdFile([], [], [f"an index of {len(data)} query answers (file, influxql ...), "
+                                "not telemetry"])
     if not isinstance(data, dict) or "results" not in data:
         raise IngestError(path, "top level", "not an InfluxDB query answer (no 'results')")
     if not isinstance(data["results"], list):
         raise IngestError(path, "results", "must be a list")
-    out, skipped = [], []
+    out, topics, skipped = [], [], []
     for r, result in enumerate(data["results"]):
         if not isinstance(result, dict):
             raise IngestError(path, f"results[{r}]", "must be an object")
@@ -91,6 +124,9 @@ def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], li
             _unique_columns(path, f"{where}.columns", columns)
             if not isinstance(series["values"], list):
                 raise IngestError(path, f"{where}.values", "must be a list of rows")
+            if _is_topic_list(series):
+                topics.extend(_topic_names(path, where, series["values"]))
+                continue
             if "time" not in columns:
                 skipped.append(f"{where} ({series['name']}): {len(series['values'])} rows "
                                f"without a time column ({', '.join(columns)}), not telemetry")
@@ -100,7 +136,7 @@ def _influx_series(path: Path, data) -> tuple[list[tuple[str, pd.DataFrame]], li
                     raise IngestError(path, f"{where}.values[{i}]",
                                       f"a row has {len(columns)} values ({', '.join(columns)})")
             out.append((series["name"], pd.DataFrame(series["values"], columns=columns)))
-    return out, skipped
+    return EfdFile(out, topics, skipped)
 
 
 def _unique_columns(path: Path, where: str, columns) -> None:
@@ -139,8 +175,9 @@ def _topic_from_name(path: Path, frame: pd.DataFrame) -> str:
     return name if name.startswith("lsst.") else f"lsst.sal.{name}"
 
 
-def read_frames(path: Path) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
-    """``[(topic, frame with a 'time' column), ...]`` and the parts skipped with reasons."""
+def read_frames(path: Path) -> EfdFile:
+    """The file's ``[(topic, frame with a 'time' column), ...]``, listed topics and the
+    parts skipped with reasons."""
     name = path.name.lower()
     if name.endswith(".json"):
         text = loading.read_text(path)
@@ -168,7 +205,8 @@ def read_frames(path: Path) -> tuple[list[tuple[str, pd.DataFrame]], list[str]]:
         else:
             raise IngestError(path, "column time", f"missing (columns: {', '.join(frame.columns)})")
     topic = _topic_from_name(path, frame)
-    return [(topic, frame.drop(columns=[c for c in ("topic",) if c in frame.columns]))], []
+    return EfdFile([(topic, frame.drop(columns=[c for c in ("topic",) if c in frame.columns]))],
+                   [], [])
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -268,10 +306,22 @@ def efd_record(path: Path, topic: str, frame: pd.DataFrame, where: str) -> tuple
     return key, props, skipped
 
 
+def add_topic(batch: GraphBatch, topic: str) -> str:
+    """The ``efd_topic`` data unit of ``topic``, ``PART_OF`` its CSC's ``csc`` unit; its key."""
+    csc = csc_of(topic)
+    csc_key = batch.add_node(unit_key("csc", csc), dimension="csc", value=csc)
+    topic_key = batch.add_node(unit_key("efd_topic", topic), dimension="efd_topic",
+                               value=topic, csc=csc)
+    batch.add_edge(Rel.PART_OF, topic_key, csc_key)
+    return topic_key
+
+
 def read(path: Path, context: IngestContext) -> Parsed:
     batch = GraphBatch(str(path))
     parsed = Parsed(path, batch)
-    frames, parsed.skipped = read_frames(path)
+    frames, topics, parsed.skipped = read_frames(path)
+    for topic in topics:
+        add_topic(batch, topic)
     linked = 0
     for i, (topic, frame) in enumerate(frames):
         if frame.empty:
@@ -280,9 +330,13 @@ def read(path: Path, context: IngestContext) -> Parsed:
         key, props, skipped = efd_record(path, topic, frame, f"series {i} ({topic})")
         parsed.skipped.extend(skipped)
         batch.add_node(key, **props)
+        batch.add_edge(Rel.IDENTIFIED_BY, key, add_topic(batch, topic))
         linked += link_record_to_stored_exposures(batch, context.store, key, batch.nodes[key])
-    parsed.counts = {"records": len(batch.nodes),
-                     "samples": sum(p["samples"] for p in batch.nodes.values())}
+    records = [p for k, p in batch.nodes.items() if batch.kind(k) == Kind.EFD_RECORD]
+    parsed.counts = {"records": len(records), "samples": sum(p["samples"] for p in records)}
+    if topics:
+        parsed.counts["topics"] = len(topics)
+        parsed.counts["CSCs"] = len({csc_of(t) for t in topics})
     if linked:
         parsed.counts["exposures linked"] = linked
     return parsed
