@@ -267,3 +267,23 @@ def test_telemetry_of_a_csc_describing_an_exposure(store, real_data, tmp_path):
     every = exposure_telemetry(store, "unit:exposure:LSSTCam/2023072800123")
     assert {r["record"] for r in every} == set(expected)
     assert {r["csc"] for r in every} == {"MTMount", "MTM1M3", "Script"}
+
+
+def test_efd_commands_answer_both_questions(repo, real_data, tmp_path):
+    """``lineage efd topics`` and ``lineage efd telemetry`` on the real samples."""
+    from .cli_runner import run
+    root = real_data("efd", "summit_utils_usdf_efd")
+    header, _, _ = _overlapping_header(real_data, tmp_path)
+    for kind, path in (("efd", root), ("headers", header)):
+        assert run("ingest", kind, path, "--repo", repo).returncode == 0
+    topics = json.loads(run("efd", "topics", "MTMount", "--repo", repo, "--format", "json",
+                            check=True).stdout)
+    listed = series_of_topics(root / "SHOW_MEASUREMENTS.json")
+    assert topics == {"MTMount": sorted(r[0] for r in listed if r[0].split(".")[2] == "MTMount")}
+    shown = run("efd", "telemetry", "exposure=2023072800123", "--csc", "MTMount", "--repo", repo,
+                check=True).stdout
+    assert "lsst.sal.MTMount.azimuth" in shown and "Script" not in shown
+    wrong = run("efd", "topics", "MTmount", "--repo", repo)
+    assert wrong.returncode == 2 and "did you mean MTMount?" in wrong.stderr
+    visit = run("efd", "telemetry", "visit=2023072800123", "--repo", repo)
+    assert visit.returncode == 2 and "is a visit" in visit.stderr

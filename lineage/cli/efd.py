@@ -43,6 +43,5 @@ def telemetry_command(exposure, repo, csc, fmt):
         return ", ".join(f"{k[5:]}={v:.6g}" for k, v in r.items() if k.startswith("mean_"))
     emit(fmt, f"EFD telemetry{' of ' + csc if csc else ''} describing {exposure}", rows,
          [Column("CSC", "csc"), Column("topic", "topic"), Column("samples", "samples"),
-          Column("mean over the exposure", means, wrap=True),
-          Column("record", "record", wrap=True)],
-         f"{len(rows)} records (--format json adds min and max)")
+          Column("mean over the exposure", means, wrap=True)],
+         f"{len(rows)} records (--format json adds their keys, min and max)")

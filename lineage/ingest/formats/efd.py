@@ -333,7 +333,9 @@ def read(path: Path, context: IngestContext) -> Parsed:
         batch.add_edge(Rel.IDENTIFIED_BY, key, add_topic(batch, topic))
         linked += link_record_to_stored_exposures(batch, context.store, key, batch.nodes[key])
     records = [p for k, p in batch.nodes.items() if batch.kind(k) == Kind.EFD_RECORD]
-    parsed.counts = {"records": len(records), "samples": sum(p["samples"] for p in records)}
+    if records or not topics:
+        parsed.counts = {"records": len(records),
+                         "samples": sum(p["samples"] for p in records)}
     if topics:
         parsed.counts["topics"] = len(topics)
         parsed.counts["CSCs"] = len({csc_of(t) for t in topics})
