@@ -42,6 +42,8 @@ def _as_reader_says(path: Path) -> dict:
         - produced,
         "packages": packages,
         "hosts": {q: m[-1]["quantum"]["nodeName"] for q, m in metadata.items() if m and m[-1]},
+        "quantum_cpu": {q: m[-1]["quantum"]["endCpuTime"] - m[-1]["quantum"]["prepCpuTime"]
+                        for q, m in metadata.items() if m and m[-1]},
     }
 
 
@@ -61,10 +63,11 @@ def test_provenance_graph_as_its_reader_says(store, provenance_qg):
 
     got = {r[0]: r[1:] for r in store.read(
         "MATCH (q:Quantum) RETURN q.key, q.task, q.status, q.run, q.start_utc, q.end_utc, "
-        "q.peak_memory_mb, q.cpu_time_s, q.error, q.host")}
+        "q.peak_memory_mb, q.cpu_time_s, q.error, q.host, q.quantum_cpu_time_s")}
     assert got.keys() == {quantum_key(str(q)) for q in want["quanta"]}
     for q, info in want["quanta"].items():
-        task, status, run, start, end, memory, cpu, error, host = got[quantum_key(str(q))]
+        task, status, run, start, end, memory, cpu, error, host, quantum_cpu = \
+            got[quantum_key(str(q))]
         assert (task, status, run) == (info["task_label"], info["status"].name.lower(), want["run"])
         usage = info["resource_usage"]
         if usage is None:
@@ -77,6 +80,7 @@ def test_provenance_graph_as_its_reader_says(store, provenance_qg):
         exc = info["exception"]
         assert error == (None if exc is None else f"{exc.type_name}: {exc.message}")
         assert host == want["hosts"].get(q)
+        assert quantum_cpu == pytest.approx(want["quantum_cpu"].get(q))
 
     stored = {r[0]: r[1:] for r in store.read(
         "MATCH (d:Dataset) RETURN d.key, d.dataset_type, d.run, d.data_id")}

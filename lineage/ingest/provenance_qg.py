@@ -17,9 +17,12 @@ and built like our own run format (:mod:`.run_format`):
   ``blocked``, ``unknown``, ``aborted``, ``aborted_success``), ``caveats``
   (the ``QuantumSuccessCaveats`` flags as an integer), ``attempts``,
   ``error`` (exception type and message), ``start``/``end`` (the resource
-  usage's UTC times, stored in TAI with UTC copies), ``peak_memory_mb``,
-  ``cpu_time_s`` and ``host`` (``nodeName`` of its task metadata, when the
-  metadata was written);
+  usage's UTC times, stored in TAI with UTC copies; the start is the
+  beginning of "prep", ``prepUtc``), ``peak_memory_mb``, ``cpu_time_s`` (the
+  run stage's CPU time, the usage's ``run_time_cpu``), and from its task
+  metadata, when it was written, ``quantum_cpu_time_s`` (the whole quantum's,
+  ``endCpuTime - prepCpuTime``, as :mod:`.task_metadata` reads it) and
+  ``host`` (``nodeName``);
 * each *produced* dataset is a ``Dataset`` ``dataset:<UUID>`` (type, data ID,
   run), ``INPUT_TO`` the quanta that read it and ``PRODUCED`` by its quantum;
   datasets that were predicted but never produced (outputs of failed or
@@ -45,6 +48,7 @@ from lineage.core.dataid import format_data_id
 from lineage.core.model import package_set_key, quantum_key
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.provenance import ProvenanceBuilder, times
+from lineage.ingest.task_metadata import cpu_since
 
 
 def read(path, context: IngestContext) -> Parsed:
@@ -143,6 +147,7 @@ def build(b: ProvenanceBuilder, loaded: Loaded, skipped: list[str]) -> dict[str,
                         caveats=None if info["caveats"] is None else info["caveats"].value,
                         attempts=len(info["attempts"]), error=_error(info["exception"]),
                         host=_host(loaded.metadata.get(q)),
+                        quantum_cpu_time_s=_quantum_cpu(loaded.metadata.get(q)),
                         **_usage(b, info["resource_usage"], where))
         b.units(key, data_id, where)
     for d in sorted(unproduced, key=str):
@@ -174,6 +179,14 @@ def _usage(b: ProvenanceBuilder, usage, where: str) -> dict:
 
 def _error(exception) -> str | None:
     return None if exception is None else f"{exception.type_name}: {exception.message}"
+
+
+def _quantum_cpu(metadata) -> float | None:
+    """The whole quantum's CPU time (prep, init and run) from its task metadata."""
+    if metadata is None or "quantum" not in metadata:
+        return None
+    return cpu_since(metadata["quantum"].get("prepCpuTime"),
+                     metadata["quantum"].get("endCpuTime"))
 
 
 def _host(metadata) -> str | None:

@@ -9,8 +9,16 @@ inputs.  It becomes one ``Quantum`` keyed by
 ``status: "successful"`` when the attempt has an end time (pipe_base writes
 the record when the quantum finished), ``start``/``end`` (TAI, UTC copies),
 ``host``, ``peak_memory_mb`` (the end ``MaxResidentSetSize``, bytes / 2**20),
-``cpu_time_s`` (end minus start CPU time), and ``PRODUCED`` edges to its
+``cpu_time_s`` and ``quantum_cpu_time_s``, and ``PRODUCED`` edges to its
 outputs (datasets not stored yet are created from their UUID alone).
+
+Times follow lsst.pipe.base's own reading (``QuantumResourceUsage.from_task_metadata``):
+the quantum starts at ``prepUtc``, the beginning of its "prep" stage (checking
+inputs and outputs, ``adjustQuantum``), not at ``startUtc``, the beginning of
+its "run" stage; it ends at ``endUtc``.  ``cpu_time_s`` is pipe_base's
+``run_time_cpu``, the run stage's CPU time (``endCpuTime - startCpuTime``);
+``quantum_cpu_time_s`` is the whole quantum's, prep, init and run
+(``endCpuTime - prepCpuTime``).
 """
 
 from __future__ import annotations
@@ -51,11 +59,11 @@ def build(b: ProvenanceBuilder, doc: dict) -> dict[str, int]:
         return values[-1]
 
     try:
-        when = times(last("startUtc", True), last("endUtc"), "utc")
+        when = times(last("prepUtc", True), last("endUtc"), "utc")
     except ValueError as exc:
         b.fail(f"{where}.quantum.arrays", str(exc))
     outputs = [str(uuid.UUID(o)) for o in arrays.get("outputs", [])]
-    rss, cpu0, cpu1 = last("endMaxResidentSetSize"), last("startCpuTime"), last("endCpuTime")
+    rss, end_cpu = last("endMaxResidentSetSize"), last("endCpuTime")
     b.look_up(f"dataset:{o}" for o in outputs)
     keys = [b.reference(o, f"{where}.quantum.arrays.outputs") for o in outputs]
     task_sections = {k: v.get("scalars", {}) for k, v in md.items() if k.startswith(f"{task}")}
@@ -63,7 +71,14 @@ def build(b: ProvenanceBuilder, doc: dict) -> dict[str, int]:
     b.quantum(quantum_key(str(qid)), (), keys, at=where, task=task, host=scalars.get("nodeName"),
               status="successful" if "end" in when else "unknown",
               peak_memory_mb=None if rss is None else rss / 2**20,
-              cpu_time_s=None if None in (cpu0, cpu1) else cpu1 - cpu0,
+              cpu_time_s=cpu_since(last("startCpuTime"), end_cpu),
+              quantum_cpu_time_s=cpu_since(last("prepCpuTime"), end_cpu),
               caveats=scalars.get("caveats"), attempts=len(doc["attempts"]),
               task_metadata=json.dumps(task_sections, sort_keys=True), **when)
     return {"quanta": 1, "outputs": len(outputs)}
+
+
+def cpu_since(begin: float | None, end: float | None) -> float | None:
+    """CPU seconds from ``begin`` to ``end`` (process CPU times, as the ``<stage>CpuTime``
+    entries of task metadata hold them); None when either is missing."""
+    return None if begin is None or end is None else end - begin
