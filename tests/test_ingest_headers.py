@@ -82,7 +82,7 @@ def test_real_headers_ingest_or_say_why(store, real_data):
             continue
         if outcome.skipped:  # only missing cards may stop a known camera
             assert "missing card" in outcome.skipped[0], (path.name, outcome.skipped)
-            assert c.get("EXPTIME") is None or c.get("OBSID") is None, path.name
+            assert c.get("OBSID") is None, path.name
             continue
         assert outcome.status in ("added", "updated", "unchanged"), path.name
         if inst in RUBIN_NAMES:
@@ -91,7 +91,11 @@ def test_real_headers_ingest_or_say_why(store, real_data):
             rubin_exposures.add((name, exposure))
             props = unit_props(store, f"unit:exposure:{name}/{exposure}")
             assert props is not None, path.name
-            assert props["exposure_time"] == pytest.approx(float(c["EXPTIME"]))
+            if c.get("EXPTIME") is None:  # stored as unknown, and said
+                assert "exposure_time" not in props, path.name
+                assert any("EXPTIME" in w for w in outcome.warnings), path.name
+            else:
+                assert props["exposure_time"] == pytest.approx(float(c["EXPTIME"]))
             assert props["observation_id"] == c["OBSID"]
             scale = str(c.get("TIMESYS", "UTC")).lower()
             begin = Time(date, scale=scale)
@@ -159,9 +163,6 @@ def test_implausible_and_garbage_headers(repo, real_data, tmp_path):
         (tmp_path / "epoch.yaml").write_text(yaml.safe_dump(epoch))
         radians = dict(cards, RA=5.59, DEC=-0.3131, SEQNUM=997)
         (tmp_path / "radians.yaml").write_text(yaml.safe_dump(radians))
-        missing = {k: v for k, v in cards.items() if k != "EXPTIME"}
-        missing["SEQNUM"] = 996
-        (tmp_path / "missing.yaml").write_text(yaml.safe_dump(missing))
         (tmp_path / "truncated.json").write_text(json.dumps(cards)[:200])
 
         summary = ingest_files.ingest(store, "headers", sorted(tmp_path.glob("*.*")),
@@ -175,9 +176,16 @@ def test_implausible_and_garbage_headers(repo, real_data, tmp_path):
         assert "line 1" in out["truncated.json"].error
         assert "Unix epoch" in out["epoch.yaml"].skipped[0]
         assert "RA/DEC = (5.59, -0.3131) look like radians" in out["radians.yaml"].skipped[0]
-        assert "missing card: exposure_time" in out["missing.yaml"].skipped[0]
         assert out["good.yaml"].status == "unchanged"
         assert counts(store) == before  # nothing of the bad files was stored
+
+        missing = {k: v for k, v in cards.items() if k != "EXPTIME"}
+        missing["SEQNUM"] = 996
+        (tmp_path / "missing.yaml").write_text(yaml.safe_dump(missing))
+        outcome, = ingest_files.ingest(store, "headers", [tmp_path / "missing.yaml"],
+                                       show_progress=False).files
+        assert not outcome.skipped  # stored, its exposure time unknown
+        assert "card EXPTIME or EXPOSURE missing" in outcome.warnings[0]
     finally:
         store.close()
 
@@ -189,3 +197,37 @@ def test_implausible_and_garbage_headers(repo, real_data, tmp_path):
                                         ("950nm", None), ("solid plate 0.0 0.0", None)])
 def test_band_rules(name, band):
     assert band_of(name) == band
+
+
+def test_header_without_exposure_time_is_stored_with_a_warning(store, real_data):
+    """Issue #19.1: a real LATISS header with no EXPTIME/EXPOSURE card is stored, its exposure
+    time unknown, and the report names the file and the card."""
+    path = real_data("headers", "obs_lsst", "latiss-AT_O_20190329_000022-ats-wfs_ccd.yaml")
+    c = cards_of(path)
+    assert c.get("EXPTIME") is None and c.get("EXPOSURE") is None
+    outcome, = ingest_files.ingest(store, "headers", [path], show_progress=False).files
+    assert outcome.status == "added" and not outcome.skipped
+    assert outcome.warnings[0] == ("card EXPTIME or EXPOSURE missing: "
+                                   "exposure_time stored as unknown")
+    exposure = int(c["DAYOBS"]) * 100000 + int(c["SEQNUM"])
+    props = unit_props(store, f"unit:exposure:LATISS/{exposure}")
+    assert props["observation_id"] == c["OBSID"]
+    assert "exposure_time" not in props
+    # the date is kept (DATE-OBS, in a scale the header does not name: within TAI-UTC)
+    assert props["mjd_begin"] == pytest.approx(Time(c["DATE-OBS"]).mjd, abs=40 / 86400)
+
+
+def test_blank_radesys_is_icrs_and_said(store, real_data):
+    """Issue #19.2: LATISS headers with a blank RADESYS keep their pointing (RASTART/DECSTART
+    in degrees, ICRS as Rubin's translator reads it), and the report says the rule."""
+    root = real_data("headers", "obs_lsst")
+    for name in ("latiss-AT_O_20200128_000335.yaml", "latiss-AT_O_20200128_000379.yaml"):
+        path = root / name
+        c = cards_of(path)
+        assert c["RADESYS"] == ""
+        outcome, = ingest_files.ingest(store, "headers", [path], show_progress=False).files
+        assert "card RADESYS is blank: RA/Dec read as ICRS, as Rubin's translator does" \
+            in outcome.warnings, name
+        props = unit_props(store, f"unit:exposure:LATISS/{int(c['DAYOBS']) * 100000 + int(c['SEQNUM'])}")
+        assert props["ra"] == pytest.approx(c["RASTART"], abs=1e-9), name
+        assert props["dec"] == pytest.approx(c["DECSTART"], abs=1e-9), name

@@ -9,11 +9,18 @@ writes the instrument, exposure, visit, detector, physical_filter, band and
 day_obs data units of that observation.
 
 A header that is read but cannot be trusted is *skipped* with its reason and
-nothing of it is stored: no translator knows it, a required card is missing,
+nothing of it is stored: no translator knows it, a card it cannot be named or
+dated without is missing,
 the observation date is at or before the Unix epoch or in the future, or a
 coordinate pair looks like radians beside pairs in degrees.  A file that is
 not a header, or a card whose value cannot be parsed, is *rejected*
 (:class:`IngestError` naming the file and the card).
+
+Nothing of a stored header is lost without a word: a property the translator
+could not read from the cards present (with the translator's reason), an
+exposure time no card gives (stored as unknown, as Rubin's translator keeps
+such headers) and a value read by a rule (a blank ``RADESYS`` read as ICRS) are
+each a warning of the file (:func:`notes`).
 """
 
 from __future__ import annotations
@@ -39,8 +46,18 @@ from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".yaml", ".json")
 
-#: Properties without which no exposure can be stored.
-REQUIRED = ("instrument", "exposure_id", "datetime_begin", "exposure_time", "detector_num")
+#: Properties without which no exposure can be stored (an unknown exposure time is stored
+#: as unknown: :func:`notes` says so).
+REQUIRED = ("instrument", "exposure_id", "datetime_begin", "detector_num")
+#: The translated properties the graph stores (:func:`exposure_record`, :func:`add_observation`);
+#: one the translator fails to read is reported by :func:`notes`.
+STORED_PROPERTIES = (
+    "telescope", "datetime_end", "exposure_time", "dark_time", "boresight_airmass",
+    "tracking_radec", "altaz_begin", "boresight_rotation_angle", "boresight_rotation_coord",
+    "observation_type", "observation_reason", "observation_id", "science_program", "object",
+    "exposure_group", "observation_counter", "temperature", "pressure", "relative_humidity",
+    "has_simulated_content", "can_see_sky", "physical_filter", "observing_day", "visit_id",
+    "detector_unique_name", "detector_name", "detector_group", "detector_serial")
 #: The cards each required property is computed from (by any translator), for messages.
 CARDS = {
     "instrument": ("INSTRUME",),
@@ -52,6 +69,17 @@ CARDS = {
 #: Card pairs that give an RA/Dec in degrees when they are plausible.
 RADEC_CARDS = (("RA", "DEC"), ("RASTART", "DECSTART"), ("RAEND", "DECEND"),
                ("TELRA", "TELDEC"), ("RA_DEG", "DEC_DEG"), ("RATEL", "DECTEL"))
+#: The cards a translator reads a stored property from, where its "not found" error
+#: (a ``KeyError``) does not name them: the property is lost only when one is present.
+PROPERTY_CARDS = {
+    "tracking_radec": tuple(card for pair in RADEC_CARDS for card in pair),
+    "altaz_begin": ("ELSTART", "AZSTART", "ALTITUDE", "AZIMUTH", "TELALT", "TELAZ", "ALT", "AZ"),
+    "boresight_airmass": ("AMSTART", "AIRMASS"),
+    "dark_time": ("DARKTIME",),
+    "temperature": ("AIRTEMP", "OUTTEMP", "TEMPERAT"),
+    "pressure": ("PRESSURE", "OUTPRESS"),
+    "relative_humidity": ("HUMIDITY", "OUTHUM"),
+}
 #: No observation is older than this (the Unix epoch plus a day, TAI).
 EARLIEST = Time("1970-01-02T00:00:00", scale="tai")
 #: How far past the ingest time an observation date may lie.
@@ -127,12 +155,13 @@ def _show(header: dict, cards) -> str:
     return ", ".join(f"{c}={header[c]!r}" for c in cards if c in header)
 
 
-def translate(path: Path, header: dict) -> ObservationInfo:
-    """``header`` translated; raises :class:`_Skip` or :class:`IngestError`."""
+def translate(path: Path, header: dict) -> tuple[ObservationInfo, type | None]:
+    """``header`` translated, and the translator class (None: the file is an
+    ``ObservationInfo`` translated already); raises :class:`_Skip` or :class:`IngestError`."""
     if header.get("__CONTENT__") == "translated":  # an ObservationInfo already translated
         data = {k: v for k, v in header.items() if k != "__CONTENT__"}
         try:
-            return ObservationInfo.from_simple(data)
+            return ObservationInfo.from_simple(data), None
         except Exception as exc:
             raise IngestError(path, "ObservationInfo", str(exc).splitlines()[0]) from None
     header = {k: v for k, v in header.items() if k != "__CONTENT__"}
@@ -147,7 +176,7 @@ def translate(path: Path, header: dict) -> ObservationInfo:
         logging.disable(logging.WARNING)
         try:
             return ObservationInfo(header, filename=str(path), translator_class=translator,
-                                   required=set(REQUIRED), quiet=True)
+                                   required=set(REQUIRED), quiet=True), translator
         except Exception as exc:
             raise _required_failure(path, header, exc) from None
         finally:
@@ -167,6 +196,41 @@ def _required_failure(path: Path, header: dict, exc: Exception) -> Exception:
     return IngestError(path, f"card {present[0]}",
                        f"{_show(header, present)} cannot give {prop}: "
                        f"{str(cause).splitlines()[0][:200].rstrip(': ')}")
+
+
+def notes(path: Path, header: dict, info: ObservationInfo, translator: type | None) -> list[str]:
+    """What of ``header`` the graph does not store as the cards say, each with why: a
+    stored property the translator could not read (its own reason), an exposure time no
+    card gives (stored as unknown), a blank ``RADESYS`` read as ICRS."""
+    out = []
+    if info.exposure_time is None and not any(header.get(c) is not None
+                                              for c in CARDS["exposure_time"]):
+        out.append(f"card {' or '.join(CARDS['exposure_time'])} missing: exposure_time "
+                   f"stored as unknown")
+    if str(header.get("RADESYS", "x")).strip() == "" and info.tracking_radec is not None:
+        out.append("card RADESYS is blank: RA/Dec read as ICRS, as Rubin's translator does")
+    if translator is None:
+        return out
+    reader_ = translator(header, filename=str(path))
+    for prop in STORED_PROPERTIES:
+        if getattr(info, prop) is not None or (prop == "exposure_time" and out):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logging.disable(logging.WARNING)
+            try:
+                getattr(reader_, f"to_{prop}")()
+            except KeyError as exc:  # no card for it: lost only if a card it reads is there
+                present = [c for c in PROPERTY_CARDS.get(prop, ()) if header.get(c) is not None]
+                if present:
+                    out.append(f"{prop} not stored: the translator cannot read it from "
+                               f"{_show(header, present)}: {str(exc).splitlines()[0][:200]}")
+            except Exception as exc:  # the translator's reason, whatever its class
+                out.append(f"{prop} not stored: the translator cannot read it: "
+                           f"{str(exc).splitlines()[0][:200]}")
+            finally:
+                logging.disable(logging.NOTSET)
+    return out
 
 
 # --- plausibility ---------------------------------------------------------------------
@@ -243,14 +307,16 @@ def _seconds(q) -> float | None:
 def exposure_record(header: dict, info: ObservationInfo) -> dict:
     """The exposure's (and visit's) properties: times in TAI with UTC copies, conditions."""
     begin = info.datetime_begin.tai
-    end = (info.datetime_end or info.datetime_begin + info.exposure_time).tai
+    end = info.datetime_end or (info.datetime_begin + info.exposure_time
+                                if info.exposure_time is not None else None)
+    end = end.tai if end is not None else None
     radec = info.tracking_radec.icrs if info.tracking_radec is not None else None
     altaz = info.altaz_begin
     seeing = header.get("SEEING")
     return dict(
         telescope=info.telescope,
-        begin=begin.isot, end=end.isot, time_scale="tai", mjd_begin=begin.mjd, mjd_end=end.mjd,
-        begin_utc=begin.utc.isot, end_utc=end.utc.isot,
+        begin=begin.isot, end=end and end.isot, time_scale="tai", mjd_begin=begin.mjd,
+        mjd_end=end and end.mjd, begin_utc=begin.utc.isot, end_utc=end and end.utc.isot,
         exposure_time=_seconds(info.exposure_time), dark_time=_seconds(info.dark_time),
         airmass=info.boresight_airmass,
         ra=_deg(radec.ra) if radec is not None else None,
@@ -323,7 +389,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
     parsed = Parsed(path, batch)
     header = read_header(path)
     try:
-        info = translate(path, header)
+        info, translator = translate(path, header)
         bad = card_problems(header)
         if bad:
             raise IngestError(path, "", "; ".join(bad))
@@ -334,11 +400,12 @@ def read(path: Path, context: IngestContext) -> Parsed:
         parsed.skipped.append(str(skip))
         parsed.counts = {"headers skipped": 1}
         return parsed
+    parsed.notes = notes(path, header, info, translator)
     keys = add_observation(batch, header, info)
     exposure = batch.nodes[keys["exposure"]]
+    mjd_end = exposure.get("mjd_end", exposure["mjd_begin"])  # an unknown end: the begin
     linked = link_exposure_to_stored_records(batch, context.store, keys["exposure"],
-                                             info.instrument, exposure["mjd_begin"],
-                                             exposure["mjd_end"])
+                                             info.instrument, exposure["mjd_begin"], mjd_end)
     parsed.counts = {"exposures": 1, "visits": int("visit" in keys)}
     if linked:
         parsed.counts["efd records linked"] = linked
