@@ -89,6 +89,8 @@ class IngestContext:
     store: Store
     #: ``--var NAME=VALUE`` settings (``DRP_PIPE_DIR=...`` for pipeline imports).
     variables: dict[str, str] = field(default_factory=dict)
+    #: The directories the files were found in as given (a raw's URI is relative to its own).
+    roots: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -176,8 +178,9 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
     (endpoints included) and writes nothing.
     """
     module = reader(kind)
+    paths = [Path(p) for p in paths]
     files = input_files(kind, paths)
-    context = IngestContext(store, dict(variables or {}))
+    context = IngestContext(store, dict(variables or {}), tuple(p for p in paths if p.is_dir()))
     summary = IngestSummary(kind)
     store.ensure_schema()
     with bulk_work(), progress_bar(f"ingest {kind}", total=len(files), unit="files",

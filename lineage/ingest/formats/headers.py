@@ -6,7 +6,12 @@ YAML, JSON mapping, or a translated ``ObservationInfo`` JSON), translates it
 with astro-metadata-translator (Rubin cameras through
 :mod:`lineage.ingest.rubin_translator` unless obs_lsst is installed) and
 writes the instrument, exposure, visit, detector, physical_filter, band and
-day_obs data units of that observation.
+day_obs data units of that observation, and the ``raw`` dataset of its exposure and
+detector as ``butler ingest-raws`` would (:func:`add_raw`): in the RUN collection
+``<instrument>/raw/all``, with the Butler's deterministic UUID, and for a FITS file its
+URI (relative to the directory given, the datastore root of these raws; a file given by
+itself: its name), size and sha256 checksum (a header dump is not the raw's file: no file
+is named).
 
 A header that is read but cannot be trusted is *skipped* with its reason and
 nothing of it is stored: no translator knows it, a card it cannot be named or
@@ -25,6 +30,7 @@ each a warning of the file (:func:`notes`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -37,14 +43,24 @@ from astropy.time import Time
 from astro_metadata_translator import MetadataTranslator, ObservationInfo
 from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
 
-from lineage.core.model import GraphBatch, Rel, unit_key
+from lineage.core.dataid import format_data_id
+from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
+                                unit_key)
 from lineage.core.model_spec import SHARED, show
 from lineage.ingest import loading, rubin_translator
 from lineage.ingest.bands import band_of
+from lineage.ingest.butler_yaml import butler_dataset_id
 from lineage.ingest.efd_link import link_exposure_to_stored_records
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 
 SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".yaml", ".json")
+#: Suffixes of files that are the raw itself (not a dump of its header).
+FITS_SUFFIXES = (".fits", ".fits.gz", ".fits.fz")
+
+#: The raw dataset type as instruments register it (``lsst.obs.base``).
+RAW_TYPE = "raw"
+RAW_DIMENSIONS = ("instrument", "exposure", "detector")
+RAW_STORAGE_CLASS = "Exposure"
 
 #: Properties without which no exposure can be stored (an unknown exposure time is stored
 #: as unknown: :func:`notes` says so).
@@ -384,6 +400,56 @@ def add_observation(batch: GraphBatch, header: dict, info: ObservationInfo) -> d
     return keys
 
 
+def raw_run(instrument: str) -> str:
+    """The RUN ``butler ingest-raws`` puts raws in by default
+    (``Instrument.makeDefaultRawIngestRunName``)."""
+    return f"{instrument}/raw/all"
+
+
+def is_raw(header: dict) -> bool:
+    """Whether the header is a raw's: not one that says it was processed (a ``PROCTYPE``
+    other than ``RAW``, as DECam's community pipeline writes, or a ``FLUXMAG0`` zero point,
+    as the LSST stack writes in a calibrated exposure)."""
+    proctype = str(header.get("PROCTYPE") or "RAW").strip().upper()
+    return proctype == "RAW" and header.get("FLUXMAG0") is None
+
+
+def datastore_path(path: Path, roots) -> str:
+    """``path`` below the deepest of the directories ``roots`` that holds it (the datastore
+    root its URI is relative to), else below its own directory."""
+    real = path.resolve()
+    holders = [r.resolve() for r in roots if real.is_relative_to(r.resolve())]
+    return real.relative_to(max(holders, key=lambda r: len(r.parts), default=real.parent)
+                            ).as_posix()
+
+
+def add_raw(batch: GraphBatch, path: Path, info: ObservationInfo, keys: dict,
+            roots=()) -> str:
+    """The ``raw`` dataset of the observation's exposure and detector (``keys``: the units
+    :func:`add_observation` wrote), ``IDENTIFIED_BY`` them, in :func:`raw_run`, its UUID
+    the Butler's (:func:`.butler_dataset_id`); a FITS file is its file (URI below the one
+    of ``roots`` that holds it: :func:`datastore_path`, size, sha256)."""
+    data_id = {"instrument": info.instrument, "exposure": info.exposure_id,
+               "detector": info.detector_num}
+    run = raw_run(info.instrument)
+    file = {}
+    if path.name.lower().endswith(FITS_SUFFIXES):
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        file = dict(uri=datastore_path(path, roots), size=path.stat().st_size,
+                    checksum=f"sha256:{digest}")
+    key = batch.add_node(dataset_key(butler_dataset_id(RAW_TYPE, run, data_id)),
+                         dataset_type=RAW_TYPE, data_id=format_data_id(data_id), run=run, **file)
+    type_key = batch.add_node(dataset_type_key(RAW_TYPE), name=RAW_TYPE,
+                              dimensions=list(RAW_DIMENSIONS), storage_class=RAW_STORAGE_CLASS)
+    batch.add_edge(Rel.OF_TYPE, key, type_key)
+    batch.add_edge(Rel.CONTAINS, batch.add_node(collection_key(run), name=run,
+                                                collection_type="RUN"), key)
+    for dimension in ("exposure", "detector"):
+        batch.add_edge(Rel.IDENTIFIED_BY, key, keys[dimension])
+    return key
+
+
 def read(path: Path, context: IngestContext) -> Parsed:
     batch = GraphBatch(str(path))
     parsed = Parsed(path, batch)
@@ -406,7 +472,10 @@ def read(path: Path, context: IngestContext) -> Parsed:
     mjd_end = exposure.get("mjd_end", exposure["mjd_begin"])  # an unknown end: the begin
     linked = link_exposure_to_stored_records(batch, context.store, keys["exposure"],
                                              info.instrument, exposure["mjd_begin"], mjd_end)
-    parsed.counts = {"exposures": 1, "visits": int("visit" in keys)}
+    raw = is_raw(header)
+    if raw:
+        add_raw(batch, path, info, keys, context.roots)
+    parsed.counts = {"exposures": 1, "visits": int("visit" in keys), "raws": int(raw)}
     if linked:
         parsed.counts["efd records linked"] = linked
     return parsed
