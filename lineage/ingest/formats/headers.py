@@ -44,6 +44,7 @@ from astro_metadata_translator import MetadataTranslator, ObservationInfo
 from astro_metadata_translator.file_helpers import read_basic_metadata_from_file
 
 from lineage.core.dataid import format_data_id
+from lineage.core.errors import first_line
 from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, dataset_type_key,
                                 unit_key)
 from lineage.core.model_spec import SHARED, show
@@ -214,6 +215,12 @@ def _required_failure(path: Path, header: dict, exc: Exception) -> Exception:
                        f"{str(cause).splitlines()[0][:200].rstrip(': ')}")
 
 
+def _short(exc: Exception) -> str:
+    """The translator's reason in one short line (a failed download quotes every URL tried)."""
+    text = first_line(exc).strip("'\"")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def notes(path: Path, header: dict, info: ObservationInfo, translator: type | None) -> list[str]:
     """What of ``header`` the graph does not store as the cards say, each with why: a
     stored property the translator could not read (its own reason), an exposure time no
@@ -240,10 +247,9 @@ def notes(path: Path, header: dict, info: ObservationInfo, translator: type | No
                 present = [c for c in PROPERTY_CARDS.get(prop, ()) if header.get(c) is not None]
                 if present:
                     out.append(f"{prop} not stored: the translator cannot read it from "
-                               f"{_show(header, present)}: {str(exc).splitlines()[0][:200]}")
+                               f"{_show(header, present)}: {_short(exc)}")
             except Exception as exc:  # the translator's reason, whatever its class
-                out.append(f"{prop} not stored: the translator cannot read it: "
-                           f"{str(exc).splitlines()[0][:200]}")
+                out.append(f"{prop} not stored: the translator cannot read it: {_short(exc)}")
             finally:
                 logging.disable(logging.NOTSET)
     return out
