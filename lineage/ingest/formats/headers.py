@@ -226,8 +226,8 @@ def notes(path: Path, header: dict, info: ObservationInfo, translator: type | No
     stored property the translator could not read (its own reason), an exposure time no
     card gives (stored as unknown), a blank ``RADESYS`` read as ICRS."""
     out = []
-    if info.exposure_time is None and not any(header.get(c) is not None
-                                              for c in CARDS["exposure_time"]):
+    no_exposure_card = not any(header.get(c) is not None for c in CARDS["exposure_time"])
+    if info.exposure_time is None and no_exposure_card:
         out.append(f"card {' or '.join(CARDS['exposure_time'])} missing: exposure_time "
                    f"stored as unknown")
     if str(header.get("RADESYS", "x")).strip() == "" and info.tracking_radec is not None:
@@ -236,8 +236,8 @@ def notes(path: Path, header: dict, info: ObservationInfo, translator: type | No
         return out
     reader_ = translator(header, filename=str(path))
     for prop in STORED_PROPERTIES:
-        if getattr(info, prop) is not None or (prop == "exposure_time" and out):
-            continue
+        if getattr(info, prop) is not None or (prop == "exposure_time" and no_exposure_card):
+            continue  # stored, or said above
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.disable(logging.WARNING)
