@@ -220,6 +220,21 @@ def dataset_uuid(value) -> tuple[str, int | None]:
     raise ValueError(f"not a dataset ID: {value!r}")
 
 
+#: The namespace of the Butler's deterministic dataset IDs (``DatasetIdFactory.NS_UUID``,
+#: ``uuid5(NAMESPACE_DNS, "lsst.org")``).
+BUTLER_ID_NAMESPACE = uuid.UUID("840b31d9-05cd-5161-b2c8-00d32b280d0f")
+
+
+def butler_dataset_id(dataset_type: str, run: str, data_id: dict) -> str:
+    """The UUID the Butler gives this dataset when its ID is made from its dataset type,
+    run and data ID (``DatasetIdGenEnum.DATAID_TYPE_RUN``, as ``butler ingest-raws`` makes
+    raws): uuid5 of ``dataset_type=T,run=R`` then the data ID's required dimensions in
+    name order, ``name=value``.  ``data_id`` holds exactly the required dimensions."""
+    items = [("dataset_type", dataset_type), ("run", run),
+             *sorted((name, str(value)) for name, value in data_id.items())]
+    return str(uuid.uuid5(BUTLER_ID_NAMESPACE, ",".join(f"{k}={v}" for k, v in items)))
+
+
 def defined_bands(entries) -> set[str]:
     """The bands that the ``band`` and ``physical_filter`` records among ``entries``
     define."""

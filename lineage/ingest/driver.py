@@ -74,6 +74,9 @@ class Parsed:
     skipped: list[str] = field(default_factory=list)
     #: What the file holds, counted for the summary (``{"datasets": 120, "runs": 3}``).
     counts: dict[str, int] = field(default_factory=dict)
+    #: Values stored without part of what the file says (a card missing, unreadable or read
+    #: by a rule), each saying what and why; reported among the warnings.
+    notes: list[str] = field(default_factory=list)
     #: The value warnings of ``batch`` when its reader checked its values already
     #: (``lineage sync`` checks a RUN in its reading thread); None: the driver checks them.
     warnings: list[str] | None = None
@@ -86,6 +89,8 @@ class IngestContext:
     store: Store
     #: ``--var NAME=VALUE`` settings (``DRP_PIPE_DIR=...`` for pipeline imports).
     variables: dict[str, str] = field(default_factory=dict)
+    #: The directories the files were found in as given (a raw's URI is relative to its own).
+    roots: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -173,8 +178,9 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
     (endpoints included) and writes nothing.
     """
     module = reader(kind)
+    paths = [Path(p) for p in paths]
     files = input_files(kind, paths)
-    context = IngestContext(store, dict(variables or {}))
+    context = IngestContext(store, dict(variables or {}), tuple(p for p in paths if p.is_dir()))
     summary = IngestSummary(kind)
     store.ensure_schema()
     with bulk_work(), progress_bar(f"ingest {kind}", total=len(files), unit="files",
@@ -211,8 +217,8 @@ def ingest_unit(read, path, context: IngestContext, dry_run: bool, kind: str,
             parsed.batch.source = str(path)
         outcome.nodes_in, outcome.edges_in = len(parsed.batch.nodes), len(parsed.batch.edges)
         # every value against its meaning
-        outcome.warnings = (check_unit(parsed.batch) if parsed.warnings is None
-                            else list(parsed.warnings))
+        outcome.warnings = parsed.notes + (check_unit(parsed.batch) if parsed.warnings is None
+                                           else list(parsed.warnings))
         stored = stored_props(context.store, parsed.batch.nodes)
         restored = _tombstones(stored, parsed.batch)
         outcome.updated = stored_changes(stored, parsed.batch)

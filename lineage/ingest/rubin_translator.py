@@ -25,7 +25,10 @@ Rules (see docs/ingest.md, ``## headers``):
 * physical filter: ``FILTER`` (LATISS: ``FILTER~GRATING``), ``unknown`` when
   absent;
 * observation type: ``IMGTYPE`` in lower case, ``object`` and ``skyexp``
-  become ``science``.
+  become ``science``;
+* tracking RA/Dec: ``RASTART``/``DECSTART``, else ``RA``/``DEC``, in degrees, in
+  the frame ``RADESYS`` names; a blank or missing ``RADESYS`` is ICRS;
+* exposure time: ``EXPTIME``; without it the exposure time is unknown.
 """
 
 from __future__ import annotations
@@ -250,7 +253,9 @@ class RubinTranslator(FitsTranslator):
 
     @cache_translation
     def to_tracking_radec(self):
-        return tracking_from_degree_headers(self, ("RADESYS",),
+        # a blank RADESYS (LATISS 2020) is ICRS, as obs_lsst reads it: no frame card named
+        frame_cards = ("RADESYS",) if str(self._header.get("RADESYS") or "").strip() else ()
+        return tracking_from_degree_headers(self, frame_cards,
                                             (("RASTART", "DECSTART"), ("RA", "DEC")), unit=u.deg)
 
     @cache_translation
