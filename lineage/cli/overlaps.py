@@ -46,7 +46,8 @@ def overlaps_command(selector, contains, centre, skymap, repo, fmt):
                 emit(fmt, f"tract {centre} of {skymap}", [row],
                      [Column(n, n) for n in ("tract", "centre_ra", "centre_dec", "ring",
                                              "index_in_ring", "patch_nx", "patch_ny")],
-                     "centre in degrees (ICRS); ring -1 and the last ring are the polar caps")
+                     "centre in degrees (ICRS); ring -1 is the south cap, ring numRings the "
+                     "north cap; a discrete sky map has no rings")
                 return
             ra, dec = _ra_dec(contains)
             rows = call(tracts_containing, store, skymap, ra, dec)
