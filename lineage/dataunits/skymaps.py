@@ -14,7 +14,7 @@ legacy and cell tract builders), with astropy for the projection:
   ring, RA ``raStart + 360 * index / tracts in ring``; its half size is half a ring.
 * **Discrete.** One tract per (``raList``, ``decList``, ``radiusList``) entry,
   centred there, of half size its radius.
-* **A tract** has a WCS of the sky map's projection (TAN, STG...) centred on
+* **A tract** has a WCS of the sky map's zenithal projection (TAN, STG...) centred on
   its centre, ``pixelScale`` arcsec per pixel, RA increasing to the left.  Its
   pixel box holds the four points ``half size + tractOverlap`` from the centre
   (north, east, south, west), grown to whole patches of ``patchInnerDimensions``
@@ -50,6 +50,11 @@ DEFAULTS = {"projection": "STG", "pixelScale_arcsec": 0.333, "tractOverlap_deg":
             "patchInnerDimensions": [4000, 4000], "patchBorder": 100}
 CELL_DEFAULTS = {"cellInnerDimensions": [150, 150], "cellBorder": 50,
                  "numCellsPerPatchInner": 20, "numCellsInPatchBorder": 1}
+
+#: The zenithal projections lsst.skymap's sky maps use, as the radius (radians) at which a
+#: point ``t`` radians from the tract centre lies in the projection plane (FITS WCS paper II).
+ZENITHAL_RADIUS = {"TAN": math.tan, "STG": lambda t: 2 * math.tan(t / 2),
+                   "ZEA": lambda t: 2 * math.sin(t / 2), "ARC": lambda t: t, "SIN": math.sin}
 
 #: How far a computed tract corner may lie from an exported one and still agree (arcsec):
 #: a thousandth of an HSC pixel; the real samples agree to 1e-8 arcsec.
@@ -153,19 +158,15 @@ class SkyMapGeometry:
     def tract(self, tract_id: int) -> Tract:
         """The tract ``tract_id`` with its pixel box (see the module docstring)."""
         ring, index, ra, dec, half = self._centre(tract_id)
-        wcs = self._wcs(ra, dec, (0.0, 0.0))
-        reach = half + self.tract_overlap_deg
-        xs, ys = [], []
-        for angle in (0.0, 90.0, 180.0, 270.0):
-            r, d = _offset(ra, dec, angle, reach)
-            x, y = wcs.wcs_world2pix([[r, d]], 0)[0]
-            xs.append(x)
-            ys.append(y)
+        # The projection is zenithal: a point at angle t from the centre lies at radius
+        # R(t) in the direction it lies on the sky, so the four points north, east, south
+        # and west fall on the pixel axes at +-R(half size + overlap).
+        reach = ZENITHAL_RADIUS[self.projection](math.radians(half + self.tract_overlap_deg))
+        reach_pixels = math.degrees(reach) * 3600.0 / self.pixel_scale_arcsec
         origin, size, patches = [], [], []
-        for low, high, inner in ((min(xs), max(xs), self.patch_inner[0]),
-                                 (min(ys), max(ys), self.patch_inner[1])):
-            first = math.floor(low + 0.5)              # the pixels the box touches
-            width = math.ceil(high - 0.5) - first + 1
+        for inner in self.patch_inner:                 # x, then y
+            first = math.floor(-reach_pixels + 0.5)    # the pixels the box touches
+            width = math.ceil(reach_pixels - 0.5) - first + 1
             count = -(-width // inner)
             first -= (inner * count - width) // 2      # grown to whole patches, centred
             origin.append(first)
@@ -287,16 +288,6 @@ def tract_props(tract: Tract) -> dict:
     return props
 
 
-def _offset(ra: float, dec: float, position_angle: float, distance: float):
-    """(ra, dec) degrees ``distance`` degrees from a point along a great circle."""
-    lat, pa, dist = math.radians(dec), math.radians(position_angle), math.radians(distance)
-    new_lat = math.asin(math.sin(lat) * math.cos(dist)
-                        + math.cos(lat) * math.sin(dist) * math.cos(pa))
-    dlon = math.atan2(math.sin(pa) * math.sin(dist) * math.cos(lat),
-                      math.cos(dist) - math.sin(lat) * math.sin(new_lat))
-    return (ra + math.degrees(dlon)) % 360.0, math.degrees(new_lat)
-
-
 def _separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     """Angle between two points, degrees (the haversine form, exact for small angles)."""
     p1, p2, dl = math.radians(dec1), math.radians(dec2), math.radians(ra2 - ra1)
@@ -343,9 +334,9 @@ def geometry_from_config(name: str, config: dict) -> SkyMapGeometry:
     if projection is None:
         defaulted.append("projection")
         projection = DEFAULTS["projection"]
-    if not isinstance(projection, str) or len(projection) != 3:
-        raise UserError(f"sky map {name}: projection {projection!r} is not a 3-letter FITS "
-                        "projection code", field="projection")
+    if projection not in ZENITHAL_RADIUS:
+        raise UserError(f"sky map {name}: projection {projection!r} is not one of the "
+                        f"zenithal projections {', '.join(ZENITHAL_RADIUS)}", field="projection")
     rotation = _number(name, config, "rotation_deg", float, [])
     if rotation:
         raise UserError(f"sky map {name}: rotation_deg {rotation} is not 0; only unrotated "
