@@ -165,3 +165,22 @@ def test_lineage_overlaps_contains_and_centre(repo, real_data):
     assert bad.returncode != 0 and "--skymap" in bad.stderr
     bad = lineage("overlaps", "--contains", "x", "--skymap", "hsc_rings_v1")
     assert bad.returncode != 0 and "RA,DEC" in bad.stderr
+
+
+def test_an_export_after_its_configuration_is_checked_and_a_mismatch_is_said(store, real_data,
+                                                                            tmp_path):
+    """Either order checks the exported tracts; a configuration that does not make the
+    exported region is a warning of the report (the discrete sky map: one tract, cheap)."""
+    ci_hsc = json.loads(real_data("skymaps", "skymap_configs.json").read_text())["discrete/ci_hsc"]
+    path = tmp_path / "ci_hsc.json"
+    path.write_text(json.dumps({"discrete/ci_hsc": ci_hsc}))
+    assert ingest(store, "skymap", [path], show_progress=False).files[0].status == "added"
+    export = ingest(store, "skymap", [real_data("skymaps", "ci_hsc-subset-skymap.yaml")],
+                    show_progress=False).files[0]
+    assert export.counts["tracts checked against their configuration"] == 1
+    assert not [w for w in export.warnings if "arcsec" in w]
+    path.write_text(json.dumps({"discrete/ci_hsc": {**ci_hsc, "pixelScale_arcsec": 0.2}}))
+    changed = ingest(store, "skymap", [path], show_progress=False).files[0]
+    assert changed.counts["tracts checked against exported regions"] == 1
+    assert [w for w in changed.warnings if "tract 0 of discrete/ci_hsc: the exported region "
+            "is" in w and "arcsec from the one computed" in w]

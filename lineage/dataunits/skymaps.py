@@ -299,6 +299,21 @@ def separation_arcsec(a: tuple[float, float], b: tuple[float, float]) -> float:
     return _separation(a[0], a[1], b[0], b[1]) * 3600.0
 
 
+def check_exported_tract(geometry: SkyMapGeometry, tract: Tract, region_ra,
+                         region_dec) -> tuple[float, str | None]:
+    """How far (arcsec, to the micro-arcsecond) an exported tract region's corners lie from
+    the computed ones, and a warning when that is beyond :data:`AGREEMENT_ARCSEC`.  Rounded:
+    a geometry read back from the graph (FalkorDB keeps 15 digits) differs by 1e-9 arcsec,
+    and a second ingest must find the same value."""
+    distance = round(max_corner_distance(geometry.corners(tract),
+                                         list(zip(region_ra, region_dec))), 6)
+    if distance <= AGREEMENT_ARCSEC:
+        return distance, None
+    return distance, (f"tract {tract.id} of {geometry.name}: the exported region is "
+                      f"{distance:.3g} arcsec from the one computed from its configuration "
+                      f"(tolerance {AGREEMENT_ARCSEC} arcsec)")
+
+
 def max_corner_distance(computed, exported) -> float:
     """The largest distance (arcsec) from an exported vertex to its nearest computed corner,
     and from a computed corner to its nearest exported vertex."""
@@ -404,12 +419,26 @@ def geometry_from_props(name: str, props: dict) -> SkyMapGeometry:
 
 # --- questions -------------------------------------------------------------------
 
-def stored_geometry(store, skymap: str) -> SkyMapGeometry:
-    """The geometry of a sky map from its stored unit (ingested from a configuration)."""
-    props = store.nodes("DataUnit", [unit_key("skymap", skymap)]).get(unit_key("skymap", skymap))
-    if props is None:
-        raise UserError(f"{skymap!r}: no sky map of that name is stored", field="skymap")
+def stored_geometry(store, skymap: str) -> SkyMapGeometry | None:
+    """The geometry of a sky map from its stored unit (ingested from a configuration);
+    None when no configuration of it is stored."""
+    key = unit_key("skymap", skymap)
+    props = store.nodes("DataUnit", [key]).get(key)
+    if props is None or "skymap_kind" not in props:
+        return None
     return geometry_from_props(skymap, props)
+
+
+def _geometry_to_ask(store, skymap: str) -> SkyMapGeometry:
+    geometry = stored_geometry(store, skymap)
+    if geometry is None:
+        key = unit_key("skymap", skymap)
+        if store.nodes("DataUnit", [key]).get(key) is None:
+            raise UserError(f"{skymap!r}: no sky map of that name is stored", field="skymap")
+        raise UserError(f"{skymap!r}: no geometry is stored for this sky map: ingest its "
+                        "configuration (skymap_configs.json) with the skymap kind",
+                        field="skymap")
+    return geometry
 
 
 def tracts_containing(store, skymap: str, ra: float, dec: float) -> list[dict]:
@@ -417,7 +446,7 @@ def tracts_containing(store, skymap: str, ra: float, dec: float) -> list[dict]:
     tract holding it (tracts overlap), with the patch whose inner box holds it."""
     if not (-90.0 <= dec <= 90.0):
         raise UserError(f"declination {dec} is not between -90 and 90", field="contains")
-    geometry = stored_geometry(store, skymap)
+    geometry = _geometry_to_ask(store, skymap)
     rows = []
     for tract, (x, y) in geometry.containing(ra % 360.0, dec):
         rows.append({"skymap": skymap, "tract": tract.id,
@@ -433,7 +462,7 @@ def tract_centre(store, skymap: str, tract_id: int) -> dict:
     key = unit_key("tract", tract_id, (skymap,))
     props = store.nodes("DataUnit", [key]).get(key)
     if props is None or "centre_ra" not in props:
-        stored_geometry(store, skymap)          # says when the sky map itself is missing
+        _geometry_to_ask(store, skymap)         # says when the sky map itself is missing
         raise UserError(f"{tract_id}: sky map {skymap} has no such tract", field="centre")
     return {"skymap": skymap, "tract": tract_id, "centre_ra": props["centre_ra"],
             "centre_dec": props["centre_dec"], "ring": props.get("ring"),

@@ -13,8 +13,9 @@ config values, :mod:`lineage.dataunits.skymaps`) gives each rings or discrete sk
 its geometry: the sky map unit gets its configuration and ring size, tract count and
 tracts per ring; every tract unit its centre, ring, index in the ring, pixel size
 and patch grid.  Each tract of that sky map already stored with an exported region
-is checked against the computed one: a corner further than
-``AGREEMENT_ARCSEC`` from the computed corner is a warning of the report.  An entry
+is checked against the computed one, and so is each tract of an export read
+after the configuration: ``config_corner_offset_arcsec`` on the tract, and a corner
+further than ``AGREEMENT_ARCSEC`` from the computed corner is a warning of the report.  An entry
 that defines no tracts (a partial override) is listed as skipped with its reason.
 """
 
@@ -26,8 +27,8 @@ from lineage.core.errors import UserError
 from lineage.core.model import GraphBatch, Rel, unit_key
 from lineage.dataunits.queries import tract_regions_of_sky_map
 from lineage.dataunits.regions import region_props
-from lineage.dataunits.skymaps import (AGREEMENT_ARCSEC, geometry_from_config,
-                                       max_corner_distance, tract_props)
+from lineage.dataunits.skymaps import (check_exported_tract, geometry_from_config,
+                                       stored_geometry, tract_props)
 from lineage.ingest import check_unit
 from lineage.ingest.formats.butler_export import ExportGraph
 from lineage.ingest.butler_yaml import load_export
@@ -55,7 +56,40 @@ def read(path: Path, context: IngestContext) -> Parsed:
                                  "(`lineage ingest butler-export` reads it)")
     if not graph.batch.nodes:
         raise IngestError(path, "data", "no skymap, tract or patch records in this export")
-    return graph.finish()
+    parsed = graph.finish()
+    warnings = check_against_stored_geometry(graph.batch, context.store, parsed.counts)
+    if warnings is not None:
+        parsed.warnings = check_unit(graph.batch) + warnings
+    return parsed
+
+
+def check_against_stored_geometry(batch: GraphBatch, store, counts: dict) -> list[str] | None:
+    """Check the export's tract regions against the geometry of their sky maps when its
+    configuration is stored already (the other order is checked by :func:`read_configs`):
+    the warnings, or None when no sky map of the export has a stored geometry."""
+    geometries, warnings, checked = {}, [], 0
+    for key, props in batch.nodes.items():
+        if props.get("dimension") != "tract" or "region_ra" not in props:
+            continue
+        skymap = props["skymap"]
+        if skymap not in geometries:
+            geometries[skymap] = stored_geometry(store, skymap)
+        geometry = geometries[skymap]
+        if geometry is None:
+            continue
+        try:
+            tract = geometry.tract(int(props["value"]))
+        except UserError as exc:
+            warnings.append(f"{key}: {exc}")
+            continue
+        distance, warning = check_exported_tract(geometry, tract, props["region_ra"],
+                                                 props["region_dec"])
+        batch.add_node(key, config_corner_offset_arcsec=distance)
+        checked += 1
+        warnings += [warning] if warning else []
+    if checked:
+        counts["tracts checked against their configuration"] = checked
+    return warnings if any(geometries.values()) else None
 
 
 def read_configs(path: Path, context: IngestContext) -> Parsed:
@@ -101,15 +135,11 @@ def read_configs(path: Path, context: IngestContext) -> Parsed:
                                 f"configuration {entry}")
                 continue
             exported = region_props(encoded)
-            distance = max_corner_distance(geometry.corners(tracts[key]),
-                                           list(zip(exported["region_ra"],
-                                                    exported["region_dec"])))
+            distance, warning = check_exported_tract(geometry, tracts[key],
+                                                     exported["region_ra"], exported["region_dec"])
             batch.add_node(key, config_corner_offset_arcsec=distance)
             counts["tracts checked against exported regions"] += 1
-            if distance > AGREEMENT_ARCSEC:
-                warnings.append(f"{key}: the exported region is {distance:.3g} arcsec from "
-                                f"the one computed from {entry} (tolerance "
-                                f"{AGREEMENT_ARCSEC} arcsec)")
+            warnings += [warning] if warning else []
     if not counts["sky maps"]:
         raise IngestError(path, "", "no sky-map configuration (an object with skyMap "
                                     "'rings' or 'discrete') in this file")
