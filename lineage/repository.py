@@ -26,6 +26,7 @@ from dataclasses import asdict
 from lineage.core.dataid import DataId
 from lineage.core.text import SelectorError
 from lineage.core.time import stored_time
+from lineage.dataunits.skymaps import tract_centre, tracts_containing
 from lineage.dataunits.visits import select_visits, visit_table
 from lineage.diff import DiffFilter, Tolerance, diff_releases
 from lineage.fetch.datastore import datastore_for, resolve
@@ -164,6 +165,21 @@ class Repository:
                        for h in answer.hits), title,
                       ["kind", "key", "label", "dataset_type", "data_id", "run", "dimension",
                        "deleted"], truncated=answer.truncated)
+
+    def tracts_containing(self, skymap: str, ra: float, dec: float) -> Result:
+        """The tracts and patches of sky map ``skymap`` that contain (``ra``, ``dec``)
+        degrees, from its geometry stored by ``lineage ingest skymap`` of its configuration,
+        as ``lineage overlaps --contains RA,DEC --skymap NAME``: ``tract, patch, patch_x,
+        patch_y, distance_from_centre_deg`` (tracts overlap: nearest centre first)."""
+        rows = tracts_containing(self.store, skymap, ra, dec)
+        return Result(rows, f"{skymap} at RA {ra}, Dec {dec}",
+                      ["tract", "patch", "patch_x", "patch_y", "distance_from_centre_deg"])
+
+    def tract_centre(self, skymap: str, tract: int) -> dict:
+        """Where tract ``tract`` of sky map ``skymap`` is, as ``lineage overlaps --centre
+        TRACT --skymap NAME``: ``centre_ra``, ``centre_dec`` (degrees), ``ring``,
+        ``index_in_ring`` (rings sky maps), ``patch_nx``, ``patch_ny``."""
+        return tract_centre(self.store, skymap, tract)
 
     def visits(self, conditions: str = "", instrument: str | None = None) -> Result:
         """Visits by observing conditions and telemetry (``"seeing < 0.6 arcsec and

@@ -136,8 +136,8 @@ def folder_of(tmp_path, real_data):
 DEEP = 100_000
 
 NESTED = [("headers", ".json"), ("headers", ".yaml"), ("butler-export", ".yaml"),
-          ("skymap", ".yaml"), ("pipeline", ".yaml"), ("run", ".json"), ("run", ".ndjson"),
-          ("efd", ".json"), ("metrics", ".json"), ("metrics", ".yaml")]
+          ("skymap", ".yaml"), ("skymap", ".json"), ("pipeline", ".yaml"), ("run", ".json"),
+          ("run", ".ndjson"), ("efd", ".json"), ("metrics", ".json"), ("metrics", ".yaml")]
 
 
 @pytest.mark.parametrize("kind, suffix", NESTED)

@@ -69,7 +69,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Upgrade a repository of an older format to this version's, one step at a time."),
     "overlaps": ("overlaps",
         ("Sky-map tracts and patches a visit's detectors overlap (visit=V[,detector=D]), or the "
-         "visits and visit-detectors on a tract or patch (tract=T[,patch=P]).")),
+         "visits and visit-detectors on a tract or patch (tract=T[,patch=P]); with --skymap, the "
+         "tracts and patches containing a point (--contains RA,DEC) or a tract's centre "
+         "(--centre TRACT).")),
     "preflight": ("preflight",
         ("Check the predicted quantum graph GRAPH.qg (pipetask qgraph --save-qgraph) before the"
          " run: the quanta per task and data ID, inputs the lineage graph has never seen, inputs"

@@ -262,6 +262,13 @@ def regions_in_declination(store: Store, dimensions, dec_low: float,
         {"dims": list(dimensions), "lo": dec_low, "hi": dec_high})]
 
 
+def tract_regions_of_sky_map(store: Store, skymap: str) -> list[RegionRow]:
+    """The stored tracts of sky map ``skymap`` that have a region (an export's record)."""
+    return [RegionRow(*r) for r in store.read(
+        "MATCH (u:DataUnit {dimension: 'tract'}) WHERE u.key STARTS WITH $p "
+        "AND u.region IS NOT NULL RETURN u.key, u.region", {"p": f"unit:tract:{skymap}/"})]
+
+
 class OverlapRow(NamedTuple):
     observation: str    # a visit or visit_detector_region unit
     tile: str           # a tract or patch unit
