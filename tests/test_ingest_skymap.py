@@ -30,7 +30,7 @@ def stored_overlaps(store) -> set[tuple[str, str]]:
 def test_sky_map_records_with_their_regions(store, real_data):
     root = real_data("skymaps")
     files = sorted(root.glob("*.yaml"))
-    summary = run(store, "skymap", root)
+    summary = run(store, "skymap", *files)   # the exports (the configuration: test_skymap_geometry)
     assert not summary.rejected
     by_name = {f.path.rsplit("/", 1)[-1]: f for f in summary.files}
     for path in files:
@@ -62,7 +62,7 @@ def test_sky_map_records_with_their_regions(store, real_data):
                            "(s:DataUnit {dimension: 'skymap'}) RETURN p.key, t.key, s.key"))
     assert ("unit:patch:hsc_rings_v1/9615/14", "unit:tract:hsc_rings_v1/9615",
             "unit:skymap:hsc_rings_v1") in parts
-    second = run(store, "skymap", root)
+    second = run(store, "skymap", *files)
     assert {f.status for f in second.files} == {"unchanged"}
 
 
