@@ -196,3 +196,30 @@ def test_cli_and_graphql_give_the_same_jobs(repo, small_units, tmp_path):
     answer = run_query(str(repo), 'query { jobs(metric: "validate_drp.PA1", op: ">", value: 1, '
                                   'unit: "arcsec") { value } }')
     assert "does not convert" in answer["errors"][0]["message"]
+
+
+def test_cli_and_graphql_show_the_blobs_of_a_real_job(repo, real_data):
+    """SQR6: `lineage metrics job JOB --show blobs` and GraphQL `Measurement.blobs` list the
+    blobs each measurement of the real SQuaSH job 768 refers to, as its file says."""
+    from lineage.store.repo import open_store
+    path = real_data("metrics", "squash_rest_api", "job-768.json")
+    with open_store(repo) as store:
+        assert not ingest(store, "metrics", [path], show_progress=False).rejected
+    doc = json.loads(path.read_text())
+    names = {b["identifier"]: b["name"] for b in doc["blobs"]}
+    expected = sorted((m["metric"], f"blob:{ref}") for m in doc["measurements"]
+                      for ref in m["blob_refs"])
+    out = _cli("metrics", "job", "squash/768", "--show", "blobs", "--repo", str(repo), "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["blobs"]
+    assert sorted((r["metric"], r["blob"]) for r in rows) == expected
+    assert all(r["name"] == names[r["blob"].removeprefix("blob:")] for r in rows)
+    answer = run_query(str(repo), '{ node(key: "measurement:squash/768/validate_drp.PA1") { '
+                                  '... on Measurement { blobs { key name digest size } } } }')
+    blobs = answer["data"]["node"]["blobs"]
+    assert sorted(b["key"] for b in blobs) == sorted(
+        b for m, b in expected if m == "validate_drp.PA1")
+    by_key = {r["blob"]: r for r in rows}
+    assert all(b["digest"] == by_key[b["key"]]["digest"] for b in blobs)
+    out = _cli("metrics", "job", "squash/1", "--show", "blobs", "--repo", str(repo))
+    assert out.returncode == 2 and "no such job: job:squash/1" in out.stderr

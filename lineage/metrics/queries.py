@@ -130,3 +130,23 @@ def stored_keys(store: Store, keys: list[str]) -> set[str]:
     formed: an unknown prefix is simply not found)."""
     return {r[0] for r in store.read("MATCH (n) WHERE n.key IN $keys RETURN n.key",
                                      {"keys": keys})}
+
+
+class MeasurementBlobRow(NamedTuple):
+    """A blob one of a job's measurements refers to (``HAS_BLOB``)."""
+
+    metric: str
+    measurement: str
+    blob: str                       # the Blob key, blob:<identifier>
+    name: str | None
+    digest: str | None              # sha256:<hex> of its canonical JSON content
+    size: int | None                # bytes of that content
+    content: str | None             # the content; None when stored by digest only
+
+
+def blobs_of_job(store: Store, job_key: str) -> list[MeasurementBlobRow]:
+    """Every blob the measurements of the job ``job_key`` refer to, by metric and blob."""
+    return [MeasurementBlobRow(*r) for r in store.read(
+        "MATCH (:Job {key: $job})-[:HAS_MEASUREMENT]->(ms:Measurement)-[:HAS_BLOB]->(b:Blob) "
+        "RETURN ms.metric, ms.key, b.key, b.name, b.digest, b.size, b.content "
+        "ORDER BY ms.metric, b.key", {"job": job_key})]

@@ -6,7 +6,8 @@ Reads, told apart by content:
   with ``measurements`` [{metric, unit, value, identifier, blob_refs}] and
   usually ``meta`` {env {date, ci_*, env_name}, packages, instrument,
   filter_name, dataset_repo_url}, ``metrics`` and ``specs`` (definitions the
-  job carried) and ``blobs`` (measurement by-products: counted, not stored);
+  job carried) and ``blobs`` [{identifier, name, data}] (measurement by-products:
+  stored as Blob nodes, :meth:`JobReader.blobs`);
 * **metric definition YAML** and **specification YAML** of a metrics
   package (:mod:`lineage.ingest.verify_defs`).
 
@@ -19,12 +20,14 @@ Graph of a job (``docs/metrics.md``): ``job:squash/<n>`` for a SQuaSH job
 number, else ``job:<uuid5 of the job's content>``; ``RAN_WITH`` the
 SoftwareVersion of its package set; ``MEASURED`` its instrument and band (or
 physical filter); ``HAS_MEASUREMENT`` ``measurement:<job id>/<metric>``
-``OF_METRIC`` ``metric:<package>.<name>``.  A NaN or null value is not
-stored (the measurement stays, its value missing, never 0) and is listed.
+``OF_METRIC`` ``metric:<package>.<name>``; ``HAS_BLOB`` ``blob:<identifier>``
+for each of its ``blob_refs``.  A NaN or null value is not stored (the
+measurement stays, its value missing, never 0) and is listed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -51,6 +54,12 @@ BANDS = frozenset("ugrizy")
 
 #: Scalar fields of ``meta`` and ``meta.env`` kept on the Job node as they are.
 META_FIELDS = ("instrument", "filter_name", "dataset_name", "dataset_repo_url")
+#: A blob's content (canonical JSON, UTF-8) up to this many bytes is stored on its node;
+#: a larger one keeps its digest and size only.  The real samples' blobs are 0.2-49 KB
+#: (per-metric data, error models) or 0.5-0.7 MB (``MatchedMultiVisitDataset``, the
+#: matched catalogue, which the job's Butler holds anyway): 64 KiB keeps every small one.
+BLOB_CONTENT_MAX = 64 * 1024
+
 ENV_FIELDS = ("env_name", "ci_id", "ci_name", "ci_dataset", "ci_label", "ci_url", "status",
               "run_id")
 
@@ -121,7 +130,8 @@ class JobReader:
         self.job_node(job, meta, env)
         packages = self.software(job, meta)
         self.measured(job, meta)
-        missing = self.measurements(job, measurements, metric_units)
+        blobs = self.blobs()
+        missing = self.measurements(job, measurements, metric_units, blobs)
         specs = self.field("specs", list, required=False)
         for i, spec in enumerate(specs):
             where = f"specs[{i}]"
@@ -136,7 +146,8 @@ class JobReader:
         counts = {"measurements": len(measurements), "missing values": missing,
                   "metric definitions": len(metric_units), "specifications": len(specs),
                   "packages": packages,
-                  "blobs (not stored)": len(self.field("blobs", list, required=False))}
+                  "blobs": len(blobs),
+                  "blobs stored by digest only": sum(not b.get("content") for b in blobs.values())}
         counts = {k: v for k, v in counts.items() if v or k in ("measurements", "missing values")}
         return Parsed(self.path, self.batch, self.skipped, counts)
 
@@ -224,8 +235,38 @@ class JobReader:
             return
         self.batch.add_edge(Rel.MEASURED, job, key)
 
-    def measurements(self, job: str, measurements: list, metric_units: dict[str, str]) -> int:
-        """Measurement nodes; how many have no value (NaN or null: stored without one)."""
+    def blobs(self) -> dict[str, dict]:
+        """Blob nodes ``blob:<identifier>`` of the job's ``blobs``; key -> properties.
+
+        A blob's content is its ``data`` as canonical JSON (sorted keys, no spaces), so
+        its ``digest`` (``sha256:<hex>``) and ``size`` (bytes) do not depend on how the
+        file was laid out; ``content`` keeps that text up to :data:`BLOB_CONTENT_MAX`."""
+        out = {}
+        for i, blob in enumerate(self.field("blobs", list, required=False)):
+            where = f"blobs[{i}]"
+            if not isinstance(blob, dict):
+                raise IngestError(self.path, where, "a blob must be an object")
+            identifier = self.field("identifier", str, where, blob)
+            name = self.field("name", str, where, blob, required=False)
+            if "data" not in blob:
+                raise IngestError(self.path, f"{where} ({identifier})", "field 'data' is missing")
+            content = canonical_json(blob["data"])
+            size = len(content.encode())
+            key = f"blob:{identifier}"
+            if key in out:
+                raise IngestError(self.path, f"{where} ({identifier})",
+                                  "the identifier names two blobs in this job")
+            props = {"identifier": identifier, "name": name or None, "size": size,
+                     "digest": blob_digest(content)}
+            if size <= BLOB_CONTENT_MAX:
+                props["content"] = content
+            out[self.batch.add_node(key, **props)] = props
+        return out
+
+    def measurements(self, job: str, measurements: list, metric_units: dict[str, str],
+                     blobs: dict[str, dict]) -> int:
+        """Measurement nodes, each ``HAS_BLOB`` the ``blobs`` its ``blob_refs`` name; how
+        many have no value (NaN or null: stored without one)."""
         missing = 0
         seen = set()
         job_id = job.split(":", 1)[1]
@@ -250,8 +291,13 @@ class JobReader:
                 raise IngestError(self.path, where, f"field value is {value!r}, not a number")
             if value is not None and math.isinf(value):
                 raise IngestError(self.path, where, "field value is infinite")
+            blob_refs = [str(b) for b in m.get("blob_refs") or []]
+            unknown = [b for b in blob_refs if f"blob:{b}" not in blobs]
+            if unknown:
+                raise IngestError(self.path, f"{where}.blob_refs", f"names {', '.join(unknown)}, "
+                                  "which no entry of the job's blobs has as identifier")
             props = {"metric": metric, "unit": unit, "identifier": m.get("identifier"),
-                     "blob_refs": [str(b) for b in m.get("blob_refs") or []] or None}
+                     "blob_refs": blob_refs or None}
             if value is None or math.isnan(value):
                 missing += 1
                 self.skipped.append(f"{metric}: value is {'null' if value is None else 'NaN'}; "
@@ -267,7 +313,21 @@ class JobReader:
                              metric_unit=metric_unit)
             key = self.batch.add_node(f"measurement:{job_id}/{metric}", **props)
             self.batch.add_edge(Rel.HAS_MEASUREMENT, job, key)
+            for ref in blob_refs:
+                self.batch.add_edge(Rel.HAS_BLOB, key, f"blob:{ref}")
             if metric_key(metric) not in self.batch.nodes:
                 add_metric(self.batch, self.path, where, metric)
             self.batch.add_edge(Rel.OF_METRIC, key, metric_key(metric))
         return missing
+
+
+def canonical_json(value) -> str:
+    """``value`` as canonical JSON text: sorted keys, no spaces, non-ASCII kept (a blob's
+    content, whose digest must not depend on the file's layout)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=True)
+
+
+def blob_digest(content: str) -> str:
+    """``sha256:<hex>`` of a blob's content (its UTF-8 bytes)."""
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
