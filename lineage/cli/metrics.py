@@ -125,7 +125,7 @@ def _job_blobs(key: str, repo, fmt: str) -> None:
     table(f"Blobs of the measurements of {key}",
           ["metric", "blob", "name", "bytes", "digest", "content"],
           [(r.metric, r.blob.removeprefix("blob:"), r.name, r.size, r.digest,
-            "stored" if r.content is not None else "digest only") for r in rows],
+            "kept" if r.content is not None else "no") for r in rows],
           f"{len(rows)} references to {len({r.blob for r in rows})} blobs; "
           "--format json gives their content")
 

@@ -54,14 +54,14 @@ BANDS = frozenset("ugrizy")
 
 #: Scalar fields of ``meta`` and ``meta.env`` kept on the Job node as they are.
 META_FIELDS = ("instrument", "filter_name", "dataset_name", "dataset_repo_url")
-#: A blob's content (canonical JSON, UTF-8) up to this many bytes is stored on its node;
-#: a larger one keeps its digest and size only.  The real samples' blobs are 0.2-49 KB
-#: (per-metric data, error models) or 0.5-0.7 MB (``MatchedMultiVisitDataset``, the
-#: matched catalogue, which the job's Butler holds anyway): 64 KiB keeps every small one.
-BLOB_CONTENT_MAX = 64 * 1024
-
 ENV_FIELDS = ("env_name", "ci_id", "ci_name", "ci_dataset", "ci_label", "ci_url", "status",
               "run_id")
+
+#: A blob's content (canonical JSON, UTF-8) up to this many bytes is stored on its node;
+#: a larger one keeps its digest and size only.  The real samples' blobs are 68 B-47 KB
+#: (per-metric values, error models) or 0.47-0.64 MB (the matched catalogue and the
+#: per-star PA1 magnitudes): the graph holds provenance, not catalogues.
+BLOB_CONTENT_MAX = 64 * 1024
 
 
 def read(path: Path, context: IngestContext) -> Parsed:
