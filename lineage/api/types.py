@@ -466,7 +466,7 @@ class Job(graphene.ObjectType):
     measurements = _many(R("Job", "HAS_MEASUREMENT", "Measurement"),
                          lambda: Measurement, "Its measurements.")
     measured = _many(R("Job", "MEASURED"), lambda: Node,
-                     "What it measured: datasets, data units, collections.")
+                     "What it measured: datasets, quanta, data units, collections.")
     specifications = graphene.List(
         graphene.NonNull(lambda: SpecCheck), required=True, resolver=_job_specifications,
         description="The specifications that apply to it (lsst.verify metadata queries), "

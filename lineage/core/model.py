@@ -90,7 +90,7 @@ class Rel(str, Enum):
     CONTAINS = "CONTAINS"             # Collection -> Dataset (RUN, TAGGED), CALIBRATION with validity
     CHAINS = "CHAINS"                 # Collection(CHAINED) -> Collection, with position
     DESCRIBES = "DESCRIBES"           # EfdRecord -> DataUnit (exposure)
-    MEASURED = "MEASURED"             # Job -> Dataset|DataUnit|Collection (what it measured)
+    MEASURED = "MEASURED"             # Job -> Dataset|Quantum|DataUnit|Collection (what it measured)
     HAS_MEASUREMENT = "HAS_MEASUREMENT"  # Job -> Measurement
     OF_METRIC = "OF_METRIC"           # Measurement -> Metric
     HAS_BLOB = "HAS_BLOB"             # Measurement -> Blob (a by-product it refers to)
@@ -118,7 +118,7 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
     Rel.CHAINS: (frozenset({Kind.COLLECTION}), frozenset({Kind.COLLECTION})),
     Rel.DESCRIBES: (frozenset({Kind.EFD_RECORD}), frozenset({Kind.DATA_UNIT})),
     Rel.MEASURED: (frozenset({Kind.JOB}),
-                   frozenset({Kind.DATASET, Kind.DATA_UNIT, Kind.COLLECTION})),
+                   frozenset({Kind.DATASET, Kind.QUANTUM, Kind.DATA_UNIT, Kind.COLLECTION})),
     Rel.HAS_MEASUREMENT: (frozenset({Kind.JOB}), frozenset({Kind.MEASUREMENT})),
     Rel.OF_METRIC: (frozenset({Kind.MEASUREMENT}), frozenset({Kind.METRIC})),
     Rel.HAS_BLOB: (frozenset({Kind.MEASUREMENT}), frozenset({Kind.BLOB})),

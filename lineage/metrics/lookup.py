@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from lineage.store.base import Store
 from lineage.core.time import stored_time
 from lineage.dataunits.names import check_names
-from lineage.metrics.queries import (MeasurementBlobRow, blobs_of_job, job_metadata,
+from lineage.metrics.queries import (MeasuredDataRow, MeasurementBlobRow, blobs_of_job,
+                                     data_of_job, job_metadata,
                                      measurements_of_metric, packages_of_software,
                                      specifications_of_job)
 from lineage.core.units import OPERATORS, MetricError, _as_time, compare, parse_unit
@@ -217,6 +218,15 @@ def job_blobs(store: Store, job: str) -> list[MeasurementBlobRow]:
     content (``docs/metrics.md``)."""
     _check_job(store, job)
     return blobs_of_job(store, job)
+
+
+def job_data(store: Store, job: str) -> list[MeasuredDataRow]:
+    """What ``job`` measured (``MEASURED``): the datasets, quanta and collections its
+    metadata names (``run``, ``collections``, ``dataset_ids``, ``quantum_ids``) or a
+    recording gave, and the instrument and band or filter it names; "which data did this
+    failing job measure" (``docs/metrics.md``)."""
+    _check_job(store, job)
+    return data_of_job(store, job)
 
 
 def evaluate_specs(store: Store, job: str) -> list[SpecResult]:

@@ -34,8 +34,9 @@ import uuid
 from pathlib import Path
 
 from lineage.core.units import MetricError, convert, parse_date, parse_unit
-from lineage.core.model import GraphBatch, Rel, package_set_key, unit_key
-from lineage.ingest import loading
+from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, package_set_key,
+                                quantum_key, unit_key)
+from lineage.ingest import loading, stored_props
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.verify_defs import (add_metric, add_spec, is_metric_file, is_spec_file, load_documents,
                                         metric_key, read_metric_definitions, read_specifications)
@@ -64,9 +65,18 @@ ENV_FIELDS = ("env_name", "ci_id", "ci_name", "ci_dataset", "ci_label", "ci_url"
 BLOB_CONTENT_MAX = 64 * 1024
 
 
+#: Fields of ``meta`` (or ``meta.env``) that name the Butler data a job measured, and the
+#: key each value is: collections (``run``, ``collection``: one name; ``collections``:
+#: a list), datasets and quanta (lists of UUIDs).  SQuaSH's ``meta.env.run_id`` is a
+#: ticket (``DM-38212``), not a Butler RUN, so it stays a property.
+DATA_FIELDS = {"run": collection_key, "collection": collection_key,
+               "collections": collection_key, "dataset_ids": dataset_key,
+               "quantum_ids": quantum_key}
+
+
 def read(path: Path, context: IngestContext) -> Parsed:
     if path.suffix.lower() == ".json":
-        return _read_json(path)
+        return _read_json(path, context)
     docs = load_documents(path)
     if is_spec_file(docs):
         return read_specifications(path, docs)
@@ -76,7 +86,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
                                 "nor specifications (documents with threshold, base or id)")
 
 
-def _read_json(path: Path) -> Parsed:
+def _read_json(path: Path, context: IngestContext) -> Parsed:
     try:
         doc = loading.parse_json(loading.read_text(path), path)
     except json.JSONDecodeError as exc:
@@ -89,7 +99,7 @@ def _read_json(path: Path) -> Parsed:
         return Parsed(path, GraphBatch(str(path)), skipped=[
             "the whole file: a pipe_base task-metadata record, not a metrics job "
             "(`lineage ingest run` reads it)"])
-    return JobReader(path, doc).read()
+    return JobReader(path, doc, store=context.store).read()
 
 
 def _is_task_metadata(doc: dict) -> bool:
@@ -97,10 +107,12 @@ def _is_task_metadata(doc: dict) -> bool:
 
 
 class JobReader:
-    """One lsst.verify job document as one ingest unit."""
+    """One lsst.verify job document as one ingest unit.  ``store``: where the data its
+    metadata names is looked up (:meth:`measured_data`); None links all of it (the caller
+    checks that it is stored)."""
 
-    def __init__(self, path: Path, doc: dict, key: str | None = None) -> None:
-        self.path, self.doc, self.key = path, doc, key
+    def __init__(self, path: Path, doc: dict, key: str | None = None, store=None) -> None:
+        self.path, self.doc, self.key, self.store = path, doc, key, store
         self.batch = GraphBatch(str(path))
         self.skipped: list[str] = []
 
@@ -130,6 +142,7 @@ class JobReader:
         self.job_node(job, meta, env)
         packages = self.software(job, meta)
         self.measured(job, meta)
+        self.measured_data(job, meta, env)
         blobs = self.blobs()
         missing = self.measurements(job, measurements, metric_units, blobs)
         specs = self.field("specs", list, required=False)
@@ -262,6 +275,39 @@ class JobReader:
                 props["content"] = content
             out[self.batch.add_node(key, **props)] = props
         return out
+
+    def measured_data(self, job: str, meta: dict, env: dict) -> None:
+        """MEASURED edges to the collections, datasets and quanta the job's metadata names
+        (:data:`DATA_FIELDS`, in ``meta`` or ``meta.env``).  With a store, what it does not
+        hold is listed as skipped, not linked: ingesting the job again once the Butler's
+        data is stored links it."""
+        named: dict[str, str] = {}
+        for where, doc in (("meta", meta), ("meta.env", env)):
+            for name, key_of in DATA_FIELDS.items():
+                value = doc.get(name)
+                if value is None:
+                    continue
+                values = [value] if name in ("run", "collection") else value
+                if not isinstance(values, list) or not all(isinstance(v, str) and v
+                                                           for v in values):
+                    raise IngestError(self.path, f"field {where}.{name}",
+                                      "expected a name" if name in ("run", "collection")
+                                      else "expected a list of names")
+                for v in values:
+                    if key_of is not collection_key:
+                        try:
+                            v = str(uuid.UUID(v))
+                        except ValueError:
+                            raise IngestError(self.path, f"field {where}.{name}",
+                                              f"{v!r} is not a UUID") from None
+                    named.setdefault(key_of(v), f"{where}.{name}")
+        stored = named.keys() if self.store is None else stored_props(self.store, named)
+        for key, field_name in named.items():
+            if key in stored:
+                self.batch.add_edge(Rel.MEASURED, job, key)
+            else:
+                self.skipped.append(f"{field_name}: {key} is not stored; not linked "
+                                    "(ingest it, then this job again)")
 
     def measurements(self, job: str, measurements: list, metric_units: dict[str, str],
                      blobs: dict[str, dict]) -> int:
