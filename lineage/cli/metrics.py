@@ -144,8 +144,7 @@ def _job_data(key: str, repo, fmt: str) -> None:
         emit(fmt, "", [r._asdict() for r in rows], [],
              document={"job": key, "measured": [r._asdict() for r in rows]})
         return
-    table(f"What {key} measured", ["kind", "key", "type / task / name", "data ID / value",
-                                   "run / collection type"],
+    table(f"What {key} measured", ["kind", "key", "type or name", "data ID", "run"],
           [(r.kind, r.key + (" (deleted)" if r.deleted else ""), r.name, r.data_id, r.run)
            for r in rows],
           f"{len(rows)} measured; lineage upstream KEY gives where each came from")
