@@ -39,7 +39,7 @@ from lineage.flags import (as_of_time, contamination as flag_contamination, flag
 from lineage.flags.records import contaminated as contaminated_datasets
 from lineage.lightcurve import lightcurve as lightcurve_of
 from lineage.lightcurve.compare import compare as compare_selections
-from lineage.metrics import JobFilter, evaluate_specs, jobs_where
+from lineage.metrics import JobFilter, MetricError, evaluate_specs, job_blobs, job_data, jobs_where
 from lineage.metrics.trend import trend
 from lineage.preflight import preflight as check_predicted_graph
 from lineage.retention.delete import delete_in_repository
@@ -347,10 +347,21 @@ class Repository:
                                                         unit, where=where)]
         return Result(rows, f"Jobs where {metric} {operator} {value:g} {unit}".rstrip())
 
-    def metric_job(self, job: str) -> Result:
-        """One job's specifications (``ci_demo/9`` or ``job:ci_demo/9``): which thresholds it
-        passes (``passed`` None: no value)."""
+    def metric_job(self, job: str, show: str = "specs") -> Result:
+        """One job (``ci_demo/9`` or ``job:ci_demo/9``): ``show="specs"`` its specifications,
+        which thresholds it passes (``passed`` None: no value); ``"blobs"`` the blobs its
+        measurements refer to, with name, digest, size and content (None when kept by
+        digest only); ``"data"`` what it measured: the datasets, quanta and collections its
+        metadata names, its instrument and band."""
         key = job if job.startswith("job:") else f"job:{job}"
+        if show == "blobs":
+            return Result((r._asdict() for r in job_blobs(self.store, key)),
+                          f"Blobs of the measurements of {key}")
+        if show == "data":
+            return Result((r._asdict() for r in job_data(self.store, key)),
+                          f"What {key} measured")
+        if show != "specs":
+            raise MetricError(f"{show!r}: not specs, blobs or data", field="show")
         return Result((r.as_dict() for r in evaluate_specs(self.store, key)),
                       f"Specifications of {key}")
 

@@ -113,7 +113,7 @@ def test_every_real_file_ingests_with_counts_from_the_files(store, real_data):
     again = _run(store, root)
     # a job's copy of a metric definition and the definition file disagree (description,
     # reference): the later file overwrites the earlier one again and says so
-    assert {f.status for f in again.files} <= {"unchanged", "updated"}
+    assert {f.status for f in again.files} <= {"unchanged", "updated", "skipped"}
     assert all(f.updated for f in again.files if f.status == "updated")
     assert store.count() == before
 
@@ -150,6 +150,59 @@ def test_measurements_and_job_metadata_equal_the_file(store, real_data):
     measured = {r[0] for r in store.read("MATCH (:Job {key: $j})-[:MEASURED]->(u:DataUnit) "
                                          "RETURN u.key", {"j": job})}
     assert measured == {"unit:instrument:MegaPrime", f"unit:band:{meta['filter_name']}"}
+
+
+def test_every_referenced_blob_is_stored_linked_and_its_digest_matches(store, real_data):
+    """SQR6: each blob a real job's measurement refers to is a Blob node linked from it;
+    its digest and size are those of the blob's data as canonical JSON (computed here with
+    hashlib), and its content is kept up to BLOB_CONTENT_MAX bytes."""
+    import hashlib
+
+    from lineage.ingest.formats.metrics import BLOB_CONTENT_MAX
+    from lineage.metrics import job_blobs
+
+    paths = [real_data("metrics", "squash_rest_api", j) for j in JOBS]
+    summary = _run(store, *paths)
+    assert not summary.rejected, [f.error for f in summary.rejected]
+    for path in paths:
+        doc = _job(path)
+        job = _job_key(store, path)
+        data = {b["identifier"]: b for b in doc["blobs"]}
+        expected = {(m["metric"], f"blob:{ref}") for m in doc["measurements"]
+                    for ref in m.get("blob_refs") or []}
+        rows = job_blobs(store, job)
+        assert {(r.metric, r.blob) for r in rows} == expected and len(rows) == len(expected)
+        large = 0
+        for r in rows:
+            blob = data[r.blob.removeprefix("blob:")]
+            text = json.dumps(blob["data"], sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+            assert r.name == blob["name"]
+            assert r.digest == "sha256:" + hashlib.sha256(text).hexdigest()
+            assert r.size == len(text)
+            if len(text) <= BLOB_CONTENT_MAX:
+                assert hashlib.sha256(r.content.encode()).hexdigest() == r.digest[7:]
+                assert json.loads(r.content) == json.loads(text)
+            else:
+                assert r.content is None
+                large += 1
+        assert large  # the matched catalogues (0.5-0.7 MB) are kept by digest only
+        counts = next(f.counts for f in summary.files if Path(f.path) == path)
+        assert counts["blobs"] == len(data) == _count_blobs(store, job)
+    assert {f.status for f in _run(store, *paths).files} <= {"unchanged", "updated"}
+
+
+def _count_blobs(store, job: str) -> int:
+    return store.read("MATCH (:Job {key: $j})-[:HAS_MEASUREMENT]->()-[:HAS_BLOB]->(b:Blob) "
+                      "RETURN count(DISTINCT b)", {"j": job})[0][0]
+
+
+def test_a_blob_reference_to_no_blob_is_rejected(store, real_data, tmp_path):
+    doc = _job(real_data("metrics", "squash_rest_api", "job-768.json"))
+    doc["measurements"][2]["blob_refs"].append("0123abcd")
+    bad = tmp_path / "ref.json"
+    bad.write_text(json.dumps(doc))
+    _rejected(store, bad, "measurements[2]", "blob_refs", "0123abcd")
 
 
 def test_squash_job_number_names_the_job(store, real_data):

@@ -196,3 +196,82 @@ def test_cli_and_graphql_give_the_same_jobs(repo, small_units, tmp_path):
     answer = run_query(str(repo), 'query { jobs(metric: "validate_drp.PA1", op: ">", value: 1, '
                                   'unit: "arcsec") { value } }')
     assert "does not convert" in answer["errors"][0]["message"]
+
+
+def test_cli_and_graphql_show_the_blobs_of_a_real_job(repo, real_data):
+    """SQR6: `lineage metrics job JOB --show blobs` and GraphQL `Measurement.blobs` list the
+    blobs each measurement of the real SQuaSH job 768 refers to, as its file says."""
+    from lineage.store.repo import open_store
+    path = real_data("metrics", "squash_rest_api", "job-768.json")
+    with open_store(repo) as store:
+        assert not ingest(store, "metrics", [path], show_progress=False).rejected
+    doc = json.loads(path.read_text())
+    names = {b["identifier"]: b["name"] for b in doc["blobs"]}
+    expected = sorted((m["metric"], f"blob:{ref}") for m in doc["measurements"]
+                      for ref in m["blob_refs"])
+    out = _cli("metrics", "job", "squash/768", "--show", "blobs", "--repo", str(repo), "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["blobs"]
+    assert sorted((r["metric"], r["blob"]) for r in rows) == expected
+    assert all(r["name"] == names[r["blob"].removeprefix("blob:")] for r in rows)
+    answer = run_query(str(repo), '{ node(key: "measurement:squash/768/validate_drp.PA1") { '
+                                  '... on Measurement { blobs { key name digest size } } } }')
+    blobs = answer["data"]["node"]["blobs"]
+    assert sorted(b["key"] for b in blobs) == sorted(
+        b for m, b in expected if m == "validate_drp.PA1")
+    by_key = {r["blob"]: r for r in rows}
+    assert all(b["digest"] == by_key[b["key"]]["digest"] for b in blobs)
+    out = _cli("metrics", "job", "squash/1", "--show", "blobs", "--repo", str(repo))
+    assert out.returncode == 2 and "no such job: job:squash/1" in out.stderr
+
+
+def test_a_job_is_linked_to_the_butler_data_its_metadata_names(repo, real_data, tmp_path):
+    """SQR4: the real SQuaSH job 768 with a Butler RUN, datasets and a quantum named in its
+    metadata (as the real file names its CI build) is linked to those stored; what is not
+    stored is listed, never dropped in silence; `lineage
+    metrics job JOB --show data` and the Python API list what it measured."""
+    from lineage.repository import Repository
+    from lineage.store.repo import open_store
+    export = real_data("butler_exports", "daf_butler", "ci_hsc-subset.yaml")
+    real = real_data("metrics", "squash_rest_api", "job-768.json")
+    doc = json.loads(real.read_text())
+    with open_store(repo) as store:
+        assert not ingest(store, "metrics", [real], show_progress=False).rejected
+        assert M.job_data(store, "job:squash/768") == []  # the real file names no Butler data
+        assert not ingest(store, "butler-export", [export], show_progress=False).rejected
+        run = store.read("MATCH (c:Collection {collection_type: 'RUN'}) RETURN c.key "
+                         "ORDER BY c.key LIMIT 1")[0][0]
+        datasets = [r[0] for r in store.read(
+            "MATCH (:Collection {key: $c})-[:CONTAINS]->(d:Dataset) RETURN d.key "
+            "ORDER BY d.key LIMIT 3", {"c": run})]
+    quantum = "quantum:2f7e6a1c-4d1b-4e8a-9b35-0c6f1d2e3a4b"   # no such quantum is stored
+    doc["_job_number"] = 90768
+    doc["meta"]["run"] = run.removeprefix("collection:")
+    doc["meta"]["env"]["dataset_ids"] = [d.removeprefix("dataset:") for d in datasets]
+    doc["meta"]["quantum_ids"] = [quantum.removeprefix("quantum:")]
+    named = tmp_path / "job-768-named.json"
+    named.write_text(json.dumps(doc))
+    with open_store(repo) as store:
+        summary = ingest(store, "metrics", [named], show_progress=False)
+        assert not summary.rejected, summary.files[0].error
+        assert summary.files[0].skipped == [
+            f"meta.quantum_ids: {quantum} is not stored; not linked (ingest it, then this "
+            "job again)"]
+        rows = M.job_data(store, "job:squash/90768")
+    assert sorted(r.key for r in rows) == sorted([run, *datasets])
+    assert {r.kind for r in rows} == {"Collection", "Dataset"}
+    assert all(r.run == run.removeprefix("collection:") for r in rows if r.kind == "Dataset")
+    out = _cli("metrics", "job", "squash/90768", "--show", "data", "--repo", str(repo),
+               "--json")
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)["measured"]
+    assert [(r["kind"], r["key"], r["name"]) for r in listed] == \
+        [(r.kind, r.key, r.name) for r in rows]
+    with Repository(repo) as lineage_repo:
+        assert [r["key"] for r in lineage_repo.metric_job("squash/90768", show="data")] == \
+            [r.key for r in rows]
+    doc["meta"]["quantum_ids"] = ["not-a-uuid"]
+    named.write_text(json.dumps(doc))
+    with open_store(repo) as store:
+        summary = ingest(store, "metrics", [named], show_progress=False)
+    assert "field meta.quantum_ids: 'not-a-uuid' is not a UUID" in summary.files[0].error

@@ -466,7 +466,7 @@ class Job(graphene.ObjectType):
     measurements = _many(R("Job", "HAS_MEASUREMENT", "Measurement"),
                          lambda: Measurement, "Its measurements.")
     measured = _many(R("Job", "MEASURED"), lambda: Node,
-                     "What it measured: datasets, data units, collections.")
+                     "What it measured: datasets, quanta, data units, collections.")
     specifications = graphene.List(
         graphene.NonNull(lambda: SpecCheck), required=True, resolver=_job_specifications,
         description="The specifications that apply to it (lsst.verify metadata queries), "
@@ -494,6 +494,20 @@ class Measurement(graphene.ObjectType):
     job = _one(R("Measurement", "HAS_MEASUREMENT", "Job", incoming=True), lambda: Job, "The job.")
     of_metric = _one(R("Measurement", "OF_METRIC", "Metric"), lambda: Metric,
                      "The metric's definition.")
+    blobs = _many(R("Measurement", "HAS_BLOB", "Blob"), lambda: Blob,
+                  "The blobs it refers to (lsst.verify blob_refs).")
+
+
+class Blob(graphene.ObjectType):
+    """A by-product of a job's measurements (lsst.verify blob): its name, the sha256 digest
+    and size of its canonical JSON content, and the content when small enough to keep."""
+
+    Meta = _meta(interfaces=(Node,))
+    identifier = graphene.String()
+    name = graphene.String()
+    digest = graphene.String(description="sha256:<hex> of the content.")
+    size = graphene.Float(description="Bytes of the content.")
+    content = graphene.String(description="Canonical JSON; null when kept by digest only.")
 
 
 class Flag(graphene.ObjectType):
@@ -626,7 +640,8 @@ TYPE_OF_KIND = {
     Kind.DATASET: Dataset, Kind.QUANTUM: Quantum, Kind.DATA_UNIT: DataUnit,
     Kind.DATASET_TYPE: DatasetType, Kind.COLLECTION: Collection,
     Kind.SOFTWARE_VERSION: SoftwareVersion, Kind.CONFIG: Config, Kind.EFD_RECORD: EfdRecord,
-    Kind.JOB: Job, Kind.METRIC: Metric, Kind.MEASUREMENT: Measurement, Kind.FLAG: Flag,
+    Kind.JOB: Job, Kind.METRIC: Metric, Kind.MEASUREMENT: Measurement, Kind.BLOB: Blob,
+    Kind.FLAG: Flag,
     Kind.SPECIFICATION: Specification, Kind.PIPELINE: Pipeline, Kind.TASK: Task,
 }
 assert set(TYPE_OF_KIND) == set(Kind), "every node kind has a GraphQL type"

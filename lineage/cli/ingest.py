@@ -69,7 +69,8 @@ def _ingest_view(summary) -> None:
                if t["updated_values"] else "")
     console().print(f"{t['files']} files: {t['nodes_created']} nodes and {t['edges_created']} "
                     f"edges added{updated}, {t['skipped_records']} records skipped, "
-                    f"{t['rejected']} files rejected"
+                    + (f"{t['skipped_files']} files skipped, " if t["skipped_files"] else "")
+                    + f"{t['rejected']} files rejected"
                     + (f", restored: {t['restored']} datasets deleted earlier" if t["restored"]
                        else ""), highlight=False)
 

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from lineage.metrics import JobFilter, evaluate_specs, jobs_where
+from lineage.metrics import JobFilter, evaluate_specs, job_blobs, job_data, jobs_where
 from lineage.cli.output import emit, print_json, table
 from lineage.cli.common import (Repo, CliError, call, check_plot_suffix, format_option,
                                 json_option, repo_option)
@@ -87,12 +87,23 @@ def jobs_command(query, since, until, instrument, filter_name, dataset, software
 
 @metrics_group.command("job")
 @click.argument("job")
+@click.option("--show", type=click.Choice(["specs", "blobs", "data"]), default="specs",
+              show_default=True, help="specs: the specifications it passes or fails; blobs: "
+              "the blobs its measurements refer to, with digest and size; data: what it "
+              "measured (datasets, quanta, collections, instrument, band).")
 @repo_option
 @format_option
-def job_command(job, repo, fmt):
-    """One job's specifications: which thresholds it passes (lsst.verify metadata queries
-    decide which apply)."""
+def job_command(job, show, repo, fmt):
+    """One job: which thresholds it passes (lsst.verify metadata queries decide which
+    apply), the blobs its measurements refer to (--show blobs), or the data it measured
+    (--show data)."""
     key = job if job.startswith("job:") else f"job:{job}"
+    if show == "blobs":
+        _job_blobs(key, repo, fmt)
+        return
+    if show == "data":
+        _job_data(key, repo, fmt)
+        return
     with Repo(repo) as store:
         results = call(evaluate_specs, store, key)
     if fmt != "table":  # CSV and ECSV: one row per specification
@@ -105,6 +116,38 @@ def job_command(job, repo, fmt):
             f"{r.operator} {r.threshold:g} {r.threshold_unit}", verdict[r.passed])
            for r in results],
           f"{sum(r.passed is True for r in results)} of {len(results)} passed")
+
+
+def _job_blobs(key: str, repo, fmt: str) -> None:
+    """``metrics job KEY --show blobs``: one row per measurement and blob; the content only
+    in JSON."""
+    with Repo(repo) as store:
+        rows = call(job_blobs, store, key)
+    if fmt != "table":
+        emit(fmt, "", [r._asdict() for r in rows], [],
+             document={"job": key, "blobs": [r._asdict() for r in rows]})
+        return
+    table(f"Blobs of the measurements of {key}",
+          ["metric", "blob", "name", "bytes", "digest", "content"],
+          [(r.metric, r.blob.removeprefix("blob:"), r.name, r.size, r.digest,
+            "kept" if r.content is not None else "no") for r in rows],
+          f"{len(rows)} references to {len({r.blob for r in rows})} blobs; "
+          "--format json gives their content")
+
+
+def _job_data(key: str, repo, fmt: str) -> None:
+    """``metrics job KEY --show data``: one row per dataset, quantum, collection or data
+    unit the job MEASURED."""
+    with Repo(repo) as store:
+        rows = call(job_data, store, key)
+    if fmt != "table":
+        emit(fmt, "", [r._asdict() for r in rows], [],
+             document={"job": key, "measured": [r._asdict() for r in rows]})
+        return
+    table(f"What {key} measured", ["kind", "key", "type or name", "data ID", "run"],
+          [(r.kind, r.key + (" (deleted)" if r.deleted else ""), r.name, r.data_id, r.run)
+           for r in rows],
+          f"{len(rows)} measured; lineage upstream KEY gives where each came from")
 
 
 @metrics_group.command("trend")

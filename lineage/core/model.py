@@ -45,6 +45,7 @@ class Kind(str, Enum):
     JOB = "Job"
     METRIC = "Metric"
     MEASUREMENT = "Measurement"
+    BLOB = "Blob"
     FLAG = "Flag"
     SPECIFICATION = "Specification"
     PIPELINE = "Pipeline"
@@ -67,6 +68,7 @@ _PREFIX_BY_KIND = {
     Kind.JOB: "job",
     Kind.METRIC: "metric",
     Kind.MEASUREMENT: "measurement",
+    Kind.BLOB: "blob",
     Kind.FLAG: "flag",
     Kind.SPECIFICATION: "spec",
     Kind.PIPELINE: "pipeline",
@@ -88,9 +90,10 @@ class Rel(str, Enum):
     CONTAINS = "CONTAINS"             # Collection -> Dataset (RUN, TAGGED), CALIBRATION with validity
     CHAINS = "CHAINS"                 # Collection(CHAINED) -> Collection, with position
     DESCRIBES = "DESCRIBES"           # EfdRecord -> DataUnit (exposure)
-    MEASURED = "MEASURED"             # Job -> Dataset|DataUnit|Collection (what it measured)
+    MEASURED = "MEASURED"             # Job -> Dataset|Quantum|DataUnit|Collection (what it measured)
     HAS_MEASUREMENT = "HAS_MEASUREMENT"  # Job -> Measurement
     OF_METRIC = "OF_METRIC"           # Measurement -> Metric
+    HAS_BLOB = "HAS_BLOB"             # Measurement -> Blob (a by-product it refers to)
     FLAGS = "FLAGS"                   # Flag -> DataUnit|Dataset|Quantum
     FEEDS = "FEEDS"                   # DatasetType -> DatasetType (some task read one, wrote the other)
     CONTAMINATED_BY = "CONTAMINATED_BY"  # Dataset|Quantum -> Flag (propagated mark: steps, fraction)
@@ -116,9 +119,10 @@ EDGE_ENDPOINTS: dict[Rel, tuple[frozenset[Kind], frozenset[Kind]]] = {
     Rel.CHAINS: (frozenset({Kind.COLLECTION}), frozenset({Kind.COLLECTION})),
     Rel.DESCRIBES: (frozenset({Kind.EFD_RECORD}), frozenset({Kind.DATA_UNIT})),
     Rel.MEASURED: (frozenset({Kind.JOB}),
-                   frozenset({Kind.DATASET, Kind.DATA_UNIT, Kind.COLLECTION})),
+                   frozenset({Kind.DATASET, Kind.QUANTUM, Kind.DATA_UNIT, Kind.COLLECTION})),
     Rel.HAS_MEASUREMENT: (frozenset({Kind.JOB}), frozenset({Kind.MEASUREMENT})),
     Rel.OF_METRIC: (frozenset({Kind.MEASUREMENT}), frozenset({Kind.METRIC})),
+    Rel.HAS_BLOB: (frozenset({Kind.MEASUREMENT}), frozenset({Kind.BLOB})),
     Rel.FLAGS: (frozenset({Kind.FLAG}),
                 frozenset({Kind.DATA_UNIT, Kind.DATASET, Kind.QUANTUM})),
     Rel.FEEDS: (frozenset({Kind.DATASET_TYPE}), frozenset({Kind.DATASET_TYPE})),

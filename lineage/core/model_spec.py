@@ -349,6 +349,10 @@ NODE_SPECS: dict[Kind, dict[str, Prop]] = {
     },
     Kind.JOB: {},
     Kind.MEASUREMENT: {},
+    Kind.BLOB: {
+        "identifier": _name("the blob's lsst.verify identifier", identity=True),
+        "size": _num("bytes of its content (canonical JSON)", "byte", 0, None, integer=True),
+    },
     Kind.METRIC: {},
     Kind.SPECIFICATION: {},
     Kind.SOFTWARE_VERSION: {"name": _name("software version name")},

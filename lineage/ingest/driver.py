@@ -96,7 +96,9 @@ class IngestContext:
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # "added", "updated", "unchanged", "rejected", "checked" (dry run)
+    #: "added", "updated", "unchanged", "rejected", "checked" (dry run), or "skipped" (a file
+    #: of a walked directory the kind does not read; ``skipped`` says why)
+    status: str
     nodes_in: int = 0
     edges_in: int = 0
     nodes_created: int = 0
@@ -131,7 +133,8 @@ class IngestSummary:
             "rejected": len(self.rejected),
             "nodes_created": sum(f.nodes_created for f in self.files),
             "edges_created": sum(f.edges_created for f in self.files),
-            "skipped_records": sum(len(f.skipped) for f in self.files),
+            "skipped_records": sum(len(f.skipped) for f in self.files if f.status != "skipped"),
+            "skipped_files": sum(f.status == "skipped" for f in self.files),
             "updated_values": sum(len(f.updated) for f in self.files),
             "warnings": sum(len(f.warnings) for f in self.files),
             "restored": sum(f.restored for f in self.files),
@@ -149,23 +152,34 @@ def reader(kind: str):
     return importlib.import_module(f"lineage.ingest.formats.{kind.replace('-', '_')}")
 
 
-def input_files(kind: str, paths: Iterable[str | Path]) -> list[Path]:
-    """The files named, with directories expanded (recursively, sorted) to the
-    files whose names end in one of the format's ``SUFFIXES``."""
+def input_files(kind: str, paths: Iterable[str | Path]) -> list[tuple[Path, str | None]]:
+    """Every file named, with directories walked (recursively, sorted): each with None
+    when the format reads it, or the reason it is passed over.  Under a directory a file
+    whose name does not end in one of the format's ``SUFFIXES`` is passed over (a
+    SOURCES.md, a LICENSE, another kind's files), never left out of the report; a file
+    named on its own is always read."""
     suffixes = tuple(reader(kind).SUFFIXES)
-    out: list[Path] = []
+    out: list[tuple[Path, str | None]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(suffixes))
-            if not found:
+            found = sorted(f for f in p.rglob("*") if f.is_file())
+            if not any(f.name.endswith(suffixes) for f in found):
                 raise IngestError(p, "", f"no {kind} input in this directory "
                                          f"(looked for files ending in {', '.join(suffixes)})")
-            out.extend(found)
+            out.extend((f, None if f.name.endswith(suffixes) else
+                        _passed_over(kind, f, suffixes)) for f in found)
         elif p.is_file():
-            out.append(p)
+            out.append((p, None))
         else:
             raise IngestError(p, "", "no such file or directory")
     return out
+
+
+def _passed_over(kind: str, path: Path, suffixes: tuple[str, ...]) -> str:
+    """Why a file of a walked directory is not read as ``kind``."""
+    ending = f"its name ends in {''.join(path.suffixes)}" if path.suffix else "its name has no suffix"
+    return (f"the whole file: not {kind} input ({ending}; `lineage ingest {kind}` reads files "
+            f"ending in {', '.join(suffixes)})")
 
 
 def ingest(store: Store, kind: str, paths: Iterable[str | Path],
@@ -174,8 +188,9 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
     """Read and write each input file of format ``kind`` as its own ingest unit.
 
     A file that fails to read or to write is rejected (its error is in the
-    summary) and the others go on.  ``dry_run`` reads and checks every file
-    (endpoints included) and writes nothing.
+    summary) and the others go on.  Every file under a directory is in the summary: a
+    file the format does not read has status ``skipped`` and the reason.  ``dry_run``
+    reads and checks every file (endpoints included) and writes nothing.
     """
     module = reader(kind)
     paths = [Path(p) for p in paths]
@@ -183,9 +198,13 @@ def ingest(store: Store, kind: str, paths: Iterable[str | Path],
     context = IngestContext(store, dict(variables or {}), tuple(p for p in paths if p.is_dir()))
     summary = IngestSummary(kind)
     store.ensure_schema()
-    with bulk_work(), progress_bar(f"ingest {kind}", total=len(files), unit="files",
+    read = sum(reason is None for _, reason in files)
+    with bulk_work(), progress_bar(f"ingest {kind}", total=read, unit="files",
                                    enabled=show_progress) as advance:
-        for path in files:
+        for path, reason in files:
+            if reason is not None:
+                summary.files.append(FileOutcome(str(path), "skipped", skipped=[reason]))
+                continue
             summary.files.append(_one_file(module, path, context, dry_run))
             advance(1)
     return summary

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from lineage.store.base import Store
 from lineage.core.time import stored_time
 from lineage.dataunits.names import check_names
-from lineage.metrics.queries import (job_metadata, measurements_of_metric, packages_of_software,
+from lineage.metrics.queries import (MeasuredDataRow, MeasurementBlobRow, blobs_of_job,
+                                     data_of_job, job_metadata,
+                                     measurements_of_metric, packages_of_software,
                                      specifications_of_job)
 from lineage.core.units import OPERATORS, MetricError, _as_time, compare, parse_unit
 
@@ -202,13 +204,35 @@ class SpecResult:
         return dict(self.__dict__)
 
 
-def evaluate_specs(store: Store, job: str) -> list[SpecResult]:
-    """Every stored specification of the metrics ``job`` measured whose
-    metadata query matches the job's metadata, with whether it passed."""
+def _check_job(store: Store, job: str) -> dict:
+    """The metadata of the stored job ``job`` (a key); no such job is a MetricError."""
     metas = job_metadata(store, job)
     if not metas:
         raise MetricError(f"no such job: {job}")
-    meta = json.loads(metas[0] or "{}")
+    return json.loads(metas[0] or "{}")
+
+
+def job_blobs(store: Store, job: str) -> list[MeasurementBlobRow]:
+    """The blobs ``job``'s measurements refer to (lsst.verify ``blob_refs``): per
+    measurement and blob its name, digest, size and, up to the ingest's size limit, its
+    content (``docs/metrics.md``)."""
+    _check_job(store, job)
+    return blobs_of_job(store, job)
+
+
+def job_data(store: Store, job: str) -> list[MeasuredDataRow]:
+    """What ``job`` measured (``MEASURED``): the datasets, quanta and collections its
+    metadata names (``run``, ``collections``, ``dataset_ids``, ``quantum_ids``) or a
+    recording gave, and the instrument and band or filter it names; "which data did this
+    failing job measure" (``docs/metrics.md``)."""
+    _check_job(store, job)
+    return data_of_job(store, job)
+
+
+def evaluate_specs(store: Store, job: str) -> list[SpecResult]:
+    """Every stored specification of the metrics ``job`` measured whose
+    metadata query matches the job's metadata, with whether it passed."""
+    meta = _check_job(store, job)
     out = []
     for spec, metric, value, unit, op, threshold, t_unit, query in specifications_of_job(
             store, job):

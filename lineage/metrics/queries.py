@@ -130,3 +130,45 @@ def stored_keys(store: Store, keys: list[str]) -> set[str]:
     formed: an unknown prefix is simply not found)."""
     return {r[0] for r in store.read("MATCH (n) WHERE n.key IN $keys RETURN n.key",
                                      {"keys": keys})}
+
+
+class MeasurementBlobRow(NamedTuple):
+    """A blob one of a job's measurements refers to (``HAS_BLOB``)."""
+
+    metric: str
+    measurement: str
+    blob: str                       # the Blob key, blob:<identifier>
+    name: str | None
+    digest: str | None              # sha256:<hex> of its canonical JSON content
+    size: int | None                # bytes of that content
+    content: str | None             # the content; None when stored by digest only
+
+
+def blobs_of_job(store: Store, job_key: str) -> list[MeasurementBlobRow]:
+    """Every blob the measurements of the job ``job_key`` refer to, by metric and blob."""
+    return [MeasurementBlobRow(*r) for r in store.read(
+        "MATCH (:Job {key: $job})-[:HAS_MEASUREMENT]->(ms:Measurement)-[:HAS_BLOB]->(b:Blob) "
+        "RETURN ms.metric, ms.key, b.key, b.name, b.digest, b.size, b.content "
+        "ORDER BY ms.metric, b.key", {"job": job_key})]
+
+
+class MeasuredDataRow(NamedTuple):
+    """One thing a job MEASURED: a dataset, quantum, collection or data unit."""
+
+    kind: str                       # the node label: Dataset, Quantum, Collection, DataUnit
+    key: str
+    name: str | None                # dataset type, task label, collection name or dimension
+    data_id: str | None             # a dataset's or quantum's data ID; a data unit's value
+    run: str | None                 # a dataset's RUN; a collection's type
+    deleted: bool                   # a dataset deleted since (a tombstone, docs/retention.md)
+
+
+def data_of_job(store: Store, job_key: str) -> list[MeasuredDataRow]:
+    """What the job ``job_key`` MEASURED, by kind and key."""
+    return [MeasuredDataRow(r[0], r[1], r[2], None if r[3] is None else str(r[3]), r[4],
+                            bool(r[5])) for r in store.read(
+        "MATCH (:Job {key: $job})-[:MEASURED]->(x) "
+        "RETURN labels(x)[0] AS kind, x.key AS key, "
+        "coalesce(x.dataset_type, x.task, x.name, x.dimension), coalesce(x.data_id, x.value), "
+        "coalesce(x.run, x.collection_type), x.deleted_at IS NOT NULL "
+        "ORDER BY kind, key", {"job": job_key})]

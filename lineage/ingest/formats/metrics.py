@@ -6,7 +6,8 @@ Reads, told apart by content:
   with ``measurements`` [{metric, unit, value, identifier, blob_refs}] and
   usually ``meta`` {env {date, ci_*, env_name}, packages, instrument,
   filter_name, dataset_repo_url}, ``metrics`` and ``specs`` (definitions the
-  job carried) and ``blobs`` (measurement by-products: counted, not stored);
+  job carried) and ``blobs`` [{identifier, name, data}] (measurement by-products:
+  stored as Blob nodes, :meth:`JobReader.blobs`);
 * **metric definition YAML** and **specification YAML** of a metrics
   package (:mod:`lineage.ingest.verify_defs`).
 
@@ -19,20 +20,23 @@ Graph of a job (``docs/metrics.md``): ``job:squash/<n>`` for a SQuaSH job
 number, else ``job:<uuid5 of the job's content>``; ``RAN_WITH`` the
 SoftwareVersion of its package set; ``MEASURED`` its instrument and band (or
 physical filter); ``HAS_MEASUREMENT`` ``measurement:<job id>/<metric>``
-``OF_METRIC`` ``metric:<package>.<name>``.  A NaN or null value is not
-stored (the measurement stays, its value missing, never 0) and is listed.
+``OF_METRIC`` ``metric:<package>.<name>``; ``HAS_BLOB`` ``blob:<identifier>``
+for each of its ``blob_refs``.  A NaN or null value is not stored (the
+measurement stays, its value missing, never 0) and is listed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
 from pathlib import Path
 
 from lineage.core.units import MetricError, convert, parse_date, parse_unit
-from lineage.core.model import GraphBatch, Rel, package_set_key, unit_key
-from lineage.ingest import loading
+from lineage.core.model import (GraphBatch, Rel, collection_key, dataset_key, package_set_key,
+                                quantum_key, unit_key)
+from lineage.ingest import loading, stored_props
 from lineage.ingest.driver import IngestContext, IngestError, Parsed
 from lineage.ingest.verify_defs import (add_metric, add_spec, is_metric_file, is_spec_file, load_documents,
                                         metric_key, read_metric_definitions, read_specifications)
@@ -54,10 +58,25 @@ META_FIELDS = ("instrument", "filter_name", "dataset_name", "dataset_repo_url")
 ENV_FIELDS = ("env_name", "ci_id", "ci_name", "ci_dataset", "ci_label", "ci_url", "status",
               "run_id")
 
+#: A blob's content (canonical JSON, UTF-8) up to this many bytes is stored on its node;
+#: a larger one keeps its digest and size only.  The real samples' blobs are 68 B-47 KB
+#: (per-metric values, error models) or 0.47-0.64 MB (the matched catalogue and the
+#: per-star PA1 magnitudes): the graph holds provenance, not catalogues.
+BLOB_CONTENT_MAX = 64 * 1024
+
+
+#: Fields of ``meta`` (or ``meta.env``) that name the Butler data a job measured, and the
+#: key each value is: collections (``run``, ``collection``: one name; ``collections``:
+#: a list), datasets and quanta (lists of UUIDs).  SQuaSH's ``meta.env.run_id`` is a
+#: ticket (``DM-38212``), not a Butler RUN, so it stays a property.
+DATA_FIELDS = {"run": collection_key, "collection": collection_key,
+               "collections": collection_key, "dataset_ids": dataset_key,
+               "quantum_ids": quantum_key}
+
 
 def read(path: Path, context: IngestContext) -> Parsed:
     if path.suffix.lower() == ".json":
-        return _read_json(path)
+        return _read_json(path, context)
     docs = load_documents(path)
     if is_spec_file(docs):
         return read_specifications(path, docs)
@@ -67,7 +86,7 @@ def read(path: Path, context: IngestContext) -> Parsed:
                                 "nor specifications (documents with threshold, base or id)")
 
 
-def _read_json(path: Path) -> Parsed:
+def _read_json(path: Path, context: IngestContext) -> Parsed:
     try:
         doc = loading.parse_json(loading.read_text(path), path)
     except json.JSONDecodeError as exc:
@@ -80,7 +99,7 @@ def _read_json(path: Path) -> Parsed:
         return Parsed(path, GraphBatch(str(path)), skipped=[
             "the whole file: a pipe_base task-metadata record, not a metrics job "
             "(`lineage ingest run` reads it)"])
-    return JobReader(path, doc).read()
+    return JobReader(path, doc, store=context.store).read()
 
 
 def _is_task_metadata(doc: dict) -> bool:
@@ -88,10 +107,12 @@ def _is_task_metadata(doc: dict) -> bool:
 
 
 class JobReader:
-    """One lsst.verify job document as one ingest unit."""
+    """One lsst.verify job document as one ingest unit.  ``store``: where the data its
+    metadata names is looked up (:meth:`measured_data`); None links all of it (the caller
+    checks that it is stored)."""
 
-    def __init__(self, path: Path, doc: dict, key: str | None = None) -> None:
-        self.path, self.doc, self.key = path, doc, key
+    def __init__(self, path: Path, doc: dict, key: str | None = None, store=None) -> None:
+        self.path, self.doc, self.key, self.store = path, doc, key, store
         self.batch = GraphBatch(str(path))
         self.skipped: list[str] = []
 
@@ -121,7 +142,9 @@ class JobReader:
         self.job_node(job, meta, env)
         packages = self.software(job, meta)
         self.measured(job, meta)
-        missing = self.measurements(job, measurements, metric_units)
+        self.measured_data(job, meta, env)
+        blobs = self.blobs()
+        missing = self.measurements(job, measurements, metric_units, blobs)
         specs = self.field("specs", list, required=False)
         for i, spec in enumerate(specs):
             where = f"specs[{i}]"
@@ -136,7 +159,8 @@ class JobReader:
         counts = {"measurements": len(measurements), "missing values": missing,
                   "metric definitions": len(metric_units), "specifications": len(specs),
                   "packages": packages,
-                  "blobs (not stored)": len(self.field("blobs", list, required=False))}
+                  "blobs": len(blobs),
+                  "blobs stored by digest only": sum(not b.get("content") for b in blobs.values())}
         counts = {k: v for k, v in counts.items() if v or k in ("measurements", "missing values")}
         return Parsed(self.path, self.batch, self.skipped, counts)
 
@@ -224,8 +248,71 @@ class JobReader:
             return
         self.batch.add_edge(Rel.MEASURED, job, key)
 
-    def measurements(self, job: str, measurements: list, metric_units: dict[str, str]) -> int:
-        """Measurement nodes; how many have no value (NaN or null: stored without one)."""
+    def blobs(self) -> dict[str, dict]:
+        """Blob nodes ``blob:<identifier>`` of the job's ``blobs``; key -> properties.
+
+        A blob's content is its ``data`` as canonical JSON (sorted keys, no spaces), so
+        its ``digest`` (``sha256:<hex>``) and ``size`` (bytes) do not depend on how the
+        file was laid out; ``content`` keeps that text up to :data:`BLOB_CONTENT_MAX`."""
+        out = {}
+        for i, blob in enumerate(self.field("blobs", list, required=False)):
+            where = f"blobs[{i}]"
+            if not isinstance(blob, dict):
+                raise IngestError(self.path, where, "a blob must be an object")
+            identifier = self.field("identifier", str, where, blob)
+            name = self.field("name", str, where, blob, required=False)
+            if "data" not in blob:
+                raise IngestError(self.path, f"{where} ({identifier})", "field 'data' is missing")
+            content = canonical_json(blob["data"])
+            size = len(content.encode())
+            key = f"blob:{identifier}"
+            if key in out:
+                raise IngestError(self.path, f"{where} ({identifier})",
+                                  "the identifier names two blobs in this job")
+            props = {"identifier": identifier, "name": name or None, "size": size,
+                     "digest": blob_digest(content)}
+            if size <= BLOB_CONTENT_MAX:
+                props["content"] = content
+            out[self.batch.add_node(key, **props)] = props
+        return out
+
+    def measured_data(self, job: str, meta: dict, env: dict) -> None:
+        """MEASURED edges to the collections, datasets and quanta the job's metadata names
+        (:data:`DATA_FIELDS`, in ``meta`` or ``meta.env``).  With a store, what it does not
+        hold is listed as skipped, not linked: ingesting the job again once the Butler's
+        data is stored links it."""
+        named: dict[str, str] = {}
+        for where, doc in (("meta", meta), ("meta.env", env)):
+            for name, key_of in DATA_FIELDS.items():
+                value = doc.get(name)
+                if value is None:
+                    continue
+                values = [value] if name in ("run", "collection") else value
+                if not isinstance(values, list) or not all(isinstance(v, str) and v
+                                                           for v in values):
+                    raise IngestError(self.path, f"field {where}.{name}",
+                                      "expected a name" if name in ("run", "collection")
+                                      else "expected a list of names")
+                for v in values:
+                    if key_of is not collection_key:
+                        try:
+                            v = str(uuid.UUID(v))
+                        except ValueError:
+                            raise IngestError(self.path, f"field {where}.{name}",
+                                              f"{v!r} is not a UUID") from None
+                    named.setdefault(key_of(v), f"{where}.{name}")
+        stored = named.keys() if self.store is None else stored_props(self.store, named)
+        for key, field_name in named.items():
+            if key in stored:
+                self.batch.add_edge(Rel.MEASURED, job, key)
+            else:
+                self.skipped.append(f"{field_name}: {key} is not stored; not linked "
+                                    "(ingest it, then this job again)")
+
+    def measurements(self, job: str, measurements: list, metric_units: dict[str, str],
+                     blobs: dict[str, dict]) -> int:
+        """Measurement nodes, each ``HAS_BLOB`` the ``blobs`` its ``blob_refs`` name; how
+        many have no value (NaN or null: stored without one)."""
         missing = 0
         seen = set()
         job_id = job.split(":", 1)[1]
@@ -250,8 +337,13 @@ class JobReader:
                 raise IngestError(self.path, where, f"field value is {value!r}, not a number")
             if value is not None and math.isinf(value):
                 raise IngestError(self.path, where, "field value is infinite")
+            blob_refs = [str(b) for b in m.get("blob_refs") or []]
+            unknown = [b for b in blob_refs if f"blob:{b}" not in blobs]
+            if unknown:
+                raise IngestError(self.path, f"{where}.blob_refs", f"names {', '.join(unknown)}, "
+                                  "which no entry of the job's blobs has as identifier")
             props = {"metric": metric, "unit": unit, "identifier": m.get("identifier"),
-                     "blob_refs": [str(b) for b in m.get("blob_refs") or []] or None}
+                     "blob_refs": blob_refs or None}
             if value is None or math.isnan(value):
                 missing += 1
                 self.skipped.append(f"{metric}: value is {'null' if value is None else 'NaN'}; "
@@ -267,7 +359,21 @@ class JobReader:
                              metric_unit=metric_unit)
             key = self.batch.add_node(f"measurement:{job_id}/{metric}", **props)
             self.batch.add_edge(Rel.HAS_MEASUREMENT, job, key)
+            for ref in blob_refs:
+                self.batch.add_edge(Rel.HAS_BLOB, key, f"blob:{ref}")
             if metric_key(metric) not in self.batch.nodes:
                 add_metric(self.batch, self.path, where, metric)
             self.batch.add_edge(Rel.OF_METRIC, key, metric_key(metric))
         return missing
+
+
+def canonical_json(value) -> str:
+    """``value`` as canonical JSON text: sorted keys, no spaces, non-ASCII kept (a blob's
+    content, whose digest must not depend on the file's layout)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=True)
+
+
+def blob_digest(content: str) -> str:
+    """``sha256:<hex>`` of a blob's content (its UTF-8 bytes)."""
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
