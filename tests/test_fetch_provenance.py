@@ -31,17 +31,9 @@ from lineage.store.repo import open_store
 
 from .conftest import SMALL
 from .test_cli import lineage as run
+from .test_fetch_graph import demo_repo  # noqa: F401  (the small demo with images, per module)
 
 VISIT = default_visit(SMALL)
-
-
-@pytest.fixture(scope="module")
-def demo_repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("stamp") / "repo"
-    run("demo", "--small", "--images", "--repo", str(repo), "--json")
-    run("engine", "start", "--repo", str(repo))
-    yield repo
-    run("engine", "stop", "--repo", str(repo))
 
 
 @pytest.fixture(scope="module")
