@@ -6,6 +6,12 @@ from __future__ import annotations
 from lineage.store.base import Store
 
 
+def _and_in(var: str, keys) -> tuple[str, dict]:
+    """The condition, after a WHERE, keeping the nodes ``var`` whose key is in ``keys``
+    (None: all)."""
+    return ("", {}) if keys is None else (f"AND {var}.key IN $keys ", {"keys": sorted(keys)})
+
+
 def _where(var: str, keys) -> tuple[str, dict]:
     """The WHERE clause keeping the nodes ``var`` whose key is in ``keys`` (None: all)."""
     return ("", {}) if keys is None else (f"WHERE {var}.key IN $keys ", {"keys": sorted(keys)})
@@ -62,8 +68,7 @@ def config_rows(store: Store, keys=None) -> list[tuple]:
 def active_flag_rows(store: Store, dataset_keys=None) -> list[tuple]:
     """``[flag key, verdict, reason, by, created_at, evidence, dataset key]``: each dataset
     an active (not retracted) flag names directly."""
-    where = "" if dataset_keys is None else "AND d.key IN $keys "
-    params = {} if dataset_keys is None else {"keys": sorted(dataset_keys)}
+    where, params = _and_in("d", dataset_keys)
     return store.read("MATCH (f:Flag)-[:FLAGS]->(d:Dataset) WHERE f.retracted_at IS NULL "
                       f"{where}RETURN f.key, f.verdict, f.reason, f.by, f.created_at, "
                       "f.evidence, d.key ORDER BY f.key, d.key", params)
@@ -72,8 +77,7 @@ def active_flag_rows(store: Store, dataset_keys=None) -> list[tuple]:
 def contamination_rows(store: Store, dataset_keys=None) -> list[tuple]:
     """``[dataset key, flag key, steps, fraction]`` of each contamination mark of a
     dataset by an active flag."""
-    where = "" if dataset_keys is None else "AND d.key IN $keys "
-    params = {} if dataset_keys is None else {"keys": sorted(dataset_keys)}
+    where, params = _and_in("d", dataset_keys)
     return store.read("MATCH (d:Dataset)-[c:CONTAMINATED_BY]->(f:Flag) "
                       f"WHERE f.retracted_at IS NULL {where}"
                       "RETURN d.key, f.key, c.steps, c.fraction ORDER BY d.key, f.key", params)
@@ -82,8 +86,7 @@ def contamination_rows(store: Store, dataset_keys=None) -> list[tuple]:
 def deletion_rows(store: Store, keys=None) -> list[tuple]:
     """``[key, deleted_at, deleted_by, deleted_reason, deleted_forced, files_removed]`` of
     each tombstone (docs/retention.md) among the datasets."""
-    where = "" if keys is None else "AND d.key IN $keys "
-    params = {} if keys is None else {"keys": sorted(keys)}
+    where, params = _and_in("d", keys)
     return store.read("MATCH (d:Dataset) WHERE d.deleted_at IS NOT NULL "
                       f"{where}RETURN d.key, d.deleted_at, d.deleted_by, d.deleted_reason, "
                       "d.deleted_forced, d.files_removed ORDER BY d.key", params)
